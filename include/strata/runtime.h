@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/* strata/runtime.h: runtime lifecycle, options, devices and the machine
+ * view. */
+#ifndef STRATA_RUNTIME_H
+#define STRATA_RUNTIME_H
+
+#include <stdbool.h>
+#include <strata/common.h>
+#include <strata/machine.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Threading: a runtime is safe to use from several threads at once only
+ * through functions tagged `@thread any`. Functions tagged `@thread owner`
+ * must not run concurrently with any other call on the same runtime. */
+
+typedef struct strata_runtime strata_runtime_t;
+
+/** Options for strata_runtime_create. Plain data: always start from
+ *  strata_runtime_opts_init(), then change the fields you need, so that a
+ *  program compiled against this header keeps working with a newer
+ *  library. Strings are copied during strata_runtime_create. */
+typedef struct strata_runtime_opts {
+  size_t struct_size; /* sizeof(strata_runtime_opts_t), set by _init */
+
+  strata_alloc_fn alloc; /* NULL: the C library's realloc and free */
+  void *alloc_ud;
+
+  strata_log_fn log; /* NULL: messages are dropped */
+  void *log_ud;
+  strata_log_level_t log_level; /* messages above this level are not even
+                                   formatted; default STRATA_LOG_WARN */
+
+  /* Colon-separated directories searched for backend plugins. NULL: the
+   * directory configured at build time (--with-backend-path, by default
+   * $(pkglibdir)). */
+  const char *backend_path;
+  /* Comma-separated backend names to load ("cpu,cuda-hbm"). NULL: every
+   * backend found in the path. */
+  const char *backends;
+  /* Comma-separated backend names that must load, probe and start, or
+   * creation fails with STRATA_EBACKEND. NULL: none. */
+  const char *required_backends;
+  /* Per-backend settings: "name:key=value,key=value;name2:key=value". */
+  const char *backend_options;
+
+  /* Worker threads of the CPU backend in total (one per core, spread over
+   * NUMA nodes in core order). 0: one per core. */
+  unsigned cpu_workers;
+
+  /* An hwloc XML file describing the machine instead of discovering this
+   * one (testing, what-if studies). Threads are not bound then. */
+  const char *topology_xml;
+} strata_runtime_opts_t;
+
+/** Fill `opts` with the defaults described above.
+ *  @thread any */
+STRATA_API void strata_runtime_opts_init(strata_runtime_opts_t *opts);
+
+/** Map the machine, load and start the backends, and return a runtime.
+ *  Backend plugins that fail to load are logged at WARN and skipped.
+ *  @param[in]  opts  options (NULL: defaults)
+ *  @param[out] out   the new runtime
+ *  @return 0; STRATA_EINVAL (bad option), STRATA_ETOPOLOGY (hwloc failed or
+ *          the XML file is unreadable), STRATA_EBACKEND (a required backend
+ *          did not load), STRATA_ENODEV (no backend provided any device)
+ *  @own    *out: caller, destroy with strata_runtime_destroy
+ *  @thread any  @blocks while backends start */
+STRATA_API int strata_runtime_create(const strata_runtime_opts_t *opts,
+                                     strata_runtime_t **out)
+    STRATA_WARN_UNUSED;
+
+/** Shut the runtime down. From the moment this is called, submissions
+ *  from any thread fail with STRATA_ESHUTDOWN; tasks created but never
+ *  submitted are discarded (their dependents end STRATA_ECANCELED); every
+ *  submitted task runs to completion (nothing already submitted is lost);
+ *  then workers stop, backends unload and every handle is released.
+ *  @return 0; STRATA_EINVAL (rt is NULL)
+ *  @own    rt: freed; the pointer and all handles of rt are dead on return
+ *  @thread owner (other threads may still be inside `any` calls, which
+ *          then fail with STRATA_ESHUTDOWN) @blocks until drained */
+STRATA_API int strata_runtime_destroy(strata_runtime_t *rt);
+
+/** Wait until every submitted task has ended (ok, failed or canceled).
+ *  Tasks submitted concurrently by other threads are waited for too.
+ *  @return 0
+ *  @thread any  @blocks yes */
+STRATA_API int strata_runtime_wait_all(strata_runtime_t *rt);
+
+/** Embedder-owned pointer slot; the runtime never looks at it.
+ *  @thread any */
+STRATA_API void strata_runtime_set_data(strata_runtime_t *rt, void *data);
+STRATA_API void *strata_runtime_get_data(const strata_runtime_t *rt);
+
+/** The machine the runtime mapped.
+ *  @return a view owned by rt, valid until strata_runtime_destroy
+ *  @thread any */
+STRATA_API const strata_machine_t *
+strata_runtime_machine(const strata_runtime_t *rt);
+
+/* {=== Devices ===} */
+
+/** What a device is. Output struct: set struct_size to sizeof before the
+ *  call; the library fills as much as it knows of. */
+typedef struct strata_device_info {
+  size_t struct_size;
+  int index; /* 0..strata_device_count()-1 */
+  strata_device_class_t device_class;
+  char name[64];    /* "cpu0 (AMD EPYC 7B13)", "NVIDIA H100 80GB HBM3" */
+  char backend[32]; /* plugin that drives it: "cpu" */
+  uint64_t memory_bytes;
+  int32_t numa_node;  /* OS index of the closest NUMA node, -1 unknown */
+  uint32_t workers;   /* threads that run its tasks */
+  uint32_t cores;     /* cores those threads are bound to (0 for GPUs) */
+  char pci_busid[16]; /* "" for CPU devices */
+  float link_gbps;    /* host link in GB/s, 0 unknown or n/a */
+} strata_device_info_t;
+
+/** Cumulative counters of a device since the runtime started. */
+typedef struct strata_device_stats {
+  size_t struct_size;
+  uint64_t tasks_run;    /* kernels that ran, successful or not */
+  uint64_t tasks_failed; /* kernels that reported failure */
+  uint64_t busy_ns;      /* sum over the device's workers of time spent
+                            in kernels */
+  uint64_t load;         /* tasks placed here that have not ended yet */
+} strata_device_stats_t;
+
+/** @return the number of devices (>= 1 for a created runtime)
+ *  @thread any */
+STRATA_API int strata_device_count(const strata_runtime_t *rt);
+
+/** Describe device `index`.
+ *  @return 0; STRATA_ERANGE (no such index); STRATA_EINVAL (struct_size
+ *          too small)
+ *  @thread any */
+STRATA_API int strata_device_info(const strata_runtime_t *rt, int index,
+                                  strata_device_info_t *out);
+
+/** Read the counters of device `index` (each one is read atomically; the
+ *  set is not a snapshot).
+ *  @return 0; STRATA_ERANGE; STRATA_EINVAL (struct_size too small)
+ *  @thread any */
+STRATA_API int strata_device_stats(const strata_runtime_t *rt, int index,
+                                   strata_device_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* STRATA_RUNTIME_H */

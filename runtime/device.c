@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/device.c: the device table and the public device queries. */
+#include "config.h"
+
+#include "runtime.h"
+
+#include <string.h>
+
+#define COMP "device"
+
+/* How long an idle worker polls its queue before sleeping. Long enough to
+ * catch the next task of a busy stream, short enough that an idle
+ * embedding application sees no spinning cores. */
+#define STRATA__IDLE_SPIN_NS 20000
+
+static int check_desc(strata_runtime_t *rt, const strata__backend_t *be,
+                      const strata_backend_device_t *d) {
+  const char *why = NULL;
+  if ((unsigned)d->device_class >= STRATA_CLASS_COUNT)
+    why = "unknown device class";
+  else if ((unsigned)d->impl_class >= STRATA_CLASS_COUNT)
+    why = "unknown implementation class";
+  else if (!d->nworkers)
+    why = "no workers";
+  else if (!memchr(d->name, '\0', sizeof d->name) || !d->name[0])
+    why = "no name";
+  else if (d->worker_cores)
+    for (uint32_t w = 0; w < d->nworkers && !why; w++)
+      if (d->worker_cores[w] >= rt->topo.view.ncores)
+        why = "worker bound to a core that does not exist";
+  if (why)
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "backend '%s' reported a malformed device: %s", be->name, why);
+  return why ? STRATA_EINVAL : STRATA_OK;
+}
+
+static void device_free(strata_runtime_t *rt, strata__device_t *d) {
+  strata__queue_destroy(&d->queue, &rt->alloc);
+  strata__free(&rt->alloc, d, sizeof *d);
+}
+
+int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
+                        const strata_backend_device_t *descs, size_t n) {
+  int rc;
+  for (size_t i = 0; i < n; i++)
+    if ((rc = check_desc(rt, be, &descs[i])))
+      return rc;
+  if ((rc = strata__grow(&rt->alloc, (void **)&rt->devices, &rt->cap_devices,
+                         rt->ndevices + n, sizeof *rt->devices)))
+    return rc;
+  size_t added = 0;
+  for (; added < n; added++) {
+    strata__device_t *d = strata__zalloc(&rt->alloc, sizeof *d);
+    if (!d)
+      break;
+    if (strata__queue_init(&d->queue, STRATA__IDLE_SPIN_NS)) {
+      strata__free(&rt->alloc, d, sizeof *d);
+      break;
+    }
+    d->index = (int)rt->ndevices;
+    d->desc = descs[added];
+    d->backend = be;
+    d->rt = rt;
+    rt->devices[rt->ndevices++] = d;
+  }
+  if (added < n) {
+    strata__devices_drop_last(rt, added);
+    return STRATA_ENOMEM;
+  }
+  return STRATA_OK;
+}
+
+void strata__devices_drop_last(strata_runtime_t *rt, size_t n) {
+  while (n--)
+    device_free(rt, rt->devices[--rt->ndevices]);
+}
+
+void strata__devices_stop(strata_runtime_t *rt, strata__backend_t *be) {
+  for (size_t i = 0; i < rt->ndevices; i++)
+    if (rt->devices[i]->backend == be)
+      strata__queue_stop(&rt->devices[i]->queue);
+}
+
+void strata__devices_free(strata_runtime_t *rt) {
+  strata__devices_drop_last(rt, rt->ndevices);
+  strata__free(&rt->alloc, rt->devices,
+               rt->cap_devices * sizeof *rt->devices);
+  rt->devices = NULL;
+  rt->cap_devices = 0;
+}
+
+/* {=== Public API ===} */
+
+int strata_device_count(const strata_runtime_t *rt) {
+  return rt ? (int)rt->ndevices : STRATA_EINVAL;
+}
+
+int strata_device_info(const strata_runtime_t *rt, int index,
+                       strata_device_info_t *out) {
+  if (!rt || !out || out->struct_size < sizeof *out)
+    return STRATA_EINVAL;
+  if (index < 0 || (size_t)index >= rt->ndevices)
+    return STRATA_ERANGE;
+  const strata__device_t *d = rt->devices[index];
+  strata_device_info_t info = {.struct_size = sizeof info};
+  info.index = index;
+  info.device_class = d->desc.device_class;
+  memcpy(info.name, d->desc.name, sizeof info.name);
+  strata__strlcpy(info.backend, d->backend->name, sizeof info.backend);
+  info.memory_bytes = d->desc.memory_bytes;
+  info.numa_node = d->desc.numa_node;
+  info.workers = d->desc.nworkers;
+  info.cores = d->desc.worker_cores ? d->desc.nworkers : 0;
+  memcpy(info.pci_busid, d->desc.pci_busid, sizeof info.pci_busid);
+  info.link_gbps = d->desc.link_gbps;
+  *out = info;
+  return STRATA_OK;
+}
+
+int strata_device_stats(const strata_runtime_t *rt, int index,
+                        strata_device_stats_t *out) {
+  if (!rt || !out || out->struct_size < sizeof *out)
+    return STRATA_EINVAL;
+  if (index < 0 || (size_t)index >= rt->ndevices)
+    return STRATA_ERANGE;
+  const strata__device_t *d = rt->devices[index];
+  out->tasks_run = atomic_load(&d->tasks_run);
+  out->tasks_failed = atomic_load(&d->tasks_failed);
+  out->busy_ns = atomic_load(&d->busy_ns);
+  out->load = atomic_load(&d->load);
+  return STRATA_OK;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/device.h: the devices backends reported, each with its ready
+ * queue and counters. `struct strata_device_handle` is what backends hold
+ * as an opaque pointer. */
+#ifndef STRATA_DEVICE_H
+#define STRATA_DEVICE_H
+
+#include <strata/backend.h>
+
+#include "queue.h"
+
+struct strata_runtime;
+struct strata_core;
+
+typedef struct strata_device_handle {
+  int index;
+  strata_backend_device_t desc; /* as probed; worker_cores stays the
+                                   backend's, valid until its fini */
+  struct strata_core *backend;
+  struct strata_runtime *rt;
+  strata__queue_t queue;
+  _Atomic uint64_t load; /* placed here and not ended */
+  _Atomic uint64_t tasks_run, tasks_failed, busy_ns;
+} strata__device_t;
+
+/** Append the devices a backend probed. @return 0; STRATA_ENOMEM;
+ *  STRATA_EINVAL (a malformed description, logged) */
+int strata__devices_add(struct strata_runtime *rt, struct strata_core *be,
+                        const strata_backend_device_t *descs, size_t n);
+/** Remove the last n devices (a backend that failed to start). */
+void strata__devices_drop_last(struct strata_runtime *rt, size_t n);
+/** Stop every device queue of a backend: next() answers ESHUTDOWN. */
+void strata__devices_stop(struct strata_runtime *rt, struct strata_core *be);
+void strata__devices_free(struct strata_runtime *rt);
+
+#endif /* STRATA_DEVICE_H */

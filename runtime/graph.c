@@ -1,0 +1,761 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/graph.c: task objects, dependency linking at submit, and the
+ * ending of tasks (successor release, failure and cancel propagation). */
+#include "config.h"
+
+#include "runtime.h"
+#include "sched.h"
+
+#include <string.h>
+
+#define COMP "graph"
+
+/* {=== Task objects and references ===} */
+
+strata__task_t *strata__task_get(strata_runtime_t *rt, strata_task_t h) {
+  return strata__htable_get(&rt->tasks, h.id);
+}
+
+void strata__task_ref(strata__task_t *t) {
+  atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+const char *strata__task_name(const strata__task_t *t) {
+  return t->attrs.name ? t->attrs.name : t->kernel->name;
+}
+
+static void task_free(strata__task_t *t) {
+  strata_runtime_t *rt = t->rt;
+  const strata__allocator_t *a = &rt->alloc;
+  for (size_t i = 0; i < t->naccess; i++)
+    strata__buffer_unref(rt, t->access[i].buf);
+  if (t->access != t->access_inline)
+    strata__free(a, t->access, t->cap_access * sizeof *t->access);
+  if (t->ptrs != t->ptrs_inline) {
+    strata__free(a, t->ptrs, t->naccess * sizeof *t->ptrs);
+    strata__free(a, t->sizes, t->naccess * sizeof *t->sizes);
+  }
+  if (t->args != t->args_inline)
+    strata__free(a, t->args, t->args_cap);
+  strata__free(a, t->succs, t->cap_succ * sizeof *t->succs);
+  strata__task_t *origin = atomic_load(&t->doom);
+  if (origin)
+    strata__task_unref(origin); /* an origin has no doom: depth 1 */
+  if (t->job)
+    strata__job_unref(rt, t->job);
+  strata__attrs_free(&t->attrs, a);
+  pthread_mutex_destroy(&t->mu);
+  strata__free(a, t, sizeof *t);
+}
+
+void strata__task_unref(strata__task_t *t) {
+  if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+    task_free(t);
+}
+
+/* Make room for `need` elements in an array that starts in inline
+ * storage; the inline block is never freed. */
+static int grow_inline(const strata__allocator_t *a, void **arr, size_t *cap,
+                       const void *inline_block, size_t need, size_t elem) {
+  if (need <= *cap)
+    return STRATA_OK;
+  if (*arr != inline_block)
+    return strata__grow(a, arr, cap, need, elem);
+  size_t ncap = *cap * 2 > need ? *cap * 2 : need;
+  void *p = strata__alloc(a, ncap * elem);
+  if (!p)
+    return STRATA_ENOMEM;
+  memcpy(p, *arr, *cap * elem);
+  *arr = p;
+  *cap = ncap;
+  return STRATA_OK;
+}
+
+/* {=== Ending tasks ===} */
+
+/* Remember `origin` as the reason `t` will not run (first one wins). */
+static void doom(strata__task_t *t, strata__task_t *origin) {
+  strata__task_t *expected = NULL;
+  if (atomic_compare_exchange_strong(&t->doom, &expected, origin))
+    strata__task_ref(origin);
+}
+
+/* The task a dependent of `t` blames when t did not succeed. */
+static strata__task_t *origin_of(strata__task_t *t) {
+  strata__task_t *o = atomic_load(&t->doom);
+  return o ? o : t;
+}
+
+/* Status of a task that will not run: the failure or cancel it inherits,
+ * or its own job's cancellation. */
+static int doomed_status(strata__task_t *t) {
+  strata__task_t *o = atomic_load(&t->doom);
+  if (o)
+    return o->status == STRATA_ECANCELED ? STRATA_ECANCELED
+                                         : STRATA_EDEPFAILED;
+  return STRATA_ECANCELED;
+}
+
+static bool will_not_run(strata__task_t *t) {
+  return atomic_load(&t->doom) ||
+         (t->job && atomic_load(&t->job->canceled));
+}
+
+/* Settle the counters of a submitted task that ended, and wake whoever
+ * waits for one of them to reach zero. */
+static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
+  bool wake = atomic_load(&t->waited);
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata__buffer_t *b = t->access[i].buf;
+    if (atomic_fetch_sub(&b->pending, 1) == 1 && atomic_load(&b->waited))
+      wake = true;
+  }
+  if (t->device >= 0)
+    atomic_fetch_sub(&rt->devices[t->device]->load, 1);
+  if (t->job)
+    strata__job_task_ended(rt, t->job, t, status);
+  if (status == STRATA_EDEPFAILED || status == STRATA_ECANCELED) {
+    strata__task_t *o = atomic_load(&t->doom);
+    if (o)
+      STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
+                 "task '%s' not run (%s): it consumes the results of '%s'",
+                 strata__task_name(t), strata_err_name(status),
+                 strata__task_name(o));
+    else
+      STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
+                 "task '%s' not run: its job was canceled",
+                 strata__task_name(t));
+  }
+  if (atomic_fetch_sub(&rt->inflight, 1) == 1)
+    wake = true;
+  if (wake)
+    strata__runtime_notify(rt);
+}
+
+/* End one task with `status`: publish it, release its successors (those
+ * that become ready are queued, or pushed on *doomed when they will not
+ * run), settle accounting. Drops the runtime's reference when the task was
+ * submitted. */
+static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
+                    bool submitted, strata__task_t **doomed) {
+  t->status = status;
+  pthread_mutex_lock(&t->mu);
+  strata__edge_t *succs = t->succs;
+  size_t nsucc = t->nsucc, cap = t->cap_succ;
+  t->succs = NULL;
+  t->nsucc = t->cap_succ = 0;
+  atomic_store(&t->state, STRATA_TASK_DONE);
+  pthread_mutex_unlock(&t->mu);
+
+  strata__task_t *origin = status == STRATA_OK ? NULL : origin_of(t);
+  for (size_t i = 0; i < nsucc; i++) {
+    strata__task_t *s = succs[i].task;
+    if (origin && succs[i].consumes)
+      doom(s, origin);
+    if (atomic_fetch_sub(&s->npending, 1) == 1) {
+      if (will_not_run(s)) {
+        s->resolve_next = *doomed;
+        *doomed = s;
+      } else {
+        strata__sched_enqueue(rt, s);
+      }
+    }
+    strata__task_unref(s);
+  }
+  strata__free(&rt->alloc, succs, cap * sizeof *succs);
+  if (submitted) {
+    account_end(rt, t, status);
+    strata__task_unref(t);
+  }
+}
+
+/* End t and, iteratively (chains of doomed tasks can be long), every
+ * successor that becomes ready but will not run. */
+static void end_chain(strata_runtime_t *rt, strata__task_t *t, int status,
+                      bool submitted) {
+  strata__task_t *doomed = NULL;
+  end_one(rt, t, status, submitted, &doomed);
+  while (doomed) {
+    strata__task_t *s = doomed;
+    doomed = s->resolve_next;
+    end_one(rt, s, doomed_status(s), true, &doomed);
+  }
+}
+
+void strata__graph_task_ran(strata_runtime_t *rt, strata__task_t *t,
+                            int status) {
+  end_chain(rt, t, status, true);
+}
+
+void strata__graph_task_cancel(strata_runtime_t *rt, strata__task_t *t) {
+  end_chain(rt, t, doomed_status(t), true);
+}
+
+/* A task's predecessors are all done: queue it, or end it at once when it
+ * will not run. */
+static void became_ready(strata_runtime_t *rt, strata__task_t *t) {
+  if (will_not_run(t))
+    end_chain(rt, t, doomed_status(t), true);
+  else
+    strata__sched_enqueue(rt, t);
+}
+
+/* Drop a task that was never submitted. Called with graph_mu held. */
+static void discard_locked(strata_runtime_t *rt, strata__task_t *t) {
+  STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
+             "task '%s' released without being submitted: discarded",
+             strata__task_name(t));
+  end_chain(rt, t, STRATA_ECANCELED, false);
+}
+
+/* {=== Dependency edges (graph_mu held) ===} */
+
+/* Reserve one successor slot in p (unless p has ended). */
+static int reserve_edge(strata_runtime_t *rt, strata__task_t *p) {
+  int rc = STRATA_OK;
+  pthread_mutex_lock(&p->mu);
+  if (strata__task_state(p) != STRATA_TASK_DONE)
+    rc = strata__grow(&rt->alloc, (void **)&p->succs, &p->cap_succ,
+                      p->nsucc + 1, sizeof *p->succs);
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+/* Make s wait for p. A slot must have been reserved. Edges from p to s
+ * made during one submission collapse into one. */
+static void add_edge(strata__task_t *p, strata__task_t *s, bool consumes) {
+  pthread_mutex_lock(&p->mu);
+  if (strata__task_state(p) == STRATA_TASK_DONE) {
+    pthread_mutex_unlock(&p->mu);
+    if (consumes && p->status != STRATA_OK)
+      doom(s, origin_of(p));
+    return;
+  }
+  if (p->nsucc && p->succs[p->nsucc - 1].task == s) {
+    p->succs[p->nsucc - 1].consumes |= consumes;
+  } else {
+    STRATA_ASSERT(p->nsucc < p->cap_succ);
+    p->succs[p->nsucc++] = (strata__edge_t){s, consumes};
+    strata__task_ref(s);
+    atomic_fetch_add(&s->npending, 1);
+  }
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Is `target` reachable from `from` along successor edges? Every task
+ * reachable from an unsubmitted task waits on it, so none of them can end
+ * meanwhile and their successor lists only change under graph_mu. */
+static int reaches(strata_runtime_t *rt, strata__task_t *from,
+                   strata__task_t *target, bool *found) {
+  strata__task_t **stack = NULL;
+  size_t n = 0, cap = 0;
+  uint64_t epoch = ++rt->visit_epoch;
+  int rc = STRATA_OK;
+  *found = false;
+  from->visit = epoch;
+  if ((rc = strata__grow(&rt->alloc, (void **)&stack, &cap, 1, sizeof *stack)))
+    return rc;
+  stack[n++] = from;
+  while (n && !*found) {
+    strata__task_t *x = stack[--n];
+    if (x == target) {
+      *found = true;
+      break;
+    }
+    pthread_mutex_lock(&x->mu);
+    for (size_t i = 0; i < x->nsucc && rc == STRATA_OK; i++) {
+      strata__task_t *s = x->succs[i].task;
+      if (s->visit == epoch)
+        continue;
+      s->visit = epoch;
+      rc = strata__grow(&rt->alloc, (void **)&stack, &cap, n + 1,
+                        sizeof *stack);
+      if (rc == STRATA_OK)
+        stack[n++] = s;
+    }
+    pthread_mutex_unlock(&x->mu);
+    if (rc)
+      break;
+  }
+  strata__free(&rt->alloc, stack, cap * sizeof *stack);
+  return rc;
+}
+
+/* The union of the modes t uses buffer b with, if access i is the first
+ * access of b in t; 0 otherwise (so each buffer is linked once). */
+static strata_access_mode_t first_access_mode(const strata__task_t *t,
+                                              size_t i) {
+  strata__buffer_t *b = t->access[i].buf;
+  for (size_t j = 0; j < i; j++)
+    if (t->access[j].buf == b)
+      return 0;
+  unsigned mode = 0;
+  for (size_t j = i; j < t->naccess; j++)
+    if (t->access[j].buf == b)
+      mode |= t->access[j].mode;
+  return (strata_access_mode_t)mode;
+}
+
+/* Drop the buffer's readers that have ended. */
+static void prune_readers(strata__buffer_t *b) {
+  size_t k = 0;
+  for (size_t i = 0; i < b->nreaders; i++) {
+    strata__task_t *r = b->readers[i];
+    if (strata__task_state(r) == STRATA_TASK_DONE)
+      strata__task_unref(r);
+    else
+      b->readers[k++] = r;
+  }
+  b->nreaders = k;
+}
+
+/* Reserve every allocation that linking t will need, so that linking
+ * itself cannot fail halfway. */
+static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
+  int rc = STRATA_OK;
+  for (size_t i = 0; i < t->naccess && rc == STRATA_OK; i++) {
+    strata_access_mode_t mode = first_access_mode(t, i);
+    strata__buffer_t *b = t->access[i].buf;
+    if (!mode)
+      continue;
+    if (b->last_writer && (rc = reserve_edge(rt, b->last_writer)))
+      break;
+    if (mode & STRATA_W) {
+      for (size_t r = 0; r < b->nreaders && rc == STRATA_OK; r++)
+        rc = reserve_edge(rt, b->readers[r]);
+    } else {
+      if (b->nreaders == b->cap_readers)
+        prune_readers(b);
+      rc = strata__grow(&rt->alloc, (void **)&b->readers, &b->cap_readers,
+                        b->nreaders + 1, sizeof *b->readers);
+    }
+  }
+  if (t->naccess > STRATA__INLINE_ACCESSES && rc == STRATA_OK) {
+    t->ptrs = strata__alloc(&rt->alloc, t->naccess * sizeof *t->ptrs);
+    t->sizes = strata__alloc(&rt->alloc, t->naccess * sizeof *t->sizes);
+    if (!t->ptrs || !t->sizes) {
+      strata__free(&rt->alloc, t->ptrs, t->naccess * sizeof *t->ptrs);
+      strata__free(&rt->alloc, t->sizes, t->naccess * sizeof *t->sizes);
+      t->ptrs = t->ptrs_inline;
+      t->sizes = t->sizes_inline;
+      rc = STRATA_ENOMEM;
+    }
+  }
+  return rc;
+}
+
+/* Link t behind the tasks its accesses must follow, as if all tasks ran
+ * in submission order: a writer follows the last writer (and consumes its
+ * result when it also reads) and every reader since; a reader follows
+ * (and consumes) the last writer. */
+static void link_accesses(strata__task_t *t) {
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata_access_mode_t mode = first_access_mode(t, i);
+    strata__buffer_t *b = t->access[i].buf;
+    if (!mode)
+      continue;
+    if (b->last_writer)
+      add_edge(b->last_writer, t, (mode & STRATA_R) != 0);
+    if (mode & STRATA_W) {
+      for (size_t r = 0; r < b->nreaders; r++) {
+        add_edge(b->readers[r], t, false);
+        strata__task_unref(b->readers[r]);
+      }
+      b->nreaders = 0;
+      if (b->last_writer)
+        strata__task_unref(b->last_writer);
+      strata__task_ref(t);
+      b->last_writer = t;
+    } else {
+      strata__task_ref(t);
+      b->readers[b->nreaders++] = t;
+    }
+  }
+}
+
+/* {=== Public API: describing tasks ===} */
+
+/* Look up a task that is still being described. */
+static int get_created(strata_runtime_t *rt, strata_task_t h,
+                       strata__task_t **out) {
+  if (!rt)
+    return STRATA_EINVAL;
+  strata__task_t *t = strata__task_get(rt, h);
+  if (!t)
+    return STRATA_ENOENT;
+  if (strata__task_state(t) != STRATA_TASK_CREATED)
+    return STRATA_ESTATE;
+  *out = t;
+  return STRATA_OK;
+}
+
+int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
+                       strata_task_t *out) {
+  if (!rt || !out)
+    return STRATA_EINVAL;
+  strata__kernel_t *k = strata__kernel_get(rt, kernel);
+  if (!k)
+    return STRATA_ENOENT;
+  if (atomic_load(&rt->shutdown))
+    return STRATA_ESHUTDOWN;
+  strata__task_t *t = strata__alloc(&rt->alloc, sizeof *t);
+  if (!t)
+    return STRATA_ENOMEM;
+  /* Field by field rather than memset of ~500 bytes: this is the hot
+   * path of every submission. */
+  t->rt = rt;
+  t->kernel = k;
+  t->job = NULL;
+  t->user_data = NULL;
+  atomic_init(&t->refs, 1);
+  atomic_init(&t->state, STRATA_TASK_CREATED);
+  atomic_init(&t->npending, 1);
+  atomic_init(&t->doom, NULL);
+  atomic_init(&t->waited, false);
+  t->status = t->kernel_status = 0;
+  t->device = -1;
+  t->seq = t->start_ns = 0;
+  strata__attrs_init(&t->attrs);
+  t->access = t->access_inline;
+  t->naccess = 0;
+  t->cap_access = STRATA__INLINE_ACCESSES;
+  t->ptrs = t->ptrs_inline;
+  t->sizes = t->sizes_inline;
+  t->args = t->args_inline;
+  t->args_size = 0;
+  t->args_cap = STRATA__INLINE_ARGS;
+  pthread_mutex_init(&t->mu, NULL);
+  t->succs = NULL;
+  t->nsucc = t->cap_succ = 0;
+  t->resolve_next = NULL;
+  t->visit = 0;
+  t->qnode.next = NULL;
+  t->qnode.priority = 0;
+  int rc = strata__htable_add(&rt->tasks, &rt->alloc, t, &t->id);
+  if (rc) {
+    task_free(t);
+    return rc;
+  }
+  out->id = t->id;
+  return STRATA_OK;
+}
+
+int strata_task_access(strata_runtime_t *rt, strata_task_t task,
+                       strata_buffer_t buf, strata_access_mode_t mode) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  if (mode != STRATA_R && mode != STRATA_W && mode != STRATA_RW) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s': access mode %d is not R, W or RW",
+               strata__task_name(t), (int)mode);
+    return STRATA_EINVAL;
+  }
+  strata__buffer_t *b = strata__buffer_get(rt, buf);
+  if (!b) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s': buffer %#llx is not registered",
+               strata__task_name(t), (unsigned long long)buf.id);
+    return STRATA_ENOENT;
+  }
+  if ((rc = grow_inline(&rt->alloc, (void **)&t->access, &t->cap_access,
+                        t->access_inline, t->naccess + 1, sizeof *t->access)))
+    return rc;
+  strata__buffer_ref(b);
+  t->access[t->naccess++] = (strata__access_t){b, mode};
+  return STRATA_OK;
+}
+
+int strata_task_set_args(strata_runtime_t *rt, strata_task_t task,
+                         const void *args, size_t size) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  if (size && !args)
+    return STRATA_EINVAL;
+  if (size > t->args_cap) {
+    unsigned char *p = strata__alloc(&rt->alloc, size);
+    if (!p)
+      return STRATA_ENOMEM;
+    if (t->args != t->args_inline)
+      strata__free(&rt->alloc, t->args, t->args_cap);
+    t->args = p;
+    t->args_cap = size;
+  }
+  if (size)
+    memcpy(t->args, args, size);
+  t->args_size = size;
+  return STRATA_OK;
+}
+
+int strata_task_set_attr(strata_runtime_t *rt, strata_task_t task,
+                         const char *key, const char *value) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  rc = strata__attrs_set(&t->attrs, &rt->alloc, key, value);
+  if (rc == STRATA_EINVAL)
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s': attribute '%s'='%s' rejected",
+               strata__task_name(t), key ? key : "(null)",
+               value ? value : "(null)");
+  return rc;
+}
+
+int strata_task_set_priority(strata_runtime_t *rt, strata_task_t task,
+                             int priority) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  t->attrs.priority = priority;
+  t->attrs.has_priority = true;
+  return STRATA_OK;
+}
+
+int strata_task_set_job(strata_runtime_t *rt, strata_task_t task,
+                        strata_job_t job) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  strata__job_t *j = strata__job_get(rt, job);
+  if (!j)
+    return STRATA_ENOENT;
+  strata__job_ref(j);
+  if (t->job)
+    strata__job_unref(rt, t->job);
+  t->job = j;
+  return STRATA_OK;
+}
+
+int strata_task_set_data(strata_runtime_t *rt, strata_task_t task,
+                         void *data) {
+  if (!rt)
+    return STRATA_EINVAL;
+  strata__task_t *t = strata__task_get(rt, task);
+  if (!t)
+    return STRATA_ENOENT;
+  t->user_data = data;
+  return STRATA_OK;
+}
+
+void *strata_task_get_data(strata_runtime_t *rt, strata_task_t task) {
+  strata__task_t *t = rt ? strata__task_get(rt, task) : NULL;
+  return t ? t->user_data : NULL;
+}
+
+int strata_task_depend(strata_runtime_t *rt, strata_task_t task,
+                       strata_task_t on) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  strata__task_t *p = strata__task_get(rt, on);
+  if (!p)
+    return STRATA_ENOENT;
+  bool cycle = p == t;
+  pthread_mutex_lock(&rt->graph_mu);
+  if (atomic_load(&rt->shutdown)) {
+    rc = STRATA_ESHUTDOWN;
+  } else if (strata__task_state(t) != STRATA_TASK_CREATED) {
+    rc = STRATA_ESTATE;
+  } else if (cycle || (rc = reaches(rt, t, p, &cycle)) != STRATA_OK) {
+    /* rc says why */
+  } else if (!cycle && (rc = reserve_edge(rt, p)) == STRATA_OK) {
+    add_edge(p, t, true);
+  }
+  pthread_mutex_unlock(&rt->graph_mu);
+  if (cycle) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s' cannot depend on '%s': that would close a cycle",
+               strata__task_name(t), strata__task_name(p));
+    return STRATA_ECYCLE;
+  }
+  return rc;
+}
+
+/* {=== Public API: submission ===} */
+
+/* The priority a task's ready-queue entry gets. */
+static int effective_priority(strata__task_t *t) {
+  if (t->attrs.has_priority || !t->job)
+    return t->attrs.priority;
+  pthread_mutex_lock(&t->job->mu);
+  int p = t->job->attrs.has_priority ? t->job->attrs.priority : 0;
+  pthread_mutex_unlock(&t->job->mu);
+  return p;
+}
+
+/* Checks made under graph_mu, where they cannot race with unregister,
+ * cancel or shutdown. */
+static int check_submittable(strata_runtime_t *rt, strata__task_t *t) {
+  if (atomic_load(&rt->shutdown))
+    return STRATA_ESHUTDOWN;
+  if (strata__task_state(t) != STRATA_TASK_CREATED)
+    return STRATA_ESTATE;
+  if (t->job && atomic_load(&t->job->canceled)) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s' not submitted: its job is canceled",
+               strata__task_name(t));
+    return STRATA_ECANCELED;
+  }
+  for (size_t i = 0; i < t->naccess; i++)
+    if (t->access[i].buf->dead) {
+      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                 "task '%s' not submitted: its buffer #%zu was unregistered",
+                 strata__task_name(t), i);
+      return STRATA_ENOENT;
+    }
+  return STRATA_OK;
+}
+
+/* Fill in the kernel call frame (host addresses for now). */
+static void prepare_call(strata_runtime_t *rt, strata__task_t *t) {
+  strata__device_t *d = rt->devices[t->device];
+  for (size_t i = 0; i < t->naccess; i++) {
+    t->ptrs[i] = t->access[i].buf->ptr;
+    t->sizes[i] = t->access[i].buf->size;
+  }
+  t->work.fn = t->kernel->impl[d->desc.impl_class];
+  t->work.call = (strata_kernel_call_t){
+      .struct_size = sizeof(strata_kernel_call_t),
+      .nbuffers = (uint32_t)t->naccess,
+      .buffers = t->ptrs,
+      .sizes = t->sizes,
+      .args = t->args_size ? t->args : NULL,
+      .args_size = t->args_size,
+      .user_data = t->kernel->user_data,
+      .device = t->device,
+  };
+}
+
+/* Count the newly submitted task everywhere it must be waited for. */
+static void account_submit(strata_runtime_t *rt, strata__task_t *t) {
+  for (size_t i = 0; i < t->naccess; i++)
+    atomic_fetch_add(&t->access[i].buf->pending, 1);
+  atomic_fetch_add(&rt->devices[t->device]->load, 1);
+  if (t->job) {
+    atomic_fetch_add(&t->job->submitted, 1);
+    atomic_fetch_add(&t->job->pending, 1);
+  }
+  atomic_fetch_add(&rt->inflight, 1);
+  strata__task_ref(t); /* the runtime's, until the task ends */
+}
+
+int strata_task_submit(strata_runtime_t *rt, strata_task_t task) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  int device;
+  if ((rc = strata__placement_choose(rt, t, &device)))
+    return rc;
+  t->qnode.priority = effective_priority(t);
+  if ((rc = strata__queue_reserve(&rt->devices[device]->queue, &rt->alloc,
+                                  t->qnode.priority)))
+    return rc;
+
+  pthread_mutex_lock(&rt->graph_mu);
+  if ((rc = check_submittable(rt, t)) || (rc = reserve_links(rt, t))) {
+    pthread_mutex_unlock(&rt->graph_mu);
+    return rc;
+  }
+  t->device = device;
+  t->seq = rt->next_seq++;
+  prepare_call(rt, t);
+  account_submit(rt, t);
+  atomic_store(&t->state, STRATA_TASK_WAITING);
+  link_accesses(t);
+  pthread_mutex_unlock(&rt->graph_mu);
+
+  /* Drop the submission guard: if every predecessor has already ended,
+   * the task is ready now. */
+  if (atomic_fetch_sub(&t->npending, 1) == 1)
+    became_ready(rt, t);
+  return STRATA_OK;
+}
+
+/* {=== Public API: waiting, inspecting, releasing ===} */
+
+static bool task_done(void *arg) {
+  return strata__task_state(arg) == STRATA_TASK_DONE;
+}
+
+int strata_task_wait(strata_runtime_t *rt, strata_task_t task) {
+  if (!rt)
+    return STRATA_EINVAL;
+  strata__task_t *t = strata__task_get(rt, task);
+  if (!t)
+    return STRATA_ENOENT;
+  int state = strata__task_state(t);
+  if (state == STRATA_TASK_CREATED)
+    return STRATA_ESTATE;
+  if (state != STRATA_TASK_DONE) {
+    strata__task_ref(t);
+    atomic_store(&t->waited, true);
+    strata__runtime_wait_until(rt, task_done, t);
+    int st = t->status;
+    strata__task_unref(t);
+    return st;
+  }
+  return t->status;
+}
+
+int strata_task_info(strata_runtime_t *rt, strata_task_t task,
+                     strata_task_info_t *out) {
+  if (!rt || !out || out->struct_size < sizeof *out)
+    return STRATA_EINVAL;
+  strata__task_t *t = strata__task_get(rt, task);
+  if (!t)
+    return STRATA_ENOENT;
+  strata_task_info_t info = {.struct_size = sizeof info};
+  info.state = (strata_task_state_t)strata__task_state(t);
+  if (info.state == STRATA_TASK_DONE) {
+    info.status = t->status;
+    info.kernel_status = t->kernel_status;
+  }
+  info.device = t->device;
+  strata__strlcpy(info.name, strata__task_name(t), sizeof info.name);
+  strata__task_t *o = atomic_load(&t->doom);
+  if (o) {
+    info.cause.id = o->id;
+    strata__strlcpy(info.cause_name, strata__task_name(o),
+                    sizeof info.cause_name);
+  }
+  *out = info;
+  return STRATA_OK;
+}
+
+int strata_task_release(strata_runtime_t *rt, strata_task_t task) {
+  if (!rt)
+    return STRATA_EINVAL;
+  strata__task_t *t = strata__htable_remove(&rt->tasks, task.id);
+  if (!t)
+    return STRATA_ENOENT;
+  if (strata__task_state(t) == STRATA_TASK_CREATED) {
+    pthread_mutex_lock(&rt->graph_mu);
+    /* Re-check: a concurrent submit may have won the race. */
+    if (strata__task_state(t) == STRATA_TASK_CREATED)
+      discard_locked(rt, t);
+    pthread_mutex_unlock(&rt->graph_mu);
+  }
+  strata__task_unref(t);
+  return STRATA_OK;
+}
+
+static void discard_if_unsubmitted(uint64_t id, void *obj, void *ud) {
+  (void)id;
+  strata__task_t *t = obj;
+  if (strata__task_state(t) == STRATA_TASK_CREATED)
+    discard_locked(ud, t);
+}
+
+void strata__graph_discard_unsubmitted(strata_runtime_t *rt) {
+  pthread_mutex_lock(&rt->graph_mu);
+  strata__htable_foreach(&rt->tasks, discard_if_unsubmitted, rt);
+  pthread_mutex_unlock(&rt->graph_mu);
+}

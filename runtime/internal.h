@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/internal.h: helpers shared by every runtime module (assertions,
+ * clocks, containers of, allocation and logging entry points). Never
+ * installed. */
+#ifndef STRATA_INTERNAL_H
+#define STRATA_INTERNAL_H
+
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <strata.h>
+
+/* Programmer errors: checked in debug builds, answered with STRATA_EINVAL
+ * in release builds by the public entry points. */
+#ifdef STRATA_DEBUG
+#include <assert.h>
+#define STRATA_ASSERT(x) assert(x)
+#else
+#define STRATA_ASSERT(x) ((void)0)
+#endif
+
+/* Only for corrupted internal invariants, never for bad input. */
+#define STRATA_ABORT(msg) strata__abort(__FILE__, __LINE__, msg)
+_Noreturn void strata__abort(const char *file, int line, const char *msg);
+
+#define STRATA_CONTAINER_OF(ptr, type, member)                                \
+  ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+#define STRATA_LIKELY(x) __builtin_expect(!!(x), 1)
+#define STRATA_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define STRATA_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define STRATA_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/** Monotonic time in nanoseconds. */
+static inline uint64_t strata__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/** Tell the CPU we are in a spin-wait loop. */
+static inline void strata__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/** Copy a C string into a fixed buffer, always terminating it. */
+void strata__strlcpy(char *dst, const char *src, size_t size);
+
+#endif /* STRATA_INTERNAL_H */

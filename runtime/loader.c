@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/loader.c: finding, loading, checking and starting backend
+ * plugins with libltdl. A plugin that fails any step is logged with the
+ * reason and skipped; only a backend the embedder marked required turns a
+ * failure into an error. */
+#include "config.h"
+
+#include "runtime.h"
+#include "sched.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define COMP "loader"
+#define MAX_NAME 64
+
+#ifndef STRATA_BACKEND_PATH
+#define STRATA_BACKEND_PATH ""
+#endif
+
+/* libltdl keeps global state and has no locking of its own: every ltdl
+ * call, from any runtime in the process, goes through this mutex. */
+static pthread_mutex_t ltdl_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The v1.0 fields a plugin must provide (everything before `reserved`). */
+#define COMPONENT_MIN_SIZE offsetof(strata_backend_component_t, reserved)
+
+/* {=== Small string helpers ===} */
+
+/* Is `name` an item of the comma-separated `list`? */
+static bool list_has(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; p && *p;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n && !strncmp(p, name, n))
+      return true;
+    p = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
+/* Plugin names are what a file may be called and a C symbol derived. */
+static bool valid_name(const char *s, size_t len) {
+  if (!len || len >= MAX_NAME)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+        s[i] != '-' && s[i] != '_')
+      return false;
+  return true;
+}
+
+/* Copy backend `name`'s part of "a:k=v,k=v;b:k=v" (without "name:"). */
+static char *options_of(const strata__allocator_t *a, const char *all,
+                        const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = all; p && *p;) {
+    const char *end = strchr(p, ';');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len > n && p[n] == ':' && !strncmp(p, name, n)) {
+      char *s = strata__alloc(a, len - n);
+      if (s) {
+        memcpy(s, p + n + 1, len - n - 1);
+        s[len - n - 1] = '\0';
+      }
+      return s;
+    }
+    p = end ? end + 1 : NULL;
+  }
+  return NULL;
+}
+
+/* Find key in "k=v,k=v". @return the value's start and length, or NULL. */
+static const char *find_option(const char *opts, const char *key,
+                               size_t *len) {
+  size_t n = strlen(key);
+  for (const char *p = opts; p && *p;) {
+    const char *end = strchr(p, ',');
+    size_t item = end ? (size_t)(end - p) : strlen(p);
+    if (item > n && p[n] == '=' && !strncmp(p, key, n)) {
+      *len = item - n - 1;
+      return p + n + 1;
+    }
+    p = end ? end + 1 : NULL;
+  }
+  return NULL;
+}
+
+/* {=== Services offered to backends ===} */
+
+static void svc_log(strata_core_t *core, strata_log_level_t level,
+                    const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  strata__logv(&core->rt->log, level, core->name, fmt, ap);
+  va_end(ap);
+}
+
+static int svc_option(strata_core_t *core, const char *key, char *buf,
+                      size_t len) {
+  size_t vlen;
+  const char *v = key ? find_option(core->options, key, &vlen) : NULL;
+  if (!v)
+    return STRATA_ENOENT;
+  if (!buf || vlen >= len)
+    return STRATA_ERANGE;
+  memcpy(buf, v, vlen);
+  buf[vlen] = '\0';
+  return STRATA_OK;
+}
+
+static void *svc_alloc(strata_core_t *core, void *ptr, size_t osize,
+                       size_t nsize) {
+  const strata__allocator_t *a = &core->rt->alloc;
+  return a->fn(a->ud, ptr, ptr ? osize : 0, nsize);
+}
+
+static void init_services(strata__backend_t *be) {
+  be->services = (strata_core_services_t){
+      .abi_major = STRATA_BACKEND_ABI_MAJOR,
+      .abi_minor = STRATA_BACKEND_ABI_MINOR,
+      .struct_size = sizeof(strata_core_services_t),
+      .core = be,
+      .log = svc_log,
+      .option = svc_option,
+      .alloc = svc_alloc,
+      .next = strata__sched_next,
+      .complete = strata__sched_complete,
+      .bind_worker = strata__sched_bind_worker,
+  };
+  be->config = (strata_backend_config_t){
+      .struct_size = sizeof(strata_backend_config_t),
+      .machine = &be->rt->topo.view,
+  };
+}
+
+/* {=== Candidates in the backend path ===} */
+
+typedef struct candidate {
+  char name[MAX_NAME];
+  char *dir;
+} candidate_t;
+
+typedef struct candidates {
+  candidate_t *v;
+  size_t n, cap;
+} candidates_t;
+
+static int add_candidate(strata_runtime_t *rt, candidates_t *c,
+                         const char *dir, const char *file) {
+  const char *dot = strrchr(file, '.');
+  if (!dot || (strcmp(dot, ".la") && strcmp(dot, ".so")))
+    return STRATA_OK;
+  size_t len = (size_t)(dot - file);
+  if (!valid_name(file, len))
+    return STRATA_OK;
+  for (size_t i = 0; i < c->n; i++)
+    if (strlen(c->v[i].name) == len && !strncmp(c->v[i].name, file, len))
+      return STRATA_OK; /* first directory in the path wins */
+  int rc = strata__grow(&rt->alloc, (void **)&c->v, &c->cap, c->n + 1,
+                        sizeof *c->v);
+  if (rc)
+    return rc;
+  candidate_t *cand = &c->v[c->n];
+  memcpy(cand->name, file, len);
+  cand->name[len] = '\0';
+  if (!(cand->dir = strata__strdup(&rt->alloc, dir)))
+    return STRATA_ENOMEM;
+  c->n++;
+  return STRATA_OK;
+}
+
+static int scan_dir(strata_runtime_t *rt, candidates_t *c, const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) {
+    STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
+               "backend directory '%s' not readable", dir);
+    return STRATA_OK;
+  }
+  int rc = STRATA_OK;
+  for (struct dirent *e; rc == STRATA_OK && (e = readdir(d));)
+    rc = add_candidate(rt, c, dir, e->d_name);
+  closedir(d);
+  return rc;
+}
+
+static int scan_path(strata_runtime_t *rt, candidates_t *c, const char *path) {
+  char dir[4096];
+  for (const char *p = path; p && *p;) {
+    const char *end = strchr(p, ':');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len && len < sizeof dir) {
+      memcpy(dir, p, len);
+      dir[len] = '\0';
+      int rc = scan_dir(rt, c, dir);
+      if (rc)
+        return rc;
+    }
+    p = end ? end + 1 : NULL;
+  }
+  return STRATA_OK;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const candidate_t *)a)->name, ((const candidate_t *)b)->name);
+}
+
+static void free_candidates(strata_runtime_t *rt, candidates_t *c) {
+  for (size_t i = 0; i < c->n; i++)
+    strata__strfree(&rt->alloc, c->v[i].dir);
+  strata__free(&rt->alloc, c->v, c->cap * sizeof *c->v);
+}
+
+/* {=== Loading one plugin ===} */
+
+static void backend_free(strata_runtime_t *rt, strata__backend_t *be) {
+  if (be->dl) {
+    pthread_mutex_lock(&ltdl_mu);
+    lt_dlclose(be->dl);
+    pthread_mutex_unlock(&ltdl_mu);
+  }
+  strata__strfree(&rt->alloc, be->name);
+  strata__strfree(&rt->alloc, be->path);
+  strata__strfree(&rt->alloc, be->options);
+  strata__free(&rt->alloc, be, sizeof *be);
+}
+
+/* Open the module and check the exported component against our ABI.
+ * @return 0 with be->dl and be->comp set, or why not (logged). */
+static int open_checked(strata_runtime_t *rt, strata__backend_t *be) {
+  char sym[MAX_NAME + 32];
+  snprintf(sym, sizeof sym, "strata_backend_%s_component", be->name);
+  for (char *p = sym; *p; p++)
+    if (*p == '-')
+      *p = '_';
+
+  int rc = STRATA_OK;
+  const char *why = NULL;
+  char detail[160] = "";
+  pthread_mutex_lock(&ltdl_mu);
+  lt_dladvise adv;
+  if (lt_dladvise_init(&adv) || lt_dladvise_ext(&adv) ||
+      lt_dladvise_local(&adv)) {
+    why = "cannot set up libltdl";
+    rc = STRATA_EBACKEND;
+    goto out;
+  }
+  be->dl = lt_dlopenadvise(be->path, adv);
+  lt_dladvise_destroy(&adv);
+  if (!be->dl) {
+    const char *err = lt_dlerror();
+    snprintf(detail, sizeof detail, "cannot load: %s",
+             err ? err : "unknown error");
+    rc = STRATA_EBACKEND;
+    goto out;
+  }
+  const strata_backend_component_t *c =
+      (const strata_backend_component_t *)(uintptr_t)lt_dlsym(be->dl, sym);
+  if (!c) {
+    snprintf(detail, sizeof detail, "it does not export %s", sym);
+    rc = STRATA_EABI;
+  } else if (c->abi_major != STRATA_BACKEND_ABI_MAJOR ||
+             c->abi_minor > STRATA_BACKEND_ABI_MINOR) {
+    snprintf(detail, sizeof detail,
+             "it was built for backend ABI %u.%u, this runtime speaks %d.%d",
+             c->abi_major, c->abi_minor, STRATA_BACKEND_ABI_MAJOR,
+             STRATA_BACKEND_ABI_MINOR);
+    rc = STRATA_EABI;
+  } else if (c->struct_size < COMPONENT_MIN_SIZE) {
+    snprintf(detail, sizeof detail,
+             "its component struct is %u bytes, at least %zu are needed",
+             c->struct_size, (size_t)COMPONENT_MIN_SIZE);
+    rc = STRATA_EABI;
+  } else if (!c->name || strcmp(c->name, be->name)) {
+    snprintf(detail, sizeof detail,
+             "it calls itself '%s', which does not match its file name",
+             c->name ? c->name : "(null)");
+    rc = STRATA_EABI;
+  } else if (!c->init || !c->probe || !c->start || !c->stop || !c->fini) {
+    why = "a required entry point is NULL";
+    rc = STRATA_EABI;
+  } else {
+    be->comp = c;
+  }
+out:
+  if (rc && be->dl) {
+    lt_dlclose(be->dl);
+    be->dl = NULL;
+  }
+  pthread_mutex_unlock(&ltdl_mu);
+  if (rc)
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "backend '%s' (%s) skipped: %s", be->name, be->path,
+               why ? why : detail);
+  return rc;
+}
+
+/* Initialise, probe and start an opened backend; its devices join the
+ * runtime. @return 0 (possibly with no devices: *ndev tells), or why not. */
+static int bring_up(strata_runtime_t *rt, strata__backend_t *be,
+                    size_t *ndev) {
+  const strata_backend_component_t *c = be->comp;
+  const strata_backend_device_t *devs = NULL;
+  size_t n = 0;
+  const char *step = "init";
+  int rc = c->init(&be->services, &be->config, &be->state);
+  if (rc)
+    goto fail;
+  step = "probe";
+  if ((rc = c->probe(be->state, &devs, &n)))
+    goto fail_fini;
+  *ndev = n;
+  if (!n)
+    return STRATA_OK;
+  step = "device registration";
+  if ((rc = strata__devices_add(rt, be, devs, n)))
+    goto fail_fini;
+  strata_device_handle_t **handles = &rt->devices[rt->ndevices - n];
+  step = "start";
+  if ((rc = c->start(be->state, handles, n))) {
+    strata__devices_stop(rt, be);
+    c->stop(be->state);
+    strata__devices_drop_last(rt, n);
+    goto fail_fini;
+  }
+  be->started = true;
+  return STRATA_OK;
+fail_fini:
+  c->fini(be->state);
+fail:
+  STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+             "backend '%s' (%s) skipped: %s failed: %s", be->name, be->path,
+             step, strata_strerror(rc));
+  return rc < 0 ? rc : STRATA_EBACKEND;
+}
+
+static int load_one(strata_runtime_t *rt, const candidate_t *cand,
+                    const strata_runtime_opts_t *opts) {
+  int rc = STRATA_ENOMEM;
+  size_t ndev = 0;
+  strata__backend_t *be = strata__zalloc(&rt->alloc, sizeof *be);
+  if (!be)
+    return rc;
+  be->rt = rt;
+  size_t plen = strlen(cand->dir) + strlen(cand->name) + 2;
+  if (!(be->name = strata__strdup(&rt->alloc, cand->name)) ||
+      !(be->path = strata__alloc(&rt->alloc, plen)))
+    goto fail;
+  snprintf(be->path, plen, "%s/%s", cand->dir, cand->name);
+  be->options = options_of(&rt->alloc, opts->backend_options, cand->name);
+  if (!strcmp(cand->name, "cpu") && opts->cpu_workers &&
+      !find_option(be->options, "workers", &plen)) {
+    char extra[64];
+    snprintf(extra, sizeof extra, "%s%sworkers=%u",
+             be->options ? be->options : "", be->options ? "," : "",
+             opts->cpu_workers);
+    strata__strfree(&rt->alloc, be->options);
+    if (!(be->options = strata__strdup(&rt->alloc, extra)))
+      goto fail;
+  }
+  init_services(be);
+  if ((rc = strata__grow(&rt->alloc, (void **)&rt->backends,
+                         &rt->cap_backends, rt->nbackends + 1,
+                         sizeof *rt->backends)) ||
+      (rc = open_checked(rt, be)) || (rc = bring_up(rt, be, &ndev)))
+    goto fail;
+  if (!ndev) {
+    STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP,
+               "backend '%s' found no device; unloaded", be->name);
+    be->comp->fini(be->state);
+    backend_free(rt, be);
+    return STRATA_ENODEV;
+  }
+  STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP,
+             "backend '%s' (%s) loaded with %zu device(s)", be->name, be->path,
+             ndev);
+  rt->backends[rt->nbackends++] = be;
+  return STRATA_OK;
+fail:
+  backend_free(rt, be);
+  return rc;
+}
+
+/* {=== Loader entry points ===} */
+
+int strata__loader_start(strata_runtime_t *rt,
+                         const strata_runtime_opts_t *opts) {
+  const char *path = opts->backend_path ? opts->backend_path
+                                        : STRATA_BACKEND_PATH;
+  candidates_t cands = {0};
+  pthread_mutex_lock(&ltdl_mu);
+  int rc = lt_dlinit() ? STRATA_EBACKEND : STRATA_OK;
+  pthread_mutex_unlock(&ltdl_mu);
+  rt->ltdl_ready = rc == STRATA_OK;
+  if (rc) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "lt_dlinit failed");
+    return rc;
+  }
+  if ((rc = scan_path(rt, &cands, path)))
+    goto out;
+  qsort(cands.v, cands.n, sizeof *cands.v, by_name);
+  for (size_t i = 0; i < cands.n; i++) {
+    const char *name = cands.v[i].name;
+    if (opts->backends && !list_has(opts->backends, name))
+      continue;
+    int lrc = load_one(rt, &cands.v[i], opts);
+    if (lrc == STRATA_ENOMEM) {
+      rc = lrc;
+      goto out;
+    }
+  }
+  /* Every required backend must now be running with devices. */
+  for (const char *p = opts->required_backends; p && *p;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    bool up = false;
+    for (size_t i = 0; i < rt->nbackends && !up; i++)
+      up = strlen(rt->backends[i]->name) == len &&
+           !strncmp(rt->backends[i]->name, p, len);
+    if (len && !up) {
+      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                 "required backend '%.*s' is not available (searched '%s')",
+                 (int)len, p, path);
+      rc = STRATA_EBACKEND;
+    }
+    p = end ? end + 1 : NULL;
+  }
+out:
+  free_candidates(rt, &cands);
+  return rc;
+}
+
+void strata__loader_stop(strata_runtime_t *rt) {
+  for (size_t i = rt->nbackends; i-- > 0;) {
+    strata__backend_t *be = rt->backends[i];
+    strata__devices_stop(rt, be);
+    if (be->started)
+      be->comp->stop(be->state);
+    be->comp->fini(be->state);
+    backend_free(rt, be);
+  }
+  strata__free(&rt->alloc, rt->backends,
+               rt->cap_backends * sizeof *rt->backends);
+  rt->backends = NULL;
+  rt->nbackends = rt->cap_backends = 0;
+  if (rt->ltdl_ready) {
+    pthread_mutex_lock(&ltdl_mu);
+    lt_dlexit();
+    pthread_mutex_unlock(&ltdl_mu);
+    rt->ltdl_ready = false;
+  }
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/placement.h: where a task runs is decided once, at submit time,
+ * by a placer: one call per submitted task, given the task (kernel,
+ * attributes, accesses) and the devices with their current load. The
+ * built-in placer picks an eligible device with the least queued work per
+ * worker; a policy engine plugs in by installing another placer. A placer
+ * that errs or answers with a device that cannot run the task is logged and
+ * overridden by the built-in one, so a placement bug never loses a task. */
+#ifndef STRATA_PLACEMENT_H
+#define STRATA_PLACEMENT_H
+
+#include "graph.h"
+
+struct strata_runtime;
+
+typedef struct strata__placer {
+  const char *name;
+  void *state;
+  /** Choose a device for t. @return 0 with *device set, or a STRATA_E*
+   *  code (the built-in placer then decides). @thread any submitter */
+  int (*place)(void *state, struct strata_runtime *rt,
+               const strata__task_t *t, int *device);
+  void (*destroy)(void *state, struct strata_runtime *rt);
+} strata__placer_t;
+
+typedef struct strata__placement_stats {
+  _Atomic uint64_t calls, fallbacks;
+} strata__placement_stats_t;
+
+/** True when device d has an implementation of t's kernel. */
+bool strata__placement_eligible(const struct strata_runtime *rt,
+                                const strata__task_t *t, int d);
+
+/** Decide where t runs. @return 0 with *device set; STRATA_ENODEV (no
+ *  device can run the kernel). @thread any */
+int strata__placement_choose(struct strata_runtime *rt,
+                             const strata__task_t *t, int *device);
+
+/** The built-in placer. */
+extern const strata__placer_t strata__placer_default;
+
+#endif /* STRATA_PLACEMENT_H */

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/queue.h: a device's ready queue. Tasks are ordered by priority
+ * (highest first), FIFO within a priority; idle workers sleep on it and are
+ * woken by pushes. Nodes are intrusive, so pushing never allocates: the
+ * only allocation is a new priority level, made in advance by
+ * strata__queue_reserve at submit time where an error can be returned. */
+#ifndef STRATA_QUEUE_H
+#define STRATA_QUEUE_H
+
+#include <pthread.h>
+
+#include "alloc.h"
+
+typedef struct strata__qnode {
+  struct strata__qnode *next;
+  int priority;
+} strata__qnode_t;
+
+typedef struct strata__qlevel {
+  int priority;
+  strata__qnode_t *head, *tail;
+} strata__qlevel_t;
+
+typedef struct strata__queue {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  strata__qlevel_t *levels; /* sorted by priority, highest first */
+  size_t nlevels, cap;
+  _Atomic size_t size; /* read without the lock by spinning workers */
+  unsigned sleepers;
+  bool stopping;
+  uint64_t spin_ns; /* how long an idle worker polls before sleeping */
+} strata__queue_t;
+
+int strata__queue_init(strata__queue_t *q, uint64_t spin_ns);
+void strata__queue_destroy(strata__queue_t *q, const strata__allocator_t *a);
+
+/** Make sure pushing at `priority` will not need memory.
+ *  @return 0; STRATA_ENOMEM  @thread any */
+int strata__queue_reserve(strata__queue_t *q, const strata__allocator_t *a,
+                          int priority);
+
+/** Append n at n->priority (reserved before) and wake a sleeper.
+ *  @thread any */
+void strata__queue_push(strata__queue_t *q, strata__qnode_t *n);
+
+/** Take the best node, waiting up to timeout_ns (< 0: forever; 0: not at
+ *  all). @return the node, or NULL on timeout or once the queue is
+ *  stopping (*stopped tells which). @thread any */
+strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
+                                   bool *stopped);
+
+/** Make every pop, present and future, return NULL with *stopped set. */
+void strata__queue_stop(strata__queue_t *q);
+
+/** Number of queued nodes (a hint when read concurrently). */
+static inline size_t strata__queue_size(const strata__queue_t *q) {
+  return atomic_load_explicit(&q->size, memory_order_relaxed);
+}
+
+#endif /* STRATA_QUEUE_H */

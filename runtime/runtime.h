@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/runtime.h: the runtime object every module hangs its state off,
+ * and the completion signalling that waits are built on. */
+#ifndef STRATA_RUNTIME_INTERNAL_H
+#define STRATA_RUNTIME_INTERNAL_H
+
+#include <pthread.h>
+
+#include "alloc.h"
+#include "device.h"
+#include "graph.h"
+#include "handle.h"
+#include "loader.h"
+#include "log.h"
+#include "placement.h"
+#include "topology.h"
+
+/* Lock order, outermost first: graph_mu, then a task's mu or a queue's mu;
+ * data_mu, kernels_mu and done_mu are leaves. No runtime lock is held while
+ * calling a kernel, a backend or the embedder's log callback... except
+ * that logging may happen under graph_mu (the callback must not re-enter,
+ * as strata/common.h says). */
+struct strata_runtime {
+  strata__allocator_t alloc;
+  strata__logger_t log;
+  void *user_data;
+
+  strata__topology_t topo;
+
+  bool ltdl_ready; /* lt_dlinit succeeded; lt_dlexit owed */
+  strata__backend_t **backends;
+  size_t nbackends, cap_backends;
+  strata__device_t **devices;
+  size_t ndevices, cap_devices;
+
+  strata__placer_t placer;
+  strata__placement_stats_t placement;
+
+  strata__htable_t tasks, jobs, buffers, kernels;
+
+  pthread_mutex_t kernels_mu; /* the name list */
+  strata__kernel_t **kernel_list;
+  size_t nkernels, cap_kernels;
+
+  pthread_mutex_t data_mu; /* registered ranges, sorted by address */
+  strata__buffer_t **ranges;
+  size_t nranges, cap_ranges;
+
+  pthread_mutex_t graph_mu; /* dependency linking, shutdown flag */
+  atomic_bool shutdown; /* written under graph_mu */
+  uint64_t next_seq;
+  uint64_t visit_epoch;
+
+  _Atomic uint64_t inflight; /* submitted tasks not ended */
+
+  /* Waits (task, job, buffer, all) sleep on done_cv and re-check their
+   * condition; enders broadcast only when someone is waiting. */
+  pthread_mutex_t done_mu;
+  pthread_cond_t done_cv;
+  _Atomic unsigned waiters;
+};
+
+/** Wake threads blocked in waits; cheap when nobody waits. @thread any */
+void strata__runtime_notify(struct strata_runtime *rt);
+
+/** Block until done(arg) is true, re-checking after each notification.
+ *  @thread any */
+void strata__runtime_wait_until(struct strata_runtime *rt,
+                                bool (*done)(void *arg), void *arg);
+
+#endif /* STRATA_RUNTIME_INTERNAL_H */

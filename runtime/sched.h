@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/sched.h: the bridge between the graph and the devices: ready
+ * tasks go into their device's queue; backend workers take them with
+ * next() and report them with complete() (the services of backend.h). */
+#ifndef STRATA_SCHED_H
+#define STRATA_SCHED_H
+
+#include "graph.h"
+#include "loader.h"
+
+/** Queue a task whose dependencies are satisfied. @thread any */
+void strata__sched_enqueue(struct strata_runtime *rt, strata__task_t *t);
+
+/* The services table entries (see strata/backend.h). */
+int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
+                       unsigned worker, int64_t timeout_ns,
+                       strata_work_t **out);
+void strata__sched_complete(strata_core_t *core, strata_work_t *work,
+                            int status);
+int strata__sched_bind_worker(strata_core_t *core, strata_device_handle_t *dev,
+                              unsigned worker);
+
+#endif /* STRATA_SCHED_H */

@@ -1,0 +1,3 @@
+#include "config.h"
+#include "util.h"
+int main(void){return 77;}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/util.c: shared test helpers (see util.h). */
+#include "config.h"
+
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HDR 16 /* keeps blocks 16-byte aligned */
+
+void test_alloc_init(test_alloc_t *a) {
+  memset(a, 0, sizeof *a);
+  pthread_mutex_init(&a->mu, NULL);
+  a->fail_after = -1;
+}
+
+static bool should_fail(test_alloc_t *a, size_t grow) {
+  a->calls++;
+  if (a->fail_after == 0)
+    return true;
+  if (a->fail_after > 0 && --a->fail_after == 0) {
+    a->fail_after = -1;
+    return true;
+  }
+  return a->cap_bytes && a->live_bytes + grow > a->cap_bytes;
+}
+
+void *test_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
+  test_alloc_t *a = ud;
+  pthread_mutex_lock(&a->mu);
+  unsigned char *blk = ptr ? (unsigned char *)ptr - HDR : NULL;
+  if (blk && *(size_t *)blk != osize)
+    a->bad_sizes++;
+  void *out = NULL;
+  if (nsize == 0) {
+    if (blk) {
+      a->live_blocks--;
+      a->live_bytes -= *(size_t *)blk;
+      free(blk);
+    }
+  } else if (!should_fail(a, nsize > osize ? nsize - osize : 0)) {
+    size_t old = blk ? *(size_t *)blk : 0;
+    unsigned char *nb = realloc(blk, nsize + HDR);
+    if (nb) {
+      *(size_t *)nb = nsize;
+      if (!blk)
+        a->live_blocks++;
+      a->live_bytes += nsize - old;
+      if (a->live_bytes > a->peak_bytes)
+        a->peak_bytes = a->live_bytes;
+      out = nb + HDR;
+    }
+  }
+  pthread_mutex_unlock(&a->mu);
+  return out;
+}
+
+void test_alloc_assert_clean(test_alloc_t *a) {
+  assert_int_equal(a->bad_sizes, 0);
+  assert_int_equal(a->live_blocks, 0);
+  assert_int_equal(a->live_bytes, 0);
+}
+
+void test_log_init(test_log_t *l) {
+  memset(l, 0, sizeof *l);
+  pthread_mutex_init(&l->mu, NULL);
+}
+
+void test_log_fn(void *ud, strata_log_level_t level, const char *component,
+                 const char *msg) {
+  test_log_t *l = ud;
+  static const char *names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+  pthread_mutex_lock(&l->mu);
+  l->count[level]++;
+  int n = snprintf(l->text + l->len, sizeof l->text - l->len, "[%s] %s: %s\n",
+                   names[level], component, msg);
+  if (n > 0 && l->len + (size_t)n < sizeof l->text)
+    l->len += (size_t)n;
+  pthread_mutex_unlock(&l->mu);
+  if (getenv("STRATA_TEST_VERBOSE"))
+    fprintf(stderr, "# [%s] %s: %s\n", names[level], component, msg);
+}
+
+bool test_log_has(test_log_t *l, const char *needle) {
+  pthread_mutex_lock(&l->mu);
+  bool has = strstr(l->text, needle) != NULL;
+  pthread_mutex_unlock(&l->mu);
+  return has;
+}
+
+void test_log_clear(test_log_t *l) {
+  pthread_mutex_lock(&l->mu);
+  l->len = 0;
+  l->text[0] = '\0';
+  memset(l->count, 0, sizeof l->count);
+  pthread_mutex_unlock(&l->mu);
+}
+
+const char *test_env(const char *name) {
+  const char *v = getenv(name);
+  if (!v)
+    fail_msg("%s is not set: run the tests through make check", name);
+  return v;
+}
+
+void test_opts(strata_runtime_opts_t *o, unsigned workers, test_log_t *log) {
+  strata_runtime_opts_init(o);
+  o->backend_path = test_env("STRATA_TEST_BACKENDS");
+  o->backends = "cpu";
+  o->required_backends = "cpu";
+  o->cpu_workers = workers;
+  if (log) {
+    o->log = test_log_fn;
+    o->log_ud = log;
+    o->log_level = STRATA_LOG_DEBUG;
+  }
+}
+
+strata_runtime_t *test_runtime(unsigned workers, test_log_t *log) {
+  strata_runtime_opts_t o;
+  test_opts(&o, workers, log);
+  strata_runtime_t *rt = NULL;
+  assert_int_equal(strata_runtime_create(&o, &rt), STRATA_OK);
+  assert_non_null(rt);
+  return rt;
+}
+
+const char *test_path2(const char *a, const char *b) {
+  static char buf[8192];
+  snprintf(buf, sizeof buf, "%s:%s", a, b);
+  return buf;
+}
+
+void test_sleep_ms(unsigned ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}

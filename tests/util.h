@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/util.h: helpers shared by the cmocka tests: a counting allocator
+ * with failure injection, a log capture, and runtimes built on the
+ * build tree's backends. */
+#ifndef STRATA_TEST_UTIL_H
+#define STRATA_TEST_UTIL_H
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <strata.h>
+
+/* {=== Counting allocator ===}
+ * Every block carries a header with its size, so a free or realloc with a
+ * wrong osize is caught; fail_after = k makes the k-th allocation from now
+ * on (and only it) fail; cap_bytes limits the live total. */
+typedef struct test_alloc {
+  pthread_mutex_t mu;
+  size_t live_blocks, live_bytes, peak_bytes, calls;
+  long fail_after; /* < 0: never */
+  size_t cap_bytes; /* 0: unlimited */
+  size_t bad_sizes; /* frees/reallocs whose osize was wrong */
+} test_alloc_t;
+
+void test_alloc_init(test_alloc_t *a);
+void *test_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize);
+/** Assert nothing is left allocated and no size was ever wrong. */
+void test_alloc_assert_clean(test_alloc_t *a);
+
+/* {=== Log capture ===} */
+typedef struct test_log {
+  pthread_mutex_t mu;
+  char text[1 << 16];
+  size_t len;
+  unsigned count[STRATA_LOG_TRACE + 1];
+} test_log_t;
+
+void test_log_init(test_log_t *l);
+void test_log_fn(void *ud, strata_log_level_t level, const char *component,
+                 const char *msg);
+/** Does any captured line contain `needle`? */
+bool test_log_has(test_log_t *l, const char *needle);
+void test_log_clear(test_log_t *l);
+
+/* {=== Runtimes ===} */
+/** The value of a variable make check exports; fails the test if unset. */
+const char *test_env(const char *name);
+/** Options for a runtime on the build tree's cpu backend with `workers`
+ *  workers (0: one per core), logging into `log` (may be NULL) at DEBUG. */
+void test_opts(strata_runtime_opts_t *o, unsigned workers, test_log_t *log);
+/** Create such a runtime, asserting success. */
+strata_runtime_t *test_runtime(unsigned workers, test_log_t *log);
+/** A path "a:b" in a static buffer. */
+const char *test_path2(const char *a, const char *b);
+/** Sleep for `ms` milliseconds. */
+void test_sleep_ms(unsigned ms);
+
+#endif /* STRATA_TEST_UTIL_H */
