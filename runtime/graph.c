@@ -648,6 +648,10 @@ static void account_submit(strata_runtime_t *rt, strata__task_t *t) {
 
 int strata_task_submit(strata_runtime_t *rt, strata_task_t task) {
   strata__task_t *t;
+  /* Shutdown first: destroy discards unsubmitted tasks, and the caller
+   * should learn why rather than see a task that changed state. */
+  if (rt && atomic_load(&rt->shutdown))
+    return STRATA_ESHUTDOWN;
   int rc = get_created(rt, task, &t);
   if (rc)
     return rc;
