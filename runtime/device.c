@@ -91,6 +91,18 @@ void strata__devices_free(strata_runtime_t *rt) {
 
 /* {=== Public API ===} */
 
+/* Cores the workers are assigned to; several workers may share one. */
+static uint32_t distinct_cores(const strata_backend_device_t *d) {
+  uint32_t n = 0;
+  for (uint32_t w = 0; d->worker_cores && w < d->nworkers; w++) {
+    bool seen = false;
+    for (uint32_t v = 0; v < w && !seen; v++)
+      seen = d->worker_cores[v] == d->worker_cores[w];
+    n += !seen;
+  }
+  return n;
+}
+
 int strata_device_count(const strata_runtime_t *rt) {
   return rt ? (int)rt->ndevices : STRATA_EINVAL;
 }
@@ -110,7 +122,7 @@ int strata_device_info(const strata_runtime_t *rt, int index,
   info.memory_bytes = d->desc.memory_bytes;
   info.numa_node = d->desc.numa_node;
   info.workers = d->desc.nworkers;
-  info.cores = d->desc.worker_cores ? d->desc.nworkers : 0;
+  info.cores = distinct_cores(&d->desc);
   memcpy(info.pci_busid, d->desc.pci_busid, sizeof info.pci_busid);
   info.link_gbps = d->desc.link_gbps;
   *out = info;

@@ -5,17 +5,36 @@
 #include "topology.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define COMP "topology"
 #define NVIDIA_VENDOR_ID 0x10de
 
 /* The NUMA node an object's memory is closest to: the single node of its
- * nodeset, or -1 when it spans several or none. */
-static int32_t single_numa(hwloc_const_nodeset_t ns) {
-  if (!ns || hwloc_bitmap_weight(ns) != 1)
+ * nodeset; when several nodes are local (DRAM next to HBM in flat mode, or
+ * CXL memory), the only one that hwloc gives no subtype to, i.e. plain
+ * DRAM; -1 when it spans several DRAM nodes or none. Nodeset bits are OS
+ * indexes. */
+static int32_t home_numa(hwloc_topology_t hw, hwloc_const_nodeset_t ns) {
+  if (!ns || hwloc_bitmap_iszero(ns))
     return -1;
-  return (int32_t)hwloc_bitmap_first(ns);
+  if (hwloc_bitmap_weight(ns) == 1)
+    return (int32_t)hwloc_bitmap_first(ns);
+  int32_t plain = -1;
+  int i;
+  hwloc_bitmap_foreach_begin(i, ns) {
+    hwloc_obj_t n = hwloc_get_numanode_obj_by_os_index(hw, (unsigned)i);
+    if (n && !n->subtype) {
+      if (plain >= 0)
+        return -1;
+      plain = i;
+    }
+  }
+  hwloc_bitmap_foreach_end();
+  return plain;
 }
 
 static int fill_numa(strata__topology_t *t, const strata__allocator_t *a) {
@@ -54,7 +73,7 @@ static int fill_cores(strata__topology_t *t, const strata__allocator_t *a) {
     strata_core_info_t *c = &t->cores[i];
     c->logical_index = i;
     c->os_index = o->os_index;
-    c->numa_node = single_numa(o->nodeset);
+    c->numa_node = home_numa(t->hw, o->nodeset);
     c->npus = (uint32_t)hwloc_bitmap_weight(o->cpuset);
     int l = strata__topology_numa_by_os(t, c->numa_node);
     if (l >= 0)
@@ -63,10 +82,24 @@ static int fill_cores(strata__topology_t *t, const strata__allocator_t *a) {
   return STRATA_OK;
 }
 
+/* An NVIDIA display controller (class 03xx: VGA or 3D). The same cards
+ * carry other NVIDIA functions (HD audio 0403, USB 0c03) and HGX boards
+ * NVSwitches (0680): hwloc's I/O filter hides them today, this check does
+ * not rely on it. */
+static bool is_gpu(const struct hwloc_pcidev_attr_s *p) {
+  return p->vendor_id == NVIDIA_VENDOR_ID && (p->class_id >> 8) == 0x03;
+}
+
+/* PCI order: domain, bus, device, function. */
+static int by_busid(const void *a, const void *b) {
+  return strcmp(((const strata_pci_gpu_info_t *)a)->busid,
+                ((const strata_pci_gpu_info_t *)b)->busid);
+}
+
 static int fill_gpus(strata__topology_t *t, const strata__allocator_t *a) {
   uint32_t n = 0;
   for (hwloc_obj_t o = NULL; (o = hwloc_get_next_pcidev(t->hw, o));)
-    n += o->attr->pcidev.vendor_id == NVIDIA_VENDOR_ID;
+    n += is_gpu(&o->attr->pcidev);
   if (!n)
     return STRATA_OK;
   t->gpus = strata__zalloc(a, n * sizeof *t->gpus);
@@ -74,7 +107,7 @@ static int fill_gpus(strata__topology_t *t, const strata__allocator_t *a) {
     return STRATA_ENOMEM;
   for (hwloc_obj_t o = NULL; (o = hwloc_get_next_pcidev(t->hw, o));) {
     const struct hwloc_pcidev_attr_s *p = &o->attr->pcidev;
-    if (p->vendor_id != NVIDIA_VENDOR_ID)
+    if (!is_gpu(p))
       continue;
     strata_pci_gpu_info_t *g = &t->gpus[t->view.ngpus++];
     snprintf(g->busid, sizeof g->busid, "%04x:%02x:%02x.%01x",
@@ -85,8 +118,10 @@ static int fill_gpus(strata__topology_t *t, const strata__allocator_t *a) {
     g->class_id = p->class_id;
     g->link_gbps = p->linkspeed;
     hwloc_obj_t anc = hwloc_get_non_io_ancestor_obj(t->hw, o);
-    g->numa_node = anc ? single_numa(anc->nodeset) : -1;
+    g->numa_node = anc ? home_numa(t->hw, anc->nodeset) : -1;
   }
+  /* hwloc lists I/O objects in topology order, not bus order. */
+  qsort(t->gpus, t->view.ngpus, sizeof *t->gpus, by_busid);
   return STRATA_OK;
 }
 

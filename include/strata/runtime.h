@@ -113,7 +113,8 @@ typedef struct strata_device_info {
   uint64_t memory_bytes;
   int32_t numa_node;  /* OS index of the closest NUMA node, -1 unknown */
   uint32_t workers;   /* threads that run its tasks */
-  uint32_t cores;     /* cores those threads are bound to (0 for GPUs) */
+  uint32_t cores;     /* distinct cores its workers are assigned to (0 for
+                         GPUs; binding happens only on this machine) */
   char pci_busid[16]; /* "" for CPU devices */
   float link_gbps;    /* host link in GB/s, 0 unknown or n/a */
 } strata_device_info_t;
