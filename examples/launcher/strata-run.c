@@ -1,1 +1,573 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: MIT */
+/* strata-run.c: the Strata launcher: lists the devices Strata finds and
+ * runs a tiled Cholesky factorisation on them as a demo job. */
+#include "config.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <strata.h>
+
+#include "cholesky.h"
+
+#define PROG "strata-run"
+#define EXIT_USAGE 2
+#define MAX_WORKERS 4096 /* the CPU backend refuses more */
+#define RESIDUAL_LIMIT 1e-10
+#define REPORT_NAME_WIDTH 28 /* device names are cut to this in the report */
+
+typedef struct options {
+  unsigned workers;         /* 0: one per core */
+  const char *backends;     /* NULL: every backend found */
+  const char *backend_path; /* NULL: the library's default */
+  const char *topology;     /* NULL: this machine */
+  int tiles, tile_size;
+  strata_log_level_t log_level;
+  bool list_devices;
+} options_t;
+
+/* How argument parsing ended. */
+typedef enum { ARGS_RUN, ARGS_DONE, ARGS_BAD } args_result_t;
+
+/* Levels in strata_log_level_t order. */
+static const char *const level_names[] = {"error", "warn", "info", "debug",
+                                          "trace"};
+
+/* {=== Arguments ===} */
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: " PROG " [OPTION]...\n"
+          "Run a tiled Cholesky factorisation as a demo job on the devices "
+          "Strata finds,\ncheck its result and report how each device was "
+          "used.\n\n"
+          "  -h, --help               show this help and exit\n"
+          "  -V, --version            show the version and exit\n"
+          "      --list-devices       list the devices and exit\n"
+          "  -w, --workers N          CPU worker threads (default: one per "
+          "core)\n"
+          "      --backends LIST      comma-separated backends to load; each "
+          "must start\n"
+          "                           (default: every backend found)\n"
+          "      --backend-path DIRS  colon-separated backend directories\n"
+          "                           (default: $STRATA_BACKEND_PATH, else "
+          "the installed ones)\n"
+          "      --topology FILE      take the machine from an hwloc XML "
+          "file\n"
+          "      --tiles T            tiles per matrix side (default 12, "
+          "1..%d)\n"
+          "      --tile-size B        order of a tile (default 192, 1..%d);\n"
+          "                           the matrix order T*B is at most %d\n"
+          "      --log-level LEVEL    error, warn, info or debug (default "
+          "warn)\n\n"
+          "Exit status: 0 success, 1 runtime failure or wrong result, "
+          "2 bad usage.\n",
+          CHOL_MAX_TILES, CHOL_MAX_TILE_SIZE, CHOL_MAX_ORDER);
+}
+
+static bool parse_number(const char *opt, const char *arg, long min, long max,
+                         long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(arg, &end, 10);
+  if (errno || end == arg || *end || v < min || v > max) {
+    fprintf(stderr,
+            PROG ": %s: expected a whole number from %ld to %ld, got '%s'\n",
+            opt, min, max, arg);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+/* Only the levels a release build emits are offered; TRACE compiles out. */
+static bool parse_level(const char *arg, strata_log_level_t *out) {
+  for (int l = STRATA_LOG_ERROR; l <= STRATA_LOG_DEBUG; l++)
+    if (!strcmp(arg, level_names[l])) {
+      *out = (strata_log_level_t)l;
+      return true;
+    }
+  fprintf(stderr,
+          PROG ": --log-level: expected error, warn, info or debug, got "
+               "'%s'\n",
+          arg);
+  return false;
+}
+
+enum {
+  OPT_LIST = 256,
+  OPT_BACKENDS,
+  OPT_BACKEND_PATH,
+  OPT_TOPOLOGY,
+  OPT_TILES,
+  OPT_TILE_SIZE,
+  OPT_LOG_LEVEL
+};
+
+static const struct option long_options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"list-devices", no_argument, NULL, OPT_LIST},
+    {"workers", required_argument, NULL, 'w'},
+    {"backends", required_argument, NULL, OPT_BACKENDS},
+    {"backend-path", required_argument, NULL, OPT_BACKEND_PATH},
+    {"topology", required_argument, NULL, OPT_TOPOLOGY},
+    {"tiles", required_argument, NULL, OPT_TILES},
+    {"tile-size", required_argument, NULL, OPT_TILE_SIZE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {NULL, 0, NULL, 0}};
+
+/* Whether "--name=value" names a known option (that takes no value). */
+static bool known_long(const char *arg) {
+  size_t len = strcspn(arg + 2, "=");
+  for (const struct option *o = long_options; o->name; o++)
+    if (strlen(o->name) == len && !strncmp(o->name, arg + 2, len))
+      return true;
+  return false;
+}
+
+/* getopt's own messages are turned off (opterr) so that every usage error
+ * is one line in the same form. argv[optind - 1] is the element getopt
+ * stopped at; for a bad letter inside "-hx" optopt names it better. */
+static void bad_option(int c, char **argv) {
+  const char *arg = argv[optind - 1];
+  bool is_long = !strncmp(arg, "--", 2);
+  if (c == ':')
+    fprintf(stderr, PROG ": option '%s' needs a value (try --help)\n", arg);
+  else if (is_long && strchr(arg, '=') && known_long(arg))
+    fprintf(stderr, PROG ": option '%.*s' takes no value (try --help)\n",
+            (int)strcspn(arg, "="), arg);
+  else if (is_long || !optopt)
+    fprintf(stderr, PROG ": unknown option '%s' (try --help)\n", arg);
+  else
+    fprintf(stderr, PROG ": unknown option '-%c' (try --help)\n", optopt);
+}
+
+/* Apply one parsed option. */
+static bool apply_option(int c, const char *arg, options_t *o) {
+  long v;
+  switch (c) {
+  case 'w':
+    if (!parse_number("--workers", arg, 1, MAX_WORKERS, &v))
+      return false;
+    o->workers = (unsigned)v;
+    return true;
+  case OPT_TILES:
+    if (!parse_number("--tiles", arg, 1, CHOL_MAX_TILES, &v))
+      return false;
+    o->tiles = (int)v;
+    return true;
+  case OPT_TILE_SIZE:
+    if (!parse_number("--tile-size", arg, 1, CHOL_MAX_TILE_SIZE, &v))
+      return false;
+    o->tile_size = (int)v;
+    return true;
+  case OPT_LOG_LEVEL:
+    return parse_level(arg, &o->log_level);
+  case OPT_BACKENDS:
+    o->backends = arg;
+    return true;
+  case OPT_BACKEND_PATH:
+    o->backend_path = arg;
+    return true;
+  case OPT_TOPOLOGY:
+    o->topology = arg;
+    return true;
+  case OPT_LIST:
+    o->list_devices = true;
+    return true;
+  default: /* getopt_long returns only the values listed above */
+    return false;
+  }
+}
+
+/* Checks that need every option: the matrix must fit the order bound, and
+ * the backend path falls back to the environment. */
+static bool finish_options(options_t *o) {
+  if (o->tiles * o->tile_size > CHOL_MAX_ORDER) {
+    fprintf(stderr,
+            PROG ": --tiles %d with --tile-size %d makes a matrix of order "
+                 "%d; the limit is %d\n",
+            o->tiles, o->tile_size, o->tiles * o->tile_size, CHOL_MAX_ORDER);
+    return false;
+  }
+  if (!o->backend_path) {
+    const char *env = getenv("STRATA_BACKEND_PATH");
+    if (env && *env)
+      o->backend_path = env;
+  }
+  return true;
+}
+
+static args_result_t parse_args(int argc, char **argv, options_t *o) {
+  *o = (options_t){.tiles = 12, .tile_size = 192, .log_level = STRATA_LOG_WARN};
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":hVw:", long_options, NULL)) != -1) {
+    if (c == 'h') {
+      usage(stdout);
+      return ARGS_DONE;
+    }
+    if (c == 'V') {
+      printf(PROG " %s (libstrata %s)\n", PACKAGE_VERSION,
+             strata_version_string());
+      return ARGS_DONE;
+    }
+    if (c == '?' || c == ':') {
+      bad_option(c, argv);
+      return ARGS_BAD;
+    }
+    if (!apply_option(c, optarg, o))
+      return ARGS_BAD;
+  }
+  if (optind < argc) {
+    fprintf(stderr, PROG ": unexpected argument '%s' (try --help)\n",
+            argv[optind]);
+    return ARGS_BAD;
+  }
+  return finish_options(o) ? ARGS_RUN : ARGS_BAD;
+}
+
+/* {=== Runtime ===} */
+
+/* The library never prints: this is where its messages become visible.
+ * One fprintf per message keeps lines from different threads whole. */
+static void log_stderr(void *ud, strata_log_level_t level,
+                       const char *component, const char *msg) {
+  (void)ud;
+  const char *name = (unsigned)level < sizeof level_names / sizeof *level_names
+                         ? level_names[level]
+                         : "?";
+  fprintf(stderr, "strata: [%s] %s: %s\n", name, component, msg);
+}
+
+static int start_runtime(const options_t *o, strata_runtime_t **rt) {
+  strata_runtime_opts_t opts;
+  strata_runtime_opts_init(&opts);
+  opts.log = log_stderr;
+  opts.log_level = o->log_level;
+  opts.cpu_workers = o->workers;
+  opts.backend_path = o->backend_path;
+  opts.backends = o->backends;
+  /* Backends named on the command line are wanted: running without one of
+   * them would answer a question nobody asked. */
+  opts.required_backends = o->backends;
+  opts.topology_xml = o->topology;
+  int rc = strata_runtime_create(&opts, rt);
+  if (rc == STRATA_ETOPOLOGY && o->topology)
+    fprintf(stderr, PROG ": cannot load topology '%s': %s\n", o->topology,
+            strata_strerror(rc));
+  else if (rc == STRATA_ENODEV || rc == STRATA_EBACKEND)
+    fprintf(stderr, PROG ": cannot start the runtime: %s (backend path: %s)\n",
+            strata_strerror(rc),
+            o->backend_path ? o->backend_path : "the built-in default");
+  else if (rc)
+    fprintf(stderr, PROG ": cannot start the runtime: %s\n",
+            strata_strerror(rc));
+  return rc;
+}
+
+static void announce(strata_runtime_t *rt, const options_t *o) {
+  const strata_machine_t *m = strata_runtime_machine(rt);
+  printf(PROG " %s: %d device(s) on %" PRIu32 " cores, %" PRIu32
+              " NUMA node(s), %" PRIu32 " GPU(s)%s%s%s\n",
+         PACKAGE_VERSION, strata_device_count(rt), m->ncores, m->nnuma,
+         m->ngpus, o->topology ? " (described by " : "",
+         o->topology ? o->topology : "", o->topology ? ")" : "");
+}
+
+/* {=== Devices ===} */
+
+/* What the launcher knows of each device, and its counters around a job. */
+typedef struct devices {
+  int n;
+  strata_device_info_t *info;
+  strata_device_stats_t *before, *after;
+} devices_t;
+
+static void devices_free(devices_t *d) {
+  free(d->info);
+  free(d->before);
+  free(d->after);
+  *d = (devices_t){0};
+}
+
+static int devices_load(strata_runtime_t *rt, devices_t *d) {
+  *d = (devices_t){.n = strata_device_count(rt)};
+  if (d->n < 1)
+    return d->n < 0 ? d->n : STRATA_ENODEV;
+  d->info = calloc((size_t)d->n, sizeof *d->info);
+  d->before = calloc((size_t)d->n, sizeof *d->before);
+  d->after = calloc((size_t)d->n, sizeof *d->after);
+  if (!d->info || !d->before || !d->after) {
+    devices_free(d);
+    return STRATA_ENOMEM;
+  }
+  for (int i = 0; i < d->n; i++) {
+    d->info[i].struct_size = sizeof d->info[i];
+    int rc = strata_device_info(rt, i, &d->info[i]);
+    if (rc) {
+      devices_free(d);
+      return rc;
+    }
+  }
+  return STRATA_OK;
+}
+
+static int devices_sample(strata_runtime_t *rt, const devices_t *d,
+                          strata_device_stats_t *out) {
+  for (int i = 0; i < d->n; i++) {
+    out[i].struct_size = sizeof out[i];
+    int rc = strata_device_stats(rt, i, &out[i]);
+    if (rc)
+      return rc;
+  }
+  return STRATA_OK;
+}
+
+static int name_width(const devices_t *d, int cap) {
+  int w = 6; /* "device" */
+  for (int i = 0; i < d->n; i++) {
+    int len = (int)strlen(d->info[i].name);
+    w = len > w ? len : w;
+  }
+  return w < cap ? w : cap;
+}
+
+/* "23.4 GiB", "512 MiB", "-" when unknown. */
+static void format_bytes(uint64_t bytes, char *buf, size_t size) {
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  if (!bytes)
+    snprintf(buf, size, "-");
+  else if (bytes >= (uint64_t)gib)
+    snprintf(buf, size, "%.1f GiB", (double)bytes / gib);
+  else
+    snprintf(buf, size, "%.0f MiB", (double)bytes / (1024.0 * 1024.0));
+}
+
+static void print_device(const strata_device_info_t *di, int width) {
+  char mem[16], node[12] = "-", cores[12] = "-";
+  format_bytes(di->memory_bytes, mem, sizeof mem);
+  if (di->numa_node >= 0)
+    snprintf(node, sizeof node, "%" PRId32, di->numa_node);
+  if (di->cores)
+    snprintf(cores, sizeof cores, "%" PRIu32, di->cores);
+  printf("%3d  %-5s  %-*s  %9s  %4s  %5s  %7" PRIu32 "  %s\n", di->index,
+         strata_device_class_name(di->device_class), width, di->name, mem, node,
+         cores, di->workers, di->backend);
+}
+
+static int list_devices(strata_runtime_t *rt) {
+  devices_t d;
+  int rc = devices_load(rt, &d);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot read the devices: %s\n",
+            strata_strerror(rc));
+    return EXIT_FAILURE;
+  }
+  int width = name_width(&d, (int)sizeof d.info[0].name);
+  printf("%3s  %-5s  %-*s  %9s  %4s  %5s  %7s  %s\n", "#", "class", width,
+         "device", "memory", "node", "cores", "workers", "backend");
+  for (int i = 0; i < d.n; i++)
+    print_device(&d.info[i], width);
+  devices_free(&d);
+  return EXIT_SUCCESS;
+}
+
+/* {=== The demo job ===} */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void report_job_failure(strata_runtime_t *rt, strata_job_t job,
+                               int status) {
+  strata_job_info_t ji = {.struct_size = sizeof ji};
+  if (strata_job_info(rt, job, &ji)) {
+    fprintf(stderr, PROG ": job failed: %s\n", strata_strerror(status));
+    return;
+  }
+  fprintf(stderr,
+          PROG ": job failed: %" PRIu64 " of %" PRIu64
+               " task(s) failed, %" PRIu64 " not run after a failure, %" PRIu64
+               " canceled; first: %s (%s)\n",
+          ji.failed, ji.submitted, ji.dep_failed, ji.canceled,
+          ji.first_failed_name, strata_strerror(status));
+}
+
+/* Submit the factorisation as one job and wait for it. */
+static int run_job(strata_runtime_t *rt, chol_t *c) {
+  strata_job_t job;
+  int rc = strata_job_create(rt, &job);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot create the job: %s\n", strata_strerror(rc));
+    return rc;
+  }
+  char failed[64] = "";
+  if ((rc = strata_job_set_attr(rt, job, "name", "cholesky")))
+    fprintf(stderr, PROG ": cannot name the job: %s\n", strata_strerror(rc));
+  else if ((rc = chol_submit(c, job, NULL, failed, sizeof failed))) {
+    fprintf(stderr, PROG ": cannot submit task %s: %s\n", failed,
+            strata_strerror(rc));
+    /* Only 0 is documented; what was submitted still ends below. */
+    (void)strata_job_cancel(rt, job);
+  }
+  int wrc = strata_job_wait(rt, job);
+  if (!rc && wrc) {
+    report_job_failure(rt, job, wrc);
+    rc = wrc;
+  }
+  int rrc = strata_job_release(rt, job);
+  if (rrc)
+    fprintf(stderr, PROG ": cannot release the job: %s\n",
+            strata_strerror(rrc));
+  return rc ? rc : rrc;
+}
+
+static int check_result(chol_t *c) {
+  double residual;
+  /* The check (n^3 flops, more than the job) runs while the runtime is
+   * idle, so OpenBLAS may use every core for it. */
+  openblas_set_num_threads(openblas_get_num_procs());
+  int rc = chol_check(c, &residual);
+  openblas_set_num_threads(1);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot check the result: %s\n",
+            strata_strerror(rc));
+    return EXIT_FAILURE;
+  }
+  bool ok = residual <= RESIDUAL_LIMIT; /* false for NaN too */
+  printf("result check: %s (relative residual %.1e)\n",
+         ok ? "passed" : "FAILED", residual);
+  if (!ok)
+    fprintf(stderr,
+            PROG ": wrong result: relative residual %.1e is above %.0e\n",
+            residual, RESIDUAL_LIMIT);
+  return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* Copy `name` into buf, cut to `width` columns with "..." when longer. */
+static void shorten(const char *name, int width, char *buf, size_t size) {
+  if ((int)strlen(name) <= width || width < 4)
+    snprintf(buf, size, "%s", name);
+  else
+    snprintf(buf, size, "%.*s...", width - 3, name);
+}
+
+/* Utilisation is busy time over the time the device's workers had. */
+static void print_usage_table(const devices_t *d, double wall) {
+  int width = name_width(d, REPORT_NAME_WIDTH);
+  printf("%-*s  %-5s  %7s  %8s  %5s\n", width, "device", "class", "tasks",
+         "busy(s)", "util");
+  for (int i = 0; i < d->n; i++) {
+    const strata_device_info_t *di = &d->info[i];
+    uint64_t tasks = d->after[i].tasks_run - d->before[i].tasks_run;
+    uint64_t failed = d->after[i].tasks_failed - d->before[i].tasks_failed;
+    double busy = (double)(d->after[i].busy_ns - d->before[i].busy_ns) * 1e-9;
+    double capacity = wall * (di->workers ? di->workers : 1);
+    char name[REPORT_NAME_WIDTH + 1], extra[40] = "";
+    shorten(di->name, width, name, sizeof name);
+    if (failed)
+      snprintf(extra, sizeof extra, "  (%" PRIu64 " failed)", failed);
+    printf("%-*s  %-5s  %7" PRIu64 "  %8.3f  %4.0f%%%s\n", width, name,
+           strata_device_class_name(di->device_class), tasks, busy,
+           capacity > 0 ? 100.0 * busy / capacity : 0.0, extra);
+  }
+}
+
+/* Run the job between two samples of the device counters, then check the
+ * factor and report. */
+static int measure_and_check(strata_runtime_t *rt, chol_t *c, devices_t *d) {
+  int rc = devices_sample(rt, d, d->before);
+  double t0 = now_s();
+  int jrc = rc ? rc : run_job(rt, c);
+  double wall = now_s() - t0;
+  if (!rc)
+    rc = devices_sample(rt, d, d->after);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot read device counters: %s\n",
+            strata_strerror(rc));
+    return EXIT_FAILURE;
+  }
+  /* Unregistering waits for the tiles' tasks and leaves the factor in host
+   * memory, where the check reads it. */
+  int frc = chol_finish(c);
+  if (frc)
+    fprintf(stderr, PROG ": cannot unregister the tiles: %s\n",
+            strata_strerror(frc));
+  int status = jrc || frc ? EXIT_FAILURE : check_result(c);
+  print_usage_table(d, wall);
+  if (status == EXIT_SUCCESS && wall > 0)
+    printf("wall time: %.3f s, %.1f GFLOP/s\n", wall,
+           chol_flops(chol_order(c)) / wall * 1e-9);
+  else
+    printf("wall time: %.3f s\n", wall);
+  return status;
+}
+
+static int run_demo(strata_runtime_t *rt, const options_t *o) {
+  /* The runtime runs one kernel per worker in parallel; OpenBLAS threads
+   * inside each kernel would only oversubscribe the cores. */
+  openblas_set_num_threads(1);
+  devices_t d;
+  int rc = devices_load(rt, &d);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot read the devices: %s\n",
+            strata_strerror(rc));
+    return EXIT_FAILURE;
+  }
+  chol_t *c;
+  if ((rc = chol_create(rt, o->tiles, o->tile_size, &c))) {
+    fprintf(stderr, PROG ": cannot set up the demo job: %s\n",
+            strata_strerror(rc));
+    devices_free(&d);
+    return EXIT_FAILURE;
+  }
+  printf("job: tiled Cholesky, n=%d (%dx%d tiles of %d), %" PRIu64 " tasks\n",
+         chol_order(c), o->tiles, o->tiles, o->tile_size,
+         chol_task_count(o->tiles));
+  fflush(stdout); /* show what runs before it runs */
+  int status = measure_and_check(rt, c, &d);
+  chol_destroy(c);
+  devices_free(&d);
+  return status;
+}
+
+/* {=== main ===} */
+
+/* A failed write to stdout (full disk) must not end in exit status 0. */
+static int finish_output(int status) {
+  if (fflush(stdout) || ferror(stdout)) {
+    fprintf(stderr, PROG ": cannot write the output: %s\n", strerror(errno));
+    return EXIT_FAILURE;
+  }
+  return status;
+}
+
+int main(int argc, char **argv) {
+  options_t o;
+  args_result_t args = parse_args(argc, argv, &o);
+  if (args != ARGS_RUN)
+    return args == ARGS_DONE ? finish_output(EXIT_SUCCESS) : EXIT_USAGE;
+  strata_runtime_t *rt;
+  if (start_runtime(&o, &rt))
+    return EXIT_FAILURE;
+  announce(rt, &o);
+  int status = o.list_devices ? list_devices(rt) : run_demo(rt, &o);
+  int rc = strata_runtime_destroy(rt);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot shut the runtime down: %s\n",
+            strata_strerror(rc));
+    status = EXIT_FAILURE;
+  }
+  return finish_output(status);
+}
