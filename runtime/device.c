@@ -109,7 +109,7 @@ int strata_device_count(const strata_runtime_t *rt) {
 
 int strata_device_info(const strata_runtime_t *rt, int index,
                        strata_device_info_t *out) {
-  if (!rt || !out || out->struct_size < sizeof *out)
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
     return STRATA_EINVAL;
   if (index < 0 || (size_t)index >= rt->ndevices)
     return STRATA_ERANGE;
@@ -125,20 +125,20 @@ int strata_device_info(const strata_runtime_t *rt, int index,
   info.cores = distinct_cores(&d->desc);
   memcpy(info.pci_busid, d->desc.pci_busid, sizeof info.pci_busid);
   info.link_gbps = d->desc.link_gbps;
-  *out = info;
-  return STRATA_OK;
+  return strata__copy_out(out, &info, sizeof info);
 }
 
 int strata_device_stats(const strata_runtime_t *rt, int index,
                         strata_device_stats_t *out) {
-  if (!rt || !out || out->struct_size < sizeof *out)
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
     return STRATA_EINVAL;
   if (index < 0 || (size_t)index >= rt->ndevices)
     return STRATA_ERANGE;
   const strata__device_t *d = rt->devices[index];
-  out->tasks_run = atomic_load(&d->tasks_run);
-  out->tasks_failed = atomic_load(&d->tasks_failed);
-  out->busy_ns = atomic_load(&d->busy_ns);
-  out->load = atomic_load(&d->load);
-  return STRATA_OK;
+  strata_device_stats_t st = {.struct_size = sizeof st};
+  st.tasks_run = atomic_load(&d->tasks_run);
+  st.tasks_failed = atomic_load(&d->tasks_failed);
+  st.busy_ns = atomic_load(&d->busy_ns);
+  st.load = atomic_load(&d->load);
+  return strata__copy_out(out, &st, sizeof st);
 }

@@ -711,7 +711,7 @@ int strata_task_wait(strata_runtime_t *rt, strata_task_t task) {
 
 int strata_task_info(strata_runtime_t *rt, strata_task_t task,
                      strata_task_info_t *out) {
-  if (!rt || !out || out->struct_size < sizeof *out)
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, task);
   if (!t)
@@ -730,8 +730,7 @@ int strata_task_info(strata_runtime_t *rt, strata_task_t task,
     strata__strlcpy(info.cause_name, strata__task_name(o),
                     sizeof info.cause_name);
   }
-  *out = info;
-  return STRATA_OK;
+  return strata__copy_out(out, &info, sizeof info);
 }
 
 int strata_task_release(strata_runtime_t *rt, strata_task_t task) {

@@ -53,6 +53,12 @@ static inline void strata__cpu_relax(void) {
 #endif
 }
 
+/** Hand an output struct (first member: size_t struct_size) to a caller
+ *  whose copy of the struct may be older and smaller: fill as much as the
+ *  caller's struct_size holds, keep its struct_size.
+ *  @return 0; STRATA_EINVAL (struct_size holds no field at all) */
+int strata__copy_out(void *out, const void *full, size_t full_size);
+
 /** Copy a C string into a fixed buffer, always terminating it. */
 void strata__strlcpy(char *dst, const char *src, size_t size);
 

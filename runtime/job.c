@@ -138,7 +138,7 @@ int strata_job_cancel(strata_runtime_t *rt, strata_job_t j) {
 
 int strata_job_info(strata_runtime_t *rt, strata_job_t j,
                     strata_job_info_t *out) {
-  if (!rt || !out || out->struct_size < sizeof *out)
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
     return STRATA_EINVAL;
   strata__job_t *job = strata__job_get(rt, j);
   if (!job)
@@ -159,8 +159,7 @@ int strata_job_info(strata_runtime_t *rt, strata_job_t j,
            sizeof info.first_failed_name);
   }
   pthread_mutex_unlock(&job->mu);
-  *out = info;
-  return STRATA_OK;
+  return strata__copy_out(out, &info, sizeof info);
 }
 
 int strata_job_release(strata_runtime_t *rt, strata_job_t j) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* runtime/log.c: message formatting for the log callback, and the small
- * process-level helpers (abort, string copy) every module uses. */
+ * helpers (abort, string copy, output structs) every module uses. */
 #include "config.h"
 
 #include "log.h"
@@ -43,4 +43,14 @@ void strata__strlcpy(char *dst, const char *src, size_t size) {
   if (n)
     memcpy(dst, src, n);
   dst[n] = '\0';
+}
+
+int strata__copy_out(void *out, const void *full, size_t full_size) {
+  size_t caller = *(const size_t *)out;
+  if (caller <= sizeof(size_t))
+    return STRATA_EINVAL;
+  size_t n = caller < full_size ? caller : full_size;
+  memcpy((char *)out + sizeof(size_t), (const char *)full + sizeof(size_t),
+         n - sizeof(size_t));
+  return STRATA_OK;
 }

@@ -151,8 +151,18 @@ static void test_runtime_devices_and_stats(void **state) {
   assert_non_null(strstr(di.name, "cpu0"));
   assert_int_equal(strata_device_info(rt, 1, &di), STRATA_ERANGE);
   assert_int_equal(strata_device_info(rt, -1, &di), STRATA_ERANGE);
-  di.struct_size = 8;
+  di.struct_size = sizeof(size_t);
   assert_int_equal(strata_device_info(rt, 0, &di), STRATA_EINVAL);
+  /* A caller built against an older, smaller struct gets the fields it
+   * knows of and nothing written past them. */
+  strata_device_info_t older;
+  memset(&older, 0x5a, sizeof older);
+  older.struct_size = offsetof(strata_device_info_t, backend);
+  assert_int_equal(strata_device_info(rt, 0, &older), 0);
+  assert_int_equal(older.struct_size, offsetof(strata_device_info_t, backend));
+  assert_int_equal(older.device_class, STRATA_CLASS_CPU);
+  assert_int_equal(older.backend[0], 0x5a);
+  assert_int_equal(older.workers, 0x5a5a5a5a);
 
   strata_kernel_t k = register_count(rt);
   for (int i = 0; i < 10; i++)

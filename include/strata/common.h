@@ -42,7 +42,7 @@ extern "C" {
   XX(EINVAL, -1, "invalid argument")                                          \
   XX(ENOMEM, -2, "out of memory")                                             \
   XX(EBUSY, -3, "resource busy")                                              \
-  XX(ENODEV, -4, "no device can run this")                                    \
+  XX(ENODEV, -4, "no suitable device")                                      \
   XX(ENOENT, -5, "no such object (unknown name or released handle)")          \
   XX(EEXIST, -6, "already exists")                                            \
   XX(EBACKEND, -7, "backend failure")                                         \

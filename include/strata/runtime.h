@@ -102,8 +102,13 @@ strata_runtime_machine(const strata_runtime_t *rt);
 
 /* {=== Devices ===} */
 
-/** What a device is. Output struct: set struct_size to sizeof before the
- *  call; the library fills as much as it knows of. */
+/** What a device is.
+ *
+ *  Output structs (this one, strata_device_stats_t, strata_task_info_t,
+ *  strata_job_info_t) start with struct_size: set it to sizeof the struct
+ *  before the call. The library fills the fields both it and the caller
+ *  know of, so programs built against an older, smaller struct keep
+ *  working with a newer library. */
 typedef struct strata_device_info {
   size_t struct_size;
   int index; /* 0..strata_device_count()-1 */
@@ -135,14 +140,14 @@ STRATA_API int strata_device_count(const strata_runtime_t *rt);
 
 /** Describe device `index`.
  *  @return 0; STRATA_ERANGE (no such index); STRATA_EINVAL (struct_size
- *          too small)
+ *          holds no field)
  *  @thread any */
 STRATA_API int strata_device_info(const strata_runtime_t *rt, int index,
                                   strata_device_info_t *out);
 
 /** Read the counters of device `index` (each one is read atomically; the
  *  set is not a snapshot).
- *  @return 0; STRATA_ERANGE; STRATA_EINVAL (struct_size too small)
+ *  @return 0; STRATA_ERANGE; STRATA_EINVAL (struct_size holds no field)
  *  @thread any */
 STRATA_API int strata_device_stats(const strata_runtime_t *rt, int index,
                                    strata_device_stats_t *out);

@@ -129,7 +129,7 @@ typedef struct strata_task_info {
   char cause_name[64];
 } strata_task_info_t;
 
-/** @return 0; STRATA_EINVAL (struct_size too small)
+/** @return 0; STRATA_EINVAL (struct_size holds no field)
  *  @thread any */
 STRATA_API int strata_task_info(strata_runtime_t *rt, strata_task_t task,
                                 strata_task_info_t *out);
@@ -193,7 +193,7 @@ typedef struct strata_job_info {
   char first_failed_name[64];
 } strata_job_info_t;
 
-/** @return 0; STRATA_EINVAL (struct_size too small)
+/** @return 0; STRATA_EINVAL (struct_size holds no field)
  *  @thread any */
 STRATA_API int strata_job_info(strata_runtime_t *rt, strata_job_t job,
                                strata_job_info_t *out);
