@@ -457,10 +457,15 @@ static int check_result(chol_t *c) {
 
 /* Copy `name` into buf, cut to `width` columns with "..." when longer. */
 static void shorten(const char *name, int width, char *buf, size_t size) {
-  if ((int)strlen(name) <= width || width < 4)
-    snprintf(buf, size, "%s", name);
-  else
+  size_t len = strlen(name);
+  if ((int)len > width && width >= 4) {
     snprintf(buf, size, "%.*s...", width - 3, name);
+    return;
+  }
+  if (len >= size)
+    len = size - 1;
+  memcpy(buf, name, len);
+  buf[len] = '\0';
 }
 
 /* Utilisation is busy time over the time the device's workers had. */
