@@ -54,24 +54,26 @@ static bool valid_name(const char *s, size_t len) {
   return true;
 }
 
-/* Copy backend `name`'s part of "a:k=v,k=v;b:k=v" (without "name:"). */
-static char *options_of(const strata__allocator_t *a, const char *all,
-                        const char *name) {
+/* Copy backend `name`'s part of "a:k=v,k=v;b:k=v" (without "name:") into
+ * *out, which stays NULL when the backend has no options.
+ * @return 0; STRATA_ENOMEM */
+static int options_of(const strata__allocator_t *a, const char *all,
+                      const char *name, char **out) {
   size_t n = strlen(name);
+  *out = NULL;
   for (const char *p = all; p && *p;) {
     const char *end = strchr(p, ';');
     size_t len = end ? (size_t)(end - p) : strlen(p);
     if (len > n && p[n] == ':' && !strncmp(p, name, n)) {
-      char *s = strata__alloc(a, len - n);
-      if (s) {
-        memcpy(s, p + n + 1, len - n - 1);
-        s[len - n - 1] = '\0';
-      }
-      return s;
+      if (!(*out = strata__alloc(a, len - n)))
+        return STRATA_ENOMEM;
+      memcpy(*out, p + n + 1, len - n - 1);
+      (*out)[len - n - 1] = '\0';
+      return STRATA_OK;
     }
     p = end ? end + 1 : NULL;
   }
-  return NULL;
+  return STRATA_OK;
 }
 
 /* Find key in "k=v,k=v". @return the value's start and length, or NULL. */
@@ -229,6 +231,17 @@ static void backend_free(strata_runtime_t *rt, strata__backend_t *be) {
   strata__free(&rt->alloc, be, sizeof *be);
 }
 
+/* Reserved slots become fields in later minor versions: a plugin of our
+ * minor must leave them NULL (only checked when its struct has them). */
+static bool reserved_clear(const strata_backend_component_t *c) {
+  if (c->struct_size < sizeof *c)
+    return true;
+  for (size_t i = 0; i < sizeof c->reserved / sizeof *c->reserved; i++)
+    if (c->reserved[i])
+      return false;
+  return true;
+}
+
 /* Open the module and check the exported component against our ABI.
  * @return 0 with be->dl and be->comp set, or why not (logged). */
 static int open_checked(strata_runtime_t *rt, strata__backend_t *be) {
@@ -243,18 +256,25 @@ static int open_checked(strata_runtime_t *rt, strata__backend_t *be) {
   char detail[160] = "";
   pthread_mutex_lock(&ltdl_mu);
   lt_dladvise adv;
-  if (lt_dladvise_init(&adv) || lt_dladvise_ext(&adv) ||
-      lt_dladvise_local(&adv)) {
+  if (lt_dladvise_init(&adv)) {
     why = "cannot set up libltdl";
     rc = STRATA_EBACKEND;
     goto out;
   }
-  be->dl = lt_dlopenadvise(be->path, adv);
+  if (!lt_dladvise_ext(&adv) && !lt_dladvise_local(&adv))
+    be->dl = lt_dlopenadvise(be->path, adv);
   lt_dladvise_destroy(&adv);
   if (!be->dl) {
+    /* libltdl reports every dlopen failure (not ELF, wrong architecture,
+     * a library it needs missing) as "file not found", although the scan
+     * just saw the file: say so, or the message misleads. */
     const char *err = lt_dlerror();
-    snprintf(detail, sizeof detail, "cannot load: %s",
-             err ? err : "unknown error");
+    snprintf(detail, sizeof detail, "cannot load: %s%s",
+             err ? err : "unknown error",
+             err && !strcmp(err, "file not found")
+                 ? " (the file exists: it is not a loadable module for "
+                   "this system, or a library it needs is missing)"
+                 : "");
     rc = STRATA_EBACKEND;
     goto out;
   }
@@ -282,6 +302,9 @@ static int open_checked(strata_runtime_t *rt, strata__backend_t *be) {
     rc = STRATA_EABI;
   } else if (!c->init || !c->probe || !c->start || !c->stop || !c->fini) {
     why = "a required entry point is NULL";
+    rc = STRATA_EABI;
+  } else if (!reserved_clear(c)) {
+    why = "its reserved fields are not NULL";
     rc = STRATA_EABI;
   } else {
     be->comp = c;
@@ -338,6 +361,23 @@ fail:
   return rc < 0 ? rc : STRATA_EBACKEND;
 }
 
+/* Append "workers=N" to the cpu backend's options (sized exactly: they
+ * may be of any length). @return 0; STRATA_ENOMEM */
+static int add_workers(strata_runtime_t *rt, strata__backend_t *be,
+                       unsigned workers) {
+  char extra[32];
+  snprintf(extra, sizeof extra, "workers=%u", workers);
+  const char *old = be->options ? be->options : "";
+  size_t n = strlen(old) + (*old ? 1 : 0) + strlen(extra) + 1;
+  char *s = strata__alloc(&rt->alloc, n);
+  if (!s)
+    return STRATA_ENOMEM;
+  snprintf(s, n, "%s%s%s", old, *old ? "," : "", extra);
+  strata__strfree(&rt->alloc, be->options);
+  be->options = s;
+  return STRATA_OK;
+}
+
 static int load_one(strata_runtime_t *rt, const candidate_t *cand,
                     const strata_runtime_opts_t *opts) {
   int rc = STRATA_ENOMEM;
@@ -351,17 +391,13 @@ static int load_one(strata_runtime_t *rt, const candidate_t *cand,
       !(be->path = strata__alloc(&rt->alloc, plen)))
     goto fail;
   snprintf(be->path, plen, "%s/%s", cand->dir, cand->name);
-  be->options = options_of(&rt->alloc, opts->backend_options, cand->name);
+  if (options_of(&rt->alloc, opts->backend_options, cand->name,
+                 &be->options))
+    goto fail;
   if (!strcmp(cand->name, "cpu") && opts->cpu_workers &&
-      !find_option(be->options, "workers", &plen)) {
-    char extra[64];
-    snprintf(extra, sizeof extra, "%s%sworkers=%u",
-             be->options ? be->options : "", be->options ? "," : "",
-             opts->cpu_workers);
-    strata__strfree(&rt->alloc, be->options);
-    if (!(be->options = strata__strdup(&rt->alloc, extra)))
-      goto fail;
-  }
+      !find_option(be->options, "workers", &plen) &&
+      add_workers(rt, be, opts->cpu_workers))
+    goto fail;
   init_services(be);
   if ((rc = strata__grow(&rt->alloc, (void **)&rt->backends,
                          &rt->cap_backends, rt->nbackends + 1,
@@ -402,7 +438,8 @@ int strata__loader_start(strata_runtime_t *rt,
   }
   if ((rc = scan_path(rt, &cands, path)))
     goto out;
-  qsort(cands.v, cands.n, sizeof *cands.v, by_name);
+  if (cands.n > 1) /* qsort(NULL, 0, ...) is undefined */
+    qsort(cands.v, cands.n, sizeof *cands.v, by_name);
   for (size_t i = 0; i < cands.n; i++) {
     const char *name = cands.v[i].name;
     if (opts->backends && !list_has(opts->backends, name))
@@ -422,9 +459,16 @@ int strata__loader_start(strata_runtime_t *rt,
       up = strlen(rt->backends[i]->name) == len &&
            !strncmp(rt->backends[i]->name, p, len);
     if (len && !up) {
-      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-                 "required backend '%.*s' is not available (searched '%s')",
-                 (int)len, p, path);
+      char name[MAX_NAME];
+      snprintf(name, sizeof name, "%.*s", (int)len, p);
+      if (opts->backends && !list_has(opts->backends, name))
+        STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                   "required backend '%s' is excluded by the backends "
+                   "option '%s'", name, opts->backends);
+      else
+        STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                   "required backend '%s' is not available (searched '%s')",
+                   name, path);
       rc = STRATA_EBACKEND;
     }
     p = end ? end + 1 : NULL;

@@ -1,3 +1,686 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/test_loader.c: backend plugin loading: ABI layout, broken and junk
+ * plugins, filters, required backends, backend options, out of memory. */
 #include "config.h"
+
 #include "util.h"
-int main(void){return 77;}
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <strata/backend.h>
+
+/* {=== ABI 1.0 layout ===}
+ * These offsets are what plugins already built were compiled against: a
+ * change here breaks them silently, so it must come with a major bump. */
+#define PTR sizeof(void *)
+_Static_assert(offsetof(strata_backend_component_t, abi_major) == 0,
+               "abi_major moved");
+_Static_assert(offsetof(strata_backend_component_t, abi_minor) == 2,
+               "abi_minor moved");
+_Static_assert(offsetof(strata_backend_component_t, struct_size) == 4,
+               "struct_size moved");
+_Static_assert(offsetof(strata_backend_component_t, name) == 8,
+               "name moved");
+_Static_assert(offsetof(strata_backend_component_t, description) == 8 + PTR,
+               "description moved");
+_Static_assert(offsetof(strata_backend_component_t, init) == 8 + 2 * PTR,
+               "init moved");
+_Static_assert(offsetof(strata_backend_component_t, probe) == 8 + 3 * PTR,
+               "probe moved");
+_Static_assert(offsetof(strata_backend_component_t, start) == 8 + 4 * PTR,
+               "start moved");
+_Static_assert(offsetof(strata_backend_component_t, stop) == 8 + 5 * PTR,
+               "stop moved");
+_Static_assert(offsetof(strata_backend_component_t, fini) == 8 + 6 * PTR,
+               "fini moved");
+/* A minor bump takes fields from `reserved`: the total size never moves,
+ * and at 1.0 all eight reserved slots are free and last. */
+_Static_assert(sizeof(strata_backend_component_t) == 8 + 15 * PTR,
+               "component size changed");
+_Static_assert(sizeof(strata_backend_component_t) ==
+                   offsetof(strata_backend_component_t, reserved) + 8 * PTR,
+               "reserved is not the last member, or not 8 pointers");
+_Static_assert(offsetof(strata_core_services_t, abi_major) == 0 &&
+                   offsetof(strata_core_services_t, abi_minor) == 2 &&
+                   offsetof(strata_core_services_t, struct_size) == 4 &&
+                   offsetof(strata_core_services_t, core) == 8,
+               "services header moved");
+#undef PTR
+
+/* {=== Fixture ===} */
+
+#define NBROKEN 8
+static const char *const broken[NBROKEN] = {
+    "bad-major",  "newer-minor", "no-symbol",  "misnamed",
+    "small-struct", "null-entry", "init-fails", "reserved-set",
+};
+
+typedef struct fixture {
+  test_alloc_t alloc;
+  test_log_t log;
+  strata_runtime_opts_t opts;
+  strata_runtime_t *rt; /* live runtime, destroyed by teardown if a test
+                           failed before it could */
+  char path[8192]; /* backends:plugins */
+  char tmp[256];   /* a temporary plugin directory, or "" */
+  char tmp_path[8192 + 512];
+} fixture_t;
+
+static int setup(void **state) {
+  fixture_t *f = calloc(1, sizeof *f);
+  if (!f)
+    return -1;
+  test_alloc_init(&f->alloc);
+  test_log_init(&f->log);
+  test_opts(&f->opts, 1, &f->log);
+  snprintf(f->path, sizeof f->path, "%s",
+           test_path2(test_env("STRATA_TEST_BACKENDS"),
+                      test_env("STRATA_TEST_PLUGINS")));
+  f->opts.backend_path = f->path;
+  f->opts.backends = NULL;
+  f->opts.required_backends = NULL;
+  f->opts.alloc = test_alloc_fn;
+  f->opts.alloc_ud = &f->alloc;
+  *state = f;
+  return 0;
+}
+
+/* Remove the temporary directory and everything in it (flat). */
+static void remove_tmp(fixture_t *f) {
+  DIR *d = opendir(f->tmp);
+  if (d) {
+    char p[512];
+    for (struct dirent *e; (e = readdir(d));)
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+        snprintf(p, sizeof p, "%s/%s", f->tmp, e->d_name);
+        unlink(p);
+      }
+    closedir(d);
+  }
+  rmdir(f->tmp);
+}
+
+static int teardown(void **state) {
+  fixture_t *f = *state;
+  if (f->rt)
+    (void)strata_runtime_destroy(f->rt);
+  if (f->tmp[0])
+    remove_tmp(f);
+  pthread_mutex_destroy(&f->alloc.mu);
+  pthread_mutex_destroy(&f->log.mu);
+  free(f);
+  return 0;
+}
+
+/* {=== Helpers ===} */
+
+/* cmocka's fail_msg writes to stderr, which the TAP driver keeps out of
+ * the test's log: print the reason on stdout as a TAP diagnostic. */
+#define FAIL(...)                                                             \
+  do {                                                                        \
+    print_message("# " __VA_ARGS__);                                          \
+    fail();                                                                   \
+  } while (0)
+
+/* Show the captured log as TAP diagnostics, after a failure. */
+static void dump_log(test_log_t *l) {
+  for (const char *line = l->text; *line;) {
+    const char *nl = strchr(line, '\n');
+    int len = nl ? (int)(nl - line) : (int)strlen(line);
+    print_message("#   %.*s\n", len, line);
+    line += len + (nl != NULL);
+  }
+}
+
+static strata_runtime_t *create_ok(fixture_t *f) {
+  strata_runtime_t *rt = NULL;
+  int rc = strata_runtime_create(&f->opts, &rt);
+  if (rc) {
+    dump_log(&f->log);
+    FAIL("create: %s\n", strata_err_name(rc));
+  }
+  assert_non_null(rt);
+  return f->rt = rt;
+}
+
+static void destroy_clean(fixture_t *f, strata_runtime_t *rt) {
+  assert_ptr_equal(rt, f->rt);
+  f->rt = NULL;
+  assert_int_equal(strata_runtime_destroy(rt), STRATA_OK);
+  test_alloc_assert_clean(&f->alloc);
+}
+
+/* Create must fail with `want`, leave *out NULL and free everything. */
+static void create_fails(fixture_t *f, int want) {
+  strata_runtime_t *rt = (strata_runtime_t *)(uintptr_t)1; /* not NULL */
+  int rc = strata_runtime_create(&f->opts, &rt);
+  if (rc != want) {
+    dump_log(&f->log);
+    FAIL("create: %s, expected %s\n", strata_err_name(rc),
+         strata_err_name(want));
+  }
+  assert_null(rt);
+  test_alloc_assert_clean(&f->alloc);
+}
+
+/* How many captured lines at `level` ("WARN") contain a and b (b may be
+ * NULL)? */
+static int log_lines(test_log_t *l, const char *level, const char *a,
+                     const char *b) {
+  char tag[16];
+  snprintf(tag, sizeof tag, "[%s] ", level);
+  int n = 0;
+  pthread_mutex_lock(&l->mu);
+  for (char *line = l->text; *line;) {
+    char *nl = strchr(line, '\n');
+    if (nl)
+      *nl = '\0';
+    n += !strncmp(line, tag, strlen(tag)) && strstr(line, a) &&
+         (!b || strstr(line, b));
+    if (!nl)
+      break;
+    *nl = '\n';
+    line = nl + 1;
+  }
+  pthread_mutex_unlock(&l->mu);
+  return n;
+}
+
+static void assert_logged(fixture_t *f, const char *level, const char *a,
+                          const char *b) {
+  if (log_lines(&f->log, level, a, b) < 1) {
+    dump_log(&f->log);
+    FAIL("no [%s] line with '%s' and '%s' in the log above\n", level, a,
+         b ? b : "");
+  }
+}
+
+static strata_device_info_t device(strata_runtime_t *rt, int i) {
+  strata_device_info_t info = {.struct_size = sizeof info};
+  assert_int_equal(strata_device_info(rt, i, &info), STRATA_OK);
+  return info;
+}
+
+/* Devices of `backend`, and their workers in total. */
+static int devices_of(strata_runtime_t *rt, const char *backend,
+                      unsigned *workers) {
+  int n = 0;
+  unsigned w = 0;
+  for (int i = 0; i < strata_device_count(rt); i++) {
+    strata_device_info_t info = device(rt, i);
+    if (!strcmp(info.backend, backend)) {
+      n++;
+      w += info.workers;
+    }
+  }
+  if (workers)
+    *workers = w;
+  return n;
+}
+
+static int noop(const strata_kernel_call_t *call) {
+  (void)call;
+  return 0;
+}
+
+/* Run one task of a kernel implemented only for `cls`.
+ * @return the device it ran on */
+static int run_task(strata_runtime_t *rt, strata_device_class_t cls) {
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "noop"};
+  desc.impl[cls] = noop;
+  strata_kernel_t k;
+  strata_task_t t;
+  assert_int_equal(strata_kernel_register(rt, &desc, &k), STRATA_OK);
+  assert_int_equal(strata_task_create(rt, k, &t), STRATA_OK);
+  assert_int_equal(strata_task_submit(rt, t), STRATA_OK);
+  assert_int_equal(strata_task_wait(rt, t), STRATA_OK);
+  strata_task_info_t info = {.struct_size = sizeof info};
+  assert_int_equal(strata_task_info(rt, t, &info), STRATA_OK);
+  assert_int_equal(info.state, STRATA_TASK_DONE);
+  assert_int_equal(info.status, STRATA_OK);
+  assert_int_equal(strata_task_release(rt, t), STRATA_OK);
+  return info.device;
+}
+
+/* Make f->tmp a fresh empty directory. */
+static void make_tmp(fixture_t *f) {
+  const char *base = getenv("TMPDIR");
+  snprintf(f->tmp, sizeof f->tmp, "%s/strata-loader-XXXXXX",
+           base && *base ? base : "/tmp");
+  if (!mkdtemp(f->tmp)) {
+    f->tmp[0] = '\0';
+    FAIL("mkdtemp failed\n");
+  }
+}
+
+static void write_tmp(fixture_t *f, const char *name, const char *text) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s", f->tmp, name);
+  FILE *fp = fopen(p, "w");
+  assert_non_null(fp);
+  assert_true(fputs(text, fp) >= 0);
+  assert_int_equal(fclose(fp), 0);
+}
+
+/* tmp/<name>.so -> the test plugin <plugin>'s shared object. */
+static void link_tmp(fixture_t *f, const char *name, const char *plugin) {
+  char target[4096], p[512];
+  snprintf(target, sizeof target, "%s/.libs/%s.so",
+           test_env("STRATA_TEST_PLUGINS"), plugin);
+  if (access(target, R_OK))
+    FAIL("%s not found (shared plugins are required)\n", target);
+  snprintf(p, sizeof p, "%s/%s.so", f->tmp, name);
+  assert_int_equal(symlink(target, p), 0);
+}
+
+/* {=== ABI ===} */
+
+static void test_loader_abi_layout(void **state) {
+  (void)state;
+  /* The layout is checked at compile time above; here, the numbers the
+   * loader compares plugins against (a minor bump must revisit the
+   * reserved-slot assertion, so it revisits this one too). */
+  assert_int_equal(STRATA_BACKEND_ABI_MAJOR, 1);
+  assert_int_equal(STRATA_BACKEND_ABI_MINOR, 0);
+  assert_int_equal(sizeof(((strata_backend_component_t *)0)->reserved),
+                   8 * sizeof(void *));
+}
+
+/* {=== Broken plugins ===} */
+
+static void assert_broken_logged(fixture_t *f) {
+  char abi[96], size[96];
+  snprintf(abi, sizeof abi, "built for backend ABI %d.%d",
+           STRATA_BACKEND_ABI_MAJOR + 98, STRATA_BACKEND_ABI_MINOR);
+  assert_logged(f, "WARN", "backend 'bad-major'", abi);
+  snprintf(abi, sizeof abi, "built for backend ABI %d.%d",
+           STRATA_BACKEND_ABI_MAJOR, STRATA_BACKEND_ABI_MINOR + 1);
+  assert_logged(f, "WARN", "backend 'newer-minor'", abi);
+  assert_logged(f, "WARN", "backend 'no-symbol'",
+                "does not export strata_backend_no_symbol_component");
+  assert_logged(f, "WARN", "backend 'misnamed'", "'somebody-else'");
+  snprintf(size, sizeof size, "struct is 16 bytes, at least %zu",
+           offsetof(strata_backend_component_t, reserved));
+  assert_logged(f, "WARN", "backend 'small-struct'", size);
+  assert_logged(f, "WARN", "backend 'null-entry'", "entry point is NULL");
+  assert_logged(f, "WARN", "backend 'init-fails'", "init failed");
+  assert_logged(f, "WARN", "backend 'reserved-set'",
+                "reserved fields are not NULL");
+  /* The plugin's own message comes tagged with its name. */
+  assert_logged(f, "ERROR", "init-fails: refusing to start", NULL);
+  assert_int_equal(log_lines(&f->log, "WARN", " skipped: ", NULL), NBROKEN);
+}
+
+static void test_loader_broken_plugins_skipped(void **state) {
+  fixture_t *f = *state;
+  strata_runtime_t *rt = create_ok(f);
+  assert_broken_logged(f);
+  assert_true(devices_of(rt, "cpu", NULL) >= 1);
+  assert_int_equal(devices_of(rt, "fake", NULL), 1);
+  assert_int_equal(strata_device_count(rt),
+                   devices_of(rt, "cpu", NULL) + 1);
+  int d = run_task(rt, STRATA_CLASS_CPU);
+  assert_string_equal(device(rt, d).backend, "cpu");
+  destroy_clean(f, rt);
+}
+
+/* {=== Required backends ===} */
+
+static void test_loader_required_broken_fails(void **state) {
+  fixture_t *f = *state;
+  for (int i = 0; i < NBROKEN; i++) {
+    test_log_clear(&f->log);
+    f->opts.required_backends = broken[i];
+    create_fails(f, STRATA_EBACKEND);
+    char what[64];
+    snprintf(what, sizeof what, "required backend '%s'", broken[i]);
+    assert_logged(f, "ERROR", what, "not available");
+  }
+}
+
+static void test_loader_required_missing_fails(void **state) {
+  fixture_t *f = *state;
+  f->opts.required_backends = "cpu,no-such-backend";
+  create_fails(f, STRATA_EBACKEND);
+  assert_logged(f, "ERROR", "required backend 'no-such-backend'", NULL);
+}
+
+static void test_loader_required_cpu_ok(void **state) {
+  fixture_t *f = *state;
+  f->opts.required_backends = "cpu";
+  strata_runtime_t *rt = create_ok(f);
+  assert_true(devices_of(rt, "cpu", NULL) >= 1);
+  assert_int_equal(log_lines(&f->log, "ERROR", "required", NULL), 0);
+  destroy_clean(f, rt);
+}
+
+/* {=== The backends filter ===} */
+
+static void test_loader_filter_fake_only(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "fake";
+  strata_runtime_t *rt = create_ok(f);
+  assert_int_equal(strata_device_count(rt), 1);
+  assert_string_equal(device(rt, 0).backend, "fake");
+  /* Filtered plugins are not even opened. */
+  assert_int_equal(log_lines(&f->log, "WARN", " skipped: ", NULL), 0);
+  destroy_clean(f, rt);
+}
+
+static void test_loader_filter_cpu_only(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu";
+  strata_runtime_t *rt = create_ok(f);
+  assert_true(strata_device_count(rt) >= 1);
+  assert_int_equal(devices_of(rt, "cpu", NULL), strata_device_count(rt));
+  assert_int_equal(log_lines(&f->log, "WARN", " skipped: ", NULL), 0);
+  destroy_clean(f, rt);
+}
+
+/* {=== The fake backend ===} */
+
+static void test_loader_fake_devices_run_by_class(void **state) {
+  fixture_t *f = *state;
+  f->opts.backend_options = "fake:devices=hbm+gddr,workers=2";
+  strata_runtime_t *rt = create_ok(f);
+  assert_int_equal(devices_of(rt, "fake", NULL), 2);
+  int hbm = -1, gddr = -1;
+  for (int i = 0; i < strata_device_count(rt); i++) {
+    strata_device_info_t info = device(rt, i);
+    if (strcmp(info.backend, "fake"))
+      continue;
+    assert_int_equal(info.workers, 2);
+    if (info.device_class == STRATA_CLASS_HBM)
+      hbm = i;
+    else if (info.device_class == STRATA_CLASS_GDDR)
+      gddr = i;
+  }
+  assert_true(hbm >= 0 && gddr >= 0 && hbm < gddr); /* in option order */
+  int d = run_task(rt, STRATA_CLASS_HBM);
+  assert_int_equal(d, hbm);
+  assert_int_equal(device(rt, d).device_class, STRATA_CLASS_HBM);
+  destroy_clean(f, rt);
+}
+
+/* fake fails at `step`: it is skipped with a WARN naming the step, and
+ * the runtime still comes up on cpu. */
+static void fake_fails_at(fixture_t *f, const char *options,
+                          const char *step) {
+  test_log_clear(&f->log);
+  f->opts.backend_options = options;
+  strata_runtime_t *rt = create_ok(f);
+  char why[64];
+  snprintf(why, sizeof why, "skipped: %s failed", step);
+  assert_logged(f, "WARN", "backend 'fake'", why);
+  assert_int_equal(devices_of(rt, "fake", NULL), 0);
+  assert_true(devices_of(rt, "cpu", NULL) >= 1);
+  run_task(rt, STRATA_CLASS_CPU);
+  destroy_clean(f, rt);
+}
+
+static void test_loader_fake_fail_init(void **state) {
+  fake_fails_at(*state, "fake:fail=init", "init");
+}
+
+static void test_loader_fake_fail_probe(void **state) {
+  fake_fails_at(*state, "fake:fail=probe", "probe");
+}
+
+/* Start fails once one worker thread runs: the core must stop it (next()
+ * answers ESHUTDOWN), have the plugin join it and drop the devices, or
+ * the test hangs or leaks. */
+static void test_loader_fake_fail_start(void **state) {
+  fake_fails_at(*state, "fake:fail=start", "start");
+  fake_fails_at(*state, "fake:fail=start,devices=hbm+gddr+cpu,workers=3",
+                "start");
+}
+
+static void test_loader_fake_no_device(void **state) {
+  fixture_t *f = *state;
+  f->opts.backend_options = "fake:none=1";
+  strata_runtime_t *rt = create_ok(f);
+  assert_logged(f, "INFO", "backend 'fake' found no device", NULL);
+  assert_int_equal(devices_of(rt, "fake", NULL), 0);
+  destroy_clean(f, rt);
+  test_log_clear(&f->log);
+  f->opts.required_backends = "fake";
+  create_fails(f, STRATA_EBACKEND);
+  assert_logged(f, "ERROR", "required backend 'fake'", NULL);
+}
+
+/* {=== The backend path ===} */
+
+static void test_loader_junk_files(void **state) {
+  fixture_t *f = *state;
+  make_tmp(f);
+  write_tmp(f, "junk.so", "this is not an ELF file\n");
+  write_tmp(f, "Bad.Name.so", "neither is this\n");
+  write_tmp(f, "notes.txt", "nor this\n");
+  snprintf(f->tmp_path, sizeof f->tmp_path, "%s",
+           test_path2(f->tmp, test_env("STRATA_TEST_BACKENDS")));
+  f->opts.backend_path = f->tmp_path;
+  strata_runtime_t *rt = create_ok(f);
+  assert_logged(f, "WARN", "backend 'junk'", "cannot load");
+  assert_false(test_log_has(&f->log, "Bad.Name"));
+  assert_false(test_log_has(&f->log, "notes"));
+  assert_int_equal(devices_of(rt, "cpu", NULL), strata_device_count(rt));
+  destroy_clean(f, rt);
+}
+
+static void test_loader_empty_path_enodev(void **state) {
+  fixture_t *f = *state;
+  const char *paths[] = {"", ":", "/nonexistent/strata/backends"};
+  for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+    test_log_clear(&f->log);
+    f->opts.backend_path = paths[i];
+    create_fails(f, STRATA_ENODEV);
+    assert_logged(f, "ERROR", "no backend provided a device", NULL);
+  }
+}
+
+/* tmp holds cpu.so and fake.so, both the fake plugin, and comes first:
+ * cpu is taken from tmp (and rejected: it exports no cpu component), not
+ * from the real backends directory; fake loads from tmp. */
+static void test_loader_first_directory_wins(void **state) {
+  fixture_t *f = *state;
+  make_tmp(f);
+  link_tmp(f, "cpu", "fake");
+  link_tmp(f, "fake", "fake");
+  snprintf(f->tmp_path, sizeof f->tmp_path, "%s:%s", f->tmp, f->path);
+  f->opts.backend_path = f->tmp_path;
+  f->opts.backends = "cpu,fake";
+  strata_runtime_t *rt = create_ok(f);
+  char where[512];
+  snprintf(where, sizeof where, "(%s/cpu) skipped", f->tmp);
+  assert_logged(f, "WARN", where,
+                "does not export strata_backend_cpu_component");
+  snprintf(where, sizeof where, "(%s/fake) loaded", f->tmp);
+  assert_logged(f, "INFO", "backend 'fake'", where);
+  assert_int_equal(devices_of(rt, "cpu", NULL), 0);
+  assert_int_equal(devices_of(rt, "fake", NULL), 1);
+  destroy_clean(f, rt);
+}
+
+/* {=== CPU backend options ===} */
+
+static void test_loader_cpu_bad_workers(void **state) {
+  fixture_t *f = *state;
+  const char *bad[] = {"cpu:workers=0", "cpu:workers=abc", "cpu:workers=-1",
+                       "cpu:workers=2x"};
+  f->opts.required_backends = "cpu";
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    test_log_clear(&f->log);
+    f->opts.backend_options = bad[i];
+    create_fails(f, STRATA_EBACKEND);
+    assert_logged(f, "ERROR", "cpu: option workers=", NULL);
+    assert_logged(f, "WARN", "backend 'cpu'", "init failed");
+  }
+}
+
+static void test_loader_cpu_workers(void **state) {
+  fixture_t *f = *state;
+  unsigned workers;
+  f->opts.backends = "cpu";
+  f->opts.cpu_workers = 1;
+  strata_runtime_t *rt = create_ok(f);
+  assert_int_equal(devices_of(rt, "cpu", &workers), 1);
+  assert_int_equal(workers, 1);
+  destroy_clean(f, rt);
+  /* An explicit option wins over cpu_workers (another backend's part
+   * comes first: ';' separates them). */
+  f->opts.backend_options = "fake:workers=3;cpu:workers=2";
+  rt = create_ok(f);
+  devices_of(rt, "cpu", &workers);
+  assert_int_equal(workers, 2);
+  destroy_clean(f, rt);
+}
+
+/* cpu_workers is appended to the cpu backend's own options, however long
+ * they are. A 4-core XML machine makes "workers lost" visible (4, not 1)
+ * on any host. */
+static void test_loader_cpu_workers_long_options(void **state) {
+  fixture_t *f = *state;
+  char xml[4096];
+  snprintf(xml, sizeof xml, "%s/single-4core.xml",
+           test_env("STRATA_TEST_TOPOLOGIES"));
+  f->opts.topology_xml = xml;
+  f->opts.backends = "cpu";
+  f->opts.cpu_workers = 1;
+  f->opts.backend_options =
+      "cpu:label=a-label-long-enough-to-overflow-a-fixed-64-byte-buffer";
+  unsigned workers;
+  strata_runtime_t *rt = create_ok(f);
+  assert_int_equal(devices_of(rt, "cpu", &workers), 1);
+  if (workers != 1)
+    FAIL("cpu runs %u workers, not 1: cpu_workers was lost\n", workers);
+  destroy_clean(f, rt);
+}
+
+/* {=== Concurrency ===} */
+
+#define CREATORS 4
+#define ROUNDS 3
+
+/* One thread's life: create a runtime (every plugin, broken ones too),
+ * run a task on fake, destroy. No cmocka asserts off the main thread.
+ * @return the first failure, or STRATA_OK */
+static int create_run_destroy(const strata_runtime_opts_t *o) {
+  strata_runtime_t *rt = NULL;
+  int rc = strata_runtime_create(o, &rt);
+  if (rc)
+    return rc;
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "noop"};
+  desc.impl[STRATA_CLASS_HBM] = noop;
+  strata_kernel_t k;
+  strata_task_t t;
+  if (!(rc = strata_kernel_register(rt, &desc, &k)) &&
+      !(rc = strata_task_create(rt, k, &t))) {
+    if (!(rc = strata_task_submit(rt, t)))
+      rc = strata_task_wait(rt, t);
+    int rrc = strata_task_release(rt, t);
+    rc = rc ? rc : rrc;
+  }
+  int drc = strata_runtime_destroy(rt);
+  return rc ? rc : drc;
+}
+
+static void *creator(void *arg) {
+  const strata_runtime_opts_t *o = arg;
+  intptr_t rc = STRATA_OK;
+  for (int i = 0; i < ROUNDS && rc == STRATA_OK; i++)
+    rc = create_run_destroy(o);
+  return (void *)rc;
+}
+
+/* libltdl has no locking of its own: runtimes created and destroyed at
+ * once from several threads must not corrupt it (the loader's mutex). */
+static void test_loader_concurrent_creates(void **state) {
+  fixture_t *f = *state;
+  f->opts.log_level = STRATA_LOG_WARN; /* keep the capture from filling */
+  pthread_t th[CREATORS];
+  for (int i = 0; i < CREATORS; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, creator, &f->opts), 0);
+  for (int i = 0; i < CREATORS; i++) {
+    void *rc;
+    assert_int_equal(pthread_join(th[i], &rc), 0);
+    if ((intptr_t)rc != STRATA_OK)
+      FAIL("thread %d: %s\n", i, strata_err_name((int)(intptr_t)rc));
+  }
+  test_alloc_assert_clean(&f->alloc);
+  assert_int_equal(log_lines(&f->log, "WARN", " skipped: ", NULL),
+                   NBROKEN * CREATORS * ROUNDS);
+}
+
+/* {=== Allocation failures ===} */
+
+/* Fail the k-th allocation of create, for k = 1, 2, ... until a create
+ * runs without reaching its k-th allocation. Every attempt must either
+ * fail cleanly or succeed with the configured devices. */
+static void test_loader_alloc_failures(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu,fake";
+  f->opts.backend_options = "fake:devices=hbm+gddr,workers=2";
+  long failed = 0;
+  for (long k = 1;; k++) {
+    assert_true(k < 100000);
+    f->alloc.fail_after = k;
+    strata_runtime_t *rt = NULL;
+    int rc = strata_runtime_create(&f->opts, &rt);
+    bool fired = f->alloc.fail_after <= 0;
+    f->alloc.fail_after = -1;
+    if (rc == STRATA_OK) {
+      f->rt = rt;
+      int n = devices_of(rt, "fake", NULL);
+      if (n != 2)
+        FAIL("k=%ld: created with %d fake device(s), not 2: a failed "
+             "allocation was swallowed and options lost\n", k, n);
+      assert_true(devices_of(rt, "cpu", NULL) >= 1);
+      destroy_clean(f, rt);
+    } else {
+      if (rc != STRATA_ENOMEM) {
+        dump_log(&f->log);
+        FAIL("k=%ld: %s, expected STRATA_ENOMEM\n", k, strata_err_name(rc));
+      }
+      assert_true(fired);
+      assert_null(rt);
+      test_alloc_assert_clean(&f->alloc);
+      failed++;
+    }
+    test_log_clear(&f->log);
+    if (!fired)
+      break;
+  }
+  assert_true(failed > 0);
+}
+
+int main(void) {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+  const struct CMUnitTest tests[] = {
+      T(test_loader_abi_layout),
+      T(test_loader_broken_plugins_skipped),
+      T(test_loader_required_broken_fails),
+      T(test_loader_required_missing_fails),
+      T(test_loader_required_cpu_ok),
+      T(test_loader_filter_fake_only),
+      T(test_loader_filter_cpu_only),
+      T(test_loader_fake_devices_run_by_class),
+      T(test_loader_fake_fail_init),
+      T(test_loader_fake_fail_probe),
+      T(test_loader_fake_fail_start),
+      T(test_loader_fake_no_device),
+      T(test_loader_junk_files),
+      T(test_loader_empty_path_enodev),
+      T(test_loader_first_directory_wins),
+      T(test_loader_cpu_bad_workers),
+      T(test_loader_cpu_workers),
+      T(test_loader_cpu_workers_long_options),
+      T(test_loader_concurrent_creates),
+      T(test_loader_alloc_failures),
+  };
+#undef T
+  return cmocka_run_group_tests_name("loader", tests, NULL, NULL);
+}

@@ -80,4 +80,8 @@ STRATA_BACKEND_EXPORT const strata_backend_component_t EXPORTED = {
     .start = b_start,
     .stop = b_stop,
     .fini = b_fini,
+#ifdef BROKEN_RESERVED_SET
+    /* Filled by a plugin built against a newer minor that lies about it. */
+    .reserved = {(void *)&device},
+#endif
 };

@@ -117,15 +117,17 @@ static int fake_start(void *state, strata_device_handle_t *const *h,
   fake_state_t *st = state;
   for (size_t d = 0; d < n; d++)
     for (unsigned w = 0; w < st->devs[d].nworkers; w++) {
-      /* fail=start: start one thread, then fail, so the core must stop it */
-      if (st->nthreads == MAX_THREADS ||
-          (!strcmp(st->fail, "start") && st->nthreads == 1))
+      if (st->nthreads == MAX_THREADS)
         return STRATA_EBACKEND;
       fake_thread_t *th = &st->threads[st->nthreads];
       *th = (fake_thread_t){st->core, h[d], w, 0};
       if (pthread_create(&th->tid, NULL, run, th))
         return STRATA_EBACKEND;
       st->nthreads++;
+      /* fail=start: fail once one thread runs (whatever the device and
+       * worker counts), so the core must stop and join it */
+      if (!strcmp(st->fail, "start"))
+        return STRATA_EBACKEND;
     }
   return STRATA_OK;
 }
