@@ -13,11 +13,18 @@
 #define COMP "topology"
 #define NVIDIA_VENDOR_ID 0x10de
 
+/* Plain main memory. hwloc >= 2.8 on Linux marks it "DRAM" once it tells
+ * HBM, SPM or NVM nodes apart (hwloc_internal_memattrs_guess_memory_tiers);
+ * otherwise, and in XML or synthetic machines, DRAM has no subtype. */
+static bool is_dram(const struct hwloc_obj *n) {
+  return !n->subtype || !strcmp(n->subtype, "DRAM");
+}
+
 /* The NUMA node an object's memory is closest to: the single node of its
- * nodeset; when several nodes are local (DRAM next to HBM in flat mode, or
- * CXL memory), the only one that hwloc gives no subtype to, i.e. plain
- * DRAM; -1 when it spans several DRAM nodes or none. Nodeset bits are OS
- * indexes. */
+ * nodeset; when several nodes are local (DRAM next to HBM in flat mode),
+ * the only DRAM one; -1 when it spans several DRAM nodes or none (hwloc
+ * 2.9 gives CXL memory no subtype, so DRAM + CXL reads as -1). Nodeset
+ * bits are OS indexes. */
 static int32_t home_numa(hwloc_topology_t hw, hwloc_const_nodeset_t ns) {
   if (!ns || hwloc_bitmap_iszero(ns))
     return -1;
@@ -27,7 +34,7 @@ static int32_t home_numa(hwloc_topology_t hw, hwloc_const_nodeset_t ns) {
   int i;
   hwloc_bitmap_foreach_begin(i, ns) {
     hwloc_obj_t n = hwloc_get_numanode_obj_by_os_index(hw, (unsigned)i);
-    if (n && !n->subtype) {
+    if (n && is_dram(n)) {
       if (plain >= 0)
         return -1;
       plain = i;

@@ -13,6 +13,11 @@
 #define GIB (UINT64_C(1) << 30)
 #define TWO_NUMA "h100-4090-2numa.xml"
 #define SINGLE "single-4core.xml"
+#define DRAM_HBM "dram-hbm-1pkg.xml"
+/* The same machine as hwloc >= 2.8 exports it from Linux: DRAM labelled. */
+#define DRAM_LABELLED_HBM "dram-labelled-hbm-1pkg.xml"
+#define DRAM_DRAM "dram-dram-1pkg.xml"
+#define GPUS_REVERSED "gpus-reversed.xml"
 #define BROKEN "broken.xml"
 #define MISSING "no-such-machine.xml"
 #define FIXTURE_CPU "Intel(R) Xeon(R) Platinum 8468"
@@ -283,6 +288,88 @@ static void test_topology_xml_single_node(void **state) {
   fx_destroy(f);
 }
 
+/* {=== DRAM next to HBM in flat mode ===}
+ * One package whose cores all see two NUMA nodes: DRAM (P#0, 64 GiB, no
+ * subtype) and HBM (P#1, 16 GiB, subtype "HBM"). */
+
+#define DRAM_NODE 0
+
+static void check_dram_hbm_home_node(fx_t *f, const char *file) {
+  const strata_machine_t *m = fx_create(f, file, 1);
+  assert_int_equal(m->npackages, 1);
+  assert_int_equal(m->nnuma, 2);
+  assert_int_equal(m->ncores, 4);
+  assert_int_equal(m->numa[0].os_index, DRAM_NODE);
+  assert_int_equal(m->numa[0].memory_bytes, 64 * GIB);
+  assert_int_equal(m->numa[1].os_index, 1);
+  assert_int_equal(m->numa[1].memory_bytes, 16 * GIB);
+  for (uint32_t i = 0; i < m->ncores; i++)
+    assert_int_equal(m->cores[i].numa_node, DRAM_NODE);
+  assert_int_equal(m->numa[0].ncores, 4);
+  assert_int_equal(m->numa[1].ncores, 0);
+  check_cores(m);
+  fx_destroy(f);
+}
+
+static void test_topology_xml_dram_hbm_home_node(void **state) {
+  check_dram_hbm_home_node(*state, DRAM_HBM);
+  check_dram_hbm_home_node(*state, DRAM_LABELLED_HBM);
+}
+
+/* The CPU device sits on the DRAM node and reports its memory alone, not
+ * DRAM + HBM (80 GiB) as a device spanning every node would. */
+static void check_dram_hbm_device(fx_t *f, const char *file) {
+  fx_create(f, file, 4);
+  assert_int_equal(strata_device_count(f->rt), 1);
+  strata_device_info_t d = device(f, 0);
+  assert_int_equal(d.device_class, STRATA_CLASS_CPU);
+  assert_int_equal(d.numa_node, DRAM_NODE);
+  assert_int_equal(d.workers, 4);
+  assert_int_equal(d.memory_bytes, 64 * GIB);
+  fx_destroy(f);
+}
+
+static void test_topology_xml_dram_hbm_device(void **state) {
+  check_dram_hbm_device(*state, DRAM_HBM);
+  check_dram_hbm_device(*state, DRAM_LABELLED_HBM);
+}
+
+/* Two untyped nodes (P#0 32 GiB, P#1 16 GiB) under one package: neither is
+ * the cores' home, so they have none and the one CPU device spans both. */
+static void test_topology_xml_two_dram_nodes_no_home(void **state) {
+  fx_t *f = *state;
+  const strata_machine_t *m = fx_create(f, DRAM_DRAM, 2);
+  assert_int_equal(m->nnuma, 2);
+  assert_int_equal(m->ncores, 2);
+  for (uint32_t i = 0; i < m->ncores; i++)
+    assert_int_equal(m->cores[i].numa_node, -1);
+  assert_int_equal(m->numa[0].ncores, 0);
+  assert_int_equal(m->numa[1].ncores, 0);
+  check_cores(m);
+  assert_int_equal(strata_device_count(f->rt), 1);
+  strata_device_info_t d = device(f, 0);
+  assert_int_equal(d.numa_node, -1);
+  assert_int_equal(d.workers, 2);
+  assert_int_equal(d.memory_bytes, 48 * GIB);
+  fx_destroy(f);
+}
+
+/* {=== GPUs whose topology order is not their bus order ===}
+ * hwloc lists PCI devices in tree order: the H100 at af:00.0 under package
+ * 0 (node 0) before the RTX 4090 at 3b:00.0 under package 1 (node 1). */
+
+static void test_topology_xml_gpus_bus_order(void **state) {
+  fx_t *f = *state;
+  const strata_machine_t *m = fx_create(f, GPUS_REVERSED, 1);
+  assert_int_equal(m->ngpus, 2);
+  assert_non_null(m->gpus);
+  assert_true(strcmp(m->gpus[0].busid, m->gpus[1].busid) < 0);
+  /* Each GPU keeps its own node, ids and link speed. */
+  check_gpu(&m->gpus[0], "0000:3b:00.0", 0x2684, 0x0300, 1, 31.508f);
+  check_gpu(&m->gpus[1], "0000:af:00.0", 0x2330, 0x0302, 0, 63.015f);
+  fx_destroy(f);
+}
+
 /* {=== Files that cannot be loaded ===} */
 
 static void check_load_fails(fx_t *f, const char *file) {
@@ -391,6 +478,14 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_topology_xml_device_per_node, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_topology_xml_single_node, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_topology_xml_dram_hbm_home_node,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_topology_xml_dram_hbm_device, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_topology_xml_two_dram_nodes_no_home,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_topology_xml_gpus_bus_order, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_topology_missing_file_fails, setup,
                                       teardown),
