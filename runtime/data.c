@@ -159,6 +159,8 @@ int strata_buffer_unregister(strata_runtime_t *rt, strata_buffer_t buf) {
   pthread_mutex_unlock(&rt->graph_mu);
   if (was_dead || strata__htable_remove(&rt->buffers, buf.id) != b)
     return STRATA_ENOENT; /* a concurrent unregister won */
+  /* Ask enders to signal when this buffer's last access ends. */
+  atomic_store(&b->waited, true);
   strata__runtime_wait_until(rt, buffer_idle, b);
   forget_history(rt, b);
   range_remove(rt, b);

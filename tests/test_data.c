@@ -207,6 +207,53 @@ static void test_data_unregister_waits_for_tasks(void **state) {
   assert_int_equal(mem[0], 5); /* every task's result is in the memory */
 }
 
+/* Stalls until the second gate opens (an unrelated, long task). */
+static atomic_int other_gate;
+static int stall(const strata_kernel_call_t *c) {
+  (void)c;
+  while (!atomic_load(&other_gate))
+    test_sleep_ms(1);
+  return 0;
+}
+
+static void test_data_unregister_ignores_other_work(void **state) {
+  fixture_t *f = *state;
+  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "stall"};
+  d.impl[STRATA_CLASS_CPU] = stall;
+  strata_kernel_t k;
+  assert_int_equal(strata_kernel_register(f->rt, &d, &k), 0);
+  atomic_store(&other_gate, 0);
+  strata_task_t busy;
+  assert_int_equal(strata_task_create(f->rt, k, &busy), 0);
+  assert_int_equal(strata_task_submit(f->rt, busy), 0);
+
+  unsigned char mem[16] = {0};
+  unreg_arg_t a = {.rt = f->rt};
+  assert_int_equal(strata_buffer_register(f->rt, mem, sizeof mem, &a.b), 0);
+  atomic_store(&gate_open, 0);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(f->rt, f->slow_inc, &t), 0);
+  assert_int_equal(strata_task_access(f->rt, t, a.b, STRATA_RW), 0);
+  assert_int_equal(strata_task_submit(f->rt, t), 0);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, unregister_thread, &a), 0);
+  test_sleep_ms(20);
+  atomic_store(&gate_open, 1);
+  /* The unregister returns once its own buffer is idle, while the
+   * unrelated task is still running. */
+  for (int i = 0; i < 2000 && !atomic_load(&a.done); i++)
+    test_sleep_ms(1);
+  int returned_while_busy = atomic_load(&a.done);
+  atomic_store(&other_gate, 1); /* before asserting: never hang */
+  pthread_join(th, NULL);
+  assert_int_equal(returned_while_busy, 1);
+  assert_int_equal(a.rc, 0);
+  assert_int_equal(mem[0], 1);
+  assert_int_equal(strata_task_wait(f->rt, busy), 0);
+  assert_int_equal(strata_task_release(f->rt, busy), 0);
+  assert_int_equal(strata_task_release(f->rt, t), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_data_register_and_get, setup,
@@ -220,6 +267,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_data_unregistered_before_submit,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_data_unregister_waits_for_tasks,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_data_unregister_ignores_other_work,
                                       setup, teardown),
   };
   return cmocka_run_group_tests_name("data", tests, NULL, NULL);
