@@ -34,7 +34,22 @@ static int check_desc(strata_runtime_t *rt, const strata__backend_t *be,
   return why ? STRATA_EINVAL : STRATA_OK;
 }
 
+static size_t slots_bytes(uint32_t nworkers) {
+  return nworkers * sizeof(strata__worker_slot_t) + 63;
+}
+
+/* Zeroed worker slots on a cache-line boundary. */
+static int alloc_slots(strata_runtime_t *rt, strata__device_t *d) {
+  d->workers_block = strata__zalloc(&rt->alloc, slots_bytes(d->desc.nworkers));
+  if (!d->workers_block)
+    return STRATA_ENOMEM;
+  uintptr_t p = ((uintptr_t)d->workers_block + 63) & ~(uintptr_t)63;
+  d->workers = (strata__worker_slot_t *)p;
+  return STRATA_OK;
+}
+
 static void device_free(strata_runtime_t *rt, strata__device_t *d) {
+  strata__free(&rt->alloc, d->workers_block, slots_bytes(d->desc.nworkers));
   strata__queue_destroy(&d->queue, &rt->alloc);
   strata__free(&rt->alloc, d, sizeof *d);
 }
@@ -53,12 +68,18 @@ int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
     strata__device_t *d = strata__zalloc(&rt->alloc, sizeof *d);
     if (!d)
       break;
+    d->desc = descs[added];
+    if (alloc_slots(rt, d)) {
+      strata__free(&rt->alloc, d, sizeof *d);
+      break;
+    }
     if (strata__queue_init(&d->queue, STRATA__IDLE_SPIN_NS)) {
+      strata__free(&rt->alloc, d->workers_block,
+                   slots_bytes(d->desc.nworkers));
       strata__free(&rt->alloc, d, sizeof *d);
       break;
     }
     d->index = (int)rt->ndevices;
-    d->desc = descs[added];
     d->backend = be;
     d->rt = rt;
     rt->devices[rt->ndevices++] = d;
@@ -136,9 +157,11 @@ int strata_device_stats(const strata_runtime_t *rt, int index,
     return STRATA_ERANGE;
   const strata__device_t *d = rt->devices[index];
   strata_device_stats_t st = {.struct_size = sizeof st};
-  st.tasks_run = atomic_load(&d->tasks_run);
-  st.tasks_failed = atomic_load(&d->tasks_failed);
-  st.busy_ns = atomic_load(&d->busy_ns);
+  for (uint32_t w = 0; w < d->desc.nworkers; w++) {
+    st.tasks_run += atomic_load(&d->workers[w].w.tasks_run);
+    st.tasks_failed += atomic_load(&d->workers[w].w.tasks_failed);
+    st.busy_ns += atomic_load(&d->workers[w].w.busy_ns);
+  }
   st.load = atomic_load(&d->load);
   return strata__copy_out(out, &st, sizeof st);
 }

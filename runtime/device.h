@@ -11,6 +11,20 @@
 
 struct strata_runtime;
 struct strata_core;
+struct strata__task;
+
+/* What one worker of a device owns. Slots are cache-line sized and
+ * aligned so that workers never write to each other's lines. */
+typedef union strata__worker_slot {
+  struct {
+    /* A successor its last task made ready, to run next without going
+     * through the queue. Touched only by this worker. */
+    struct strata__task *next_task;
+    /* Written by this worker only; read by strata_device_stats. */
+    _Atomic uint64_t tasks_run, tasks_failed, busy_ns;
+  } w;
+  char line[64];
+} strata__worker_slot_t;
 
 typedef struct strata_device_handle {
   int index;
@@ -19,8 +33,9 @@ typedef struct strata_device_handle {
   struct strata_core *backend;
   struct strata_runtime *rt;
   strata__queue_t queue;
+  strata__worker_slot_t *workers; /* desc.nworkers, 64-byte aligned */
+  void *workers_block;            /* the allocation they live in */
   _Atomic uint64_t load; /* placed here and not ended */
-  _Atomic uint64_t tasks_run, tasks_failed, busy_ns;
 } strata__device_t;
 
 /** Append the devices a backend probed. @return 0; STRATA_ENOMEM;

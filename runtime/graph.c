@@ -24,6 +24,65 @@ const char *strata__task_name(const strata__task_t *t) {
   return t->attrs.name ? t->attrs.name : t->kernel->name;
 }
 
+/* {=== Task pool ===} */
+
+/* Tasks kept for reuse; beyond this, ended tasks go back to the allocator
+ * (a burst of submissions must not pin its peak memory forever). */
+#define TASK_POOL_MAX 4096
+
+void strata__task_pool_init(strata__task_pool_t *pool) {
+  strata__mutex_init_hot(&pool->mu);
+  pool->free = NULL;
+  atomic_init(&pool->returned, NULL);
+  atomic_init(&pool->cached, 0);
+}
+
+void strata__task_pool_drain(strata__task_pool_t *pool,
+                             const strata__allocator_t *a) {
+  strata__task_t *lists[2] = {pool->free, atomic_exchange(&pool->returned,
+                                                          NULL)};
+  for (int i = 0; i < 2; i++)
+    for (strata__task_t *t = lists[i], *next; t; t = next) {
+      next = t->resolve_next;
+      strata__free(a, t, sizeof *t);
+    }
+  pool->free = NULL;
+  atomic_store(&pool->cached, 0);
+  pthread_mutex_destroy(&pool->mu);
+}
+
+/* A task object, recycled when one is cached. @thread any */
+static strata__task_t *pool_get(strata_runtime_t *rt) {
+  strata__task_pool_t *pool = &rt->task_pool;
+  pthread_mutex_lock(&pool->mu);
+  strata__task_t *t = pool->free;
+  if (!t)
+    t = atomic_exchange_explicit(&pool->returned, NULL, memory_order_acquire);
+  if (t) {
+    pool->free = t->resolve_next;
+    atomic_fetch_sub_explicit(&pool->cached, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&pool->mu);
+  return t ? t : strata__alloc(&rt->alloc, sizeof *t);
+}
+
+/* Give a dead task object back (lock-free push). @thread any */
+static void pool_put(strata_runtime_t *rt, strata__task_t *t) {
+  strata__task_pool_t *pool = &rt->task_pool;
+  if (atomic_fetch_add_explicit(&pool->cached, 1, memory_order_relaxed) >=
+      TASK_POOL_MAX) {
+    atomic_fetch_sub_explicit(&pool->cached, 1, memory_order_relaxed);
+    strata__free(&rt->alloc, t, sizeof *t);
+    return;
+  }
+  strata__task_t *head = atomic_load_explicit(&pool->returned,
+                                              memory_order_relaxed);
+  do
+    t->resolve_next = head;
+  while (!atomic_compare_exchange_weak_explicit(
+      &pool->returned, &head, t, memory_order_release, memory_order_relaxed));
+}
+
 static void task_free(strata__task_t *t) {
   strata_runtime_t *rt = t->rt;
   const strata__allocator_t *a = &rt->alloc;
@@ -37,15 +96,17 @@ static void task_free(strata__task_t *t) {
   }
   if (t->args != t->args_inline)
     strata__free(a, t->args, t->args_cap);
-  strata__free(a, t->succs, t->cap_succ * sizeof *t->succs);
+  for (strata__edge_block_t *b = t->edge_blocks, *next; b; b = next) {
+    next = b->next;
+    strata__free(a, b, sizeof *b + b->cap * sizeof *b->edges);
+  }
   strata__task_t *origin = atomic_load(&t->doom);
   if (origin)
     strata__task_unref(origin); /* an origin has no doom: depth 1 */
   if (t->job)
     strata__job_unref(rt, t->job);
   strata__attrs_free(&t->attrs, a);
-  pthread_mutex_destroy(&t->mu);
-  strata__free(a, t, sizeof *t);
+  pool_put(rt, t);
 }
 
 void strata__task_unref(strata__task_t *t) {
@@ -110,8 +171,9 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
     if (atomic_fetch_sub(&b->pending, 1) == 1 && atomic_load(&b->waited))
       wake = true;
   }
-  if (t->device >= 0)
-    atomic_fetch_sub(&rt->devices[t->device]->load, 1);
+  /* A device going idle may make the whole runtime idle. */
+  if (atomic_fetch_sub(&rt->devices[t->device]->load, 1) == 1)
+    wake = true;
   if (t->job)
     strata__job_task_ended(rt, t->job, t, status);
   if (status == STRATA_EDEPFAILED || status == STRATA_ECANCELED) {
@@ -126,8 +188,6 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
                  "task '%s' not run: its job was canceled",
                  strata__task_name(t));
   }
-  if (atomic_fetch_sub(&rt->inflight, 1) == 1)
-    wake = true;
   if (wake)
     strata__runtime_notify(rt);
 }
@@ -137,32 +197,42 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
  * run), settle accounting. Drops the runtime's reference when the task was
  * submitted. */
 static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
-                    bool submitted, strata__task_t **doomed) {
+                    bool submitted, strata__task_t **doomed,
+                    strata__task_t **next) {
   t->status = status;
-  pthread_mutex_lock(&t->mu);
-  strata__edge_t *succs = t->succs;
-  size_t nsucc = t->nsucc, cap = t->cap_succ;
-  t->succs = NULL;
-  t->nsucc = t->cap_succ = 0;
   atomic_store(&t->state, STRATA_TASK_DONE);
-  pthread_mutex_unlock(&t->mu);
-
+  /* Close the list: a submitter that now tries to add an edge sees
+   * STRATA__ENDED and reads the status written above instead. */
+  strata__edge_t *e = atomic_exchange(&t->succs, STRATA__ENDED);
+  strata__edge_t *fifo = NULL; /* pushed LIFO: release in edge order */
+  while (e) {
+    strata__edge_t *n = e->next;
+    e->next = fifo;
+    fifo = e;
+    e = n;
+  }
   strata__task_t *origin = status == STRATA_OK ? NULL : origin_of(t);
-  for (size_t i = 0; i < nsucc; i++) {
-    strata__task_t *s = succs[i].task;
-    if (origin && succs[i].consumes)
+  for (e = fifo; e;) {
+    /* The edge lives in the successor: read it before dropping the
+     * reference that keeps the successor alive. */
+    strata__task_t *s = e->task;
+    bool consumes = e->consumes;
+    e = e->next;
+    if (origin && consumes)
       doom(s, origin);
     if (atomic_fetch_sub(&s->npending, 1) == 1) {
       if (will_not_run(s)) {
         s->resolve_next = *doomed;
         *doomed = s;
+      } else if (next && !*next && s->device == t->device &&
+                 strata__sched_may_run_next(rt, s)) {
+        *next = s;
       } else {
         strata__sched_enqueue(rt, s);
       }
     }
     strata__task_unref(s);
   }
-  strata__free(&rt->alloc, succs, cap * sizeof *succs);
   if (submitted) {
     account_end(rt, t, status);
     strata__task_unref(t);
@@ -172,30 +242,30 @@ static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
 /* End t and, iteratively (chains of doomed tasks can be long), every
  * successor that becomes ready but will not run. */
 static void end_chain(strata_runtime_t *rt, strata__task_t *t, int status,
-                      bool submitted) {
+                      bool submitted, strata__task_t **next) {
   strata__task_t *doomed = NULL;
-  end_one(rt, t, status, submitted, &doomed);
+  end_one(rt, t, status, submitted, &doomed, next);
   while (doomed) {
     strata__task_t *s = doomed;
     doomed = s->resolve_next;
-    end_one(rt, s, doomed_status(s), true, &doomed);
+    end_one(rt, s, doomed_status(s), true, &doomed, next);
   }
 }
 
 void strata__graph_task_ran(strata_runtime_t *rt, strata__task_t *t,
-                            int status) {
-  end_chain(rt, t, status, true);
+                            int status, strata__task_t **next) {
+  end_chain(rt, t, status, true, next);
 }
 
 void strata__graph_task_cancel(strata_runtime_t *rt, strata__task_t *t) {
-  end_chain(rt, t, doomed_status(t), true);
+  end_chain(rt, t, doomed_status(t), true, NULL);
 }
 
 /* A task's predecessors are all done: queue it, or end it at once when it
  * will not run. */
 static void became_ready(strata_runtime_t *rt, strata__task_t *t) {
   if (will_not_run(t))
-    end_chain(rt, t, doomed_status(t), true);
+    end_chain(rt, t, doomed_status(t), true, NULL);
   else
     strata__sched_enqueue(rt, t);
 }
@@ -205,46 +275,82 @@ static void discard_locked(strata_runtime_t *rt, strata__task_t *t) {
   STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
              "task '%s' released without being submitted: discarded",
              strata__task_name(t));
-  end_chain(rt, t, STRATA_ECANCELED, false);
+  end_chain(rt, t, STRATA_ECANCELED, false, NULL);
 }
 
 /* {=== Dependency edges (graph_mu held) ===} */
 
-/* Reserve one successor slot in p (unless p has ended). */
-static int reserve_edge(strata_runtime_t *rt, strata__task_t *p) {
-  int rc = STRATA_OK;
-  pthread_mutex_lock(&p->mu);
-  if (strata__task_state(p) != STRATA_TASK_DONE)
-    rc = strata__grow(&rt->alloc, (void **)&p->succs, &p->cap_succ,
-                      p->nsucc + 1, sizeof *p->succs);
-  pthread_mutex_unlock(&p->mu);
-  return rc;
+/* Free edge nodes t owns as a successor. */
+static size_t free_edges(const strata__task_t *t) {
+  size_t n = STRATA__INLINE_EDGES - t->inline_edges_used;
+  if (t->edge_blocks)
+    n += t->edge_blocks->cap - t->edge_blocks->used;
+  return n;
 }
 
-/* Make s wait for p. A slot must have been reserved. Edges from p to s
- * made during one submission collapse into one. */
+/* Make sure t owns `n` free edge nodes. Nodes never move once linked, so
+ * more storage comes as a new block rather than a reallocation.
+ * @return 0; STRATA_ENOMEM */
+static int reserve_edges(strata_runtime_t *rt, strata__task_t *t, size_t n) {
+  size_t have = free_edges(t);
+  if (have >= n)
+    return STRATA_OK;
+  size_t cap = STRATA_MAX(n - have, 8);
+  strata__edge_block_t *b =
+      strata__alloc(&rt->alloc, sizeof *b + cap * sizeof *b->edges);
+  if (!b)
+    return STRATA_ENOMEM;
+  b->next = t->edge_blocks;
+  b->used = 0;
+  b->cap = cap;
+  t->edge_blocks = b;
+  return STRATA_OK;
+}
+
+/* A reserved edge node of t. */
+static strata__edge_t *take_edge(strata__task_t *t) {
+  if (t->inline_edges_used < STRATA__INLINE_EDGES)
+    return &t->edges_inline[t->inline_edges_used++];
+  STRATA_ASSERT(t->edge_blocks && t->edge_blocks->used < t->edge_blocks->cap);
+  return &t->edge_blocks->edges[t->edge_blocks->used++];
+}
+
+/* Make s wait for p, using one of s's reserved edge nodes. Called with
+ * graph_mu held (the only place edges are pushed); p may end concurrently,
+ * which the compare-and-swap on its list settles. */
 static void add_edge(strata__task_t *p, strata__task_t *s, bool consumes) {
-  pthread_mutex_lock(&p->mu);
-  if (strata__task_state(p) == STRATA_TASK_DONE) {
-    pthread_mutex_unlock(&p->mu);
-    if (consumes && p->status != STRATA_OK)
-      doom(s, origin_of(p));
-    return;
-  }
-  if (p->nsucc && p->succs[p->nsucc - 1].task == s) {
-    p->succs[p->nsucc - 1].consumes |= consumes;
-  } else {
-    STRATA_ASSERT(p->nsucc < p->cap_succ);
-    p->succs[p->nsucc++] = (strata__edge_t){s, consumes};
-    strata__task_ref(s);
+  if (s->last_pred == p && (s->last_consumes || !consumes))
+    return; /* already waits for p, consuming at least as much */
+  strata__edge_t *head = atomic_load(&p->succs);
+  if (head != STRATA__ENDED) {
+    strata__edge_t *e = take_edge(s);
+    e->task = s;
+    e->consumes = consumes;
+    /* Count the edge before it can be seen: p's end decrements it. */
     atomic_fetch_add(&s->npending, 1);
+    strata__task_ref(s);
+    do
+      e->next = head;
+    while (head != STRATA__ENDED &&
+           !atomic_compare_exchange_weak(&p->succs, &head, e));
+    if (head != STRATA__ENDED) {
+      s->last_pred = p;
+      s->last_consumes = consumes;
+      return;
+    }
+    /* p ended meanwhile; s still holds its own references, so neither
+     * count reaches zero here. */
+    atomic_fetch_sub(&s->npending, 1);
+    atomic_fetch_sub(&s->refs, 1);
   }
-  pthread_mutex_unlock(&p->mu);
+  if (consumes && p->status != STRATA_OK)
+    doom(s, origin_of(p));
 }
 
 /* Is `target` reachable from `from` along successor edges? Every task
  * reachable from an unsubmitted task waits on it, so none of them can end
- * meanwhile and their successor lists only change under graph_mu. */
+ * meanwhile (a discarded one's list reads STRATA__ENDED), and lists only
+ * grow under graph_mu, which the caller holds. */
 static int reaches(strata_runtime_t *rt, strata__task_t *from,
                    strata__task_t *target, bool *found) {
   strata__task_t **stack = NULL;
@@ -262,9 +368,9 @@ static int reaches(strata_runtime_t *rt, strata__task_t *from,
       *found = true;
       break;
     }
-    pthread_mutex_lock(&x->mu);
-    for (size_t i = 0; i < x->nsucc && rc == STRATA_OK; i++) {
-      strata__task_t *s = x->succs[i].task;
+    strata__edge_t *e = atomic_load(&x->succs);
+    for (; e && e != STRATA__ENDED && rc == STRATA_OK; e = e->next) {
+      strata__task_t *s = e->task;
       if (s->visit == epoch)
         continue;
       s->visit = epoch;
@@ -273,7 +379,6 @@ static int reaches(strata_runtime_t *rt, strata__task_t *from,
       if (rc == STRATA_OK)
         stack[n++] = s;
     }
-    pthread_mutex_unlock(&x->mu);
     if (rc)
       break;
   }
@@ -313,16 +418,16 @@ static void prune_readers(strata__buffer_t *b) {
  * itself cannot fail halfway. */
 static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
   int rc = STRATA_OK;
+  size_t edges = 0;
   for (size_t i = 0; i < t->naccess && rc == STRATA_OK; i++) {
     strata_access_mode_t mode = first_access_mode(t, i);
     strata__buffer_t *b = t->access[i].buf;
     if (!mode)
       continue;
-    if (b->last_writer && (rc = reserve_edge(rt, b->last_writer)))
-      break;
+    edges += b->last_writer != NULL;
     if (mode & STRATA_W) {
-      for (size_t r = 0; r < b->nreaders && rc == STRATA_OK; r++)
-        rc = reserve_edge(rt, b->readers[r]);
+      prune_readers(b); /* readers that ended need no edge */
+      edges += b->nreaders;
     } else {
       if (b->nreaders == b->cap_readers)
         prune_readers(b);
@@ -330,6 +435,8 @@ static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
                         b->nreaders + 1, sizeof *b->readers);
     }
   }
+  if (rc == STRATA_OK)
+    rc = reserve_edges(rt, t, edges);
   if (t->naccess > STRATA__INLINE_ACCESSES && rc == STRATA_OK) {
     t->ptrs = strata__alloc(&rt->alloc, t->naccess * sizeof *t->ptrs);
     t->sizes = strata__alloc(&rt->alloc, t->naccess * sizeof *t->sizes);
@@ -349,6 +456,7 @@ static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
  * result when it also reads) and every reader since; a reader follows
  * (and consumes) the last writer. */
 static void link_accesses(strata__task_t *t) {
+  t->last_pred = NULL;
   for (size_t i = 0; i < t->naccess; i++) {
     strata_access_mode_t mode = first_access_mode(t, i);
     strata__buffer_t *b = t->access[i].buf;
@@ -398,10 +506,10 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
     return STRATA_ENOENT;
   if (atomic_load(&rt->shutdown))
     return STRATA_ESHUTDOWN;
-  strata__task_t *t = strata__alloc(&rt->alloc, sizeof *t);
+  strata__task_t *t = pool_get(rt);
   if (!t)
     return STRATA_ENOMEM;
-  /* Field by field rather than memset of ~500 bytes: this is the hot
+  /* Field by field rather than memset of ~700 bytes: this is the hot
    * path of every submission. */
   t->rt = rt;
   t->kernel = k;
@@ -424,9 +532,11 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
   t->args = t->args_inline;
   t->args_size = 0;
   t->args_cap = STRATA__INLINE_ARGS;
-  pthread_mutex_init(&t->mu, NULL);
-  t->succs = NULL;
-  t->nsucc = t->cap_succ = 0;
+  atomic_init(&t->succs, NULL);
+  t->inline_edges_used = 0;
+  t->edge_blocks = NULL;
+  t->last_pred = NULL;
+  t->last_consumes = false;
   t->resolve_next = NULL;
   t->visit = 0;
   t->qnode.next = NULL;
@@ -565,7 +675,8 @@ int strata_task_depend(strata_runtime_t *rt, strata_task_t task,
     rc = STRATA_ESTATE;
   } else if (cycle || (rc = reaches(rt, t, p, &cycle)) != STRATA_OK) {
     /* rc says why */
-  } else if (!cycle && (rc = reserve_edge(rt, p)) == STRATA_OK) {
+  } else if (!cycle && (rc = reserve_edges(rt, t, 1)) == STRATA_OK) {
+    t->last_pred = NULL;
     add_edge(p, t, true);
   }
   pthread_mutex_unlock(&rt->graph_mu);
@@ -642,7 +753,6 @@ static void account_submit(strata_runtime_t *rt, strata__task_t *t) {
     atomic_fetch_add(&t->job->submitted, 1);
     atomic_fetch_add(&t->job->pending, 1);
   }
-  atomic_fetch_add(&rt->inflight, 1);
   strata__task_ref(t); /* the runtime's, until the task ends */
 }
 

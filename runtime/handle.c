@@ -17,7 +17,7 @@ static strata__hslot_t *slot_at(const strata__htable_t *t, uint32_t slot) {
 
 void strata__htable_init(strata__htable_t *t) {
   memset(t, 0, sizeof *t);
-  pthread_mutex_init(&t->mu, NULL);
+  strata__mutex_init_hot(&t->mu);
 }
 
 void strata__htable_destroy(strata__htable_t *t,

@@ -7,6 +7,7 @@
 
 #include "config.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,6 +59,12 @@ static inline void strata__cpu_relax(void) {
  *  caller's struct_size holds, keep its struct_size.
  *  @return 0; STRATA_EINVAL (struct_size holds no field at all) */
 int strata__copy_out(void *out, const void *full, size_t full_size);
+
+/** Initialise a mutex taken on the per-task path for very short critical
+ *  sections: where the C library offers it, one that spins briefly before
+ *  sleeping, because a sleep and wake-up costs far more than the wait.
+ *  @return 0 or an errno value */
+int strata__mutex_init_hot(pthread_mutex_t *m);
 
 /** Copy a C string into a fixed buffer, always terminating it. */
 void strata__strlcpy(char *dst, const char *src, size_t size);

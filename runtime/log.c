@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* runtime/log.c: message formatting for the log callback, and the small
- * helpers (abort, string copy, output structs) every module uses. */
+ * helpers (abort, strings, output structs, mutexes) every module uses. */
 #include "config.h"
 
 #include "log.h"
@@ -53,4 +53,19 @@ int strata__copy_out(void *out, const void *full, size_t full_size) {
   memcpy((char *)out + sizeof(size_t), (const char *)full + sizeof(size_t),
          n - sizeof(size_t));
   return STRATA_OK;
+}
+
+int strata__mutex_init_hot(pthread_mutex_t *m) {
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+  pthread_mutexattr_t attr;
+  int rc = pthread_mutexattr_init(&attr);
+  if (rc)
+    return rc;
+  pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+  rc = pthread_mutex_init(m, &attr);
+  pthread_mutexattr_destroy(&attr);
+  return rc;
+#else
+  return pthread_mutex_init(m, NULL);
+#endif
 }

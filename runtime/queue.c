@@ -5,6 +5,7 @@
 #include "queue.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 int strata__queue_init(strata__queue_t *q, uint64_t spin_ns) {
@@ -17,11 +18,18 @@ int strata__queue_init(strata__queue_t *q, uint64_t spin_ns) {
   pthread_condattr_destroy(&ca);
   if (rc)
     return STRATA_ENOMEM;
-  if (pthread_mutex_init(&q->mu, NULL)) {
+  if (strata__mutex_init_hot(&q->mu)) {
     pthread_cond_destroy(&q->cv);
     return STRATA_ENOMEM;
   }
   q->spin_ns = spin_ns;
+  atomic_init(&q->inbox, NULL);
+  atomic_init(&q->size, 0);
+  atomic_init(&q->top_priority, 0);
+  atomic_init(&q->spinners, 0);
+  atomic_init(&q->sleepers, 0);
+  for (size_t i = 0; i < sizeof q->reserved / sizeof *q->reserved; i++)
+    atomic_init(&q->reserved[i], false);
   return STRATA_OK;
 }
 
@@ -49,8 +57,19 @@ static size_t find_level(const strata__queue_t *q, int priority, bool *found) {
   return lo;
 }
 
+static atomic_bool *fast_flag(strata__queue_t *q, int priority) {
+  if (priority < STRATA__QFAST_MIN || priority > STRATA__QFAST_MAX)
+    return NULL;
+  return &q->reserved[priority - STRATA__QFAST_MIN];
+}
+
 int strata__queue_reserve(strata__queue_t *q, const strata__allocator_t *a,
                           int priority) {
+  /* Every submission reserves its level: skip the lock (contended by the
+   * workers) once a common priority's level exists. */
+  atomic_bool *flag = fast_flag(q, priority);
+  if (flag && atomic_load_explicit(flag, memory_order_acquire))
+    return STRATA_OK;
   int rc = STRATA_OK;
   bool found;
   pthread_mutex_lock(&q->mu);
@@ -65,33 +84,65 @@ int strata__queue_reserve(strata__queue_t *q, const strata__allocator_t *a,
           (q->nlevels - at) * sizeof *q->levels);
   q->levels[at] = (strata__qlevel_t){.priority = priority};
   q->nlevels++;
+  atomic_store_explicit(&q->top_priority, q->levels[0].priority,
+                        memory_order_relaxed);
 out:
+  if (rc == STRATA_OK && flag)
+    atomic_store_explicit(flag, true, memory_order_release);
   pthread_mutex_unlock(&q->mu);
   return rc;
 }
 
 void strata__queue_push(strata__queue_t *q, strata__qnode_t *n) {
-  bool found;
-  n->next = NULL;
-  pthread_mutex_lock(&q->mu);
-  strata__qlevel_t *l = &q->levels[find_level(q, n->priority, &found)];
-  if (STRATA_UNLIKELY(!found))
-    STRATA_ABORT("ready queue push at an unreserved priority");
-  if (l->tail)
-    l->tail->next = n;
-  else
-    l->head = n;
-  l->tail = n;
-  atomic_fetch_add_explicit(&q->size, 1, memory_order_relaxed);
-  if (q->sleepers)
+  strata__qnode_t *head = atomic_load_explicit(&q->inbox,
+                                               memory_order_relaxed);
+  do
+    n->next = head;
+  while (!atomic_compare_exchange_weak(&q->inbox, &head, n));
+  size_t size = atomic_fetch_add(&q->size, 1) + 1;
+  /* Pairs with the sleeper's increment before its last look at the inbox
+   * (both sequentially consistent): either it sees this node, or this
+   * sees it and signals under the lock it holds until it sleeps. Wake only
+   * for work the polling workers will not take: a poller that misses the
+   * node looks again under the lock before sleeping. */
+  if (atomic_load(&q->sleepers) && size > atomic_load(&q->spinners)) {
+    pthread_mutex_lock(&q->mu);
     pthread_cond_signal(&q->cv);
-  pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(&q->mu);
+  }
+}
+
+/* Move the inbox into the priority levels, oldest first. Called with the
+ * lock held. */
+static void drain_inbox(strata__queue_t *q) {
+  strata__qnode_t *n = atomic_exchange(&q->inbox, NULL), *fifo = NULL;
+  while (n) { /* the inbox is LIFO */
+    strata__qnode_t *next = n->next;
+    n->next = fifo;
+    fifo = n;
+    n = next;
+  }
+  for (bool found; fifo;) {
+    n = fifo;
+    fifo = n->next;
+    n->next = NULL;
+    strata__qlevel_t *l = &q->levels[find_level(q, n->priority, &found)];
+    if (STRATA_UNLIKELY(!found))
+      STRATA_ABORT("ready queue push at an unreserved priority");
+    if (l->tail)
+      l->tail->next = n;
+    else
+      l->head = n;
+    l->tail = n;
+  }
 }
 
 /* Called with the lock held. */
 static strata__qnode_t *take(strata__queue_t *q) {
-  if (!atomic_load_explicit(&q->size, memory_order_relaxed))
+  if (!atomic_load(&q->size))
     return NULL;
+  if (atomic_load_explicit(&q->inbox, memory_order_relaxed))
+    drain_inbox(q);
   for (size_t i = 0; i < q->nlevels; i++) {
     strata__qlevel_t *l = &q->levels[i];
     strata__qnode_t *n = l->head;
@@ -112,14 +163,16 @@ static strata__qnode_t *take(strata__queue_t *q) {
 static void spin_briefly(strata__queue_t *q) {
   if (!q->spin_ns)
     return;
+  atomic_fetch_add(&q->spinners, 1);
   uint64_t until = strata__now_ns() + q->spin_ns;
   for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(&q->size, memory_order_relaxed))
-      return;
-    strata__cpu_relax();
-    if (!(i & 63) && strata__now_ns() >= until)
-      return;
+      break;
+    sched_yield();
+    if (!(i & 3) && strata__now_ns() >= until)
+      break;
   }
+  atomic_fetch_sub(&q->spinners, 1);
 }
 
 static struct timespec deadline_after(int64_t ns) {
@@ -151,10 +204,15 @@ strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
     }
     if (timeout_ns == 0)
       break;
-    q->sleepers++;
+    /* Announce the sleep, then look once more (see strata__queue_push). */
+    atomic_fetch_add(&q->sleepers, 1);
+    if ((n = take(q))) {
+      atomic_fetch_sub(&q->sleepers, 1);
+      break;
+    }
     int rc = timeout_ns < 0 ? pthread_cond_wait(&q->cv, &q->mu)
                             : pthread_cond_timedwait(&q->cv, &q->mu, &until);
-    q->sleepers--;
+    atomic_fetch_sub(&q->sleepers, 1);
     if (rc == ETIMEDOUT) {
       n = take(q);
       break;

@@ -42,9 +42,15 @@ void strata__runtime_wait_until(strata_runtime_t *rt, bool (*done)(void *arg),
   pthread_mutex_unlock(&rt->done_mu);
 }
 
+/* Every submitted task counts in its device's load until it ends, so the
+ * runtime is idle when every load is zero (no separate global counter for
+ * every task end to contend on). */
 static bool all_idle(void *arg) {
   strata_runtime_t *rt = arg;
-  return atomic_load(&rt->inflight) == 0;
+  for (size_t i = 0; i < rt->ndevices; i++)
+    if (atomic_load(&rt->devices[i]->load))
+      return false;
+  return true;
 }
 
 int strata_runtime_wait_all(strata_runtime_t *rt) {
@@ -73,13 +79,14 @@ static int check_opts(const strata_runtime_opts_t *o,
 static void init_locks(strata_runtime_t *rt) {
   pthread_mutex_init(&rt->kernels_mu, NULL);
   pthread_mutex_init(&rt->data_mu, NULL);
-  pthread_mutex_init(&rt->graph_mu, NULL);
+  strata__mutex_init_hot(&rt->graph_mu);
   pthread_mutex_init(&rt->done_mu, NULL);
   pthread_cond_init(&rt->done_cv, NULL);
   strata__htable_init(&rt->tasks);
   strata__htable_init(&rt->jobs);
   strata__htable_init(&rt->buffers);
   strata__htable_init(&rt->kernels);
+  strata__task_pool_init(&rt->task_pool);
 }
 
 /* Free what creation may have set up; every piece tolerates never having
@@ -100,6 +107,7 @@ static void teardown(strata_runtime_t *rt) {
   strata__htable_destroy(&rt->jobs, &rt->alloc);
   strata__htable_destroy(&rt->buffers, &rt->alloc);
   strata__htable_destroy(&rt->kernels, &rt->alloc);
+  strata__task_pool_drain(&rt->task_pool, &rt->alloc);
   pthread_cond_destroy(&rt->done_cv);
   pthread_mutex_destroy(&rt->done_mu);
   pthread_mutex_destroy(&rt->graph_mu);

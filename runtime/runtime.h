@@ -15,10 +15,10 @@
 #include "placement.h"
 #include "topology.h"
 
-/* Lock order, outermost first: graph_mu, then a task's mu or a queue's mu;
- * data_mu, kernels_mu and done_mu are leaves. No runtime lock is held while
- * calling a kernel, a backend or the embedder's log callback... except
- * that logging may happen under graph_mu (the callback must not re-enter,
+/* Lock order, outermost first: graph_mu, then a queue's mu or the task
+ * pool's mu; data_mu, kernels_mu, a job's mu and done_mu are leaves. No
+ * runtime lock is held while calling a kernel or a backend; the log
+ * callback may be called under graph_mu (it must not re-enter the runtime,
  * as strata/common.h says). */
 struct strata_runtime {
   strata__allocator_t alloc;
@@ -37,6 +37,7 @@ struct strata_runtime {
   strata__placement_stats_t placement;
 
   strata__htable_t tasks, jobs, buffers, kernels;
+  strata__task_pool_t task_pool;
 
   pthread_mutex_t kernels_mu; /* the name list */
   strata__kernel_t **kernel_list;
@@ -50,8 +51,6 @@ struct strata_runtime {
   atomic_bool shutdown; /* written under graph_mu */
   uint64_t next_seq;
   uint64_t visit_epoch;
-
-  _Atomic uint64_t inflight; /* submitted tasks not ended */
 
   /* Waits (task, job, buffer, all) sleep on done_cv and re-check their
    * condition; enders broadcast only when someone is waiting. */

@@ -11,6 +11,12 @@
 /** Queue a task whose dependencies are satisfied. @thread any */
 void strata__sched_enqueue(struct strata_runtime *rt, strata__task_t *t);
 
+/** May ready task t run before everything queued on its device (nothing is
+ *  queued there, or nothing can outrank it)? A hint, read without locks.
+ *  @thread any */
+bool strata__sched_may_run_next(struct strata_runtime *rt,
+                                const strata__task_t *t);
+
 /* The services table entries (see strata/backend.h). */
 int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
                        unsigned worker, int64_t timeout_ns,
