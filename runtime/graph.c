@@ -52,7 +52,7 @@ void strata__task_pool_drain(strata__task_pool_t *pool,
 }
 
 /* A task object, recycled when one is cached. @thread any */
-static strata__task_t *pool_get(strata_runtime_t *rt) {
+static strata__task_t *pool_get(strata_runtime_t *rt, bool *recycled) {
   strata__task_pool_t *pool = &rt->task_pool;
   pthread_mutex_lock(&pool->mu);
   strata__task_t *t = pool->free;
@@ -63,6 +63,7 @@ static strata__task_t *pool_get(strata_runtime_t *rt) {
     atomic_fetch_sub_explicit(&pool->cached, 1, memory_order_relaxed);
   }
   pthread_mutex_unlock(&pool->mu);
+  *recycled = t != NULL;
   return t ? t : strata__alloc(&rt->alloc, sizeof *t);
 }
 
@@ -72,6 +73,8 @@ static void pool_put(strata_runtime_t *rt, strata__task_t *t) {
   if (atomic_fetch_add_explicit(&pool->cached, 1, memory_order_relaxed) >=
       TASK_POOL_MAX) {
     atomic_fetch_sub_explicit(&pool->cached, 1, memory_order_relaxed);
+    if (t->hslot)
+      strata__htable_release_slot(&rt->tasks, t->hslot);
     strata__free(&rt->alloc, t, sizeof *t);
     return;
   }
@@ -96,9 +99,9 @@ static void task_free(strata__task_t *t) {
   }
   if (t->args != t->args_inline)
     strata__free(a, t->args, t->args_cap);
-  for (strata__edge_block_t *b = t->edge_blocks, *next; b; b = next) {
+  for (strata__succ_block_t *b = t->succ_blocks, *next; b; b = next) {
     next = b->next;
-    strata__free(a, b, sizeof *b + b->cap * sizeof *b->edges);
+    strata__free(a, b, sizeof *b + b->cap * sizeof *b->slot);
   }
   strata__task_t *origin = atomic_load(&t->doom);
   if (origin)
@@ -196,43 +199,43 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
  * that become ready are queued, or pushed on *doomed when they will not
  * run), settle accounting. Drops the runtime's reference when the task was
  * submitted. */
+/* Release one successor of a task that ended (`origin`: whom it blames
+ * when the task did not succeed). */
+static void release_succ(strata_runtime_t *rt, const strata__task_t *t,
+                         strata__succ_t sc, strata__task_t *origin,
+                         strata__task_t **doomed, strata__task_t **next) {
+  strata__task_t *s = sc.task;
+  if (origin && sc.consumes)
+    doom(s, origin);
+  if (atomic_fetch_sub(&s->npending, 1) == 1) {
+    if (will_not_run(s)) {
+      s->resolve_next = *doomed;
+      *doomed = s;
+    } else if (next && !*next && s->device == t->device &&
+               strata__sched_may_run_next(rt, s)) {
+      *next = s;
+    } else {
+      strata__sched_enqueue(rt, s);
+    }
+  }
+  strata__task_unref(s);
+}
+
 static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
                     bool submitted, strata__task_t **doomed,
                     strata__task_t **next) {
   t->status = status;
   atomic_store(&t->state, STRATA_TASK_DONE);
-  /* Close the list: a submitter that now tries to add an edge sees
-   * STRATA__ENDED and reads the status written above instead. */
-  strata__edge_t *e = atomic_exchange(&t->succs, STRATA__ENDED);
-  strata__edge_t *fifo = NULL; /* pushed LIFO: release in edge order */
-  while (e) {
-    strata__edge_t *n = e->next;
-    e->next = fifo;
-    fifo = e;
-    e = n;
-  }
+  /* Close the list: a submitter that now tries to add a successor sees the
+   * flag and reads the status written above instead. */
+  uint32_t n = atomic_fetch_or(&t->nsucc, STRATA__SUCCS_CLOSED);
   strata__task_t *origin = status == STRATA_OK ? NULL : origin_of(t);
-  for (e = fifo; e;) {
-    /* The edge lives in the successor: read it before dropping the
-     * reference that keeps the successor alive. */
-    strata__task_t *s = e->task;
-    bool consumes = e->consumes;
-    e = e->next;
-    if (origin && consumes)
-      doom(s, origin);
-    if (atomic_fetch_sub(&s->npending, 1) == 1) {
-      if (will_not_run(s)) {
-        s->resolve_next = *doomed;
-        *doomed = s;
-      } else if (next && !*next && s->device == t->device &&
-                 strata__sched_may_run_next(rt, s)) {
-        *next = s;
-      } else {
-        strata__sched_enqueue(rt, s);
-      }
-    }
-    strata__task_unref(s);
-  }
+  uint32_t i = 0;
+  for (; i < n && i < STRATA__INLINE_SUCCS; i++)
+    release_succ(rt, t, t->succ_inline[i], origin, doomed, next);
+  for (strata__succ_block_t *b = t->succ_blocks; i < n; b = b->next)
+    for (uint32_t j = 0; j < b->cap && i < n; j++, i++)
+      release_succ(rt, t, b->slot[j], origin, doomed, next);
   if (submitted) {
     account_end(rt, t, status);
     strata__task_unref(t);
@@ -280,60 +283,57 @@ static void discard_locked(strata_runtime_t *rt, strata__task_t *t) {
 
 /* {=== Dependency edges (graph_mu held) ===} */
 
-/* Free edge nodes t owns as a successor. */
-static size_t free_edges(const strata__task_t *t) {
-  size_t n = STRATA__INLINE_EDGES - t->inline_edges_used;
-  if (t->edge_blocks)
-    n += t->edge_blocks->cap - t->edge_blocks->used;
-  return n;
+/* Successor slot i of p (i < p->succ_cap). */
+static strata__succ_t *succ_slot(strata__task_t *p, uint32_t i) {
+  if (i < STRATA__INLINE_SUCCS)
+    return &p->succ_inline[i];
+  i -= STRATA__INLINE_SUCCS;
+  strata__succ_block_t *b = p->succ_blocks;
+  for (; i >= b->cap; b = b->next)
+    i -= b->cap;
+  return &b->slot[i];
 }
 
-/* Make sure t owns `n` free edge nodes. Nodes never move once linked, so
- * more storage comes as a new block rather than a reallocation.
- * @return 0; STRATA_ENOMEM */
-static int reserve_edges(strata_runtime_t *rt, strata__task_t *t, size_t n) {
-  size_t have = free_edges(t);
-  if (have >= n)
+/* Reserve a successor slot in p for the edge about to be added, unless p
+ * has ended. Blocks are appended, never moved: p's ending thread may read
+ * the slots already published meanwhile. @return 0; STRATA_ENOMEM */
+static int promise_succ(strata_runtime_t *rt, strata__task_t *p) {
+  uint32_t n = atomic_load(&p->nsucc);
+  if (n & STRATA__SUCCS_CLOSED)
     return STRATA_OK;
-  size_t cap = STRATA_MAX(n - have, 8);
-  strata__edge_block_t *b =
-      strata__alloc(&rt->alloc, sizeof *b + cap * sizeof *b->edges);
-  if (!b)
-    return STRATA_ENOMEM;
-  b->next = t->edge_blocks;
-  b->used = 0;
-  b->cap = cap;
-  t->edge_blocks = b;
+  if (n + p->succ_promised + 1 > p->succ_cap) {
+    uint32_t cap = STRATA_MAX(p->succ_cap, 8u);
+    strata__succ_block_t *b =
+        strata__alloc(&rt->alloc, sizeof *b + cap * sizeof *b->slot);
+    if (!b)
+      return STRATA_ENOMEM;
+    b->next = NULL;
+    b->cap = cap;
+    if (p->succ_tail)
+      p->succ_tail->next = b;
+    else
+      p->succ_blocks = b;
+    p->succ_tail = b;
+    p->succ_cap += cap;
+  }
+  p->succ_promised++;
   return STRATA_OK;
 }
 
-/* A reserved edge node of t. */
-static strata__edge_t *take_edge(strata__task_t *t) {
-  if (t->inline_edges_used < STRATA__INLINE_EDGES)
-    return &t->edges_inline[t->inline_edges_used++];
-  STRATA_ASSERT(t->edge_blocks && t->edge_blocks->used < t->edge_blocks->cap);
-  return &t->edge_blocks->edges[t->edge_blocks->used++];
-}
-
-/* Make s wait for p, using one of s's reserved edge nodes. Called with
- * graph_mu held (the only place edges are pushed); p may end concurrently,
- * which the compare-and-swap on its list settles. */
+/* Make s wait for p in a slot promised before. Called with graph_mu held
+ * (the only place slots are filled); p may end concurrently, which the
+ * compare-and-swap on its count settles. */
 static void add_edge(strata__task_t *p, strata__task_t *s, bool consumes) {
   if (s->last_pred == p && (s->last_consumes || !consumes))
     return; /* already waits for p, consuming at least as much */
-  strata__edge_t *head = atomic_load(&p->succs);
-  if (head != STRATA__ENDED) {
-    strata__edge_t *e = take_edge(s);
-    e->task = s;
-    e->consumes = consumes;
-    /* Count the edge before it can be seen: p's end decrements it. */
+  uint32_t n = atomic_load(&p->nsucc);
+  if (!(n & STRATA__SUCCS_CLOSED)) {
+    STRATA_ASSERT(n < p->succ_cap);
+    *succ_slot(p, n) = (strata__succ_t){s, consumes};
+    /* Count the edge before it is published: p's end decrements it. */
     atomic_fetch_add(&s->npending, 1);
     strata__task_ref(s);
-    do
-      e->next = head;
-    while (head != STRATA__ENDED &&
-           !atomic_compare_exchange_weak(&p->succs, &head, e));
-    if (head != STRATA__ENDED) {
+    if (atomic_compare_exchange_strong(&p->nsucc, &n, n + 1)) {
       s->last_pred = p;
       s->last_consumes = consumes;
       return;
@@ -349,8 +349,8 @@ static void add_edge(strata__task_t *p, strata__task_t *s, bool consumes) {
 
 /* Is `target` reachable from `from` along successor edges? Every task
  * reachable from an unsubmitted task waits on it, so none of them can end
- * meanwhile (a discarded one's list reads STRATA__ENDED), and lists only
- * grow under graph_mu, which the caller holds. */
+ * meanwhile (a discarded one's list reads closed), and lists only grow
+ * under graph_mu, which the caller holds. */
 static int reaches(strata_runtime_t *rt, strata__task_t *from,
                    strata__task_t *target, bool *found) {
   strata__task_t **stack = NULL;
@@ -368,9 +368,11 @@ static int reaches(strata_runtime_t *rt, strata__task_t *from,
       *found = true;
       break;
     }
-    strata__edge_t *e = atomic_load(&x->succs);
-    for (; e && e != STRATA__ENDED && rc == STRATA_OK; e = e->next) {
-      strata__task_t *s = e->task;
+    uint32_t ns = atomic_load(&x->nsucc);
+    if (ns & STRATA__SUCCS_CLOSED)
+      ns = 0;
+    for (uint32_t i = 0; i < ns && rc == STRATA_OK; i++) {
+      strata__task_t *s = succ_slot(x, i)->task;
       if (s->visit == epoch)
         continue;
       s->visit = epoch;
@@ -414,20 +416,41 @@ static void prune_readers(strata__buffer_t *b) {
   b->nreaders = k;
 }
 
-/* Reserve every allocation that linking t will need, so that linking
- * itself cannot fail halfway. */
-static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
+/* Call fn on every predecessor linking t will add an edge from (with
+ * repeats), stopping at the first error. */
+static int for_each_pred(strata_runtime_t *rt, strata__task_t *t,
+                         int (*fn)(strata_runtime_t *, strata__task_t *)) {
   int rc = STRATA_OK;
-  size_t edges = 0;
   for (size_t i = 0; i < t->naccess && rc == STRATA_OK; i++) {
     strata_access_mode_t mode = first_access_mode(t, i);
     strata__buffer_t *b = t->access[i].buf;
     if (!mode)
       continue;
-    edges += b->last_writer != NULL;
+    if (b->last_writer)
+      rc = fn(rt, b->last_writer);
+    for (size_t r = 0; (mode & STRATA_W) && r < b->nreaders && !rc; r++)
+      rc = fn(rt, b->readers[r]);
+  }
+  return rc;
+}
+
+static int forget_promise(strata_runtime_t *rt, strata__task_t *p) {
+  (void)rt;
+  p->succ_promised = 0;
+  return STRATA_OK;
+}
+
+/* Reserve every allocation that linking t will need, so that linking
+ * itself cannot fail halfway. */
+static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
+  int rc = STRATA_OK;
+  for (size_t i = 0; i < t->naccess && rc == STRATA_OK; i++) {
+    strata_access_mode_t mode = first_access_mode(t, i);
+    strata__buffer_t *b = t->access[i].buf;
+    if (!mode)
+      continue;
     if (mode & STRATA_W) {
       prune_readers(b); /* readers that ended need no edge */
-      edges += b->nreaders;
     } else {
       if (b->nreaders == b->cap_readers)
         prune_readers(b);
@@ -436,7 +459,8 @@ static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
     }
   }
   if (rc == STRATA_OK)
-    rc = reserve_edges(rt, t, edges);
+    rc = for_each_pred(rt, t, promise_succ);
+  for_each_pred(rt, t, forget_promise); /* the slots stay reserved */
   if (t->naccess > STRATA__INLINE_ACCESSES && rc == STRATA_OK) {
     t->ptrs = strata__alloc(&rt->alloc, t->naccess * sizeof *t->ptrs);
     t->sizes = strata__alloc(&rt->alloc, t->naccess * sizeof *t->sizes);
@@ -506,9 +530,12 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
     return STRATA_ENOENT;
   if (atomic_load(&rt->shutdown))
     return STRATA_ESHUTDOWN;
-  strata__task_t *t = pool_get(rt);
+  bool recycled;
+  strata__task_t *t = pool_get(rt, &recycled);
   if (!t)
     return STRATA_ENOMEM;
+  if (!recycled)
+    t->hslot = 0;
   /* Field by field rather than memset of ~700 bytes: this is the hot
    * path of every submission. */
   t->rt = rt;
@@ -532,19 +559,25 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
   t->args = t->args_inline;
   t->args_size = 0;
   t->args_cap = STRATA__INLINE_ARGS;
-  atomic_init(&t->succs, NULL);
-  t->inline_edges_used = 0;
-  t->edge_blocks = NULL;
+  atomic_init(&t->nsucc, 0);
+  t->succ_cap = STRATA__INLINE_SUCCS;
+  t->succ_promised = 0;
+  t->succ_blocks = t->succ_tail = NULL;
   t->last_pred = NULL;
   t->last_consumes = false;
   t->resolve_next = NULL;
   t->visit = 0;
   t->qnode.next = NULL;
   t->qnode.priority = 0;
-  int rc = strata__htable_add(&rt->tasks, &rt->alloc, t, &t->id);
-  if (rc) {
-    task_free(t);
-    return rc;
+  if (t->hslot) {
+    t->id = strata__htable_readd(&rt->tasks, t->hslot, t);
+  } else {
+    int rc = strata__htable_add(&rt->tasks, &rt->alloc, t, &t->id);
+    if (rc) {
+      task_free(t);
+      return rc;
+    }
+    t->hslot = (uint32_t)t->id;
   }
   out->id = t->id;
   return STRATA_OK;
@@ -675,7 +708,8 @@ int strata_task_depend(strata_runtime_t *rt, strata_task_t task,
     rc = STRATA_ESTATE;
   } else if (cycle || (rc = reaches(rt, t, p, &cycle)) != STRATA_OK) {
     /* rc says why */
-  } else if (!cycle && (rc = reserve_edges(rt, t, 1)) == STRATA_OK) {
+  } else if (!cycle && (rc = promise_succ(rt, p)) == STRATA_OK) {
+    p->succ_promised = 0;
     t->last_pred = NULL;
     add_edge(p, t, true);
   }
@@ -846,7 +880,7 @@ int strata_task_info(strata_runtime_t *rt, strata_task_t task,
 int strata_task_release(strata_runtime_t *rt, strata_task_t task) {
   if (!rt)
     return STRATA_EINVAL;
-  strata__task_t *t = strata__htable_remove(&rt->tasks, task.id);
+  strata__task_t *t = strata__htable_retire(&rt->tasks, task.id);
   if (!t)
     return STRATA_ENOENT;
   if (strata__task_state(t) == STRATA_TASK_CREATED) {

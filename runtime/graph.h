@@ -28,50 +28,69 @@ typedef struct strata__access {
   strata_access_mode_t mode;
 } strata__access_t;
 
-/* A dependency edge: `task` waits for the task whose successor list the
- * edge is linked into. Edges are allocated by the successor (with it, never
- * moved) and pushed lock-free onto the predecessor's list. */
-typedef struct strata__edge {
-  struct strata__edge *next;
-  struct strata__task *task; /* the successor; holds a task reference */
+/* A successor: `task` waits for the task that holds this slot. */
+typedef struct strata__succ {
+  struct strata__task *task; /* holds a task reference */
   bool consumes; /* the successor reads what the predecessor produced: if
                     the predecessor does not succeed, it does not run */
-} strata__edge_t;
+} strata__succ_t;
 
-/* Edge storage beyond a task's inline edges. */
-typedef struct strata__edge_block {
-  struct strata__edge_block *next;
-  size_t used, cap;
-  strata__edge_t edges[];
-} strata__edge_block_t;
+/* Successor slots beyond a task's inline ones; blocks never move. */
+typedef struct strata__succ_block {
+  struct strata__succ_block *next;
+  uint32_t cap;
+  strata__succ_t slot[];
+} strata__succ_block_t;
 
-#define STRATA__INLINE_EDGES 8
+#define STRATA__INLINE_SUCCS 6
 
-/* Marks the successor list of a task that has ended: edges can no longer
- * be added, the successor must look at the task's status instead. */
-#define STRATA__ENDED ((strata__edge_t *)(uintptr_t)1)
+/* Set in a task's successor count once it has ended: no slot can be
+ * added any more, a would-be successor reads the task's status instead. */
+#define STRATA__SUCCS_CLOSED (UINT32_C(1) << 31)
 
+/* Field order follows who touches what: a task's ending thread visits
+ * each successor's first cache line, so everything the release of a
+ * successor reads or writes sits in the first 64 bytes; the successor
+ * slots a task owns follow, read by its own ending thread. */
 typedef struct strata__task {
-  strata_work_t work;      /* what a backend worker receives */
-  strata__qnode_t qnode;   /* ready-queue link and priority */
-  struct strata_runtime *rt;
-  uint64_t id;             /* the caller's handle (dead once released) */
+  /* {=== Line 0: read and written when a predecessor ends ===} */
   _Atomic uint32_t refs;
   _Atomic int state;       /* strata_task_state_t */
   /* Predecessors that have not ended, plus one until submitted. */
   _Atomic int npending;
+  int device;              /* placement; -1 before submit */
+  int status;              /* final status, written before state DONE */
+  atomic_bool waited;      /* someone sleeps in strata_task_wait */
   /* The first consumed predecessor that did not succeed, or the task
    * whose failure it inherited: the cause reported to the user. Holds a
    * reference. Set once, by compare-and-swap. */
   _Atomic(struct strata__task *) doom;
-  atomic_bool waited;      /* someone sleeps in strata_task_wait */
-  int status;              /* final status, written before state DONE */
+  strata__job_t *job;      /* holds a job reference, or NULL */
+  strata__qnode_t qnode;   /* ready-queue link and priority */
+
+  /* {=== Successors ===}
+   * Slots are filled under graph_mu, each published by a compare-and-swap
+   * on nsucc; the ending thread closes nsucc (STRATA__SUCCS_CLOSED) and
+   * reads the slots published before. */
+  _Atomic uint32_t nsucc;
+  uint32_t succ_cap;        /* inline + block slots (graph_mu) */
+  uint32_t succ_promised;   /* slots the current submission reserved
+                               (graph_mu; back to 0 after linking) */
+  strata__succ_block_t *succ_blocks, *succ_tail;
+  const struct strata__task *last_pred; /* merges repeated edges to one
+                                           predecessor (graph_mu) */
+  bool last_consumes;
+  strata__succ_t succ_inline[STRATA__INLINE_SUCCS];
+
+  strata_work_t work;      /* what a backend worker receives */
+  struct strata_runtime *rt;
+  uint64_t id;             /* the caller's handle (dead once released) */
+  uint32_t hslot;          /* handle-table slot this object keeps across
+                              lives in the pool; 0: none yet */
   int kernel_status;
-  int device;              /* placement; -1 before submit */
   uint64_t seq;            /* submission order */
   uint64_t start_ns;
   strata__kernel_t *kernel;
-  strata__job_t *job;      /* holds a job reference, or NULL */
   strata__attrs_t attrs;
   void *user_data;
 
@@ -82,16 +101,6 @@ typedef struct strata__task {
   unsigned char *args;
   size_t args_size, args_cap;
 
-  /* Edges of the tasks waiting for this one (LIFO), STRATA__ENDED once it
-   * ended. Pushed under graph_mu, taken once by the ending thread. */
-  _Atomic(strata__edge_t *) succs;
-  /* Edge nodes this task owns as a successor. */
-  size_t inline_edges_used;
-  strata__edge_block_t *edge_blocks;
-  const struct strata__task *last_pred; /* merges repeated edges to one
-                                           predecessor (graph_mu) */
-  bool last_consumes;
-
   struct strata__task *resolve_next; /* worklist or free-list link */
   uint64_t visit;          /* cycle-search epoch (graph lock) */
 
@@ -99,8 +108,10 @@ typedef struct strata__task {
   void *ptrs_inline[STRATA__INLINE_ACCESSES];
   size_t sizes_inline[STRATA__INLINE_ACCESSES];
   unsigned char args_inline[STRATA__INLINE_ARGS];
-  strata__edge_t edges_inline[STRATA__INLINE_EDGES];
 } strata__task_t;
+
+_Static_assert(offsetof(strata__task_t, qnode) + sizeof(strata__qnode_t) <= 64,
+               "a successor's release fields must fit its first line");
 
 /* Task objects are recycled: submitting threads take them, ending threads
  * (workers) give them back without a lock. */

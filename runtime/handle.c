@@ -62,7 +62,7 @@ int strata__htable_add(strata__htable_t *t, const strata__allocator_t *a,
   atomic_store_explicit(&s->obj, obj, memory_order_release);
   *id = ((uint64_t)atomic_load_explicit(&s->gen, memory_order_relaxed) << 32) |
         (uint64_t)(slot + 1);
-  t->live++;
+  atomic_fetch_add(&t->live, 1);
 out:
   pthread_mutex_unlock(&t->mu);
   return rc;
@@ -93,10 +93,39 @@ void *strata__htable_remove(strata__htable_t *t, uint64_t id) {
     atomic_store_explicit(&s->gen, g ? g : 1, memory_order_release);
     s->next_free = t->free_head;
     t->free_head = lo;
-    t->live--;
+    atomic_fetch_sub(&t->live, 1);
   }
   pthread_mutex_unlock(&t->mu);
   return obj;
+}
+
+void *strata__htable_retire(strata__htable_t *t, uint64_t id) {
+  uint32_t lo = (uint32_t)id;
+  strata__hslot_t *s = lo ? slot_at(t, lo - 1) : NULL;
+  if (!s || atomic_load(&s->gen) != (uint32_t)(id >> 32))
+    return NULL;
+  void *obj = atomic_exchange(&s->obj, NULL);
+  if (!obj)
+    return NULL;
+  uint32_t g = atomic_load(&s->gen) + 1;
+  atomic_store_explicit(&s->gen, g ? g : 1, memory_order_release);
+  atomic_fetch_sub(&t->live, 1);
+  return obj;
+}
+
+uint64_t strata__htable_readd(strata__htable_t *t, uint32_t slot, void *obj) {
+  strata__hslot_t *s = slot_at(t, slot - 1);
+  atomic_store_explicit(&s->obj, obj, memory_order_release);
+  atomic_fetch_add(&t->live, 1);
+  return ((uint64_t)atomic_load(&s->gen) << 32) | slot;
+}
+
+void strata__htable_release_slot(strata__htable_t *t, uint32_t slot) {
+  pthread_mutex_lock(&t->mu);
+  strata__hslot_t *s = slot_at(t, slot - 1);
+  s->next_free = t->free_head;
+  t->free_head = slot;
+  pthread_mutex_unlock(&t->mu);
 }
 
 void strata__htable_foreach(strata__htable_t *t,

@@ -25,7 +25,7 @@ typedef struct strata__htable {
   pthread_mutex_t mu;
   uint32_t free_head; /* slot + 1; 0: no free slot */
   uint32_t nchunks;
-  size_t live;
+  _Atomic size_t live;
   _Atomic(strata__hslot_t *) chunks[STRATA__HMAX_CHUNKS];
 } strata__htable_t;
 
@@ -44,6 +44,21 @@ void *strata__htable_get(const strata__htable_t *t, uint64_t id);
 
 /** Kill id. @return the object it named, or NULL if id was not live. */
 void *strata__htable_remove(strata__htable_t *t, uint64_t id);
+
+/* Sticky slots, for objects that are recycled (tasks): the object keeps
+ * its slot across lives, so killing and re-issuing its id takes no lock.
+ * The caller guarantees that one id is never retired by two threads at
+ * once (a handle is released once). */
+
+/** Kill id but leave the slot with the caller, who stores the slot number
+ *  ((uint32_t)id) with the object. @return the object, or NULL if id was
+ *  not live. @thread any, lock-free */
+void *strata__htable_retire(strata__htable_t *t, uint64_t id);
+/** Publish obj under a new id in a slot the caller retired.
+ *  @return the new id  @thread any, lock-free */
+uint64_t strata__htable_readd(strata__htable_t *t, uint32_t slot, void *obj);
+/** Give a retired slot back to the table. @thread any */
+void strata__htable_release_slot(strata__htable_t *t, uint32_t slot);
 
 /** Call fn for every live (id, obj). fn may remove the id it is given.
  *  Must not run concurrently with add/remove from other threads. */

@@ -163,7 +163,7 @@ fail:
 
 static void release_task_handle(uint64_t id, void *obj, void *ud) {
   strata_runtime_t *rt = ud;
-  strata__htable_remove(&rt->tasks, id);
+  strata__htable_retire(&rt->tasks, id); /* tasks keep their slot */
   strata__task_unref(obj);
 }
 
