@@ -104,7 +104,6 @@ int strata_buffer_register(strata_runtime_t *rt, void *ptr, size_t size,
   b->ptr = ptr;
   b->size = size;
   atomic_init(&b->refs, 1);
-  atomic_init(&b->pending, 0);
 
   pthread_mutex_lock(&rt->data_mu);
   int rc = range_insert(rt, b);
@@ -124,27 +123,54 @@ int strata_buffer_register(strata_runtime_t *rt, void *ptr, size_t size,
   return STRATA_OK;
 }
 
-/* Drop the access history (task references) of a buffer whose tasks have
- * all ended. */
-static void forget_history(strata_runtime_t *rt, strata__buffer_t *b) {
+/* The tasks a buffer's history holds (task references moved to the
+ * caller): the last writer and the readers since. */
+typedef struct history {
+  strata__task_t *writer;
+  strata__task_t **readers;
+  size_t nreaders, cap;
+} history_t;
+
+/* Take the buffer's history out of it; optionally mark it dead in the same
+ * critical section, so that no submission can add to it afterwards. */
+static history_t take_history(strata_runtime_t *rt, strata__buffer_t *b,
+                              bool kill, bool *was_dead) {
   pthread_mutex_lock(&rt->graph_mu);
-  strata__task_t *writer = b->last_writer;
-  strata__task_t **readers = b->readers;
-  size_t nreaders = b->nreaders, cap = b->cap_readers;
+  if (was_dead)
+    *was_dead = b->dead;
+  if (kill)
+    b->dead = true;
+  history_t h = {b->last_writer, b->readers, b->nreaders, b->cap_readers};
   b->last_writer = NULL;
   b->readers = NULL;
   b->nreaders = b->cap_readers = 0;
   pthread_mutex_unlock(&rt->graph_mu);
-  if (writer)
-    strata__task_unref(writer);
-  for (size_t i = 0; i < nreaders; i++)
-    strata__task_unref(readers[i]);
-  strata__free(&rt->alloc, readers, cap * sizeof *readers);
+  return h;
 }
 
-static bool buffer_idle(void *arg) {
-  strata__buffer_t *b = arg;
-  return atomic_load(&b->pending) == 0;
+static void drop_history(strata_runtime_t *rt, history_t *h) {
+  if (h->writer)
+    strata__task_unref(h->writer);
+  for (size_t i = 0; i < h->nreaders; i++)
+    strata__task_unref(h->readers[i]);
+  strata__free(&rt->alloc, h->readers, h->cap * sizeof *h->readers);
+}
+
+static bool ended(strata__task_t *t) {
+  return !t || strata__task_state(t) == STRATA_TASK_DONE;
+}
+
+static bool history_idle(void *arg) {
+  history_t *h = arg;
+  for (size_t i = 0; i < h->nreaders; i++)
+    if (!ended(h->readers[i]))
+      return false;
+  return ended(h->writer);
+}
+
+static void ask_to_be_woken(strata__task_t *t) {
+  if (t)
+    atomic_store(&t->waited, true);
 }
 
 int strata_buffer_unregister(strata_runtime_t *rt, strata_buffer_t buf) {
@@ -153,16 +179,18 @@ int strata_buffer_unregister(strata_runtime_t *rt, strata_buffer_t buf) {
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b)
     return STRATA_ENOENT;
-  pthread_mutex_lock(&rt->graph_mu);
-  bool was_dead = b->dead;
-  b->dead = true; /* from here on, submissions that access it fail */
-  pthread_mutex_unlock(&rt->graph_mu);
-  if (was_dead || strata__htable_remove(&rt->buffers, buf.id) != b)
-    return STRATA_ENOENT; /* a concurrent unregister won */
-  /* Ask enders to signal when this buffer's last access ends. */
-  atomic_store(&b->waited, true);
-  strata__runtime_wait_until(rt, buffer_idle, b);
-  forget_history(rt, b);
+  /* From here on, submissions that access it fail. */
+  bool was_dead;
+  history_t h = take_history(rt, b, true, &was_dead);
+  if (was_dead || strata__htable_remove(&rt->buffers, buf.id) != b) {
+    drop_history(rt, &h); /* a concurrent unregister won */
+    return STRATA_ENOENT;
+  }
+  ask_to_be_woken(h.writer);
+  for (size_t i = 0; i < h.nreaders; i++)
+    ask_to_be_woken(h.readers[i]);
+  strata__runtime_wait_until(rt, history_idle, &h);
+  drop_history(rt, &h);
   range_remove(rt, b);
   strata__buffer_unref(rt, b);
   return STRATA_OK;
@@ -186,7 +214,8 @@ static void release_buffer(uint64_t id, void *obj, void *ud) {
   strata_runtime_t *rt = ud;
   strata__buffer_t *b = obj;
   strata__htable_remove(&rt->buffers, id);
-  forget_history(rt, b);
+  history_t h = take_history(rt, b, false, NULL);
+  drop_history(rt, &h);
   strata__buffer_unref(rt, b);
 }
 

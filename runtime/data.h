@@ -2,7 +2,9 @@
 /* runtime/data.h: registered buffers. Besides address and size, a buffer
  * carries the access history that dependencies are derived from (the last
  * writer and the readers since), which graph.c reads and updates under the
- * runtime's graph lock. */
+ * runtime's graph lock. The history also tells when a buffer is idle: every
+ * earlier access ends before the last writer runs, so the buffer is idle
+ * once the last writer and the readers since have ended. */
 #ifndef STRATA_DATA_INTERNAL_H
 #define STRATA_DATA_INTERNAL_H
 
@@ -13,11 +15,11 @@ struct strata__task;
 
 typedef struct strata__buffer {
   uint64_t id;
-  _Atomic uint32_t refs; /* the handle + one per task access */
+  /* The handle + one per access of an unsubmitted task (a submitted task
+   * needs none: unregister waits for it to end). */
+  _Atomic uint32_t refs;
   void *ptr;
   size_t size;
-  _Atomic uint64_t pending; /* accesses of submitted tasks not ended */
-  atomic_bool waited;       /* an unregister waits for pending == 0 */
   /* Guarded by the graph lock: */
   bool dead; /* unregistered: no new submissions */
   struct strata__task *last_writer;  /* holds a task reference */

@@ -162,6 +162,6 @@ int strata_device_stats(const strata_runtime_t *rt, int index,
     st.tasks_failed += atomic_load(&d->workers[w].w.tasks_failed);
     st.busy_ns += atomic_load(&d->workers[w].w.busy_ns);
   }
-  st.load = atomic_load(&d->load);
+  st.load = strata__device_load(d);
   return strata__copy_out(out, &st, sizeof st);
 }

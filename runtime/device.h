@@ -35,8 +35,24 @@ typedef struct strata_device_handle {
   strata__queue_t queue;
   strata__worker_slot_t *workers; /* desc.nworkers, 64-byte aligned */
   void *workers_block;            /* the allocation they live in */
-  _Atomic uint64_t load; /* placed here and not ended */
+  /* Tasks placed here, and those of them that ended: their difference is
+   * the device's load. Two counters on separate cache lines, so that
+   * submitting threads and workers do not write to the same line. */
+  char pad0[64];
+  _Atomic uint64_t submitted;
+  char pad1[64];
+  _Atomic uint64_t ended;
+  char pad2[64];
 } strata__device_t;
+
+/** Tasks placed on d that have not ended (a hint when read concurrently;
+ *  `ended` is read last, so a task submitted meanwhile is never missed by
+ *  a reader that looks for zero). */
+static inline uint64_t strata__device_load(const strata__device_t *d) {
+  uint64_t s = atomic_load(&d->submitted);
+  uint64_t e = atomic_load(&d->ended);
+  return s > e ? s - e : 0;
+}
 
 /** Append the devices a backend probed. @return 0; STRATA_ENOMEM;
  *  STRATA_EINVAL (a malformed description, logged) */

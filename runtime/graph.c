@@ -89,8 +89,9 @@ static void pool_put(strata_runtime_t *rt, strata__task_t *t) {
 static void task_free(strata__task_t *t) {
   strata_runtime_t *rt = t->rt;
   const strata__allocator_t *a = &rt->alloc;
-  for (size_t i = 0; i < t->naccess; i++)
-    strata__buffer_unref(rt, t->access[i].buf);
+  if (!t->submitted)
+    for (size_t i = 0; i < t->naccess; i++)
+      strata__buffer_unref(rt, t->access[i].buf);
   if (t->access != t->access_inline)
     strata__free(a, t->access, t->cap_access * sizeof *t->access);
   if (t->ptrs != t->ptrs_inline) {
@@ -169,13 +170,13 @@ static bool will_not_run(strata__task_t *t) {
  * waits for one of them to reach zero. */
 static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
   bool wake = atomic_load(&t->waited);
-  for (size_t i = 0; i < t->naccess; i++) {
-    strata__buffer_t *b = t->access[i].buf;
-    if (atomic_fetch_sub(&b->pending, 1) == 1 && atomic_load(&b->waited))
-      wake = true;
-  }
-  /* A device going idle may make the whole runtime idle. */
-  if (atomic_fetch_sub(&rt->devices[t->device]->load, 1) == 1)
+  /* A device going idle may make the whole runtime idle; only look when
+   * someone waits, since reading `submitted` on every end would pull its
+   * line away from the submitting thread. (Sequentially consistent: a
+   * waiter that registers after this reads the new `ended`.) */
+  strata__device_t *d = rt->devices[t->device];
+  uint64_t ended = atomic_fetch_add(&d->ended, 1) + 1;
+  if (atomic_load(&rt->waiters) && ended == atomic_load(&d->submitted))
     wake = true;
   if (t->job)
     strata__job_task_ended(rt, t->job, t, status);
@@ -233,9 +234,14 @@ static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
   uint32_t i = 0;
   for (; i < n && i < STRATA__INLINE_SUCCS; i++)
     release_succ(rt, t, t->succ_inline[i], origin, doomed, next);
-  for (strata__succ_block_t *b = t->succ_blocks; i < n; b = b->next)
+  /* Read a block pointer only when a published slot lies behind it: a
+   * submitter may be appending a block for a slot it will not publish. */
+  strata__succ_block_t *b = i < n ? t->succ_blocks : NULL;
+  while (b) {
     for (uint32_t j = 0; j < b->cap && i < n; j++, i++)
       release_succ(rt, t, b->slot[j], origin, doomed, next);
+    b = i < n ? b->next : NULL;
+  }
   if (submitted) {
     account_end(rt, t, status);
     strata__task_unref(t);
@@ -548,6 +554,7 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
   atomic_init(&t->doom, NULL);
   atomic_init(&t->waited, false);
   t->status = t->kernel_status = 0;
+  t->submitted = false;
   t->device = -1;
   t->seq = t->start_ns = 0;
   strata__attrs_init(&t->attrs);
@@ -780,9 +787,13 @@ static void prepare_call(strata_runtime_t *rt, strata__task_t *t) {
 
 /* Count the newly submitted task everywhere it must be waited for. */
 static void account_submit(strata_runtime_t *rt, strata__task_t *t) {
+  /* The accesses' buffer references go: unregister now waits for this
+   * task through the buffer's history instead. Dropping them here, on the
+   * thread that took them, keeps the buffer's count off the workers. */
   for (size_t i = 0; i < t->naccess; i++)
-    atomic_fetch_add(&t->access[i].buf->pending, 1);
-  atomic_fetch_add(&rt->devices[t->device]->load, 1);
+    strata__buffer_unref(rt, t->access[i].buf);
+  t->submitted = true;
+  atomic_fetch_add(&rt->devices[t->device]->submitted, 1);
   if (t->job) {
     atomic_fetch_add(&t->job->submitted, 1);
     atomic_fetch_add(&t->job->pending, 1);

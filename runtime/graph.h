@@ -24,7 +24,8 @@ struct strata_runtime;
 #define STRATA__INLINE_ARGS 64
 
 typedef struct strata__access {
-  strata__buffer_t *buf; /* holds a buffer reference */
+  strata__buffer_t *buf; /* a buffer reference until submitted; after
+                            that, valid until the task ends */
   strata_access_mode_t mode;
 } strata__access_t;
 
@@ -88,6 +89,7 @@ typedef struct strata__task {
   uint32_t hslot;          /* handle-table slot this object keeps across
                               lives in the pool; 0: none yet */
   int kernel_status;
+  bool submitted;          /* accepted by strata_task_submit */
   uint64_t seq;            /* submission order */
   uint64_t start_ns;
   strata__kernel_t *kernel;

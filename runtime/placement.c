@@ -18,13 +18,23 @@ bool strata__placement_eligible(const strata_runtime_t *rt,
 static int default_place(void *state, strata_runtime_t *rt,
                          const strata__task_t *t, int *device) {
   (void)state;
-  int best = -1;
+  int best = -1, eligible = 0;
+  for (size_t i = 0; i < rt->ndevices && eligible < 2; i++)
+    if (strata__placement_eligible(rt, t, (int)i)) {
+      best = (int)i;
+      eligible++;
+    }
+  if (eligible < 2) { /* no choice to make: skip reading the loads */
+    *device = best;
+    return best < 0 ? STRATA_ENODEV : STRATA_OK;
+  }
+  best = -1;
   uint64_t best_load = 0, best_workers = 1;
   for (size_t i = 0; i < rt->ndevices; i++) {
     if (!strata__placement_eligible(rt, t, (int)i))
       continue;
     const strata__device_t *d = rt->devices[i];
-    uint64_t load = atomic_load_explicit(&d->load, memory_order_relaxed);
+    uint64_t load = strata__device_load(d);
     uint64_t workers = d->desc.nworkers;
     if (best < 0 || load * best_workers < best_load * workers) {
       best = (int)i;

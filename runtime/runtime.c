@@ -48,7 +48,7 @@ void strata__runtime_wait_until(strata_runtime_t *rt, bool (*done)(void *arg),
 static bool all_idle(void *arg) {
   strata_runtime_t *rt = arg;
   for (size_t i = 0; i < rt->ndevices; i++)
-    if (atomic_load(&rt->devices[i]->load))
+    if (strata__device_load(rt->devices[i]))
       return false;
   return true;
 }
