@@ -196,25 +196,27 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
     strata__runtime_notify(rt);
 }
 
-/* End one task with `status`: publish it, release its successors (those
- * that become ready are queued, or pushed on *doomed when they will not
- * run), settle accounting. Drops the runtime's reference when the task was
- * submitted. */
+/* Where the successors that become ready go while tasks end. */
+typedef struct release_ctx {
+  strata__task_t *doomed; /* ready but will not run: end them too */
+  strata__task_t **next;  /* NULL, or where to hand one successor back */
+  int device;             /* ... that runs on this device */
+} release_ctx_t;
+
 /* Release one successor of a task that ended (`origin`: whom it blames
  * when the task did not succeed). */
-static void release_succ(strata_runtime_t *rt, const strata__task_t *t,
-                         strata__succ_t sc, strata__task_t *origin,
-                         strata__task_t **doomed, strata__task_t **next) {
+static void release_succ(strata_runtime_t *rt, strata__succ_t sc,
+                         strata__task_t *origin, release_ctx_t *rc) {
   strata__task_t *s = sc.task;
   if (origin && sc.consumes)
     doom(s, origin);
   if (atomic_fetch_sub(&s->npending, 1) == 1) {
     if (will_not_run(s)) {
-      s->resolve_next = *doomed;
-      *doomed = s;
-    } else if (next && !*next && s->device == t->device &&
+      s->resolve_next = rc->doomed;
+      rc->doomed = s;
+    } else if (rc->next && !*rc->next && s->device == rc->device &&
                strata__sched_may_run_next(rt, s)) {
-      *next = s;
+      *rc->next = s;
     } else {
       strata__sched_enqueue(rt, s);
     }
@@ -222,9 +224,10 @@ static void release_succ(strata_runtime_t *rt, const strata__task_t *t,
   strata__task_unref(s);
 }
 
+/* End one task with `status`: publish it, release its successors, settle
+ * accounting. Drops the runtime's reference when the task was submitted. */
 static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
-                    bool submitted, strata__task_t **doomed,
-                    strata__task_t **next) {
+                    bool submitted, release_ctx_t *rc) {
   t->status = status;
   atomic_store(&t->state, STRATA_TASK_DONE);
   /* Close the list: a submitter that now tries to add a successor sees the
@@ -233,13 +236,13 @@ static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
   strata__task_t *origin = status == STRATA_OK ? NULL : origin_of(t);
   uint32_t i = 0;
   for (; i < n && i < STRATA__INLINE_SUCCS; i++)
-    release_succ(rt, t, t->succ_inline[i], origin, doomed, next);
+    release_succ(rt, t->succ_inline[i], origin, rc);
   /* Read a block pointer only when a published slot lies behind it: a
    * submitter may be appending a block for a slot it will not publish. */
   strata__succ_block_t *b = i < n ? t->succ_blocks : NULL;
   while (b) {
     for (uint32_t j = 0; j < b->cap && i < n; j++, i++)
-      release_succ(rt, t, b->slot[j], origin, doomed, next);
+      release_succ(rt, b->slot[j], origin, rc);
     b = i < n ? b->next : NULL;
   }
   if (submitted) {
@@ -252,12 +255,12 @@ static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
  * successor that becomes ready but will not run. */
 static void end_chain(strata_runtime_t *rt, strata__task_t *t, int status,
                       bool submitted, strata__task_t **next) {
-  strata__task_t *doomed = NULL;
-  end_one(rt, t, status, submitted, &doomed, next);
-  while (doomed) {
-    strata__task_t *s = doomed;
-    doomed = s->resolve_next;
-    end_one(rt, s, doomed_status(s), true, &doomed, next);
+  release_ctx_t rc = {NULL, next, t->device};
+  end_one(rt, t, status, submitted, &rc);
+  while (rc.doomed) {
+    strata__task_t *s = rc.doomed;
+    rc.doomed = s->resolve_next;
+    end_one(rt, s, doomed_status(s), true, &rc);
   }
 }
 

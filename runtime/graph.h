@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* runtime/graph.h: tasks and the dependency graph. Submission links a
  * task behind the tasks it must follow (from buffer access order and
- * explicit edges) under the runtime's graph lock; completion releases its
- * successors without that lock, through per-task locks and atomic
- * counters, so workers never serialize on the submitting threads. */
+ * explicit edges) under the runtime's graph lock; an ending task releases
+ * its successors without any lock (its successor list is closed by one
+ * atomic operation, counters are atomic), so workers never serialize on
+ * the submitting threads. */
 #ifndef STRATA_GRAPH_H
 #define STRATA_GRAPH_H
 

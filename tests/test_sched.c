@@ -267,6 +267,71 @@ static void test_sched_eligible_class_only(void **state) {
   assert_int_equal(strata_runtime_destroy(rt), 0);
 }
 
+/* {=== A worker only runs its own device's tasks ===} */
+
+static pthread_t ran_on[8];
+static int fail_kernel(const strata_kernel_call_t *c) {
+  ran_on[*(const int *)c->args] = pthread_self();
+  return -1;
+}
+static int note_kernel(const strata_kernel_call_t *c) {
+  ran_on[*(const int *)c->args] = pthread_self();
+  return 0;
+}
+
+static strata_task_t noted(strata_runtime_t *rt, strata_kernel_t k, int slot,
+                           strata_buffer_t b, strata_access_mode_t mode) {
+  strata_task_t t;
+  assert_int_equal(strata_task_create(rt, k, &t), 0);
+  assert_int_equal(strata_task_set_args(rt, t, &slot, sizeof slot), 0);
+  assert_int_equal(strata_task_access(rt, t, b, mode), 0);
+  return t;
+}
+
+static void test_sched_successor_stays_on_its_device(void **state) {
+  (void)state;
+  /* An HBM task fails; its GDDR consumer is doomed and ended by the HBM
+   * worker; the GDDR task after that becomes ready on the HBM worker's
+   * thread, yet must run on the GDDR device's own worker. */
+  strata_runtime_t *rt = fake_runtime("fake:devices=hbm+gddr", "fake");
+  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "fail-hbm"};
+  d.impl[STRATA_CLASS_HBM] = fail_kernel;
+  strata_kernel_t khbm, kgddr;
+  assert_int_equal(strata_kernel_register(rt, &d, &khbm), 0);
+  strata_kernel_desc_t g = {.struct_size = sizeof g, .name = "note-gddr"};
+  g.impl[STRATA_CLASS_GDDR] = note_kernel;
+  assert_int_equal(strata_kernel_register(rt, &g, &kgddr), 0);
+  int mem[4];
+  strata_buffer_t b, other;
+  assert_int_equal(strata_buffer_register(rt, &mem[0], sizeof(int), &b), 0);
+  assert_int_equal(strata_buffer_register(rt, &mem[2], sizeof(int), &other),
+                   0);
+  strata_task_t first = noted(rt, kgddr, 0, other, STRATA_RW);
+  assert_int_equal(strata_task_submit(rt, first), 0);
+  assert_int_equal(strata_task_wait(rt, first), 0); /* the GDDR thread */
+  atomic_store(&gate_open, 0);
+  strata_task_t gate = rec_task(rt, register_impls(rt, "gate-hbm",
+                                                   1u << STRATA_CLASS_HBM),
+                                1, 1);
+  assert_int_equal(strata_task_access(rt, gate, b, STRATA_W), 0);
+  strata_task_t fail = noted(rt, khbm, 1, b, STRATA_W);
+  strata_task_t doomed = noted(rt, kgddr, 2, b, STRATA_R);
+  strata_task_t after = noted(rt, kgddr, 3, b, STRATA_W);
+  for (strata_task_t *t = (strata_task_t[]){gate, fail, doomed, after, {0}};
+       t->id; t++)
+    assert_int_equal(strata_task_submit(rt, *t), 0);
+  atomic_store(&gate_open, 1);
+  assert_int_equal(strata_task_wait(rt, after), 0);
+  assert_int_equal(strata_task_wait(rt, doomed), STRATA_EDEPFAILED);
+  assert_false(pthread_equal(ran_on[1], ran_on[0]));
+  assert_true(pthread_equal(ran_on[3], ran_on[0]));
+  for (strata_task_t *t =
+           (strata_task_t[]){first, gate, fail, doomed, after, {0}};
+       t->id; t++)
+    assert_int_equal(strata_task_release(rt, *t), 0);
+  assert_int_equal(strata_runtime_destroy(rt), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_sched_priority_then_fifo, reset),
@@ -275,6 +340,7 @@ int main(void) {
       cmocka_unit_test_setup(test_sched_sleeping_worker_wakes, reset),
       cmocka_unit_test_setup(test_sched_least_loaded_device, reset),
       cmocka_unit_test_setup(test_sched_eligible_class_only, reset),
+      cmocka_unit_test_setup(test_sched_successor_stays_on_its_device, reset),
   };
   return cmocka_run_group_tests_name("sched", tests, NULL, NULL);
 }
