@@ -364,6 +364,24 @@ static void print_device(const strata_device_info_t *di, int width) {
          cores, di->workers, di->backend);
 }
 
+/* GPUs hwloc sees on the PCI bus, whether or not a backend drives them:
+ * tells a user why a card is missing from the devices above. */
+static void print_pci_gpus(const strata_machine_t *m) {
+  if (!m || !m->ngpus)
+    return;
+  printf("\nGPUs on the PCI bus:\n");
+  printf("  %-12s  %-9s  %-5s  %4s  %s\n", "bus id", "id", "class", "node",
+         "link");
+  for (uint32_t i = 0; i < m->ngpus; i++) {
+    const strata_pci_gpu_info_t *g = &m->gpus[i];
+    char node[16] = "-";
+    if (g->numa_node >= 0)
+      snprintf(node, sizeof node, "%d", (int)g->numa_node);
+    printf("  %-12s  %04x:%04x  %04x   %4s  %.1f GB/s\n", g->busid,
+           g->vendor_id, g->device_id, g->class_id, node, g->link_gbps);
+  }
+}
+
 static int list_devices(strata_runtime_t *rt) {
   devices_t d;
   int rc = devices_load(rt, &d);
@@ -378,6 +396,7 @@ static int list_devices(strata_runtime_t *rt) {
   for (int i = 0; i < d.n; i++)
     print_device(&d.info[i], width);
   devices_free(&d);
+  print_pci_gpus(strata_runtime_machine(rt));
   return EXIT_SUCCESS;
 }
 
