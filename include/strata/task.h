@@ -61,7 +61,9 @@ STRATA_API int strata_task_access(strata_runtime_t *rt, strata_task_t task,
 
 /** Copy `size` bytes of by-value arguments into the task (replacing any
  *  earlier ones). size 0 clears them.
- *  @return 0; STRATA_EINVAL (args NULL with size > 0); STRATA_ESTATE */
+ *  @return 0; STRATA_EINVAL (args NULL with size > 0); STRATA_ESTATE
+ *  @own    args: borrowed for the call (copied)
+ *  @thread any, one thread per task while it is being described */
 STRATA_API int strata_task_set_args(strata_runtime_t *rt, strata_task_t task,
                                     const void *args, size_t size);
 
@@ -71,25 +73,31 @@ STRATA_API int strata_task_set_args(strata_runtime_t *rt, strata_task_t task,
  *  "fp32", "fp16", "bf16", "int8" or any label), "flops" (a number >= 0),
  *  "priority" (an integer, same as strata_task_set_priority). Other keys
  *  are kept as user tags. Key and value are copied.
- *  @return 0; STRATA_EINVAL (empty key, bad number); STRATA_ESTATE */
+ *  @return 0; STRATA_EINVAL (empty key, bad number); STRATA_ESTATE
+ *  @thread any, one thread per task while it is being described */
 STRATA_API int strata_task_set_attr(strata_runtime_t *rt, strata_task_t task,
                                     const char *key, const char *value);
 
 /** Among the ready tasks of a device, higher priorities run first; equal
  *  priorities run in submission order. Default: the job's "priority"
  *  attribute, else 0.
- *  @return 0; STRATA_ESTATE */
+ *  @return 0; STRATA_ESTATE
+ *  @thread any, one thread per task while it is being described */
 STRATA_API int strata_task_set_priority(strata_runtime_t *rt,
                                         strata_task_t task, int priority);
 
 /** Make the task part of `job` (counted, waited on and canceled with it).
- *  @return 0; STRATA_ENOENT (job released); STRATA_ESTATE */
+ *  @return 0; STRATA_ENOENT (job released); STRATA_ESTATE
+ *  @own    the task keeps the job alive even if its handle is released
+ *  @thread any, one thread per task while it is being described */
 STRATA_API int strata_task_set_job(strata_runtime_t *rt, strata_task_t task,
                                    strata_job_t job);
 
 /** Add an explicit dependency: `task` runs only after `on` ends, and
  *  consumes its results (if `on` fails or is canceled, `task` does not
- *  run). `on` may itself be unsubmitted.
+ *  run). `on` may itself be unsubmitted: `task` then waits for it to be
+ *  submitted and to end; releasing `on` without submitting it cancels
+ *  `task`.
  *  @return 0; STRATA_ENOENT (`on` released); STRATA_ECYCLE (`on` already
  *          depends on `task`, directly or not, or they are the same);
  *          STRATA_ESTATE (`task` already submitted)
