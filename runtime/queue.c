@@ -191,25 +191,8 @@ static struct timespec deadline_after(int64_t ns) {
   return ts;
 }
 
-/* A second node at the priority just taken, when enough others remain
- * for the other workers. Called with the lock held. */
-static strata__qnode_t *take_another(strata__queue_t *q, int priority) {
-  if (atomic_load_explicit(&q->size, memory_order_relaxed) < 3)
-    return NULL;
-  bool found;
-  strata__qlevel_t *l = &q->levels[find_level(q, priority, &found)];
-  strata__qnode_t *n = found ? l->head : NULL;
-  if (!n)
-    return NULL;
-  l->head = n->next;
-  if (!l->head)
-    l->tail = NULL;
-  atomic_fetch_sub_explicit(&q->size, 1, memory_order_relaxed);
-  return n;
-}
-
 strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
-                                   bool *stopped, strata__qnode_t **extra) {
+                                   bool *stopped) {
   strata__qnode_t *n;
   *stopped = false;
   if (timeout_ns != 0 && !strata__queue_size(q))
@@ -239,8 +222,6 @@ strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
       break;
     }
   }
-  if (extra)
-    *extra = n ? take_another(q, n->priority) : NULL;
   pthread_mutex_unlock(&q->mu);
   return n;
 }

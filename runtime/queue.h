@@ -62,13 +62,10 @@ int strata__queue_reserve(strata__queue_t *q, const strata__allocator_t *a,
 void strata__queue_push(strata__queue_t *q, strata__qnode_t *n);
 
 /** Take the best node, waiting up to timeout_ns (< 0: forever; 0: not at
- *  all). When `extra` is not NULL and plenty of nodes remain, a second one
- *  of the same priority is taken into *extra (else NULL), saving the
- *  caller a lock round trip for its next pop.
- *  @return the node, or NULL on timeout or once the queue is stopping
- *  (*stopped tells which). @thread any */
+ *  all). @return the node, or NULL on timeout or once the queue is
+ *  stopping (*stopped tells which). @thread any */
 strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
-                                   bool *stopped, strata__qnode_t **extra);
+                                   bool *stopped);
 
 /** Make every pop, present and future, return NULL with *stopped set. */
 void strata__queue_stop(strata__queue_t *q);

@@ -30,12 +30,7 @@ static strata__task_t *take(strata__device_t *dev, unsigned worker,
     *stopped = false;
     return t;
   }
-  strata__qnode_t *extra;
-  strata__qnode_t *n =
-      strata__queue_pop(&dev->queue, timeout_ns, stopped, &extra);
-  if (extra)
-    dev->workers[worker].w.next_task =
-        STRATA_CONTAINER_OF(extra, strata__task_t, qnode);
+  strata__qnode_t *n = strata__queue_pop(&dev->queue, timeout_ns, stopped);
   return n ? STRATA_CONTAINER_OF(n, strata__task_t, qnode) : NULL;
 }
 
@@ -97,7 +92,7 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
   /* A successor this task makes ready on this device runs next on this
    * worker: no queue round trip, no wake-up, its inputs still in cache. */
   strata__task_t *next = NULL;
-  strata__graph_task_ran(rt, t, status, slot->w.next_task ? NULL : &next);
+  strata__graph_task_ran(rt, t, status, &next);
   if (next) {
     atomic_store_explicit(&next->state, STRATA_TASK_READY,
                           memory_order_release);
