@@ -3,36 +3,11 @@
  * (overhead, chain, dag, wake), printing the same JSON lines. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include "../common.h" /* what strata-bench.c shares */
 
 #include <starpu.h>
 
 #define PROG "starpu-overhead"
-
-typedef enum { W_OVERHEAD, W_CHAIN, W_DAG, W_WAKE } workload_t;
-
-static const char *const workload_names[] = {"overhead", "chain", "dag",
-                                             "wake"};
-
-typedef struct options {
-  workload_t workload;
-  uint64_t tasks;   /* 0: the workload's default */
-  unsigned workers; /* 0: StarPU's choice (STARPU_NCPU or all cores) */
-  uint64_t task_us;
-  uint64_t buffers;
-  uint64_t repeat;
-  uint64_t seed;
-  uint64_t sleep_us;
-  const char *sched; /* NULL: STARPU_SCHED or StarPU's default */
-} options_t;
 
 /* One variable per buffer, each on its own cache line as in strata-bench. */
 typedef struct slot {
@@ -41,6 +16,7 @@ typedef struct slot {
 
 typedef struct bench {
   options_t opt;
+  const char *sched; /* --sched; NULL: STARPU_SCHED or StarPU's default */
   unsigned workers;
   uint64_t spin_ns; /* read by the kernels through cl_arg */
   slot_t *mem;
@@ -50,32 +26,7 @@ typedef struct bench {
   uint32_t *dag; /* 3 buffer indices per task: read, read, write */
 } bench_t;
 
-/* {=== Small helpers (the same as in strata-bench.c) ===} */
-
-static uint64_t clock_ns(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
-
-/* Busy-wait: a sleeping kernel would hide the runtime's cost. */
-static void spin_for(uint64_t ns) {
-  if (!ns)
-    return;
-  uint64_t until = now_ns() + ns;
-  while (now_ns() < until)
-    ;
-}
-
-/* splitmix64, identical to strata-bench's, so both get the same DAG. */
-static uint64_t rng_next(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
+/* {=== Small helpers ===} */
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -93,133 +44,9 @@ static void usage(FILE *f) {
           "  --sched NAME    scheduling policy (else STARPU_SCHED)\n");
 }
 
-/* A bad command line: one line on stderr, exit status 2. */
-static void usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-static void usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs(PROG ": ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputs(" (try --help)\n", stderr);
-  va_end(ap);
-  exit(2);
-}
-
 static int report(const char *what, int rc) {
   fprintf(stderr, PROG ": %s failed: %s\n", what, strerror(rc < 0 ? -rc : rc));
   return 1;
-}
-
-/* {=== Command line (the same grammar as strata-bench) ===} */
-
-static uint64_t parse_count(const char *opt, const char *s, uint64_t min,
-                            uint64_t max) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (*s && *s != '-' && (*end == '.' || *end == 'e' || *end == 'E')) {
-    double d = strtod(s, &end);
-    if (*end || d < 0 || d > 1e18 || d != (double)(unsigned long long)d)
-      usage_error("%s: '%s' is not a whole number", opt, s);
-    v = (unsigned long long)d;
-  } else if (!*s || *s == '-' || *end || errno) {
-    usage_error("%s: '%s' is not a whole number", opt, s);
-  }
-  if (v < min || v > max)
-    usage_error("%s: %s is out of range [%" PRIu64 ", %" PRIu64 "]", opt, s,
-                min, max);
-  return v;
-}
-
-static const char *option_value(int argc, char **argv, int *i,
-                                const char *inline_value) {
-  if (inline_value)
-    return inline_value;
-  if (*i + 1 >= argc)
-    usage_error("%s needs a value", argv[*i]);
-  return argv[++*i];
-}
-
-static workload_t parse_workload(const char *s) {
-  for (size_t w = 0; w < sizeof workload_names / sizeof *workload_names; w++)
-    if (!strcmp(s, workload_names[w]))
-      return (workload_t)w;
-  usage_error("unknown workload '%s'", s);
-  return W_OVERHEAD; /* not reached */
-}
-
-static void parse_option(options_t *o, int argc, char **argv, int *i) {
-  char name[32];
-  const char *arg = argv[*i], *eq = strchr(arg, '=');
-  size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-  if (len >= sizeof name)
-    usage_error("unknown option '%s'", arg);
-  memcpy(name, arg, len);
-  name[len] = '\0';
-  const char *inl = eq ? eq + 1 : NULL;
-  if (!strcmp(name, "-n") || !strcmp(name, "--tasks"))
-    o->tasks = parse_count(name, option_value(argc, argv, i, inl), 1,
-                           UINT64_C(1) << 32);
-  else if (!strcmp(name, "--workers"))
-    o->workers = (unsigned)parse_count(
-        name, option_value(argc, argv, i, inl), 1, 4096);
-  else if (!strcmp(name, "--task-us"))
-    o->task_us = parse_count(name, option_value(argc, argv, i, inl), 0,
-                             1000000);
-  else if (!strcmp(name, "--buffers"))
-    o->buffers = parse_count(name, option_value(argc, argv, i, inl), 3,
-                             UINT64_C(1) << 24);
-  else if (!strcmp(name, "--repeat"))
-    o->repeat = parse_count(name, option_value(argc, argv, i, inl), 1,
-                            100000);
-  else if (!strcmp(name, "--seed"))
-    o->seed = parse_count(name, option_value(argc, argv, i, inl), 0,
-                          UINT64_MAX);
-  else if (!strcmp(name, "--sleep-us"))
-    o->sleep_us = parse_count(name, option_value(argc, argv, i, inl), 0,
-                              1000000);
-  else if (!strcmp(name, "--sched"))
-    o->sched = option_value(argc, argv, i, inl);
-  else
-    usage_error("unknown option '%s'", arg);
-}
-
-static uint64_t default_tasks(const options_t *o) {
-  if (o->workload == W_WAKE)
-    return 200;
-  if (o->task_us)
-    return 20000;
-  return o->workload == W_DAG ? 200000 : 1000000;
-}
-
-static options_t parse_args(int argc, char **argv) {
-  options_t o = {.buffers = 256, .repeat = 1, .seed = 1, .sleep_us = 2000};
-  bool have_workload = false, have_buffers = false;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      usage(stdout);
-      exit(0);
-    }
-    if (argv[i][0] != '-') {
-      if (have_workload)
-        usage_error("more than one workload ('%s')", argv[i]);
-      o.workload = parse_workload(argv[i]);
-      have_workload = true;
-      continue;
-    }
-    have_buffers |= !strncmp(argv[i], "--buffers", 9);
-    parse_option(&o, argc, argv, &i);
-  }
-  if (!have_workload)
-    usage_error("no workload given: overhead, chain, dag or wake");
-  if (have_buffers && o.workload != W_DAG)
-    usage_error("--buffers applies to dag only");
-  if (o.task_us && o.workload == W_WAKE)
-    usage_error("--task-us does not apply to wake");
-  if (!o.tasks)
-    o.tasks = default_tasks(&o);
-  return o;
 }
 
 /* {=== Codelets ===} */
@@ -274,8 +101,8 @@ static int start_starpu(bench_t *b) {
   conf.nopencl = 0;
   conf.nmic = 0;
   conf.nmpi_ms = 0;
-  if (b->opt.sched)
-    conf.sched_policy_name = b->opt.sched;
+  if (b->sched)
+    conf.sched_policy_name = b->sched;
   if ((rc = starpu_init(&conf)))
     return report("starpu_init", rc);
   b->workers = starpu_cpu_worker_get_count();
@@ -297,21 +124,11 @@ static int register_buffers(bench_t *b, size_t n) {
 }
 
 static int build_dag(bench_t *b) {
-  uint64_t n = b->opt.tasks, nb = b->nbuf, s = b->opt.seed;
-  b->dag = malloc(n * 3 * sizeof *b->dag);
-  b->shadow = calloc(nb, sizeof *b->shadow);
+  b->dag = malloc(b->opt.tasks * 3 * sizeof *b->dag);
+  b->shadow = calloc(b->nbuf, sizeof *b->shadow);
   if (!b->dag || !b->shadow)
     return report("allocating the DAG", ENOMEM);
-  for (uint64_t t = 0; t < n; t++) {
-    uint32_t *e = &b->dag[3 * t];
-    e[0] = (uint32_t)(rng_next(&s) % nb);
-    do
-      e[1] = (uint32_t)(rng_next(&s) % nb);
-    while (e[1] == e[0]);
-    do
-      e[2] = (uint32_t)(rng_next(&s) % nb);
-    while (e[2] == e[0] || e[2] == e[1]);
-  }
+  draw_dag(b->dag, b->opt.tasks, b->nbuf, b->opt.seed);
   return 0;
 }
 
@@ -377,31 +194,18 @@ static int read_slot(bench_t *b, size_t i, uint64_t *v) {
 }
 
 static int check_chain(bench_t *b, uint64_t rep) {
-  uint64_t want = b->opt.tasks * (rep + 1), got;
+  uint64_t got;
   if (read_slot(b, 0, &got))
     return 1;
-  if (got == want)
-    return 0;
-  fprintf(stderr, PROG ": chain: counter is %" PRIu64 ", expected %" PRIu64
-                  "\n", got, want);
-  return 1;
+  return check_chain_count(PROG, &b->opt, rep, got);
 }
 
 static int check_dag(bench_t *b) {
-  for (uint64_t t = 0; t < b->opt.tasks; t++) {
-    const uint32_t *e = &b->dag[3 * t];
-    b->shadow[e[2]] = b->shadow[e[0]] + b->shadow[e[1]] + 1;
-  }
+  replay_dag(b->dag, b->opt.tasks, b->shadow);
   for (size_t i = 0; i < b->nbuf; i++) {
     uint64_t got;
-    if (read_slot(b, i, &got))
+    if (read_slot(b, i, &got) || check_dag_buffer(PROG, i, got, b->shadow[i]))
       return 1;
-    if (got != b->shadow[i]) {
-      fprintf(stderr, PROG ": dag: buffer %zu holds %" PRIu64
-                      ", a sequential run gives %" PRIu64 "\n",
-              i, got, b->shadow[i]);
-      return 1;
-    }
   }
   return 0;
 }
@@ -415,41 +219,11 @@ static const char *sched_name(void) {
   return p && p->policy_name ? p->policy_name : "?";
 }
 
-/* Wall time from the first submit to the end of the wait, to the last
- * submit returning (close to the total: the submitting thread is the
- * bottleneck), and the CPU time the submitting thread used meanwhile
- * (less than its wall time: it was preempted or blocked). */
-typedef struct timing {
-  uint64_t total_ns, submit_ns, submit_cpu_ns;
-} timing_t;
-
-static void print_throughput(const bench_t *b, const timing_t *tm) {
-  const options_t *o = &b->opt;
-  printf("{\"runtime\":\"starpu\",\"sched\":\"%s\",\"workload\":\"%s\","
-         "\"workers\":%u,\"tasks\":%" PRIu64, sched_name(),
-         workload_names[o->workload], b->workers, o->tasks);
-  if (o->workload == W_DAG)
-    printf(",\"buffers\":%zu,\"seed\":%" PRIu64, b->nbuf, o->seed);
-  double secs = (double)tm->total_ns * 1e-9, n = (double)o->tasks;
-  printf(",\"task_us\":%" PRIu64 ",\"seconds\":%.6f,\"ns_per_task\":%.1f"
-         ",\"submit_ns_per_task\":%.1f,\"submit_cpu_ns_per_task\":%.1f",
-         o->task_us, secs, (double)tm->total_ns / n,
-         (double)tm->submit_ns / n, (double)tm->submit_cpu_ns / n);
-  if (o->task_us) {
-    unsigned par = o->workload == W_CHAIN ? 1 : b->workers;
-    double ideal = (double)o->tasks * (double)o->task_us * 1e-6 / par;
-    printf(",\"ideal_seconds\":%.6f,\"efficiency\":%.4f", ideal,
-           ideal / secs);
-  }
-  printf("}\n");
-  fflush(stdout);
-}
-
 /* First submit to starpu_task_wait_for_all returning, as for Strata. */
 static int run_throughput(bench_t *b, uint64_t rep) {
-  uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), t0 = now_ns();
+  uint64_t cpu0 = thread_cpu_ns(), t0 = now_ns();
   int rc = submit_all(b);
-  uint64_t ts = now_ns(), cpu1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+  uint64_t ts = now_ns(), cpu1 = thread_cpu_ns();
   int wrc = starpu_task_wait_for_all();
   timing_t tm = {now_ns() - t0, ts - t0, cpu1 - cpu0};
   if (rc)
@@ -460,23 +234,12 @@ static int run_throughput(bench_t *b, uint64_t rep) {
     return 1;
   if (b->opt.workload == W_DAG && check_dag(b))
     return 1;
-  print_throughput(b, &tm);
+  print_throughput("starpu", sched_name(), &b->opt, b->workers, b->nbuf,
+                   &tm);
   return 0;
 }
 
 /* {=== Wake-up latency ===} */
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
-}
-
-static void sleep_us(uint64_t us) {
-  struct timespec ts = {.tv_sec = (time_t)(us / 1000000),
-                        .tv_nsec = (long)(us % 1000000) * 1000};
-  while (nanosleep(&ts, &ts) && errno == EINTR)
-    ;
-}
 
 static int wake_sample(bench_t *b, uint64_t *lat_ns) {
   sleep_us(b->opt.sleep_us);
@@ -509,17 +272,8 @@ static int run_wake(bench_t *b) {
   int rc = 0;
   for (uint64_t i = 0; i < n && rc == 0; i++)
     rc = wake_sample(b, &lat[i]);
-  if (rc == 0) {
-    qsort(lat, n, sizeof *lat, cmp_u64);
-    uint64_t p99 = (n * 99 + 99) / 100 - 1;
-    printf("{\"runtime\":\"starpu\",\"sched\":\"%s\",\"workload\":\"wake\","
-           "\"workers\":%u,\"samples\":%" PRIu64 ",\"sleep_us\":%" PRIu64
-           ",\"min_us\":%.2f,\"median_us\":%.2f,\"p99_us\":%.2f,"
-           "\"max_us\":%.2f}\n",
-           sched_name(), b->workers, n, b->opt.sleep_us, lat[0] * 1e-3,
-           lat[n / 2] * 1e-3, lat[p99] * 1e-3, lat[n - 1] * 1e-3);
-    fflush(stdout);
-  }
+  if (rc == 0)
+    print_wake("starpu", sched_name(), &b->opt, b->workers, lat, n);
   free(lat);
   return rc;
 }
@@ -541,7 +295,10 @@ static int run(bench_t *b) {
 }
 
 int main(int argc, char **argv) {
-  bench_t b = {.opt = parse_args(argc, argv)};
+  bench_t b = {.sched = NULL};
+  const own_option_t own[] = {{"--sched", &b.sched}};
+  const program_t prog = {PROG, usage, own, sizeof own / sizeof *own};
+  b.opt = parse_args(&prog, argc, argv);
   int rc = start_starpu(&b);
   bool started = rc == 0;
   if (started)
