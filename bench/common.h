@@ -45,10 +45,10 @@ static const char *const workload_names[] = {"overhead", "chain", "dag",
 
 typedef struct options {
   workload_t workload;
-  uint64_t tasks;    /* 0 while parsing: the workload's default */
-  unsigned workers;  /* 0: the runtime's choice (one per core) */
-  uint64_t task_us;  /* busy-wait per task, 0: empty tasks */
-  uint64_t buffers;  /* dag only */
+  uint64_t tasks;   /* 0 while parsing: the workload's default */
+  unsigned workers; /* 0: the runtime's choice (one per core) */
+  uint64_t task_us; /* busy-wait per task, 0: empty tasks */
+  uint64_t buffers; /* dag only */
   uint64_t repeat;
   uint64_t seed;     /* dag only */
   uint64_t sleep_us; /* wake only: idle time before each sample */
@@ -98,14 +98,14 @@ static uint64_t parse_count(const char *prog, const char *opt, const char *s,
     usage_error(prog, "%s: '%s' is not a whole number", opt, s);
   }
   if (v < min || v > max)
-    usage_error(prog, "%s: %s is out of range [%" PRIu64 ", %" PRIu64 "]",
-                opt, s, min, max);
+    usage_error(prog, "%s: %s is out of range [%" PRIu64 ", %" PRIu64 "]", opt,
+                s, min, max);
   return v;
 }
 
 /* The value of an option given as "--opt V" or "--opt=V". */
-static const char *option_value(const char *prog, int argc, char **argv,
-                                int *i, const char *inline_value) {
+static const char *option_value(const char *prog, int argc, char **argv, int *i,
+                                const char *inline_value) {
   if (inline_value)
     return inline_value;
   if (*i + 1 >= argc)
@@ -139,18 +139,17 @@ static void parse_option(const program_t *p, options_t *o, int argc,
     o->workers = (unsigned)parse_count(
         prog, name, option_value(prog, argc, argv, i, inl), 1, 4096);
   else if (!strcmp(name, "--task-us"))
-    o->task_us = parse_count(
-        prog, name, option_value(prog, argc, argv, i, inl), 0, 1000000);
+    o->task_us = parse_count(prog, name, option_value(prog, argc, argv, i, inl),
+                             0, 1000000);
   else if (!strcmp(name, "--buffers"))
-    o->buffers = parse_count(prog, name,
-                             option_value(prog, argc, argv, i, inl), 3,
-                             UINT64_C(1) << 24);
+    o->buffers = parse_count(prog, name, option_value(prog, argc, argv, i, inl),
+                             3, UINT64_C(1) << 24);
   else if (!strcmp(name, "--repeat"))
-    o->repeat = parse_count(
-        prog, name, option_value(prog, argc, argv, i, inl), 1, 100000);
+    o->repeat = parse_count(prog, name, option_value(prog, argc, argv, i, inl),
+                            1, 100000);
   else if (!strcmp(name, "--seed"))
-    o->seed = parse_count(prog, name, option_value(prog, argc, argv, i, inl),
-                          0, UINT64_MAX);
+    o->seed = parse_count(prog, name, option_value(prog, argc, argv, i, inl), 0,
+                          UINT64_MAX);
   else if (!strcmp(name, "--sleep-us"))
     o->sleep_us = parse_count(
         prog, name, option_value(prog, argc, argv, i, inl), 0, 1000000);
@@ -246,8 +245,7 @@ static uint64_t rng_next(uint64_t *s) {
 
 /* Fill dag with n tasks of 3 buffer indices below nbuf (read, read, write),
  * all three distinct; nbuf is at least 3. */
-static void draw_dag(uint32_t *dag, uint64_t n, uint64_t nbuf,
-                     uint64_t seed) {
+static void draw_dag(uint32_t *dag, uint64_t n, uint64_t nbuf, uint64_t seed) {
   uint64_t s = seed;
   for (uint64_t t = 0; t < n; t++) {
     uint32_t *e = &dag[3 * t];
@@ -274,13 +272,13 @@ static void replay_dag(const uint32_t *dag, uint64_t n, uint64_t *shadow) {
 
 /* chain's counter after repetition rep (from 0): when it is wrong, say so
  * and return 1. */
-static int check_chain_count(const char *prog, const options_t *o,
-                             uint64_t rep, uint64_t got) {
+static int check_chain_count(const char *prog, const options_t *o, uint64_t rep,
+                             uint64_t got) {
   uint64_t want = o->tasks * (rep + 1);
   if (got == want)
     return 0;
-  fprintf(stderr, "%s: chain: counter is %" PRIu64 ", expected %" PRIu64
-                  "\n", prog, got, want);
+  fprintf(stderr, "%s: chain: counter is %" PRIu64 ", expected %" PRIu64 "\n",
+          prog, got, want);
   return 1;
 }
 
@@ -290,8 +288,9 @@ static int check_dag_buffer(const char *prog, size_t i, uint64_t got,
                             uint64_t want) {
   if (got == want)
     return 0;
-  fprintf(stderr, "%s: dag: buffer %zu holds %" PRIu64
-                  ", a sequential run gives %" PRIu64 "\n",
+  fprintf(stderr,
+          "%s: dag: buffer %zu holds %" PRIu64
+          ", a sequential run gives %" PRIu64 "\n",
           prog, i, got, want);
   return 1;
 }
@@ -312,8 +311,8 @@ static void print_head(const char *runtime, const char *sched) {
 }
 
 static void print_throughput(const char *runtime, const char *sched,
-                             const options_t *o, unsigned workers,
-                             size_t nbuf, const timing_t *tm) {
+                             const options_t *o, unsigned workers, size_t nbuf,
+                             const timing_t *tm) {
   print_head(runtime, sched);
   printf(",\"workload\":\"%s\",\"workers\":%u,\"tasks\":%" PRIu64,
          workload_names[o->workload], workers, o->tasks);
@@ -322,14 +321,13 @@ static void print_throughput(const char *runtime, const char *sched,
   double secs = (double)tm->total_ns * 1e-9, n = (double)o->tasks;
   printf(",\"task_us\":%" PRIu64 ",\"seconds\":%.6f,\"ns_per_task\":%.1f"
          ",\"submit_ns_per_task\":%.1f,\"submit_cpu_ns_per_task\":%.1f",
-         o->task_us, secs, (double)tm->total_ns / n,
-         (double)tm->submit_ns / n, (double)tm->submit_cpu_ns / n);
+         o->task_us, secs, (double)tm->total_ns / n, (double)tm->submit_ns / n,
+         (double)tm->submit_cpu_ns / n);
   if (o->task_us) {
     /* A chain cannot use more than one worker at a time. */
     unsigned par = o->workload == W_CHAIN ? 1 : workers;
     double ideal = (double)o->tasks * (double)o->task_us * 1e-6 / par;
-    printf(",\"ideal_seconds\":%.6f,\"efficiency\":%.4f", ideal,
-           ideal / secs);
+    printf(",\"ideal_seconds\":%.6f,\"efficiency\":%.4f", ideal, ideal / secs);
   }
   printf("}\n");
   fflush(stdout);

@@ -96,8 +96,8 @@ static int k_stamp(const strata_kernel_call_t *c) {
 
 static int register_kernel(bench_t *b, const char *name, strata_kernel_fn fn,
                            strata_kernel_t *out) {
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = name,
-                            .user_data = b};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = name, .user_data = b};
   d.impl[STRATA_CLASS_CPU] = fn;
   int rc = strata_kernel_register(b->rt, &d, out);
   return rc ? report("strata_kernel_register", rc) : 0;
@@ -236,8 +236,7 @@ static int submit_chain(bench_t *b) {
 }
 
 static int submit_dag(bench_t *b) {
-  static const strata_access_mode_t modes[] = {STRATA_R, STRATA_R,
-                                               STRATA_W};
+  static const strata_access_mode_t modes[] = {STRATA_R, STRATA_R, STRATA_W};
   for (uint64_t i = 0; i < b->opt.tasks; i++) {
     int rc = submit(b, b->k_dag, &b->dag[3 * i], modes, 3);
     if (rc)
@@ -350,8 +349,9 @@ static int run(bench_t *b) {
   int rc = start_runtime(b);
   if (rc)
     return rc;
-  size_t nbuf = o->workload == W_DAG ? (size_t)o->buffers
-                : o->workload == W_OVERHEAD ? 0 : 1;
+  size_t nbuf = o->workload == W_DAG        ? (size_t)o->buffers
+                : o->workload == W_OVERHEAD ? 0
+                                            : 1;
   if ((rc = register_buffers(b, nbuf)))
     return rc;
   if (o->workload == W_DAG && (rc = build_dag(b)))

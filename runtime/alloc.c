@@ -6,8 +6,7 @@
 
 #include <string.h>
 
-void *strata__default_alloc(void *ud, void *ptr, size_t osize,
-                            size_t nsize) {
+void *strata__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   (void)ud;
   (void)osize;
   if (nsize == 0) {

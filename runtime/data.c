@@ -58,8 +58,8 @@ static int range_insert(strata_runtime_t *rt, strata__buffer_t *b) {
   strata__buffer_t *o = range_overlap(rt, at, p, b->size);
   if (o) {
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "cannot register [%p, +%zu): overlaps buffer [%p, +%zu)",
-               b->ptr, b->size, o->ptr, o->size);
+               "cannot register [%p, +%zu): overlaps buffer [%p, +%zu)", b->ptr,
+               b->size, o->ptr, o->size);
     return STRATA_EOVERLAP;
   }
   int rc = strata__grow(&rt->alloc, (void **)&rt->ranges, &rt->cap_ranges,
@@ -93,7 +93,9 @@ int strata_buffer_register(strata_runtime_t *rt, void *ptr, size_t size,
   if (!ptr || !size || (uintptr_t)ptr + size < (uintptr_t)ptr) {
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
                "cannot register [%p, +%zu): %s", ptr, size,
-               !ptr ? "NULL address" : !size ? "zero size" : "wraps around");
+               !ptr    ? "NULL address"
+               : !size ? "zero size"
+                       : "wraps around");
     return STRATA_EINVAL;
   }
   if (atomic_load(&rt->shutdown))

@@ -21,9 +21,9 @@ typedef struct strata__buffer {
   void *ptr;
   size_t size;
   /* Guarded by the graph lock: */
-  bool dead; /* unregistered: no new submissions */
-  struct strata__task *last_writer;  /* holds a task reference */
-  struct strata__task **readers;     /* since last_writer; references */
+  bool dead;                        /* unregistered: no new submissions */
+  struct strata__task *last_writer; /* holds a task reference */
+  struct strata__task **readers;    /* since last_writer; references */
   size_t nreaders, cap_readers;
 } strata__buffer_t;
 

@@ -74,8 +74,7 @@ int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
       break;
     }
     if (strata__queue_init(&d->queue, STRATA__IDLE_SPIN_NS)) {
-      strata__free(&rt->alloc, d->workers_block,
-                   slots_bytes(d->desc.nworkers));
+      strata__free(&rt->alloc, d->workers_block, slots_bytes(d->desc.nworkers));
       strata__free(&rt->alloc, d, sizeof *d);
       break;
     }
@@ -104,8 +103,7 @@ void strata__devices_stop(strata_runtime_t *rt, strata__backend_t *be) {
 
 void strata__devices_free(strata_runtime_t *rt) {
   strata__devices_drop_last(rt, rt->ndevices);
-  strata__free(&rt->alloc, rt->devices,
-               rt->cap_devices * sizeof *rt->devices);
+  strata__free(&rt->alloc, rt->devices, rt->cap_devices * sizeof *rt->devices);
   rt->devices = NULL;
   rt->cap_devices = 0;
 }

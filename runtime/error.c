@@ -9,8 +9,8 @@ const char *strata_strerror(int status) {
   switch (status) {
   case STRATA_OK:
     return "success";
-#define XX(name, value, msg)                                                  \
-  case STRATA_##name:                                                         \
+#define XX(name, value, msg)                                                   \
+  case STRATA_##name:                                                          \
     return msg;
     STRATA_ERRNO_MAP(XX)
 #undef XX
@@ -22,8 +22,8 @@ const char *strata_err_name(int status) {
   switch (status) {
   case STRATA_OK:
     return "STRATA_OK";
-#define XX(name, value, msg)                                                  \
-  case STRATA_##name:                                                         \
+#define XX(name, value, msg)                                                   \
+  case STRATA_##name:                                                          \
     return "STRATA_" #name;
     STRATA_ERRNO_MAP(XX)
 #undef XX

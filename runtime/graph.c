@@ -39,8 +39,8 @@ void strata__task_pool_init(strata__task_pool_t *pool) {
 
 void strata__task_pool_drain(strata__task_pool_t *pool,
                              const strata__allocator_t *a) {
-  strata__task_t *lists[2] = {pool->free, atomic_exchange(&pool->returned,
-                                                          NULL)};
+  strata__task_t *lists[2] = {pool->free,
+                              atomic_exchange(&pool->returned, NULL)};
   for (int i = 0; i < 2; i++)
     for (strata__task_t *t = lists[i], *next; t; t = next) {
       next = t->resolve_next;
@@ -78,8 +78,8 @@ static void pool_put(strata_runtime_t *rt, strata__task_t *t) {
     strata__free(&rt->alloc, t, sizeof *t);
     return;
   }
-  strata__task_t *head = atomic_load_explicit(&pool->returned,
-                                              memory_order_relaxed);
+  strata__task_t *head =
+      atomic_load_explicit(&pool->returned, memory_order_relaxed);
   do
     t->resolve_next = head;
   while (!atomic_compare_exchange_weak_explicit(
@@ -156,14 +156,12 @@ static strata__task_t *origin_of(strata__task_t *t) {
 static int doomed_status(strata__task_t *t) {
   strata__task_t *o = atomic_load(&t->doom);
   if (o)
-    return o->status == STRATA_ECANCELED ? STRATA_ECANCELED
-                                         : STRATA_EDEPFAILED;
+    return o->status == STRATA_ECANCELED ? STRATA_ECANCELED : STRATA_EDEPFAILED;
   return STRATA_ECANCELED;
 }
 
 static bool will_not_run(strata__task_t *t) {
-  return atomic_load(&t->doom) ||
-         (t->job && atomic_load(&t->job->canceled));
+  return atomic_load(&t->doom) || (t->job && atomic_load(&t->job->canceled));
 }
 
 /* Settle the counters of a submitted task that ended, and wake whoever
@@ -264,8 +262,8 @@ static void end_chain(strata_runtime_t *rt, strata__task_t *t, int status,
   }
 }
 
-void strata__graph_task_ran(strata_runtime_t *rt, strata__task_t *t,
-                            int status, strata__task_t **next) {
+void strata__graph_task_ran(strata_runtime_t *rt, strata__task_t *t, int status,
+                            strata__task_t **next) {
   end_chain(rt, t, status, true, next);
 }
 
@@ -385,8 +383,8 @@ static int reaches(strata_runtime_t *rt, strata__task_t *from,
       if (s->visit == epoch)
         continue;
       s->visit = epoch;
-      rc = strata__grow(&rt->alloc, (void **)&stack, &cap, n + 1,
-                        sizeof *stack);
+      rc =
+          strata__grow(&rt->alloc, (void **)&stack, &cap, n + 1, sizeof *stack);
       if (rc == STRATA_OK)
         stack[n++] = s;
     }
@@ -652,9 +650,8 @@ int strata_task_set_attr(strata_runtime_t *rt, strata_task_t task,
   rc = strata__attrs_set(&t->attrs, &rt->alloc, key, value);
   if (rc == STRATA_EINVAL)
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "task '%s': attribute '%s'='%s' rejected",
-               strata__task_name(t), key ? key : "(null)",
-               value ? value : "(null)");
+               "task '%s': attribute '%s'='%s' rejected", strata__task_name(t),
+               key ? key : "(null)", value ? value : "(null)");
   return rc;
 }
 
@@ -685,8 +682,7 @@ int strata_task_set_job(strata_runtime_t *rt, strata_task_t task,
   return STRATA_OK;
 }
 
-int strata_task_set_data(strata_runtime_t *rt, strata_task_t task,
-                         void *data) {
+int strata_task_set_data(strata_runtime_t *rt, strata_task_t task, void *data) {
   if (!rt)
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, task);

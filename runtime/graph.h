@@ -57,41 +57,41 @@ typedef struct strata__succ_block {
 typedef struct strata__task {
   /* {=== Line 0: read and written when a predecessor ends ===} */
   _Atomic uint32_t refs;
-  _Atomic int state;       /* strata_task_state_t */
+  _Atomic int state; /* strata_task_state_t */
   /* Predecessors that have not ended, plus one until submitted. */
   _Atomic int npending;
-  int device;              /* placement; -1 before submit */
-  int status;              /* final status, written before state DONE */
-  atomic_bool waited;      /* someone sleeps in strata_task_wait */
+  int device;         /* placement; -1 before submit */
+  int status;         /* final status, written before state DONE */
+  atomic_bool waited; /* someone sleeps in strata_task_wait */
   /* The first consumed predecessor that did not succeed, or the task
    * whose failure it inherited: the cause reported to the user. Holds a
    * reference. Set once, by compare-and-swap. */
   _Atomic(struct strata__task *) doom;
-  strata__job_t *job;      /* holds a job reference, or NULL */
-  strata__qnode_t qnode;   /* ready-queue link and priority */
+  strata__job_t *job;    /* holds a job reference, or NULL */
+  strata__qnode_t qnode; /* ready-queue link and priority */
 
   /* {=== Successors ===}
    * Slots are filled under graph_mu, each published by a compare-and-swap
    * on nsucc; the ending thread closes nsucc (STRATA__SUCCS_CLOSED) and
    * reads the slots published before. */
   _Atomic uint32_t nsucc;
-  uint32_t succ_cap;        /* inline + block slots (graph_mu) */
-  uint32_t succ_promised;   /* slots the current submission reserved
-                               (graph_mu; back to 0 after linking) */
+  uint32_t succ_cap;      /* inline + block slots (graph_mu) */
+  uint32_t succ_promised; /* slots the current submission reserved
+                             (graph_mu; back to 0 after linking) */
   strata__succ_block_t *succ_blocks, *succ_tail;
   const struct strata__task *last_pred; /* merges repeated edges to one
                                            predecessor (graph_mu) */
   bool last_consumes;
   strata__succ_t succ_inline[STRATA__INLINE_SUCCS];
 
-  strata_work_t work;      /* what a backend worker receives */
+  strata_work_t work; /* what a backend worker receives */
   struct strata_runtime *rt;
-  uint64_t id;             /* the caller's handle (dead once released) */
-  uint32_t hslot;          /* handle-table slot this object keeps across
-                              lives in the pool; 0: none yet */
+  uint64_t id;    /* the caller's handle (dead once released) */
+  uint32_t hslot; /* handle-table slot this object keeps across
+                     lives in the pool; 0: none yet */
   int kernel_status;
-  bool submitted;          /* accepted by strata_task_submit */
-  uint64_t seq;            /* submission order */
+  bool submitted; /* accepted by strata_task_submit */
+  uint64_t seq;   /* submission order */
   uint64_t start_ns;
   strata__kernel_t *kernel;
   strata__attrs_t attrs;
@@ -99,13 +99,13 @@ typedef struct strata__task {
 
   strata__access_t *access;
   size_t naccess, cap_access;
-  void **ptrs;             /* the kernel's buffer arguments */
+  void **ptrs; /* the kernel's buffer arguments */
   size_t *sizes;
   unsigned char *args;
   size_t args_size, args_cap;
 
   struct strata__task *resolve_next; /* worklist or free-list link */
-  uint64_t visit;          /* cycle-search epoch (graph lock) */
+  uint64_t visit;                    /* cycle-search epoch (graph lock) */
 
   strata__access_t access_inline[STRATA__INLINE_ACCESSES];
   void *ptrs_inline[STRATA__INLINE_ACCESSES];
@@ -120,8 +120,8 @@ _Static_assert(offsetof(strata__task_t, qnode) + sizeof(strata__qnode_t) <= 64,
  * (workers) give them back without a lock. */
 typedef struct strata__task_pool {
   pthread_mutex_t mu;
-  strata__task_t *free;                /* guarded by mu */
-  _Atomic(strata__task_t *) returned;  /* pushed by any thread */
+  strata__task_t *free;               /* guarded by mu */
+  _Atomic(strata__task_t *) returned; /* pushed by any thread */
   _Atomic size_t cached;
 } strata__task_pool_t;
 

@@ -20,8 +20,7 @@ void strata__htable_init(strata__htable_t *t) {
   strata__mutex_init_hot(&t->mu);
 }
 
-void strata__htable_destroy(strata__htable_t *t,
-                            const strata__allocator_t *a) {
+void strata__htable_destroy(strata__htable_t *t, const strata__allocator_t *a) {
   for (uint32_t c = 0; c < t->nchunks; c++)
     strata__free(a, atomic_load(&t->chunks[c]),
                  STRATA__HCHUNK_SLOTS * sizeof(strata__hslot_t));

@@ -30,7 +30,7 @@
 #define STRATA_ABORT(msg) strata__abort(__FILE__, __LINE__, msg)
 _Noreturn void strata__abort(const char *file, int line, const char *msg);
 
-#define STRATA_CONTAINER_OF(ptr, type, member)                                \
+#define STRATA_CONTAINER_OF(ptr, type, member)                                 \
   ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define STRATA_LIKELY(x) __builtin_expect(!!(x), 1)

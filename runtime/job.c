@@ -77,8 +77,8 @@ int strata_job_create(strata_runtime_t *rt, strata_job_t *out) {
   return STRATA_OK;
 }
 
-int strata_job_set_attr(strata_runtime_t *rt, strata_job_t j,
-                        const char *key, const char *value) {
+int strata_job_set_attr(strata_runtime_t *rt, strata_job_t j, const char *key,
+                        const char *value) {
   if (!rt)
     return STRATA_EINVAL;
   strata__job_t *job = strata__job_get(rt, j);

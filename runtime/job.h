@@ -17,8 +17,7 @@ typedef struct strata__job {
   pthread_mutex_t mu;    /* guards attrs and the first_failed_* fields */
   strata__attrs_t attrs;
   atomic_bool canceled;
-  _Atomic uint64_t submitted, pending, succeeded, failed, dep_failed,
-      ncanceled;
+  _Atomic uint64_t submitted, pending, succeeded, failed, dep_failed, ncanceled;
   /* The first task to end non-zero, copied rather than referenced (a
    * reference would form a cycle through the task's own job reference). */
   bool has_failure;

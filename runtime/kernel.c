@@ -42,8 +42,8 @@ int strata_kernel_register(strata_runtime_t *rt,
   strata_kernel_desc_t d = {0};
   memcpy(&d, desc, STRATA_MIN(desc->struct_size, sizeof d));
   if (!d.name || !*d.name || !has_impl(d.impl)) {
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "kernel '%s' rejected: %s", d.name ? d.name : "(null)",
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "kernel '%s' rejected: %s",
+               d.name ? d.name : "(null)",
                d.name && *d.name ? "no implementation given" : "no name");
     return STRATA_EINVAL;
   }
@@ -63,9 +63,9 @@ int strata_kernel_register(strata_runtime_t *rt,
                "kernel '%s' is already registered", d.name);
     goto fail;
   }
-  if ((rc = strata__grow(&rt->alloc, (void **)&rt->kernel_list,
-                         &rt->cap_kernels, rt->nkernels + 1,
-                         sizeof *rt->kernel_list)))
+  if ((rc =
+           strata__grow(&rt->alloc, (void **)&rt->kernel_list, &rt->cap_kernels,
+                        rt->nkernels + 1, sizeof *rt->kernel_list)))
     goto fail;
   if ((rc = strata__htable_add(&rt->kernels, &rt->alloc, k, &k->id)))
     goto fail;

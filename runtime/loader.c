@@ -77,8 +77,7 @@ static int options_of(const strata__allocator_t *a, const char *all,
 }
 
 /* Find key in "k=v,k=v". @return the value's start and length, or NULL. */
-static const char *find_option(const char *opts, const char *key,
-                               size_t *len) {
+static const char *find_option(const char *opts, const char *key, size_t *len) {
   size_t n = strlen(key);
   for (const char *p = opts; p && *p;) {
     const char *end = strchr(p, ',');
@@ -152,8 +151,8 @@ typedef struct candidates {
   size_t n, cap;
 } candidates_t;
 
-static int add_candidate(strata_runtime_t *rt, candidates_t *c,
-                         const char *dir, const char *file) {
+static int add_candidate(strata_runtime_t *rt, candidates_t *c, const char *dir,
+                         const char *file) {
   const char *dot = strrchr(file, '.');
   if (!dot || (strcmp(dot, ".la") && strcmp(dot, ".so")))
     return STRATA_OK;
@@ -163,8 +162,8 @@ static int add_candidate(strata_runtime_t *rt, candidates_t *c,
   for (size_t i = 0; i < c->n; i++)
     if (strlen(c->v[i].name) == len && !strncmp(c->v[i].name, file, len))
       return STRATA_OK; /* first directory in the path wins */
-  int rc = strata__grow(&rt->alloc, (void **)&c->v, &c->cap, c->n + 1,
-                        sizeof *c->v);
+  int rc =
+      strata__grow(&rt->alloc, (void **)&c->v, &c->cap, c->n + 1, sizeof *c->v);
   if (rc)
     return rc;
   candidate_t *cand = &c->v[c->n];
@@ -316,16 +315,14 @@ out:
   }
   pthread_mutex_unlock(&ltdl_mu);
   if (rc)
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
-               "backend '%s' (%s) skipped: %s", be->name, be->path,
-               why ? why : detail);
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP, "backend '%s' (%s) skipped: %s",
+               be->name, be->path, why ? why : detail);
   return rc;
 }
 
 /* Initialise, probe and start an opened backend; its devices join the
  * runtime. @return 0 (possibly with no devices: *ndev tells), or why not. */
-static int bring_up(strata_runtime_t *rt, strata__backend_t *be,
-                    size_t *ndev) {
+static int bring_up(strata_runtime_t *rt, strata__backend_t *be, size_t *ndev) {
   const strata_backend_component_t *c = be->comp;
   const strata_backend_device_t *devs = NULL;
   size_t n = 0;
@@ -391,17 +388,15 @@ static int load_one(strata_runtime_t *rt, const candidate_t *cand,
       !(be->path = strata__alloc(&rt->alloc, plen)))
     goto fail;
   snprintf(be->path, plen, "%s/%s", cand->dir, cand->name);
-  if (options_of(&rt->alloc, opts->backend_options, cand->name,
-                 &be->options))
+  if (options_of(&rt->alloc, opts->backend_options, cand->name, &be->options))
     goto fail;
   if (!strcmp(cand->name, "cpu") && opts->cpu_workers &&
       !find_option(be->options, "workers", &plen) &&
       add_workers(rt, be, opts->cpu_workers))
     goto fail;
   init_services(be);
-  if ((rc = strata__grow(&rt->alloc, (void **)&rt->backends,
-                         &rt->cap_backends, rt->nbackends + 1,
-                         sizeof *rt->backends)) ||
+  if ((rc = strata__grow(&rt->alloc, (void **)&rt->backends, &rt->cap_backends,
+                         rt->nbackends + 1, sizeof *rt->backends)) ||
       (rc = open_checked(rt, be)) || (rc = bring_up(rt, be, &ndev)))
     goto fail;
   if (!ndev) {
@@ -425,8 +420,8 @@ fail:
 
 int strata__loader_start(strata_runtime_t *rt,
                          const strata_runtime_opts_t *opts) {
-  const char *path = opts->backend_path ? opts->backend_path
-                                        : STRATA_BACKEND_PATH;
+  const char *path =
+      opts->backend_path ? opts->backend_path : STRATA_BACKEND_PATH;
   candidates_t cands = {0};
   pthread_mutex_lock(&ltdl_mu);
   int rc = lt_dlinit() ? STRATA_EBACKEND : STRATA_OK;
@@ -464,7 +459,8 @@ int strata__loader_start(strata_runtime_t *rt,
       if (opts->backends && !list_has(opts->backends, name))
         STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
                    "required backend '%s' is excluded by the backends "
-                   "option '%s'", name, opts->backends);
+                   "option '%s'",
+                   name, opts->backends);
       else
         STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
                    "required backend '%s' is not available (searched '%s')",

@@ -21,11 +21,11 @@ typedef struct strata__logger {
 #endif
 
 /** Log through `lg` if `lvl` is enabled. @thread any */
-#define STRATA_LOG(lg, lvl, comp, ...)                                        \
-  do {                                                                        \
-    if (((lvl) != STRATA_LOG_TRACE || STRATA__TRACE_ON) &&                    \
-        strata__log_enabled((lg), (lvl)))                                     \
-      strata__log((lg), (lvl), (comp), __VA_ARGS__);                          \
+#define STRATA_LOG(lg, lvl, comp, ...)                                         \
+  do {                                                                         \
+    if (((lvl) != STRATA_LOG_TRACE || STRATA__TRACE_ON) &&                     \
+        strata__log_enabled((lg), (lvl)))                                      \
+      strata__log((lg), (lvl), (comp), __VA_ARGS__);                           \
   } while (0)
 
 static inline bool strata__log_enabled(const strata__logger_t *lg,

@@ -48,8 +48,8 @@ static int default_place(void *state, strata_runtime_t *rt,
   return STRATA_OK;
 }
 
-const strata__placer_t strata__placer_default = {
-    .name = "default", .place = default_place};
+const strata__placer_t strata__placer_default = {.name = "default",
+                                                 .place = default_place};
 
 int strata__placement_choose(strata_runtime_t *rt, const strata__task_t *t,
                              int *device) {
@@ -65,7 +65,8 @@ int strata__placement_choose(strata_runtime_t *rt, const strata__task_t *t,
                               memory_order_relaxed);
     STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
                "placer '%s' %s for task '%s'; using the default placement",
-               rt->placer.name, rc ? strata_strerror(rc) : "chose an ineligible device",
+               rt->placer.name,
+               rc ? strata_strerror(rc) : "chose an ineligible device",
                strata__task_name(t));
   }
   int rc = default_place(NULL, rt, t, device);

@@ -18,8 +18,8 @@ typedef struct strata__placer {
   void *state;
   /** Choose a device for t. @return 0 with *device set, or a STRATA_E*
    *  code (the built-in placer then decides). @thread any submitter */
-  int (*place)(void *state, struct strata_runtime *rt,
-               const strata__task_t *t, int *device);
+  int (*place)(void *state, struct strata_runtime *rt, const strata__task_t *t,
+               int *device);
   void (*destroy)(void *state, struct strata_runtime *rt);
 } strata__placer_t;
 
@@ -33,8 +33,8 @@ bool strata__placement_eligible(const struct strata_runtime *rt,
 
 /** Decide where t runs. @return 0 with *device set; STRATA_ENODEV (no
  *  device can run the kernel). @thread any */
-int strata__placement_choose(struct strata_runtime *rt,
-                             const strata__task_t *t, int *device);
+int strata__placement_choose(struct strata_runtime *rt, const strata__task_t *t,
+                             int *device);
 
 /** The built-in placer. */
 extern const strata__placer_t strata__placer_default;

@@ -94,8 +94,7 @@ out:
 }
 
 void strata__queue_push(strata__queue_t *q, strata__qnode_t *n) {
-  strata__qnode_t *head = atomic_load_explicit(&q->inbox,
-                                               memory_order_relaxed);
+  strata__qnode_t *head = atomic_load_explicit(&q->inbox, memory_order_relaxed);
   do
     n->next = head;
   while (!atomic_compare_exchange_weak(&q->inbox, &head, n));

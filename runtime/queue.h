@@ -33,10 +33,10 @@ typedef struct strata__qlevel {
 
 typedef struct strata__queue {
   _Atomic(strata__qnode_t *) inbox; /* pushed, not yet sorted (LIFO) */
-  _Atomic size_t size;       /* queued nodes, inbox included */
-  _Atomic unsigned spinners; /* idle workers polling before they sleep */
-  _Atomic unsigned sleepers; /* idle workers blocked on cv */
-  _Atomic int top_priority;  /* the highest level's priority */
+  _Atomic size_t size;              /* queued nodes, inbox included */
+  _Atomic unsigned spinners;        /* idle workers polling before they sleep */
+  _Atomic unsigned sleepers;        /* idle workers blocked on cv */
+  _Atomic int top_priority;         /* the highest level's priority */
 
   pthread_mutex_t mu; /* consumers: levels, stopping, cv */
   pthread_cond_t cv;

@@ -48,7 +48,7 @@ struct strata_runtime {
   size_t nranges, cap_ranges;
 
   pthread_mutex_t graph_mu; /* dependency linking, shutdown flag */
-  atomic_bool shutdown; /* written under graph_mu */
+  atomic_bool shutdown;     /* written under graph_mu */
   uint64_t next_seq;
   uint64_t visit_epoch;
 

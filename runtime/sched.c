@@ -13,8 +13,7 @@ void strata__sched_enqueue(strata_runtime_t *rt, strata__task_t *t) {
   strata__queue_push(&rt->devices[t->device]->queue, &t->qnode);
 }
 
-bool strata__sched_may_run_next(strata_runtime_t *rt,
-                                const strata__task_t *t) {
+bool strata__sched_may_run_next(strata_runtime_t *rt, const strata__task_t *t) {
   const strata__queue_t *q = &rt->devices[t->device]->queue;
   return !strata__queue_size(q) ||
          t->qnode.priority >= strata__queue_top_priority(q);
@@ -54,8 +53,7 @@ int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
       strata__graph_task_cancel(rt, t);
       continue;
     }
-    atomic_store_explicit(&t->state, STRATA_TASK_RUNNING,
-                          memory_order_relaxed);
+    atomic_store_explicit(&t->state, STRATA_TASK_RUNNING, memory_order_relaxed);
     t->work.call.worker = worker;
     t->start_ns = strata__now_ns();
     *out = &t->work;
@@ -70,16 +68,15 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
   strata__device_t *d = rt->devices[t->device];
   strata__worker_slot_t *slot = &d->workers[t->work.call.worker];
   /* Only this worker writes its slot: plain adds, published atomically. */
-  atomic_store_explicit(&slot->w.busy_ns,
-                        atomic_load_explicit(&slot->w.busy_ns,
-                                             memory_order_relaxed) +
-                            (strata__now_ns() - t->start_ns),
-                        memory_order_relaxed);
-  atomic_store_explicit(&slot->w.tasks_run,
-                        atomic_load_explicit(&slot->w.tasks_run,
-                                             memory_order_relaxed) +
-                            1,
-                        memory_order_relaxed);
+  atomic_store_explicit(
+      &slot->w.busy_ns,
+      atomic_load_explicit(&slot->w.busy_ns, memory_order_relaxed) +
+          (strata__now_ns() - t->start_ns),
+      memory_order_relaxed);
+  atomic_store_explicit(
+      &slot->w.tasks_run,
+      atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1,
+      memory_order_relaxed);
   if (status != STRATA_OK) {
     atomic_fetch_add_explicit(&slot->w.tasks_failed, 1, memory_order_relaxed);
     t->kernel_status = status;

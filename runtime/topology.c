@@ -225,8 +225,7 @@ static int bind_set(const strata__topology_t *t, hwloc_const_cpuset_t set) {
              : STRATA_EBACKEND;
 }
 
-int strata__topology_bind_core(const strata__topology_t *t,
-                               unsigned logical) {
+int strata__topology_bind_core(const strata__topology_t *t, unsigned logical) {
   if (logical >= t->view.ncores)
     return STRATA_ERANGE;
   hwloc_obj_t o = hwloc_get_obj_by_type(t->hw, HWLOC_OBJ_CORE, logical);

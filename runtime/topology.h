@@ -25,8 +25,7 @@ typedef struct strata__topology {
 int strata__topology_load(strata__topology_t *t, const char *xml,
                           const strata__allocator_t *a,
                           const strata__logger_t *lg);
-void strata__topology_free(strata__topology_t *t,
-                           const strata__allocator_t *a);
+void strata__topology_free(strata__topology_t *t, const strata__allocator_t *a);
 
 /** Bind the calling thread to core `logical` (index into view.cores) or to
  *  the cores of NUMA node `numa_os`.

@@ -63,9 +63,8 @@ static void test_attrs_bad_values_rejected(void **state) {
                      STRATA_EINVAL);
   const char *bad_prio[] = {"", "high", "1.5", "99999999999", "7 "};
   for (size_t i = 0; i < sizeof bad_prio / sizeof *bad_prio; i++)
-    assert_int_equal(
-        strata__attrs_set(&f->at, &f->a, "priority", bad_prio[i]),
-        STRATA_EINVAL);
+    assert_int_equal(strata__attrs_set(&f->at, &f->a, "priority", bad_prio[i]),
+                     STRATA_EINVAL);
   assert_int_equal(strata__attrs_set(&f->at, &f->a, "", "x"), STRATA_EINVAL);
   assert_int_equal(strata__attrs_set(&f->at, &f->a, NULL, "x"), STRATA_EINVAL);
   assert_int_equal(strata__attrs_set(&f->at, &f->a, "k", NULL), STRATA_EINVAL);

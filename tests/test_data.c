@@ -68,9 +68,9 @@ static void test_data_bad_ranges(void **state) {
   assert_true(test_log_has(&f->log, "zero size"));
   assert_int_equal(strata_buffer_register(f->rt, NULL, 8, &b), STRATA_EINVAL);
   assert_true(test_log_has(&f->log, "NULL address"));
-  assert_int_equal(strata_buffer_register(f->rt, (void *)(UINTPTR_MAX - 8), 64,
-                                          &b),
-                   STRATA_EINVAL);
+  assert_int_equal(
+      strata_buffer_register(f->rt, (void *)(UINTPTR_MAX - 8), 64, &b),
+      STRATA_EINVAL);
   assert_int_equal(strata_buffer_register(f->rt, mem, 8, NULL), STRATA_EINVAL);
   assert_int_equal(strata_buffer_register(NULL, mem, 8, &b), STRATA_EINVAL);
 }

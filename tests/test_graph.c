@@ -138,9 +138,9 @@ static void dag_run_runtime(dag_t *g, unsigned workers) {
     strata_task_t task;
     assert_int_equal(strata_task_create(rt, k, &task), 0);
     for (uint32_t i = 0; i < g->args[t].n; i++)
-      assert_int_equal(strata_task_access(rt, task, h[g->which[t][i]],
-                                          g->args[t].mode[i]),
-                       0);
+      assert_int_equal(
+          strata_task_access(rt, task, h[g->which[t][i]], g->args[t].mode[i]),
+          0);
     assert_int_equal(
         strata_task_set_args(rt, task, &g->args[t], sizeof g->args[t]), 0);
     assert_int_equal(strata_task_submit(rt, task), 0);
@@ -271,11 +271,11 @@ static void assert_after(int later, int earlier) {
 
 static void test_graph_raw_war_waw_order(void **state) {
   fixture_t *f = *state;
-  submit_release(f, timed(f, 0, 20, 0, STRATA_W));  /* writer */
-  submit_release(f, timed(f, 1, 20, 0, STRATA_R));  /* RAW on 0 */
-  submit_release(f, timed(f, 2, 20, 0, STRATA_R));  /* RAW on 0 */
-  submit_release(f, timed(f, 3, 5, 0, STRATA_W));   /* WAR on 1, 2 */
-  submit_release(f, timed(f, 4, 5, 0, STRATA_RW));  /* WAW on 3 */
+  submit_release(f, timed(f, 0, 20, 0, STRATA_W)); /* writer */
+  submit_release(f, timed(f, 1, 20, 0, STRATA_R)); /* RAW on 0 */
+  submit_release(f, timed(f, 2, 20, 0, STRATA_R)); /* RAW on 0 */
+  submit_release(f, timed(f, 3, 5, 0, STRATA_W));  /* WAR on 1, 2 */
+  submit_release(f, timed(f, 4, 5, 0, STRATA_RW)); /* WAW on 3 */
   assert_int_equal(strata_runtime_wait_all(f->rt), 0);
   assert_after(1, 0);
   assert_after(2, 0);
@@ -383,8 +383,8 @@ static void test_graph_many_accesses_and_big_args(void **state) {
    * combine into RW), and arguments beyond the inline 64 bytes. */
   mix_args_t a = {.id = 7, .n = 8};
   int which[8] = {0, 1, 2, 3, 4, 5, 6, 0};
-  uint8_t modes[8] = {STRATA_R, STRATA_RW, STRATA_W, STRATA_R,
-                      STRATA_RW, STRATA_W, STRATA_R, STRATA_W};
+  uint8_t modes[8] = {STRATA_R,  STRATA_RW, STRATA_W, STRATA_R,
+                      STRATA_RW, STRATA_W,  STRATA_R, STRATA_W};
   memcpy(a.mode, modes, sizeof modes);
   uint64_t ref[8][WORDS];
   memcpy(ref, f->mem, sizeof ref);
@@ -474,8 +474,9 @@ static void test_graph_bad_handles(void **state) {
   assert_int_equal(strata_task_submit(NULL, none), STRATA_EINVAL);
 
   assert_int_equal(strata_task_create(f->rt, f->mix, &t), 0);
-  assert_int_equal(strata_task_access(f->rt, t, (strata_buffer_t){99}, STRATA_R),
-                   STRATA_ENOENT);
+  assert_int_equal(
+      strata_task_access(f->rt, t, (strata_buffer_t){99}, STRATA_R),
+      STRATA_ENOENT);
   assert_true(test_log_has(&f->log, "is not registered"));
   assert_int_equal(strata_task_access(f->rt, t, f->buf[0], 0), STRATA_EINVAL);
   assert_int_equal(strata_task_access(f->rt, t, f->buf[0], 7), STRATA_EINVAL);

@@ -12,9 +12,9 @@
 /* {=== Kernels ===} */
 
 typedef struct step_args {
-  int fail;       /* return this when non-zero */
-  int wait_gate;  /* block until the gate opens */
-  int counter;    /* index into ran[] */
+  int fail;      /* return this when non-zero */
+  int wait_gate; /* block until the gate opens */
+  int counter;   /* index into ran[] */
 } step_args_t;
 
 static atomic_int gate_open;
@@ -114,8 +114,8 @@ static void test_job_wait_and_counts(void **state) {
   strata_job_t j = new_job(f, "sweep");
   assert_int_equal(strata_job_wait(f->rt, j), 0); /* empty: at once */
   for (int i = 0; i < 20; i++) {
-    strata_task_t t = task(f, j, "t", (step_args_t){.counter = 0}, i % 8,
-                           STRATA_RW, -1, 0);
+    strata_task_t t =
+        task(f, j, "t", (step_args_t){.counter = 0}, i % 8, STRATA_RW, -1, 0);
     assert_int_equal(strata_task_release(f->rt, t), 0);
   }
   assert_int_equal(strata_job_wait(f->rt, j), 0);
@@ -134,10 +134,10 @@ static void test_job_failure_propagates_to_consumers(void **state) {
   strata_job_t j = new_job(f, "train"), other = new_job(f, "validate");
   /* A fails writing b0; B reads b0 and writes b1; C reads b1: neither runs.
    * D in the same job and E in another job touch other buffers: they run. */
-  strata_task_t a = task(f, j, "A", (step_args_t){.fail = -42, .counter = 1},
-                         0, STRATA_W, -1, 0);
-  strata_task_t b = task(f, j, "B", (step_args_t){.counter = 2}, 0, STRATA_R,
-                         1, STRATA_W);
+  strata_task_t a = task(f, j, "A", (step_args_t){.fail = -42, .counter = 1}, 0,
+                         STRATA_W, -1, 0);
+  strata_task_t b =
+      task(f, j, "B", (step_args_t){.counter = 2}, 0, STRATA_R, 1, STRATA_W);
   strata_task_t c =
       task(f, j, "C", (step_args_t){.counter = 3}, 1, STRATA_R, -1, 0);
   strata_task_t d =
@@ -182,8 +182,8 @@ static void test_job_failure_propagates_to_consumers(void **state) {
       task(f, j, "I", (step_args_t){.counter = 8}, 0, STRATA_R, -1, 0);
   assert_int_equal(strata_task_wait(f->rt, h), 0);
   assert_int_equal(strata_task_wait(f->rt, i), 0);
-  for (strata_task_t *t = (strata_task_t[]){a, b, c, d, e, g, h, i, {0}};
-       t->id; t++)
+  for (strata_task_t *t = (strata_task_t[]){a, b, c, d, e, g, h, i, {0}}; t->id;
+       t++)
     assert_int_equal(strata_task_release(f->rt, *t), 0);
   assert_int_equal(strata_job_release(f->rt, j), 0);
   assert_int_equal(strata_job_release(f->rt, other), 0);
@@ -191,9 +191,8 @@ static void test_job_failure_propagates_to_consumers(void **state) {
 
 static void test_job_failure_through_explicit_edge(void **state) {
   fixture_t *f = *state;
-  strata_task_t a =
-      task(f, (strata_job_t)STRATA_NONE, "A", (step_args_t){.fail = 1}, -1, 0,
-           -1, 0);
+  strata_task_t a = task(f, (strata_job_t)STRATA_NONE, "A",
+                         (step_args_t){.fail = 1}, -1, 0, -1, 0);
   strata_task_t b;
   assert_int_equal(strata_task_create(f->rt, f->step, &b), 0);
   step_args_t args = {.counter = 9};
@@ -210,9 +209,9 @@ static void test_job_long_failure_chain(void **state) {
   fixture_t *f = *state;
   /* Ending 20000 dependents of a failure must not recurse deeply. */
   strata_job_t j = new_job(f, "chain");
-  strata_task_t first = task(f, j, "first", (step_args_t){.wait_gate = 1,
-                                                          .fail = 3},
-                             0, STRATA_RW, -1, 0);
+  strata_task_t first =
+      task(f, j, "first", (step_args_t){.wait_gate = 1, .fail = 3}, 0,
+           STRATA_RW, -1, 0);
   for (int i = 0; i < 20000; i++) {
     strata_task_t t =
         task(f, j, "link", (step_args_t){.counter = 10}, 0, STRATA_RW, -1, 0);
@@ -230,16 +229,14 @@ static void test_job_cancel(void **state) {
   fixture_t *f = *state; /* one worker */
   strata_job_t j = new_job(f, "doomed"), k = new_job(f, "survivor");
   /* The gate task occupies the only worker; everything else queues. */
-  strata_task_t gate = task(f, j, "gate",
-                            (step_args_t){.wait_gate = 1, .counter = 11}, -1,
-                            0, -1, 0);
+  strata_task_t gate = task(
+      f, j, "gate", (step_args_t){.wait_gate = 1, .counter = 11}, -1, 0, -1, 0);
   for (int i = 0; i < 10; i++) {
-    strata_task_release(
-        f->rt, task(f, j, "queued", (step_args_t){.counter = 12}, i % 4,
-                    STRATA_RW, -1, 0));
-    strata_task_release(
-        f->rt, task(f, k, "other", (step_args_t){.counter = 13}, 4 + i % 4,
-                    STRATA_RW, -1, 0));
+    strata_task_release(f->rt,
+                        task(f, j, "queued", (step_args_t){.counter = 12},
+                             i % 4, STRATA_RW, -1, 0));
+    strata_task_release(f->rt, task(f, k, "other", (step_args_t){.counter = 13},
+                                    4 + i % 4, STRATA_RW, -1, 0));
   }
   test_sleep_ms(10);
   assert_int_equal(strata_job_cancel(f->rt, j), 0);
@@ -275,14 +272,14 @@ static void test_job_cancel_reaches_consumers_elsewhere(void **state) {
   fixture_t *f = *state;
   strata_job_t hold = new_job(f, "hold"), j = new_job(f, "producer"),
                k = new_job(f, "consumer");
-  strata_task_t g = task(f, hold, "gate", (step_args_t){.wait_gate = 1}, 0,
-                         STRATA_W, -1, 0);
-  strata_task_t x = task(f, j, "X", (step_args_t){.counter = 15}, 0,
-                         STRATA_RW, -1, 0);
-  strata_task_t y = task(f, k, "Y", (step_args_t){.counter = 16}, 0, STRATA_R,
-                         -1, 0);
-  strata_task_t z = task(f, k, "Z", (step_args_t){.counter = 17}, 5,
-                         STRATA_RW, -1, 0);
+  strata_task_t g =
+      task(f, hold, "gate", (step_args_t){.wait_gate = 1}, 0, STRATA_W, -1, 0);
+  strata_task_t x =
+      task(f, j, "X", (step_args_t){.counter = 15}, 0, STRATA_RW, -1, 0);
+  strata_task_t y =
+      task(f, k, "Y", (step_args_t){.counter = 16}, 0, STRATA_R, -1, 0);
+  strata_task_t z =
+      task(f, k, "Z", (step_args_t){.counter = 17}, 5, STRATA_RW, -1, 0);
   assert_int_equal(strata_job_cancel(f->rt, j), 0);
   atomic_store(&gate_open, 1);
   assert_int_equal(strata_task_wait(f->rt, x), STRATA_ECANCELED);

@@ -23,8 +23,7 @@ _Static_assert(offsetof(strata_backend_component_t, abi_minor) == 2,
                "abi_minor moved");
 _Static_assert(offsetof(strata_backend_component_t, struct_size) == 4,
                "struct_size moved");
-_Static_assert(offsetof(strata_backend_component_t, name) == 8,
-               "name moved");
+_Static_assert(offsetof(strata_backend_component_t, name) == 8, "name moved");
 _Static_assert(offsetof(strata_backend_component_t, description) == 8 + PTR,
                "description moved");
 _Static_assert(offsetof(strata_backend_component_t, init) == 8 + 2 * PTR,
@@ -55,8 +54,8 @@ _Static_assert(offsetof(strata_core_services_t, abi_major) == 0 &&
 
 #define NBROKEN 8
 static const char *const broken[NBROKEN] = {
-    "bad-major",  "newer-minor", "no-symbol",  "misnamed",
-    "small-struct", "null-entry", "init-fails", "reserved-set",
+    "bad-major",    "newer-minor", "no-symbol",  "misnamed",
+    "small-struct", "null-entry",  "init-fails", "reserved-set",
 };
 
 typedef struct fixture {
@@ -65,8 +64,8 @@ typedef struct fixture {
   strata_runtime_opts_t opts;
   strata_runtime_t *rt; /* live runtime, destroyed by teardown if a test
                            failed before it could */
-  char path[8192]; /* backends:plugins */
-  char tmp[256];   /* a temporary plugin directory, or "" */
+  char path[8192];      /* backends:plugins */
+  char tmp[256];        /* a temporary plugin directory, or "" */
   char tmp_path[8192 + 512];
 } fixture_t;
 
@@ -120,10 +119,10 @@ static int teardown(void **state) {
 
 /* cmocka's fail_msg writes to stderr, which the TAP driver keeps out of
  * the test's log: print the reason on stdout as a TAP diagnostic. */
-#define FAIL(...)                                                             \
-  do {                                                                        \
-    print_message("# " __VA_ARGS__);                                          \
-    fail();                                                                   \
+#define FAIL(...)                                                              \
+  do {                                                                         \
+    print_message("# " __VA_ARGS__);                                           \
+    fail();                                                                    \
   } while (0)
 
 /* Show the captured log as TAP diagnostics, after a failure. */
@@ -321,8 +320,7 @@ static void test_loader_broken_plugins_skipped(void **state) {
   assert_broken_logged(f);
   assert_true(devices_of(rt, "cpu", NULL) >= 1);
   assert_int_equal(devices_of(rt, "fake", NULL), 1);
-  assert_int_equal(strata_device_count(rt),
-                   devices_of(rt, "cpu", NULL) + 1);
+  assert_int_equal(strata_device_count(rt), devices_of(rt, "cpu", NULL) + 1);
   int d = run_task(rt, STRATA_CLASS_CPU);
   assert_string_equal(device(rt, d).backend, "cpu");
   destroy_clean(f, rt);
@@ -408,8 +406,7 @@ static void test_loader_fake_devices_run_by_class(void **state) {
 
 /* fake fails at `step`: it is skipped with a WARN naming the step, and
  * the runtime still comes up on cpu. */
-static void fake_fails_at(fixture_t *f, const char *options,
-                          const char *step) {
+static void fake_fails_at(fixture_t *f, const char *options, const char *step) {
   test_log_clear(&f->log);
   f->opts.backend_options = options;
   strata_runtime_t *rt = create_ok(f);
@@ -637,7 +634,8 @@ static void test_loader_alloc_failures(void **state) {
       int n = devices_of(rt, "fake", NULL);
       if (n != 2)
         FAIL("k=%ld: created with %d fake device(s), not 2: a failed "
-             "allocation was swallowed and options lost\n", k, n);
+             "allocation was swallowed and options lost\n",
+             k, n);
       assert_true(devices_of(rt, "cpu", NULL) >= 1);
       destroy_clean(f, rt);
     } else {

@@ -250,7 +250,8 @@ static void test_sched_eligible_class_only(void **state) {
   (void)state;
   strata_runtime_t *rt =
       fake_runtime("fake:devices=hbm+gddr+cpu,workers=2", "fake");
-  strata_kernel_t gddr = register_impls(rt, "gddr-only", 1u << STRATA_CLASS_GDDR);
+  strata_kernel_t gddr =
+      register_impls(rt, "gddr-only", 1u << STRATA_CLASS_GDDR);
   strata_kernel_t gpus = register_impls(
       rt, "gpus", (1u << STRATA_CLASS_HBM) | (1u << STRATA_CLASS_GDDR));
   for (int i = 0; i < 6; i++) {
@@ -304,15 +305,13 @@ static void test_sched_successor_stays_on_its_device(void **state) {
   int mem[4];
   strata_buffer_t b, other;
   assert_int_equal(strata_buffer_register(rt, &mem[0], sizeof(int), &b), 0);
-  assert_int_equal(strata_buffer_register(rt, &mem[2], sizeof(int), &other),
-                   0);
+  assert_int_equal(strata_buffer_register(rt, &mem[2], sizeof(int), &other), 0);
   strata_task_t first = noted(rt, kgddr, 0, other, STRATA_RW);
   assert_int_equal(strata_task_submit(rt, first), 0);
   assert_int_equal(strata_task_wait(rt, first), 0); /* the GDDR thread */
   atomic_store(&gate_open, 0);
-  strata_task_t gate = rec_task(rt, register_impls(rt, "gate-hbm",
-                                                   1u << STRATA_CLASS_HBM),
-                                1, 1);
+  strata_task_t gate = rec_task(
+      rt, register_impls(rt, "gate-hbm", 1u << STRATA_CLASS_HBM), 1, 1);
   assert_int_equal(strata_task_access(rt, gate, b, STRATA_W), 0);
   strata_task_t fail = noted(rt, khbm, 1, b, STRATA_W);
   strata_task_t doomed = noted(rt, kgddr, 2, b, STRATA_R);

@@ -23,7 +23,7 @@
 typedef struct test_alloc {
   pthread_mutex_t mu;
   size_t live_blocks, live_bytes, peak_bytes, calls;
-  long fail_after; /* < 0: never */
+  long fail_after;  /* < 0: never */
   size_t cap_bytes; /* 0: unlimited */
   size_t bad_sizes; /* frees/reallocs whose osize was wrong */
 } test_alloc_t;

@@ -29,19 +29,18 @@ typedef struct bench {
 /* {=== Small helpers ===} */
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: " PROG " overhead|chain|dag|wake [options]\n"
-          "  -n, --tasks N   tasks (samples for wake); defaults as "
-          "strata-bench\n"
-          "  --workers W     CPU workers (sets starpu_conf.ncpus; "
-          "STARPU_NCPU wins)\n"
-          "  --task-us U     each task busy-waits U microseconds\n"
-          "  --buffers B     dag: buffers (default 256)\n"
-          "  --repeat R      print R measurements (default 1)\n"
-          "  --seed S        dag: random seed (default 1)\n"
-          "  --sleep-us U    wake: idle time before each sample "
-          "(default 2000)\n"
-          "  --sched NAME    scheduling policy (else STARPU_SCHED)\n");
+  fprintf(f, "usage: " PROG " overhead|chain|dag|wake [options]\n"
+             "  -n, --tasks N   tasks (samples for wake); defaults as "
+             "strata-bench\n"
+             "  --workers W     CPU workers (sets starpu_conf.ncpus; "
+             "STARPU_NCPU wins)\n"
+             "  --task-us U     each task busy-waits U microseconds\n"
+             "  --buffers B     dag: buffers (default 256)\n"
+             "  --repeat R      print R measurements (default 1)\n"
+             "  --seed S        dag: random seed (default 1)\n"
+             "  --sleep-us U    wake: idle time before each sample "
+             "(default 2000)\n"
+             "  --sched NAME    scheduling policy (else STARPU_SCHED)\n");
 }
 
 static int report(const char *what, int rc) {
@@ -77,15 +76,18 @@ static void k_stamp(void *buffers[], void *arg) {
  * make StarPU calibrate (and write files) during the timed runs. */
 static struct starpu_codelet cl_empty = {
     .cpu_funcs = {k_empty}, .nbuffers = 0, .name = "bench.empty"};
-static struct starpu_codelet cl_chain = {
-    .cpu_funcs = {k_chain}, .nbuffers = 1, .modes = {STARPU_RW},
-    .name = "bench.chain"};
-static struct starpu_codelet cl_dag = {
-    .cpu_funcs = {k_dag}, .nbuffers = 3,
-    .modes = {STARPU_R, STARPU_R, STARPU_W}, .name = "bench.dag"};
-static struct starpu_codelet cl_stamp = {
-    .cpu_funcs = {k_stamp}, .nbuffers = 1, .modes = {STARPU_W},
-    .name = "bench.stamp"};
+static struct starpu_codelet cl_chain = {.cpu_funcs = {k_chain},
+                                         .nbuffers = 1,
+                                         .modes = {STARPU_RW},
+                                         .name = "bench.chain"};
+static struct starpu_codelet cl_dag = {.cpu_funcs = {k_dag},
+                                       .nbuffers = 3,
+                                       .modes = {STARPU_R, STARPU_R, STARPU_W},
+                                       .name = "bench.dag"};
+static struct starpu_codelet cl_stamp = {.cpu_funcs = {k_stamp},
+                                         .nbuffers = 1,
+                                         .modes = {STARPU_W},
+                                         .name = "bench.stamp"};
 
 /* {=== Setup and teardown ===} */
 
@@ -117,8 +119,7 @@ static int register_buffers(bench_t *b, size_t n) {
   memset(b->mem, 0, (n ? n : 1) * sizeof *b->mem);
   for (size_t i = 0; i < n; i++)
     starpu_variable_data_register(&b->handles[i], STARPU_MAIN_RAM,
-                                  (uintptr_t)&b->mem[i].v,
-                                  sizeof b->mem[i].v);
+                                  (uintptr_t)&b->mem[i].v, sizeof b->mem[i].v);
   b->nbuf = n;
   return 0;
 }
@@ -172,9 +173,9 @@ static int submit_all(bench_t *b) {
   static const uint32_t first = 0;
   for (uint64_t i = 0; i < b->opt.tasks; i++) {
     int rc = b->opt.workload == W_OVERHEAD ? submit(b, &cl_empty, NULL, 0)
-             : b->opt.workload == W_CHAIN ? submit(b, &cl_chain, &first, 1)
-                                          : submit(b, &cl_dag,
-                                                   &b->dag[3 * i], 3);
+             : b->opt.workload == W_CHAIN
+                 ? submit(b, &cl_chain, &first, 1)
+                 : submit(b, &cl_dag, &b->dag[3 * i], 3);
     if (rc)
       return rc;
   }
@@ -234,8 +235,7 @@ static int run_throughput(bench_t *b, uint64_t rep) {
     return 1;
   if (b->opt.workload == W_DAG && check_dag(b))
     return 1;
-  print_throughput("starpu", sched_name(), &b->opt, b->workers, b->nbuf,
-                   &tm);
+  print_throughput("starpu", sched_name(), &b->opt, b->workers, b->nbuf, &tm);
   return 0;
 }
 

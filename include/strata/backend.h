@@ -33,9 +33,9 @@ typedef struct strata_device_handle strata_device_handle_t;
 /** One unit of work handed to a backend worker: call fn(&call), then
  *  report the result with services->complete. */
 typedef struct strata_work {
-  strata_kernel_fn fn;        /* the implementation for this device */
-  strata_kernel_call_t call;  /* its arguments; buffers already valid on
-                                 the device */
+  strata_kernel_fn fn;       /* the implementation for this device */
+  strata_kernel_call_t call; /* its arguments; buffers already valid on
+                                the device */
 } strata_work_t;
 
 /** What the core offers a backend. Valid from init until fini returns. */
@@ -61,8 +61,8 @@ typedef struct strata_core_services {
    *  @return 0 (*out set); STRATA_EAGAIN (timed out); STRATA_ESHUTDOWN
    *          (the device is stopping: the worker must return)
    *  @thread the worker's own thread */
-  int (*next)(strata_core_t *core, strata_device_handle_t *dev,
-              unsigned worker, int64_t timeout_ns, strata_work_t **out);
+  int (*next)(strata_core_t *core, strata_device_handle_t *dev, unsigned worker,
+              int64_t timeout_ns, strata_work_t **out);
 
   /** Report that work taken with next() ended: status 0, or the kernel's
    *  non-zero return. The work pointer is dead afterwards.
@@ -100,8 +100,8 @@ typedef struct strata_backend_device {
   strata_device_class_t impl_class;
   char name[64];
   uint64_t memory_bytes;
-  int32_t numa_node;  /* OS index; -1 unknown */
-  uint32_t nworkers;  /* threads that will call next() for it (>= 1) */
+  int32_t numa_node; /* OS index; -1 unknown */
+  uint32_t nworkers; /* threads that will call next() for it (>= 1) */
   /* Logical core index (strata_machine_t.cores) each worker is bound to;
    * NULL: workers are bound to the NUMA node. Owned by the backend. */
   const uint32_t *worker_cores;
@@ -112,8 +112,8 @@ typedef struct strata_backend_device {
 /** The one symbol a backend exports. All function pointers except the
  *  reserved ones are required. */
 typedef struct strata_backend_component {
-  uint16_t abi_major; /* STRATA_BACKEND_ABI_MAJOR as compiled in */
-  uint16_t abi_minor; /* STRATA_BACKEND_ABI_MINOR as compiled in */
+  uint16_t abi_major;   /* STRATA_BACKEND_ABI_MAJOR as compiled in */
+  uint16_t abi_minor;   /* STRATA_BACKEND_ABI_MINOR as compiled in */
   uint32_t struct_size; /* sizeof(strata_backend_component_t) */
   const char *name;     /* must equal the plugin file name: "cpu" */
   const char *description;

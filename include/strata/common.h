@@ -38,26 +38,26 @@ extern "C" {
  *
  * The numeric values are part of the ABI (backends return them across the
  * plugin boundary): they never change, new codes are only appended. */
-#define STRATA_ERRNO_MAP(XX)                                                  \
-  XX(EINVAL, -1, "invalid argument")                                          \
-  XX(ENOMEM, -2, "out of memory")                                             \
-  XX(EBUSY, -3, "resource busy")                                              \
-  XX(ENODEV, -4, "no suitable device")                                      \
-  XX(ENOENT, -5, "no such object (unknown name or released handle)")          \
-  XX(EEXIST, -6, "already exists")                                            \
-  XX(EBACKEND, -7, "backend failure")                                         \
-  XX(EABI, -8, "plugin ABI mismatch")                                         \
-  XX(EPOLICY, -9, "policy error")                                             \
-  XX(ECANCELED, -10, "canceled")                                              \
-  XX(EAGAIN, -11, "resource temporarily unavailable, try again")              \
-  XX(EKERNEL, -12, "kernel reported failure")                                 \
-  XX(EDEPFAILED, -13, "a task this one depends on failed")                    \
-  XX(ECYCLE, -14, "dependency cycle")                                         \
-  XX(ESTATE, -15, "operation not allowed in the object's current state")      \
-  XX(EOVERLAP, -16, "memory range overlaps a registered buffer")              \
-  XX(ETOPOLOGY, -17, "machine topology could not be loaded")                  \
-  XX(ESHUTDOWN, -18, "runtime is shutting down")                              \
-  XX(ENOTSUP, -19, "operation not supported")                                 \
+#define STRATA_ERRNO_MAP(XX)                                                   \
+  XX(EINVAL, -1, "invalid argument")                                           \
+  XX(ENOMEM, -2, "out of memory")                                              \
+  XX(EBUSY, -3, "resource busy")                                               \
+  XX(ENODEV, -4, "no suitable device")                                         \
+  XX(ENOENT, -5, "no such object (unknown name or released handle)")           \
+  XX(EEXIST, -6, "already exists")                                             \
+  XX(EBACKEND, -7, "backend failure")                                          \
+  XX(EABI, -8, "plugin ABI mismatch")                                          \
+  XX(EPOLICY, -9, "policy error")                                              \
+  XX(ECANCELED, -10, "canceled")                                               \
+  XX(EAGAIN, -11, "resource temporarily unavailable, try again")               \
+  XX(EKERNEL, -12, "kernel reported failure")                                  \
+  XX(EDEPFAILED, -13, "a task this one depends on failed")                     \
+  XX(ECYCLE, -14, "dependency cycle")                                          \
+  XX(ESTATE, -15, "operation not allowed in the object's current state")       \
+  XX(EOVERLAP, -16, "memory range overlaps a registered buffer")               \
+  XX(ETOPOLOGY, -17, "machine topology could not be loaded")                   \
+  XX(ESHUTDOWN, -18, "runtime is shutting down")                               \
+  XX(ENOTSUP, -19, "operation not supported")                                  \
   XX(ERANGE, -20, "value out of range")
 
 typedef enum strata_status {
@@ -136,12 +136,21 @@ typedef enum strata_access_mode {
  * it was released or unregistered is detected and answered with
  * STRATA_ENOENT instead of touching freed memory. A zero id is never
  * valid and stands for "none". */
-typedef struct strata_task { uint64_t id; } strata_task_t;
-typedef struct strata_job { uint64_t id; } strata_job_t;
-typedef struct strata_buffer { uint64_t id; } strata_buffer_t;
-typedef struct strata_kernel { uint64_t id; } strata_kernel_t;
+typedef struct strata_task {
+  uint64_t id;
+} strata_task_t;
+typedef struct strata_job {
+  uint64_t id;
+} strata_job_t;
+typedef struct strata_buffer {
+  uint64_t id;
+} strata_buffer_t;
+typedef struct strata_kernel {
+  uint64_t id;
+} strata_kernel_t;
 
-#define STRATA_NONE {0}
+#define STRATA_NONE                                                            \
+  { 0 }
 
 #ifdef __cplusplus
 }

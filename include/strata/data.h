@@ -20,8 +20,8 @@ extern "C" {
  *  @own    *out: caller, until strata_buffer_unregister
  *  @thread any */
 STRATA_API int strata_buffer_register(strata_runtime_t *rt, void *ptr,
-                                      size_t size, strata_buffer_t *out)
-    STRATA_WARN_UNUSED;
+                                      size_t size,
+                                      strata_buffer_t *out) STRATA_WARN_UNUSED;
 
 /** Unregister a buffer. New submissions that access it fail from now on;
  *  the call blocks until every submitted task that accesses it has ended,
@@ -37,8 +37,7 @@ STRATA_API int strata_buffer_unregister(strata_runtime_t *rt,
  *  @return 0; STRATA_ENOENT
  *  @thread any */
 STRATA_API int strata_buffer_get(const strata_runtime_t *rt,
-                                 strata_buffer_t buf, void **ptr,
-                                 size_t *size);
+                                 strata_buffer_t buf, void **ptr, size_t *size);
 
 #ifdef __cplusplus
 }

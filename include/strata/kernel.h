@@ -16,16 +16,16 @@ struct strata_runtime;
 typedef struct strata_kernel_call {
   size_t struct_size;
   uint32_t nbuffers;
-  void *const *buffers;     /* one per access, in the order the accesses
-                               were added; addresses on the device */
-  const size_t *sizes;      /* byte size of each buffer */
-  const void *args;         /* the task's by-value argument bytes */
+  void *const *buffers; /* one per access, in the order the accesses
+                           were added; addresses on the device */
+  const size_t *sizes;  /* byte size of each buffer */
+  const void *args;     /* the task's by-value argument bytes */
   size_t args_size;
-  void *user_data;          /* strata_kernel_desc_t.user_data */
-  int32_t device;           /* runtime device index it runs on */
-  uint32_t worker;          /* worker index within that device */
-  void *stream;             /* backend execution stream (cudaStream_t on
-                               CUDA devices); NULL on CPU devices */
+  void *user_data; /* strata_kernel_desc_t.user_data */
+  int32_t device;  /* runtime device index it runs on */
+  uint32_t worker; /* worker index within that device */
+  void *stream;    /* backend execution stream (cudaStream_t on
+                      CUDA devices); NULL on CPU devices */
 } strata_kernel_call_t;
 
 /** A kernel implementation. Return 0 on success; anything else marks the
@@ -35,11 +35,11 @@ typedef int (*strata_kernel_fn)(const strata_kernel_call_t *call);
 
 /** Describes a kernel to register. */
 typedef struct strata_kernel_desc {
-  size_t struct_size;  /* sizeof(strata_kernel_desc_t) */
-  const char *name;    /* unique per runtime; copied */
+  size_t struct_size;                        /* sizeof(strata_kernel_desc_t) */
+  const char *name;                          /* unique per runtime; copied */
   strata_kernel_fn impl[STRATA_CLASS_COUNT]; /* by device class; NULL: the
                                                 class cannot run it */
-  void *user_data;     /* passed to every call */
+  void *user_data;                           /* passed to every call */
 } strata_kernel_desc_t;
 
 /** Register a kernel. At least one implementation must be given.
@@ -49,8 +49,7 @@ typedef struct strata_kernel_desc {
  *  @thread any */
 STRATA_API int strata_kernel_register(struct strata_runtime *rt,
                                       const strata_kernel_desc_t *desc,
-                                      strata_kernel_t *out)
-    STRATA_WARN_UNUSED;
+                                      strata_kernel_t *out) STRATA_WARN_UNUSED;
 
 /** Look a kernel up by name.
  *  @return 0; STRATA_ENOENT

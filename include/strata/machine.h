@@ -46,11 +46,11 @@ typedef struct strata_machine {
   uint32_t ncores;
   uint32_t npus;
   uint32_t ngpus;
-  int32_t is_this_system;   /* 0 when loaded from an XML description:
-                               threads are then not bound */
-  const char *cpu_model;    /* "" when unknown */
-  const strata_numa_info_t *numa;   /* nnuma entries, by logical index */
-  const strata_core_info_t *cores;  /* ncores entries, by logical index */
+  int32_t is_this_system;            /* 0 when loaded from an XML description:
+                                        threads are then not bound */
+  const char *cpu_model;             /* "" when unknown */
+  const strata_numa_info_t *numa;    /* nnuma entries, by logical index */
+  const strata_core_info_t *cores;   /* ncores entries, by logical index */
   const strata_pci_gpu_info_t *gpus; /* ngpus entries, in PCI order */
 } strata_machine_t;
 

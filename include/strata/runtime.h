@@ -69,8 +69,7 @@ STRATA_API void strata_runtime_opts_init(strata_runtime_opts_t *opts);
  *  @own    *out: caller, destroy with strata_runtime_destroy
  *  @thread any  @blocks while backends start */
 STRATA_API int strata_runtime_create(const strata_runtime_opts_t *opts,
-                                     strata_runtime_t **out)
-    STRATA_WARN_UNUSED;
+                                     strata_runtime_t **out) STRATA_WARN_UNUSED;
 
 /** Shut the runtime down. From the moment this is called, submissions
  *  from any thread fail with STRATA_ESHUTDOWN; tasks created but never

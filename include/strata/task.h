@@ -115,8 +115,8 @@ STRATA_API int strata_task_depend(strata_runtime_t *rt, strata_task_t task,
  *          STRATA_ESHUTDOWN (strata_runtime_destroy has started)
  *  @own    the handle stays the caller's: release it when done with it
  *  @thread any  @blocks no */
-STRATA_API int strata_task_submit(strata_runtime_t *rt, strata_task_t task)
-    STRATA_WARN_UNUSED;
+STRATA_API int strata_task_submit(strata_runtime_t *rt,
+                                  strata_task_t task) STRATA_WARN_UNUSED;
 
 /** Wait until the task ends.
  *  @return the task's status (see above); STRATA_ESTATE (not submitted)
@@ -146,8 +146,7 @@ STRATA_API int strata_task_info(strata_runtime_t *rt, strata_task_t task,
  *  @thread any */
 STRATA_API int strata_task_set_data(strata_runtime_t *rt, strata_task_t task,
                                     void *data);
-STRATA_API void *strata_task_get_data(strata_runtime_t *rt,
-                                      strata_task_t task);
+STRATA_API void *strata_task_get_data(strata_runtime_t *rt, strata_task_t task);
 
 /** Drop the caller's handle. A submitted task still runs. A task never
  *  submitted is discarded: tasks that depend on it end STRATA_ECANCELED.
@@ -160,8 +159,8 @@ STRATA_API int strata_task_release(strata_runtime_t *rt, strata_task_t task);
 /** Create an empty job.
  *  @own    *out: caller, until strata_job_release
  *  @thread any */
-STRATA_API int strata_job_create(strata_runtime_t *rt, strata_job_t *out)
-    STRATA_WARN_UNUSED;
+STRATA_API int strata_job_create(strata_runtime_t *rt,
+                                 strata_job_t *out) STRATA_WARN_UNUSED;
 
 /** Set a job attribute: "name", "owner", "tier", "priority" (integer, the
  *  default priority of its tasks) or any user tag. Tasks submitted
@@ -189,14 +188,14 @@ STRATA_API int strata_job_cancel(strata_runtime_t *rt, strata_job_t job);
 /** Counters of a job. */
 typedef struct strata_job_info {
   size_t struct_size;
-  uint64_t submitted;  /* tasks submitted to it */
-  uint64_t pending;    /* submitted and not ended */
+  uint64_t submitted; /* tasks submitted to it */
+  uint64_t pending;   /* submitted and not ended */
   uint64_t succeeded;
-  uint64_t failed;     /* STRATA_EKERNEL */
-  uint64_t dep_failed; /* STRATA_EDEPFAILED */
-  uint64_t canceled;   /* STRATA_ECANCELED */
-  int canceled_flag;   /* strata_job_cancel was called */
-  int status;          /* what strata_job_wait would return now */
+  uint64_t failed;            /* STRATA_EKERNEL */
+  uint64_t dep_failed;        /* STRATA_EDEPFAILED */
+  uint64_t canceled;          /* STRATA_ECANCELED */
+  int canceled_flag;          /* strata_job_cancel was called */
+  int status;                 /* what strata_job_wait would return now */
   strata_task_t first_failed; /* first task that ended non-zero */
   char first_failed_name[64];
 } strata_job_info_t;

@@ -30,8 +30,8 @@ static int b_init(const strata_core_services_t *core,
 #endif
 }
 
-__attribute__((unused)) static int b_probe(void *state, const strata_backend_device_t **devices,
-                   size_t *n) {
+__attribute__((unused)) static int
+b_probe(void *state, const strata_backend_device_t **devices, size_t *n) {
   (void)state;
   *devices = &device;
   *n = 1;

@@ -112,8 +112,7 @@ static void *run(void *arg) {
   }
 }
 
-static int fake_start(void *state, strata_device_handle_t *const *h,
-                      size_t n) {
+static int fake_start(void *state, strata_device_handle_t *const *h, size_t n) {
   fake_state_t *st = state;
   for (size_t d = 0; d < n; d++)
     for (unsigned w = 0; w < st->devs[d].nworkers; w++) {
