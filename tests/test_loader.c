@@ -436,6 +436,36 @@ static void test_loader_fake_fail_start(void **state) {
                 "start");
 }
 
+/* A plugin that describes a device wrongly is skipped with the reason. */
+static void test_loader_fake_malformed_devices(void **state) {
+  fixture_t *f = *state;
+  const char *bad[][2] = {{"class", "unknown device class"},
+                          {"impl", "unknown implementation class"},
+                          {"workers", "no workers"},
+                          {"name", "no name"},
+                          {"core", "a core that does not exist"}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char opts[64];
+    snprintf(opts, sizeof opts, "fake:bad=%s", bad[i][0]);
+    fake_fails_at(f, opts, "device registration");
+    assert_logged(f, "WARN", "malformed device", bad[i][1]);
+  }
+}
+
+/* next() for a worker the device does not have is refused and logged;
+ * the backend then works normally. */
+static void test_loader_next_bad_worker(void **state) {
+  fixture_t *f = *state;
+  f->opts.backend_options = "fake:badworker=1";
+  strata_runtime_t *rt = create_ok(f);
+  run_task(rt, STRATA_CLASS_HBM);
+  destroy_clean(f, rt);
+  assert_logged(f, "ERROR", "asked work for worker 6", "which has 1");
+  char answer[48];
+  snprintf(answer, sizeof answer, "answered %d", STRATA_EINVAL);
+  assert_logged(f, "INFO", "next() for worker 6", answer);
+}
+
 static void test_loader_fake_no_device(void **state) {
   fixture_t *f = *state;
   f->opts.backend_options = "fake:none=1";
@@ -670,6 +700,8 @@ int main(void) {
       T(test_loader_fake_fail_probe),
       T(test_loader_fake_fail_start),
       T(test_loader_fake_no_device),
+      T(test_loader_fake_malformed_devices),
+      T(test_loader_next_bad_worker),
       T(test_loader_junk_files),
       T(test_loader_empty_path_enodev),
       T(test_loader_first_directory_wins),

@@ -5,6 +5,9 @@
  *   workers=N              workers per device (default 1)
  *   fail=init|probe|start  fail that step
  *   none=1                 report no device
+ *   bad=class|impl|workers|name|core   describe the first device wrongly
+ *   badworker=1            each thread first asks next() for a worker
+ *                          that does not exist, and logs the answer
  * Kernels run on plain host threads whatever the device class, so tests
  * can observe GPU-class placement without a GPU. */
 #include "config.h"
@@ -24,6 +27,7 @@ typedef struct fake_thread {
   const strata_core_services_t *core;
   strata_device_handle_t *dev;
   unsigned worker;
+  unsigned bad_worker; /* 0: none */
   pthread_t tid;
 } fake_thread_t;
 
@@ -34,6 +38,8 @@ typedef struct fake_state {
   size_t ndevs;
   fake_thread_t threads[MAX_THREADS];
   size_t nthreads;
+  uint32_t bad_core;
+  bool bad_worker;
 } fake_state_t;
 
 static int parse_class(const char *s, size_t n, strata_device_class_t *c) {
@@ -45,6 +51,23 @@ static int parse_class(const char *s, size_t n, strata_device_class_t *c) {
     }
   }
   return -1;
+}
+
+/* bad=...: a device description the core must reject. */
+static void describe_wrongly(fake_state_t *st, strata_backend_device_t *d,
+                             const char *what) {
+  if (!strcmp(what, "class"))
+    d->device_class = (strata_device_class_t)42;
+  else if (!strcmp(what, "impl"))
+    d->impl_class = (strata_device_class_t)42;
+  else if (!strcmp(what, "workers"))
+    d->nworkers = 0;
+  else if (!strcmp(what, "name"))
+    d->name[0] = '\0';
+  else if (!strcmp(what, "core")) {
+    st->bad_core = UINT32_C(1) << 30;
+    d->worker_cores = &st->bad_core;
+  }
 }
 
 static int fake_init(const strata_core_services_t *core,
@@ -86,6 +109,13 @@ static int fake_init(const strata_core_services_t *core,
     core->alloc(core->core, st, sizeof *st, 0);
     return STRATA_EBACKEND;
   }
+  char bad[16];
+  if (core->option(core->core, "bad", bad, sizeof bad) == STRATA_OK &&
+      st->ndevs)
+    describe_wrongly(st, &st->devs[0], bad);
+  char flag[4];
+  st->bad_worker =
+      core->option(core->core, "badworker", flag, sizeof flag) == STRATA_OK;
   *state = st;
   return STRATA_OK;
 }
@@ -102,6 +132,12 @@ static int fake_probe(void *state, const strata_backend_device_t **devices,
 
 static void *run(void *arg) {
   fake_thread_t *th = arg;
+  if (th->bad_worker) {
+    strata_work_t *w;
+    int rc = th->core->next(th->core->core, th->dev, th->bad_worker, 0, &w);
+    th->core->log(th->core->core, STRATA_LOG_INFO,
+                  "next() for worker %u answered %d", th->bad_worker, rc);
+  }
   for (;;) {
     strata_work_t *w;
     int rc = th->core->next(th->core->core, th->dev, th->worker, -1, &w);
@@ -119,7 +155,8 @@ static int fake_start(void *state, strata_device_handle_t *const *h, size_t n) {
       if (st->nthreads == MAX_THREADS)
         return STRATA_EBACKEND;
       fake_thread_t *th = &st->threads[st->nthreads];
-      *th = (fake_thread_t){st->core, h[d], w, 0};
+      *th = (fake_thread_t){st->core, h[d], w,
+                            st->bad_worker ? st->devs[d].nworkers + 5 : 0, 0};
       if (pthread_create(&th->tid, NULL, run, th))
         return STRATA_EBACKEND;
       st->nthreads++;
