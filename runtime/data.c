@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/data.c: buffer registration, the index of registered ranges that
- * rejects overlaps, and unregistration that drains a buffer's tasks. */
+/* runtime/data.c: buffers: registration (with the index of registered
+ * ranges that rejects overlaps) and creation, the application's access
+ * (acquire, release), and unregistration that drains a buffer's tasks and
+ * brings its data home. */
 #include "config.h"
 
 #include "runtime.h"
@@ -21,8 +23,27 @@ void strata__buffer_ref(strata__buffer_t *b) {
 void strata__buffer_unref(strata_runtime_t *rt, strata__buffer_t *b) {
   if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
     return;
+  strata__memory_buffer_fini(rt, b);
   strata__free(&rt->alloc, b->readers, b->cap_readers * sizeof *b->readers);
   strata__free(&rt->alloc, b, sizeof *b);
+}
+
+/* A buffer object over host memory `ptr` (the caller's, or the runtime's
+ * when `owned`), with its replicas, not yet named by a handle. */
+static strata__buffer_t *buffer_new(strata_runtime_t *rt, void *ptr,
+                                    size_t size, bool owned) {
+  strata__buffer_t *b = strata__zalloc(&rt->alloc, sizeof *b);
+  if (!b)
+    return NULL;
+  b->ptr = ptr;
+  b->size = size;
+  b->owned = owned;
+  atomic_init(&b->refs, 1);
+  if (strata__memory_buffer_init(rt, b, ptr)) {
+    strata__free(&rt->alloc, b, sizeof *b);
+    return NULL;
+  }
+  return b;
 }
 
 /* {=== Range index (data_mu) ===} */
@@ -100,12 +121,9 @@ int strata_buffer_register(strata_runtime_t *rt, void *ptr, size_t size,
   }
   if (atomic_load(&rt->shutdown))
     return STRATA_ESHUTDOWN;
-  strata__buffer_t *b = strata__zalloc(&rt->alloc, sizeof *b);
+  strata__buffer_t *b = buffer_new(rt, ptr, size, false);
   if (!b)
     return STRATA_ENOMEM;
-  b->ptr = ptr;
-  b->size = size;
-  atomic_init(&b->refs, 1);
 
   pthread_mutex_lock(&rt->data_mu);
   int rc = range_insert(rt, b);
@@ -118,7 +136,28 @@ int strata_buffer_register(strata_runtime_t *rt, void *ptr, size_t size,
   }
   pthread_mutex_unlock(&rt->data_mu);
   if (rc) {
-    strata__free(&rt->alloc, b, sizeof *b);
+    strata__buffer_unref(rt, b);
+    return rc;
+  }
+  out->id = b->id;
+  return STRATA_OK;
+}
+
+int strata_buffer_create(strata_runtime_t *rt, size_t size,
+                         strata_buffer_t *out) {
+  if (!rt || !out || !size)
+    return STRATA_EINVAL;
+  if (atomic_load(&rt->shutdown))
+    return STRATA_ESHUTDOWN;
+  void *mem = strata__zalloc(&rt->alloc, size);
+  strata__buffer_t *b = mem ? buffer_new(rt, mem, size, true) : NULL;
+  if (!b) {
+    strata__free(&rt->alloc, mem, size);
+    return STRATA_ENOMEM;
+  }
+  int rc = strata__htable_add(&rt->buffers, &rt->alloc, b, &b->id);
+  if (rc) {
+    strata__buffer_unref(rt, b); /* frees mem, which it owns */
     return rc;
   }
   out->id = b->id;
@@ -181,6 +220,16 @@ int strata_buffer_unregister(strata_runtime_t *rt, strata_buffer_t buf) {
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b)
     return STRATA_ENOENT;
+  pthread_mutex_lock(&rt->graph_mu);
+  bool acquired = b->acquired != NULL;
+  pthread_mutex_unlock(&rt->graph_mu);
+  if (acquired) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "cannot unregister [%p, +%zu): the application holds it "
+               "(strata_buffer_release first)",
+               b->ptr, b->size);
+    return STRATA_EBUSY;
+  }
   /* From here on, submissions that access it fail. */
   bool was_dead;
   history_t h = take_history(rt, b, true, &was_dead);
@@ -193,8 +242,52 @@ int strata_buffer_unregister(strata_runtime_t *rt, strata_buffer_t buf) {
     ask_to_be_woken(h.readers[i]);
   strata__runtime_wait_until(rt, history_idle, &h);
   drop_history(rt, &h);
-  range_remove(rt, b);
+  /* The latest data goes home before the replicas are freed. */
+  int rc = strata__memory_buffer_flush(rt, b);
+  if (rc)
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "unregistering [%p, +%zu): its latest data could not be "
+               "brought home: %s",
+               b->ptr, b->size, strata_strerror(rc));
+  if (!b->owned)
+    range_remove(rt, b);
   strata__buffer_unref(rt, b);
+  return rc;
+}
+
+int strata_buffer_acquire(strata_runtime_t *rt, strata_buffer_t buf,
+                          strata_access_mode_t mode, void **ptr) {
+  if (!rt || !ptr ||
+      (mode != STRATA_R && mode != STRATA_W && mode != STRATA_RW))
+    return STRATA_EINVAL;
+  strata__buffer_t *b = strata__buffer_get(rt, buf);
+  if (!b)
+    return STRATA_ENOENT;
+  strata__task_t *t;
+  int rc = strata__graph_host_begin(rt, b, mode, &t);
+  if (rc)
+    return rc;
+  if ((rc = strata__memory_to_host(rt, b, mode & STRATA_W, true))) {
+    strata__graph_host_end(rt, t);
+    return rc;
+  }
+  *ptr = strata__memory_host_ptr(b, rt);
+  return STRATA_OK;
+}
+
+int strata_buffer_release(strata_runtime_t *rt, strata_buffer_t buf) {
+  if (!rt)
+    return STRATA_EINVAL;
+  strata__buffer_t *b = strata__buffer_get(rt, buf);
+  if (!b)
+    return STRATA_ENOENT;
+  pthread_mutex_lock(&rt->graph_mu);
+  strata__task_t *t = b->acquired;
+  pthread_mutex_unlock(&rt->graph_mu);
+  if (!t)
+    return STRATA_ESTATE;
+  strata__memory_unpin_host(rt, b);
+  strata__graph_host_end(rt, t);
   return STRATA_OK;
 }
 
@@ -216,8 +309,14 @@ static void release_buffer(uint64_t id, void *obj, void *ud) {
   strata_runtime_t *rt = ud;
   strata__buffer_t *b = obj;
   strata__htable_remove(&rt->buffers, id);
+  if (b->acquired) /* the application never released it */
+    strata__graph_host_end(rt, b->acquired);
   history_t h = take_history(rt, b, false, NULL);
   drop_history(rt, &h);
+  if (strata__memory_buffer_flush(rt, b))
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "buffer [%p, +%zu): its latest data could not be brought home",
+               b->ptr, b->size);
   strata__buffer_unref(rt, b);
 }
 

@@ -8,6 +8,8 @@
 #ifndef STRATA_DATA_INTERNAL_H
 #define STRATA_DATA_INTERNAL_H
 
+#include <pthread.h>
+
 #include "internal.h"
 
 struct strata_runtime;
@@ -15,6 +17,13 @@ struct strata__task;
 
 typedef struct strata__buffer {
   uint64_t id;
+  /* Replicas (memory.h): one per memory node, guarded by mu; cv signals
+   * the end of a copy into or out of one of them. */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct strata__replica *rep;
+  bool owned; /* the runtime allocated the host memory */
+  bool lost;  /* its only valid copy was on a failed device (mu) */
   /* The handle + one per access of an unsubmitted task (a submitted task
    * needs none: unregister waits for it to end). */
   _Atomic uint32_t refs;
@@ -22,6 +31,7 @@ typedef struct strata__buffer {
   size_t size;
   /* Guarded by the graph lock: */
   bool dead;                        /* unregistered: no new submissions */
+  struct strata__task *acquired; /* the application's access, or NULL */
   struct strata__task *last_writer; /* holds a task reference */
   struct strata__task **readers;    /* since last_writer; references */
   size_t nreaders, cap_readers;

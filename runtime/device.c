@@ -24,6 +24,11 @@ static int check_desc(strata_runtime_t *rt, const strata__backend_t *be,
     why = "no workers";
   else if (!memchr(d->name, '\0', sizeof d->name) || !d->name[0])
     why = "no name";
+  else if (d->own_memory && (!be->comp->mem_alloc || !be->comp->mem_free ||
+                              !be->comp->copy))
+    why = "it has its own memory, but the backend cannot allocate or copy";
+  else if (d->own_memory && !d->memory_bytes)
+    why = "it has its own memory, of zero bytes";
   else if (d->worker_cores)
     for (uint32_t w = 0; w < d->nworkers && !why; w++)
       if (d->worker_cores[w] >= rt->topo.view.ncores)
@@ -54,12 +59,37 @@ static void device_free(strata_runtime_t *rt, strata__device_t *d) {
   strata__free(&rt->alloc, d, sizeof *d);
 }
 
+/* Device i of a probe list whose entries are `stride` bytes apart (the
+ * plugin's sizeof, which may differ from ours). */
+static strata_backend_device_t desc_at(const strata_backend_device_t *descs,
+                                       size_t stride, size_t i) {
+  strata_backend_device_t d;
+  memset(&d, 0, sizeof d);
+  memcpy(&d, (const char *)descs + i * stride, STRATA_MIN(stride, sizeof d));
+  d.struct_size = sizeof d;
+  return d;
+}
+
+/* The fields of ABI 2.0: a probe list with shorter entries is malformed. */
+#define DEVICE_MIN_SIZE                                                        \
+  (offsetof(strata_backend_device_t, peers) + sizeof(uint64_t))
+
 int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
                         const strata_backend_device_t *descs, size_t n) {
   int rc;
-  for (size_t i = 0; i < n; i++)
-    if ((rc = check_desc(rt, be, &descs[i])))
+  size_t stride = n ? descs[0].struct_size : 0;
+  if (n && stride < DEVICE_MIN_SIZE) {
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "backend '%s' reported devices of %zu bytes, at least %zu are "
+               "needed",
+               be->name, stride, (size_t)DEVICE_MIN_SIZE);
+    return STRATA_EABI;
+  }
+  for (size_t i = 0; i < n; i++) {
+    strata_backend_device_t d = desc_at(descs, stride, i);
+    if ((rc = check_desc(rt, be, &d)))
       return rc;
+  }
   if ((rc = strata__grow(&rt->alloc, (void **)&rt->devices, &rt->cap_devices,
                          rt->ndevices + n, sizeof *rt->devices)))
     return rc;
@@ -68,7 +98,8 @@ int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
     strata__device_t *d = strata__zalloc(&rt->alloc, sizeof *d);
     if (!d)
       break;
-    d->desc = descs[added];
+    d->desc = desc_at(descs, stride, added);
+    d->bindex = (unsigned)added;
     if (alloc_slots(rt, d)) {
       strata__free(&rt->alloc, d, sizeof *d);
       break;
@@ -143,7 +174,13 @@ int strata_device_info(const strata_runtime_t *rt, int index,
   info.workers = d->desc.nworkers;
   info.cores = distinct_cores(&d->desc);
   memcpy(info.pci_busid, d->desc.pci_busid, sizeof info.pci_busid);
-  info.link_gbps = d->desc.link_gbps;
+  info.link_gbps = (float)(d->desc.link_bandwidth / 1e9);
+  info.memory_node = d->node;
+  info.mem_bandwidth = d->desc.mem_bandwidth;
+  info.fp64_flops = d->desc.fp64_flops;
+  info.fp32_flops = d->desc.fp32_flops;
+  info.ecc = d->desc.ecc;
+  info.failed = atomic_load(&d->failed);
   return strata__copy_out(out, &info, sizeof info);
 }
 
@@ -162,4 +199,42 @@ int strata_device_stats(const strata_runtime_t *rt, int index,
   }
   st.load = strata__device_load(d);
   return strata__copy_out(out, &st, sizeof st);
+}
+
+int strata_device_health(const strata_runtime_t *rt, int index,
+                         strata_health_t *out) {
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
+    return STRATA_EINVAL;
+  if (index < 0 || (size_t)index >= rt->ndevices)
+    return STRATA_ERANGE;
+  const strata__device_t *d = rt->devices[index];
+  const strata_backend_component_t *c = d->backend->comp;
+  if (!c->health)
+    return STRATA_ENOTSUP;
+  strata_health_t h = {.struct_size = sizeof h,
+                       .temperature_c = -300,
+                       .power_w = -1,
+                       .utilisation = -1,
+                       .throttled = -1};
+  int rc = c->health(d->backend->state, d->bindex, &h);
+  if (rc)
+    return rc;
+  return strata__copy_out(out, &h, sizeof h);
+}
+
+int strata_device_model(const strata_runtime_t *rt, int index,
+                        strata_device_model_t *out) {
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
+    return STRATA_EINVAL;
+  if (index < 0 || (size_t)index >= rt->ndevices)
+    return STRATA_ERANGE;
+  const strata__device_t *d = rt->devices[index];
+  const strata_backend_component_t *c = d->backend->comp;
+  if (!c->model)
+    return STRATA_ENOTSUP;
+  strata_device_model_t m = {.struct_size = sizeof m};
+  int rc = c->model(d->backend->state, d->bindex, &m);
+  if (rc)
+    return rc;
+  return strata__copy_out(out, &m, sizeof m);
 }

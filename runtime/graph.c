@@ -97,6 +97,7 @@ static void task_free(strata__task_t *t) {
   if (t->ptrs != t->ptrs_inline) {
     strata__free(a, t->ptrs, t->naccess * sizeof *t->ptrs);
     strata__free(a, t->sizes, t->naccess * sizeof *t->sizes);
+    strata__free(a, t->modes, t->naccess * sizeof *t->modes);
   }
   if (t->args != t->args_inline)
     strata__free(a, t->args, t->args_cap);
@@ -161,7 +162,10 @@ static int doomed_status(strata__task_t *t) {
 }
 
 static bool will_not_run(strata__task_t *t) {
-  return atomic_load(&t->doom) || (t->job && atomic_load(&t->job->canceled));
+  /* The application's own access always happens: it sees the data as the
+   * tasks before it left it. */
+  return !t->host && (atomic_load(&t->doom) ||
+                      (t->job && atomic_load(&t->job->canceled)));
 }
 
 /* Settle the counters of a submitted task that ended, and wake whoever
@@ -172,10 +176,12 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
    * someone waits, since reading `submitted` on every end would pull its
    * line away from the submitting thread. (Sequentially consistent: a
    * waiter that registers after this reads the new `ended`.) */
-  strata__device_t *d = rt->devices[t->device];
-  uint64_t ended = atomic_fetch_add(&d->ended, 1) + 1;
-  if (atomic_load(&rt->waiters) && ended == atomic_load(&d->submitted))
-    wake = true;
+  if (t->device >= 0) {
+    strata__device_t *d = rt->devices[t->device];
+    uint64_t ended = atomic_fetch_add(&d->ended, 1) + 1;
+    if (atomic_load(&rt->waiters) && ended == atomic_load(&d->submitted))
+      wake = true;
+  }
   if (t->job)
     strata__job_task_ended(rt, t->job, t, status);
   if (status == STRATA_EDEPFAILED || status == STRATA_ECANCELED) {
@@ -397,7 +403,7 @@ static int reaches(strata_runtime_t *rt, strata__task_t *from,
 
 /* The union of the modes t uses buffer b with, if access i is the first
  * access of b in t; 0 otherwise (so each buffer is linked once). */
-static strata_access_mode_t first_access_mode(const strata__task_t *t,
+strata_access_mode_t strata__task_access_mode(const strata__task_t *t,
                                               size_t i) {
   strata__buffer_t *b = t->access[i].buf;
   for (size_t j = 0; j < i; j++)
@@ -429,7 +435,7 @@ static int for_each_pred(strata_runtime_t *rt, strata__task_t *t,
                          int (*fn)(strata_runtime_t *, strata__task_t *)) {
   int rc = STRATA_OK;
   for (size_t i = 0; i < t->naccess && rc == STRATA_OK; i++) {
-    strata_access_mode_t mode = first_access_mode(t, i);
+    strata_access_mode_t mode = strata__task_access_mode(t, i);
     strata__buffer_t *b = t->access[i].buf;
     if (!mode)
       continue;
@@ -452,7 +458,7 @@ static int forget_promise(strata_runtime_t *rt, strata__task_t *p) {
 static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
   int rc = STRATA_OK;
   for (size_t i = 0; i < t->naccess && rc == STRATA_OK; i++) {
-    strata_access_mode_t mode = first_access_mode(t, i);
+    strata_access_mode_t mode = strata__task_access_mode(t, i);
     strata__buffer_t *b = t->access[i].buf;
     if (!mode)
       continue;
@@ -471,11 +477,14 @@ static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
   if (t->naccess > STRATA__INLINE_ACCESSES && rc == STRATA_OK) {
     t->ptrs = strata__alloc(&rt->alloc, t->naccess * sizeof *t->ptrs);
     t->sizes = strata__alloc(&rt->alloc, t->naccess * sizeof *t->sizes);
-    if (!t->ptrs || !t->sizes) {
+    t->modes = strata__alloc(&rt->alloc, t->naccess * sizeof *t->modes);
+    if (!t->ptrs || !t->sizes || !t->modes) {
       strata__free(&rt->alloc, t->ptrs, t->naccess * sizeof *t->ptrs);
       strata__free(&rt->alloc, t->sizes, t->naccess * sizeof *t->sizes);
+      strata__free(&rt->alloc, t->modes, t->naccess * sizeof *t->modes);
       t->ptrs = t->ptrs_inline;
       t->sizes = t->sizes_inline;
+      t->modes = t->modes_inline;
       rc = STRATA_ENOMEM;
     }
   }
@@ -489,7 +498,7 @@ static int reserve_links(strata_runtime_t *rt, strata__task_t *t) {
 static void link_accesses(strata__task_t *t) {
   t->last_pred = NULL;
   for (size_t i = 0; i < t->naccess; i++) {
-    strata_access_mode_t mode = first_access_mode(t, i);
+    strata_access_mode_t mode = strata__task_access_mode(t, i);
     strata__buffer_t *b = t->access[i].buf;
     if (!mode)
       continue;
@@ -528,19 +537,12 @@ static int get_created(strata_runtime_t *rt, strata_task_t h,
   return STRATA_OK;
 }
 
-int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
-                       strata_task_t *out) {
-  if (!rt || !out)
-    return STRATA_EINVAL;
-  strata__kernel_t *k = strata__kernel_get(rt, kernel);
-  if (!k)
-    return STRATA_ENOENT;
-  if (atomic_load(&rt->shutdown))
-    return STRATA_ESHUTDOWN;
+/* A task object for kernel k, fresh or recycled, in state CREATED. */
+static strata__task_t *new_task(strata_runtime_t *rt, strata__kernel_t *k) {
   bool recycled;
   strata__task_t *t = pool_get(rt, &recycled);
   if (!t)
-    return STRATA_ENOMEM;
+    return NULL;
   if (!recycled)
     t->hslot = 0;
   /* Field by field rather than memset of ~700 bytes: this is the hot
@@ -564,6 +566,7 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
   t->cap_access = STRATA__INLINE_ACCESSES;
   t->ptrs = t->ptrs_inline;
   t->sizes = t->sizes_inline;
+  t->modes = t->modes_inline;
   t->args = t->args_inline;
   t->args_size = 0;
   t->args_cap = STRATA__INLINE_ARGS;
@@ -577,6 +580,22 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
   t->visit = 0;
   t->qnode.next = NULL;
   t->qnode.priority = 0;
+  t->host = false;
+  return t;
+}
+
+int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
+                       strata_task_t *out) {
+  if (!rt || !out)
+    return STRATA_EINVAL;
+  strata__kernel_t *k = strata__kernel_get(rt, kernel);
+  if (!k)
+    return STRATA_ENOENT;
+  if (atomic_load(&rt->shutdown))
+    return STRATA_ESHUTDOWN;
+  strata__task_t *t = new_task(rt, k);
+  if (!t)
+    return STRATA_ENOMEM;
   if (t->hslot) {
     t->id = strata__htable_readd(&rt->tasks, t->hslot, t);
   } else {
@@ -765,13 +784,29 @@ static int check_submittable(strata_runtime_t *rt, strata__task_t *t) {
 }
 
 /* Fill in the kernel call frame (host addresses for now). */
+static strata_precision_t precision_of(const char *label) {
+  static const char *const names[] = {"fp64", "fp32", "fp16", "bf16",
+                                      "int8"};
+  if (!label)
+    return STRATA_PRECISION_UNKNOWN;
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (!strcmp(label, names[i]))
+      return (strata_precision_t)(STRATA_PRECISION_FP64 + i);
+  return STRATA_PRECISION_OTHER;
+}
+
+void strata__graph_retarget(strata_runtime_t *rt, strata__task_t *t, int d) {
+  t->device = d;
+  t->work.fn = t->kernel->impl[rt->devices[d]->desc.impl_class];
+  t->work.call.device = d;
+}
+
 static void prepare_call(strata_runtime_t *rt, strata__task_t *t) {
-  strata__device_t *d = rt->devices[t->device];
   for (size_t i = 0; i < t->naccess; i++) {
     t->ptrs[i] = t->access[i].buf->ptr;
     t->sizes[i] = t->access[i].buf->size;
+    t->modes[i] = (uint8_t)t->access[i].mode;
   }
-  t->work.fn = t->kernel->impl[d->desc.impl_class];
   t->work.call = (strata_kernel_call_t){
       .struct_size = sizeof(strata_kernel_call_t),
       .nbuffers = (uint32_t)t->naccess,
@@ -780,8 +815,11 @@ static void prepare_call(strata_runtime_t *rt, strata__task_t *t) {
       .args = t->args_size ? t->args : NULL,
       .args_size = t->args_size,
       .user_data = t->kernel->user_data,
-      .device = t->device,
+      .modes = t->modes,
   };
+  t->work.flops = t->attrs.flops;
+  t->work.precision = precision_of(t->attrs.precision);
+  strata__graph_retarget(rt, t, t->device);
 }
 
 /* Count the newly submitted task everywhere it must be waited for. */
@@ -792,7 +830,8 @@ static void account_submit(strata_runtime_t *rt, strata__task_t *t) {
   for (size_t i = 0; i < t->naccess; i++)
     strata__buffer_unref(rt, t->access[i].buf);
   t->submitted = true;
-  atomic_fetch_add(&rt->devices[t->device]->submitted, 1);
+  if (t->device >= 0)
+    atomic_fetch_add(&rt->devices[t->device]->submitted, 1);
   if (t->job) {
     atomic_fetch_add(&t->job->submitted, 1);
     atomic_fetch_add(&t->job->pending, 1);
@@ -810,6 +849,7 @@ int strata_task_submit(strata_runtime_t *rt, strata_task_t task) {
   if (rc)
     return rc;
   int device;
+  t->working_set = strata__memory_working_set(t);
   if ((rc = strata__placement_choose(rt, t, &device)))
     return rc;
   t->qnode.priority = effective_priority(t);
@@ -915,4 +955,65 @@ void strata__graph_discard_unsubmitted(strata_runtime_t *rt) {
   pthread_mutex_lock(&rt->graph_mu);
   strata__htable_foreach(&rt->tasks, discard_if_unsubmitted, rt);
   pthread_mutex_unlock(&rt->graph_mu);
+}
+
+/* {=== The application's access to a buffer ===} */
+
+/* Stands for the application in task names and logs. */
+static strata__kernel_t host_kernel = {.name = (char *)"(application)"};
+
+static bool host_ready(void *arg) {
+  return strata__task_state(arg) != STRATA_TASK_WAITING;
+}
+
+/* Link t (accessing b) as a task submitted now. graph_mu held. */
+static int link_host(strata_runtime_t *rt, strata__buffer_t *b,
+                     strata__task_t *t) {
+  if (atomic_load(&rt->shutdown))
+    return STRATA_ESHUTDOWN;
+  if (b->dead)
+    return STRATA_ENOENT;
+  if (b->acquired)
+    return STRATA_EBUSY;
+  int rc = reserve_links(rt, t);
+  if (rc)
+    return rc;
+  t->seq = rt->next_seq++;
+  account_submit(rt, t);
+  atomic_store(&t->state, STRATA_TASK_WAITING);
+  link_accesses(t);
+  b->acquired = t; /* the creation reference is held until release */
+  return STRATA_OK;
+}
+
+int strata__graph_host_begin(strata_runtime_t *rt, strata__buffer_t *b,
+                             strata_access_mode_t mode, strata__task_t **out) {
+  strata__task_t *t = new_task(rt, &host_kernel);
+  if (!t)
+    return STRATA_ENOMEM;
+  t->host = true;
+  strata__buffer_ref(b);
+  t->access[t->naccess++] = (strata__access_t){b, mode};
+  pthread_mutex_lock(&rt->graph_mu);
+  int rc = link_host(rt, b, t);
+  pthread_mutex_unlock(&rt->graph_mu);
+  if (rc) {
+    task_free(t);
+    return rc;
+  }
+  atomic_store(&t->waited, true);
+  if (atomic_fetch_sub(&t->npending, 1) == 1)
+    atomic_store(&t->state, STRATA_TASK_READY);
+  strata__runtime_wait_until(rt, host_ready, t);
+  atomic_store(&t->state, STRATA_TASK_RUNNING);
+  *out = t;
+  return STRATA_OK;
+}
+
+void strata__graph_host_end(strata_runtime_t *rt, strata__task_t *t) {
+  pthread_mutex_lock(&rt->graph_mu);
+  t->access[0].buf->acquired = NULL;
+  pthread_mutex_unlock(&rt->graph_mu);
+  end_chain(rt, t, STRATA_OK, true, NULL);
+  strata__task_unref(t); /* the creation reference */
 }

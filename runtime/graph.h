@@ -91,6 +91,10 @@ typedef struct strata__task {
                      lives in the pool; 0: none yet */
   int kernel_status;
   bool submitted; /* accepted by strata_task_submit */
+  /* The application's access to a buffer (strata_buffer_acquire): never
+   * queued, ends at strata_buffer_release. */
+  bool host;
+  uint64_t working_set; /* bytes of distinct buffers, set at submit */
   uint64_t seq;   /* submission order */
   uint64_t start_ns;
   strata__kernel_t *kernel;
@@ -101,6 +105,7 @@ typedef struct strata__task {
   size_t naccess, cap_access;
   void **ptrs; /* the kernel's buffer arguments */
   size_t *sizes;
+  uint8_t *modes;
   unsigned char *args;
   size_t args_size, args_cap;
 
@@ -110,6 +115,7 @@ typedef struct strata__task {
   strata__access_t access_inline[STRATA__INLINE_ACCESSES];
   void *ptrs_inline[STRATA__INLINE_ACCESSES];
   size_t sizes_inline[STRATA__INLINE_ACCESSES];
+  uint8_t modes_inline[STRATA__INLINE_ACCESSES];
   unsigned char args_inline[STRATA__INLINE_ARGS];
 } strata__task_t;
 
@@ -139,8 +145,29 @@ strata__task_t *strata__task_get(struct strata_runtime *rt, strata_task_t h);
 void strata__task_ref(strata__task_t *t);
 void strata__task_unref(strata__task_t *t);
 
+/** Point a submitted, not yet running task at device d (its previous
+ *  device failed). Accounting is the caller's. */
+void strata__graph_retarget(struct strata_runtime *rt, strata__task_t *t,
+                            int d);
+
 /** The name shown to users: the "name" attribute, else the kernel's. */
 const char *strata__task_name(const strata__task_t *t);
+
+/** The union of the modes t uses the buffer of access i with, when access
+ *  i is that buffer's first in t; 0 otherwise (so callers visit each
+ *  buffer once). */
+strata_access_mode_t strata__task_access_mode(const strata__task_t *t,
+                                              size_t i);
+
+/** Link an application access to buffer b into the graph, as a task
+ *  submitted now, and wait until the tasks it must follow have ended.
+ *  @return 0 with *out set; STRATA_ESHUTDOWN; STRATA_ENOENT (b
+ *  unregistered); STRATA_EBUSY (b already acquired); STRATA_ENOMEM
+ *  @thread any  @blocks yes */
+int strata__graph_host_begin(struct strata_runtime *rt, strata__buffer_t *b,
+                             strata_access_mode_t mode, strata__task_t **out);
+/** End an application access: the tasks after it may run. */
+void strata__graph_host_end(struct strata_runtime *rt, strata__task_t *t);
 
 /** A worker ran the task's kernel: status 0 or STRATA_EKERNEL. Releases
  *  successors, settles accounting and drops the runtime's reference. When

@@ -30,14 +30,14 @@ void strata__job_task_ended(strata_runtime_t *rt, strata__job_t *job,
   case STRATA_OK:
     atomic_fetch_add(&job->succeeded, 1);
     break;
-  case STRATA_EKERNEL:
-    atomic_fetch_add(&job->failed, 1);
-    break;
   case STRATA_EDEPFAILED:
     atomic_fetch_add(&job->dep_failed, 1);
     break;
-  default:
+  case STRATA_ECANCELED:
     atomic_fetch_add(&job->ncanceled, 1);
+    break;
+  default: /* the kernel, its device or its data failed */
+    atomic_fetch_add(&job->failed, 1);
     break;
   }
   if (status != STRATA_OK) {

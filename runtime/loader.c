@@ -132,6 +132,7 @@ static void init_services(strata__backend_t *be) {
       .next = strata__sched_next,
       .complete = strata__sched_complete,
       .bind_worker = strata__sched_bind_worker,
+      .device_failed = strata__sched_device_failed,
   };
   be->config = (strata_backend_config_t){
       .struct_size = sizeof(strata_backend_config_t),

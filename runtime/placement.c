@@ -6,10 +6,18 @@
 
 #define COMP "placement"
 
+/* Has device d an implementation of t's kernel, and is it alive? */
+static bool can_run(const strata_runtime_t *rt, const strata__task_t *t,
+                    int d) {
+  return d >= 0 && (size_t)d < rt->ndevices &&
+         !atomic_load(&rt->devices[d]->failed) &&
+         t->kernel->impl[rt->devices[d]->desc.impl_class] != NULL;
+}
+
 bool strata__placement_eligible(const strata_runtime_t *rt,
                                 const strata__task_t *t, int d) {
-  return d >= 0 && (size_t)d < rt->ndevices &&
-         t->kernel->impl[rt->devices[d]->desc.impl_class] != NULL;
+  return can_run(rt, t, d) &&
+         strata__memory_fits((strata_runtime_t *)rt, d, t->working_set);
 }
 
 /* The eligible device with the least queued work per worker; ties go to
@@ -51,6 +59,34 @@ static int default_place(void *state, strata_runtime_t *rt,
 const strata__placer_t strata__placer_default = {.name = "default",
                                                  .place = default_place};
 
+/* No device can take t: say why, and tell a task too big for every
+ * device that could run its kernel from one no device can run. */
+static int explain_no_device(strata_runtime_t *rt, const strata__task_t *t) {
+  uint64_t largest = 0;
+  bool runnable = false;
+  for (size_t i = 0; i < rt->ndevices; i++)
+    if (can_run(rt, t, (int)i)) {
+      runnable = true;
+      strata_memory_node_info_t n = {.struct_size = sizeof n};
+      if (strata_memory_node_info(rt, rt->devices[i]->node, &n) == 0 &&
+          n.capacity > largest)
+        largest = n.capacity;
+    }
+  if (runnable) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s' needs %llu bytes at once; the largest memory of a "
+               "device that can run kernel '%s' holds %llu",
+               strata__task_name(t), (unsigned long long)t->working_set,
+               t->kernel->name, (unsigned long long)largest);
+    return STRATA_ENOSPC;
+  }
+  STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+             "task '%s': no working device has an implementation of kernel "
+             "'%s'",
+             strata__task_name(t), t->kernel->name);
+  return STRATA_ENODEV;
+}
+
 int strata__placement_choose(strata_runtime_t *rt, const strata__task_t *t,
                              int *device) {
   atomic_fetch_add_explicit(&rt->placement.calls, 1, memory_order_relaxed);
@@ -71,8 +107,6 @@ int strata__placement_choose(strata_runtime_t *rt, const strata__task_t *t,
   }
   int rc = default_place(NULL, rt, t, device);
   if (rc == STRATA_ENODEV)
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "task '%s': no device has an implementation of kernel '%s'",
-               strata__task_name(t), t->kernel->name);
+    rc = explain_no_device(rt, t);
   return rc;
 }

@@ -92,12 +92,16 @@ static void init_locks(strata_runtime_t *rt) {
 /* Free what creation may have set up; every piece tolerates never having
  * been set up. */
 static void teardown(strata_runtime_t *rt) {
-  strata__loader_stop(rt);
-  strata__devices_free(rt);
   /* Every task has ended and its handles are gone: drop the jobs, then
-   * the buffers (whose access history holds the last task references). */
+   * the buffers (whose access history holds the last task references) and
+   * the memory nodes, while the backends that hold device memory are
+   * still loaded; then the backends and their devices. */
   strata__jobs_release_all(rt);
   strata__buffers_free(rt);
+  if (rt->mem.nodes)
+    strata__memory_fini(rt);
+  strata__loader_stop(rt);
+  strata__devices_free(rt);
   strata__kernels_free(rt);
   if (rt->placer.destroy)
     rt->placer.destroy(rt->placer.state, rt);
@@ -152,6 +156,8 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
     rc = STRATA_ENODEV;
     goto fail;
   }
+  if ((rc = strata__memory_init(rt, &o)))
+    goto fail;
   *out = rt;
   return STRATA_OK;
 fail:

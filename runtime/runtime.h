@@ -12,6 +12,7 @@
 #include "handle.h"
 #include "loader.h"
 #include "log.h"
+#include "memory.h"
 #include "placement.h"
 #include "topology.h"
 
@@ -32,6 +33,8 @@ struct strata_runtime {
   size_t nbackends, cap_backends;
   strata__device_t **devices;
   size_t ndevices, cap_devices;
+
+  strata__memory_t mem;
 
   strata__placer_t placer;
   strata__placement_stats_t placement;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* runtime/sched.c: ready tasks into device queues, and the worker-side
- * services (next, complete, bind) that backends call. */
+ * services (next, complete, device_failed, bind) that backends call:
+ * around each task, the memory manager brings its data to the device and
+ * takes note of what it wrote; a device that fails has its work run
+ * elsewhere. */
 #include "config.h"
 
 #include "runtime.h"
@@ -8,9 +11,35 @@
 
 #define COMP "sched"
 
+/* Thrashing is judged over windows of this many tasks of a device: more
+ * evictions than tasks in a window means its working sets do not fit. */
+#define THRASH_WINDOW 128
+
+static void run_elsewhere(strata_runtime_t *rt, strata__task_t *t);
+
+/* {=== Queues ===} */
+
+/* Re-place every task queued on a failed device. */
+static void drain_failed(strata_runtime_t *rt, strata__device_t *d) {
+  bool stopped;
+  strata__qnode_t *n;
+  while ((n = strata__queue_pop(&d->queue, 0, &stopped)))
+    run_elsewhere(rt, STRATA_CONTAINER_OF(n, strata__task_t, qnode));
+}
+
 void strata__sched_enqueue(strata_runtime_t *rt, strata__task_t *t) {
+  if (t->host) { /* the application, waiting for this in host_begin */
+    atomic_store(&t->state, STRATA_TASK_READY);
+    strata__runtime_notify(rt);
+    return;
+  }
+  strata__device_t *d = rt->devices[t->device];
   atomic_store_explicit(&t->state, STRATA_TASK_READY, memory_order_release);
-  strata__queue_push(&rt->devices[t->device]->queue, &t->qnode);
+  strata__queue_push(&d->queue, &t->qnode);
+  /* The device may have failed after the task was placed on it: its
+   * workers take nothing any more, so move what is queued. */
+  if (STRATA_UNLIKELY(atomic_load(&d->failed)))
+    drain_failed(rt, d);
 }
 
 bool strata__sched_may_run_next(strata_runtime_t *rt, const strata__task_t *t) {
@@ -18,6 +47,68 @@ bool strata__sched_may_run_next(strata_runtime_t *rt, const strata__task_t *t) {
   return !strata__queue_size(q) ||
          t->qnode.priority >= strata__queue_top_priority(q);
 }
+
+/* {=== Failed devices ===} */
+
+/* Place a task again, away from failed devices, and queue it; when no
+ * working device can run it, it ends STRATA_EDEVICE. */
+static void run_elsewhere(strata_runtime_t *rt, strata__task_t *t) {
+  strata__device_t *old = rt->devices[t->device];
+  int d;
+  int rc = strata__placement_choose(rt, t, &d);
+  if (rc == STRATA_OK)
+    rc = strata__queue_reserve(&rt->devices[d]->queue, &rt->alloc,
+                               t->qnode.priority);
+  if (rc) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s' cannot run: %s failed and no other device can "
+               "take it",
+               strata__task_name(t), old->desc.name);
+    strata__graph_task_ran(rt, t, STRATA_EDEVICE, NULL);
+    return;
+  }
+  strata__device_t *nd = rt->devices[d];
+  STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "task '%s' moves from %s to %s",
+             strata__task_name(t), old->desc.name, nd->desc.name);
+  atomic_fetch_add(&nd->submitted, 1);
+  atomic_fetch_add(&old->ended, 1);
+  strata__graph_retarget(rt, t, d);
+  strata__sched_enqueue(rt, t);
+}
+
+static void device_failed(strata_runtime_t *rt, strata__device_t *d,
+                          const char *why) {
+  if (atomic_exchange(&d->failed, true))
+    return;
+  size_t lost = strata__memory_device_lost(rt, d->index);
+  STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+             "%s failed (%s): its tasks run elsewhere%s", d->desc.name, why,
+             lost ? "; data whose only copy it held is lost" : "");
+  if (lost)
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "%zu buffer(s) lost with %s: tasks that read them end "
+               "STRATA_ELOST (eager_writeback keeps copies at home)",
+               lost, d->desc.name);
+  strata__queue_stop(&d->queue);
+  drain_failed(rt, d);
+}
+
+void strata__sched_device_failed(strata_core_t *core,
+                                 strata_device_handle_t *dev,
+                                 strata_work_t *work, const char *why) {
+  strata_runtime_t *rt = core->rt;
+  if (work) {
+    strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
+    if (rt->mem.active)
+      strata__memory_release(rt, t, dev->index, false);
+    device_failed(rt, dev, why ? why : "reported by its backend");
+    run_elsewhere(rt, t);
+    return;
+  }
+  device_failed(rt, dev, why ? why : "reported by its backend");
+}
+
+/* {=== Workers ===} */
 
 /* The task a worker should run next: its handed-over successor, else the
  * best of its device's queue. */
@@ -33,6 +124,35 @@ static strata__task_t *take(strata__device_t *dev, unsigned worker,
   return n ? STRATA_CONTAINER_OF(n, strata__task_t, qnode) : NULL;
 }
 
+/* Bring t's data to the device. @return true when t may run now; false
+ * when it was ended or moved instead. */
+static bool stage_data(strata_runtime_t *rt, strata__device_t *dev,
+                       strata__task_t *t) {
+  int rc = strata__memory_acquire(rt, t, dev->index);
+  if (rc == STRATA_OK)
+    return true;
+  if (rc == STRATA_EDEVICE) {
+    device_failed(rt, dev, "copies to or from it keep failing");
+    run_elsewhere(rt, t);
+  } else {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s' cannot run on %s: its data: %s",
+               strata__task_name(t), dev->desc.name, strata_strerror(rc));
+    strata__graph_task_ran(rt, t, rc, NULL);
+  }
+  return false;
+}
+
+/* Hand a failed device's work on: what this worker still holds. */
+static int stop_worker(strata_runtime_t *rt, strata__device_t *dev,
+                       unsigned worker) {
+  strata__task_t *t = dev->workers[worker].w.next_task;
+  dev->workers[worker].w.next_task = NULL;
+  if (t)
+    run_elsewhere(rt, t);
+  return STRATA_ESHUTDOWN;
+}
+
 int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
                        unsigned worker, int64_t timeout_ns,
                        strata_work_t **out) {
@@ -44,6 +164,9 @@ int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
     return STRATA_EINVAL;
   }
   for (;;) {
+    if (STRATA_UNLIKELY(atomic_load_explicit(&dev->failed,
+                                             memory_order_relaxed)))
+      return stop_worker(rt, dev, worker);
     bool stopped;
     strata__task_t *t = take(dev, worker, timeout_ns, &stopped);
     if (!t)
@@ -53,11 +176,33 @@ int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
       strata__graph_task_cancel(rt, t);
       continue;
     }
+    if (rt->mem.active && !stage_data(rt, dev, t))
+      continue;
     atomic_store_explicit(&t->state, STRATA_TASK_RUNNING, memory_order_relaxed);
     t->work.call.worker = worker;
     t->start_ns = strata__now_ns();
     *out = &t->work;
     return STRATA_OK;
+  }
+}
+
+/* Warn once when a device evicts more than it runs. */
+static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
+                            uint64_t tasks) {
+  if (tasks % THRASH_WINDOW || d->thrash_warned)
+    return;
+  strata_memory_node_info_t n = {.struct_size = sizeof n};
+  if (strata_memory_node_info(rt, d->node, &n))
+    return;
+  uint64_t ev = n.evictions - d->thrash_mark;
+  d->thrash_mark = n.evictions;
+  if (ev > THRASH_WINDOW && n.kind == STRATA_NODE_DEVICE) {
+    d->thrash_warned = true;
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "%s is thrashing: %llu evictions in its last %d tasks (the "
+               "data its tasks use does not fit its %llu bytes)",
+               d->desc.name, (unsigned long long)ev, THRASH_WINDOW,
+               (unsigned long long)n.capacity);
   }
 }
 
@@ -73,10 +218,9 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
       atomic_load_explicit(&slot->w.busy_ns, memory_order_relaxed) +
           (strata__now_ns() - t->start_ns),
       memory_order_relaxed);
-  atomic_store_explicit(
-      &slot->w.tasks_run,
-      atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1,
-      memory_order_relaxed);
+  uint64_t ran =
+      atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1;
+  atomic_store_explicit(&slot->w.tasks_run, ran, memory_order_relaxed);
   if (status != STRATA_OK) {
     atomic_fetch_add_explicit(&slot->w.tasks_failed, 1, memory_order_relaxed);
     t->kernel_status = status;
@@ -85,6 +229,11 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
                "consume its results will not run",
                strata__task_name(t), d->desc.name, t->kernel->name, status);
     status = STRATA_EKERNEL;
+  }
+  if (rt->mem.active) {
+    strata__memory_release(rt, t, d->index, true);
+    if (t->work.call.worker == 0)
+      watch_thrashing(rt, d, ran);
   }
   /* A successor this task makes ready on this device runs next on this
    * worker: no queue round trip, no wake-up, its inputs still in cache. */

@@ -25,5 +25,8 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
                             int status);
 int strata__sched_bind_worker(strata_core_t *core, strata_device_handle_t *dev,
                               unsigned worker);
+void strata__sched_device_failed(strata_core_t *core,
+                                 strata_device_handle_t *dev,
+                                 strata_work_t *work, const char *why);
 
 #endif /* STRATA_SCHED_H */

@@ -525,7 +525,7 @@ static void test_graph_no_eligible_device(void **state) {
   strata_task_t t;
   assert_int_equal(strata_task_create(f->rt, k, &t), 0);
   assert_int_equal(strata_task_submit(f->rt, t), STRATA_ENODEV);
-  assert_true(test_log_has(&f->log, "no device has an implementation"));
+  assert_true(test_log_has(&f->log, "no working device has an implementation"));
   /* Still the caller's, still unsubmitted. */
   strata_task_info_t info = {.struct_size = sizeof info};
   assert_int_equal(strata_task_info(f->rt, t, &info), 0);

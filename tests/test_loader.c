@@ -36,10 +36,16 @@ _Static_assert(offsetof(strata_backend_component_t, stop) == 8 + 5 * PTR,
                "stop moved");
 _Static_assert(offsetof(strata_backend_component_t, fini) == 8 + 6 * PTR,
                "fini moved");
+_Static_assert(offsetof(strata_backend_component_t, mem_alloc) == 8 + 7 * PTR,
+               "mem_alloc moved");
+_Static_assert(offsetof(strata_backend_component_t, model) == 8 + 11 * PTR,
+               "model moved");
 /* A minor bump takes fields from `reserved`: the total size never moves,
- * and at 1.0 all eight reserved slots are free and last. */
-_Static_assert(sizeof(strata_backend_component_t) == 8 + 15 * PTR,
+ * and at 2.0 all eight reserved slots are free and last. */
+_Static_assert(sizeof(strata_backend_component_t) == 8 + 20 * PTR,
                "component size changed");
+_Static_assert(offsetof(strata_backend_device_t, struct_size) == 0,
+               "a probed device must start with its size");
 _Static_assert(sizeof(strata_backend_component_t) ==
                    offsetof(strata_backend_component_t, reserved) + 8 * PTR,
                "reserved is not the last member, or not 8 pointers");
@@ -283,7 +289,7 @@ static void test_loader_abi_layout(void **state) {
   /* The layout is checked at compile time above; here, the numbers the
    * loader compares plugins against (a minor bump must revisit the
    * reserved-slot assertion, so it revisits this one too). */
-  assert_int_equal(STRATA_BACKEND_ABI_MAJOR, 1);
+  assert_int_equal(STRATA_BACKEND_ABI_MAJOR, 2);
   assert_int_equal(STRATA_BACKEND_ABI_MINOR, 0);
   assert_int_equal(sizeof(((strata_backend_component_t *)0)->reserved),
                    8 * sizeof(void *));

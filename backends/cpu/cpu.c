@@ -103,6 +103,8 @@ static int build_devices(cpu_state_t *st) {
     if (seen)
       continue;
     strata_backend_device_t *d = &st->devs[st->ndevs];
+    d->struct_size = sizeof *d;
+    d->ecc = -1;
     d->worker_cores = &st->cores[placed];
     for (unsigned v = w; v < st->nworkers; v++)
       if (node_of[v] == node_of[w])

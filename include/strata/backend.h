@@ -8,6 +8,7 @@
 #include <strata/common.h>
 #include <strata/kernel.h>
 #include <strata/machine.h>
+#include <strata/runtime.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -17,7 +18,7 @@ extern "C" {
  * plugin whose major differs from its own. Bump the minor when fields are
  * appended (taken from `reserved`): the loader accepts plugins whose minor
  * is not newer than its own. */
-#define STRATA_BACKEND_ABI_MAJOR 1
+#define STRATA_BACKEND_ABI_MAJOR 2
 #define STRATA_BACKEND_ABI_MINOR 0
 
 /* The exported symbol of backend "cuda-hbm" is
@@ -30,12 +31,25 @@ typedef struct strata_core strata_core_t;
 /** One of the core's devices (opaque), handed to the backend at start. */
 typedef struct strata_device_handle strata_device_handle_t;
 
+/** Arithmetic precision a task declared (its "precision" attribute). */
+typedef enum strata_precision {
+  STRATA_PRECISION_UNKNOWN = 0,
+  STRATA_PRECISION_FP64,
+  STRATA_PRECISION_FP32,
+  STRATA_PRECISION_FP16,
+  STRATA_PRECISION_BF16,
+  STRATA_PRECISION_INT8,
+  STRATA_PRECISION_OTHER
+} strata_precision_t;
+
 /** One unit of work handed to a backend worker: call fn(&call), then
  *  report the result with services->complete. */
 typedef struct strata_work {
   strata_kernel_fn fn;       /* the implementation for this device */
   strata_kernel_call_t call; /* its arguments; buffers already valid on
                                 the device */
+  double flops;              /* the task's "flops" attribute; < 0 unknown */
+  strata_precision_t precision;
 } strata_work_t;
 
 /** What the core offers a backend. Valid from init until fini returns. */
@@ -75,6 +89,15 @@ typedef struct strata_core_services {
    *  @thread any */
   void *(*alloc)(strata_core_t *core, void *ptr, size_t osize, size_t nsize);
 
+  /** Report that device `dev` failed (stopped answering, lost its
+   *  memory). The core stops placing work on it, runs the tasks queued for
+   *  it elsewhere, and makes next() answer STRATA_ESHUTDOWN to its
+   *  workers. `work`, when not NULL, is work the device took with next()
+   *  and could not finish: it is run elsewhere too (do not complete it).
+   *  @thread any */
+  void (*device_failed)(strata_core_t *core, strata_device_handle_t *dev,
+                        strata_work_t *work, const char *why);
+
   /** Bind the calling thread where worker `worker` of `dev` belongs (its
    *  core, or its NUMA node). A no-op returning STRATA_ENOTSUP when the
    *  machine was loaded from XML.
@@ -92,8 +115,11 @@ typedef struct strata_backend_config {
   const strata_machine_t *machine; /* valid until fini */
 } strata_backend_config_t;
 
-/** A device a backend drives, as reported by probe. */
+/** A device a backend drives, as reported by probe. Rates and sizes are
+ *  in base units (bytes, bytes/s, flop/s, seconds); 0 means unknown. */
 typedef struct strata_backend_device {
+  uint32_t struct_size; /* sizeof(strata_backend_device_t) as compiled:
+                           the core steps through probe's array with it */
   strata_device_class_t device_class;
   /* Which kernel implementation it runs: its own class for real devices;
    * a simulated GPU runs the CPU implementation. */
@@ -106,7 +132,17 @@ typedef struct strata_backend_device {
    * NULL: workers are bound to the NUMA node. Owned by the backend. */
   const uint32_t *worker_cores;
   char pci_busid[16];
-  float link_gbps;
+  /* 1: tasks work on device memory that the core manages through the
+   * component's mem_alloc, mem_free and copy; 0: on host memory (CPU). */
+  int32_t own_memory;
+  double link_bandwidth; /* host link */
+  double link_latency;
+  double mem_bandwidth;
+  double fp64_flops, fp32_flops;
+  int32_t ecc; /* 1 yes, 0 no, -1 unknown */
+  /* Bit i: copy() works directly between this device and device i of the
+   * same probe list (peer to peer); else copies go through host memory. */
+  uint64_t peers;
 } strata_backend_device_t;
 
 /** The one symbol a backend exports. All function pointers except the
@@ -147,6 +183,31 @@ typedef struct strata_backend_component {
   /** Free everything; state is dead afterwards.
    *  @thread owner */
   void (*fini)(void *state);
+
+  /* {=== Device memory (required when a device has own_memory) ===}
+   * `dev` is the index of the device in probe's list. The core keeps the
+   * accounts (capacity, eviction, caching of freed blocks): these only
+   * move bytes. */
+
+  /** Allocate `size` bytes on device `dev`.
+   *  @return 0; STRATA_ENOMEM  @thread any */
+  int (*mem_alloc)(void *state, unsigned dev, size_t size, void **ptr);
+  /** Free a block mem_alloc returned. @thread any */
+  void (*mem_free)(void *state, unsigned dev, void *ptr, size_t size);
+  /** Copy `size` bytes. A device of -1 is host memory; otherwise both
+   *  are this backend's devices and peers (see strata_backend_device_t).
+   *  Blocks until done; the core runs copies on its own threads.
+   *  @return 0, or a STRATA_E* code (the core retries, then gives up)
+   *  @thread any */
+  int (*copy)(void *state, int dst_dev, void *dst, int src_dev,
+              const void *src, size_t size);
+
+  /* {=== Optional readouts (NULL when not supported) ===} */
+
+  /** Live health of device `dev`. @thread any */
+  int (*health)(void *state, unsigned dev, strata_health_t *out);
+  /** Virtual clock of device `dev` (modelled time). @thread any */
+  int (*model)(void *state, unsigned dev, strata_device_model_t *out);
 
   void *reserved[8]; /* must be NULL */
 } strata_backend_component_t;

@@ -58,7 +58,11 @@ extern "C" {
   XX(ETOPOLOGY, -17, "machine topology could not be loaded")                   \
   XX(ESHUTDOWN, -18, "runtime is shutting down")                               \
   XX(ENOTSUP, -19, "operation not supported")                                  \
-  XX(ERANGE, -20, "value out of range")
+  XX(ERANGE, -20, "value out of range")                                        \
+  XX(EDEVICE, -21, "device failed")                                            \
+  XX(ENOSPC, -22, "does not fit in the memory of any eligible device")         \
+  XX(EIO, -23, "input/output error")                                           \
+  XX(ELOST, -24, "data lost with a failed device")
 
 typedef enum strata_status {
   STRATA_OK = 0,

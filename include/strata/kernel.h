@@ -26,6 +26,8 @@ typedef struct strata_kernel_call {
   uint32_t worker; /* worker index within that device */
   void *stream;    /* backend execution stream (cudaStream_t on
                       CUDA devices); NULL on CPU devices */
+  const uint8_t *modes; /* how the task uses each buffer
+                           (strata_access_mode_t) */
 } strata_kernel_call_t;
 
 /** A kernel implementation. Return 0 on success; anything else marks the

@@ -53,6 +53,30 @@ typedef struct strata_runtime_opts {
   /* An hwloc XML file describing the machine instead of discovering this
    * one (testing, what-if studies). Threads are not bound then. */
   const char *topology_xml;
+
+  /* {=== Memory (see strata/data.h) ===} */
+  /* A pinned host-memory tier of this many bytes, where data evicted from
+   * device memory goes first. 0: none. */
+  uint64_t pinned_bytes;
+  /* Cap on the host memory held by buffers the runtime allocates
+   * (strata_buffer_create); beyond it they spill. 0: no cap. Registered
+   * buffers live in the caller's memory and never count. */
+  uint64_t host_bytes;
+  /* Directory for the last tier: data that fits nowhere else is written
+   * there (with checksums) and read back. NULL: none. */
+  const char *spill_dir;
+  /* Where data evicted from device memory goes, in order of preference:
+   * a comma-separated list of "pinned", "host", "spill". NULL: "pinned,
+   * host" when there is a pinned tier, else "host". */
+  const char *device_tiers;
+  /* Cap on each device's memory, below what it has (tests, sharing a card
+   * with others). 0: all of it. */
+  uint64_t device_bytes;
+  /* Copy every buffer a task wrote on a device back to host memory before
+   * the task counts as done, so that a device failure loses no data (at
+   * the cost of host-link traffic). 0: write back only on eviction and
+   * when the application takes the data back. */
+  int eager_writeback;
 } strata_runtime_opts_t;
 
 /** Fill `opts` with the defaults described above.
@@ -121,6 +145,11 @@ typedef struct strata_device_info {
                          GPUs; binding happens only on this machine) */
   char pci_busid[16]; /* "" for CPU devices */
   float link_gbps;    /* host link in GB/s, 0 unknown or n/a */
+  int memory_node;    /* where its tasks' data lives (strata/data.h) */
+  double mem_bandwidth;          /* bytes/s; 0 unknown */
+  double fp64_flops, fp32_flops; /* flop/s; 0 unknown */
+  int32_t ecc;                   /* 1 yes, 0 no, -1 unknown */
+  int32_t failed;                /* the device failed: it runs nothing */
 } strata_device_info_t;
 
 /** Cumulative counters of a device since the runtime started. */
@@ -150,6 +179,37 @@ STRATA_API int strata_device_info(const strata_runtime_t *rt, int index,
  *  @thread any */
 STRATA_API int strata_device_stats(const strata_runtime_t *rt, int index,
                                    strata_device_stats_t *out);
+
+/** Live health of a device (temperature, power, ...), as far as its
+ *  backend can read it; unknown values are negative (temperature below
+ *  -273). */
+typedef struct strata_health {
+  size_t struct_size;
+  double temperature_c;
+  double power_w;
+  double utilisation;
+  int32_t throttled; /* 1 yes, 0 no, -1 unknown */
+} strata_health_t;
+
+/** @return 0; STRATA_ERANGE; STRATA_ENOTSUP (the backend cannot tell)
+ *  @thread any */
+STRATA_API int strata_device_health(const strata_runtime_t *rt, int index,
+                                    strata_health_t *out);
+
+/** A device's virtual clock, for devices whose time is modelled rather
+ *  than measured (the sim backend's "modelled" machines). The modelled
+ *  makespan of a run is the largest clock_ns. */
+typedef struct strata_device_model {
+  size_t struct_size;
+  uint64_t clock_ns; /* virtual time at which its last task ended */
+  uint64_t busy_ns;  /* virtual time spent computing */
+  uint64_t copy_ns;  /* virtual time its host link spent copying */
+} strata_device_model_t;
+
+/** @return 0; STRATA_ERANGE; STRATA_ENOTSUP (time is not modelled)
+ *  @thread any */
+STRATA_API int strata_device_model(const strata_runtime_t *rt, int index,
+                                   strata_device_model_t *out);
 
 #ifdef __cplusplus
 }

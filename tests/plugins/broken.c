@@ -10,6 +10,7 @@
 #define SYMBOL(p) CAT3(strata_backend_, p, _component)
 
 static const strata_backend_device_t device = {
+    .struct_size = sizeof(strata_backend_device_t),
     .device_class = STRATA_CLASS_CPU,
     .impl_class = STRATA_CLASS_CPU,
     .name = "broken",

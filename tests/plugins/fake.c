@@ -97,6 +97,7 @@ static int fake_init(const strata_core_services_t *core,
       core->alloc(core->core, st, sizeof *st, 0);
       return STRATA_EINVAL;
     }
+    d->struct_size = sizeof *d;
     d->impl_class = d->device_class;
     d->nworkers = workers ? workers : 1;
     d->numa_node = -1;

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* backends/sim/machine.h: machine descriptions for the sim backend. A
+ * description is a Lua file that returns a table (see
+ * lua/machines/README.md for the fields); it is evaluated in an empty,
+ * sandboxed Lua state and checked field by field, so that a bad file is
+ * rejected with the file, the field and the reason. */
+#ifndef STRATA_SIM_MACHINE_H
+#define STRATA_SIM_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <strata/common.h>
+
+#define SIM_MAX_DEVICES 64
+
+/* Faults injected into one device, counted from the start of the run. */
+typedef struct sim_faults {
+  uint64_t copy_fail_at;   /* 0: never; N: the N-th copy to or from the
+                              device fails ... */
+  uint32_t copy_fail_count; /* ... and the copy_fail_count - 1 after it
+                               too (default 1) */
+  uint64_t die_after;      /* 0: never; N: the device fails when it starts
+                              its (N+1)-th task */
+  uint64_t hot_after;      /* 0: never; N: after N tasks the device reports
+                              hot_temperature */
+  double hot_temperature;  /* degrees Celsius */
+} sim_faults_t;
+
+typedef struct sim_device_spec {
+  strata_device_class_t device_class; /* "cpu", "hbm", "gddr" */
+  char name[64];
+  uint64_t memory;        /* bytes; 0 for a cpu device (host memory) */
+  double mem_bandwidth;   /* device memory, bytes/s */
+  double link_bandwidth;  /* host link, bytes/s (0 for cpu devices) */
+  double link_latency;    /* seconds; default 5e-6 */
+  double fp64, fp32;      /* flop/s */
+  bool ecc;
+  int numa;               /* OS index of the closest NUMA node; default 0 */
+  unsigned workers;       /* default 1 */
+  uint64_t peers;         /* bit i: direct copies with devices[i] */
+  double peer_bandwidth;  /* bytes/s of those copies; default the smaller
+                             of the two link bandwidths */
+  double temperature;     /* reported health: degrees Celsius, default 40 */
+  double power;           /* watts, default 0 (unknown) */
+  sim_faults_t faults;
+} sim_device_spec_t;
+
+typedef struct sim_machine {
+  char name[64];
+  bool modelled;      /* time = "modelled" (else "real") */
+  bool skip_kernels;  /* modelled only: do not run the kernels */
+  size_t ndevices;
+  sim_device_spec_t *devices;
+} sim_machine_t;
+
+/** Load and check a machine description.
+ *  @param alloc, ud  allocator for the result and for the Lua state
+ *  @param err        receives "FILE: FIELD: REASON" (or Lua's own
+ *                    "FILE:LINE: message" for a syntax error) on failure
+ *  @return 0; STRATA_EINVAL (bad description, err says why); STRATA_ENOENT
+ *          (file unreadable); STRATA_ENOMEM
+ *  @own    out: caller, free with sim_machine_free */
+int sim_machine_load(const char *path, strata_alloc_fn alloc, void *ud,
+                     sim_machine_t *out, char *err, size_t errlen);
+
+void sim_machine_free(sim_machine_t *m, strata_alloc_fn alloc, void *ud);
+
+#endif /* STRATA_SIM_MACHINE_H */

@@ -1,0 +1,963 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/memory.c: memory nodes, replicas, copies, eviction and tiers
+ * (see memory.h for the model and the locking rules). */
+#include "config.h"
+
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COMP "memory"
+
+/* Freed device and pinned blocks kept for reuse (allocation calls on a
+ * GPU are slow); beyond this many, blocks are given back. */
+#define CACHE_MAX 256
+/* How long a task waits for room before looking again (eviction can fail
+ * transiently while another thread holds a victim). */
+#define ROOM_WAIT_NS 1000000
+
+/* {=== Nodes ===} */
+
+static strata__mnode_t *node_of(strata_runtime_t *rt, int i) {
+  return rt->mem.nodes[i];
+}
+
+static bool host_like(const strata__mnode_t *n) {
+  return n->kind == STRATA__NODE_HOST || n->kind == STRATA__NODE_PINNED;
+}
+
+static int add_node(strata_runtime_t *rt, strata__node_kind_t kind,
+                    strata__device_t *dev, const char *name,
+                    uint64_t capacity) {
+  strata__mnode_t *n = strata__zalloc(&rt->alloc, sizeof *n);
+  if (!n)
+    return -1;
+  n->index = (int)rt->mem.nnodes;
+  n->kind = kind;
+  n->dev = dev;
+  n->capacity = capacity;
+  strata__strlcpy(n->name, name, sizeof n->name);
+  pthread_mutex_init(&n->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&n->freed, &ca);
+  pthread_condattr_destroy(&ca);
+  rt->mem.nodes[rt->mem.nnodes++] = n;
+  return n->index;
+}
+
+/* Parse "pinned,host" into the list of tiers device evictions go to. */
+static int parse_tiers(strata_runtime_t *rt, const char *list) {
+  strata__memory_t *m = &rt->mem;
+  m->ndevice_tiers = 0;
+  for (const char *p = list; p && *p;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    int node = -1;
+    if (len == 6 && !strncmp(p, "pinned", 6))
+      node = m->pinned;
+    else if (len == 4 && !strncmp(p, "host", 4))
+      node = m->host;
+    else if (len == 5 && !strncmp(p, "spill", 5))
+      node = m->spill;
+    if (node < 0 || m->ndevice_tiers == 3) {
+      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                 "device_tiers '%s': '%.*s' is not an available tier "
+                 "(pinned needs pinned_bytes, spill needs spill_dir)",
+                 list, (int)len, p);
+      return STRATA_EINVAL;
+    }
+    m->device_tiers[m->ndevice_tiers++] = node;
+    p = end ? end + 1 : NULL;
+  }
+  return STRATA_OK;
+}
+
+int strata__memory_init(strata_runtime_t *rt,
+                        const strata_runtime_opts_t *opts) {
+  strata__memory_t *m = &rt->mem;
+  size_t max = 3 + rt->ndevices;
+  m->nodes = strata__zalloc(&rt->alloc, max * sizeof *m->nodes);
+  if (!m->nodes)
+    return STRATA_ENOMEM;
+  m->pinned = m->spill = -1;
+  m->copy_retries = 3;
+  m->eager_writeback = opts->eager_writeback;
+  if ((m->host = add_node(rt, STRATA__NODE_HOST, NULL, "host",
+                          opts->host_bytes)) < 0)
+    return STRATA_ENOMEM;
+  if (opts->pinned_bytes &&
+      (m->pinned = add_node(rt, STRATA__NODE_PINNED, NULL, "pinned host",
+                            opts->pinned_bytes)) < 0)
+    return STRATA_ENOMEM;
+  if (opts->spill_dir) {
+    if (!(m->spill_dir = strata__strdup(&rt->alloc, opts->spill_dir)) ||
+        (m->spill = add_node(rt, STRATA__NODE_SPILL, NULL, "spill", 0)) < 0)
+      return STRATA_ENOMEM;
+  }
+  for (size_t i = 0; i < rt->ndevices; i++) {
+    strata__device_t *d = rt->devices[i];
+    if (!d->desc.own_memory) {
+      d->node = m->host;
+      continue;
+    }
+    uint64_t cap = d->desc.memory_bytes;
+    if (opts->device_bytes && (!cap || opts->device_bytes < cap))
+      cap = opts->device_bytes;
+    if ((d->node = add_node(rt, STRATA__NODE_DEVICE, d, d->desc.name, cap)) <
+        0)
+      return STRATA_ENOMEM;
+  }
+  m->active = m->nnodes > 1 || opts->host_bytes;
+  m->links = strata__zalloc(&rt->alloc,
+                            m->nnodes * m->nnodes * sizeof *m->links);
+  if (!m->links)
+    return STRATA_ENOMEM;
+  return parse_tiers(rt, opts->device_tiers ? opts->device_tiers
+                         : m->pinned >= 0   ? "pinned,host"
+                                            : "host");
+}
+
+static void raw_free(strata_runtime_t *rt, strata__mnode_t *n, void *ptr,
+                     size_t size);
+
+void strata__memory_fini(strata_runtime_t *rt) {
+  strata__memory_t *m = &rt->mem;
+  for (size_t i = 0; i < m->nnodes; i++) {
+    strata__mnode_t *n = m->nodes[i];
+    for (size_t c = 0; c < n->ncache; c++)
+      raw_free(rt, n, n->cache[c].ptr, n->cache[c].size);
+    strata__free(&rt->alloc, n->cache, n->cap_cache * sizeof *n->cache);
+    pthread_cond_destroy(&n->freed);
+    pthread_mutex_destroy(&n->mu);
+    strata__free(&rt->alloc, n, sizeof *n);
+  }
+  strata__free(&rt->alloc, m->links,
+               m->nnodes * m->nnodes * sizeof *m->links);
+  strata__free(&rt->alloc, m->nodes, (3 + rt->ndevices) * sizeof *m->nodes);
+  strata__strfree(&rt->alloc, m->spill_dir);
+  memset(m, 0, sizeof *m);
+}
+
+/* {=== Raw memory of a node ===} */
+
+static int raw_alloc(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
+                     void **ptr) {
+  if (n->kind == STRATA__NODE_DEVICE) {
+    const strata_backend_component_t *c = n->dev->backend->comp;
+    return c->mem_alloc(n->dev->backend->state, n->dev->bindex, size, ptr);
+  }
+  *ptr = strata__alloc(&rt->alloc, size);
+  return *ptr ? STRATA_OK : STRATA_ENOMEM;
+}
+
+static void raw_free(strata_runtime_t *rt, strata__mnode_t *n, void *ptr,
+                     size_t size) {
+  if (!ptr)
+    return;
+  if (n->kind == STRATA__NODE_DEVICE)
+    n->dev->backend->comp->mem_free(n->dev->backend->state, n->dev->bindex,
+                                    ptr, size);
+  else
+    strata__free(&rt->alloc, ptr, size);
+}
+
+/* Give cached blocks back until `need` more bytes fit (n->mu held). */
+static void shrink_cache(strata_runtime_t *rt, strata__mnode_t *n,
+                         uint64_t need) {
+  while (n->ncache &&
+         (!n->capacity || n->used + need > n->capacity || need == UINT64_MAX)) {
+    strata__block_t blk = n->cache[--n->ncache];
+    raw_free(rt, n, blk.ptr, blk.size);
+    n->used -= blk.size;
+    n->cached_bytes -= blk.size;
+    if (need != UINT64_MAX && n->capacity && n->used + need <= n->capacity)
+      break;
+  }
+}
+
+/* A cached block of exactly `size` bytes, or NULL (n->mu held). */
+static void *take_cached(strata__mnode_t *n, size_t size) {
+  for (size_t i = n->ncache; i-- > 0;)
+    if (n->cache[i].size == size) {
+      void *p = n->cache[i].ptr;
+      n->cache[i] = n->cache[--n->ncache];
+      n->cached_bytes -= size;
+      return p;
+    }
+  return NULL;
+}
+
+/* Keep a freed block for reuse, or give it back (n->mu held). */
+static void put_cached(strata_runtime_t *rt, strata__mnode_t *n, void *ptr,
+                       size_t size) {
+  if (n->ncache < CACHE_MAX &&
+      strata__grow(&rt->alloc, (void **)&n->cache, &n->cap_cache,
+                   n->ncache + 1, sizeof *n->cache) == STRATA_OK) {
+    n->cache[n->ncache++] = (strata__block_t){ptr, size};
+    n->cached_bytes += size;
+    return;
+  }
+  raw_free(rt, n, ptr, size);
+  n->used -= size;
+}
+
+/* {=== LRU (n->mu held) ===} */
+
+static void lru_remove(strata__mnode_t *n, strata__replica_t *r) {
+  if (!r->in_lru)
+    return;
+  if (r->lru_prev)
+    r->lru_prev->lru_next = r->lru_next;
+  else
+    n->lru_head = r->lru_next;
+  if (r->lru_next)
+    r->lru_next->lru_prev = r->lru_prev;
+  else
+    n->lru_tail = r->lru_prev;
+  r->lru_prev = r->lru_next = NULL;
+  r->in_lru = false;
+}
+
+/* Most recently used at the head; `stale` replicas go to the tail, where
+ * eviction looks first. */
+static void lru_insert(strata__mnode_t *n, strata__replica_t *r, bool stale) {
+  lru_remove(n, r);
+  r->in_lru = true;
+  if (stale) {
+    r->lru_prev = n->lru_tail;
+    r->lru_next = NULL;
+    if (n->lru_tail)
+      n->lru_tail->lru_next = r;
+    else
+      n->lru_head = r;
+    n->lru_tail = r;
+  } else {
+    r->lru_next = n->lru_head;
+    r->lru_prev = NULL;
+    if (n->lru_head)
+      n->lru_head->lru_prev = r;
+    else
+      n->lru_tail = r;
+    n->lru_head = r;
+  }
+}
+
+/* {=== Copies ===} */
+
+static void count(strata_runtime_t *rt, int src, int dst, size_t bytes,
+                  bool ok) {
+  strata__link_t *l = &rt->mem.links[src * (int)rt->mem.nnodes + dst];
+  if (ok) {
+    atomic_fetch_add(&l->bytes, bytes);
+    atomic_fetch_add(&l->copies, 1);
+  } else {
+    atomic_fetch_add(&l->failures, 1);
+  }
+}
+
+/* One backend copy between a device and host memory, or two peers,
+ * retried a few times. */
+static int device_copy(strata_runtime_t *rt, strata__mnode_t *dn, void *dst,
+                       strata__mnode_t *sn, const void *src, size_t size) {
+  strata__device_t *dev = dn->kind == STRATA__NODE_DEVICE ? dn->dev : sn->dev;
+  const strata_backend_component_t *c = dev->backend->comp;
+  int ddev = dn->kind == STRATA__NODE_DEVICE ? (int)dn->dev->bindex : -1;
+  int sdev = sn->kind == STRATA__NODE_DEVICE ? (int)sn->dev->bindex : -1;
+  int rc = STRATA_EDEVICE;
+  for (unsigned attempt = 1; attempt <= rt->mem.copy_retries; attempt++) {
+    rc = c->copy(dev->backend->state, ddev, dst, sdev, src, size);
+    if (rc == STRATA_OK)
+      break;
+    count(rt, sn->index, dn->index, size, false);
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "copy of %zu bytes %s -> %s failed (attempt %u of %u): %s",
+               size, sn->name, dn->name, attempt, rt->mem.copy_retries,
+               strata_strerror(rc));
+  }
+  return rc == STRATA_OK ? rc : STRATA_EDEVICE;
+}
+
+static bool peers(const strata__mnode_t *a, const strata__mnode_t *b) {
+  return a->dev->backend == b->dev->backend &&
+         (a->dev->desc.peers >> b->dev->bindex & 1);
+}
+
+/* {=== Spill files ===} */
+
+static uint64_t fnv1a(const void *p, size_t n) {
+  const unsigned char *s = p;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ s[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+static void spill_path(strata_runtime_t *rt, const strata__replica_t *r,
+                       char *path, size_t len) {
+  snprintf(path, len, "%s/strata-%ld-%llu.spill", rt->mem.spill_dir,
+           (long)getpid(), (unsigned long long)(uintptr_t)r->ptr);
+}
+
+static int spill_write(strata_runtime_t *rt, strata__replica_t *r,
+                       const void *src, size_t size) {
+  /* The file id lives in ptr: a spilled replica has no memory. */
+  if (!r->ptr)
+    r->ptr = (void *)(uintptr_t)(atomic_fetch_add(&rt->mem.spill_seq, 1) + 1);
+  char path[4096];
+  spill_path(rt, r, path, sizeof path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  size_t done = 0;
+  while (fd >= 0 && done < size) {
+    ssize_t w = write(fd, (const char *)src + done, size - done);
+    if (w <= 0 && errno != EINTR)
+      break;
+    done += w > 0 ? (size_t)w : 0;
+  }
+  if (fd >= 0)
+    close(fd);
+  if (done != size) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "cannot write %s: %s", path,
+               strerror(errno));
+    unlink(path);
+    return STRATA_EIO;
+  }
+  r->checksum = fnv1a(src, size);
+  return STRATA_OK;
+}
+
+static int spill_read(strata_runtime_t *rt, const strata__replica_t *r,
+                      void *dst, size_t size) {
+  char path[4096];
+  spill_path(rt, r, path, sizeof path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  size_t done = 0;
+  while (fd >= 0 && done < size) {
+    ssize_t n = read(fd, (char *)dst + done, size - done);
+    if (n <= 0 && errno != EINTR)
+      break;
+    done += n > 0 ? (size_t)n : 0;
+  }
+  if (fd >= 0)
+    close(fd);
+  if (done != size || fnv1a(dst, size) != r->checksum) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "spilled copy %s is %s", path,
+               done != size ? "unreadable or short" : "corrupt (checksum)");
+    return STRATA_EIO;
+  }
+  return STRATA_OK;
+}
+
+static void spill_remove(strata_runtime_t *rt, strata__replica_t *r) {
+  char path[4096];
+  spill_path(rt, r, path, sizeof path);
+  unlink(path);
+  r->ptr = NULL;
+}
+
+/* Copy a replica's bytes between two nodes, staging through host memory
+ * when the two cannot copy directly. Counts bytes per link. */
+static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
+                        int src, strata__replica_t *rs, size_t size) {
+  strata__mnode_t *dn = node_of(rt, dst), *sn = node_of(rt, src);
+  int rc;
+  bool direct = (host_like(dn) && host_like(sn)) ||
+                (host_like(dn) && sn->kind == STRATA__NODE_DEVICE) ||
+                (dn->kind == STRATA__NODE_DEVICE && host_like(sn)) ||
+                (dn->kind == STRATA__NODE_DEVICE &&
+                 sn->kind == STRATA__NODE_DEVICE && peers(dn, sn));
+  if (direct) {
+    if (host_like(dn) && host_like(sn)) {
+      memcpy(rd->ptr, rs->ptr, size);
+      rc = STRATA_OK;
+    } else {
+      rc = device_copy(rt, dn, rd->ptr, sn, rs->ptr, size);
+    }
+    if (rc == STRATA_OK)
+      count(rt, src, dst, size, true);
+    return rc;
+  }
+  if (dn->kind == STRATA__NODE_SPILL && host_like(sn)) {
+    if ((rc = spill_write(rt, rd, rs->ptr, size)) == STRATA_OK)
+      count(rt, src, dst, size, true);
+    return rc;
+  }
+  if (sn->kind == STRATA__NODE_SPILL && host_like(dn)) {
+    if ((rc = spill_read(rt, rs, rd->ptr, size)) == STRATA_OK)
+      count(rt, src, dst, size, true);
+    return rc;
+  }
+  /* Through a staging block in host memory: the host node stands for the
+   * middle hop in the link counts. */
+  strata__replica_t stage = {.buf = rs->buf};
+  if (!(stage.ptr = strata__alloc(&rt->alloc, size)))
+    return STRATA_ENOMEM;
+  int h = rt->mem.host;
+  rc = copy_between(rt, h, &stage, src, rs, size);
+  if (rc == STRATA_OK)
+    rc = copy_between(rt, dst, rd, h, &stage, size);
+  strata__free(&rt->alloc, stage.ptr, size);
+  return rc;
+}
+
+/* {=== Making room ===} */
+
+static bool fixed_host(const strata__buffer_t *b, int node,
+                       const strata_runtime_t *rt) {
+  return node == rt->mem.host && !b->owned;
+}
+
+/* The valid replica to copy from when making one valid on `dst`: a peer
+ * device, then host memory, then any device, then the spill file. */
+static int pick_source(strata_runtime_t *rt, const strata__buffer_t *b,
+                       int dst) {
+  int best = -1, best_rank = 99;
+  strata__mnode_t *dn = node_of(rt, dst);
+  for (size_t i = 0; i < rt->mem.nnodes; i++) {
+    const strata__replica_t *r = &b->rep[i];
+    if ((int)i == dst || r->state == STRATA__INVALID)
+      continue;
+    strata__mnode_t *n = node_of(rt, (int)i);
+    int rank = n->kind == STRATA__NODE_PINNED ? 1
+               : n->kind == STRATA__NODE_HOST ? 2
+               : n->kind == STRATA__NODE_SPILL ? 5
+               : dn->kind == STRATA__NODE_DEVICE && peers(dn, n) ? 0
+                                                                 : 3;
+    if (rank < best_rank) {
+      best = (int)i;
+      best_rank = rank;
+    }
+  }
+  return best;
+}
+
+static bool other_valid(const strata_runtime_t *rt, const strata__buffer_t *b,
+                        int node) {
+  for (size_t i = 0; i < rt->mem.nnodes; i++)
+    if ((int)i != node && b->rep[i].state != STRATA__INVALID)
+      return true;
+  return false;
+}
+
+int strata__memory_tier(strata_runtime_t *rt, const strata__buffer_t *b,
+                        int node) {
+  strata__memory_t *m = &rt->mem;
+  strata__mnode_t *n = node_of(rt, node);
+  if (n->kind == STRATA__NODE_DEVICE) {
+    for (size_t i = 0; i < m->ndevice_tiers; i++) {
+      strata__mnode_t *t = node_of(rt, m->device_tiers[i]);
+      if (!t->capacity || b->size <= t->capacity)
+        return t->index;
+    }
+    return m->host;
+  }
+  if (n->kind == STRATA__NODE_PINNED)
+    return m->host;
+  if (n->kind == STRATA__NODE_HOST && b->owned)
+    return m->spill;
+  return -1;
+}
+
+static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node);
+
+static void free_replica(strata_runtime_t *rt, strata__mnode_t *n,
+                         strata__replica_t *r) {
+  lru_remove(n, r);
+  if (n->kind == STRATA__NODE_SPILL) {
+    if (r->ptr)
+      spill_remove(rt, r);
+  } else if (r->ptr) {
+    put_cached(rt, n, r->ptr, r->buf->size);
+  }
+  r->ptr = NULL;
+  r->state = STRATA__INVALID;
+}
+
+/* Evict replica r from node n (n->mu and r's buffer mutex held): write
+ * it to the next tier first when it is the only valid copy.
+ * @return 0; STRATA_EAGAIN (nowhere to put it right now) */
+static int evict(strata_runtime_t *rt, strata__mnode_t *n,
+                 strata__replica_t *r) {
+  strata__buffer_t *b = r->buf;
+  if (r->state != STRATA__INVALID && !other_valid(rt, b, n->index)) {
+    int dest = strata__memory_tier(rt, b, n->index);
+    if (dest < 0)
+      return STRATA_EAGAIN;
+    if (alloc_on(rt, b, dest))
+      return STRATA_EAGAIN;
+    strata__replica_t *rd = &b->rep[dest];
+    if (copy_between(rt, dest, rd, n->index, r, b->size))
+      return STRATA_EAGAIN; /* keep the only copy where it is */
+    rd->state = r->state;
+    strata__mnode_t *dn = node_of(rt, dest);
+    if (!fixed_host(b, dest, rt)) {
+      pthread_mutex_lock(&dn->mu);
+      lru_insert(dn, rd, false);
+      pthread_mutex_unlock(&dn->mu);
+    }
+    atomic_fetch_add(&n->writebacks, 1);
+  }
+  free_replica(rt, n, r);
+  atomic_fetch_add(&n->evictions, 1);
+  return STRATA_OK;
+}
+
+/* Evict least recently used replicas until `size` more bytes fit on n
+ * (n->mu held). Victims whose buffer is busy are skipped.
+ * @return 0; STRATA_EAGAIN */
+static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size) {
+  if (!n->capacity)
+    return STRATA_OK;
+  shrink_cache(rt, n, size);
+  strata__replica_t *r = n->lru_tail;
+  while (n->used + size > n->capacity && r) {
+    strata__replica_t *prev = r->lru_prev;
+    strata__buffer_t *b = r->buf;
+    if (!r->pins && !r->busy && pthread_mutex_trylock(&b->mu) == 0) {
+      if (!r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
+        shrink_cache(rt, n, size);
+      pthread_mutex_unlock(&b->mu);
+    }
+    r = prev;
+  }
+  return n->used + size <= n->capacity ? STRATA_OK : STRATA_EAGAIN;
+}
+
+/* Give b memory on `node` if its replica there has none (b->mu held).
+ * @return 0; STRATA_EAGAIN (no room now); STRATA_ENOMEM */
+static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node) {
+  strata__replica_t *r = &b->rep[node];
+  strata__mnode_t *n = node_of(rt, node);
+  if (r->ptr || fixed_host(b, node, rt) || n->kind == STRATA__NODE_SPILL)
+    return STRATA_OK;
+  pthread_mutex_lock(&n->mu);
+  int rc = STRATA_OK;
+  void *p = take_cached(n, b->size);
+  if (!p) {
+    if ((rc = make_room(rt, n, b->size)) == STRATA_OK &&
+        (rc = raw_alloc(rt, n, b->size, &p)) == STRATA_OK)
+      n->used += b->size;
+  }
+  if (rc == STRATA_OK)
+    r->ptr = p;
+  pthread_mutex_unlock(&n->mu);
+  return rc;
+}
+
+/* {=== Buffers ===} */
+
+int strata__memory_buffer_init(strata_runtime_t *rt, strata__buffer_t *b,
+                               void *host) {
+  b->rep = strata__zalloc(&rt->alloc, rt->mem.nnodes * sizeof *b->rep);
+  if (!b->rep)
+    return STRATA_ENOMEM;
+  for (size_t i = 0; i < rt->mem.nnodes; i++)
+    b->rep[i].buf = b;
+  strata__replica_t *h = &b->rep[rt->mem.host];
+  h->ptr = host;
+  h->state = STRATA__MODIFIED;
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, NULL);
+  if (b->owned) {
+    strata__mnode_t *n = node_of(rt, rt->mem.host);
+    pthread_mutex_lock(&n->mu);
+    n->used += b->size;
+    lru_insert(n, h, false);
+    pthread_mutex_unlock(&n->mu);
+  }
+  return STRATA_OK;
+}
+
+/* Wait (b->mu held) until no copy touches b's replicas. */
+static void wait_no_copy(strata_runtime_t *rt, strata__buffer_t *b) {
+  for (;;) {
+    bool busy = false;
+    for (size_t i = 0; i < rt->mem.nnodes && !busy; i++)
+      busy = b->rep[i].busy;
+    if (!busy)
+      return;
+    pthread_cond_wait(&b->cv, &b->mu);
+  }
+}
+
+int strata__memory_buffer_flush(strata_runtime_t *rt, strata__buffer_t *b) {
+  int rc = b->lost ? STRATA_ELOST : strata__memory_to_host(rt, b, false, false);
+  pthread_mutex_lock(&b->mu);
+  wait_no_copy(rt, b);
+  for (size_t i = 0; i < rt->mem.nnodes; i++) {
+    if ((int)i == rt->mem.host)
+      continue;
+    strata__mnode_t *n = node_of(rt, (int)i);
+    pthread_mutex_lock(&n->mu);
+    free_replica(rt, n, &b->rep[i]);
+    pthread_cond_broadcast(&n->freed);
+    pthread_mutex_unlock(&n->mu);
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+void strata__memory_buffer_fini(strata_runtime_t *rt, strata__buffer_t *b) {
+  if (!b->rep)
+    return;
+  strata__replica_t *h = &b->rep[rt->mem.host];
+  if (b->owned) {
+    strata__mnode_t *n = node_of(rt, rt->mem.host);
+    pthread_mutex_lock(&n->mu);
+    lru_remove(n, h);
+    if (h->ptr) {
+      strata__free(&rt->alloc, h->ptr, b->size);
+      n->used -= b->size;
+    }
+    pthread_mutex_unlock(&n->mu);
+  }
+  strata__free(&rt->alloc, b->rep, rt->mem.nnodes * sizeof *b->rep);
+  b->rep = NULL;
+  pthread_cond_destroy(&b->cv);
+  pthread_mutex_destroy(&b->mu);
+}
+
+/* {=== Making a replica valid ===} */
+
+/* Make b valid (for reading) or allocated (for writing only) on `node`,
+ * copying from the best valid replica. Called with b->mu held; drops it
+ * during the copy. @return 0; STRATA_EAGAIN; STRATA_ELOST; copy errors */
+static int make_valid(strata_runtime_t *rt, strata__buffer_t *b, int node,
+                      strata_access_mode_t mode) {
+  strata__replica_t *r = &b->rep[node];
+  strata__mnode_t *n = node_of(rt, node);
+  while (r->busy)
+    pthread_cond_wait(&b->cv, &b->mu);
+  if (r->state != STRATA__INVALID) {
+    atomic_fetch_add(&n->hits, 1);
+    return STRATA_OK;
+  }
+  if ((mode & STRATA_R) && b->lost)
+    return STRATA_ELOST;
+  int rc = alloc_on(rt, b, node);
+  if (rc || !(mode & STRATA_R))
+    return rc;
+  int src = pick_source(rt, b, node);
+  if (src < 0)
+    return STRATA_ELOST;
+  strata__replica_t *rs = &b->rep[src];
+  r->busy = rs->busy = true;
+  pthread_mutex_unlock(&b->mu);
+  rc = copy_between(rt, node, r, src, rs, b->size);
+  pthread_mutex_lock(&b->mu);
+  r->busy = rs->busy = false;
+  pthread_cond_broadcast(&b->cv);
+  if (rc)
+    return rc;
+  atomic_fetch_add(&n->misses, 1);
+  r->state = STRATA__SHARED;
+  if (rs->state == STRATA__MODIFIED)
+    rs->state = STRATA__SHARED;
+  return STRATA_OK;
+}
+
+static void pin(strata_runtime_t *rt, strata__buffer_t *b, int node) {
+  strata__replica_t *r = &b->rep[node];
+  if (fixed_host(b, node, rt))
+    return; /* registered memory is never evicted */
+  if (r->pins++ == 0 && r->in_lru) {
+    strata__mnode_t *n = node_of(rt, node);
+    pthread_mutex_lock(&n->mu);
+    lru_remove(n, r);
+    pthread_mutex_unlock(&n->mu);
+  }
+}
+
+static void unpin(strata_runtime_t *rt, strata__buffer_t *b, int node) {
+  strata__replica_t *r = &b->rep[node];
+  if (fixed_host(b, node, rt) || --r->pins || !r->ptr)
+    return;
+  strata__mnode_t *n = node_of(rt, node);
+  pthread_mutex_lock(&n->mu);
+  lru_insert(n, r, r->state == STRATA__INVALID);
+  pthread_cond_broadcast(&n->freed);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Invalidate every replica of b but the one on `keep` (b->mu held); their
+ * memory stays, as stale cache, until evicted or reused. */
+static void invalidate_others(strata_runtime_t *rt, strata__buffer_t *b,
+                              int keep) {
+  for (size_t i = 0; i < rt->mem.nnodes; i++) {
+    strata__replica_t *r = &b->rep[i];
+    if ((int)i == keep || r->state == STRATA__INVALID)
+      continue;
+    r->state = STRATA__INVALID;
+    strata__mnode_t *n = node_of(rt, (int)i);
+    if (n->kind == STRATA__NODE_SPILL) {
+      pthread_mutex_lock(&n->mu);
+      free_replica(rt, n, r);
+      pthread_mutex_unlock(&n->mu);
+    } else if (r->in_lru) {
+      pthread_mutex_lock(&n->mu);
+      lru_insert(n, r, true);
+      pthread_mutex_unlock(&n->mu);
+    }
+  }
+}
+
+uint64_t strata__memory_working_set(const strata__task_t *t) {
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < t->naccess; i++)
+    if (strata__task_access_mode(t, i))
+      bytes += t->access[i].buf->size;
+  return bytes;
+}
+
+bool strata__memory_fits(strata_runtime_t *rt, int d, uint64_t bytes) {
+  strata__mnode_t *n = node_of(rt, rt->devices[d]->node);
+  return !n->capacity || bytes <= n->capacity;
+}
+
+/* Admit a task's working set on node n, waiting while the tasks running
+ * there hold too much of it. */
+static void admit(strata__mnode_t *n, uint64_t ws) {
+  if (!n->capacity)
+    return;
+  pthread_mutex_lock(&n->mu);
+  while (n->reserved && n->reserved + ws > n->capacity)
+    pthread_cond_wait(&n->freed, &n->mu);
+  n->reserved += ws;
+  pthread_mutex_unlock(&n->mu);
+}
+
+static void unadmit(strata__mnode_t *n, uint64_t ws) {
+  if (!n->capacity)
+    return;
+  pthread_mutex_lock(&n->mu);
+  n->reserved -= ws;
+  pthread_cond_broadcast(&n->freed);
+  pthread_mutex_unlock(&n->mu);
+}
+
+static void wait_for_room(strata__mnode_t *n) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_nsec += ROOM_WAIT_NS;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&n->mu);
+  pthread_cond_timedwait(&n->freed, &n->mu, &ts);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Unpin the first `upto` distinct buffers of t on node. */
+static void unpin_upto(strata_runtime_t *rt, strata__task_t *t, int node,
+                       size_t upto) {
+  for (size_t i = 0; i < upto; i++) {
+    if (!strata__task_access_mode(t, i))
+      continue;
+    strata__buffer_t *b = t->access[i].buf;
+    pthread_mutex_lock(&b->mu);
+    unpin(rt, b, node);
+    pthread_mutex_unlock(&b->mu);
+  }
+}
+
+/* One pass over t's buffers. @return 0; STRATA_EAGAIN (no room: all was
+ * undone); other errors (all was undone) */
+static int acquire_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata_access_mode_t mode = strata__task_access_mode(t, i);
+    if (!mode)
+      continue;
+    strata__buffer_t *b = t->access[i].buf;
+    pthread_mutex_lock(&b->mu);
+    int rc = make_valid(rt, b, node, mode);
+    if (rc == STRATA_OK)
+      pin(rt, b, node);
+    pthread_mutex_unlock(&b->mu);
+    if (rc) {
+      unpin_upto(rt, t, node, i);
+      return rc;
+    }
+  }
+  return STRATA_OK;
+}
+
+int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
+  int node = rt->devices[d]->node;
+  strata__mnode_t *n = node_of(rt, node);
+  uint64_t ws = strata__memory_working_set(t);
+  admit(n, ws);
+  int rc;
+  while ((rc = acquire_pass(rt, t, node)) == STRATA_EAGAIN)
+    wait_for_room(n);
+  if (rc) {
+    unadmit(n, ws);
+    return rc;
+  }
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata__buffer_t *b = t->access[i].buf;
+    t->ptrs[i] = b->rep[node].ptr;
+    t->sizes[i] = b->size;
+  }
+  return STRATA_OK;
+}
+
+/* Copy a freshly written device replica home (eager write-back). */
+static void write_home(strata_runtime_t *rt, strata__buffer_t *b, int node) {
+  int h = rt->mem.host;
+  strata__replica_t *r = &b->rep[node], *rh = &b->rep[h];
+  if (alloc_on(rt, b, h))
+    return;
+  r->busy = rh->busy = true;
+  pthread_mutex_unlock(&b->mu);
+  int rc = copy_between(rt, h, rh, node, r, b->size);
+  pthread_mutex_lock(&b->mu);
+  r->busy = rh->busy = false;
+  pthread_cond_broadcast(&b->cv);
+  if (rc == STRATA_OK) {
+    rh->state = r->state = STRATA__SHARED;
+    atomic_fetch_add(&node_of(rt, node)->writebacks, 1);
+  }
+}
+
+void strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
+                            bool wrote) {
+  int node = rt->devices[d]->node;
+  bool eager = rt->mem.eager_writeback &&
+               node_of(rt, node)->kind == STRATA__NODE_DEVICE;
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata_access_mode_t mode = strata__task_access_mode(t, i);
+    if (!mode)
+      continue;
+    strata__buffer_t *b = t->access[i].buf;
+    pthread_mutex_lock(&b->mu);
+    if (wrote && (mode & STRATA_W)) {
+      wait_no_copy(rt, b);
+      b->rep[node].state = STRATA__MODIFIED;
+      invalidate_others(rt, b, node);
+      b->lost = false;
+      if (eager)
+        write_home(rt, b, node);
+    }
+    unpin(rt, b, node);
+    pthread_mutex_unlock(&b->mu);
+  }
+  unadmit(node_of(rt, node), strata__memory_working_set(t));
+}
+
+int strata__memory_to_host(strata_runtime_t *rt, strata__buffer_t *b,
+                           bool will_write, bool pinned) {
+  int h = rt->mem.host;
+  pthread_mutex_lock(&b->mu);
+  int rc;
+  while ((rc = make_valid(rt, b, h, STRATA_RW)) == STRATA_EAGAIN) {
+    pthread_mutex_unlock(&b->mu);
+    wait_for_room(node_of(rt, h));
+    pthread_mutex_lock(&b->mu);
+  }
+  if (rc == STRATA_OK && will_write) {
+    wait_no_copy(rt, b);
+    b->rep[h].state = STRATA__MODIFIED;
+    invalidate_others(rt, b, h);
+    b->lost = false;
+  }
+  if (rc == STRATA_OK && pinned)
+    pin(rt, b, h);
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+void strata__memory_unpin_host(strata_runtime_t *rt, strata__buffer_t *b) {
+  pthread_mutex_lock(&b->mu);
+  unpin(rt, b, rt->mem.host);
+  pthread_mutex_unlock(&b->mu);
+}
+
+void *strata__memory_host_ptr(strata__buffer_t *b, const strata_runtime_t *rt) {
+  return b->rep[rt->mem.host].ptr;
+}
+
+/* {=== A failed device ===} */
+
+typedef struct lost_ctx {
+  strata_runtime_t *rt;
+  int node;
+  size_t lost;
+} lost_ctx_t;
+
+static void forget_on_node(uint64_t id, void *obj, void *ud) {
+  (void)id;
+  lost_ctx_t *c = ud;
+  strata__buffer_t *b = obj;
+  strata__mnode_t *n = node_of(c->rt, c->node);
+  pthread_mutex_lock(&b->mu);
+  wait_no_copy(c->rt, b);
+  strata__replica_t *r = &b->rep[c->node];
+  if (r->state != STRATA__INVALID && !other_valid(c->rt, b, c->node)) {
+    b->lost = true;
+    c->lost++;
+  }
+  pthread_mutex_lock(&n->mu);
+  free_replica(c->rt, n, r);
+  pthread_mutex_unlock(&n->mu);
+  pthread_mutex_unlock(&b->mu);
+}
+
+size_t strata__memory_device_lost(strata_runtime_t *rt, int d) {
+  lost_ctx_t c = {rt, rt->devices[d]->node, 0};
+  if (node_of(rt, c.node)->kind != STRATA__NODE_DEVICE)
+    return 0;
+  strata__htable_foreach(&rt->buffers, forget_on_node, &c);
+  return c.lost;
+}
+
+/* {=== Public queries ===} */
+
+int strata_memory_node_count(const strata_runtime_t *rt) {
+  return rt ? (int)rt->mem.nnodes : STRATA_EINVAL;
+}
+
+int strata_memory_node_info(const strata_runtime_t *rt, int node,
+                            strata_memory_node_info_t *out) {
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
+    return STRATA_EINVAL;
+  if (node < 0 || (size_t)node >= rt->mem.nnodes)
+    return STRATA_ERANGE;
+  strata__mnode_t *n = rt->mem.nodes[node];
+  strata_memory_node_info_t info = {.struct_size = sizeof info};
+  info.index = node;
+  info.kind = (strata_node_kind_t)n->kind;
+  info.device = n->dev ? n->dev->index : -1;
+  memcpy(info.name, n->name, sizeof info.name);
+  info.capacity = n->capacity;
+  pthread_mutex_lock(&n->mu);
+  info.used = n->used;
+  info.cached = n->cached_bytes;
+  pthread_mutex_unlock(&n->mu);
+  info.evictions = atomic_load(&n->evictions);
+  info.writebacks = atomic_load(&n->writebacks);
+  info.hits = atomic_load(&n->hits);
+  info.misses = atomic_load(&n->misses);
+  return strata__copy_out(out, &info, sizeof info);
+}
+
+int strata_link_stats(const strata_runtime_t *rt, int src, int dst,
+                      strata_link_stats_t *out) {
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
+    return STRATA_EINVAL;
+  int n = (int)rt->mem.nnodes;
+  if (src < 0 || src >= n || dst < 0 || dst >= n)
+    return STRATA_ERANGE;
+  const strata__link_t *l = &rt->mem.links[src * n + dst];
+  strata_link_stats_t st = {.struct_size = sizeof st};
+  st.bytes = atomic_load(&l->bytes);
+  st.copies = atomic_load(&l->copies);
+  st.failures = atomic_load(&l->failures);
+  return strata__copy_out(out, &st, sizeof st);
+}
