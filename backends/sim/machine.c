@@ -1,0 +1,938 @@
+/* SPDX-License-Identifier: MIT */
+/* backends/sim/machine.c: load a sim machine description (a Lua file that
+ * returns a table) in an empty, capped Lua state and check every field. */
+#include "config.h"
+
+#include "machine.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+/* A description is a few dozen lines of data: these limits are far above
+ * any real one and low enough that a runaway file costs milliseconds. */
+#define TEXT_MAX ((size_t)1 << 20)   /* bytes of source text */
+#define STATE_MAX ((size_t)16 << 20) /* bytes the Lua state may hold */
+#define STEPS_MAX 1000000            /* VM instructions for the chunk */
+
+#define DEFAULT_LINK_LATENCY 5e-6
+#define DEFAULT_TEMPERATURE 40.0
+#define TEMP_MIN (-50.0)
+#define TEMP_MAX 200.0
+#define WORKERS_MAX 64
+
+/* {=== Load state ===} */
+
+/* The Lua state's allocator: the embedder's allocator with a byte cap on
+ * top, remembering why the last request was refused so that a memory bomb
+ * (the cap) is told apart from a real shortage (the embedder). */
+typedef struct capped {
+  strata_alloc_fn alloc;
+  void *ud;
+  size_t used, limit;
+  bool refused_by_cap;
+} capped_t;
+
+typedef struct load {
+  const char *path;
+  strata_alloc_fn alloc;
+  void *ud;
+  char *err;
+  size_t errlen;
+  char *text; /* file contents, `size` bytes allocated, `len` used */
+  size_t size, len;
+  capped_t cap;
+  lua_State *L;
+  int status;      /* result of the checks run inside the protected call */
+  bool load_oom;   /* luaL_loadbufferx ran out of memory */
+  sim_machine_t m; /* being built; freed by sim_machine_load on failure */
+} load_t;
+
+#define TRY(expr)                                                              \
+  do {                                                                         \
+    int try_rc_ = (expr);                                                      \
+    if (try_rc_ != 0)                                                          \
+      return try_rc_;                                                          \
+  } while (0)
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  capped_t *c = ud;
+  if (!ptr)
+    osize = 0; /* Lua passes the type of the new object there */
+  if (nsize == 0) {
+    if (ptr)
+      c->alloc(c->ud, ptr, osize, 0);
+    c->used -= osize;
+    return NULL;
+  }
+  if (nsize > osize && nsize - osize > c->limit - c->used) {
+    c->refused_by_cap = true;
+    return NULL;
+  }
+  void *p = c->alloc(c->ud, ptr, osize, nsize);
+  if (!p) {
+    c->refused_by_cap = false;
+    return NULL;
+  }
+  c->used = c->used - osize + nsize;
+  return p;
+}
+
+/* {=== Error messages ===} */
+
+STRATA_PRINTF(2, 3)
+static void say(load_t *ld, const char *fmt, ...) {
+  if (!ld->err || ld->errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ld->err, ld->errlen, fmt, ap);
+  va_end(ap);
+}
+
+/* "PATH: FIELD: REASON", FIELD being `obj` and `key` joined with a dot
+ * ("devices[2]" + "memory"), or without one before an index ("[3]"). */
+STRATA_PRINTF(4, 5)
+static int bad(load_t *ld, const char *obj, const char *key, const char *fmt,
+               ...) {
+  char reason[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
+  const char *dot = *obj && key && key[0] != '[' ? "." : "";
+  say(ld, "%s: %s%s%s: %s", ld->path, obj, dot, key ? key : "", reason);
+  return STRATA_EINVAL;
+}
+
+static int out_of_memory(load_t *ld) {
+  say(ld, "%s: out of memory", ld->path);
+  return STRATA_ENOMEM;
+}
+
+/* A value as the author wrote it: numbers as Lua prints them, strings
+ * quoted (and cut short), anything else by its type. */
+static const char *show(lua_State *L, int idx, char *buf, size_t n) {
+  switch (lua_type(L, idx)) {
+  case LUA_TNUMBER:
+    if (isnan(lua_tonumber(L, idx)))
+      return "nan"; /* printf may say "-nan" */
+    if (lua_isinteger(L, idx))
+      snprintf(buf, n, "%lld", (long long)lua_tointeger(L, idx));
+    else
+      snprintf(buf, n, "%.14g", (double)lua_tonumber(L, idx));
+    return buf;
+  case LUA_TSTRING: {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    snprintf(buf, n, "'%.*s%s'", len > 40 ? 40 : (int)len, s,
+             len > 40 ? "..." : "");
+    return buf;
+  }
+  case LUA_TBOOLEAN:
+    return lua_toboolean(L, idx) ? "true" : "false";
+  default:
+    return luaL_typename(L, idx);
+  }
+}
+
+/* The "must be X (got Y)" error for the value on top of the stack. */
+static int wrong_type(load_t *ld, const char *obj, const char *key,
+                      const char *what) {
+  char got[64];
+  return bad(ld, obj, key, "must be %s (got %s)", what,
+             show(ld->L, -1, got, sizeof got));
+}
+
+/* strerror is not thread-safe, and GNU and XSI strerror_r differ. */
+static const char *errno_text(int e, char *buf, size_t n) {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+  return strerror_r(e, buf, n);
+#else
+  return strerror_r(e, buf, n) == 0 ? buf : "unknown error";
+#endif
+}
+
+/* {=== Reading the file ===} */
+
+static int cannot_read(load_t *ld, int e) {
+  char buf[128];
+  say(ld, "%s: cannot read: %s", ld->path, errno_text(e, buf, sizeof buf));
+  return STRATA_ENOENT;
+}
+
+static int too_large(load_t *ld) {
+  say(ld, "%s: file too large (a description may hold at most %zu bytes)",
+      ld->path, TEXT_MAX);
+  return STRATA_EINVAL;
+}
+
+/* Make room for more text; one byte over TEXT_MAX is allowed so that a
+ * file of exactly TEXT_MAX bytes is told apart from a longer one. */
+static int grow_text(load_t *ld, size_t want) {
+  size_t nsize = want > TEXT_MAX + 1 ? TEXT_MAX + 1 : want;
+  char *p = ld->alloc(ld->ud, ld->text, ld->size, nsize);
+  if (!p)
+    return out_of_memory(ld);
+  ld->text = p;
+  ld->size = nsize;
+  return 0;
+}
+
+static int read_stream(load_t *ld, FILE *f) {
+  struct stat st;
+  size_t first = 4096;
+  /* Reject a big regular file before reading it; pipes and the like are
+   * still capped by the read loop. */
+  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+    if ((uintmax_t)st.st_size > TEXT_MAX)
+      return too_large(ld);
+    if ((size_t)st.st_size + 1 > first)
+      first = (size_t)st.st_size + 1;
+  }
+  for (;;) {
+    if (ld->len == ld->size) {
+      if (ld->size > TEXT_MAX)
+        return too_large(ld);
+      TRY(grow_text(ld, ld->size ? 2 * ld->size : first));
+    }
+    size_t n = fread(ld->text + ld->len, 1, ld->size - ld->len, f);
+    ld->len += n;
+    if (n == 0)
+      break;
+  }
+  if (ferror(f))
+    return cannot_read(ld, errno ? errno : EIO);
+  return 0;
+}
+
+static int read_file(load_t *ld) {
+  FILE *f = fopen(ld->path, "rb");
+  if (!f)
+    return cannot_read(ld, errno);
+  errno = 0;
+  int rc = read_stream(ld, f);
+  fclose(f);
+  return rc;
+}
+
+/* {=== The sandbox ===} */
+
+/* What a description sees: unit constants and nothing else. */
+static const struct {
+  const char *name;
+  lua_Integer i; /* integers stay exact: 80 * GiB is a whole byte count */
+  double d;      /* used when i is 0 */
+} constants[] = {
+    {"KiB", INT64_C(1) << 10, 0},
+    {"MiB", INT64_C(1) << 20, 0},
+    {"GiB", INT64_C(1) << 30, 0},
+    {"TiB", INT64_C(1) << 40, 0},
+    {"KB", INT64_C(1000), 0},
+    {"MB", INT64_C(1000000), 0},
+    {"GB", INT64_C(1000000000), 0},
+    {"TB", INT64_C(1000000000000), 0},
+    {"us", 0, 1e-6},
+    {"ms", 0, 1e-3},
+    {"GFLOPS", INT64_C(1000000000), 0},
+    {"TFLOPS", INT64_C(1000000000000), 0},
+};
+
+static const char *global_name(lua_State *L) {
+  return lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?";
+}
+
+/* __index of the environment: a typo in a constant or a forgotten local
+ * would otherwise read as nil and vanish from the table silently. */
+static int env_index(lua_State *L) {
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TNIL)
+    return luaL_error(L, "unknown name '%s' (only the unit constants exist)",
+                      global_name(L));
+  return 1;
+}
+
+/* __newindex: the environment is an empty proxy, so this catches every
+ * global assignment, including one to a constant. */
+static int env_newindex(lua_State *L) {
+  return luaL_error(L,
+                    "cannot assign global '%s' (the constants are read-only; "
+                    "use local)",
+                    global_name(L));
+}
+
+static void push_env(lua_State *L) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, (int)(sizeof constants / sizeof constants[0]));
+  for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++) {
+    if (constants[i].i)
+      lua_pushinteger(L, constants[i].i);
+    else
+      lua_pushnumber(L, constants[i].d);
+    lua_setfield(L, -2, constants[i].name);
+  }
+  lua_pushcclosure(L, env_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, env_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_setmetatable(L, -2);
+}
+
+/* The count hook fires once STEPS_MAX instructions have run: by then the
+ * chunk is looping, since a real description needs a few thousand. */
+static void on_count(lua_State *L, lua_Debug *ar) {
+  lua_getinfo(L, "Sl", ar);
+  lua_pushfstring(L, "%s:%d: instruction limit (%d) exceeded", ar->short_src,
+                  ar->currentline, STEPS_MAX);
+  lua_error(L);
+}
+
+/* {=== Field access ===}
+ * Every getter reads t[key] raw (a description's tables have no
+ * metatables, but raw access says so) and leaves the stack as it found
+ * it. Absent optional fields leave the output untouched: the caller set
+ * the default beforehand. */
+
+static int push_field(lua_State *L, int t, const char *key) {
+  lua_pushstring(L, key);
+  return lua_rawget(L, t);
+}
+
+typedef struct num {
+  bool present, isint;
+  lua_Integer i;
+  double d;
+  char got[48]; /* the value as written, for messages */
+} num_t;
+
+static int get_num(load_t *ld, int t, const char *obj, const char *key,
+                   bool required, num_t *v) {
+  lua_State *L = ld->L;
+  int ty = push_field(L, t, key);
+  memset(v, 0, sizeof *v);
+  if (ty == LUA_TNIL) {
+    lua_pop(L, 1);
+    return required ? bad(ld, obj, key, "missing") : 0;
+  }
+  if (ty != LUA_TNUMBER)
+    return wrong_type(ld, obj, key, "a number");
+  v->present = true;
+  v->isint = lua_isinteger(L, -1);
+  v->i = v->isint ? lua_tointeger(L, -1) : 0;
+  v->d = (double)lua_tonumber(L, -1);
+  char buf[sizeof v->got];
+  snprintf(v->got, sizeof v->got, "%s", show(L, -1, buf, sizeof buf));
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* Rates and bandwidths: present means > 0 and finite. */
+static int get_rate(load_t *ld, int t, const char *obj, const char *key,
+                    bool required, double *out) {
+  num_t v;
+  TRY(get_num(ld, t, obj, key, required, &v));
+  if (!v.present)
+    return 0;
+  if (!(v.d > 0 && isfinite(v.d)))
+    return bad(ld, obj, key, "must be a positive, finite number (got %s)",
+               v.got);
+  *out = v.d;
+  return 0;
+}
+
+static int get_range(load_t *ld, int t, const char *obj, const char *key,
+                     bool required, double lo, double hi, double *out) {
+  num_t v;
+  TRY(get_num(ld, t, obj, key, required, &v));
+  if (!v.present)
+    return 0;
+  if (!(v.d >= lo && v.d <= hi) || !isfinite(v.d)) {
+    if (hi == HUGE_VAL)
+      return bad(ld, obj, key, "must be a finite number >= %g (got %s)", lo,
+                 v.got);
+    return bad(ld, obj, key, "must be between %g and %g (got %s)", lo, hi,
+               v.got);
+  }
+  *out = v.d;
+  return 0;
+}
+
+/* A whole number, written as an integer or as an integral float (1e3). */
+static bool whole(const num_t *v, lua_Integer *out) {
+  if (v->isint) {
+    *out = v->i;
+    return true;
+  }
+  if (!(v->d == floor(v->d) && v->d >= -0x1p63 && v->d < 0x1p63))
+    return false;
+  *out = (lua_Integer)v->d;
+  return true;
+}
+
+static int get_int(load_t *ld, int t, const char *obj, const char *key,
+                   lua_Integer lo, lua_Integer hi, bool *present,
+                   lua_Integer *out) {
+  num_t v;
+  lua_Integer i;
+  TRY(get_num(ld, t, obj, key, false, &v));
+  if (present)
+    *present = v.present;
+  if (!v.present)
+    return 0;
+  if (!whole(&v, &i) || i < lo || i > hi) {
+    if (hi >= INT_MAX) /* no useful upper bound to quote */
+      return bad(ld, obj, key, "must be an integer >= %lld (got %s)",
+                 (long long)lo, v.got);
+    return bad(ld, obj, key, "must be an integer from %lld to %lld (got %s)",
+               (long long)lo, (long long)hi, v.got);
+  }
+  *out = i;
+  return 0;
+}
+
+/* A count of events (faults): an integer >= 1. */
+static int get_count(load_t *ld, int t, const char *obj, const char *key,
+                     bool *present, uint64_t *out) {
+  lua_Integer i = 0;
+  TRY(get_int(ld, t, obj, key, 1, LUA_MAXINTEGER, present, &i));
+  if (i)
+    *out = (uint64_t)i;
+  return 0;
+}
+
+static int get_bool(load_t *ld, int t, const char *obj, const char *key,
+                    bool *out) {
+  lua_State *L = ld->L;
+  int ty = push_field(L, t, key);
+  if (ty != LUA_TNIL && ty != LUA_TBOOLEAN)
+    return wrong_type(ld, obj, key, "a boolean");
+  if (ty == LUA_TBOOLEAN)
+    *out = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* Pushes the string t[key] (or nil when absent and optional). */
+static int push_string(load_t *ld, int t, const char *obj, const char *key,
+                       bool required) {
+  int ty = push_field(ld->L, t, key);
+  if (ty == LUA_TNIL && required)
+    return bad(ld, obj, key, "missing");
+  if (ty != LUA_TNIL && ty != LUA_TSTRING)
+    return wrong_type(ld, obj, key, "a string");
+  return 0;
+}
+
+/* Names are copied into 64-byte fields and shown in logs. */
+static int get_name(load_t *ld, int t, const char *obj, const char *key,
+                    bool required, char out[64]) {
+  lua_State *L = ld->L;
+  TRY(push_string(ld, t, obj, key, required));
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  if (len == 0 || len >= 64 || strlen(s) != len)
+    return wrong_type(ld, obj, key,
+                      "a non-empty string of at most 63 bytes without NUL");
+  memcpy(out, s, len + 1);
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* Pushes the table t[key] and sets *present, or pushes nothing. */
+static int push_table(load_t *ld, int t, const char *obj, const char *key,
+                      bool *present) {
+  int ty = push_field(ld->L, t, key);
+  *present = ty == LUA_TTABLE;
+  if (ty != LUA_TNIL && ty != LUA_TTABLE)
+    return wrong_type(ld, obj, key, "a table");
+  if (ty == LUA_TNIL)
+    lua_pop(ld->L, 1);
+  return 0;
+}
+
+/* Unknown keys are errors so that a typo (memroy) is not silently
+ * ignored in favour of a default. */
+static int check_keys(load_t *ld, int t, const char *obj,
+                      const char *const *known) {
+  lua_State *L = ld->L;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    char buf[64], key[72];
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -1);
+      size_t i = 0;
+      while (known[i] && strcmp(known[i], k) != 0)
+        i++;
+      if (known[i])
+        continue;
+      snprintf(key, sizeof key, "%.60s", k);
+    } else {
+      snprintf(key, sizeof key, "[%s]", show(L, -1, buf, sizeof buf));
+    }
+    return bad(ld, obj, key, "unknown field");
+  }
+  return 0;
+}
+
+/* The length of the list at t. Any key other than 1..n is an error, so a
+ * hole or a forgotten pair of braces is reported instead of dropped. */
+static int list_len(load_t *ld, int t, const char *obj, const char *key,
+                    size_t *n) {
+  lua_State *L = ld->L;
+  lua_Unsigned len = lua_rawlen(L, t);
+  lua_Unsigned count = 0;
+  char buf[64];
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+        (lua_Unsigned)lua_tointeger(L, -1) > len)
+      return bad(ld, obj, key, "must be a list (found key %s)",
+                 show(L, -1, buf, sizeof buf));
+    count++;
+  }
+  if (count != len)
+    return bad(ld, obj, key, "must be a list without holes");
+  *n = (size_t)len;
+  return 0;
+}
+
+/* {=== Devices ===} */
+
+static const char *const device_keys[] = {"class",
+                                          "name",
+                                          "memory",
+                                          "mem_bandwidth",
+                                          "link_bandwidth",
+                                          "link_latency",
+                                          "fp64",
+                                          "fp32",
+                                          "ecc",
+                                          "numa",
+                                          "workers",
+                                          "peers",
+                                          "peer_bandwidth",
+                                          "health",
+                                          "faults",
+                                          NULL};
+static const char *const health_keys[] = {"temperature", "power", NULL};
+static const char *const fault_keys[] = {"copy_fail_at",    "copy_fail_count",
+                                         "die_after",       "hot_after",
+                                         "hot_temperature", NULL};
+
+static int get_class(load_t *ld, int t, const char *obj,
+                     strata_device_class_t *out) {
+  static const char *const names[] = {"cpu", "hbm", "gddr"};
+  lua_State *L = ld->L;
+  TRY(push_string(ld, t, obj, "class", true));
+  const char *s = lua_tostring(L, -1);
+  for (int c = 0; c < STRATA_CLASS_COUNT; c++) {
+    if (strcmp(s, names[c]) == 0) {
+      *out = (strata_device_class_t)c;
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  char got[64];
+  return bad(ld, obj, "class", "unknown class %s (expected cpu, hbm or gddr)",
+             show(L, -1, got, sizeof got));
+}
+
+/* Device memory: a whole, positive byte count on a card; absent (or 0) on
+ * a cpu device, which works on host memory. */
+static int get_memory(load_t *ld, int t, const char *obj,
+                      sim_device_spec_t *d) {
+  bool cpu = d->device_class == STRATA_CLASS_CPU;
+  lua_Integer i;
+  num_t v;
+  TRY(get_num(ld, t, obj, "memory", !cpu, &v));
+  if (!v.present)
+    return 0;
+  if (cpu) {
+    if (v.d != 0)
+      return bad(ld, obj, "memory",
+                 "a cpu device works on host memory: leave memory out "
+                 "(got %s)",
+                 v.got);
+    return 0;
+  }
+  if (!(v.d > 0) || !isfinite(v.d))
+    return bad(ld, obj, "memory", "must be a positive number of bytes (got %s)",
+               v.got);
+  if (v.isint) {
+    d->memory = (uint64_t)v.i;
+    return 0;
+  }
+  if (v.d != floor(v.d))
+    return bad(ld, obj, "memory", "must be a whole number of bytes (got %s)",
+               v.got);
+  if (v.d >= 0x1p64 || !whole(&v, &i))
+    return bad(ld, obj, "memory", "too large (got %s)", v.got);
+  d->memory = (uint64_t)i;
+  return 0;
+}
+
+static int get_link(load_t *ld, int t, const char *obj, sim_device_spec_t *d) {
+  if (d->device_class != STRATA_CLASS_CPU)
+    return get_rate(ld, t, obj, "link_bandwidth", true, &d->link_bandwidth);
+  num_t v;
+  TRY(get_num(ld, t, obj, "link_bandwidth", false, &v));
+  if (v.present && v.d != 0)
+    return bad(ld, obj, "link_bandwidth",
+               "a cpu device has no host link: leave link_bandwidth out "
+               "(got %s)",
+               v.got);
+  return 0;
+}
+
+static int check_health(load_t *ld, int t, const char *obj,
+                        sim_device_spec_t *d) {
+  TRY(check_keys(ld, t, obj, health_keys));
+  TRY(get_range(ld, t, obj, "temperature", false, TEMP_MIN, TEMP_MAX,
+                &d->temperature));
+  return get_range(ld, t, obj, "power", false, 0, HUGE_VAL, &d->power);
+}
+
+static int check_faults(load_t *ld, int t, const char *obj,
+                        sim_device_spec_t *d) {
+  sim_faults_t *f = &d->faults;
+  bool copy_at, count, hot, hot_temp;
+  uint64_t n = f->copy_fail_count;
+  TRY(check_keys(ld, t, obj, fault_keys));
+  TRY(get_count(ld, t, obj, "copy_fail_at", &copy_at, &f->copy_fail_at));
+  TRY(get_count(ld, t, obj, "copy_fail_count", &count, &n));
+  if (count && !copy_at)
+    return bad(ld, obj, "copy_fail_count", "needs copy_fail_at");
+  if (n > UINT32_MAX)
+    return bad(ld, obj, "copy_fail_count", "too large (at most %lu)",
+               (unsigned long)UINT32_MAX);
+  f->copy_fail_count = (uint32_t)n;
+  TRY(get_count(ld, t, obj, "die_after", NULL, &f->die_after));
+  TRY(get_count(ld, t, obj, "hot_after", &hot, &f->hot_after));
+  num_t v;
+  TRY(get_num(ld, t, obj, "hot_temperature", false, &v));
+  hot_temp = v.present;
+  if (hot_temp && !hot)
+    return bad(ld, obj, "hot_temperature", "needs hot_after");
+  if (hot && !hot_temp)
+    return bad(ld, obj, "hot_temperature", "missing (needed by hot_after)");
+  return get_range(ld, t, obj, "hot_temperature", false, TEMP_MIN, TEMP_MAX,
+                   &f->hot_temperature);
+}
+
+/* Runs `check` on the table t[key] when present, as FIELD obj.key. */
+static int check_sub(load_t *ld, int t, const char *obj, const char *key,
+                     sim_device_spec_t *d,
+                     int (*check)(load_t *, int, const char *,
+                                  sim_device_spec_t *)) {
+  bool present;
+  char sub[64];
+  TRY(push_table(ld, t, obj, key, &present));
+  if (!present)
+    return 0;
+  snprintf(sub, sizeof sub, "%s.%s", obj, key);
+  TRY(check(ld, lua_gettop(ld->L), sub, d));
+  lua_pop(ld->L, 1);
+  return 0;
+}
+
+static int check_unique(load_t *ld, const char *obj, size_t i) {
+  for (size_t j = 0; j < i; j++)
+    if (strcmp(ld->m.devices[j].name, ld->m.devices[i].name) == 0)
+      return bad(ld, obj, "name", "duplicate name '%s' (also devices[%zu])",
+                 ld->m.devices[i].name, j + 1);
+  return 0;
+}
+
+/* Everything about devices[i] but its peers, which need all the names. */
+static int check_device(load_t *ld, int t, size_t i) {
+  sim_device_spec_t *d = &ld->m.devices[i];
+  char obj[32];
+  lua_Integer numa = 0, workers = 1;
+  snprintf(obj, sizeof obj, "devices[%zu]", i + 1);
+  d->link_latency = DEFAULT_LINK_LATENCY;
+  d->temperature = DEFAULT_TEMPERATURE;
+  d->faults.copy_fail_count = 1;
+  TRY(check_keys(ld, t, obj, device_keys));
+  TRY(get_class(ld, t, obj, &d->device_class));
+  TRY(get_name(ld, t, obj, "name", true, d->name));
+  TRY(check_unique(ld, obj, i));
+  TRY(get_memory(ld, t, obj, d));
+  TRY(get_rate(ld, t, obj, "mem_bandwidth", true, &d->mem_bandwidth));
+  TRY(get_link(ld, t, obj, d));
+  TRY(get_range(ld, t, obj, "link_latency", false, 0, HUGE_VAL,
+                &d->link_latency));
+  TRY(get_rate(ld, t, obj, "fp64", true, &d->fp64));
+  TRY(get_rate(ld, t, obj, "fp32", true, &d->fp32));
+  TRY(get_bool(ld, t, obj, "ecc", &d->ecc));
+  TRY(get_int(ld, t, obj, "numa", 0, INT_MAX, NULL, &numa));
+  TRY(get_int(ld, t, obj, "workers", 1, WORKERS_MAX, NULL, &workers));
+  d->numa = (int)numa;
+  d->workers = (unsigned)workers;
+  TRY(get_rate(ld, t, obj, "peer_bandwidth", false, &d->peer_bandwidth));
+  TRY(check_sub(ld, t, obj, "health", d, check_health));
+  return check_sub(ld, t, obj, "faults", d, check_faults);
+}
+
+static size_t find_device(const sim_machine_t *m, const char *name) {
+  for (size_t j = 0; j < m->ndevices; j++)
+    if (strcmp(m->devices[j].name, name) == 0)
+      return j;
+  return SIZE_MAX;
+}
+
+/* One entry of devices[i].peers, the string on top of the stack. */
+static int add_peer(load_t *ld, const char *obj, size_t i, size_t k) {
+  lua_State *L = ld->L;
+  sim_device_spec_t *dev = ld->m.devices;
+  char key[32];
+  snprintf(key, sizeof key, "peers[%zu]", k);
+  if (lua_type(L, -1) != LUA_TSTRING)
+    return wrong_type(ld, obj, key, "a device name");
+  const char *name = lua_tostring(L, -1);
+  size_t j = find_device(&ld->m, name);
+  if (j == SIZE_MAX)
+    return bad(ld, obj, key, "no device named '%.63s'", name);
+  if (j == i)
+    return bad(ld, obj, key, "a device cannot be its own peer");
+  if (dev[j].device_class == STRATA_CLASS_CPU)
+    return bad(ld, obj, key,
+               "'%s' is a cpu device (only hbm and gddr devices have peers)",
+               dev[j].name);
+  /* Direct copies work both ways: one mention is enough. */
+  dev[i].peers |= UINT64_C(1) << j;
+  dev[j].peers |= UINT64_C(1) << i;
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int check_peers(load_t *ld, int t, size_t i) {
+  lua_State *L = ld->L;
+  char obj[32];
+  bool present;
+  size_t n;
+  snprintf(obj, sizeof obj, "devices[%zu]", i + 1);
+  TRY(push_table(ld, t, obj, "peers", &present));
+  if (!present)
+    return 0;
+  int p = lua_gettop(L);
+  TRY(list_len(ld, p, obj, "peers", &n));
+  if (n && ld->m.devices[i].device_class == STRATA_CLASS_CPU)
+    return bad(ld, obj, "peers",
+               "a cpu device has no peers (only hbm and gddr devices do)");
+  for (size_t k = 1; k <= n; k++) {
+    lua_rawgeti(L, p, (lua_Integer)k);
+    TRY(add_peer(ld, obj, i, k));
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* A device that did not set peer_bandwidth copies to its peers no faster
+ * than the slowest host link among them. */
+static void default_peer_bandwidth(sim_machine_t *m) {
+  for (size_t i = 0; i < m->ndevices; i++) {
+    sim_device_spec_t *d = &m->devices[i];
+    if (d->peer_bandwidth > 0 || !d->peers)
+      continue;
+    double bw = d->link_bandwidth;
+    for (size_t j = 0; j < m->ndevices; j++)
+      if ((d->peers >> j & 1) && m->devices[j].link_bandwidth < bw)
+        bw = m->devices[j].link_bandwidth;
+    d->peer_bandwidth = bw;
+  }
+}
+
+static int check_devices(load_t *ld, int t) {
+  lua_State *L = ld->L;
+  size_t n;
+  bool present;
+  TRY(push_table(ld, t, "", "devices", &present));
+  if (!present)
+    return bad(ld, "", "devices", "missing");
+  int devs = lua_gettop(L);
+  TRY(list_len(ld, devs, "", "devices", &n));
+  if (n == 0)
+    return bad(ld, "", "devices", "must not be empty");
+  if (n > SIM_MAX_DEVICES)
+    return bad(ld, "", "devices", "too many devices (%zu; at most %d)", n,
+               SIM_MAX_DEVICES);
+  /* Owned by ld, not by this frame: a Lua error unwinding through here
+   * leaves it to sim_machine_load to free. */
+  ld->m.devices = ld->alloc(ld->ud, NULL, 0, n * sizeof *ld->m.devices);
+  if (!ld->m.devices)
+    return out_of_memory(ld);
+  memset(ld->m.devices, 0, n * sizeof *ld->m.devices);
+  ld->m.ndevices = n;
+  for (size_t i = 0; i < n; i++) {
+    char obj[32];
+    snprintf(obj, sizeof obj, "devices[%zu]", i + 1);
+    if (lua_rawgeti(L, devs, (lua_Integer)i + 1) != LUA_TTABLE)
+      return wrong_type(ld, obj, NULL, "a table");
+    TRY(check_device(ld, lua_gettop(L), i));
+    lua_pop(L, 1);
+  }
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, devs, (lua_Integer)i + 1);
+    TRY(check_peers(ld, lua_gettop(L), i));
+    lua_pop(L, 1);
+  }
+  default_peer_bandwidth(&ld->m);
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* {=== The machine ===} */
+
+static const char *const machine_keys[] = {"name", "time", "skip_kernels",
+                                           "devices", NULL};
+
+/* The file name without directory and ".lua", cut to fit. */
+static void default_name(const char *path, char out[64]) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  size_t len = strlen(base);
+  if (len > 4 && strcmp(base + len - 4, ".lua") == 0)
+    len -= 4;
+  if (len > 63)
+    len = 63;
+  memcpy(out, base, len);
+  out[len] = '\0';
+}
+
+static int get_time(load_t *ld, int t) {
+  lua_State *L = ld->L;
+  TRY(push_string(ld, t, "", "time", false));
+  const char *s = lua_tostring(L, -1);
+  if (s && strcmp(s, "modelled") == 0)
+    ld->m.modelled = true;
+  else if (s && strcmp(s, "real") != 0) {
+    char got[64];
+    return bad(ld, "", "time", "must be 'real' or 'modelled' (got %s)",
+               show(L, -1, got, sizeof got));
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int check_machine(load_t *ld, int t) {
+  if (!lua_istable(ld->L, t)) {
+    say(ld, "%s: the file must return a table (got %s)", ld->path,
+        luaL_typename(ld->L, t));
+    return STRATA_EINVAL;
+  }
+  TRY(check_keys(ld, t, "", machine_keys));
+  default_name(ld->path, ld->m.name);
+  TRY(get_name(ld, t, "", "name", false, ld->m.name));
+  TRY(get_time(ld, t));
+  TRY(get_bool(ld, t, "", "skip_kernels", &ld->m.skip_kernels));
+  if (ld->m.skip_kernels && !ld->m.modelled)
+    return bad(ld, "", "skip_kernels", "needs time = 'modelled'");
+  return check_devices(ld, t);
+}
+
+/* {=== Running the chunk ===} */
+
+/* The whole evaluation runs inside one lua_pcall: building the
+ * environment and reading the result can raise memory errors too. */
+static int evaluate_protected(lua_State *L) {
+  load_t *ld = lua_touserdata(L, 1);
+  push_env(L);
+  int env = lua_gettop(L);
+  lua_pushfstring(L, "@%s", ld->path);
+  int rc = luaL_loadbufferx(L, ld->text, ld->len, lua_tostring(L, -1), "t");
+  if (rc != LUA_OK) {
+    /* Re-raising turns every status into LUA_ERRRUN: note a memory error. */
+    ld->load_oom = rc == LUA_ERRMEM;
+    return lua_error(L); /* keeps Lua's "PATH:LINE: message" */
+  }
+  lua_pushvalue(L, env);
+  lua_setupvalue(L, -2, 1); /* a main chunk's only upvalue is _ENV */
+  lua_sethook(L, on_count, LUA_MASKCOUNT, STEPS_MAX);
+  lua_call(L, 0, 1);
+  lua_sethook(L, NULL, 0, 0);
+  ld->status = check_machine(ld, lua_gettop(L));
+  return 0;
+}
+
+static int lua_failure(load_t *ld, int status) {
+  lua_State *L = ld->L;
+  if (ld->load_oom)
+    status = LUA_ERRMEM;
+  if (status == LUA_ERRMEM && ld->cap.refused_by_cap) {
+    say(ld,
+        "%s: memory limit exceeded (a description may use at most %zu "
+        "MiB)",
+        ld->path, STATE_MAX >> 20);
+    return STRATA_EINVAL;
+  }
+  if (status == LUA_ERRMEM)
+    return out_of_memory(ld);
+  if (lua_type(L, -1) == LUA_TSTRING)
+    say(ld, "%s", lua_tostring(L, -1));
+  else
+    say(ld, "%s: error (a %s value)", ld->path, luaL_typename(L, -1));
+  return STRATA_EINVAL;
+}
+
+static int evaluate(load_t *ld) {
+  /* Bytecode can crash the VM; "t" below refuses it too, but Lua's message
+   * would not name the file. */
+  if (ld->len > 0 && ld->text[0] == LUA_SIGNATURE[0]) {
+    say(ld, "%s: precompiled (binary) chunks are not accepted", ld->path);
+    return STRATA_EINVAL;
+  }
+  ld->cap = (capped_t){.alloc = ld->alloc, .ud = ld->ud, .limit = STATE_MAX};
+  ld->L = lua_newstate(capped_alloc, &ld->cap);
+  if (!ld->L)
+    return out_of_memory(ld);
+  lua_pushcfunction(ld->L, evaluate_protected);
+  lua_pushlightuserdata(ld->L, ld);
+  int status = lua_pcall(ld->L, 1, 0, 0);
+  int rc = status == LUA_OK ? ld->status : lua_failure(ld, status);
+  lua_close(ld->L);
+  ld->L = NULL;
+  return rc;
+}
+
+int sim_machine_load(const char *path, strata_alloc_fn alloc, void *ud,
+                     sim_machine_t *out, char *err, size_t errlen) {
+  if (err && errlen)
+    err[0] = '\0';
+  if (!path || !alloc || !out)
+    return STRATA_EINVAL;
+  memset(out, 0, sizeof *out);
+  load_t ld = {
+      .path = path, .alloc = alloc, .ud = ud, .err = err, .errlen = errlen};
+  int rc = read_file(&ld);
+  if (rc == 0)
+    rc = evaluate(&ld);
+  if (ld.text)
+    alloc(ud, ld.text, ld.size, 0);
+  if (rc == 0)
+    *out = ld.m;
+  else
+    sim_machine_free(&ld.m, alloc, ud);
+  return rc;
+}
+
+void sim_machine_free(sim_machine_t *m, strata_alloc_fn alloc, void *ud) {
+  if (!m)
+    return;
+  if (m->devices)
+    alloc(ud, m->devices, m->ndevices * sizeof *m->devices, 0);
+  memset(m, 0, sizeof *m);
+}

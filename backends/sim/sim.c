@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: MIT */
+/* backends/sim/sim.c: simulated devices described by a machine file
+ * (machine.h). Each device's memory is separate host memory, allocated
+ * and copied through this backend, so a coherence bug shows as wrong
+ * data; kernels run their CPU implementation on the device's workers. In
+ * "modelled" time each device keeps a virtual clock: a copy costs
+ * latency + bytes / link bandwidth, a task flops / rate (or its bytes over
+ * memory bandwidth, whichever is longer), so a what-if study of a large
+ * machine runs on a small one. Faults (failing copies, a device that dies,
+ * one that runs hot) come from the description.
+ *
+ * Options: machine=PATH (no devices without it), time=real|modelled,
+ * skip_kernels=1 (modelled only), classes=hbm+gddr (keep only those
+ * classes of the description). */
+#include "config.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <strata/backend.h>
+
+#include "machine.h"
+
+typedef struct sim_state sim_state_t;
+
+typedef struct sim_dev {
+  sim_state_t *st;
+  unsigned index;               /* in the probe list */
+  const sim_device_spec_t *spec;
+  strata_device_handle_t *handle;
+  _Atomic uint64_t tasks;  /* started, for die_after and hot_after */
+  _Atomic uint64_t copies; /* for copy_fail_at */
+  atomic_bool dead;
+  _Atomic uint64_t mem_used;
+  /* Modelled time, in seconds (st->model_mu). */
+  double clock, busy, link_free, copy_time;
+} sim_dev_t;
+
+typedef struct sim_thread {
+  sim_dev_t *dev;
+  unsigned worker;
+  pthread_t tid;
+} sim_thread_t;
+
+/* When a piece of memory (device block or host buffer) last became valid,
+ * in modelled time. */
+typedef struct vt_entry {
+  const void *ptr;
+  double t;
+} vt_entry_t;
+
+struct sim_state {
+  const strata_core_services_t *core;
+  sim_machine_t machine;
+  bool loaded;
+  bool modelled, skip_kernels;
+  strata_backend_device_t *descs;
+  sim_dev_t *devs;
+  size_t ndevs;
+  sim_thread_t *threads;
+  size_t nthreads, cap_threads;
+  pthread_mutex_t model_mu;
+  vt_entry_t *vt; /* open addressing, power-of-two size */
+  size_t vt_cap, vt_n;
+};
+
+/* {=== Allocation through the core ===} */
+
+static void *sim_alloc(const strata_core_services_t *core, size_t n) {
+  void *p = core->alloc(core->core, NULL, 0, n);
+  if (p)
+    memset(p, 0, n);
+  return p;
+}
+
+static void sim_free(const strata_core_services_t *core, void *p, size_t n) {
+  if (p)
+    core->alloc(core->core, p, n, 0);
+}
+
+/* The machine parser allocates through a strata_alloc_fn: route it. */
+static void *core_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
+  const strata_core_services_t *core = ud;
+  return core->alloc(core->core, ptr, osize, nsize);
+}
+
+/* {=== Modelled time: validity times of memory (model_mu held) ===} */
+
+static size_t vt_slot(const sim_state_t *st, const void *ptr) {
+  uintptr_t h = (uintptr_t)ptr;
+  h ^= h >> 17;
+  h *= 0xed5ad4bbu;
+  h ^= h >> 11;
+  return h & (st->vt_cap - 1);
+}
+
+static double vt_get(const sim_state_t *st, const void *ptr) {
+  if (!st->vt_cap)
+    return 0;
+  for (size_t i = vt_slot(st, ptr);; i = (i + 1) & (st->vt_cap - 1)) {
+    if (st->vt[i].ptr == ptr)
+      return st->vt[i].t;
+    if (!st->vt[i].ptr)
+      return 0;
+  }
+}
+
+static void vt_grow(sim_state_t *st) {
+  size_t ncap = st->vt_cap ? st->vt_cap * 2 : 1024;
+  vt_entry_t *nv = sim_alloc(st->core, ncap * sizeof *nv);
+  if (!nv)
+    return; /* the model just loses precision */
+  vt_entry_t *old = st->vt;
+  size_t ocap = st->vt_cap;
+  st->vt = nv;
+  st->vt_cap = ncap;
+  st->vt_n = 0;
+  for (size_t i = 0; i < ocap; i++)
+    if (old[i].ptr) {
+      size_t j = vt_slot(st, old[i].ptr);
+      while (st->vt[j].ptr)
+        j = (j + 1) & (ncap - 1);
+      st->vt[j] = old[i];
+      st->vt_n++;
+    }
+  sim_free(st->core, old, ocap * sizeof *old);
+}
+
+static void vt_set(sim_state_t *st, const void *ptr, double t) {
+  if (st->vt_n * 2 >= st->vt_cap)
+    vt_grow(st);
+  if (!st->vt_cap)
+    return;
+  size_t i = vt_slot(st, ptr);
+  while (st->vt[i].ptr && st->vt[i].ptr != ptr)
+    i = (i + 1) & (st->vt_cap - 1);
+  if (!st->vt[i].ptr)
+    st->vt_n++;
+  st->vt[i] = (vt_entry_t){ptr, t};
+}
+
+/* Forget a block (linear probing: re-insert the run after it). */
+static void vt_del(sim_state_t *st, const void *ptr) {
+  if (!st->vt_cap)
+    return;
+  size_t i = vt_slot(st, ptr);
+  while (st->vt[i].ptr && st->vt[i].ptr != ptr)
+    i = (i + 1) & (st->vt_cap - 1);
+  if (!st->vt[i].ptr)
+    return;
+  st->vt[i].ptr = NULL;
+  st->vt_n--;
+  for (size_t j = (i + 1) & (st->vt_cap - 1); st->vt[j].ptr;
+       j = (j + 1) & (st->vt_cap - 1)) {
+    vt_entry_t e = st->vt[j];
+    st->vt[j].ptr = NULL;
+    st->vt_n--;
+    vt_set(st, e.ptr, e.t);
+  }
+}
+
+static double max2(double a, double b) { return a > b ? a : b; }
+
+/* A copy of `size` bytes over the host link of dev (both links for a
+ * peer copy) in modelled time. */
+static void model_copy(sim_state_t *st, sim_dev_t *a, sim_dev_t *b, void *dst,
+                       const void *src, size_t size) {
+  pthread_mutex_lock(&st->model_mu);
+  double bw = a->spec->link_bandwidth, lat = a->spec->link_latency;
+  double t0 = max2(a->link_free, vt_get(st, src));
+  if (b) {
+    bw = a->spec->peer_bandwidth;
+    t0 = max2(t0, b->link_free);
+  }
+  double t1 = t0 + lat + (bw > 0 ? (double)size / bw : 0);
+  a->link_free = t1;
+  a->copy_time += t1 - t0;
+  if (b) {
+    b->link_free = t1;
+    b->copy_time += t1 - t0;
+  }
+  vt_set(st, dst, t1);
+  pthread_mutex_unlock(&st->model_mu);
+}
+
+/* A task in modelled time: it starts when the device is free and its
+ * data valid, and lasts its flops at the rate of its precision, or its
+ * bytes at memory bandwidth, whichever is longer. */
+static void model_task(sim_state_t *st, sim_dev_t *dev,
+                       const strata_work_t *work) {
+  const strata_kernel_call_t *c = &work->call;
+  const sim_device_spec_t *sp = dev->spec;
+  pthread_mutex_lock(&st->model_mu);
+  double start = dev->clock, bytes = 0;
+  for (uint32_t i = 0; i < c->nbuffers; i++) {
+    start = max2(start, vt_get(st, c->buffers[i]));
+    bytes += (double)c->sizes[i];
+  }
+  double rate = work->precision == STRATA_PRECISION_FP64 ? sp->fp64 : sp->fp32;
+  double t = work->flops > 0 && rate > 0 ? work->flops / rate : 0;
+  t = max2(t, sp->mem_bandwidth > 0 ? bytes / sp->mem_bandwidth : 0);
+  double end = start + t;
+  dev->clock = end;
+  dev->busy += t;
+  for (uint32_t i = 0; i < c->nbuffers; i++)
+    if (c->modes && (c->modes[i] & STRATA_W))
+      vt_set(st, c->buffers[i], end);
+  pthread_mutex_unlock(&st->model_mu);
+}
+
+/* {=== Setup ===} */
+
+static bool class_kept(const char *classes, strata_device_class_t c) {
+  static const char *const names[] = {"cpu", "hbm", "gddr"};
+  if (!*classes)
+    return true;
+  size_t n = strlen(names[c]);
+  for (const char *p = classes; *p;) {
+    const char *end = strchr(p, '+');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n && !strncmp(p, names[c], n))
+      return true;
+    p = end ? end + 1 : p + len;
+  }
+  return false;
+}
+
+static void describe(sim_state_t *st, const sim_device_spec_t *sp,
+                     strata_backend_device_t *d) {
+  d->struct_size = sizeof *d;
+  d->device_class = sp->device_class;
+  d->impl_class = STRATA_CLASS_CPU; /* kernels run on the host */
+  memcpy(d->name, sp->name, sizeof d->name);
+  d->memory_bytes = sp->memory;
+  d->numa_node = sp->numa;
+  d->nworkers = sp->workers;
+  d->own_memory = sp->device_class != STRATA_CLASS_CPU;
+  d->link_bandwidth = sp->link_bandwidth;
+  d->link_latency = sp->link_latency;
+  d->mem_bandwidth = sp->mem_bandwidth;
+  d->fp64_flops = sp->fp64;
+  d->fp32_flops = sp->fp32;
+  d->ecc = sp->ecc;
+  (void)st;
+}
+
+/* Keep the devices of the classes asked for; peer bits follow the new
+ * indexes. */
+static int build_devices(sim_state_t *st, const char *classes) {
+  const sim_machine_t *m = &st->machine;
+  st->descs = sim_alloc(st->core, m->ndevices * sizeof *st->descs);
+  st->devs = sim_alloc(st->core, m->ndevices * sizeof *st->devs);
+  int *newidx = sim_alloc(st->core, m->ndevices * sizeof *newidx);
+  if (!st->descs || !st->devs || !newidx) {
+    sim_free(st->core, newidx, m->ndevices * sizeof *newidx);
+    return STRATA_ENOMEM;
+  }
+  for (size_t i = 0; i < m->ndevices; i++) {
+    newidx[i] = -1;
+    if (!class_kept(classes, m->devices[i].device_class))
+      continue;
+    newidx[i] = (int)st->ndevs;
+    sim_dev_t *d = &st->devs[st->ndevs];
+    d->st = st;
+    d->index = (unsigned)st->ndevs;
+    d->spec = &m->devices[i];
+    describe(st, d->spec, &st->descs[st->ndevs]);
+    st->ndevs++;
+  }
+  for (size_t i = 0; i < m->ndevices; i++)
+    for (size_t j = 0; j < m->ndevices && newidx[i] >= 0; j++)
+      if ((m->devices[i].peers >> j & 1) && newidx[j] >= 0)
+        st->descs[newidx[i]].peers |= UINT64_C(1) << newidx[j];
+  sim_free(st->core, newidx, m->ndevices * sizeof *newidx);
+  return STRATA_OK;
+}
+
+static void sim_fini(void *state) {
+  sim_state_t *st = state;
+  if (!st)
+    return;
+  size_t n = st->machine.ndevices;
+  sim_free(st->core, st->threads, st->cap_threads * sizeof *st->threads);
+  sim_free(st->core, st->descs, n * sizeof *st->descs);
+  sim_free(st->core, st->devs, n * sizeof *st->devs);
+  sim_free(st->core, st->vt, st->vt_cap * sizeof *st->vt);
+  if (st->loaded)
+    sim_machine_free(&st->machine, core_alloc_fn, (void *)st->core);
+  pthread_mutex_destroy(&st->model_mu);
+  sim_free(st->core, st, sizeof *st);
+}
+
+static bool option_set(const strata_core_services_t *core, const char *key,
+                       char *buf, size_t len) {
+  return core->option(core->core, key, buf, len) == STRATA_OK;
+}
+
+/* time= and skip_kernels= override the description. */
+static int time_options(sim_state_t *st) {
+  const strata_core_services_t *core = st->core;
+  char buf[32];
+  st->modelled = st->machine.modelled;
+  if (option_set(core, "time", buf, sizeof buf)) {
+    if (strcmp(buf, "real") && strcmp(buf, "modelled")) {
+      core->log(core->core, STRATA_LOG_ERROR,
+                "option time=%s: expected real or modelled", buf);
+      return STRATA_EINVAL;
+    }
+    st->modelled = !strcmp(buf, "modelled");
+  }
+  st->skip_kernels = st->machine.skip_kernels;
+  if (option_set(core, "skip_kernels", buf, sizeof buf))
+    st->skip_kernels = strcmp(buf, "0") != 0;
+  if (st->skip_kernels && !st->modelled) {
+    core->log(core->core, STRATA_LOG_ERROR,
+              "skip_kernels needs modelled time (real time runs kernels)");
+    return STRATA_EINVAL;
+  }
+  return STRATA_OK;
+}
+
+/* Load the description named by machine= (without it: no devices, so
+ * that a runtime never gets simulated devices it did not ask for). */
+static int load(sim_state_t *st) {
+  const strata_core_services_t *core = st->core;
+  char path[4096], classes[64] = "", err[512];
+  if (!option_set(core, "machine", path, sizeof path))
+    return time_options(st);
+  option_set(core, "classes", classes, sizeof classes);
+  int rc = sim_machine_load(path, core_alloc_fn, (void *)core, &st->machine,
+                            err, sizeof err);
+  if (rc) {
+    core->log(core->core, STRATA_LOG_ERROR, "%s", err);
+    return rc;
+  }
+  st->loaded = true;
+  if ((rc = time_options(st)) || (rc = build_devices(st, classes)))
+    return rc;
+  core->log(core->core, STRATA_LOG_INFO,
+            "machine '%s': %zu simulated device(s), %s time%s",
+            st->machine.name, st->ndevs, st->modelled ? "modelled" : "real",
+            st->skip_kernels ? ", kernels skipped" : "");
+  return STRATA_OK;
+}
+
+static int sim_init(const strata_core_services_t *core,
+                    const strata_backend_config_t *cfg, void **state) {
+  (void)cfg;
+  sim_state_t *st = sim_alloc(core, sizeof *st);
+  if (!st)
+    return STRATA_ENOMEM;
+  st->core = core;
+  pthread_mutex_init(&st->model_mu, NULL);
+  int rc = load(st);
+  if (rc) {
+    sim_fini(st);
+    return rc;
+  }
+  *state = st;
+  return STRATA_OK;
+}
+
+static int sim_probe(void *state, const strata_backend_device_t **devices,
+                     size_t *ndevices) {
+  sim_state_t *st = state;
+  *devices = st->descs;
+  *ndevices = st->ndevs;
+  return STRATA_OK;
+}
+
+/* {=== Workers ===} */
+
+/* Count a task the device starts; false when it dies now (injected). */
+static bool survives(sim_dev_t *d, strata_work_t *work) {
+  const sim_faults_t *f = &d->spec->faults;
+  uint64_t n = atomic_fetch_add(&d->tasks, 1) + 1;
+  if (!f->die_after || n <= f->die_after)
+    return true;
+  atomic_store(&d->dead, true);
+  const strata_core_services_t *core = d->st->core;
+  char why[96];
+  snprintf(why, sizeof why, "injected failure after %llu task(s)",
+           (unsigned long long)f->die_after);
+  core->device_failed(core->core, d->handle, work, why);
+  return false;
+}
+
+static void *worker_main(void *arg) {
+  sim_thread_t *th = arg;
+  sim_dev_t *d = th->dev;
+  const strata_core_services_t *core = d->st->core;
+  for (;;) {
+    strata_work_t *work;
+    int rc = core->next(core->core, d->handle, th->worker, -1, &work);
+    if (rc == STRATA_ESHUTDOWN)
+      break;
+    if (rc || !survives(d, work))
+      continue;
+    if (d->st->modelled)
+      model_task(d->st, d, work);
+    int status = d->st->skip_kernels ? 0 : work->fn(&work->call);
+    core->complete(core->core, work, status);
+  }
+  return NULL;
+}
+
+static int sim_start(void *state, strata_device_handle_t *const *handles,
+                     size_t n) {
+  sim_state_t *st = state;
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += st->descs[i].nworkers;
+  st->threads = sim_alloc(st->core, total * sizeof *st->threads);
+  if (!st->threads)
+    return STRATA_ENOMEM;
+  st->cap_threads = total;
+  for (size_t i = 0; i < n; i++) {
+    st->devs[i].handle = handles[i];
+    for (unsigned w = 0; w < st->descs[i].nworkers; w++) {
+      sim_thread_t *th = &st->threads[st->nthreads];
+      *th = (sim_thread_t){&st->devs[i], w, 0};
+      if (pthread_create(&th->tid, NULL, worker_main, th))
+        return STRATA_EBACKEND;
+      st->nthreads++;
+    }
+  }
+  return STRATA_OK;
+}
+
+static void sim_stop(void *state) {
+  sim_state_t *st = state;
+  for (size_t i = 0; i < st->nthreads; i++)
+    pthread_join(st->threads[i].tid, NULL);
+  st->nthreads = 0;
+}
+
+/* {=== Memory ===} */
+
+static int sim_mem_alloc(void *state, unsigned dev, size_t size, void **ptr) {
+  sim_state_t *st = state;
+  sim_dev_t *d = &st->devs[dev];
+  /* The core keeps the accounts; this is the device's own limit. */
+  if (atomic_fetch_add(&d->mem_used, size) + size > d->spec->memory) {
+    atomic_fetch_sub(&d->mem_used, size);
+    return STRATA_ENOMEM;
+  }
+  *ptr = st->core->alloc(st->core->core, NULL, 0, size);
+  if (!*ptr) {
+    atomic_fetch_sub(&d->mem_used, size);
+    return STRATA_ENOMEM;
+  }
+  return STRATA_OK;
+}
+
+static void sim_mem_free(void *state, unsigned dev, void *ptr, size_t size) {
+  sim_state_t *st = state;
+  if (st->modelled) {
+    pthread_mutex_lock(&st->model_mu);
+    vt_del(st, ptr);
+    pthread_mutex_unlock(&st->model_mu);
+  }
+  st->core->alloc(st->core->core, ptr, size, 0);
+  atomic_fetch_sub(&st->devs[dev].mem_used, size);
+}
+
+/* Does this copy hit an injected failure of device d? */
+static bool copy_fails(sim_dev_t *d) {
+  const sim_faults_t *f = &d->spec->faults;
+  uint64_t n = atomic_fetch_add(&d->copies, 1) + 1;
+  uint32_t count = f->copy_fail_count ? f->copy_fail_count : 1;
+  return f->copy_fail_at && n >= f->copy_fail_at && n < f->copy_fail_at + count;
+}
+
+static int sim_copy(void *state, int dst_dev, void *dst, int src_dev,
+                    const void *src, size_t size) {
+  sim_state_t *st = state;
+  sim_dev_t *a = dst_dev >= 0 ? &st->devs[dst_dev] : &st->devs[src_dev];
+  sim_dev_t *b = dst_dev >= 0 && src_dev >= 0 ? &st->devs[src_dev] : NULL;
+  if (atomic_load(&a->dead) || (b && atomic_load(&b->dead)))
+    return STRATA_EDEVICE;
+  if (copy_fails(a) || (b && copy_fails(b))) {
+    st->core->log(st->core->core, STRATA_LOG_INFO,
+                  "injected copy failure on %s", a->spec->name);
+    return STRATA_EIO;
+  }
+  memcpy(dst, src, size);
+  if (st->modelled)
+    model_copy(st, a, b, dst, src, size);
+  return STRATA_OK;
+}
+
+/* {=== Readouts ===} */
+
+static int sim_health(void *state, unsigned dev, strata_health_t *out) {
+  sim_state_t *st = state;
+  sim_dev_t *d = &st->devs[dev];
+  const sim_faults_t *f = &d->spec->faults;
+  bool hot = f->hot_after && atomic_load(&d->tasks) >= f->hot_after;
+  out->temperature_c = hot ? f->hot_temperature : d->spec->temperature;
+  out->power_w = d->spec->power > 0 ? d->spec->power : -1;
+  out->throttled = hot;
+  return STRATA_OK;
+}
+
+static int sim_model(void *state, unsigned dev, strata_device_model_t *out) {
+  sim_state_t *st = state;
+  if (!st->modelled)
+    return STRATA_ENOTSUP;
+  sim_dev_t *d = &st->devs[dev];
+  pthread_mutex_lock(&st->model_mu);
+  out->clock_ns = (uint64_t)llround(d->clock * 1e9);
+  out->busy_ns = (uint64_t)llround(d->busy * 1e9);
+  out->copy_ns = (uint64_t)llround(d->copy_time * 1e9);
+  pthread_mutex_unlock(&st->model_mu);
+  return STRATA_OK;
+}
+
+STRATA_BACKEND_EXPORT const strata_backend_component_t
+    strata_backend_sim_component = {
+        .abi_major = STRATA_BACKEND_ABI_MAJOR,
+        .abi_minor = STRATA_BACKEND_ABI_MINOR,
+        .struct_size = sizeof(strata_backend_component_t),
+        .name = "sim",
+        .description = "simulated devices from a machine description",
+        .init = sim_init,
+        .probe = sim_probe,
+        .start = sim_start,
+        .stop = sim_stop,
+        .fini = sim_fini,
+        .mem_alloc = sim_mem_alloc,
+        .mem_free = sim_mem_free,
+        .copy = sim_copy,
+        .health = sim_health,
+        .model = sim_model,
+};

@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/test_sim_machine.c: the sim backend's machine descriptions: the
+ * shipped machines, defaults and constants, and the bad-input corpus in
+ * tests/machines, each rejected with the file, the field and the reason. */
+#include "config.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../backends/sim/machine.h"
+
+#define GIB (UINT64_C(1) << 30)
+
+/* {=== Counting allocator ===}
+ * Each block carries its size in a header, so a free or realloc with the
+ * wrong osize is caught. fail_after = k fails the k-th growing request
+ * from now on; shrinks and frees never fail, as Lua expects. */
+#define HDR 16
+
+typedef struct counter {
+  size_t live_blocks, live_bytes, calls, bad_sizes;
+  long fail_after; /* <= 0: never */
+} counter_t;
+
+static void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  counter_t *c = ud;
+  unsigned char *blk = ptr ? (unsigned char *)ptr - HDR : NULL;
+  size_t old = blk ? *(size_t *)blk : 0;
+  if (blk && old != osize)
+    c->bad_sizes++;
+  if (nsize == 0) {
+    if (blk) {
+      c->live_blocks--;
+      c->live_bytes -= old;
+      free(blk);
+    }
+    return NULL;
+  }
+  if (nsize > old) {
+    c->calls++;
+    if (c->fail_after > 0 && --c->fail_after == 0)
+      return NULL;
+  }
+  unsigned char *nb = realloc(blk, nsize + HDR);
+  if (!nb)
+    return NULL;
+  *(size_t *)nb = nsize;
+  if (!blk)
+    c->live_blocks++;
+  c->live_bytes = c->live_bytes - old + nsize;
+  return nb + HDR;
+}
+
+static void assert_clean(const counter_t *c) {
+  assert_int_equal(c->bad_sizes, 0);
+  assert_int_equal(c->live_blocks, 0);
+  assert_int_equal(c->live_bytes, 0);
+}
+
+/* {=== Fixture ===} */
+
+typedef struct fx {
+  counter_t count;
+  sim_machine_t m;
+  char err[512];
+  char path[4096];
+  char tmp[256]; /* a private directory for generated files */
+} fx_t;
+
+static int group_setup(void **state) {
+  fx_t *f = calloc(1, sizeof *f);
+  if (!f)
+    return -1;
+  *state = f;
+  const char *t = getenv("TMPDIR");
+  snprintf(f->tmp, sizeof f->tmp, "%s/strata-sim-machine-XXXXXX",
+           t && *t ? t : "/tmp");
+  if (mkdtemp(f->tmp))
+    return 0;
+  free(f); /* cmocka skips the group teardown when the setup fails */
+  return -1;
+}
+
+/* Removes the generated files, which all live directly in f->tmp. */
+static int group_teardown(void **state) {
+  fx_t *f = *state;
+  DIR *d = opendir(f->tmp);
+  struct dirent *e;
+  char p[4096];
+  while (d && (e = readdir(d)))
+    if (e->d_name[0] != '.') {
+      snprintf(p, sizeof p, "%s/%s", f->tmp, e->d_name);
+      unlink(p);
+    }
+  if (d)
+    closedir(d);
+  rmdir(f->tmp);
+  free(f);
+  return 0;
+}
+
+static int setup(void **state) {
+  fx_t *f = *state;
+  memset(&f->count, 0, sizeof f->count);
+  memset(&f->m, 0, sizeof f->m);
+  f->err[0] = '\0';
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx_t *f = *state;
+  sim_machine_free(&f->m, count_alloc, &f->count);
+  assert_clean(&f->count);
+  return 0;
+}
+
+static const char *in_dir(fx_t *f, const char *env, const char *file) {
+  const char *dir = getenv(env);
+  assert_non_null(dir);
+  int n = snprintf(f->path, sizeof f->path, "%s/%s", dir, file);
+  assert_true(n > 0 && (size_t)n < sizeof f->path);
+  return f->path;
+}
+
+/* Writes `len` bytes of `text` to a file in the private directory. */
+static const char *write_tmp(fx_t *f, const char *file, const char *text,
+                             size_t len) {
+  int n = snprintf(f->path, sizeof f->path, "%s/%s", f->tmp, file);
+  assert_true(n > 0 && (size_t)n < sizeof f->path);
+  FILE *out = fopen(f->path, "wb");
+  assert_non_null(out);
+  assert_int_equal(fwrite(text, 1, len, out), len);
+  assert_int_equal(fclose(out), 0);
+  return f->path;
+}
+
+static int load(fx_t *f, const char *path) {
+  return sim_machine_load(path, count_alloc, &f->count, &f->m, f->err,
+                          sizeof f->err);
+}
+
+static void load_ok(fx_t *f, const char *path) {
+  int rc = load(f, path);
+  if (rc != 0)
+    print_error("%s\n", f->err);
+  assert_int_equal(rc, 0);
+  assert_string_equal(f->err, "");
+}
+
+static const sim_device_spec_t *device(fx_t *f, const char *name) {
+  for (size_t i = 0; i < f->m.ndevices; i++)
+    if (strcmp(f->m.devices[i].name, name) == 0)
+      return &f->m.devices[i];
+  fail_msg("no device named '%s'", name);
+  return NULL;
+}
+
+/* {=== The shipped machines ===} */
+
+static void test_sim_machine_mixed(void **state) {
+  fx_t *f = *state;
+  load_ok(f, in_dir(f, "STRATA_TEST_MACHINES", "mixed.lua"));
+  assert_string_equal(f->m.name, "mixed");
+  assert_false(f->m.modelled);
+  assert_false(f->m.skip_kernels);
+  assert_int_equal(f->m.ndevices, 3);
+
+  const sim_device_spec_t *cpu = &f->m.devices[0];
+  assert_int_equal(cpu->device_class, STRATA_CLASS_CPU);
+  assert_int_equal(cpu->memory, 0);
+  assert_true(cpu->link_bandwidth == 0);
+  assert_true(cpu->mem_bandwidth == 50e9);
+  assert_true(cpu->fp64 == 1e12 && cpu->fp32 == 2e12);
+  assert_int_equal(cpu->workers, 2);
+  assert_int_equal(cpu->numa, 0);
+
+  const sim_device_spec_t *h100 = device(f, "H100 SXM (simulated)");
+  assert_int_equal(h100->device_class, STRATA_CLASS_HBM);
+  assert_int_equal(h100->memory, 80 * GIB);
+  assert_true(h100->mem_bandwidth == 3.35e12);
+  assert_true(h100->link_bandwidth == 64e9);
+  assert_true(fabs(h100->link_latency - 5e-6) < 1e-18); /* 5 * us */
+  assert_true(h100->fp64 == 34e12 && h100->fp32 == 67e12);
+  assert_true(h100->ecc);
+  assert_int_equal(h100->workers, 1);
+
+  const sim_device_spec_t *rtx = device(f, "RTX 4090 (simulated)");
+  assert_int_equal(rtx->device_class, STRATA_CLASS_GDDR);
+  assert_int_equal(rtx->memory, 24 * GIB);
+  assert_true(rtx->mem_bandwidth == 1.008e12);
+  assert_true(rtx->link_bandwidth == 32e9);
+  assert_true(rtx->fp64 < rtx->fp32 / 50); /* consumer FP64: 1/64 rate */
+  assert_false(rtx->ecc);
+  assert_int_equal(rtx->numa, 0);
+
+  for (size_t i = 0; i < f->m.ndevices; i++) {
+    assert_int_equal(f->m.devices[i].peers, 0);
+    assert_true(f->m.devices[i].peer_bandwidth == 0);
+    assert_int_equal(f->m.devices[i].faults.die_after, 0);
+  }
+}
+
+/* The peers of devices[i] in big.lua: exactly the other HBM card of the
+ * same node. */
+static void check_big_peers(fx_t *f, size_t i) {
+  const sim_device_spec_t *d = &f->m.devices[i];
+  uint64_t want = 0;
+  for (size_t j = 0; j < f->m.ndevices; j++) {
+    const sim_device_spec_t *o = &f->m.devices[j];
+    if (j != i && d->device_class == STRATA_CLASS_HBM &&
+        o->device_class == STRATA_CLASS_HBM && o->numa == d->numa)
+      want |= UINT64_C(1) << j;
+    /* Symmetric: i lists j exactly when j lists i. */
+    assert_int_equal(d->peers >> j & 1, o->peers >> i & 1);
+  }
+  assert_int_equal(d->peers, want);
+  if (want)
+    assert_true(d->peer_bandwidth == 450e9);
+}
+
+static void test_sim_machine_big(void **state) {
+  fx_t *f = *state;
+  load_ok(f, in_dir(f, "STRATA_TEST_MACHINES", "big.lua"));
+  assert_string_equal(f->m.name, "big");
+  assert_true(f->m.modelled);
+  assert_false(f->m.skip_kernels);
+  assert_int_equal(f->m.ndevices, 10);
+  unsigned per_node[2][STRATA_CLASS_COUNT] = {{0}};
+  for (size_t i = 0; i < f->m.ndevices; i++) {
+    const sim_device_spec_t *d = &f->m.devices[i];
+    assert_in_range(d->numa, 0, 1);
+    per_node[d->numa][d->device_class]++;
+    if (d->device_class == STRATA_CLASS_HBM) {
+      assert_int_equal(d->memory, 80 * GIB);
+      assert_true(d->ecc);
+    } else if (d->device_class == STRATA_CLASS_GDDR) {
+      assert_int_equal(d->memory, 24 * GIB);
+    } else {
+      assert_int_equal(d->memory, 0);
+    }
+    check_big_peers(f, i);
+  }
+  for (int n = 0; n < 2; n++) {
+    assert_int_equal(per_node[n][STRATA_CLASS_CPU], 1);
+    assert_int_equal(per_node[n][STRATA_CLASS_HBM], 2);
+    assert_int_equal(per_node[n][STRATA_CLASS_GDDR], 2);
+  }
+}
+
+/* {=== Defaults, constants, peers ===} */
+
+/* The longest name a device may have: 63 bytes. */
+#define NAME63 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"
+
+static void test_sim_machine_defaults(void **state) {
+  fx_t *f = *state;
+  static const char text[] =
+      "return { devices = {\n"
+      "  { class = 'cpu', name = 'c', mem_bandwidth = 1, fp64 = 1,\n"
+      "    fp32 = 1 },\n"
+      "  { class = 'gddr', name = '" NAME63 "', memory = 1,\n"
+      "    mem_bandwidth = 1,\n"
+      "    link_bandwidth = 1, fp64 = 1, fp32 = 1, health = {} },\n"
+      "} }\n";
+  load_ok(f, write_tmp(f, "minimal.lua", text, sizeof text - 1));
+  assert_string_equal(f->m.name, "minimal"); /* the file name */
+  assert_false(f->m.modelled);
+  assert_false(f->m.skip_kernels);
+  assert_int_equal(f->m.ndevices, 2);
+  for (size_t i = 0; i < 2; i++) {
+    const sim_device_spec_t *d = &f->m.devices[i];
+    assert_true(d->link_latency == 5e-6);
+    assert_false(d->ecc);
+    assert_int_equal(d->numa, 0);
+    assert_int_equal(d->workers, 1);
+    assert_int_equal(d->peers, 0);
+    assert_true(d->temperature == 40 && d->power == 0);
+    assert_int_equal(d->faults.copy_fail_at, 0);
+    assert_int_equal(d->faults.copy_fail_count, 1);
+    assert_int_equal(d->faults.die_after, 0);
+    assert_int_equal(d->faults.hot_after, 0);
+  }
+  assert_int_equal(f->m.devices[1].memory, 1);
+  assert_string_equal(f->m.devices[1].name, NAME63);
+}
+
+static void test_sim_machine_constants(void **state) {
+  fx_t *f = *state;
+  static const char text[] =
+      "return { name = 'units', time = 'modelled', skip_kernels = true,\n"
+      "  devices = {\n"
+      "  { class = 'hbm', name = 'x', memory = TiB + GiB + MiB + KiB,\n"
+      "    mem_bandwidth = TB + GB + MB + KB, link_bandwidth = 2 * GB,\n"
+      "    link_latency = ms + 3 * us, fp64 = TFLOPS + GFLOPS,\n"
+      "    fp32 = 1.5 * GiB, numa = 3, workers = 64, ecc = true,\n"
+      "    health = { temperature = -50, power = 1e3 },\n"
+      "    faults = { copy_fail_at = 3, copy_fail_count = 2,\n"
+      "               die_after = 1e3, hot_after = 5, hot_temperature = 92 } "
+      "},\n"
+      "} }\n";
+  load_ok(f, write_tmp(f, "units.lua", text, sizeof text - 1));
+  const sim_device_spec_t *d = &f->m.devices[0];
+  assert_string_equal(f->m.name, "units");
+  assert_true(f->m.modelled && f->m.skip_kernels);
+  assert_int_equal(d->memory, (UINT64_C(1) << 40) + (UINT64_C(1) << 30) +
+                                  (UINT64_C(1) << 20) + 1024);
+  assert_true(d->mem_bandwidth == 1e12 + 1e9 + 1e6 + 1e3);
+  assert_true(fabs(d->link_latency - 1.003e-3) < 1e-15);
+  assert_true(d->fp64 == 1e12 + 1e9);
+  assert_true(d->fp32 == 1610612736.0);
+  assert_int_equal(d->numa, 3);
+  assert_int_equal(d->workers, 64);
+  assert_true(d->temperature == -50 && d->power == 1000);
+  assert_int_equal(d->faults.copy_fail_at, 3);
+  assert_int_equal(d->faults.copy_fail_count, 2);
+  assert_int_equal(d->faults.die_after, 1000); /* 1e3 is a whole number */
+  assert_int_equal(d->faults.hot_after, 5);
+  assert_true(d->faults.hot_temperature == 92);
+}
+
+/* A peer named on one side only is linked both ways, and without
+ * peer_bandwidth the copies run at the slower of the two host links. */
+static void test_sim_machine_peers(void **state) {
+  fx_t *f = *state;
+  static const char text[] =
+      "local function card(name, link, peers)\n"
+      "  return { class = 'hbm', name = name, memory = 1.5 * GiB,\n"
+      "    mem_bandwidth = TB, link_bandwidth = link, fp64 = 1,\n"
+      "    fp32 = 1, peers = peers }\n"
+      "end\n"
+      "return { devices = {\n"
+      "  card('a', 64 * GB, { 'b', 'b' }), card('b', 32 * GB),\n"
+      "  card('c', 64 * GB),\n"
+      "} }\n";
+  load_ok(f, write_tmp(f, "peers.lua", text, sizeof text - 1));
+  assert_int_equal(f->m.devices[0].memory, 3 * GIB / 2);
+  assert_int_equal(f->m.devices[0].peers, 1u << 1);
+  assert_int_equal(f->m.devices[1].peers, 1u << 0);
+  assert_int_equal(f->m.devices[2].peers, 0);
+  assert_true(f->m.devices[0].peer_bandwidth == 32e9);
+  assert_true(f->m.devices[1].peer_bandwidth == 32e9);
+  assert_true(f->m.devices[2].peer_bandwidth == 0);
+}
+
+/* {=== Bad input ===} */
+
+/* Each file in tests/machines and what its message must contain:
+ * "FILE: FIELD: REASON" for a bad field, "FILE:LINE: REASON" for an error
+ * Lua reports itself (line > 0), "FILE: REASON" for the file as a whole. */
+static const struct bad_case {
+  const char *file, *field;
+  int line;
+  const char *reason;
+} bad_cases[] = {
+    {"syntax-error.lua", NULL, 5, "'}' expected"},
+    {"runtime-error.lua", NULL, 6, "attempt to perform arithmetic"},
+    {"no-return.lua", NULL, 0, "the file must return a table (got nil)"},
+    {"not-a-table.lua", NULL, 0, "the file must return a table (got number)"},
+    {"empty-devices.lua", "devices", 0, "must not be empty"},
+    {"unknown-class.lua", "devices[1].class", 0,
+     "unknown class 'tpu' (expected cpu, hbm or gddr)"},
+    {"negative-memory.lua", "devices[2].memory", 0,
+     "must be a positive number of bytes (got -5)"},
+    {"fractional-memory.lua", "devices[1].memory", 0,
+     "must be a whole number of bytes (got 1.5)"},
+    {"missing-fp64.lua", "devices[3].fp64", 0, "missing"},
+    {"missing-memory.lua", "devices[1].memory", 0, "missing"},
+    {"unknown-top-field.lua", "nmae", 0, "unknown field"},
+    {"unknown-device-field.lua", "devices[1].memroy", 0, "unknown field"},
+    {"unknown-health-field.lua", "devices[1].health.temprature", 0,
+     "unknown field"},
+    {"unknown-faults-field.lua", "devices[2].faults.die_at", 0,
+     "unknown field"},
+    {"wrong-type-number.lua", "devices[1].fp32", 0,
+     "must be a number (got '67')"},
+    {"wrong-type-boolean.lua", "devices[1].ecc", 0,
+     "must be a boolean (got 'yes')"},
+    {"wrong-type-table.lua", "devices[1].health", 0,
+     "must be a table (got 45)"},
+    {"wrong-type-devices.lua", "devices", 0, "must be a table (got 'all"},
+    {"not-a-list.lua", "devices", 0, "must be a list (found key '"},
+    {"duplicate-name.lua", "devices[2].name", 0,
+     "duplicate name 'A' (also devices[1])"},
+    {"peer-self.lua", "devices[1].peers[1]", 0,
+     "a device cannot be its own peer"},
+    {"unknown-peer.lua", "devices[2].peers[1]", 0, "no device named 'B200'"},
+    {"peer-cpu.lua", "devices[2].peers[1]", 0, "'host' is a cpu device"},
+    {"cpu-memory.lua", "devices[1].memory", 0,
+     "a cpu device works on host memory"},
+    {"workers-range.lua", "devices[1].workers", 0,
+     "must be an integer from 1 to 64 (got 65)"},
+    {"nan-rate.lua", "devices[1].fp64", 0,
+     "must be a positive, finite number (got nan)"},
+    {"hot-without-temperature.lua", "devices[1].faults.hot_temperature", 0,
+     "missing"},
+    {"bad-time.lua", "time", 0, "must be 'real' or 'modelled' (got 'fast')"},
+    {"skip-kernels-real.lua", "skip_kernels", 0, "needs time = 'modelled'"},
+    {"name-too-long.lua", "devices[1].name", 0,
+     "must be a non-empty string of at most 63 bytes"},
+    {"too-many-devices.lua", "devices", 0, "too many devices (65; at most 64)"},
+    {"global-assign.lua", NULL, 4, "cannot assign global 'H100'"},
+    {"unknown-name.lua", NULL, 6, "unknown name 'TFLOP'"},
+    {"infinite-loop.lua", NULL, 5, "instruction limit"},
+    {"memory-bomb.lua", NULL, 0, "memory limit exceeded"},
+};
+#define NBAD (sizeof bad_cases / sizeof bad_cases[0])
+
+static void expect_rejected(fx_t *f, const char *path, int status,
+                            const char *want) {
+  memset(&f->count, 0, sizeof f->count);
+  int rc = load(f, path);
+  if (!strstr(f->err, want))
+    print_error("message: %s\nwanted:  %s\n", f->err, want);
+  assert_int_equal(rc, status);
+  assert_non_null(strstr(f->err, want));
+  /* A failed load leaves nothing behind, not even a partial machine. */
+  assert_null(f->m.devices);
+  assert_int_equal(f->m.ndevices, 0);
+  assert_clean(&f->count);
+}
+
+static void test_sim_machine_bad_corpus(void **state) {
+  fx_t *f = *state;
+  char want[256];
+  for (size_t i = 0; i < NBAD; i++) {
+    const struct bad_case *b = &bad_cases[i];
+    if (b->field)
+      snprintf(want, sizeof want, "%s: %s: %s", b->file, b->field, b->reason);
+    else if (b->line)
+      snprintf(want, sizeof want, "%s:%d: %s", b->file, b->line, b->reason);
+    else
+      snprintf(want, sizeof want, "%s: %s", b->file, b->reason);
+    expect_rejected(f, in_dir(f, "STRATA_TEST_BAD_MACHINES", b->file),
+                    STRATA_EINVAL, want);
+  }
+}
+
+/* Every file in the corpus has a case above, so none is left untested. */
+static void test_sim_machine_corpus_complete(void **state) {
+  (void)state;
+  DIR *d = opendir(getenv("STRATA_TEST_BAD_MACHINES"));
+  struct dirent *e;
+  size_t files = 0;
+  assert_non_null(d);
+  while ((e = readdir(d))) {
+    size_t len = strlen(e->d_name);
+    if (len < 4 || strcmp(e->d_name + len - 4, ".lua") != 0)
+      continue;
+    size_t i = 0;
+    while (i < NBAD && strcmp(bad_cases[i].file, e->d_name) != 0)
+      i++;
+    if (i == NBAD)
+      fail_msg("tests/machines/%s has no case in bad_cases", e->d_name);
+    files++;
+  }
+  closedir(d);
+  assert_int_equal(files, NBAD);
+}
+
+static void test_sim_machine_bytecode(void **state) {
+  fx_t *f = *state;
+  static const char text[] = "\x1bLuaT\x00\x19\x93\r\n\x1a\n";
+  expect_rejected(f, write_tmp(f, "bytecode.lua", text, sizeof text - 1),
+                  STRATA_EINVAL,
+                  "bytecode.lua: precompiled (binary) chunks are not "
+                  "accepted");
+}
+
+/* One byte over the 1 MiB cap; all comment, so only the size is wrong. */
+static void test_sim_machine_huge(void **state) {
+  fx_t *f = *state;
+  size_t len = ((size_t)1 << 20) + 1;
+  char *text = malloc(len);
+  assert_non_null(text);
+  memset(text, '-', len);
+  const char *path = write_tmp(f, "huge.lua", text, len);
+  free(text);
+  expect_rejected(f, path, STRATA_EINVAL, "huge.lua: file too large");
+}
+
+static void test_sim_machine_missing_file(void **state) {
+  fx_t *f = *state;
+  expect_rejected(f,
+                  in_dir(f, "STRATA_TEST_BAD_MACHINES", "no-such-machine.lua"),
+                  STRATA_ENOENT, "no-such-machine.lua: cannot read: ");
+  expect_rejected(f, getenv("STRATA_TEST_BAD_MACHINES"), STRATA_ENOENT,
+                  ": cannot read: "); /* a directory */
+}
+
+static void test_sim_machine_bad_arguments(void **state) {
+  fx_t *f = *state;
+  const char *path = in_dir(f, "STRATA_TEST_MACHINES", "mixed.lua");
+  assert_int_equal(sim_machine_load(NULL, count_alloc, &f->count, &f->m, f->err,
+                                    sizeof f->err),
+                   STRATA_EINVAL);
+  assert_int_equal(
+      sim_machine_load(path, NULL, NULL, &f->m, f->err, sizeof f->err),
+      STRATA_EINVAL);
+  assert_int_equal(sim_machine_load(path, count_alloc, &f->count, NULL, f->err,
+                                    sizeof f->err),
+                   STRATA_EINVAL);
+  /* No message buffer, or a tiny one: still a clean result. */
+  assert_int_equal(
+      sim_machine_load(path, count_alloc, &f->count, &f->m, NULL, 0), 0);
+  sim_machine_free(&f->m, count_alloc, &f->count);
+  char small[8];
+  path = in_dir(f, "STRATA_TEST_BAD_MACHINES", "negative-memory.lua");
+  assert_int_equal(sim_machine_load(path, count_alloc, &f->count, &f->m, small,
+                                    sizeof small),
+                   STRATA_EINVAL);
+  assert_int_equal(strlen(small), sizeof small - 1);
+  sim_machine_free(NULL, count_alloc, &f->count);
+}
+
+/* Fail each growing allocation of a successful load in turn: every run
+ * either succeeds (Lua may collect garbage and retry) or reports
+ * STRATA_ENOMEM, and none leaks. */
+static void test_sim_machine_out_of_memory(void **state) {
+  fx_t *f = *state;
+  const char *path = in_dir(f, "STRATA_TEST_MACHINES", "big.lua");
+  load_ok(f, path);
+  sim_machine_free(&f->m, count_alloc, &f->count);
+  long total = (long)f->count.calls;
+  unsigned failures = 0;
+  for (long k = 1; k <= total; k++) {
+    memset(&f->count, 0, sizeof f->count);
+    f->count.fail_after = k;
+    int rc = load(f, path);
+    if (rc == 0) {
+      sim_machine_free(&f->m, count_alloc, &f->count);
+    } else {
+      assert_int_equal(rc, STRATA_ENOMEM);
+      assert_non_null(strstr(f->err, "big.lua: out of memory"));
+      assert_null(f->m.devices);
+      failures++;
+    }
+    assert_clean(&f->count);
+  }
+  assert_true(failures > 0);
+}
+
+int main(void) {
+  if (!getenv("STRATA_TEST_MACHINES") || !getenv("STRATA_TEST_BAD_MACHINES")) {
+    fprintf(stderr, "STRATA_TEST_MACHINES and STRATA_TEST_BAD_MACHINES are "
+                    "not set: run through make check\n");
+    return 77;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_sim_machine_mixed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_big, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_defaults, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_constants, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_peers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_bad_corpus, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_corpus_complete, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_bytecode, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_huge, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_missing_file, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_bad_arguments, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_out_of_memory, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests_name("sim_machine", tests, group_setup,
+                                     group_teardown);
+}
