@@ -286,7 +286,7 @@ int strata_buffer_release(strata_runtime_t *rt, strata_buffer_t buf) {
   pthread_mutex_unlock(&rt->graph_mu);
   if (!t)
     return STRATA_ESTATE;
-  strata__memory_unpin_host(rt, b);
+  strata__memory_unpin_host(rt, b, strata__task_access_mode(t, 0) & STRATA_W);
   strata__graph_host_end(rt, t);
   return STRATA_OK;
 }

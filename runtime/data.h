@@ -22,8 +22,11 @@ typedef struct strata__buffer {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   struct strata__replica *rep;
-  bool owned; /* the runtime allocated the host memory */
-  bool lost;  /* its only valid copy was on a failed device (mu) */
+  bool owned;          /* the runtime allocated the host memory */
+  bool lost;           /* its only valid copy was on a failed device (mu) */
+  uint32_t prefetches; /* queued prefetch requests naming it (mu) */
+  uint32_t writers;    /* running tasks, or the application, writing a
+                          replica of it (mu) */
   /* The handle + one per access of an unsubmitted task (a submitted task
    * needs none: unregister waits for it to end). */
   _Atomic uint32_t refs;
@@ -31,7 +34,7 @@ typedef struct strata__buffer {
   size_t size;
   /* Guarded by the graph lock: */
   bool dead;                        /* unregistered: no new submissions */
-  struct strata__task *acquired; /* the application's access, or NULL */
+  struct strata__task *acquired;    /* the application's access, or NULL */
   struct strata__task *last_writer; /* holds a task reference */
   struct strata__task **readers;    /* since last_writer; references */
   size_t nreaders, cap_readers;

@@ -24,8 +24,8 @@ static int check_desc(strata_runtime_t *rt, const strata__backend_t *be,
     why = "no workers";
   else if (!memchr(d->name, '\0', sizeof d->name) || !d->name[0])
     why = "no name";
-  else if (d->own_memory && (!be->comp->mem_alloc || !be->comp->mem_free ||
-                              !be->comp->copy))
+  else if (d->own_memory &&
+           (!be->comp->mem_alloc || !be->comp->mem_free || !be->comp->copy))
     why = "it has its own memory, but the backend cannot allocate or copy";
   else if (d->own_memory && !d->memory_bytes)
     why = "it has its own memory, of zero bytes";

@@ -28,9 +28,9 @@ typedef union strata__worker_slot {
 
 typedef struct strata_device_handle {
   int index;
-  unsigned bindex; /* its index in the backend's probe list */
-  int node;        /* memory node its tasks' data lives on */
-  atomic_bool failed; /* the backend reported it failed: no more work */
+  unsigned bindex;      /* its index in the backend's probe list */
+  int node;             /* memory node its tasks' data lives on */
+  atomic_bool failed;   /* the backend reported it failed: no more work */
   uint64_t thrash_mark; /* its node's evictions at the last look (worker 0) */
   bool thrash_warned;
   strata_backend_device_t desc; /* as probed; worker_cores stays the

@@ -164,8 +164,8 @@ static int doomed_status(strata__task_t *t) {
 static bool will_not_run(strata__task_t *t) {
   /* The application's own access always happens: it sees the data as the
    * tasks before it left it. */
-  return !t->host && (atomic_load(&t->doom) ||
-                      (t->job && atomic_load(&t->job->canceled)));
+  return !t->host &&
+         (atomic_load(&t->doom) || (t->job && atomic_load(&t->job->canceled)));
 }
 
 /* Settle the counters of a submitted task that ended, and wake whoever
@@ -785,8 +785,7 @@ static int check_submittable(strata_runtime_t *rt, strata__task_t *t) {
 
 /* Fill in the kernel call frame (host addresses for now). */
 static strata_precision_t precision_of(const char *label) {
-  static const char *const names[] = {"fp64", "fp32", "fp16", "bf16",
-                                      "int8"};
+  static const char *const names[] = {"fp64", "fp32", "fp16", "bf16", "int8"};
   if (!label)
     return STRATA_PRECISION_UNKNOWN;
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)

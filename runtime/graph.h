@@ -9,6 +9,7 @@
 #define STRATA_GRAPH_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "attrs.h"
@@ -95,7 +96,7 @@ typedef struct strata__task {
    * queued, ends at strata_buffer_release. */
   bool host;
   uint64_t working_set; /* bytes of distinct buffers, set at submit */
-  uint64_t seq;   /* submission order */
+  uint64_t seq;         /* submission order */
   uint64_t start_ns;
   strata__kernel_t *kernel;
   strata__attrs_t attrs;
@@ -116,7 +117,8 @@ typedef struct strata__task {
   void *ptrs_inline[STRATA__INLINE_ACCESSES];
   size_t sizes_inline[STRATA__INLINE_ACCESSES];
   uint8_t modes_inline[STRATA__INLINE_ACCESSES];
-  unsigned char args_inline[STRATA__INLINE_ARGS];
+  /* Aligned as malloc's memory is: kernels cast it to their own struct. */
+  _Alignas(max_align_t) unsigned char args_inline[STRATA__INLINE_ARGS];
 } strata__task_t;
 
 _Static_assert(offsetof(strata__task_t, qnode) + sizeof(strata__qnode_t) <= 64,

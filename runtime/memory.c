@@ -88,8 +88,8 @@ int strata__memory_init(strata_runtime_t *rt,
   m->pinned = m->spill = -1;
   m->copy_retries = 3;
   m->eager_writeback = opts->eager_writeback;
-  if ((m->host = add_node(rt, STRATA__NODE_HOST, NULL, "host",
-                          opts->host_bytes)) < 0)
+  if ((m->host =
+           add_node(rt, STRATA__NODE_HOST, NULL, "host", opts->host_bytes)) < 0)
     return STRATA_ENOMEM;
   if (opts->pinned_bytes &&
       (m->pinned = add_node(rt, STRATA__NODE_PINNED, NULL, "pinned host",
@@ -109,13 +109,12 @@ int strata__memory_init(strata_runtime_t *rt,
     uint64_t cap = d->desc.memory_bytes;
     if (opts->device_bytes && (!cap || opts->device_bytes < cap))
       cap = opts->device_bytes;
-    if ((d->node = add_node(rt, STRATA__NODE_DEVICE, d, d->desc.name, cap)) <
-        0)
+    if ((d->node = add_node(rt, STRATA__NODE_DEVICE, d, d->desc.name, cap)) < 0)
       return STRATA_ENOMEM;
   }
   m->active = m->nnodes > 1 || opts->host_bytes;
-  m->links = strata__zalloc(&rt->alloc,
-                            m->nnodes * m->nnodes * sizeof *m->links);
+  m->links =
+      strata__zalloc(&rt->alloc, m->nnodes * m->nnodes * sizeof *m->links);
   if (!m->links)
     return STRATA_ENOMEM;
   return parse_tiers(rt, opts->device_tiers ? opts->device_tiers
@@ -137,8 +136,7 @@ void strata__memory_fini(strata_runtime_t *rt) {
     pthread_mutex_destroy(&n->mu);
     strata__free(&rt->alloc, n, sizeof *n);
   }
-  strata__free(&rt->alloc, m->links,
-               m->nnodes * m->nnodes * sizeof *m->links);
+  strata__free(&rt->alloc, m->links, m->nnodes * m->nnodes * sizeof *m->links);
   strata__free(&rt->alloc, m->nodes, (3 + rt->ndevices) * sizeof *m->nodes);
   strata__strfree(&rt->alloc, m->spill_dir);
   memset(m, 0, sizeof *m);
@@ -161,8 +159,8 @@ static void raw_free(strata_runtime_t *rt, strata__mnode_t *n, void *ptr,
   if (!ptr)
     return;
   if (n->kind == STRATA__NODE_DEVICE)
-    n->dev->backend->comp->mem_free(n->dev->backend->state, n->dev->bindex,
-                                    ptr, size);
+    n->dev->backend->comp->mem_free(n->dev->backend->state, n->dev->bindex, ptr,
+                                    size);
   else
     strata__free(&rt->alloc, ptr, size);
 }
@@ -197,8 +195,8 @@ static void *take_cached(strata__mnode_t *n, size_t size) {
 static void put_cached(strata_runtime_t *rt, strata__mnode_t *n, void *ptr,
                        size_t size) {
   if (n->ncache < CACHE_MAX &&
-      strata__grow(&rt->alloc, (void **)&n->cache, &n->cap_cache,
-                   n->ncache + 1, sizeof *n->cache) == STRATA_OK) {
+      strata__grow(&rt->alloc, (void **)&n->cache, &n->cap_cache, n->ncache + 1,
+                   sizeof *n->cache) == STRATA_OK) {
     n->cache[n->ncache++] = (strata__block_t){ptr, size};
     n->cached_bytes += size;
     return;
@@ -276,8 +274,8 @@ static int device_copy(strata_runtime_t *rt, strata__mnode_t *dn, void *dst,
       break;
     count(rt, sn->index, dn->index, size, false);
     STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
-               "copy of %zu bytes %s -> %s failed (attempt %u of %u): %s",
-               size, sn->name, dn->name, attempt, rt->mem.copy_retries,
+               "copy of %zu bytes %s -> %s failed (attempt %u of %u): %s", size,
+               sn->name, dn->name, attempt, rt->mem.copy_retries,
                strata_strerror(rc));
   }
   return rc == STRATA_OK ? rc : STRATA_EDEVICE;
@@ -346,8 +344,7 @@ static int spill_read(strata_runtime_t *rt, const strata__replica_t *r,
   if (fd >= 0)
     close(fd);
   if (done != size || fnv1a(dst, size) != r->checksum) {
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "spilled copy %s is %s", path,
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "spilled copy %s is %s", path,
                done != size ? "unreadable or short" : "corrupt (checksum)");
     return STRATA_EIO;
   }
@@ -424,9 +421,9 @@ static int pick_source(strata_runtime_t *rt, const strata__buffer_t *b,
     if ((int)i == dst || r->state == STRATA__INVALID)
       continue;
     strata__mnode_t *n = node_of(rt, (int)i);
-    int rank = n->kind == STRATA__NODE_PINNED ? 1
-               : n->kind == STRATA__NODE_HOST ? 2
-               : n->kind == STRATA__NODE_SPILL ? 5
+    int rank = n->kind == STRATA__NODE_PINNED                    ? 1
+               : n->kind == STRATA__NODE_HOST                    ? 2
+               : n->kind == STRATA__NODE_SPILL                   ? 5
                : dn->kind == STRATA__NODE_DEVICE && peers(dn, n) ? 0
                                                                  : 3;
     if (rank < best_rank) {
@@ -489,9 +486,14 @@ static int evict(strata_runtime_t *rt, strata__mnode_t *n,
     int dest = strata__memory_tier(rt, b, n->index);
     if (dest < 0)
       return STRATA_EAGAIN;
+    strata__replica_t *rd = &b->rep[dest];
+    /* A task running there holds that memory (a write-only task writes
+     * into it in place): writing the old data over it would corrupt its
+     * result. Its release will supersede this copy anyway. */
+    if (rd->pins || rd->busy)
+      return STRATA_EAGAIN;
     if (alloc_on(rt, b, dest))
       return STRATA_EAGAIN;
-    strata__replica_t *rd = &b->rep[dest];
     if (copy_between(rt, dest, rd, n->index, r, b->size))
       return STRATA_EAGAIN; /* keep the only copy where it is */
     rd->state = r->state;
@@ -519,7 +521,7 @@ static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size) {
   while (n->used + size > n->capacity && r) {
     strata__replica_t *prev = r->lru_prev;
     strata__buffer_t *b = r->buf;
-    if (!r->pins && !r->busy && pthread_mutex_trylock(&b->mu) == 0) {
+    if (pthread_mutex_trylock(&b->mu) == 0) {
       if (!r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
         shrink_cache(rt, n, size);
       pthread_mutex_unlock(&b->mu);
@@ -550,6 +552,27 @@ static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   return rc;
 }
 
+/* Like alloc_on, but only into free room (cached blocks of other sizes may
+ * be given back): a prefetch evicts nothing. @return 0; STRATA_EAGAIN */
+static int alloc_in_free_room(strata_runtime_t *rt, strata__buffer_t *b,
+                              int node) {
+  strata__replica_t *r = &b->rep[node];
+  strata__mnode_t *n = node_of(rt, node);
+  if (r->ptr)
+    return STRATA_OK;
+  pthread_mutex_lock(&n->mu);
+  void *p = take_cached(n, b->size);
+  if (!p) {
+    shrink_cache(rt, n, b->size);
+    if ((!n->capacity || n->used + b->size <= n->capacity) &&
+        raw_alloc(rt, n, b->size, &p) == STRATA_OK)
+      n->used += b->size;
+  }
+  r->ptr = p;
+  pthread_mutex_unlock(&n->mu);
+  return p ? STRATA_OK : STRATA_EAGAIN;
+}
+
 /* {=== Buffers ===} */
 
 int strata__memory_buffer_init(strata_runtime_t *rt, strata__buffer_t *b,
@@ -565,11 +588,28 @@ int strata__memory_buffer_init(strata_runtime_t *rt, strata__buffer_t *b,
   pthread_mutex_init(&b->mu, NULL);
   pthread_cond_init(&b->cv, NULL);
   if (b->owned) {
+    /* Runtime-allocated memory counts against the host cap: older
+     * buffers spill to make room. */
     strata__mnode_t *n = node_of(rt, rt->mem.host);
     pthread_mutex_lock(&n->mu);
-    n->used += b->size;
-    lru_insert(n, h, false);
+    int rc = make_room(rt, n, b->size);
+    if (rc == STRATA_OK) {
+      n->used += b->size;
+      lru_insert(n, h, false);
+    }
     pthread_mutex_unlock(&n->mu);
+    if (rc) {
+      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                 "no room for %zu more bytes under the host memory cap of "
+                 "%llu bytes, and nothing can spill (spill_dir not set, or "
+                 "every buffer is in use)",
+                 b->size, (unsigned long long)n->capacity);
+      strata__free(&rt->alloc, b->rep, rt->mem.nnodes * sizeof *b->rep);
+      b->rep = NULL;
+      pthread_cond_destroy(&b->cv);
+      pthread_mutex_destroy(&b->mu);
+      return STRATA_ENOMEM;
+    }
   }
   return STRATA_OK;
 }
@@ -589,6 +629,8 @@ static void wait_no_copy(strata_runtime_t *rt, strata__buffer_t *b) {
 int strata__memory_buffer_flush(strata_runtime_t *rt, strata__buffer_t *b) {
   int rc = b->lost ? STRATA_ELOST : strata__memory_to_host(rt, b, false, false);
   pthread_mutex_lock(&b->mu);
+  while (b->prefetches) /* queued requests still name b */
+    pthread_cond_wait(&b->cv, &b->mu);
   wait_no_copy(rt, b);
   for (size_t i = 0; i < rt->mem.nnodes; i++) {
     if ((int)i == rt->mem.host)
@@ -625,6 +667,43 @@ void strata__memory_buffer_fini(strata_runtime_t *rt, strata__buffer_t *b) {
 
 /* {=== Making a replica valid ===} */
 
+/* A replica whose fill failed keeps its memory as stale cache, where
+ * eviction can take it back (b->mu held). */
+static void park_stale(strata_runtime_t *rt, strata__buffer_t *b, int node) {
+  strata__replica_t *r = &b->rep[node];
+  if (!r->ptr || r->pins || fixed_host(b, node, rt))
+    return;
+  strata__mnode_t *n = node_of(rt, node);
+  pthread_mutex_lock(&n->mu);
+  lru_insert(n, r, true);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Copy b's best valid replica into its allocated, invalid replica on
+ * `node`, which becomes shared. Called with b->mu held; drops it during
+ * the copy. @return 0; STRATA_ELOST; copy errors */
+static int fill(strata_runtime_t *rt, strata__buffer_t *b, int node) {
+  strata__replica_t *r = &b->rep[node];
+  int src = pick_source(rt, b, node);
+  if (src < 0)
+    return STRATA_ELOST;
+  strata__replica_t *rs = &b->rep[src];
+  r->busy = rs->busy = true;
+  pthread_mutex_unlock(&b->mu);
+  int rc = copy_between(rt, node, r, src, rs, b->size);
+  pthread_mutex_lock(&b->mu);
+  r->busy = rs->busy = false;
+  pthread_cond_broadcast(&b->cv);
+  if (rc) {
+    park_stale(rt, b, node);
+    return rc;
+  }
+  r->state = STRATA__SHARED;
+  if (rs->state == STRATA__MODIFIED)
+    rs->state = STRATA__SHARED;
+  return STRATA_OK;
+}
+
 /* Make b valid (for reading) or allocated (for writing only) on `node`,
  * copying from the best valid replica. Called with b->mu held; drops it
  * during the copy. @return 0; STRATA_EAGAIN; STRATA_ELOST; copy errors */
@@ -643,29 +722,17 @@ static int make_valid(strata_runtime_t *rt, strata__buffer_t *b, int node,
   int rc = alloc_on(rt, b, node);
   if (rc || !(mode & STRATA_R))
     return rc;
-  int src = pick_source(rt, b, node);
-  if (src < 0)
-    return STRATA_ELOST;
-  strata__replica_t *rs = &b->rep[src];
-  r->busy = rs->busy = true;
-  pthread_mutex_unlock(&b->mu);
-  rc = copy_between(rt, node, r, src, rs, b->size);
-  pthread_mutex_lock(&b->mu);
-  r->busy = rs->busy = false;
-  pthread_cond_broadcast(&b->cv);
-  if (rc)
-    return rc;
-  atomic_fetch_add(&n->misses, 1);
-  r->state = STRATA__SHARED;
-  if (rs->state == STRATA__MODIFIED)
-    rs->state = STRATA__SHARED;
-  return STRATA_OK;
+  if ((rc = fill(rt, b, node)) == STRATA_OK)
+    atomic_fetch_add(&n->misses, 1);
+  return rc;
 }
 
+/* Registered host memory is never in the LRU (never evicted), but its
+ * pins are counted too: a write-back must not land in memory a running
+ * task is writing (see evict). */
 static void pin(strata_runtime_t *rt, strata__buffer_t *b, int node) {
+  (void)rt;
   strata__replica_t *r = &b->rep[node];
-  if (fixed_host(b, node, rt))
-    return; /* registered memory is never evicted */
   if (r->pins++ == 0 && r->in_lru) {
     strata__mnode_t *n = node_of(rt, node);
     pthread_mutex_lock(&n->mu);
@@ -676,13 +743,30 @@ static void pin(strata_runtime_t *rt, strata__buffer_t *b, int node) {
 
 static void unpin(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   strata__replica_t *r = &b->rep[node];
-  if (fixed_host(b, node, rt) || --r->pins || !r->ptr)
+  if (--r->pins || fixed_host(b, node, rt) || !r->ptr)
     return;
   strata__mnode_t *n = node_of(rt, node);
   pthread_mutex_lock(&n->mu);
   lru_insert(n, r, r->state == STRATA__INVALID);
   pthread_cond_broadcast(&n->freed);
   pthread_mutex_unlock(&n->mu);
+}
+
+/* A task (or the application) starts using b's replica on node: pinned,
+ * and counted as a writer when it writes, so no prefetch copies from a
+ * replica while it changes (b->mu held). */
+static void hold(strata_runtime_t *rt, strata__buffer_t *b, int node,
+                 strata_access_mode_t mode) {
+  pin(rt, b, node);
+  if (mode & STRATA_W)
+    b->writers++;
+}
+
+static void unhold(strata_runtime_t *rt, strata__buffer_t *b, int node,
+                   strata_access_mode_t mode) {
+  unpin(rt, b, node);
+  if (mode & STRATA_W)
+    b->writers--;
 }
 
 /* Invalidate every replica of b but the one on `keep` (b->mu held); their
@@ -758,11 +842,12 @@ static void wait_for_room(strata__mnode_t *n) {
 static void unpin_upto(strata_runtime_t *rt, strata__task_t *t, int node,
                        size_t upto) {
   for (size_t i = 0; i < upto; i++) {
-    if (!strata__task_access_mode(t, i))
+    strata_access_mode_t mode = strata__task_access_mode(t, i);
+    if (!mode)
       continue;
     strata__buffer_t *b = t->access[i].buf;
     pthread_mutex_lock(&b->mu);
-    unpin(rt, b, node);
+    unhold(rt, b, node, mode);
     pthread_mutex_unlock(&b->mu);
   }
 }
@@ -778,7 +863,7 @@ static int acquire_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
     pthread_mutex_lock(&b->mu);
     int rc = make_valid(rt, b, node, mode);
     if (rc == STRATA_OK)
-      pin(rt, b, node);
+      hold(rt, b, node, mode);
     pthread_mutex_unlock(&b->mu);
     if (rc) {
       unpin_upto(rt, t, node, i);
@@ -808,15 +893,17 @@ int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
   return STRATA_OK;
 }
 
-/* Copy a freshly written device replica home (eager write-back). */
-static void write_home(strata_runtime_t *rt, strata__buffer_t *b, int node) {
+/* Copy a freshly written device replica home (eager write-back).
+ * @return 0; STRATA_EAGAIN (no room at home); copy errors */
+static int write_home(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   int h = rt->mem.host;
   strata__replica_t *r = &b->rep[node], *rh = &b->rep[h];
-  if (alloc_on(rt, b, h))
-    return;
+  int rc = alloc_on(rt, b, h);
+  if (rc)
+    return rc;
   r->busy = rh->busy = true;
   pthread_mutex_unlock(&b->mu);
-  int rc = copy_between(rt, h, rh, node, r, b->size);
+  rc = copy_between(rt, h, rh, node, r, b->size);
   pthread_mutex_lock(&b->mu);
   r->busy = rh->busy = false;
   pthread_cond_broadcast(&b->cv);
@@ -824,13 +911,15 @@ static void write_home(strata_runtime_t *rt, strata__buffer_t *b, int node) {
     rh->state = r->state = STRATA__SHARED;
     atomic_fetch_add(&node_of(rt, node)->writebacks, 1);
   }
+  return rc;
 }
 
-void strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
-                            bool wrote) {
+int strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
+                           bool wrote) {
   int node = rt->devices[d]->node;
-  bool eager = rt->mem.eager_writeback &&
-               node_of(rt, node)->kind == STRATA__NODE_DEVICE;
+  bool eager =
+      rt->mem.eager_writeback && node_of(rt, node)->kind == STRATA__NODE_DEVICE;
+  int status = STRATA_OK;
   for (size_t i = 0; i < t->naccess; i++) {
     strata_access_mode_t mode = strata__task_access_mode(t, i);
     if (!mode)
@@ -842,13 +931,14 @@ void strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
       b->rep[node].state = STRATA__MODIFIED;
       invalidate_others(rt, b, node);
       b->lost = false;
-      if (eager)
-        write_home(rt, b, node);
+      if (eager && write_home(rt, b, node) == STRATA_EDEVICE)
+        status = STRATA_EDEVICE;
     }
-    unpin(rt, b, node);
+    unhold(rt, b, node, mode);
     pthread_mutex_unlock(&b->mu);
   }
   unadmit(node_of(rt, node), strata__memory_working_set(t));
+  return status;
 }
 
 int strata__memory_to_host(strata_runtime_t *rt, strata__buffer_t *b,
@@ -868,19 +958,72 @@ int strata__memory_to_host(strata_runtime_t *rt, strata__buffer_t *b,
     b->lost = false;
   }
   if (rc == STRATA_OK && pinned)
-    pin(rt, b, h);
+    hold(rt, b, h, will_write ? STRATA_W : STRATA_R);
   pthread_mutex_unlock(&b->mu);
   return rc;
 }
 
-void strata__memory_unpin_host(strata_runtime_t *rt, strata__buffer_t *b) {
+void strata__memory_unpin_host(strata_runtime_t *rt, strata__buffer_t *b,
+                               bool wrote) {
   pthread_mutex_lock(&b->mu);
-  unpin(rt, b, rt->mem.host);
+  unhold(rt, b, rt->mem.host, wrote ? STRATA_W : STRATA_R);
   pthread_mutex_unlock(&b->mu);
 }
 
 void *strata__memory_host_ptr(strata__buffer_t *b, const strata_runtime_t *rt) {
   return b->rep[rt->mem.host].ptr;
+}
+
+/* {=== Prefetch ===} */
+
+bool strata__memory_prefetch_wanted(strata_runtime_t *rt, strata__buffer_t *b,
+                                    int node) {
+  const strata__replica_t *r = &b->rep[node];
+  pthread_mutex_lock(&b->mu);
+  bool wanted = r->state == STRATA__INVALID && !r->busy && !r->pins &&
+                !b->lost && b->prefetches < UINT32_MAX;
+  if (wanted)
+    b->prefetches++;
+  pthread_mutex_unlock(&b->mu);
+  return wanted;
+}
+
+void strata__memory_prefetch_cancel(strata_runtime_t *rt, strata__buffer_t *b) {
+  (void)rt;
+  pthread_mutex_lock(&b->mu);
+  b->prefetches--;
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+void strata__memory_prefetch(strata_runtime_t *rt, strata__buffer_t *b,
+                             int node) {
+  strata__replica_t *r = &b->rep[node];
+  strata__mnode_t *n = node_of(rt, node);
+  pthread_mutex_lock(&b->mu);
+  /* Skip a replica that became valid, is being filled, or is held by a
+   * running task (a write-only task may be writing into it); a buffer that
+   * a task or the application is writing (the copy would be torn, and
+   * superseded); and a device that failed. */
+  if (r->state == STRATA__INVALID && !r->busy && !r->pins && !b->lost &&
+      !b->writers && !atomic_load(&n->dev->failed) &&
+      alloc_in_free_room(rt, b, node) == STRATA_OK) {
+    int rc = fill(rt, b, node);
+    if (rc == STRATA_OK && !r->pins) {
+      pthread_mutex_lock(&n->mu);
+      lru_insert(n, r, false);
+      pthread_mutex_unlock(&n->mu);
+    }
+    if (rc == STRATA_OK)
+      atomic_fetch_add(&n->prefetches, 1);
+    else
+      STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
+                 "prefetch of %zu bytes to %s failed: %s", b->size, n->name,
+                 strata_strerror(rc));
+  }
+  b->prefetches--;
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
 }
 
 /* {=== A failed device ===} */
@@ -944,6 +1087,7 @@ int strata_memory_node_info(const strata_runtime_t *rt, int node,
   info.writebacks = atomic_load(&n->writebacks);
   info.hits = atomic_load(&n->hits);
   info.misses = atomic_load(&n->misses);
+  info.prefetches = atomic_load(&n->prefetches);
   return strata__copy_out(out, &info, sizeof info);
 }
 

@@ -48,7 +48,7 @@ typedef struct strata__replica {
   uint8_t state;     /* strata__rstate_t */
   bool busy;         /* a copy into or out of it is in flight */
   bool in_lru;
-  uint32_t pins;     /* running tasks using it: not evictable */
+  uint32_t pins; /* running tasks using it: not evictable */
   struct strata__replica *lru_prev, *lru_next;
 } strata__replica_t;
 
@@ -74,7 +74,7 @@ typedef struct strata__mnode {
   size_t ncache, cap_cache;
   uint64_t cached_bytes;
 
-  _Atomic uint64_t evictions, writebacks, hits, misses;
+  _Atomic uint64_t evictions, writebacks, hits, misses, prefetches;
 } strata__mnode_t;
 
 /* Bytes and copies per (source, destination) node pair. */
@@ -88,7 +88,7 @@ typedef struct strata__memory {
   int host, pinned, spill; /* node indexes; -1: absent */
   strata__link_t *links;   /* nnodes * nnodes, [src * nnodes + dst] */
   char *spill_dir;
-  int device_tiers[3];     /* where device evictions go, in order */
+  int device_tiers[3]; /* where device evictions go, in order */
   size_t ndevice_tiers;
   bool eager_writeback;
   /* Anything but host memory (or a cap on it): tasks must stage their
@@ -137,22 +137,40 @@ int strata__memory_acquire(struct strata_runtime *rt, struct strata__task *t,
 /** After t ran on d: its written buffers become modified there (and
  *  invalid elsewhere), everything is unpinned. With eager write-back the
  *  written replicas are also copied home before this returns.
+ *  @return 0; STRATA_EDEVICE (an eager write-back kept failing: the copy
+ *          on d is the only one, and d should be declared failed)
  *  @thread the worker that ran t */
-void strata__memory_release(struct strata_runtime *rt, struct strata__task *t,
-                            int d, bool wrote);
-
+int strata__memory_release(struct strata_runtime *rt, struct strata__task *t,
+                           int d, bool wrote);
 /** Bring buffer b's host replica up to date. With `will_write`, other
  *  replicas become invalid; with `pin`, the host replica stays in memory
- *  (not spilled) until strata__memory_unpin_host.
+ *  (not spilled) until strata__memory_unpin_host, which takes the same
+ *  will_write.
  *  @return 0; STRATA_EDEVICE; STRATA_EIO; STRATA_ELOST */
-int strata__memory_to_host(struct strata_runtime *rt,
-                           struct strata__buffer *b, bool will_write,
-                           bool pin);
+int strata__memory_to_host(struct strata_runtime *rt, struct strata__buffer *b,
+                           bool will_write, bool pin);
 void strata__memory_unpin_host(struct strata_runtime *rt,
-                               struct strata__buffer *b);
+                               struct strata__buffer *b, bool wrote);
 /** Where b's host replica is now (NULL: spilled). */
 void *strata__memory_host_ptr(struct strata__buffer *b,
                               const struct strata_runtime *rt);
+
+/** Should b be prefetched to `node` (a device's)? When true, a request
+ *  is counted on b (flush waits for it): the caller must pass b to
+ *  strata__memory_prefetch exactly once. @thread any */
+bool strata__memory_prefetch_wanted(struct strata_runtime *rt,
+                                    struct strata__buffer *b, int node);
+/** Settle a request counted by strata__memory_prefetch_wanted that will
+ *  not be served. @thread any */
+void strata__memory_prefetch_cancel(struct strata_runtime *rt,
+                                    struct strata__buffer *b);
+/** Make b valid on `node` ahead of the task that will read it there, if
+ *  the node has free room (a prefetch evicts nothing), and settle the
+ *  request counted by strata__memory_prefetch_wanted. Failures are only
+ *  logged: the task's own acquire copies again and reports them.
+ *  @thread a prefetch thread */
+void strata__memory_prefetch(struct strata_runtime *rt,
+                             struct strata__buffer *b, int node);
 
 /** Forget the replicas on a failed device's node: copies there are gone.
  *  @return the number of buffers whose only valid copy was there */

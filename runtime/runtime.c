@@ -16,6 +16,7 @@ void strata_runtime_opts_init(strata_runtime_opts_t *opts) {
   memset(opts, 0, sizeof *opts);
   opts->struct_size = sizeof *opts;
   opts->log_level = STRATA_LOG_WARN;
+  opts->prefetch = 1;
 }
 
 /* {=== Completion signalling ===} */
@@ -98,6 +99,7 @@ static void teardown(strata_runtime_t *rt) {
    * still loaded; then the backends and their devices. */
   strata__jobs_release_all(rt);
   strata__buffers_free(rt);
+  strata__prefetch_stop(rt);
   if (rt->mem.nodes)
     strata__memory_fini(rt);
   strata__loader_stop(rt);
@@ -156,7 +158,8 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
     rc = STRATA_ENODEV;
     goto fail;
   }
-  if ((rc = strata__memory_init(rt, &o)))
+  if ((rc = strata__memory_init(rt, &o)) ||
+      (rc = strata__prefetch_start(rt, o.prefetch != 0)))
     goto fail;
   *out = rt;
   return STRATA_OK;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "memory.h"
 #include "placement.h"
+#include "prefetch.h"
 #include "topology.h"
 
 /* Lock order, outermost first: graph_mu, then a queue's mu or the task
@@ -35,6 +36,7 @@ struct strata_runtime {
   size_t ndevices, cap_devices;
 
   strata__memory_t mem;
+  strata__prefetcher_t prefetcher;
 
   strata__placer_t placer;
   strata__placement_stats_t placement;

@@ -35,6 +35,8 @@ void strata__sched_enqueue(strata_runtime_t *rt, strata__task_t *t) {
   }
   strata__device_t *d = rt->devices[t->device];
   atomic_store_explicit(&t->state, STRATA_TASK_READY, memory_order_release);
+  if (rt->prefetcher.nthreads)
+    strata__prefetch_task(rt, t); /* before a worker can take and end t */
   strata__queue_push(&d->queue, &t->qnode);
   /* The device may have failed after the task was placed on it: its
    * workers take nothing any more, so move what is queued. */
@@ -100,7 +102,7 @@ void strata__sched_device_failed(strata_core_t *core,
   if (work) {
     strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
     if (rt->mem.active)
-      strata__memory_release(rt, t, dev->index, false);
+      (void)strata__memory_release(rt, t, dev->index, false);
     device_failed(rt, dev, why ? why : "reported by its backend");
     run_elsewhere(rt, t);
     return;
@@ -136,8 +138,8 @@ static bool stage_data(strata_runtime_t *rt, strata__device_t *dev,
     run_elsewhere(rt, t);
   } else {
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "task '%s' cannot run on %s: its data: %s",
-               strata__task_name(t), dev->desc.name, strata_strerror(rc));
+               "task '%s' cannot run on %s: its data: %s", strata__task_name(t),
+               dev->desc.name, strata_strerror(rc));
     strata__graph_task_ran(rt, t, rc, NULL);
   }
   return false;
@@ -164,8 +166,8 @@ int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
     return STRATA_EINVAL;
   }
   for (;;) {
-    if (STRATA_UNLIKELY(atomic_load_explicit(&dev->failed,
-                                             memory_order_relaxed)))
+    if (STRATA_UNLIKELY(
+            atomic_load_explicit(&dev->failed, memory_order_relaxed)))
       return stop_worker(rt, dev, worker);
     bool stopped;
     strata__task_t *t = take(dev, worker, timeout_ns, &stopped);
@@ -231,7 +233,8 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
     status = STRATA_EKERNEL;
   }
   if (rt->mem.active) {
-    strata__memory_release(rt, t, d->index, true);
+    if (strata__memory_release(rt, t, d->index, true) == STRATA_EDEVICE)
+      device_failed(rt, d, "copying results home keeps failing");
     if (t->work.call.worker == 0)
       watch_thrashing(rt, d, ran);
   }

@@ -4,123 +4,24 @@
 #include "config.h"
 
 #include "util.h"
+#include "dag.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* {=== A kernel that computes a deterministic function of its inputs ===}
- * It reads every buffer accessed with R (in access order), then writes
- * every buffer accessed with W: W overwrites, RW mixes with the old value.
- * Running the same tasks one by one in submission order must give exactly
- * the same bytes as running them through the runtime. */
-
 #define WORDS 4 /* uint64_t per buffer */
-#define MAX_ACC 8
-
-typedef struct mix_args {
-  uint64_t id;
-  uint32_t n;
-  uint8_t mode[MAX_ACC];
-} mix_args_t;
-
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  return x ^ (x >> 33);
-}
-
-static void mix_apply(const mix_args_t *a, uint64_t *const *bufs) {
-  uint64_t h = mix64(a->id + 1);
-  for (uint32_t i = 0; i < a->n; i++)
-    if (a->mode[i] & STRATA_R)
-      for (int w = 0; w < WORDS; w++)
-        h = mix64(h ^ bufs[i][w]);
-  for (uint32_t i = 0; i < a->n; i++) {
-    if (!(a->mode[i] & STRATA_W))
-      continue;
-    for (int w = 0; w < WORDS; w++) {
-      uint64_t v = mix64(h + i * 31 + (uint64_t)w);
-      bufs[i][w] = (a->mode[i] & STRATA_R) ? bufs[i][w] ^ v : v;
-    }
-  }
-}
-
-static int mix_kernel(const strata_kernel_call_t *c) {
-  const mix_args_t *a = c->args;
-  if (c->args_size != sizeof *a || c->nbuffers != a->n)
-    return -1;
-  mix_apply(a, (uint64_t *const *)c->buffers);
-  return 0;
-}
-
-static strata_kernel_t register_cpu(strata_runtime_t *rt, const char *name,
-                                    strata_kernel_fn fn) {
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = name};
-  d.impl[STRATA_CLASS_CPU] = fn;
-  strata_kernel_t k;
-  assert_int_equal(strata_kernel_register(rt, &d, &k), STRATA_OK);
-  return k;
-}
 
 /* {=== Random DAGs ===} */
 
 #define DAG_BUFFERS 300
 #define DAG_TASKS 12000
 
-typedef struct dag {
-  uint64_t (*data)[WORDS]; /* runtime copy */
-  uint64_t (*ref)[WORDS];  /* sequential copy */
-  mix_args_t *args;
-  uint16_t (*which)[MAX_ACC];
-} dag_t;
-
-static void dag_build(dag_t *g, unsigned seed) {
-  g->data = calloc(DAG_BUFFERS, sizeof *g->data);
-  g->ref = calloc(DAG_BUFFERS, sizeof *g->ref);
-  g->args = calloc(DAG_TASKS, sizeof *g->args);
-  g->which = calloc(DAG_TASKS, sizeof *g->which);
-  assert_true(g->data && g->ref && g->args && g->which);
-  srand(seed);
-  for (int b = 0; b < DAG_BUFFERS; b++)
-    for (int w = 0; w < WORDS; w++)
-      g->data[b][w] = g->ref[b][w] = mix64((uint64_t)b * WORDS + w);
-  for (int t = 0; t < DAG_TASKS; t++) {
-    mix_args_t *a = &g->args[t];
-    a->id = (uint64_t)t;
-    a->n = 1 + (uint32_t)(rand() % 3);
-    if (t % 97 == 0)
-      a->n = MAX_ACC; /* more accesses than the inline arrays hold */
-    for (uint32_t i = 0; i < a->n; i++) {
-      /* A hot set of buffers makes long dependency chains and many
-       * concurrent readers; the rest makes wide parallelism. */
-      g->which[t][i] =
-          (uint16_t)(rand() % 4 ? rand() % 16 : rand() % DAG_BUFFERS);
-      a->mode[i] = (uint8_t)(1 + rand() % 3);
-    }
-  }
-}
-
-static void dag_free(dag_t *g) {
-  free(g->data);
-  free(g->ref);
-  free(g->args);
-  free(g->which);
-}
-
-static void dag_run_sequential(dag_t *g) {
-  for (int t = 0; t < DAG_TASKS; t++) {
-    uint64_t *bufs[MAX_ACC];
-    for (uint32_t i = 0; i < g->args[t].n; i++)
-      bufs[i] = g->ref[g->which[t][i]];
-    mix_apply(&g->args[t], bufs);
-  }
-}
-
-static void dag_run_runtime(dag_t *g, unsigned workers) {
+static void check_random_dag(unsigned workers, unsigned seed) {
+  test_dag_t g;
+  test_dag_build(&g, DAG_BUFFERS, DAG_TASKS, WORDS, 16, seed);
+  test_dag_run_sequential(&g);
   test_alloc_t alloc;
   test_alloc_init(&alloc);
   strata_runtime_opts_t o;
@@ -129,47 +30,11 @@ static void dag_run_runtime(dag_t *g, unsigned workers) {
   o.alloc_ud = &alloc;
   strata_runtime_t *rt;
   assert_int_equal(strata_runtime_create(&o, &rt), STRATA_OK);
-  strata_kernel_t k = register_cpu(rt, "mix", mix_kernel);
-  strata_buffer_t *h = calloc(DAG_BUFFERS, sizeof *h);
-  for (int b = 0; b < DAG_BUFFERS; b++)
-    assert_int_equal(
-        strata_buffer_register(rt, g->data[b], sizeof g->data[b], &h[b]), 0);
-  for (int t = 0; t < DAG_TASKS; t++) {
-    strata_task_t task;
-    assert_int_equal(strata_task_create(rt, k, &task), 0);
-    for (uint32_t i = 0; i < g->args[t].n; i++)
-      assert_int_equal(
-          strata_task_access(rt, task, h[g->which[t][i]], g->args[t].mode[i]),
-          0);
-    assert_int_equal(
-        strata_task_set_args(rt, task, &g->args[t], sizeof g->args[t]), 0);
-    assert_int_equal(strata_task_submit(rt, task), 0);
-    assert_int_equal(strata_task_release(rt, task), 0);
-  }
-  assert_int_equal(strata_runtime_wait_all(rt), 0);
-  strata_device_stats_t st = {.struct_size = sizeof st};
-  uint64_t ran = 0, failed = 0;
-  for (int d = 0; d < strata_device_count(rt); d++) {
-    assert_int_equal(strata_device_stats(rt, d, &st), 0);
-    ran += st.tasks_run;
-    failed += st.tasks_failed;
-  }
-  assert_int_equal(ran, DAG_TASKS);
-  assert_int_equal(failed, 0);
-  for (int b = 0; b < DAG_BUFFERS; b++)
-    assert_int_equal(strata_buffer_unregister(rt, h[b]), 0);
+  test_dag_run_and_check(&g, rt, test_register_cpu(rt, "mix", test_mix_kernel),
+                         false);
   assert_int_equal(strata_runtime_destroy(rt), 0);
   test_alloc_assert_clean(&alloc);
-  free(h);
-}
-
-static void check_random_dag(unsigned workers, unsigned seed) {
-  dag_t g;
-  dag_build(&g, seed);
-  dag_run_sequential(&g);
-  dag_run_runtime(&g, workers);
-  assert_memory_equal(g.data, g.ref, DAG_BUFFERS * sizeof *g.data);
-  dag_free(&g);
+  test_dag_free(&g);
 }
 
 static void test_graph_random_dag_1_worker(void **state) {
@@ -228,8 +93,8 @@ static int setup2(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   test_log_init(&f->log);
   f->rt = test_runtime(2, &f->log);
-  f->timed = register_cpu(f->rt, "timed", timed_kernel);
-  f->mix = register_cpu(f->rt, "mix", mix_kernel);
+  f->timed = test_register_cpu(f->rt, "timed", timed_kernel);
+  f->mix = test_register_cpu(f->rt, "mix", test_mix_kernel);
   for (int i = 0; i < 8; i++)
     assert_int_equal(
         strata_buffer_register(f->rt, f->mem[i], sizeof f->mem[i], &f->buf[i]),
@@ -381,7 +246,7 @@ static void test_graph_many_accesses_and_big_args(void **state) {
   fixture_t *f = *state;
   /* Eight accesses (beyond the inline four), one buffer twice (R then W
    * combine into RW), and arguments beyond the inline 64 bytes. */
-  mix_args_t a = {.id = 7, .n = 8};
+  test_mix_args_t a = {.id = 7, .n = 8, .words = WORDS};
   int which[8] = {0, 1, 2, 3, 4, 5, 6, 0};
   uint8_t modes[8] = {STRATA_R,  STRATA_RW, STRATA_W, STRATA_R,
                       STRATA_RW, STRATA_W,  STRATA_R, STRATA_W};
@@ -391,7 +256,7 @@ static void test_graph_many_accesses_and_big_args(void **state) {
   uint64_t *bufs[8];
   for (int i = 0; i < 8; i++)
     bufs[i] = ref[which[i]];
-  mix_apply(&a, bufs);
+  test_mix_apply(&a, bufs);
 
   strata_task_t t;
   assert_int_equal(strata_task_create(f->rt, f->mix, &t), 0);
@@ -439,7 +304,7 @@ static void *submit_many(void *arg) {
 
 static void test_graph_submit_from_threads(void **state) {
   fixture_t *f = *state;
-  strata_kernel_t k = register_cpu(f->rt, "inc", inc_kernel);
+  strata_kernel_t k = test_register_cpu(f->rt, "inc", inc_kernel);
   f->mem[7][0] = 2;
   enum { THREADS = 4, PER = 5000 };
   pthread_t th[THREADS];
@@ -554,7 +419,7 @@ static void test_graph_release_unsubmitted_predecessor(void **state) {
 static void submit_one(strata_runtime_t *rt, strata_kernel_t k,
                        strata_buffer_t *b, int *rc_out) {
   strata_task_t t;
-  mix_args_t a = {.id = 1, .n = 6};
+  test_mix_args_t a = {.id = 1, .n = 6, .words = WORDS};
   memset(a.mode, STRATA_RW, sizeof a.mode);
   int rc = strata_task_create(rt, k, &t);
   if (rc) {
@@ -586,7 +451,7 @@ static void test_graph_allocation_failures(void **state) {
     o.alloc_ud = &alloc;
     strata_runtime_t *rt;
     assert_int_equal(strata_runtime_create(&o, &rt), 0);
-    strata_kernel_t kern = register_cpu(rt, "mix", mix_kernel);
+    strata_kernel_t kern = test_register_cpu(rt, "mix", test_mix_kernel);
     uint64_t mem[3][WORDS] = {{0}};
     strata_buffer_t b[3];
     for (int i = 0; i < 3; i++)

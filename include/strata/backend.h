@@ -199,8 +199,8 @@ typedef struct strata_backend_component {
    *  Blocks until done; the core runs copies on its own threads.
    *  @return 0, or a STRATA_E* code (the core retries, then gives up)
    *  @thread any */
-  int (*copy)(void *state, int dst_dev, void *dst, int src_dev,
-              const void *src, size_t size);
+  int (*copy)(void *state, int dst_dev, void *dst, int src_dev, const void *src,
+              size_t size);
 
   /* {=== Optional readouts (NULL when not supported) ===} */
 

@@ -92,6 +92,7 @@ typedef struct strata_memory_node_info {
   uint64_t evictions, writebacks; /* replicas evicted; of which first
                                      written to the next tier */
   uint64_t hits, misses; /* a task found its data there / had to copy */
+  uint64_t prefetches;   /* replicas copied there ahead of their task */
 } strata_memory_node_info_t;
 
 /** @return the number of memory nodes (>= 1)  @thread any */

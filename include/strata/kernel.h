@@ -21,11 +21,11 @@ typedef struct strata_kernel_call {
   const size_t *sizes;  /* byte size of each buffer */
   const void *args;     /* the task's by-value argument bytes */
   size_t args_size;
-  void *user_data; /* strata_kernel_desc_t.user_data */
-  int32_t device;  /* runtime device index it runs on */
-  uint32_t worker; /* worker index within that device */
-  void *stream;    /* backend execution stream (cudaStream_t on
-                      CUDA devices); NULL on CPU devices */
+  void *user_data;      /* strata_kernel_desc_t.user_data */
+  int32_t device;       /* runtime device index it runs on */
+  uint32_t worker;      /* worker index within that device */
+  void *stream;         /* backend execution stream (cudaStream_t on
+                           CUDA devices); NULL on CPU devices */
   const uint8_t *modes; /* how the task uses each buffer
                            (strata_access_mode_t) */
 } strata_kernel_call_t;

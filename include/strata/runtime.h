@@ -77,6 +77,11 @@ typedef struct strata_runtime_opts {
    * the cost of host-link traffic). 0: write back only on eviction and
    * when the application takes the data back. */
   int eager_writeback;
+  /* Start copying a task's inputs to its device as soon as it is ready
+   * and placed, so the copies overlap other tasks' compute (prefetches
+   * only fill free room: they evict nothing). Default 1; 0: copy when a
+   * worker takes the task. */
+  int prefetch;
 } strata_runtime_opts_t;
 
 /** Fill `opts` with the defaults described above.
@@ -139,14 +144,14 @@ typedef struct strata_device_info {
   char name[64];    /* "cpu0 (AMD EPYC 7B13)", "NVIDIA H100 80GB HBM3" */
   char backend[32]; /* plugin that drives it: "cpu" */
   uint64_t memory_bytes;
-  int32_t numa_node;  /* OS index of the closest NUMA node, -1 unknown */
-  uint32_t workers;   /* threads that run its tasks */
-  uint32_t cores;     /* distinct cores its workers are assigned to (0 for
-                         GPUs; binding happens only on this machine) */
-  char pci_busid[16]; /* "" for CPU devices */
-  float link_gbps;    /* host link in GB/s, 0 unknown or n/a */
-  int memory_node;    /* where its tasks' data lives (strata/data.h) */
-  double mem_bandwidth;          /* bytes/s; 0 unknown */
+  int32_t numa_node;    /* OS index of the closest NUMA node, -1 unknown */
+  uint32_t workers;     /* threads that run its tasks */
+  uint32_t cores;       /* distinct cores its workers are assigned to (0 for
+                           GPUs; binding happens only on this machine) */
+  char pci_busid[16];   /* "" for CPU devices */
+  float link_gbps;      /* host link in GB/s, 0 unknown or n/a */
+  int memory_node;      /* where its tasks' data lives (strata/data.h) */
+  double mem_bandwidth; /* bytes/s; 0 unknown */
   double fp64_flops, fp32_flops; /* flop/s; 0 unknown */
   int32_t ecc;                   /* 1 yes, 0 no, -1 unknown */
   int32_t failed;                /* the device failed: it runs nothing */

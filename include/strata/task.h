@@ -60,7 +60,8 @@ STRATA_API int strata_task_access(strata_runtime_t *rt, strata_task_t task,
                                   strata_access_mode_t mode);
 
 /** Copy `size` bytes of by-value arguments into the task (replacing any
- *  earlier ones). size 0 clears them.
+ *  earlier ones). size 0 clears them. The kernel finds them at an address
+ *  aligned for any type, as malloc's memory is.
  *  @return 0; STRATA_EINVAL (args NULL with size > 0); STRATA_ESTATE
  *  @own    args: borrowed for the call (copied)
  *  @thread any, one thread per task while it is being described */

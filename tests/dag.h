@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/dag.h: random task graphs whose result is known. The "mix" kernel
+ * computes a deterministic function of its inputs: it reads every buffer
+ * accessed with R (in access order), then writes every buffer accessed
+ * with W (W overwrites, RW mixes with the old value). Running the same
+ * tasks one by one in submission order must give exactly the bytes the
+ * runtime gives, whatever devices, copies and evictions it used. */
+#ifndef STRATA_TEST_DAG_H
+#define STRATA_TEST_DAG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <strata.h>
+
+#define TEST_MIX_MAX_ACC 8
+
+typedef struct test_mix_args {
+  uint64_t id;
+  uint32_t n;     /* accesses */
+  uint32_t words; /* uint64_t words per buffer */
+  uint8_t mode[TEST_MIX_MAX_ACC];
+} test_mix_args_t;
+
+uint64_t test_mix64(uint64_t x);
+void test_mix_apply(const test_mix_args_t *a, uint64_t *const *bufs);
+/** The kernel: fails (returns -1) on arguments that do not match. */
+int test_mix_kernel(const strata_kernel_call_t *c);
+/** Register "mix" (name) with a CPU implementation, asserting success. */
+strata_kernel_t test_register_cpu(strata_runtime_t *rt, const char *name,
+                                  strata_kernel_fn fn);
+
+typedef struct test_dag {
+  unsigned nbuf, ntask, words;
+  uint64_t *data; /* nbuf * words: what the runtime computes on */
+  uint64_t *ref;  /* the same, computed sequentially */
+  test_mix_args_t *args;
+  uint16_t (*which)[TEST_MIX_MAX_ACC];
+} test_dag_t;
+
+/** A random DAG of `ntask` tasks over `nbuf` buffers of `words` words;
+ *  three accesses in four go to the first `hot` buffers (long chains, many
+ *  concurrent readers), the rest anywhere (wide parallelism). */
+void test_dag_build(test_dag_t *g, unsigned nbuf, unsigned ntask,
+                    unsigned words, unsigned hot, unsigned seed);
+void test_dag_free(test_dag_t *g);
+/** Compute ref by running the tasks in order. */
+void test_dag_run_sequential(test_dag_t *g);
+/** Run the tasks on rt with kernel k (test_mix_kernel) over data, then
+ *  assert that every task ran, none failed, and data equals ref byte for
+ *  byte. With `owned`, the buffers are created by the runtime (filled and
+ *  read back through acquire) instead of registered. */
+void test_dag_run_and_check(test_dag_t *g, strata_runtime_t *rt,
+                            strata_kernel_t k, bool owned);
+
+#endif /* STRATA_TEST_DAG_H */
