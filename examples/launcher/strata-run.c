@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* strata-run.c: the Strata launcher: lists the devices Strata finds and
- * runs a tiled Cholesky factorisation on them as a demo job. */
+ * runs a tiled Cholesky factorisation on them as a demo job. On a machine
+ * without a GPU it adds the two simulated cards of the "mixed" machine
+ * description (sim backend), and says so; --machine runs on a simulated
+ * machine of the user's choice instead. */
 #include "config.h"
 
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,7 @@ typedef struct options {
   const char *backends;     /* NULL: every backend found */
   const char *backend_path; /* NULL: the library's default */
   const char *topology;     /* NULL: this machine */
+  const char *machine;      /* --machine: FILE, "none", or NULL (default) */
   int tiles, tile_size;
   strata_log_level_t log_level;
   bool list_devices;
@@ -61,6 +66,14 @@ static void usage(FILE *f) {
           "the installed ones)\n"
           "      --topology FILE      take the machine from an hwloc XML "
           "file\n"
+          "      --machine FILE       run on the simulated machine FILE "
+          "describes (sim\n"
+          "                           backend) instead of this one; 'none' "
+          "turns off the\n"
+          "                           simulated GPUs added when no GPU is "
+          "present\n"
+          "                           (default: $STRATA_MACHINE, else "
+          "mixed.lua)\n"
           "      --tiles T            tiles per matrix side (default 12, "
           "1..%d)\n"
           "      --tile-size B        order of a tile (default 192, 1..%d);\n"
@@ -106,6 +119,7 @@ enum {
   OPT_BACKENDS,
   OPT_BACKEND_PATH,
   OPT_TOPOLOGY,
+  OPT_MACHINE,
   OPT_TILES,
   OPT_TILE_SIZE,
   OPT_LOG_LEVEL
@@ -119,6 +133,7 @@ static const struct option long_options[] = {
     {"backends", required_argument, NULL, OPT_BACKENDS},
     {"backend-path", required_argument, NULL, OPT_BACKEND_PATH},
     {"topology", required_argument, NULL, OPT_TOPOLOGY},
+    {"machine", required_argument, NULL, OPT_MACHINE},
     {"tiles", required_argument, NULL, OPT_TILES},
     {"tile-size", required_argument, NULL, OPT_TILE_SIZE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -179,6 +194,13 @@ static bool apply_option(int c, const char *arg, options_t *o) {
     return true;
   case OPT_TOPOLOGY:
     o->topology = arg;
+    return true;
+  case OPT_MACHINE:
+    if (!*arg) {
+      fprintf(stderr, PROG ": --machine: expected a file or 'none'\n");
+      return false;
+    }
+    o->machine = arg;
     return true;
   case OPT_LIST:
     o->list_devices = true;
@@ -248,7 +270,21 @@ static void log_stderr(void *ud, strata_log_level_t level,
   fprintf(stderr, "strata: [%s] %s: %s\n", name, component, msg);
 }
 
-static int start_runtime(const options_t *o, strata_runtime_t **rt) {
+/* The machine a run uses: this one, this one plus simulated GPUs (when it
+ * has none), or a simulated machine (--machine). */
+typedef enum {
+  MACHINE_HOST,
+  MACHINE_HOST_SIM_GPUS,
+  MACHINE_SIM
+} machine_kind_t;
+
+typedef struct machine_choice {
+  machine_kind_t kind;
+  const char *path; /* the description, for the two simulated kinds */
+} machine_choice_t;
+
+static int start_runtime(const options_t *o, const machine_choice_t *m,
+                         strata_runtime_t **rt) {
   strata_runtime_opts_t opts;
   strata_runtime_opts_init(&opts);
   opts.log = log_stderr;
@@ -260,10 +296,25 @@ static int start_runtime(const options_t *o, strata_runtime_t **rt) {
    * them would answer a question nobody asked. */
   opts.required_backends = o->backends;
   opts.topology_xml = o->topology;
+  char sim[4200];
+  if (m->kind != MACHINE_HOST) {
+    snprintf(sim, sizeof sim, "sim:machine=%s%s", m->path,
+             m->kind == MACHINE_HOST_SIM_GPUS ? ",classes=hbm+gddr" : "");
+    opts.backend_options = sim;
+    if (m->kind == MACHINE_SIM && !o->backends)
+      opts.backends = "sim";
+    if (!o->backends)
+      opts.required_backends = "sim";
+  }
   int rc = strata_runtime_create(&opts, rt);
   if (rc == STRATA_ETOPOLOGY && o->topology)
     fprintf(stderr, PROG ": cannot load topology '%s': %s\n", o->topology,
             strata_strerror(rc));
+  else if (rc == STRATA_EBACKEND && m->kind != MACHINE_HOST)
+    fprintf(stderr,
+            PROG ": cannot simulate the machine '%s': %s (see the "
+                 "message above)\n",
+            m->path, strata_strerror(rc));
   else if (rc == STRATA_ENODEV || rc == STRATA_EBACKEND)
     fprintf(stderr, PROG ": cannot start the runtime: %s (backend path: %s)\n",
             strata_strerror(rc),
@@ -274,13 +325,78 @@ static int start_runtime(const options_t *o, strata_runtime_t **rt) {
   return rc;
 }
 
-static void announce(strata_runtime_t *rt, const options_t *o) {
+static bool has_gpu(strata_runtime_t *rt) {
+  for (int i = 0; i < strata_device_count(rt); i++) {
+    strata_device_info_t di = {.struct_size = sizeof di};
+    if (strata_device_info(rt, i, &di) == STRATA_OK &&
+        di.device_class != STRATA_CLASS_CPU)
+      return true;
+  }
+  return false;
+}
+
+static bool readable(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (f)
+    fclose(f);
+  return f != NULL;
+}
+
+/* The description simulated when no GPU is present: $STRATA_MACHINE, else
+ * the installed mixed.lua, else the source tree's (an uninstalled build).
+ * NULL when there is none. */
+static const char *default_machine(void) {
+  static char path[PATH_MAX];
+  const char *env = getenv("STRATA_MACHINE");
+  const char *p = env && *env ? env
+                  : readable(STRATA_MACHINES_DIR "/mixed.lua")
+                      ? STRATA_MACHINES_DIR "/mixed.lua"
+                  : readable(STRATA_SOURCE_MACHINES_DIR "/mixed.lua")
+                      ? STRATA_SOURCE_MACHINES_DIR "/mixed.lua"
+                      : NULL;
+  /* "build/../lua/machines/mixed.lua" reads better resolved. */
+  return p && realpath(p, path) ? path : p;
+}
+
+/* Start the runtime on the machine the options ask for. Without --machine
+ * and --backends, a machine with no GPU gets the simulated ones: the first
+ * runtime tells whether a GPU backend found a device. */
+static int start(const options_t *o, machine_choice_t *m,
+                 strata_runtime_t **rt) {
+  *m = (machine_choice_t){MACHINE_HOST, NULL};
+  if (o->machine && strcmp(o->machine, "none")) {
+    *m = (machine_choice_t){MACHINE_SIM, o->machine};
+    return start_runtime(o, m, rt);
+  }
+  int rc = start_runtime(o, m, rt);
+  if (rc || o->machine || o->backends || has_gpu(*rt))
+    return rc;
+  const char *path = default_machine();
+  if (!path) {
+    fprintf(stderr,
+            PROG ": no GPU found and no machine description to simulate "
+                 "one (set STRATA_MACHINE): running on the CPUs only\n");
+    return STRATA_OK;
+  }
+  if ((rc = strata_runtime_destroy(*rt)))
+    return rc;
+  *m = (machine_choice_t){MACHINE_HOST_SIM_GPUS, path};
+  return start_runtime(o, m, rt);
+}
+
+static void announce(strata_runtime_t *rt, const options_t *o,
+                     const machine_choice_t *mc) {
   const strata_machine_t *m = strata_runtime_machine(rt);
-  printf(PROG " %s: %d device(s) on %" PRIu32 " cores, %" PRIu32
-              " NUMA node(s), %" PRIu32 " GPU(s)%s%s%s\n",
-         PACKAGE_VERSION, strata_device_count(rt), m->ncores, m->nnuma,
-         m->ngpus, o->topology ? " (described by " : "",
-         o->topology ? o->topology : "", o->topology ? ")" : "");
+  printf(PROG " %s: ", PACKAGE_VERSION);
+  if (mc->kind == MACHINE_HOST_SIM_GPUS)
+    printf("no GPU found, so the GPUs of %s are simulated; ", mc->path);
+  else if (mc->kind == MACHINE_SIM)
+    printf("simulated machine %s; ", mc->path);
+  printf("%d device(s) on %" PRIu32 " cores, %" PRIu32 " NUMA node(s), %" PRIu32
+         " GPU(s)%s%s%s\n",
+         strata_device_count(rt), m->ncores, m->nnuma, m->ngpus,
+         o->topology ? " (described by " : "", o->topology ? o->topology : "",
+         o->topology ? ")" : "");
 }
 
 /* {=== Devices ===} */
@@ -508,6 +624,39 @@ static void print_usage_table(const devices_t *d, double wall) {
   }
 }
 
+/* Bytes copied between memory nodes during the run (devices with their own
+ * memory, simulated or not). */
+static void print_traffic(strata_runtime_t *rt) {
+  int n = strata_memory_node_count(rt);
+  bool any = false;
+  for (int src = 0; src < n; src++)
+    for (int dst = 0; dst < n; dst++) {
+      strata_link_stats_t l = {.struct_size = sizeof l};
+      strata_memory_node_info_t a = {.struct_size = sizeof a};
+      strata_memory_node_info_t b = {.struct_size = sizeof b};
+      if (strata_link_stats(rt, src, dst, &l) || !l.bytes ||
+          strata_memory_node_info(rt, src, &a) ||
+          strata_memory_node_info(rt, dst, &b))
+        continue;
+      if (!any)
+        printf("data moved:\n");
+      any = true;
+      printf("  %s -> %s: %.1f MiB in %" PRIu64 " copies\n", a.name, b.name,
+             (double)l.bytes / (1024.0 * 1024.0), l.copies);
+    }
+}
+
+/* The latest virtual clock of devices whose time is modelled; 0: none. */
+static double modelled_makespan(strata_runtime_t *rt) {
+  uint64_t end = 0;
+  for (int i = 0; i < strata_device_count(rt); i++) {
+    strata_device_model_t dm = {.struct_size = sizeof dm};
+    if (strata_device_model(rt, i, &dm) == STRATA_OK && dm.clock_ns > end)
+      end = dm.clock_ns;
+  }
+  return (double)end * 1e-9;
+}
+
 /* Run the job between two samples of the device counters, then check the
  * factor and report. */
 static int measure_and_check(strata_runtime_t *rt, chol_t *c, devices_t *d) {
@@ -530,6 +679,12 @@ static int measure_and_check(strata_runtime_t *rt, chol_t *c, devices_t *d) {
             strata_strerror(frc));
   int status = jrc || frc ? EXIT_FAILURE : check_result(c);
   print_usage_table(d, wall);
+  print_traffic(rt);
+  double modelled = modelled_makespan(rt);
+  if (modelled > 0)
+    printf("modelled makespan: %.6f s (virtual time of the simulated "
+           "devices)\n",
+           modelled);
   if (status == EXIT_SUCCESS && wall > 0)
     printf("wall time: %.3f s, %.1f GFLOP/s\n", wall,
            chol_flops(chol_order(c)) / wall * 1e-9);
@@ -583,9 +738,10 @@ int main(int argc, char **argv) {
   if (args != ARGS_RUN)
     return args == ARGS_DONE ? finish_output(EXIT_SUCCESS) : EXIT_USAGE;
   strata_runtime_t *rt;
-  if (start_runtime(&o, &rt))
+  machine_choice_t machine;
+  if (start(&o, &machine, &rt))
     return EXIT_FAILURE;
-  announce(rt, &o);
+  announce(rt, &o, &machine);
   int status = o.list_devices ? list_devices(rt) : run_demo(rt, &o);
   int rc = strata_runtime_destroy(rt);
   if (rc) {
