@@ -619,7 +619,7 @@ static void wait_no_copy(strata_runtime_t *rt, strata__buffer_t *b) {
   for (;;) {
     bool busy = false;
     for (size_t i = 0; i < rt->mem.nnodes && !busy; i++)
-      busy = b->rep[i].busy;
+      busy = b->rep[i].busy != 0;
     if (!busy)
       return;
     pthread_cond_wait(&b->cv, &b->mu);
@@ -688,11 +688,13 @@ static int fill(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   if (src < 0)
     return STRATA_ELOST;
   strata__replica_t *rs = &b->rep[src];
-  r->busy = rs->busy = true;
+  r->busy++;
+  rs->busy++;
   pthread_mutex_unlock(&b->mu);
   int rc = copy_between(rt, node, r, src, rs, b->size);
   pthread_mutex_lock(&b->mu);
-  r->busy = rs->busy = false;
+  r->busy--;
+  rs->busy--;
   pthread_cond_broadcast(&b->cv);
   if (rc) {
     park_stale(rt, b, node);
@@ -901,11 +903,13 @@ static int write_home(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   int rc = alloc_on(rt, b, h);
   if (rc)
     return rc;
-  r->busy = rh->busy = true;
+  r->busy++;
+  rh->busy++;
   pthread_mutex_unlock(&b->mu);
   rc = copy_between(rt, h, rh, node, r, b->size);
   pthread_mutex_lock(&b->mu);
-  r->busy = rh->busy = false;
+  r->busy--;
+  rh->busy--;
   pthread_cond_broadcast(&b->cv);
   if (rc == STRATA_OK) {
     rh->state = r->state = STRATA__SHARED;

@@ -46,7 +46,8 @@ typedef struct strata__replica {
   void *ptr;         /* memory on the node (NULL: none); host: see below */
   uint64_t checksum; /* spill node: of the file's content */
   uint8_t state;     /* strata__rstate_t */
-  bool busy;         /* a copy into or out of it is in flight */
+  uint16_t busy;     /* copies into or out of it in flight: a replica
+                        can be the source of several at once */
   bool in_lru;
   uint32_t pins; /* running tasks using it: not evictable */
   struct strata__replica *lru_prev, *lru_next;

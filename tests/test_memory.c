@@ -1063,6 +1063,9 @@ int main(void) {
       cmocka_unit_test(test_memory_health_runs_hot),
       cmocka_unit_test(test_memory_modelled_time),
   };
+  /* STRATA_TEST_FILTER=pattern runs only the matching tests. */
+  if (getenv("STRATA_TEST_FILTER"))
+    cmocka_set_test_filter(getenv("STRATA_TEST_FILTER"));
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
