@@ -222,6 +222,24 @@ int strata_device_health(const strata_runtime_t *rt, int index,
   return strata__copy_out(out, &h, sizeof h);
 }
 
+int strata_device_inject(strata_runtime_t *rt, int index, const char *fault,
+                         double value) {
+  if (!rt || !fault)
+    return STRATA_EINVAL;
+  if (index < 0 || (size_t)index >= rt->ndevices)
+    return STRATA_ERANGE;
+  const strata__device_t *d = rt->devices[index];
+  const strata_backend_component_t *c = d->backend->comp;
+  if (c->struct_size < offsetof(strata_backend_component_t, reserved) ||
+      !c->inject) /* a 2.0 plugin: no inject */
+    return STRATA_ENOTSUP;
+  int rc = c->inject(d->backend->state, d->bindex, fault, value);
+  STRATA_LOG(&rt->log, rc ? STRATA_LOG_WARN : STRATA_LOG_INFO, COMP,
+             "inject '%s' (%g) into %s: %s", fault, value, d->desc.name,
+             strata_strerror(rc));
+  return rc;
+}
+
 int strata_device_model(const strata_runtime_t *rt, int index,
                         strata_device_model_t *out) {
   if (!rt || !out || out->struct_size <= sizeof(size_t))

@@ -25,8 +25,9 @@
  * call, from any runtime in the process, goes through this mutex. */
 static pthread_mutex_t ltdl_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* The v1.0 fields a plugin must provide (everything before `reserved`). */
-#define COMPONENT_MIN_SIZE offsetof(strata_backend_component_t, reserved)
+/* The fields of ABI 2.0, which every plugin must provide (2.1 appended
+ * `inject`, taken from `reserved`: a 2.0 plugin has it NULL). */
+#define COMPONENT_MIN_SIZE offsetof(strata_backend_component_t, inject)
 
 /* {=== Small string helpers ===} */
 

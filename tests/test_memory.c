@@ -967,6 +967,62 @@ static void test_memory_health_runs_hot(void **state) {
   mem_destroy(&m);
 }
 
+static void test_memory_inject_faults(void **state) {
+  (void)state;
+  /* The same faults as the description's, injected from the API. */
+  mem_rt_t m;
+  mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+  mem_create(&m);
+  int cpu = device_of(m.rt, STRATA_CLASS_CPU);
+  int h = device_of(m.rt, STRATA_CLASS_HBM);
+  int g = device_of(m.rt, STRATA_CLASS_GDDR);
+  strata_health_t hl = {.struct_size = sizeof hl};
+  assert_int_equal(strata_device_inject(m.rt, g, "temperature", 91), 0);
+  assert_int_equal(strata_device_health(m.rt, g, &hl), 0);
+  assert_true(hl.temperature_c == 91);
+  assert_int_equal(strata_device_inject(m.rt, g, "power", 420), 0);
+  assert_int_equal(strata_device_health(m.rt, g, &hl), 0);
+  assert_true(hl.power_w == 420);
+  assert_int_equal(strata_device_inject(m.rt, g, "temperature", -1000), 0);
+  assert_int_equal(strata_device_health(m.rt, g, &hl), 0);
+  assert_true(hl.temperature_c == 40); /* the description's again */
+  /* Bad input. */
+  assert_int_equal(strata_device_inject(m.rt, g, "meltdown", 1), STRATA_EINVAL);
+  assert_int_equal(strata_device_inject(m.rt, g, "copy_fail", 0.5),
+                   STRATA_EINVAL);
+  assert_int_equal(strata_device_inject(m.rt, g, "temperature", 1e9),
+                   STRATA_EINVAL);
+  assert_int_equal(strata_device_inject(m.rt, g, NULL, 1), STRATA_EINVAL);
+  assert_int_equal(strata_device_inject(NULL, g, "die", 0), STRATA_EINVAL);
+  assert_int_equal(strata_device_inject(m.rt, 3, "die", 0), STRATA_ERANGE);
+  assert_int_equal(strata_device_inject(m.rt, cpu, "die", 0), STRATA_ENOTSUP);
+  /* Two failing copies are retried; then the HBM card dies at its next
+   * task and the work moves on. */
+  assert_int_equal(strata_device_inject(m.rt, g, "copy_fail", 2), 0);
+  run_dag(&m, 300, 11, false);
+  assert_int_equal(link_failures(m.rt), 2);
+  assert_int_equal(dev_info(m.rt, g).failed, 0);
+  mem_destroy(&m);
+
+  /* On the cards alone, the first task goes to the HBM card (the first of
+   * two idle devices), which dies and passes it to the GDDR card. */
+  mem_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
+  mem_create(&m);
+  h = device_of(m.rt, STRATA_CLASS_HBM);
+  assert_int_equal(h, 0);
+  assert_int_equal(strata_device_inject(m.rt, h, "die", 0), 0);
+  strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
+  static uint64_t data[WORDS];
+  strata_buffer_t b;
+  assert_int_equal(strata_buffer_register(m.rt, data, BUF_BYTES, &b), 0);
+  submit_fill(m.rt, fill, b, 50);
+  assert_int_equal(strata_buffer_unregister(m.rt, b), 0);
+  check_filled(data, 50);
+  assert_int_equal(dev_info(m.rt, h).failed, 1);
+  assert_true(test_log_has(&m.log, "injected failure"));
+  mem_destroy(&m);
+}
+
 /* {=== Modelled time ===} */
 
 static atomic_int kernel_runs;
@@ -1061,6 +1117,7 @@ int main(void) {
       cmocka_unit_test(test_memory_bad_options),
       cmocka_unit_test(test_memory_bad_machine),
       cmocka_unit_test(test_memory_health_runs_hot),
+      cmocka_unit_test(test_memory_inject_faults),
       cmocka_unit_test(test_memory_modelled_time),
   };
   /* STRATA_TEST_FILTER=pattern runs only the matching tests. */

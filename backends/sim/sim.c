@@ -7,7 +7,8 @@
  * latency + bytes / link bandwidth, a task flops / rate (or its bytes over
  * memory bandwidth, whichever is longer), so a what-if study of a large
  * machine runs on a small one. Faults (failing copies, a device that dies,
- * one that runs hot) come from the description.
+ * one that runs hot) come from the description or, at any time, from
+ * strata_device_inject.
  *
  * Options: machine=PATH (no devices without it), time=real|modelled,
  * skip_kernels=1 (modelled only), classes=hbm+gddr (keep only those
@@ -30,13 +31,17 @@ typedef struct sim_state sim_state_t;
 
 typedef struct sim_dev {
   sim_state_t *st;
-  unsigned index;               /* in the probe list */
+  unsigned index; /* in the probe list */
   const sim_device_spec_t *spec;
   strata_device_handle_t *handle;
   _Atomic uint64_t tasks;  /* started, for die_after and hot_after */
   _Atomic uint64_t copies; /* for copy_fail_at */
   atomic_bool dead;
   _Atomic uint64_t mem_used;
+  /* Faults injected through the API (strata_device_inject). */
+  _Atomic uint64_t copy_fail_next;   /* copies left to fail */
+  atomic_bool die_next;              /* fail at the next task */
+  _Atomic double temperature, power; /* readings; NAN: the description's */
   /* Modelled time, in seconds (st->model_mu). */
   double clock, busy, link_free, copy_time;
 } sim_dev_t;
@@ -269,6 +274,8 @@ static int build_devices(sim_state_t *st, const char *classes) {
     d->st = st;
     d->index = (unsigned)st->ndevs;
     d->spec = &m->devices[i];
+    atomic_init(&d->temperature, NAN);
+    atomic_init(&d->power, NAN);
     describe(st, d->spec, &st->descs[st->ndevs]);
     st->ndevs++;
   }
@@ -379,13 +386,17 @@ static int sim_probe(void *state, const strata_backend_device_t **devices,
 static bool survives(sim_dev_t *d, strata_work_t *work) {
   const sim_faults_t *f = &d->spec->faults;
   uint64_t n = atomic_fetch_add(&d->tasks, 1) + 1;
-  if (!f->die_after || n <= f->die_after)
+  bool told = atomic_exchange(&d->die_next, false);
+  if (!told && (!f->die_after || n <= f->die_after))
     return true;
   atomic_store(&d->dead, true);
   const strata_core_services_t *core = d->st->core;
   char why[96];
-  snprintf(why, sizeof why, "injected failure after %llu task(s)",
-           (unsigned long long)f->die_after);
+  if (told)
+    snprintf(why, sizeof why, "injected failure");
+  else
+    snprintf(why, sizeof why, "injected failure after %llu task(s)",
+             (unsigned long long)f->die_after);
   core->device_failed(core->core, d->handle, work, why);
   return false;
 }
@@ -471,6 +482,12 @@ static void sim_mem_free(void *state, unsigned dev, void *ptr, size_t size) {
 /* Does this copy hit an injected failure of device d? */
 static bool copy_fails(sim_dev_t *d) {
   const sim_faults_t *f = &d->spec->faults;
+  uint64_t left = atomic_load(&d->copy_fail_next);
+  while (left &&
+         !atomic_compare_exchange_weak(&d->copy_fail_next, &left, left - 1))
+    ;
+  if (left)
+    return true;
   uint64_t n = atomic_fetch_add(&d->copies, 1) + 1;
   uint32_t count = f->copy_fail_count ? f->copy_fail_count : 1;
   return f->copy_fail_at && n >= f->copy_fail_at && n < f->copy_fail_at + count;
@@ -501,9 +518,39 @@ static int sim_health(void *state, unsigned dev, strata_health_t *out) {
   sim_dev_t *d = &st->devs[dev];
   const sim_faults_t *f = &d->spec->faults;
   bool hot = f->hot_after && atomic_load(&d->tasks) >= f->hot_after;
-  out->temperature_c = hot ? f->hot_temperature : d->spec->temperature;
-  out->power_w = d->spec->power > 0 ? d->spec->power : -1;
+  double temp = atomic_load(&d->temperature), power = atomic_load(&d->power);
+  out->temperature_c = !isnan(temp) ? temp
+                       : hot        ? f->hot_temperature
+                                    : d->spec->temperature;
+  out->power_w = !isnan(power)        ? power
+                 : d->spec->power > 0 ? d->spec->power
+                                      : -1;
   out->throttled = hot;
+  return STRATA_OK;
+}
+
+/* Faults from the API (strata_device_inject). */
+static int sim_inject(void *state, unsigned dev, const char *fault,
+                      double value) {
+  sim_state_t *st = state;
+  sim_dev_t *d = &st->devs[dev];
+  if (!strcmp(fault, "copy_fail")) {
+    if (!(value >= 1 && value <= 1e9 && value == floor(value)))
+      return STRATA_EINVAL;
+    atomic_store(&d->copy_fail_next, (uint64_t)value);
+  } else if (!strcmp(fault, "die")) {
+    atomic_store(&d->die_next, true);
+  } else if (!strcmp(fault, "temperature")) {
+    if (!(value <= 200)) /* NaN too */
+      return STRATA_EINVAL;
+    atomic_store(&d->temperature, value < -273 ? NAN : value);
+  } else if (!strcmp(fault, "power")) {
+    if (!(value <= 1e6))
+      return STRATA_EINVAL;
+    atomic_store(&d->power, value < 0 ? NAN : value);
+  } else {
+    return STRATA_EINVAL;
+  }
   return STRATA_OK;
 }
 
@@ -537,4 +584,5 @@ STRATA_BACKEND_EXPORT const strata_backend_component_t
         .copy = sim_copy,
         .health = sim_health,
         .model = sim_model,
+        .inject = sim_inject,
 };

@@ -19,7 +19,7 @@ extern "C" {
  * appended (taken from `reserved`): the loader accepts plugins whose minor
  * is not newer than its own. */
 #define STRATA_BACKEND_ABI_MAJOR 2
-#define STRATA_BACKEND_ABI_MINOR 0
+#define STRATA_BACKEND_ABI_MINOR 1
 
 /* The exported symbol of backend "cuda-hbm" is
  * strata_backend_cuda_hbm_component: "strata_backend_" + the plugin file
@@ -209,7 +209,15 @@ typedef struct strata_backend_component {
   /** Virtual clock of device `dev` (modelled time). @thread any */
   int (*model)(void *state, unsigned dev, strata_device_model_t *out);
 
-  void *reserved[8]; /* must be NULL */
+  /* {=== ABI 2.1 ===} */
+
+  /** Make device `dev` misbehave, for testing what depends on it (see
+   *  strata_device_inject for the faults). NULL: the backend cannot.
+   *  @return 0; STRATA_EINVAL (unknown fault, bad value)
+   *  @thread any */
+  int (*inject)(void *state, unsigned dev, const char *fault, double value);
+
+  void *reserved[7]; /* must be NULL */
 } strata_backend_component_t;
 
 #ifdef __cplusplus

@@ -201,6 +201,18 @@ typedef struct strata_health {
 STRATA_API int strata_device_health(const strata_runtime_t *rt, int index,
                                     strata_health_t *out);
 
+/** Inject a fault into a device, for testing how an application (or a
+ *  policy) copes; only backends made for it (sim) support this.
+ *  Faults: "copy_fail" (its next `value` copies fail), "die" (it fails
+ *  when it next starts a task; value ignored), "temperature" and "power"
+ *  (it reports this reading from now on; value < -273 or < 0 goes back to
+ *  the real one).
+ *  @return 0; STRATA_ERANGE; STRATA_EINVAL (fault NULL, unknown, or a bad
+ *          value); STRATA_ENOTSUP (the device's backend cannot)
+ *  @thread any */
+STRATA_API int strata_device_inject(strata_runtime_t *rt, int index,
+                                    const char *fault, double value);
+
 /** A device's virtual clock, for devices whose time is modelled rather
  *  than measured (the sim backend's "modelled" machines). The modelled
  *  makespan of a run is the largest clock_ns. */
