@@ -294,6 +294,42 @@ static void test_memory_oversubscription_3x(void **state) {
   mem_destroy(&m);
 }
 
+static int nop_kernel(const strata_kernel_call_t *c) {
+  (void)c;
+  return 0;
+}
+
+static void test_memory_thrashing_reported(void **state) {
+  (void)state;
+  /* A 2 KiB card and tasks that read two 1 KiB buffers each from a cycle
+   * of eight: every task evicts both of its predecessor's, twice as many
+   * evictions as tasks, which is reported once. */
+  mem_rt_t m;
+  mem_opts(&m, "sim", machine("two", SIM_DEV("gddr", "G", "2 * KiB", ""), NULL),
+           0);
+  mem_create(&m);
+  strata_kernel_t k = test_register_cpu(m.rt, "nop", nop_kernel);
+  static uint64_t data[8][WORDS];
+  strata_buffer_t h[8];
+  for (int b = 0; b < 8; b++)
+    assert_int_equal(strata_buffer_register(m.rt, data[b], BUF_BYTES, &h[b]),
+                     0);
+  for (int i = 0; i < 400; i++) {
+    strata_task_t t;
+    assert_int_equal(strata_task_create(m.rt, k, &t), 0);
+    assert_int_equal(strata_task_access(m.rt, t, h[(2 * i) % 8], STRATA_R), 0);
+    assert_int_equal(strata_task_access(m.rt, t, h[(2 * i + 1) % 8], STRATA_R),
+                     0);
+    assert_int_equal(strata_task_submit(m.rt, t), 0);
+    assert_int_equal(strata_task_release(m.rt, t), 0);
+  }
+  assert_int_equal(strata_runtime_wait_all(m.rt), 0);
+  assert_true(test_log_has(&m.log, "G is thrashing"));
+  for (int b = 0; b < 8; b++)
+    assert_int_equal(strata_buffer_unregister(m.rt, h[b]), 0);
+  mem_destroy(&m);
+}
+
 /* {=== Modified copies are never dropped ===} */
 
 static int fill_kernel(const strata_kernel_call_t *c) {
@@ -1101,6 +1137,7 @@ int main(void) {
       cmocka_unit_test(test_memory_dag_owned_pinned_eager),
       cmocka_unit_test(test_memory_dag_three_devices_peers),
       cmocka_unit_test(test_memory_oversubscription_3x),
+      cmocka_unit_test(test_memory_thrashing_reported),
       cmocka_unit_test(test_memory_modified_copy_never_dropped),
       cmocka_unit_test(test_memory_acquire_release),
       cmocka_unit_test(test_memory_enospc_at_submit),
