@@ -19,6 +19,9 @@
 /* How long a task waits for room before looking again (eviction can fail
  * transiently while another thread holds a victim). */
 #define ROOM_WAIT_NS 1000000
+/* Looks at a replica being copied before sleeping until the copy ends
+ * (each some 64 pause instructions apart: about 200 microseconds). */
+#define COPY_POLLS 100
 
 /* {=== Nodes ===} */
 
@@ -165,17 +168,36 @@ static void raw_free(strata_runtime_t *rt, strata__mnode_t *n, void *ptr,
     strata__free(&rt->alloc, ptr, size);
 }
 
-/* Give cached blocks back until `need` more bytes fit (n->mu held). */
+static bool fits(const strata__mnode_t *n, uint64_t need) {
+  return !n->capacity || n->used + need <= n->capacity;
+}
+
+static bool has_cached(const strata__mnode_t *n, size_t size) {
+  for (size_t i = 0; i < n->ncache; i++)
+    if (n->cache[i].size == size)
+      return true;
+  return false;
+}
+
+/* Is there room for a block of `size` bytes: free capacity, or a cached
+ * block of that size to reuse (n->mu held)? */
+static bool has_room(const strata__mnode_t *n, size_t size) {
+  return fits(n, size) || has_cached(n, size);
+}
+
+/* Give cached blocks back until `need` more bytes fit (n->mu held). With
+ * `keep`, a block of exactly `need` bytes stays: it is the allocation,
+ * taken next. */
 static void shrink_cache(strata_runtime_t *rt, strata__mnode_t *n,
-                         uint64_t need) {
-  while (n->ncache &&
-         (!n->capacity || n->used + need > n->capacity || need == UINT64_MAX)) {
-    strata__block_t blk = n->cache[--n->ncache];
+                         uint64_t need, bool keep) {
+  for (size_t i = n->ncache; i-- > 0 && !fits(n, need);) {
+    strata__block_t blk = n->cache[i];
+    if (keep && blk.size == need)
+      return;
+    n->cache[i] = n->cache[--n->ncache];
     raw_free(rt, n, blk.ptr, blk.size);
     n->used -= blk.size;
     n->cached_bytes -= blk.size;
-    if (need != UINT64_MAX && n->capacity && n->used + need <= n->capacity)
-      break;
   }
 }
 
@@ -510,25 +532,27 @@ static int evict(strata_runtime_t *rt, strata__mnode_t *n,
   return STRATA_OK;
 }
 
-/* Evict least recently used replicas until `size` more bytes fit on n
- * (n->mu held). Victims whose buffer is busy are skipped.
- * @return 0; STRATA_EAGAIN */
-static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size) {
-  if (!n->capacity)
-    return STRATA_OK;
-  shrink_cache(rt, n, size);
+/* Evict least recently used replicas until `size` more bytes fit on n or,
+ * with `reuse`, a cached block of that size can be taken (n->mu held).
+ * Victims whose buffer is busy are skipped. @return 0; STRATA_EAGAIN */
+static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
+                     bool reuse) {
+  shrink_cache(rt, n, size, reuse);
   strata__replica_t *r = n->lru_tail;
-  while (n->used + size > n->capacity && r) {
+  while (!(reuse ? has_room(n, size) : fits(n, size)) && r) {
     strata__replica_t *prev = r->lru_prev;
     strata__buffer_t *b = r->buf;
     if (pthread_mutex_trylock(&b->mu) == 0) {
+      /* The victim's block joins the cache: reused when it has the size
+       * asked for, else given back by shrink_cache. */
       if (!r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
-        shrink_cache(rt, n, size);
+        shrink_cache(rt, n, size, reuse);
       pthread_mutex_unlock(&b->mu);
     }
     r = prev;
   }
-  return n->used + size <= n->capacity ? STRATA_OK : STRATA_EAGAIN;
+  return (reuse ? has_room(n, size) : fits(n, size)) ? STRATA_OK
+                                                     : STRATA_EAGAIN;
 }
 
 /* Give b memory on `node` if its replica there has none (b->mu held).
@@ -539,13 +563,11 @@ static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   if (r->ptr || fixed_host(b, node, rt) || n->kind == STRATA__NODE_SPILL)
     return STRATA_OK;
   pthread_mutex_lock(&n->mu);
-  int rc = STRATA_OK;
   void *p = take_cached(n, b->size);
-  if (!p) {
-    if ((rc = make_room(rt, n, b->size)) == STRATA_OK &&
-        (rc = raw_alloc(rt, n, b->size, &p)) == STRATA_OK)
-      n->used += b->size;
-  }
+  int rc = p ? STRATA_OK : make_room(rt, n, b->size, true);
+  if (!p && rc == STRATA_OK && !(p = take_cached(n, b->size)) &&
+      (rc = raw_alloc(rt, n, b->size, &p)) == STRATA_OK)
+    n->used += b->size;
   if (rc == STRATA_OK)
     r->ptr = p;
   pthread_mutex_unlock(&n->mu);
@@ -563,9 +585,8 @@ static int alloc_in_free_room(strata_runtime_t *rt, strata__buffer_t *b,
   pthread_mutex_lock(&n->mu);
   void *p = take_cached(n, b->size);
   if (!p) {
-    shrink_cache(rt, n, b->size);
-    if ((!n->capacity || n->used + b->size <= n->capacity) &&
-        raw_alloc(rt, n, b->size, &p) == STRATA_OK)
+    shrink_cache(rt, n, b->size, false);
+    if (fits(n, b->size) && raw_alloc(rt, n, b->size, &p) == STRATA_OK)
       n->used += b->size;
   }
   r->ptr = p;
@@ -592,7 +613,7 @@ int strata__memory_buffer_init(strata_runtime_t *rt, strata__buffer_t *b,
      * buffers spill to make room. */
     strata__mnode_t *n = node_of(rt, rt->mem.host);
     pthread_mutex_lock(&n->mu);
-    int rc = make_room(rt, n, b->size);
+    int rc = make_room(rt, n, b->size, false);
     if (rc == STRATA_OK) {
       n->used += b->size;
       lru_insert(n, h, false);
@@ -667,6 +688,21 @@ void strata__memory_buffer_fini(strata_runtime_t *rt, strata__buffer_t *b) {
 
 /* {=== Making a replica valid ===} */
 
+/* Wait (b->mu held) until no copy fills or reads r: typically a prefetch
+ * that is about to end. Poll a little first: a thread blocked on a
+ * condition variable takes far longer to wake (tens of microseconds on a
+ * virtual machine) than a copy of a few hundred kilobytes lasts. */
+static void wait_for_copy(strata__buffer_t *b, const strata__replica_t *r) {
+  for (unsigned i = 0; r->busy && i < COPY_POLLS; i++) {
+    pthread_mutex_unlock(&b->mu);
+    for (int k = 0; k < 64; k++)
+      strata__cpu_relax();
+    pthread_mutex_lock(&b->mu);
+  }
+  while (r->busy)
+    pthread_cond_wait(&b->cv, &b->mu);
+}
+
 /* A replica whose fill failed keeps its memory as stale cache, where
  * eviction can take it back (b->mu held). */
 static void park_stale(strata_runtime_t *rt, strata__buffer_t *b, int node) {
@@ -713,8 +749,7 @@ static int make_valid(strata_runtime_t *rt, strata__buffer_t *b, int node,
                       strata_access_mode_t mode) {
   strata__replica_t *r = &b->rep[node];
   strata__mnode_t *n = node_of(rt, node);
-  while (r->busy)
-    pthread_cond_wait(&b->cv, &b->mu);
+  wait_for_copy(b, r);
   if (r->state != STRATA__INVALID) {
     atomic_fetch_add(&n->hits, 1);
     return STRATA_OK;

@@ -75,6 +75,14 @@ static inline size_t strata__queue_size(const strata__queue_t *q) {
   return atomic_load_explicit(&q->size, memory_order_relaxed);
 }
 
+/** Will a node pushed now be taken at once: nothing queued and a worker
+ *  idle? (A hint when read concurrently.) */
+static inline bool strata__queue_has_idle_worker(const strata__queue_t *q) {
+  return !strata__queue_size(q) &&
+         (atomic_load_explicit(&q->spinners, memory_order_relaxed) ||
+          atomic_load_explicit(&q->sleepers, memory_order_relaxed));
+}
+
 /** The highest priority ever reserved (a hint when read concurrently). */
 static inline int strata__queue_top_priority(const strata__queue_t *q) {
   return atomic_load_explicit(&q->top_priority, memory_order_relaxed);

@@ -11,8 +11,8 @@
 
 #define COMP "sched"
 
-/* Thrashing is judged over windows of this many tasks of a device: more
- * evictions than tasks in a window means its working sets do not fit. */
+/* Thrashing is judged over windows of this many tasks of a device: as many
+ * evictions as tasks in a window means its working sets do not fit. */
 #define THRASH_WINDOW 128
 
 static void run_elsewhere(strata_runtime_t *rt, strata__task_t *t);
@@ -35,8 +35,11 @@ void strata__sched_enqueue(strata_runtime_t *rt, strata__task_t *t) {
   }
   strata__device_t *d = rt->devices[t->device];
   atomic_store_explicit(&t->state, STRATA_TASK_READY, memory_order_release);
-  if (rt->prefetcher.nthreads)
-    strata__prefetch_task(rt, t); /* before a worker can take and end t */
+  /* Prefetch when t will wait in the queue (an idle worker would take it
+   * and copy its data at once); before the push, so that no worker can
+   * take and end t while its requests are queued. */
+  if (rt->prefetcher.nthreads && !strata__queue_has_idle_worker(&d->queue))
+    strata__prefetch_task(rt, t);
   strata__queue_push(&d->queue, &t->qnode);
   /* The device may have failed after the task was placed on it: its
    * workers take nothing any more, so move what is queued. */
@@ -188,7 +191,7 @@ int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
   }
 }
 
-/* Warn once when a device evicts more than it runs. */
+/* Warn once when a device evicts as many replicas as it runs tasks. */
 static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
                             uint64_t tasks) {
   if (tasks % THRASH_WINDOW || d->thrash_warned)
@@ -198,7 +201,7 @@ static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
     return;
   uint64_t ev = n.evictions - d->thrash_mark;
   d->thrash_mark = n.evictions;
-  if (ev > THRASH_WINDOW && n.kind == STRATA_NODE_DEVICE) {
+  if (ev >= THRASH_WINDOW && n.kind == STRATA_NODE_DEVICE) {
     d->thrash_warned = true;
     STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
                "%s is thrashing: %llu evictions in its last %d tasks (the "

@@ -40,15 +40,17 @@ _Static_assert(offsetof(strata_backend_component_t, mem_alloc) == 8 + 7 * PTR,
                "mem_alloc moved");
 _Static_assert(offsetof(strata_backend_component_t, model) == 8 + 11 * PTR,
                "model moved");
-/* A minor bump takes fields from `reserved`: the total size never moves,
- * and at 2.0 all eight reserved slots are free and last. */
+_Static_assert(offsetof(strata_backend_component_t, inject) == 8 + 12 * PTR,
+               "inject (2.1) moved");
+/* A minor bump takes fields from `reserved`: the total size never moves;
+ * at 2.1, seven reserved slots are free and last. */
 _Static_assert(sizeof(strata_backend_component_t) == 8 + 20 * PTR,
                "component size changed");
 _Static_assert(offsetof(strata_backend_device_t, struct_size) == 0,
                "a probed device must start with its size");
 _Static_assert(sizeof(strata_backend_component_t) ==
-                   offsetof(strata_backend_component_t, reserved) + 8 * PTR,
-               "reserved is not the last member, or not 8 pointers");
+                   offsetof(strata_backend_component_t, reserved) + 7 * PTR,
+               "reserved is not the last member, or not 7 pointers");
 _Static_assert(offsetof(strata_core_services_t, abi_major) == 0 &&
                    offsetof(strata_core_services_t, abi_minor) == 2 &&
                    offsetof(strata_core_services_t, struct_size) == 4 &&
@@ -290,9 +292,9 @@ static void test_loader_abi_layout(void **state) {
    * loader compares plugins against (a minor bump must revisit the
    * reserved-slot assertion, so it revisits this one too). */
   assert_int_equal(STRATA_BACKEND_ABI_MAJOR, 2);
-  assert_int_equal(STRATA_BACKEND_ABI_MINOR, 0);
+  assert_int_equal(STRATA_BACKEND_ABI_MINOR, 1);
   assert_int_equal(sizeof(((strata_backend_component_t *)0)->reserved),
-                   8 * sizeof(void *));
+                   7 * sizeof(void *));
 }
 
 /* {=== Broken plugins ===} */
@@ -308,8 +310,9 @@ static void assert_broken_logged(fixture_t *f) {
   assert_logged(f, "WARN", "backend 'no-symbol'",
                 "does not export strata_backend_no_symbol_component");
   assert_logged(f, "WARN", "backend 'misnamed'", "'somebody-else'");
+  /* What a 2.0 plugin provides is enough: 2.1's inject may be absent. */
   snprintf(size, sizeof size, "struct is 16 bytes, at least %zu",
-           offsetof(strata_backend_component_t, reserved));
+           offsetof(strata_backend_component_t, inject));
   assert_logged(f, "WARN", "backend 'small-struct'", size);
   assert_logged(f, "WARN", "backend 'null-entry'", "entry point is NULL");
   assert_logged(f, "WARN", "backend 'init-fails'", "init failed");

@@ -42,8 +42,10 @@ typedef struct sim_dev {
   _Atomic uint64_t copy_fail_next;   /* copies left to fail */
   atomic_bool die_next;              /* fail at the next task */
   _Atomic double temperature, power; /* readings; NAN: the description's */
-  /* Modelled time, in seconds (st->model_mu). */
+  /* Modelled time, in seconds (st->model_mu): the device's clock is the
+   * latest of its workers' (each runs one task at a time). */
   double clock, busy, link_free, copy_time;
+  double *wclock; /* spec->workers entries */
 } sim_dev_t;
 
 typedef struct sim_thread {
@@ -201,7 +203,8 @@ static void model_task(sim_state_t *st, sim_dev_t *dev,
   const strata_kernel_call_t *c = &work->call;
   const sim_device_spec_t *sp = dev->spec;
   pthread_mutex_lock(&st->model_mu);
-  double start = dev->clock, bytes = 0;
+  double *wclock = &dev->wclock[c->worker];
+  double start = *wclock, bytes = 0;
   for (uint32_t i = 0; i < c->nbuffers; i++) {
     start = max2(start, vt_get(st, c->buffers[i]));
     bytes += (double)c->sizes[i];
@@ -210,7 +213,8 @@ static void model_task(sim_state_t *st, sim_dev_t *dev,
   double t = work->flops > 0 && rate > 0 ? work->flops / rate : 0;
   t = max2(t, sp->mem_bandwidth > 0 ? bytes / sp->mem_bandwidth : 0);
   double end = start + t;
-  dev->clock = end;
+  *wclock = end;
+  dev->clock = max2(dev->clock, end);
   dev->busy += t;
   for (uint32_t i = 0; i < c->nbuffers; i++)
     if (c->modes && (c->modes[i] & STRATA_W))
@@ -274,6 +278,11 @@ static int build_devices(sim_state_t *st, const char *classes) {
     d->st = st;
     d->index = (unsigned)st->ndevs;
     d->spec = &m->devices[i];
+    d->wclock = sim_alloc(st->core, d->spec->workers * sizeof *d->wclock);
+    if (!d->wclock) {
+      sim_free(st->core, newidx, m->ndevices * sizeof *newidx);
+      return STRATA_ENOMEM;
+    }
     atomic_init(&d->temperature, NAN);
     atomic_init(&d->power, NAN);
     describe(st, d->spec, &st->descs[st->ndevs]);
@@ -294,6 +303,9 @@ static void sim_fini(void *state) {
   size_t n = st->machine.ndevices;
   sim_free(st->core, st->threads, st->cap_threads * sizeof *st->threads);
   sim_free(st->core, st->descs, n * sizeof *st->descs);
+  for (size_t i = 0; st->devs && i < st->ndevs; i++)
+    sim_free(st->core, st->devs[i].wclock,
+             st->devs[i].spec->workers * sizeof *st->devs[i].wclock);
   sim_free(st->core, st->devs, n * sizeof *st->devs);
   sim_free(st->core, st->vt, st->vt_cap * sizeof *st->vt);
   if (st->loaded)

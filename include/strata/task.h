@@ -80,8 +80,10 @@ STRATA_API int strata_task_set_attr(strata_runtime_t *rt, strata_task_t task,
                                     const char *key, const char *value);
 
 /** Among the ready tasks of a device, higher priorities run first; equal
- *  priorities run in submission order. Default: the job's "priority"
- *  attribute, else 0.
+ *  priorities run in the order they became ready, except that a task made
+ *  ready by the one a worker just ran may run next on that worker (its
+ *  data is still in that worker's cache or device memory). Default: the
+ *  job's "priority" attribute, else 0.
  *  @return 0; STRATA_ESTATE
  *  @thread any, one thread per task while it is being described */
 STRATA_API int strata_task_set_priority(strata_runtime_t *rt,
