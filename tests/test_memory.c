@@ -261,6 +261,7 @@ static void test_memory_oversubscription_3x(void **state) {
   mem_rt_t m;
   mem_opts(&m, "sim", machine("one", SIM_DEV("gddr", "G", "8 * KiB", ""), NULL),
            0);
+  m.alloc.watch_size = BUF_BYTES; /* device blocks */
   mem_create(&m);
   enum { N = 24, SWEEPS = 6 };
   static uint64_t data[N][WORDS], ref[N][WORDS];
@@ -291,6 +292,9 @@ static void test_memory_oversubscription_3x(void **state) {
   totals_t t = device_totals(m.rt);
   assert_true(t.evictions >= N * SWEEPS - 8); /* nearly every task */
   assert_true(t.writebacks > 0);
+  /* The card's blocks are reused, not freed and allocated anew at each
+   * eviction: about as many as it holds were ever allocated. */
+  assert_true(m.alloc.watch_allocs <= 10);
   mem_destroy(&m);
 }
 
@@ -1069,25 +1073,31 @@ static int counting_kernel(const strata_kernel_call_t *c) {
 }
 
 /* Ten FP64 tasks of 1 GFLOP on a 1 TFLOP/s card, each writing a 1 KiB
- * buffer: 1 ms each, one after another on a single worker. */
-static void run_modelled(const char *extra_opts, strata_device_model_t *out,
-                         int *runs) {
+ * buffer: 1 ms each; one buffer for all (a chain), or one each
+ * (independent, so a card with two workers runs two at a time). */
+static void run_modelled(const char *extra_opts, int workers, bool chain,
+                         strata_device_model_t *out, int *runs) {
   mem_rt_t m;
-  mem_opts(&m, "sim", machine("one", SIM_DEV("hbm", "H", "64 * KiB", ""), NULL),
-           0);
-  snprintf(m.options, sizeof m.options, "sim:machine=%s/one.lua,%s", tmpdir,
-           extra_opts);
+  char devs[512];
+  snprintf(devs, sizeof devs, SIM_DEV("hbm", "H", "64 * KiB", "workers = %d,"),
+           workers);
+  mem_opts(&m, "sim", machine("modelled", devs, NULL), 0);
+  snprintf(m.options, sizeof m.options, "sim:machine=%s/modelled.lua,%s",
+           tmpdir, extra_opts);
   mem_create(&m);
   atomic_store(&kernel_runs, 0);
   strata_kernel_t k = test_register_cpu(m.rt, "count", counting_kernel);
-  static uint64_t data[WORDS];
-  strata_buffer_t b;
-  assert_int_equal(strata_buffer_register(m.rt, data, sizeof data, &b), 0);
+  static uint64_t data[10][WORDS];
+  strata_buffer_t b[10];
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(strata_buffer_register(m.rt, data[i], BUF_BYTES, &b[i]),
+                     0);
   for (int i = 0; i < 10; i++) {
     strata_task_t t;
     uint64_t v = 1;
     assert_int_equal(strata_task_create(m.rt, k, &t), 0);
-    assert_int_equal(strata_task_access(m.rt, t, b, STRATA_W), 0);
+    assert_int_equal(strata_task_access(m.rt, t, b[chain ? 0 : i], STRATA_W),
+                     0);
     assert_int_equal(strata_task_set_args(m.rt, t, &v, sizeof v), 0);
     assert_int_equal(strata_task_set_attr(m.rt, t, "flops", "1e9"), 0);
     assert_int_equal(strata_task_set_attr(m.rt, t, "precision", "fp64"), 0);
@@ -1099,7 +1109,8 @@ static void run_modelled(const char *extra_opts, strata_device_model_t *out,
   int rc = strata_device_model(m.rt, 0, out);
   if (rc)
     out->clock_ns = 0;
-  assert_int_equal(strata_buffer_unregister(m.rt, b), 0);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(strata_buffer_unregister(m.rt, b[i]), 0);
   *runs = atomic_load(&kernel_runs);
   mem_destroy(&m);
 }
@@ -1108,16 +1119,20 @@ static void test_memory_modelled_time(void **state) {
   (void)state;
   strata_device_model_t dm;
   int runs;
-  run_modelled("time=modelled", &dm, &runs);
+  run_modelled("time=modelled", 1, true, &dm, &runs);
   assert_int_equal(runs, 10);
-  /* 10 ms of compute plus copies over the 10 GB/s link */
+  /* 10 ms of compute, plus the copies of the result home */
   assert_true(dm.busy_ns >= 10000000 && dm.busy_ns <= 10100000);
   assert_true(dm.clock_ns >= dm.busy_ns);
   assert_true(dm.clock_ns < 11000000);
-  run_modelled("time=modelled,skip_kernels=1", &dm, &runs);
+  run_modelled("time=modelled,skip_kernels=1", 1, true, &dm, &runs);
   assert_int_equal(runs, 0);
   assert_true(dm.busy_ns >= 10000000 && dm.busy_ns <= 10100000);
-  run_modelled("time=real", &dm, &runs);
+  /* Two workers run the ten independent tasks two at a time. */
+  run_modelled("time=modelled,skip_kernels=1", 2, false, &dm, &runs);
+  assert_true(dm.busy_ns >= 10000000 && dm.busy_ns <= 10100000);
+  assert_true(dm.clock_ns >= 5000000 && dm.clock_ns < 6000000);
+  run_modelled("time=real", 1, true, &dm, &runs);
   assert_int_equal(runs, 10);
   assert_int_equal(dm.clock_ns, 0); /* ENOTSUP in real time */
 }

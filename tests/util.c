@@ -42,6 +42,8 @@ void *test_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
       free(blk);
     }
   } else if (!should_fail(a, nsize > osize ? nsize - osize : 0)) {
+    if (!ptr && nsize == a->watch_size)
+      a->watch_allocs++;
     size_t old = blk ? *(size_t *)blk : 0;
     unsigned char *nb = realloc(blk, nsize + HDR);
     if (nb) {

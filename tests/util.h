@@ -23,9 +23,11 @@
 typedef struct test_alloc {
   pthread_mutex_t mu;
   size_t live_blocks, live_bytes, peak_bytes, calls;
-  long fail_after;  /* < 0: never */
-  size_t cap_bytes; /* 0: unlimited */
-  size_t bad_sizes; /* frees/reallocs whose osize was wrong */
+  long fail_after;     /* < 0: never */
+  size_t cap_bytes;    /* 0: unlimited */
+  size_t bad_sizes;    /* frees/reallocs whose osize was wrong */
+  size_t watch_size;   /* new blocks of exactly this size ... */
+  size_t watch_allocs; /* ... are counted here */
 } test_alloc_t;
 
 void test_alloc_init(test_alloc_t *a);

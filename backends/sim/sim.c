@@ -195,15 +195,20 @@ static void model_copy(sim_state_t *st, sim_dev_t *a, sim_dev_t *b, void *dst,
   pthread_mutex_unlock(&st->model_mu);
 }
 
-/* A task in modelled time: it starts when the device is free and its
- * data valid, and lasts its flops at the rate of its precision, or its
+/* A task in modelled time: it starts when a worker of the device is free
+ * and its data valid, and lasts its flops at the rate of its precision, or its
  * bytes at memory bandwidth, whichever is longer. */
 static void model_task(sim_state_t *st, sim_dev_t *dev,
                        const strata_work_t *work) {
   const strata_kernel_call_t *c = &work->call;
   const sim_device_spec_t *sp = dev->spec;
   pthread_mutex_lock(&st->model_mu);
-  double *wclock = &dev->wclock[c->worker];
+  /* The task takes the worker slot that is free first, whichever thread
+   * really runs it: the model must not depend on which one woke first. */
+  double *wclock = &dev->wclock[0];
+  for (unsigned w = 1; w < dev->spec->workers; w++)
+    if (dev->wclock[w] < *wclock)
+      wclock = &dev->wclock[w];
   double start = *wclock, bytes = 0;
   for (uint32_t i = 0; i < c->nbuffers; i++) {
     start = max2(start, vt_get(st, c->buffers[i]));
