@@ -153,17 +153,29 @@ static uint32_t distinct_cores(const strata_backend_device_t *d) {
   return n;
 }
 
+/* The checks every device query starts with: `out` is an output struct
+ * (struct_size first, holding at least one field) and `index` a device.
+ * @return 0 with *d set; STRATA_EINVAL; STRATA_ERANGE */
+static int query(const strata_runtime_t *rt, int index, const void *out,
+                 const strata__device_t **d) {
+  if (!rt || !out || *(const size_t *)out <= sizeof(size_t))
+    return STRATA_EINVAL;
+  if (index < 0 || (size_t)index >= rt->ndevices)
+    return STRATA_ERANGE;
+  *d = rt->devices[index];
+  return STRATA_OK;
+}
+
 int strata_device_count(const strata_runtime_t *rt) {
   return rt ? (int)rt->ndevices : STRATA_EINVAL;
 }
 
 int strata_device_info(const strata_runtime_t *rt, int index,
                        strata_device_info_t *out) {
-  if (!rt || !out || out->struct_size <= sizeof(size_t))
-    return STRATA_EINVAL;
-  if (index < 0 || (size_t)index >= rt->ndevices)
-    return STRATA_ERANGE;
-  const strata__device_t *d = rt->devices[index];
+  const strata__device_t *d;
+  int qrc = query(rt, index, out, &d);
+  if (qrc)
+    return qrc;
   strata_device_info_t info = {.struct_size = sizeof info};
   info.index = index;
   info.device_class = d->desc.device_class;
@@ -186,11 +198,10 @@ int strata_device_info(const strata_runtime_t *rt, int index,
 
 int strata_device_stats(const strata_runtime_t *rt, int index,
                         strata_device_stats_t *out) {
-  if (!rt || !out || out->struct_size <= sizeof(size_t))
-    return STRATA_EINVAL;
-  if (index < 0 || (size_t)index >= rt->ndevices)
-    return STRATA_ERANGE;
-  const strata__device_t *d = rt->devices[index];
+  const strata__device_t *d;
+  int qrc = query(rt, index, out, &d);
+  if (qrc)
+    return qrc;
   strata_device_stats_t st = {.struct_size = sizeof st};
   for (uint32_t w = 0; w < d->desc.nworkers; w++) {
     st.tasks_run += atomic_load(&d->workers[w].w.tasks_run);
@@ -203,11 +214,10 @@ int strata_device_stats(const strata_runtime_t *rt, int index,
 
 int strata_device_health(const strata_runtime_t *rt, int index,
                          strata_health_t *out) {
-  if (!rt || !out || out->struct_size <= sizeof(size_t))
-    return STRATA_EINVAL;
-  if (index < 0 || (size_t)index >= rt->ndevices)
-    return STRATA_ERANGE;
-  const strata__device_t *d = rt->devices[index];
+  const strata__device_t *d;
+  int qrc = query(rt, index, out, &d);
+  if (qrc)
+    return qrc;
   const strata_backend_component_t *c = d->backend->comp;
   if (!c->health)
     return STRATA_ENOTSUP;
@@ -242,11 +252,10 @@ int strata_device_inject(strata_runtime_t *rt, int index, const char *fault,
 
 int strata_device_model(const strata_runtime_t *rt, int index,
                         strata_device_model_t *out) {
-  if (!rt || !out || out->struct_size <= sizeof(size_t))
-    return STRATA_EINVAL;
-  if (index < 0 || (size_t)index >= rt->ndevices)
-    return STRATA_ERANGE;
-  const strata__device_t *d = rt->devices[index];
+  const strata__device_t *d;
+  int qrc = query(rt, index, out, &d);
+  if (qrc)
+    return qrc;
   const strata_backend_component_t *c = d->backend->comp;
   if (!c->model)
     return STRATA_ENOTSUP;
