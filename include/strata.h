@@ -22,5 +22,6 @@
 #include <strata/data.h>
 #include <strata/kernel.h>
 #include <strata/task.h>
+#include <strata/policy.h>
 
 #endif /* STRATA_H */

@@ -32,6 +32,10 @@ typedef struct strata__buffer {
   _Atomic uint32_t refs;
   void *ptr;
   size_t size;
+  char tag[64]; /* strata_buffer_set_tag; read by policy views */
+  /* Nodes the policy's cache hook keeps it on (bit n: memory node n):
+   * prefetched there ahead of its readers. */
+  _Atomic uint64_t keep;
   /* Guarded by the graph lock: */
   bool dead;                        /* unregistered: no new submissions */
   struct strata__task *acquired;    /* the application's access, or NULL */

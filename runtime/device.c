@@ -166,6 +166,10 @@ static int query(const strata_runtime_t *rt, int index, const void *out,
   return STRATA_OK;
 }
 
+const char *strata__device_model_name(const strata__device_t *d) {
+  return d->desc.model[0] ? d->desc.model : d->desc.name;
+}
+
 int strata_device_count(const strata_runtime_t *rt) {
   return rt ? (int)rt->ndevices : STRATA_EINVAL;
 }
@@ -193,6 +197,7 @@ int strata_device_info(const strata_runtime_t *rt, int index,
   info.fp32_flops = d->desc.fp32_flops;
   info.ecc = d->desc.ecc;
   info.failed = atomic_load(&d->failed);
+  strata__strlcpy(info.model, strata__device_model_name(d), sizeof info.model);
   return strata__copy_out(out, &info, sizeof info);
 }
 

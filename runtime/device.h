@@ -69,4 +69,7 @@ void strata__devices_drop_last(struct strata_runtime *rt, size_t n);
 void strata__devices_stop(struct strata_runtime *rt, struct strata_core *be);
 void strata__devices_free(struct strata_runtime *rt);
 
+/** The device's model (its name when the backend gave none). */
+const char *strata__device_model_name(const strata__device_t *d);
+
 #endif /* STRATA_DEVICE_H */

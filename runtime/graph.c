@@ -581,6 +581,7 @@ static strata__task_t *new_task(strata_runtime_t *rt, strata__kernel_t *k) {
   t->qnode.next = NULL;
   t->qnode.priority = 0;
   t->host = false;
+  t->decision.recorded = false;
   return t;
 }
 
@@ -1015,4 +1016,22 @@ void strata__graph_host_end(strata_runtime_t *rt, strata__task_t *t) {
   pthread_mutex_unlock(&rt->graph_mu);
   end_chain(rt, t, STRATA_OK, true, NULL);
   strata__task_unref(t); /* the creation reference */
+}
+
+int strata_task_decision(strata_runtime_t *rt, strata_task_t task,
+                         strata_decision_t *out) {
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
+    return STRATA_EINVAL;
+  strata__task_t *t = strata__htable_get(&rt->tasks, task.id);
+  if (!t || !t->submitted || !t->decision.recorded)
+    return STRATA_ENOENT;
+  const strata__decision_t *d = &t->decision;
+  strata_decision_t r = {.struct_size = sizeof r};
+  r.device = t->device;
+  r.candidates = d->candidates;
+  r.answer = d->answer;
+  r.from_cache = d->from_cache;
+  r.fallback = d->fallback;
+  strata__strlcpy(r.why, d->why, sizeof r.why);
+  return strata__copy_out(out, &r, sizeof r);
 }

@@ -51,6 +51,12 @@ typedef struct strata__succ_block {
  * added any more, a would-be successor reads the task's status instead. */
 #define STRATA__SUCCS_CLOSED (UINT32_C(1) << 31)
 
+typedef struct strata__decision {
+  bool recorded, from_cache, fallback;
+  uint64_t candidates, answer; /* device bit masks */
+  char why[128];
+} strata__decision_t;
+
 /* Field order follows who touches what: a task's ending thread visits
  * each successor's first cache line, so everything the release of a
  * successor reads or writes sits in the first 64 bytes; the successor
@@ -117,6 +123,9 @@ typedef struct strata__task {
   void *ptrs_inline[STRATA__INLINE_ACCESSES];
   size_t sizes_inline[STRATA__INLINE_ACCESSES];
   uint8_t modes_inline[STRATA__INLINE_ACCESSES];
+  /* Why it runs where it runs (strata_task_decision), when recorded. */
+  strata__decision_t decision;
+
   /* Aligned as malloc's memory is: kernels cast it to their own struct. */
   _Alignas(max_align_t) unsigned char args_inline[STRATA__INLINE_ARGS];
 } strata__task_t;

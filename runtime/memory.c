@@ -468,6 +468,9 @@ int strata__memory_tier(strata_runtime_t *rt, const strata__buffer_t *b,
                         int node) {
   strata__memory_t *m = &rt->mem;
   strata__mnode_t *n = node_of(rt, node);
+  int told = rt->policy ? strata__policy_evict(rt, b, node) : -2;
+  if (told != -2)
+    return told; /* the policy's tier, or -1: keep it here */
   if (n->kind == STRATA__NODE_DEVICE) {
     for (size_t i = 0; i < m->ndevice_tiers; i++) {
       strata__mnode_t *t = node_of(rt, m->device_tiers[i]);
@@ -538,18 +541,26 @@ static int evict(strata_runtime_t *rt, strata__mnode_t *n,
 static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
                      bool reuse) {
   shrink_cache(rt, n, size, reuse);
-  strata__replica_t *r = n->lru_tail;
-  while (!(reuse ? has_room(n, size) : fits(n, size)) && r) {
-    strata__replica_t *prev = r->lru_prev;
-    strata__buffer_t *b = r->buf;
-    if (pthread_mutex_trylock(&b->mu) == 0) {
-      /* The victim's block joins the cache: reused when it has the size
-       * asked for, else given back by shrink_cache. */
-      if (!r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
-        shrink_cache(rt, n, size, reuse);
-      pthread_mutex_unlock(&b->mu);
+  /* First spare the replicas the policy keeps here (its cache hook), then
+   * take anything that is not in use. */
+  for (int pass = 0; pass < 2; pass++) {
+    strata__replica_t *r = n->lru_tail;
+    while (!(reuse ? has_room(n, size) : fits(n, size)) && r) {
+      strata__replica_t *prev = r->lru_prev;
+      strata__buffer_t *b = r->buf;
+      bool kept =
+          n->index < 64 &&
+          (atomic_load_explicit(&b->keep, memory_order_relaxed) >> n->index) &
+              1;
+      if ((pass || !kept) && pthread_mutex_trylock(&b->mu) == 0) {
+        /* The victim's block joins the cache: reused when it has the size
+         * asked for, else given back by shrink_cache. */
+        if (!r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
+          shrink_cache(rt, n, size, reuse);
+        pthread_mutex_unlock(&b->mu);
+      }
+      r = prev;
     }
-    r = prev;
   }
   return (reuse ? has_room(n, size) : fits(n, size)) ? STRATA_OK
                                                      : STRATA_EAGAIN;

@@ -43,11 +43,12 @@ typedef enum strata__rstate {
 
 typedef struct strata__replica {
   struct strata__buffer *buf;
-  void *ptr;         /* memory on the node (NULL: none); host: see below */
-  uint64_t checksum; /* spill node: of the file's content */
-  uint8_t state;     /* strata__rstate_t */
-  uint16_t busy;     /* copies into or out of it in flight: a replica
-                        can be the source of several at once */
+  void *ptr;             /* memory on the node (NULL: none); host: see below */
+  uint64_t checksum;     /* spill node: of the file's content */
+  _Atomic uint8_t state; /* strata__rstate_t; written under the buffer's
+                            mu, read without it by policy views */
+  uint16_t busy;         /* copies into or out of it in flight: a replica
+                            can be the source of several at once */
   bool in_lru;
   uint32_t pins; /* running tasks using it: not evictable */
   struct strata__replica *lru_prev, *lru_next;
@@ -67,9 +68,10 @@ typedef struct strata__mnode {
   uint64_t capacity; /* bytes; 0: unlimited */
 
   pthread_mutex_t mu;
-  pthread_cond_t freed; /* memory was released or unpinned */
-  uint64_t used;        /* replicas and cached blocks */
-  uint64_t reserved;    /* admitted running tasks' working sets */
+  pthread_cond_t freed;  /* memory was released or unpinned */
+  _Atomic uint64_t used; /* replicas and cached blocks; written under mu,
+                           read without it by policy views */
+  uint64_t reserved;     /* admitted running tasks' working sets */
   strata__replica_t *lru_head, *lru_tail; /* unpinned, allocated */
   strata__block_t *cache;                 /* freed blocks for reuse */
   size_t ncache, cap_cache;
@@ -177,9 +179,9 @@ void strata__memory_prefetch(struct strata_runtime *rt,
  *  @return the number of buffers whose only valid copy was there */
 size_t strata__memory_device_lost(struct strata_runtime *rt, int d);
 
-/** Where a replica evicted from `node` goes: the next tier, or -1 when it
- *  has none. The one routing decision for eviction (a policy hook will
- *  drive it). */
+/** Where a replica evicted from `node` goes: the policy's evict hook
+ *  decides when it has an opinion; else the next tier. -1: nowhere (it
+ *  stays). The one routing decision for eviction. */
 int strata__memory_tier(struct strata_runtime *rt,
                         const struct strata__buffer *b, int node);
 

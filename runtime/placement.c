@@ -20,15 +20,25 @@ bool strata__placement_eligible(const strata_runtime_t *rt,
          strata__memory_fits((strata_runtime_t *)rt, d, t->working_set);
 }
 
-/* The eligible device with the least queued work per worker; ties go to
- * the lowest index. Loads are compared as cross products to stay in
- * integers. */
-static int default_place(void *state, strata_runtime_t *rt,
-                         const strata__task_t *t, int *device) {
-  (void)state;
+/* Queued work per worker of device i, as a fraction to compare by cross
+ * products (integers only). */
+static void load_of(const strata_runtime_t *rt, size_t i, uint64_t *load,
+                    uint64_t *workers) {
+  const strata__device_t *d = rt->devices[i];
+  *load = strata__device_load(d);
+  *workers = d->desc.nworkers;
+}
+
+static bool in_mask(uint64_t mask, size_t i) {
+  return i >= 64 ? mask == UINT64_MAX : (mask >> i & 1) != 0;
+}
+
+int strata__placement_least_loaded(const strata_runtime_t *rt,
+                                   const strata__task_t *t, uint64_t mask,
+                                   int *device) {
   int best = -1, eligible = 0;
   for (size_t i = 0; i < rt->ndevices && eligible < 2; i++)
-    if (strata__placement_eligible(rt, t, (int)i)) {
+    if (in_mask(mask, i) && strata__placement_eligible(rt, t, (int)i)) {
       best = (int)i;
       eligible++;
     }
@@ -39,21 +49,26 @@ static int default_place(void *state, strata_runtime_t *rt,
   best = -1;
   uint64_t best_load = 0, best_workers = 1;
   for (size_t i = 0; i < rt->ndevices; i++) {
-    if (!strata__placement_eligible(rt, t, (int)i))
+    if (!in_mask(mask, i) || !strata__placement_eligible(rt, t, (int)i))
       continue;
-    const strata__device_t *d = rt->devices[i];
-    uint64_t load = strata__device_load(d);
-    uint64_t workers = d->desc.nworkers;
+    uint64_t load, workers;
+    load_of(rt, i, &load, &workers);
     if (best < 0 || load * best_workers < best_load * workers) {
       best = (int)i;
       best_load = load;
       best_workers = workers;
     }
   }
-  if (best < 0)
-    return STRATA_ENODEV;
   *device = best;
-  return STRATA_OK;
+  return best < 0 ? STRATA_ENODEV : STRATA_OK;
+}
+
+/* The eligible device with the least queued work per worker; ties go to
+ * the lowest index. */
+static int default_place(void *state, strata_runtime_t *rt, strata__task_t *t,
+                         int *device) {
+  (void)state;
+  return strata__placement_least_loaded(rt, t, UINT64_MAX, device);
 }
 
 const strata__placer_t strata__placer_default = {.name = "default",
@@ -87,7 +102,7 @@ static int explain_no_device(strata_runtime_t *rt, const strata__task_t *t) {
   return STRATA_ENODEV;
 }
 
-int strata__placement_choose(strata_runtime_t *rt, const strata__task_t *t,
+int strata__placement_choose(strata_runtime_t *rt, strata__task_t *t,
                              int *device) {
   atomic_fetch_add_explicit(&rt->placement.calls, 1, memory_order_relaxed);
   if (rt->placer.place != default_place) {
@@ -97,13 +112,17 @@ int strata__placement_choose(strata_runtime_t *rt, const strata__task_t *t,
       *device = d;
       return STRATA_OK;
     }
-    atomic_fetch_add_explicit(&rt->placement.fallbacks, 1,
-                              memory_order_relaxed);
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
-               "placer '%s' %s for task '%s'; using the default placement",
-               rt->placer.name,
-               rc ? strata_strerror(rc) : "chose an ineligible device",
-               strata__task_name(t));
+    /* STRATA_ENOENT: the placer has no opinion. Otherwise the placer has
+     * logged why (a policy logs each distinct error once, not per task). */
+    if (rc != STRATA_ENOENT) {
+      atomic_fetch_add_explicit(&rt->placement.fallbacks, 1,
+                                memory_order_relaxed);
+      STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
+                 "placer '%s' %s for task '%s'; using the default placement",
+                 rt->placer.name,
+                 rc ? strata_strerror(rc) : "chose an ineligible device",
+                 strata__task_name(t));
+    }
   }
   int rc = default_place(NULL, rt, t, device);
   if (rc == STRATA_ENODEV)

@@ -16,9 +16,11 @@ struct strata_runtime;
 typedef struct strata__placer {
   const char *name;
   void *state;
-  /** Choose a device for t. @return 0 with *device set, or a STRATA_E*
-   *  code (the built-in placer then decides). @thread any submitter */
-  int (*place)(void *state, struct strata_runtime *rt, const strata__task_t *t,
+  /** Choose a device for t (which it may annotate: the decision record).
+   *  @return 0 with *device set; STRATA_ENOENT (no opinion); another
+   *  STRATA_E* code (a failure, already logged). In both cases the
+   *  built-in placer decides. @thread any submitter */
+  int (*place)(void *state, struct strata_runtime *rt, strata__task_t *t,
                int *device);
   void (*destroy)(void *state, struct strata_runtime *rt);
 } strata__placer_t;
@@ -33,8 +35,15 @@ bool strata__placement_eligible(const struct strata_runtime *rt,
 
 /** Decide where t runs. @return 0 with *device set; STRATA_ENODEV (no
  *  device can run the kernel). @thread any */
-int strata__placement_choose(struct strata_runtime *rt, const strata__task_t *t,
+int strata__placement_choose(struct strata_runtime *rt, strata__task_t *t,
                              int *device);
+
+/** Among the devices in `mask` (bit d: device d; UINT64_MAX: all) that
+ *  can run t, the one with the least queued work per worker.
+ *  @return 0; STRATA_ENODEV (none) @thread any */
+int strata__placement_least_loaded(const struct strata_runtime *rt,
+                                   const strata__task_t *t, uint64_t mask,
+                                   int *device);
 
 /** The built-in placer. */
 extern const strata__placer_t strata__placer_default;

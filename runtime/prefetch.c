@@ -109,6 +109,15 @@ void strata__prefetch_stop(strata_runtime_t *rt) {
   memset(p, 0, sizeof *p);
 }
 
+void strata__prefetch_buffer(strata_runtime_t *rt, strata__buffer_t *b,
+                             int node) {
+  strata__prefetcher_t *p = &rt->prefetcher;
+  if (!p->nthreads || rt->mem.nodes[node]->kind != STRATA__NODE_DEVICE)
+    return;
+  if (strata__memory_prefetch_wanted(rt, b, node) && !push(p, b, node))
+    strata__memory_prefetch_cancel(rt, b);
+}
+
 void strata__prefetch_task(strata_runtime_t *rt, strata__task_t *t) {
   strata__prefetcher_t *p = &rt->prefetcher;
   if (!p->nthreads)
@@ -120,9 +129,13 @@ void strata__prefetch_task(strata_runtime_t *rt, strata__task_t *t) {
     if (!(strata__task_access_mode(t, i) & STRATA_R))
       continue;
     strata__buffer_t *b = t->access[i].buf;
-    if (!strata__memory_prefetch_wanted(rt, b, node))
-      continue;
-    if (!push(p, b, node))
+    if (strata__memory_prefetch_wanted(rt, b, node) && !push(p, b, node))
       strata__memory_prefetch_cancel(rt, b);
+    /* The nodes the policy keeps it on get it back too (a write made
+     * their copies stale). */
+    uint64_t keep = atomic_load_explicit(&b->keep, memory_order_relaxed);
+    for (int n = 0; n < 64 && keep; n++)
+      if ((keep >> n & 1) && n != node)
+        strata__prefetch_buffer(rt, b, n);
   }
 }

@@ -43,6 +43,11 @@ int strata__prefetch_start(struct strata_runtime *rt, bool enabled);
  *  @thread owner (runtime teardown) */
 void strata__prefetch_stop(struct strata_runtime *rt);
 
+/** Queue b for copying to memory node `node` (a device's), e.g. where the
+ *  policy keeps it. @thread any */
+void strata__prefetch_buffer(struct strata_runtime *rt,
+                             struct strata__buffer *b, int node);
+
 /** Queue the buffers that ready task t reads for its device's memory;
  *  cheap when the engine is off or the device uses host memory.
  *  @thread any (the thread that makes t ready) */

@@ -98,6 +98,7 @@ static void teardown(strata_runtime_t *rt) {
    * the memory nodes, while the backends that hold device memory are
    * still loaded; then the backends and their devices. */
   strata__jobs_release_all(rt);
+  strata__policy_fini(rt); /* the monitor reads devices: before they go */
   strata__buffers_free(rt);
   strata__prefetch_stop(rt);
   if (rt->mem.nodes)
@@ -159,7 +160,8 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
     goto fail;
   }
   if ((rc = strata__memory_init(rt, &o)) ||
-      (rc = strata__prefetch_start(rt, o.prefetch != 0)))
+      (rc = strata__prefetch_start(rt, o.prefetch != 0)) ||
+      (rc = strata__policy_init(rt, &o)))
     goto fail;
   *out = rt;
   return STRATA_OK;

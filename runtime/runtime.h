@@ -14,6 +14,7 @@
 #include "log.h"
 #include "memory.h"
 #include "placement.h"
+#include "policy.h"
 #include "prefetch.h"
 #include "topology.h"
 
@@ -39,6 +40,7 @@ struct strata_runtime {
   strata__prefetcher_t prefetcher;
 
   strata__placer_t placer;
+  struct strata__policy *policy; /* NULL: none */
   strata__placement_stats_t placement;
 
   strata__htable_t tasks, jobs, buffers, kernels;

@@ -226,6 +226,8 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
   uint64_t ran =
       atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1;
   atomic_store_explicit(&slot->w.tasks_run, ran, memory_order_relaxed);
+  if (status == STRATA_OK && rt->policy)
+    strata__policy_task_ran(rt, t, d->index, strata__now_ns() - t->start_ns);
   if (status != STRATA_OK) {
     atomic_fetch_add_explicit(&slot->w.tasks_failed, 1, memory_order_relaxed);
     t->kernel_status = status;

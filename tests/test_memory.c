@@ -28,24 +28,16 @@ static char tmpdir[256]; /* machine files and spill directories */
 
 /* {=== Machines ===} */
 
-/* One simulated device: `extra` adds fields (faults, peers...). */
-#define SIM_DEV(cls, nm, mem, extra)                                           \
-  "{ class = '" cls "', name = '" nm "', memory = " mem ",\n"                  \
-  "  mem_bandwidth = 1 * TB, link_bandwidth = 10 * GB, link_latency = 5 * "    \
-  "us,\n"                                                                      \
-  "  fp64 = 1 * TFLOPS, fp32 = 2 * TFLOPS, health = { temperature = 40, "      \
-  "power = 200 },\n  " extra " },\n"
+#define SIM_DEV TEST_SIM_DEV
 
 /* Write a machine description into tmpdir; returns its path (static). */
 static const char *machine(const char *name, const char *devices,
                            const char *top) {
-  static char path[512];
-  snprintf(path, sizeof path, "%s/%s.lua", tmpdir, name);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fprintf(f, "return { %s devices = {\n%s} }\n", top ? top : "", devices);
-  fclose(f);
-  return path;
+  char file[128], text[8192];
+  snprintf(file, sizeof file, "%s.lua", name);
+  snprintf(text, sizeof text, "return { %s devices = {\n%s} }\n",
+           top ? top : "", devices);
+  return test_write_file(tmpdir, file, text);
 }
 
 /* The standard pair: a 12 KiB HBM card and an 8 KiB GDDR card, so a DAG
@@ -1140,12 +1132,7 @@ static void test_memory_modelled_time(void **state) {
 /* {=== Main ===} */
 
 int main(void) {
-  snprintf(tmpdir, sizeof tmpdir, "%s/strata-test-memory-XXXXXX",
-           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if (!mkdtemp(tmpdir)) {
-    perror("mkdtemp");
-    return 99;
-  }
+  test_tmpdir(tmpdir, sizeof tmpdir, "test-memory");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_memory_dag_cpu_and_two_sims),
       cmocka_unit_test(test_memory_dag_sims_only),
@@ -1176,9 +1163,7 @@ int main(void) {
   if (getenv("STRATA_TEST_FILTER"))
     cmocka_set_test_filter(getenv("STRATA_TEST_FILTER"));
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-  if (!failed && system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", tmpdir);
+  if (!failed)
+    test_tmpdir_remove(tmpdir);
   return failed;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HDR 16 /* keeps blocks 16-byte aligned */
 
@@ -139,4 +140,33 @@ const char *test_path2(const char *a, const char *b) {
 void test_sleep_ms(unsigned ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
+}
+
+void test_tmpdir(char *buf, size_t len, const char *tag) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(buf, len, "%s/strata-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
+  if (!mkdtemp(buf))
+    fail_msg("mkdtemp %s failed", buf);
+}
+
+void test_tmpdir_remove(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
+}
+
+const char *test_write_file(const char *dir, const char *name,
+                            const char *text) {
+  /* A few buffers in turn, so that two paths can be used together. */
+  static char paths[4][1024];
+  static unsigned next;
+  char *path = paths[next++ % 4];
+  snprintf(path, sizeof paths[0], "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    fail_msg("cannot write %s", path);
+  fputs(text, f);
+  fclose(f);
+  return path;
 }

@@ -60,6 +60,25 @@ void test_opts(strata_runtime_opts_t *o, unsigned workers, test_log_t *log);
 strata_runtime_t *test_runtime(unsigned workers, test_log_t *log);
 /** A path "a:b" in a static buffer. */
 const char *test_path2(const char *a, const char *b);
+/** Make a private directory under $TMPDIR (or /tmp) named after `tag`
+ *  into buf, failing the test when it cannot. */
+void test_tmpdir(char *buf, size_t len, const char *tag);
+/** Remove it and what it holds. */
+void test_tmpdir_remove(const char *dir);
+/** Write `text` to dir/name; returns the path (one of four static buffers
+ *  used in turn). */
+const char *test_write_file(const char *dir, const char *name,
+                            const char *text);
+
+/* One simulated device of a machine description (lua/machines/README.md)
+ * with moderate rates; `extra` adds fields (faults, peers, workers...). */
+#define TEST_SIM_DEV(cls, nm, mem, extra)                                      \
+  "{ class = '" cls "', name = '" nm "', memory = " mem ",\n"                  \
+  "  mem_bandwidth = 1 * TB, link_bandwidth = 10 * GB, link_latency = 5 * "    \
+  "us,\n"                                                                      \
+  "  fp64 = 1 * TFLOPS, fp32 = 2 * TFLOPS, health = { temperature = 40, "      \
+  "power = 200 },\n  " extra " },\n"
+
 /** Sleep for `ms` milliseconds. */
 void test_sleep_ms(unsigned ms);
 

@@ -118,6 +118,8 @@ static int build_devices(cpu_state_t *st) {
       snprintf(node, sizeof node, "%d", (int)node_of[w]);
     snprintf(d->name, sizeof d->name, "cpu%zu (node %s%s%s)", st->ndevs, node,
              *m->cpu_model ? ", " : "", m->cpu_model);
+    snprintf(d->model, sizeof d->model, "%s CPUs",
+             *m->cpu_model ? m->cpu_model : "host");
     st->ndevs++;
   }
   cpu_free(st, node_of, st->nworkers * sizeof *node_of);

@@ -514,6 +514,7 @@ static int list_len(load_t *ld, int t, const char *obj, const char *key,
 
 static const char *const device_keys[] = {"class",
                                           "name",
+                                          "model",
                                           "memory",
                                           "mem_bandwidth",
                                           "link_bandwidth",
@@ -670,6 +671,8 @@ static int check_device(load_t *ld, int t, size_t i) {
   TRY(get_class(ld, t, obj, &d->device_class));
   TRY(get_name(ld, t, obj, "name", true, d->name));
   TRY(check_unique(ld, obj, i));
+  memcpy(d->model, d->name, sizeof d->model);
+  TRY(get_name(ld, t, obj, "model", false, d->model));
   TRY(get_memory(ld, t, obj, d));
   TRY(get_rate(ld, t, obj, "mem_bandwidth", true, &d->mem_bandwidth));
   TRY(get_link(ld, t, obj, d));

@@ -31,6 +31,7 @@ typedef struct sim_faults {
 typedef struct sim_device_spec {
   strata_device_class_t device_class; /* "cpu", "hbm", "gddr" */
   char name[64];
+  char model[64];         /* identical devices share it; default: name */
   uint64_t memory;        /* bytes; 0 for a cpu device (host memory) */
   double mem_bandwidth;   /* device memory, bytes/s */
   double link_bandwidth;  /* host link, bytes/s (0 for cpu devices) */

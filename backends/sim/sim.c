@@ -250,6 +250,7 @@ static void describe(sim_state_t *st, const sim_device_spec_t *sp,
   d->device_class = sp->device_class;
   d->impl_class = STRATA_CLASS_CPU; /* kernels run on the host */
   memcpy(d->name, sp->name, sizeof d->name);
+  memcpy(d->model, sp->model, sizeof d->model);
   d->memory_bytes = sp->memory;
   d->numa_node = sp->numa;
   d->nworkers = sp->workers;

@@ -143,6 +143,11 @@ typedef struct strata_backend_device {
   /* Bit i: copy() works directly between this device and device i of the
    * same probe list (peer to peer); else copies go through host memory. */
   uint64_t peers;
+  /* {=== ABI 2.1 ===} */
+  /* The kind of device, the same for identical cards (performance models
+   * are kept per model, not per device): "NVIDIA H100 80GB HBM3".
+   * "": the name. */
+  char model[64];
 } strata_backend_device_t;
 
 /** The one symbol a backend exports. All function pointers except the

@@ -82,6 +82,27 @@ typedef struct strata_runtime_opts {
    * only fill free room: they evict nothing). Default 1; 0: copy when a
    * worker takes the task. */
   int prefetch;
+
+  /* {=== Policy (see strata/policy.h and lua/README.md) ===} */
+
+  /* The policy script. NULL: tiered.lua, built into the library; "": no
+   * policy (the built-in least-loaded placement, default tiers). */
+  const char *policy;
+  /* Lua VM instructions one hook call may run. 0: 200000. */
+  uint64_t policy_budget;
+  /* Bytes the policy's Lua state may hold. 0: 16 MiB. */
+  uint64_t policy_memory;
+  /* Health readings that call the alert hook. 0: 85 degrees C, 300 W. */
+  double alert_temperature, alert_power;
+  /* How often the runtime reads device health (milliseconds). 0: 1000;
+   * negative: never (strata_health_check still works). */
+  int health_period_ms;
+  /* Keep, per task, why it was placed where it was
+   * (strata_task_decision). */
+  int record_decisions;
+  /* A file where performance models are loaded from at creation and saved
+   * to at destruction. NULL: kept in memory only. */
+  const char *perf_models;
 } strata_runtime_opts_t;
 
 /** Fill `opts` with the defaults described above.
@@ -155,6 +176,7 @@ typedef struct strata_device_info {
   double fp64_flops, fp32_flops; /* flop/s; 0 unknown */
   int32_t ecc;                   /* 1 yes, 0 no, -1 unknown */
   int32_t failed;                /* the device failed: it runs nothing */
+  char model[64]; /* the kind of device, shared by identical cards */
 } strata_device_info_t;
 
 /** Cumulative counters of a device since the runtime started. */

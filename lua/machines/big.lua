@@ -23,6 +23,7 @@ local function cpu(node)
   return {
     class = "cpu",
     name = "node" .. node .. " CPUs",
+    model = "server socket (simulated)",
     mem_bandwidth = 300 * GB,
     fp64 = 3 * TFLOPS,
     fp32 = 6 * TFLOPS,
@@ -37,6 +38,7 @@ local function h100(node, i)
   local card = {
     class = "hbm",
     name = "node" .. node .. " H100 #" .. i .. " (simulated)",
+    model = "H100 SXM (simulated)",
     memory = 80 * GiB,
     mem_bandwidth = 3.35 * TB,
     link_bandwidth = 64 * GB,
@@ -57,6 +59,7 @@ local function rtx4090(node, i)
   return {
     class = "gddr",
     name = "node" .. node .. " RTX 4090 #" .. i .. " (simulated)",
+    model = "RTX 4090 (simulated)",
     memory = 24 * GiB,
     mem_bandwidth = 1.008 * TB,
     link_bandwidth = 32 * GB,

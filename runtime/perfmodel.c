@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/perfmodel.c: run-time history per (kernel, device model, size
+ * bucket), and its file (see perfmodel.h). */
+#include "config.h"
+
+#include "perfmodel.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMP "perfmodel"
+#define FILE_HEADER "strata-perfmodel 1"
+/* Past this many samples, a new one weighs 1/AVERAGE_WINDOW: the mean
+ * follows a device whose speed changes. */
+#define AVERAGE_WINDOW 32
+#define NAME_MAX_LEN 255 /* kernel and model names in the file */
+
+void strata__perf_init(strata__perfmodel_t *pm) {
+  memset(pm, 0, sizeof *pm);
+  pthread_mutex_init(&pm->mu, NULL);
+}
+
+static void free_entries(strata__perf_entry_t *slots, size_t cap,
+                         const strata__allocator_t *a) {
+  for (size_t i = 0; i < cap; i++) {
+    strata__strfree(a, slots[i].kernel);
+    strata__strfree(a, slots[i].model);
+  }
+  strata__free(a, slots, cap * sizeof *slots);
+}
+
+void strata__perf_fini(strata__perfmodel_t *pm, const strata__allocator_t *a) {
+  free_entries(pm->slots, pm->cap, a);
+  pthread_mutex_destroy(&pm->mu);
+  memset(pm, 0, sizeof *pm);
+}
+
+uint32_t strata__perf_bucket(uint64_t bytes) {
+  uint32_t b = 0;
+  while (bytes > 1) {
+    bytes >>= 1;
+    b++;
+  }
+  return b;
+}
+
+static uint64_t hash(const char *kernel, const char *model, uint32_t bucket) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ bucket;
+  for (const char *s = kernel; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  h = (h ^ 0xff) * 0x100000001b3ULL; /* separates "ab"+"c" from "a"+"bc" */
+  for (const char *s = model; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  return h;
+}
+
+/* The slot of this key, or the free slot where it would go (pm->mu held;
+ * the table is never full). */
+static strata__perf_entry_t *find(strata__perfmodel_t *pm, const char *kernel,
+                                  const char *model, uint32_t bucket) {
+  size_t mask = pm->cap - 1;
+  for (size_t i = hash(kernel, model, bucket) & mask;; i = (i + 1) & mask) {
+    strata__perf_entry_t *e = &pm->slots[i];
+    if (!e->kernel || (e->bucket == bucket && !strcmp(e->kernel, kernel) &&
+                       !strcmp(e->model, model)))
+      return e;
+  }
+}
+
+/* Keep the load factor under 1/2. @return 0; STRATA_ENOMEM */
+static int grow(strata__perfmodel_t *pm, const strata__allocator_t *a) {
+  if (2 * (pm->n + 1) <= pm->cap)
+    return STRATA_OK;
+  size_t ncap = pm->cap ? 2 * pm->cap : 64;
+  strata__perf_entry_t *old = pm->slots;
+  size_t ocap = pm->cap;
+  pm->slots = strata__zalloc(a, ncap * sizeof *pm->slots);
+  if (!pm->slots) {
+    pm->slots = old;
+    return STRATA_ENOMEM;
+  }
+  pm->cap = ncap;
+  for (size_t i = 0; i < ocap; i++)
+    if (old[i].kernel)
+      *find(pm, old[i].kernel, old[i].model, old[i].bucket) = old[i];
+  strata__free(a, old, ocap * sizeof *old);
+  return STRATA_OK;
+}
+
+/* The entry for this key, created empty if absent (pm->mu held).
+ * @return NULL when out of memory */
+static strata__perf_entry_t *entry(strata__perfmodel_t *pm,
+                                   const strata__allocator_t *a,
+                                   const char *kernel, const char *model,
+                                   uint32_t bucket) {
+  if (grow(pm, a))
+    return NULL;
+  strata__perf_entry_t *e = find(pm, kernel, model, bucket);
+  if (e->kernel)
+    return e;
+  char *k = strata__strdup(a, kernel), *m = strata__strdup(a, model);
+  if (!k || !m) {
+    strata__strfree(a, k);
+    strata__strfree(a, m);
+    return NULL;
+  }
+  *e = (strata__perf_entry_t){k, m, bucket, 0, 0};
+  pm->n++;
+  return e;
+}
+
+static void add_sample(strata__perf_entry_t *e, double seconds) {
+  e->count++;
+  double w =
+      e->count < AVERAGE_WINDOW ? 1.0 / (double)e->count : 1.0 / AVERAGE_WINDOW;
+  e->mean += (seconds - e->mean) * w;
+}
+
+void strata__perf_record(strata__perfmodel_t *pm, const strata__allocator_t *a,
+                         const char *kernel, const char *model, uint64_t bytes,
+                         double seconds) {
+  pthread_mutex_lock(&pm->mu);
+  strata__perf_entry_t *e =
+      entry(pm, a, kernel, model, strata__perf_bucket(bytes));
+  if (e)
+    add_sample(e, seconds);
+  pthread_mutex_unlock(&pm->mu);
+}
+
+bool strata__perf_lookup(strata__perfmodel_t *pm, const char *kernel,
+                         const char *model, uint64_t bytes, double *seconds,
+                         uint64_t *count) {
+  pthread_mutex_lock(&pm->mu);
+  const strata__perf_entry_t *e =
+      pm->cap ? find(pm, kernel, model, strata__perf_bucket(bytes)) : NULL;
+  bool found = e && e->kernel && e->count;
+  *seconds = found ? e->mean : 0;
+  *count = found ? e->count : 0;
+  pthread_mutex_unlock(&pm->mu);
+  return found;
+}
+
+/* {=== The file ===} */
+
+/* One line "<count> <mean> <bucket> <kernel>\t<model>" into e's fields.
+ * @return 0; STRATA_EIO */
+static int parse_line(char *line, uint64_t *count, double *mean,
+                      uint32_t *bucket, char **kernel, char **model) {
+  char *end;
+  errno = 0;
+  unsigned long long c = strtoull(line, &end, 10);
+  if (errno || end == line || *end != ' ')
+    return STRATA_EIO;
+  double m = strtod(end + 1, &end);
+  if (errno || *end != ' ' || !(m >= 0) || m > 1e9)
+    return STRATA_EIO;
+  unsigned long b = strtoul(end + 1, &end, 10);
+  if (errno || *end != ' ' || b > 64)
+    return STRATA_EIO;
+  char *tab = strchr(end + 1, '\t');
+  if (!tab || tab == end + 1 || !tab[1])
+    return STRATA_EIO;
+  *tab = '\0';
+  tab[strcspn(tab + 1, "\r\n") + 1] = '\0';
+  *count = c;
+  *mean = m;
+  *bucket = (uint32_t)b;
+  *kernel = end + 1;
+  *model = tab + 1;
+  return c ? STRATA_OK : STRATA_EIO;
+}
+
+int strata__perf_load(strata__perfmodel_t *pm, const strata__allocator_t *a,
+                      const char *path, const strata__logger_t *log) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return errno == ENOENT ? STRATA_OK : STRATA_EIO;
+  char line[2 * NAME_MAX_LEN + 96];
+  int rc = STRATA_OK;
+  unsigned lineno = 1;
+  if (!fgets(line, sizeof line, f) ||
+      strncmp(line, FILE_HEADER, strlen(FILE_HEADER)))
+    rc = STRATA_EIO;
+  pthread_mutex_lock(&pm->mu);
+  while (rc == STRATA_OK && fgets(line, sizeof line, f)) {
+    lineno++;
+    uint64_t count;
+    double mean;
+    uint32_t bucket;
+    char *kernel, *model;
+    if ((rc = parse_line(line, &count, &mean, &bucket, &kernel, &model)))
+      break;
+    strata__perf_entry_t *e = entry(pm, a, kernel, model, bucket);
+    if (!e) {
+      rc = STRATA_ENOMEM;
+      break;
+    }
+    e->count = count;
+    e->mean = mean;
+  }
+  pthread_mutex_unlock(&pm->mu);
+  fclose(f);
+  if (rc == STRATA_EIO)
+    STRATA_LOG(log, STRATA_LOG_WARN, COMP,
+               "%s:%u: not a performance-model line; the models start "
+               "from what was read before it",
+               path, lineno);
+  return rc;
+}
+
+int strata__perf_save(strata__perfmodel_t *pm, const char *path,
+                      const strata__logger_t *log) {
+  /* Write a neighbour, then rename: a crash never leaves half a file. */
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) {
+    STRATA_LOG(log, STRATA_LOG_WARN, COMP, "cannot write %s: %s", tmp,
+               strerror(errno));
+    return STRATA_EIO;
+  }
+  fprintf(f, "%s\n", FILE_HEADER);
+  pthread_mutex_lock(&pm->mu);
+  for (size_t i = 0; i < pm->cap; i++) {
+    const strata__perf_entry_t *e = &pm->slots[i];
+    if (e->kernel && e->count && strlen(e->kernel) <= NAME_MAX_LEN &&
+        strlen(e->model) <= NAME_MAX_LEN && !strpbrk(e->kernel, "\t\n") &&
+        !strpbrk(e->model, "\t\n"))
+      fprintf(f, "%llu %.9g %u %s\t%s\n", (unsigned long long)e->count, e->mean,
+              e->bucket, e->kernel, e->model);
+  }
+  pthread_mutex_unlock(&pm->mu);
+  bool ok = !ferror(f);
+  ok = fclose(f) == 0 && ok;
+  if (!ok || rename(tmp, path)) {
+    STRATA_LOG(log, STRATA_LOG_WARN, COMP, "cannot write %s: %s", path,
+               strerror(errno));
+    remove(tmp);
+    return STRATA_EIO;
+  }
+  return STRATA_OK;
+}

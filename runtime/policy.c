@@ -1,0 +1,905 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/policy.c: the policy engine (see policy.h): the Lua state and
+ * its sandbox, calling hooks within their limits, checking what they
+ * answer, the shape cache, reload, the health monitor and the public
+ * policy API. The views a script reads are in policy_views.c. */
+#include "config.h"
+
+#include "policy_impl.h"
+
+#include <errno.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define COMP "policy"
+
+#define DEFAULT_BUDGET 200000      /* VM instructions per hook call */
+#define DEFAULT_MEMORY (16u << 20) /* bytes a state may hold */
+#define DEFAULT_TEMPERATURE 85.0   /* degrees C */
+#define DEFAULT_POWER 300.0        /* W */
+#define DEFAULT_HEALTH_PERIOD_MS 1000
+#define HOOK_STEP 1000           /* instructions between budget checks */
+#define SCRIPT_MAX (1u << 20)    /* bytes of policy source */
+#define PATTERN_SUBJECT_MAX 4096 /* longest string a pattern searches */
+#define SEEN_MAX 1024            /* distinct errors remembered */
+
+extern const char strata__policy_tiered[];
+extern const size_t strata__policy_tiered_size;
+
+/* {=== The state's allocator: the runtime's, capped ===} */
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  strata__lacct_t *A = ud;
+  const strata__allocator_t *a = &A->P->rt->alloc;
+  if (!ptr)
+    osize = 0; /* Lua passes the type of a new object there */
+  if (nsize == 0) {
+    if (ptr)
+      strata__free(a, ptr, osize);
+    A->used -= osize;
+    return NULL;
+  }
+  if (nsize > osize && nsize - osize > A->P->mem_limit - A->used)
+    return NULL; /* Lua raises "not enough memory" */
+  void *p = a->fn(a->ud, ptr, osize, nsize);
+  if (p)
+    A->used = A->used - osize + nsize;
+  return p;
+}
+
+static lua_State *new_state(strata__policy_t *P) {
+  strata__lacct_t *A = strata__zalloc(&P->rt->alloc, sizeof *A);
+  if (!A)
+    return NULL;
+  A->P = P;
+  lua_State *L = lua_newstate(capped_alloc, A);
+  if (!L)
+    strata__free(&P->rt->alloc, A, sizeof *A);
+  return L;
+}
+
+static void close_state(strata__policy_t *P, lua_State *L) {
+  if (!L)
+    return;
+  void *A;
+  lua_getallocf(L, &A);
+  lua_close(L);
+  strata__free(&P->rt->alloc, A, sizeof(strata__lacct_t));
+}
+
+/* {=== Limits: instruction budget, pattern subjects ===} */
+
+static void count_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  void *ud;
+  lua_getallocf(L, &ud);
+  strata__policy_t *P = ((strata__lacct_t *)ud)->P;
+  P->steps += HOOK_STEP;
+  if (P->steps > P->budget)
+    luaL_error(L, "instruction budget (%d) exceeded", (int)P->budget);
+}
+
+/* string.find, match, gmatch and gsub, refusing long subjects: one call
+ * can run for a long time without the count hook firing. */
+static int guarded_pattern(lua_State *L) {
+  size_t len;
+  luaL_checklstring(L, 1, &len);
+  if (len > PATTERN_SUBJECT_MAX)
+    return luaL_error(L,
+                      "string of %d bytes too long for pattern matching "
+                      "(at most %d)",
+                      (int)len, PATTERN_SUBJECT_MAX);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+static void guard_patterns(lua_State *L) {
+  static const char *const fns[] = {"find", "match", "gmatch", "gsub"};
+  lua_getglobal(L, "string");
+  for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
+    lua_getfield(L, -1, fns[i]);
+    lua_pushcclosure(L, guarded_pattern, 1);
+    lua_setfield(L, -2, fns[i]);
+  }
+  lua_pop(L, 1);
+}
+
+/* print() goes to the runtime's log, at INFO. */
+static int policy_print(lua_State *L) {
+  strata__policy_t *P = lua_touserdata(L, lua_upvalueindex(1));
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 1; i <= lua_gettop(L); i++) {
+    if (i > 1)
+      luaL_addchar(&b, '\t');
+    luaL_tolstring(L, i, NULL);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  STRATA_LOG(&P->rt->log, STRATA_LOG_INFO, COMP, "%s: %s", P->name,
+             lua_tostring(L, -1));
+  return 0;
+}
+
+/* Only base, table, string, math and utf8, without the functions that
+ * load code or touch the collector. */
+static int open_sandbox(lua_State *L) {
+  strata__policy_t *P = lua_touserdata(L, 1);
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
+                                  {LUA_TABLIBNAME, luaopen_table},
+                                  {LUA_STRLIBNAME, luaopen_string},
+                                  {LUA_MATHLIBNAME, luaopen_math},
+                                  {LUA_UTF8LIBNAME, luaopen_utf8}};
+  for (size_t i = 0; i < sizeof libs / sizeof *libs; i++) {
+    luaL_requiref(L, libs[i].name, libs[i].func, 1);
+    lua_pop(L, 1);
+  }
+  static const char *const removed[] = {"load",    "loadfile",       "dofile",
+                                        "require", "collectgarbage", NULL};
+  for (const char *const *r = removed; *r; r++) {
+    lua_pushnil(L);
+    lua_setglobal(L, *r);
+  }
+  lua_getglobal(L, "string");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  lua_pop(L, 1);
+  guard_patterns(L);
+  lua_pushlightuserdata(L, P);
+  lua_pushcclosure(L, policy_print, 1);
+  lua_setglobal(L, "print");
+  return 0;
+}
+
+/* {=== Calling into Lua ===} */
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+  return 1;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Call the function under the handler and its `nargs` arguments on the
+ * stack of L, within the budget. On error the message (with its
+ * traceback) replaces them. P->mu held. @return a LUA_* status */
+static int pcall(strata__policy_t *P, lua_State *L, int nargs, int nresults) {
+  int handler = lua_gettop(L) - nargs - 1;
+  P->steps = 0;
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_STEP);
+  uint64_t t0 = now_ns();
+  int st = lua_pcall(L, nargs, nresults, handler);
+  atomic_fetch_add_explicit(&P->call_ns, now_ns() - t0, memory_order_relaxed);
+  lua_sethook(L, NULL, 0, 0);
+  atomic_fetch_add_explicit(&P->calls, 1, memory_order_relaxed);
+  return st;
+}
+
+static uint64_t hash_text(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (; *s && *s != '\n'; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  return h;
+}
+
+/* Has this message (its first line) been logged before? Remembers it.
+ * P->mu held. */
+static bool seen_before(strata__policy_t *P, const char *msg) {
+  uint64_t h = hash_text(msg);
+  for (size_t i = 0; i < P->nseen; i++)
+    if (P->seen[i] == h)
+      return true;
+  if (P->nseen < SEEN_MAX &&
+      strata__grow(&P->rt->alloc, (void **)&P->seen, &P->cap_seen, P->nseen + 1,
+                   sizeof *P->seen) == STRATA_OK)
+    P->seen[P->nseen++] = h;
+  return false;
+}
+
+/* A hook failed or answered badly: count it, log it the first time.
+ * P->mu held. */
+static void hook_error(strata__policy_t *P, const char *hook, const char *msg,
+                       bool raised) {
+  if (raised)
+    atomic_fetch_add(&P->errors, 1);
+  char line[512];
+  snprintf(line, sizeof line, "%s: %s", hook, msg);
+  if (!seen_before(P, line))
+    STRATA_LOG(&P->rt->log, STRATA_LOG_WARN, COMP,
+               "%s: hook %s; the default decides instead (logged once)",
+               P->name, line);
+}
+
+/* Push the handler and the hook's function. @return false when the
+ * script has no such hook (nothing pushed). P->mu held. */
+static bool push_hook(strata__policy_t *P, int ref) {
+  if (!P->s.L || ref == LUA_NOREF)
+    return false;
+  lua_rawgeti(P->s.L, LUA_REGISTRYINDEX, P->s.ref_handler);
+  lua_rawgeti(P->s.L, LUA_REGISTRYINDEX, ref);
+  return true;
+}
+
+/* {=== Loading a script ===} */
+
+/* Read a policy file into memory the runtime allocates. */
+static int read_script(strata_runtime_t *rt, const char *path, char **text,
+                       size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "cannot read %s: %s", path,
+               strerror(errno));
+    return STRATA_EPOLICY;
+  }
+  char *buf = strata__alloc(&rt->alloc, SCRIPT_MAX + 1);
+  size_t n = buf ? fread(buf, 1, SCRIPT_MAX + 1, f) : 0;
+  bool err = ferror(f);
+  fclose(f);
+  if (!buf)
+    return STRATA_ENOMEM;
+  if (err || n > SCRIPT_MAX) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               err ? "cannot read %s" : "%s: larger than %u bytes", path,
+               SCRIPT_MAX);
+    strata__free(&rt->alloc, buf, SCRIPT_MAX + 1);
+    return STRATA_EPOLICY;
+  }
+  *text = buf;
+  *len = n;
+  return STRATA_OK;
+}
+
+/* The global `name` as a hook reference: a function, or absent. */
+static int hook_ref(lua_State *L, const char *name, const char **bad) {
+  int ty = lua_getglobal(L, name);
+  if (ty == LUA_TNIL) {
+    lua_pop(L, 1);
+    return LUA_NOREF;
+  }
+  if (ty != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    *bad = name;
+    return LUA_NOREF;
+  }
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Run the chunk of `text` in the fresh state of ps, and take its hooks.
+ * @return NULL, or why it failed (a string on L's stack, or static) */
+static const char *run_script(strata__policy_t *P, strata__pstate_t *ps,
+                              const char *text, size_t len,
+                              const char *chunkname, const char **bad_hook) {
+  lua_State *L = ps->L;
+  lua_pushcfunction(L, open_sandbox);
+  lua_pushlightuserdata(L, P);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+    return "out of memory opening the libraries";
+  lua_pushcfunction(L, traceback);
+  ps->ref_handler = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ps->ref_handler);
+  if (luaL_loadbufferx(L, text, len, chunkname, "t") != LUA_OK ||
+      pcall(P, L, 0, 0) != LUA_OK)
+    return lua_tostring(L, -1) ? lua_tostring(L, -1) : "error";
+  lua_pop(L, 1); /* the handler */
+  ps->ref_place = hook_ref(L, "place", bad_hook);
+  ps->ref_cache = hook_ref(L, "cache", bad_hook);
+  ps->ref_evict = hook_ref(L, "evict", bad_hook);
+  ps->ref_alert = hook_ref(L, "alert", bad_hook);
+  return NULL;
+}
+
+/* Build a new state for the script and, when it loads, runs and its
+ * views are built, put it in place of the running one. P->mu held (or P
+ * not yet shared). @return 0; STRATA_EPOLICY (logged); STRATA_ENOMEM */
+static int load_state(strata__policy_t *P, const char *text, size_t len,
+                      const char *chunkname) {
+  strata__pstate_t ps = {.L = new_state(P)};
+  if (!ps.L)
+    return STRATA_ENOMEM;
+  const char *bad_hook = NULL;
+  const char *why = run_script(P, &ps, text, len, chunkname, &bad_hook);
+  if (!why && bad_hook) {
+    STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP,
+               "%s: '%s' must be a function", chunkname + 1, bad_hook);
+    close_state(P, ps.L);
+    return STRATA_EPOLICY;
+  }
+  if (!why) {
+    /* The views are built into P->s: swap the new state in, and back out
+     * if building fails. */
+    strata__pstate_t running = P->s;
+    P->s = ps;
+    if (strata__pviews_open(P) == STRATA_OK) {
+      close_state(P, running.L);
+      return STRATA_OK;
+    }
+    P->s = running;
+    why = "out of memory building the views";
+  }
+  /* Lua's own messages start with "FILE:LINE:"; others get the file. */
+  const char *file = chunkname + 1;
+  if (!strncmp(why, file, strlen(file)))
+    STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP, "%s", why);
+  else
+    STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP, "%s: %s", file, why);
+  close_state(P, ps.L);
+  return STRATA_EPOLICY;
+}
+
+static void clear_shapes(strata__policy_t *P) {
+  memset(P->shapes, 0, sizeof P->shapes);
+}
+
+/* Load P->path, or the built-in tiered.lua. P->mu held. */
+static int load(strata__policy_t *P, const char *path) {
+  char chunk[300];
+  if (!path) {
+    snprintf(chunk, sizeof chunk, "=tiered.lua (built in)");
+    int rc =
+        load_state(P, strata__policy_tiered, strata__policy_tiered_size, chunk);
+    if (rc == STRATA_OK)
+      strata__strlcpy(P->name, chunk + 1, sizeof P->name);
+    return rc;
+  }
+  char *text;
+  size_t len;
+  int rc = read_script(P->rt, path, &text, &len);
+  if (rc)
+    return rc;
+  snprintf(chunk, sizeof chunk, "@%s", path);
+  rc = load_state(P, text, len, chunk);
+  strata__free(&P->rt->alloc, text, SCRIPT_MAX + 1);
+  if (rc == STRATA_OK) {
+    const char *base = strrchr(path, '/');
+    strata__strlcpy(P->name, base ? base + 1 : path, sizeof P->name);
+  }
+  return rc;
+}
+
+/* {=== place ===} */
+
+static uint64_t shape_hash(const strata__kernel_t *k, const char *tier,
+                           const char *prec) {
+  uint64_t h = (uint64_t)(uintptr_t)k * 0x9e3779b97f4a7c15ULL;
+  for (const char *s = tier ? tier : ""; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  h ^= 0xff;
+  for (const char *s = prec ? prec : ""; *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  return h;
+}
+
+static const char *tier_of(const strata__task_t *t) {
+  return t->attrs.tier ? t->attrs.tier : t->job ? t->job->attrs.tier : NULL;
+}
+
+static const char *precision_of(const strata__task_t *t) {
+  return t->attrs.precision ? t->attrs.precision
+         : t->job           ? t->job->attrs.precision
+                            : NULL;
+}
+
+/* The cached answer for t's shape (P->mu held). */
+static strata__shape_t *shape_slot(strata__policy_t *P,
+                                   const strata__task_t *t) {
+  uint64_t h = shape_hash(t->kernel, tier_of(t), precision_of(t));
+  return &P->shapes[h % STRATA__SHAPES];
+}
+
+static bool shape_matches(const strata__shape_t *s, const strata__task_t *t) {
+  const char *tier = tier_of(t), *prec = precision_of(t);
+  return s->kernel == t->kernel && !strcmp(s->tier, tier ? tier : "") &&
+         !strcmp(s->precision, prec ? prec : "");
+}
+
+/* Remember the answer for t's shape when every part of the shape fits. */
+static void shape_store(strata__policy_t *P, const strata__task_t *t,
+                        uint64_t mask) {
+  const char *tier = tier_of(t), *prec = precision_of(t);
+  if ((tier && strlen(tier) >= sizeof P->shapes[0].tier) ||
+      (prec && strlen(prec) >= sizeof P->shapes[0].precision))
+    return;
+  strata__shape_t *s = shape_slot(P, t);
+  s->kernel = t->kernel;
+  s->mask = mask;
+  strata__strlcpy(s->tier, tier ? tier : "", sizeof s->tier);
+  strata__strlcpy(s->precision, prec ? prec : "", sizeof s->precision);
+}
+
+static uint64_t candidates(const strata_runtime_t *rt,
+                           const strata__task_t *t) {
+  uint64_t m = 0;
+  for (size_t i = 0; i < rt->ndevices && i < 64; i++)
+    if (strata__placement_eligible(rt, t, (int)i))
+      m |= UINT64_C(1) << i;
+  return m;
+}
+
+static void record(strata__policy_t *P, strata__task_t *t, uint64_t answer,
+                   bool cached, bool fallback, const char *why) {
+  if (!P->record)
+    return;
+  strata__decision_t *d = &t->decision;
+  d->recorded = true;
+  d->candidates = candidates(P->rt, t);
+  d->answer = answer;
+  d->from_cache = cached;
+  d->fallback = fallback;
+  strata__strlcpy(d->why, why ? why : "", sizeof d->why);
+}
+
+/* Turn the place hook's results (answer, cacheable) on the stack into a
+ * device. @return 0; STRATA_ENOENT (no opinion); STRATA_EPOLICY (*why
+ * set) */
+static int take_answer(strata__policy_t *P, strata__task_t *t, int *device,
+                       uint64_t *mask, const char **why) {
+  lua_State *L = P->s.L;
+  bool cacheable = lua_toboolean(L, -1);
+  *mask = 0;
+  if (lua_isnil(L, -2)) {
+    if (cacheable)
+      shape_store(P, t, 0);
+    return STRATA_ENOENT;
+  }
+  if ((*why = strata__pviews_mask(P, L, -2, mask)))
+    return STRATA_EPOLICY;
+  if (strata__placement_least_loaded(P->rt, t, *mask, device)) {
+    *why = "none of the devices it named can run the task (kernel, "
+           "memory or a failed device)";
+    return STRATA_EPOLICY;
+  }
+  if (cacheable)
+    shape_store(P, t, *mask);
+  return STRATA_OK;
+}
+
+static int call_place(strata__policy_t *P, strata__task_t *t, int *device) {
+  lua_State *L = P->s.L;
+  int top = lua_gettop(L);
+  push_hook(P, P->s.ref_place);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_task);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_machine);
+  P->task = t;
+  int st = pcall(P, L, 2, 2);
+  P->task = NULL;
+  uint64_t mask = 0;
+  const char *why = NULL;
+  int rc;
+  if (st != LUA_OK) {
+    hook_error(P, "place", lua_tostring(L, -1), true);
+    why = lua_tostring(L, -1);
+    rc = STRATA_EPOLICY;
+  } else if ((rc = take_answer(P, t, device, &mask, &why)) == STRATA_EPOLICY) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "returned %s: %s", luaL_typename(L, -2), why);
+    hook_error(P, "place", msg, false);
+  }
+  if (rc == STRATA_EPOLICY)
+    atomic_fetch_add(&P->fallbacks, 1);
+  record(P, t, mask, false, rc != STRATA_OK, why);
+  lua_settop(L, top);
+  return rc;
+}
+
+static int policy_place(void *state, strata_runtime_t *rt, strata__task_t *t,
+                        int *device) {
+  (void)rt;
+  strata__policy_t *P = state;
+  pthread_mutex_lock(&P->mu);
+  int rc;
+  strata__shape_t *s = shape_slot(P, t);
+  if (s->kernel && shape_matches(s, t)) {
+    atomic_fetch_add_explicit(&P->cached, 1, memory_order_relaxed);
+    rc = !s->mask ? STRATA_ENOENT
+         : strata__placement_least_loaded(P->rt, t, s->mask, device)
+             ? STRATA_ENOENT /* the devices it named cannot take it now */
+             : STRATA_OK;
+    record(P, t, s->mask, true, rc != STRATA_OK, NULL);
+  } else if (P->s.L && P->s.ref_place != LUA_NOREF) {
+    rc = call_place(P, t, device);
+  } else {
+    rc = STRATA_ENOENT;
+  }
+  pthread_mutex_unlock(&P->mu);
+  return rc;
+}
+
+static void policy_destroy(void *state, strata_runtime_t *rt) {
+  (void)state;
+  (void)rt;
+}
+
+/* {=== evict ===} */
+
+/* The node a string names: "pinned", "host", "spill" (when configured). */
+static int tier_node(const strata_runtime_t *rt, const char *s) {
+  if (!strcmp(s, "host"))
+    return rt->mem.host;
+  if (!strcmp(s, "pinned"))
+    return rt->mem.pinned;
+  if (!strcmp(s, "spill"))
+    return rt->mem.spill;
+  return -2;
+}
+
+static int evict_answer(strata__policy_t *P, const strata__buffer_t *b,
+                        int node, const char **why) {
+  lua_State *L = P->s.L;
+  if (lua_isnil(L, -1))
+    return -2;
+  if (lua_type(L, -1) != LUA_TSTRING) {
+    *why = "not a tier name";
+    return -2;
+  }
+  const char *s = lua_tostring(L, -1);
+  if (!strcmp(s, "keep"))
+    return -1;
+  int dest = tier_node(P->rt, s);
+  if (dest == -2)
+    *why = "not 'pinned', 'host', 'spill' or 'keep'";
+  else if (dest < 0)
+    *why = "a tier this runtime does not have";
+  else if (dest == node ||
+           P->rt->mem.nodes[dest]->kind <= P->rt->mem.nodes[node]->kind)
+    *why = "not a tier below the victim's node";
+  else if (dest == P->rt->mem.spill && !b->owned && 0)
+    *why = "";
+  else
+    return dest;
+  return -2;
+}
+
+int strata__policy_evict(strata_runtime_t *rt, const strata__buffer_t *b,
+                         int node) {
+  strata__policy_t *P = rt->policy;
+  if (!P || !P->s.L || P->s.ref_evict == LUA_NOREF)
+    return -2;
+  pthread_mutex_lock(&P->mu);
+  lua_State *L = P->s.L;
+  int top = lua_gettop(L);
+  int dest = -2;
+  push_hook(P, P->s.ref_evict);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_buffer);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_nodes);
+  lua_rawgeti(L, -1, node + 1);
+  lua_remove(L, -2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_machine);
+  P->buffer = b;
+  int st = pcall(P, L, 3, 1);
+  P->buffer = NULL;
+  const char *why = NULL;
+  if (st != LUA_OK) {
+    hook_error(P, "evict", lua_tostring(L, -1), true);
+  } else {
+    dest = evict_answer(P, b, node, &why);
+    if (why) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "returned '%s': %s",
+               lua_tostring(L, -1) ? lua_tostring(L, -1) : luaL_typename(L, -1),
+               why);
+      hook_error(P, "evict", msg, false);
+    }
+  }
+  if (st != LUA_OK || why)
+    atomic_fetch_add(&P->fallbacks, 1);
+  lua_settop(L, top);
+  pthread_mutex_unlock(&P->mu);
+  return dest;
+}
+
+/* {=== cache ===} */
+
+/* Call the cache hook for b (just tagged): the nodes it names keep b and
+ * get it prefetched. P->mu held. */
+static void call_cache(strata__policy_t *P, strata__buffer_t *b) {
+  lua_State *L = P->s.L;
+  int top = lua_gettop(L);
+  push_hook(P, P->s.ref_cache);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_buffer);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_machine);
+  P->buffer = b;
+  int st = pcall(P, L, 2, 1);
+  P->buffer = NULL;
+  uint64_t devices = 0, nodes = 0;
+  const char *why = NULL;
+  if (st != LUA_OK)
+    hook_error(P, "cache", lua_tostring(L, -1), true);
+  else if (!lua_isnil(L, -1) && (why = strata__pviews_mask(P, L, -1, &devices)))
+    hook_error(P, "cache", why, false);
+  for (size_t d = 0; d < P->rt->ndevices && d < 64; d++)
+    if ((devices >> d & 1) && P->rt->devices[d]->desc.own_memory &&
+        P->rt->devices[d]->node < 64)
+      nodes |= UINT64_C(1) << P->rt->devices[d]->node;
+  atomic_store(&b->keep, nodes);
+  lua_settop(L, top);
+}
+
+/* {=== alert and the health monitor ===} */
+
+static void call_alert(strata__policy_t *P, int d, const char *metric,
+                       double value) {
+  lua_State *L = P->s.L;
+  int top = lua_gettop(L);
+  push_hook(P, P->s.ref_alert);
+  strata__pviews_push_device(P, d);
+  lua_pushstring(L, metric);
+  lua_pushnumber(L, value);
+  if (pcall(P, L, 3, 0) != LUA_OK)
+    hook_error(P, "alert", lua_tostring(L, -1), true);
+  atomic_fetch_add(&P->alerts, 1);
+  lua_settop(L, top);
+  clear_shapes(P); /* answers may change now */
+}
+
+/* Call alert for readings that crossed their threshold since last time
+ * (bit b of P->over[d] remembers "over"). P->mu held. */
+static void check_device(strata__policy_t *P, int d) {
+  strata_health_t h = {.struct_size = sizeof h};
+  if (strata_device_health(P->rt, d, &h))
+    return;
+  const char *const metric[] = {"temperature", "power"};
+  double value[] = {h.temperature_c, h.power_w};
+  double limit[] = {P->alert_temperature, P->alert_power};
+  for (int m = 0; m < 2; m++) {
+    bool over = value[m] > limit[m];
+    bool was = P->over[d] >> m & 1;
+    P->over[d] = (uint8_t)((P->over[d] & ~(1u << m)) | (unsigned)over << m);
+    if (over && !was) {
+      STRATA_LOG(&P->rt->log, STRATA_LOG_WARN, COMP, "%s: %s %.1f over %.1f",
+                 P->rt->devices[d]->desc.name, metric[m], value[m], limit[m]);
+      if (P->s.L && P->s.ref_alert != LUA_NOREF)
+        call_alert(P, d, metric[m], value[m]);
+    }
+  }
+}
+
+void strata__policy_check_health(strata_runtime_t *rt) {
+  strata__policy_t *P = rt->policy;
+  if (!P)
+    return;
+  pthread_mutex_lock(&P->mu);
+  for (size_t d = 0; d < rt->ndevices; d++)
+    if (!atomic_load(&rt->devices[d]->failed))
+      check_device(P, (int)d);
+  pthread_mutex_unlock(&P->mu);
+}
+
+static void *monitor(void *arg) {
+  strata__policy_t *P = arg;
+  pthread_mutex_lock(&P->mon_mu);
+  while (!P->mon_stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)P->period_ms * 1000000u;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&P->mon_cv, &P->mon_mu, &ts);
+    if (P->mon_stop)
+      break;
+    pthread_mutex_unlock(&P->mon_mu);
+    strata__policy_check_health(P->rt);
+    pthread_mutex_lock(&P->mon_mu);
+  }
+  pthread_mutex_unlock(&P->mon_mu);
+  return NULL;
+}
+
+static void start_monitor(strata__policy_t *P) {
+  pthread_mutex_init(&P->mon_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&P->mon_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (P->period_ms > 0 && !pthread_create(&P->monitor, NULL, monitor, P))
+    P->monitor_running = true;
+}
+
+static void stop_monitor(strata__policy_t *P) {
+  pthread_mutex_lock(&P->mon_mu);
+  P->mon_stop = true;
+  pthread_cond_broadcast(&P->mon_cv);
+  pthread_mutex_unlock(&P->mon_mu);
+  if (P->monitor_running)
+    pthread_join(P->monitor, NULL);
+  pthread_cond_destroy(&P->mon_cv);
+  pthread_mutex_destroy(&P->mon_mu);
+}
+
+/* {=== Performance models ===} */
+
+void strata__policy_task_ran(strata_runtime_t *rt, const strata__task_t *t,
+                             int d, uint64_t ns) {
+  strata__policy_t *P = rt->policy;
+  /* A device whose time is modelled: its real run times say nothing, and
+   * the rated estimate is what the model charges anyway. */
+  if (!P || P->modelled[d])
+    return;
+  strata__perf_record(&P->perf, &rt->alloc, t->kernel->name,
+                      strata__device_model_name(rt->devices[d]), t->working_set,
+                      (double)ns * 1e-9);
+}
+
+/* {=== Setup and teardown ===} */
+
+static void set_limits(strata__policy_t *P, const strata_runtime_opts_t *o) {
+  P->budget = o->policy_budget ? o->policy_budget : DEFAULT_BUDGET;
+  P->mem_limit = o->policy_memory ? (size_t)o->policy_memory : DEFAULT_MEMORY;
+  P->alert_temperature =
+      o->alert_temperature > 0 ? o->alert_temperature : DEFAULT_TEMPERATURE;
+  P->alert_power = o->alert_power > 0 ? o->alert_power : DEFAULT_POWER;
+  P->period_ms =
+      o->health_period_ms ? o->health_period_ms : DEFAULT_HEALTH_PERIOD_MS;
+  P->record = o->record_decisions != 0;
+}
+
+static void free_policy(strata_runtime_t *rt, strata__policy_t *P) {
+  close_state(P, P->s.L);
+  strata__perf_fini(&P->perf, &rt->alloc);
+  strata__free(&rt->alloc, P->seen, P->cap_seen * sizeof *P->seen);
+  strata__free(&rt->alloc, P->over, rt->ndevices ? rt->ndevices : 1);
+  strata__free(&rt->alloc, P->modelled, rt->ndevices ? rt->ndevices : 1);
+  strata__strfree(&rt->alloc, P->path);
+  strata__strfree(&rt->alloc, P->perf_path);
+  pthread_mutex_destroy(&P->mu);
+  strata__free(&rt->alloc, P, sizeof *P);
+}
+
+int strata__policy_init(strata_runtime_t *rt,
+                        const strata_runtime_opts_t *opts) {
+  strata__policy_t *P = strata__zalloc(&rt->alloc, sizeof *P);
+  if (!P)
+    return STRATA_ENOMEM;
+  P->rt = rt;
+  pthread_mutex_init(&P->mu, NULL);
+  strata__perf_init(&P->perf);
+  set_limits(P, opts);
+  P->s.ref_place = P->s.ref_cache = P->s.ref_evict = P->s.ref_alert = LUA_NOREF;
+  P->over = strata__zalloc(&rt->alloc, rt->ndevices ? rt->ndevices : 1);
+  P->modelled = strata__zalloc(&rt->alloc, rt->ndevices ? rt->ndevices : 1);
+  bool script = !opts->policy || opts->policy[0];
+  if (!P->over || !P->modelled ||
+      (opts->policy && opts->policy[0] &&
+       !(P->path = strata__strdup(&rt->alloc, opts->policy))) ||
+      (opts->perf_models &&
+       !(P->perf_path = strata__strdup(&rt->alloc, opts->perf_models)))) {
+    free_policy(rt, P);
+    return STRATA_ENOMEM;
+  }
+  int rc = script ? load(P, P->path) : STRATA_OK;
+  if (rc == STRATA_OK && P->perf_path)
+    rc = strata__perf_load(&P->perf, &rt->alloc, P->perf_path, &rt->log) ==
+                 STRATA_ENOMEM
+             ? STRATA_ENOMEM
+             : STRATA_OK;
+  if (rc) {
+    free_policy(rt, P);
+    return rc;
+  }
+  for (size_t d = 0; d < rt->ndevices; d++) {
+    strata_device_model_t m = {.struct_size = sizeof m};
+    P->modelled[d] = strata_device_model(rt, (int)d, &m) == STRATA_OK;
+  }
+  rt->policy = P;
+  if (P->s.L) {
+    rt->placer = (strata__placer_t){.name = P->name,
+                                    .state = P,
+                                    .place = policy_place,
+                                    .destroy = policy_destroy};
+    STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s loaded", P->name);
+  }
+  start_monitor(P);
+  return STRATA_OK;
+}
+
+void strata__policy_fini(strata_runtime_t *rt) {
+  strata__policy_t *P = rt->policy;
+  if (!P)
+    return;
+  stop_monitor(P);
+  if (P->perf_path)
+    (void)strata__perf_save(&P->perf, P->perf_path, &rt->log);
+  rt->policy = NULL;
+  rt->placer = strata__placer_default;
+  free_policy(rt, P);
+}
+
+/* {=== Public API ===} */
+
+int strata_policy_stats(const strata_runtime_t *rt,
+                        strata_policy_stats_t *out) {
+  if (!rt || !out || out->struct_size <= sizeof(size_t))
+    return STRATA_EINVAL;
+  strata_policy_stats_t s = {.struct_size = sizeof s};
+  strata__policy_t *P = rt->policy;
+  if (P) {
+    pthread_mutex_lock(&P->mu);
+    if (P->s.L)
+      strata__strlcpy(s.name, P->name, sizeof s.name);
+    pthread_mutex_unlock(&P->mu);
+    s.calls = atomic_load(&P->calls);
+    s.cached = atomic_load(&P->cached);
+    s.fallbacks = atomic_load(&P->fallbacks);
+    s.errors = atomic_load(&P->errors);
+    s.alerts = atomic_load(&P->alerts);
+    s.reloads = atomic_load(&P->reloads);
+    s.reload_failures = atomic_load(&P->reload_failures);
+    s.call_ns = atomic_load(&P->call_ns);
+  }
+  return strata__copy_out(out, &s, sizeof s);
+}
+
+int strata_policy_reload(strata_runtime_t *rt, const char *path) {
+  if (!rt || !rt->policy)
+    return STRATA_EINVAL;
+  strata__policy_t *P = rt->policy;
+  pthread_mutex_lock(&P->mu);
+  int rc;
+  if (!path && !P->path && !P->s.L) {
+    rc = STRATA_ENOENT;
+  } else {
+    rc = load(P, path ? path : P->path);
+    if (rc == STRATA_OK && path && (!P->path || strcmp(path, P->path))) {
+      char *copy = strata__strdup(&rt->alloc, path);
+      if (copy) {
+        strata__strfree(&rt->alloc, P->path);
+        P->path = copy;
+      }
+    }
+  }
+  if (rc == STRATA_OK) {
+    clear_shapes(P);
+    P->nseen = 0; /* a new script's errors are news */
+    atomic_fetch_add(&P->reloads, 1);
+    rt->placer = (strata__placer_t){.name = P->name,
+                                    .state = P,
+                                    .place = policy_place,
+                                    .destroy = policy_destroy};
+    STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s reloaded", P->name);
+  } else if (rc != STRATA_ENOENT) {
+    atomic_fetch_add(&P->reload_failures, 1);
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "reload failed: %s stays in force",
+               P->s.L ? P->name : "the default placement");
+    rc = STRATA_EPOLICY;
+  }
+  pthread_mutex_unlock(&P->mu);
+  return rc;
+}
+
+int strata_health_check(strata_runtime_t *rt) {
+  if (!rt)
+    return STRATA_EINVAL;
+  strata__policy_check_health(rt);
+  return STRATA_OK;
+}
+
+int strata_buffer_set_tag(strata_runtime_t *rt, strata_buffer_t buf,
+                          const char *tag) {
+  if (!rt || !tag || strlen(tag) >= 64)
+    return STRATA_EINVAL;
+  strata__buffer_t *b = strata__buffer_get(rt, buf);
+  if (!b)
+    return STRATA_ENOENT;
+  strata__strlcpy(b->tag, tag, sizeof b->tag);
+  strata__policy_t *P = rt->policy;
+  if (P && P->s.L && P->s.ref_cache != LUA_NOREF) {
+    pthread_mutex_lock(&P->mu);
+    call_cache(P, b);
+    pthread_mutex_unlock(&P->mu);
+    uint64_t keep = atomic_load(&b->keep);
+    for (int n = 0; n < 64 && keep; n++)
+      if (keep >> n & 1)
+        strata__prefetch_buffer(rt, b, n);
+  }
+  return STRATA_OK;
+}

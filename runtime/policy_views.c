@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/policy_views.c: what a policy script sees: read-only views of
+ * the task being placed, of buffers, devices and memory nodes, and the
+ * machine with its helpers (devices by class, least loaded, room, the
+ * performance-model estimate, earliest finish time). Views read the
+ * runtime through atomics only (policy.h says why); the task and buffer
+ * views are single userdata reused for every call, pointed at their
+ * subject for its duration. Every C function here gets the engine as its
+ * first upvalue. */
+#include "config.h"
+
+#include "policy_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+#define TASK_MT "strata.task"
+#define DEVICE_MT "strata.device"
+#define BUFFER_MT "strata.buffer"
+/* Rate assumed for a device that does not know its own (the cpu backend
+ * on a real machine): per worker, flop/s. */
+#define GUESS_FLOPS_PER_WORKER 1e10
+
+static strata__policy_t *engine(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static int read_only(lua_State *L) {
+  return luaL_error(L, "policy views are read-only (tried to set '%s')",
+                    lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
+}
+
+/* Register fn as a closure over the engine under `name` in the table on
+ * top of the stack. */
+static void set_fn(strata__policy_t *P, const char *name, lua_CFunction fn) {
+  lua_pushlightuserdata(P->s.L, P);
+  lua_pushcclosure(P->s.L, fn, 1);
+  lua_setfield(P->s.L, -2, name);
+}
+
+static int proxy_len(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)luaL_len(L, lua_upvalueindex(1)));
+  return 1;
+}
+
+static int proxy_pairs(lua_State *L) {
+  lua_getglobal(L, "next");
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushnil(L);
+  return 3;
+}
+
+/* Replace the table on top of the stack by a read-only proxy of it. */
+static void make_read_only(lua_State *L) {
+  int t = lua_gettop(L);
+  lua_newtable(L); /* the proxy */
+  lua_newtable(L); /* its metatable */
+  lua_pushvalue(L, t);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, read_only);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushvalue(L, t);
+  lua_pushcclosure(L, proxy_len, 1);
+  lua_setfield(L, -2, "__len");
+  lua_pushvalue(L, t);
+  lua_pushcclosure(L, proxy_pairs, 1);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushliteral(L, "read-only");
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_replace(L, t);
+}
+
+/* {=== Small readers ===} */
+
+static const strata__mnode_t *node_of_device(const strata_runtime_t *rt,
+                                             int d) {
+  return rt->mem.nodes[rt->devices[d]->node];
+}
+
+/* Bytes free on device d's memory; its total memory when uncapped. */
+static uint64_t free_bytes(const strata_runtime_t *rt, int d) {
+  const strata__mnode_t *n = node_of_device(rt, d);
+  if (!n->capacity)
+    return rt->devices[d]->desc.memory_bytes;
+  uint64_t used = atomic_load_explicit(&n->used, memory_order_relaxed);
+  return used >= n->capacity ? 0 : n->capacity - used;
+}
+
+static const char *task_tier(const strata__task_t *t) {
+  return t->attrs.tier ? t->attrs.tier : t->job ? t->job->attrs.tier : NULL;
+}
+
+static const char *task_precision(const strata__task_t *t) {
+  return t->attrs.precision ? t->attrs.precision
+         : t->job           ? t->job->attrs.precision
+                            : NULL;
+}
+
+static void push_or_nil(lua_State *L, const char *s) {
+  if (s)
+    lua_pushstring(L, s);
+  else
+    lua_pushnil(L);
+}
+
+/* {=== Task view ===} */
+
+static const strata__task_t *check_task(lua_State *L, int idx) {
+  luaL_checkudata(L, idx, TASK_MT);
+  const strata__task_t *t = engine(L)->task;
+  if (!t)
+    luaL_error(L, "a task view can only be read during the hook call that "
+                  "was given it");
+  return t;
+}
+
+static void push_buffers(lua_State *L, const strata__task_t *t) {
+  lua_createtable(L, (int)t->naccess, 0);
+  int n = 0;
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata_access_mode_t m = strata__task_access_mode(t, i);
+    if (!m)
+      continue;
+    const strata__buffer_t *b = t->access[i].buf;
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)b->size);
+    lua_setfield(L, -2, "size");
+    lua_pushstring(L, m == STRATA_RW ? "rw" : m == STRATA_R ? "r" : "w");
+    lua_setfield(L, -2, "mode");
+    if (b->tag[0]) {
+      lua_pushstring(L, b->tag);
+      lua_setfield(L, -2, "tag");
+    }
+    lua_rawseti(L, -2, ++n);
+  }
+}
+
+static void push_tags(lua_State *L, const strata__attrs_t *a) {
+  lua_createtable(L, 0, (int)a->ntags);
+  for (size_t i = 0; i < a->ntags; i++) {
+    lua_pushstring(L, a->tags[i].value);
+    lua_setfield(L, -2, a->tags[i].key);
+  }
+}
+
+/* The job's attributes, copied under its lock first: a Lua error while
+ * the lock is held would leave it held. */
+#define JOB_TAGS_MAX 16
+typedef struct job_copy {
+  char name[64], tier[64], precision[64], owner[64];
+  int priority;
+  bool has_priority;
+  size_t ntags;
+  char keys[JOB_TAGS_MAX][64], values[JOB_TAGS_MAX][64];
+} job_copy_t;
+
+static void copy_job(strata__job_t *job, job_copy_t *c) {
+  memset(c, 0, sizeof *c);
+  pthread_mutex_lock(&job->mu);
+  const strata__attrs_t *a = &job->attrs;
+  strata__strlcpy(c->name, a->name ? a->name : "", sizeof c->name);
+  strata__strlcpy(c->tier, a->tier ? a->tier : "", sizeof c->tier);
+  strata__strlcpy(c->precision, a->precision ? a->precision : "",
+                  sizeof c->precision);
+  strata__strlcpy(c->owner, a->owner ? a->owner : "", sizeof c->owner);
+  c->priority = a->priority;
+  c->has_priority = a->has_priority;
+  for (size_t i = 0; i < a->ntags && c->ntags < JOB_TAGS_MAX; i++, c->ntags++) {
+    strata__strlcpy(c->keys[c->ntags], a->tags[i].key, 64);
+    strata__strlcpy(c->values[c->ntags], a->tags[i].value, 64);
+  }
+  pthread_mutex_unlock(&job->mu);
+}
+
+static void push_job(lua_State *L, strata__job_t *job) {
+  if (!job) {
+    lua_pushnil(L);
+    return;
+  }
+  job_copy_t c;
+  copy_job(job, &c);
+  lua_createtable(L, 0, 6);
+  const char *const names[] = {"name", "tier", "precision", "owner"};
+  const char *const values[] = {c.name, c.tier, c.precision, c.owner};
+  for (int i = 0; i < 4; i++)
+    if (*values[i]) {
+      lua_pushstring(L, values[i]);
+      lua_setfield(L, -2, names[i]);
+    }
+  lua_pushinteger(L, c.has_priority ? c.priority : 0);
+  lua_setfield(L, -2, "priority");
+  lua_createtable(L, 0, (int)c.ntags);
+  for (size_t i = 0; i < c.ntags; i++) {
+    lua_pushstring(L, c.values[i]);
+    lua_setfield(L, -2, c.keys[i]);
+  }
+  lua_setfield(L, -2, "tags");
+}
+
+static int task_index(lua_State *L) {
+  const strata__task_t *t = check_task(L, 1);
+  const char *k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "kernel"))
+    lua_pushstring(L, t->kernel->name);
+  else if (!strcmp(k, "name"))
+    lua_pushstring(L, strata__task_name(t));
+  else if (!strcmp(k, "tier"))
+    push_or_nil(L, task_tier(t));
+  else if (!strcmp(k, "precision"))
+    push_or_nil(L, task_precision(t));
+  else if (!strcmp(k, "flops")) {
+    if (t->attrs.flops >= 0)
+      lua_pushnumber(L, t->attrs.flops);
+    else
+      lua_pushnil(L);
+  } else if (!strcmp(k, "priority"))
+    lua_pushinteger(L, t->attrs.has_priority ? t->attrs.priority
+                       : t->job && t->job->attrs.has_priority
+                           ? t->job->attrs.priority
+                           : 0);
+  else if (!strcmp(k, "working_set"))
+    lua_pushinteger(L, (lua_Integer)t->working_set);
+  else if (!strcmp(k, "buffers"))
+    push_buffers(L, t);
+  else if (!strcmp(k, "tags"))
+    push_tags(L, &t->attrs);
+  else if (!strcmp(k, "job"))
+    push_job(L, t->job);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int task_tostring(lua_State *L) {
+  const strata__task_t *t = engine(L)->task;
+  lua_pushfstring(L, "task '%s'", t ? strata__task_name(t) : "(gone)");
+  return 1;
+}
+
+/* {=== Device view ===} */
+
+int strata__pviews_to_device(lua_State *L, int idx) {
+  const int *d = luaL_testudata(L, idx, DEVICE_MT);
+  return d ? *d : -1;
+}
+
+static int check_device(lua_State *L, int idx) {
+  return *(const int *)luaL_checkudata(L, idx, DEVICE_MT);
+}
+
+void strata__pviews_push_device(strata__policy_t *P, int d) {
+  lua_State *L = P->s.L;
+  lua_getfield(L, LUA_REGISTRYINDEX, "strata.devices");
+  lua_rawgeti(L, -1, d + 1);
+  lua_remove(L, -2);
+}
+
+static const char *mem_class(const strata__device_t *d) {
+  return !d->desc.own_memory                        ? "host"
+         : d->desc.device_class == STRATA_CLASS_HBM ? "hbm"
+                                                    : "gddr";
+}
+
+/* Health fields, read from the backend (nil when it cannot tell). */
+static bool push_health(lua_State *L, const strata_runtime_t *rt, int d,
+                        const char *k) {
+  strata_health_t h = {.struct_size = sizeof h};
+  if (strata_device_health(rt, d, &h)) {
+    lua_pushnil(L);
+    return true;
+  }
+  if (!strcmp(k, "temperature") && h.temperature_c > -273)
+    lua_pushnumber(L, h.temperature_c);
+  else if (!strcmp(k, "power") && h.power_w >= 0)
+    lua_pushnumber(L, h.power_w);
+  else if (!strcmp(k, "throttled") && h.throttled >= 0)
+    lua_pushboolean(L, h.throttled);
+  else
+    lua_pushnil(L);
+  return true;
+}
+
+static bool push_device_number(lua_State *L, const strata__device_t *dev,
+                               const char *k) {
+  const strata_backend_device_t *ds = &dev->desc;
+  double v;
+  if (!strcmp(k, "memory"))
+    v = (double)ds->memory_bytes;
+  else if (!strcmp(k, "mem_bandwidth"))
+    v = ds->mem_bandwidth;
+  else if (!strcmp(k, "link_bandwidth"))
+    v = ds->link_bandwidth;
+  else if (!strcmp(k, "fp64"))
+    v = ds->fp64_flops;
+  else if (!strcmp(k, "fp32"))
+    v = ds->fp32_flops;
+  else
+    return false;
+  lua_pushnumber(L, v);
+  return true;
+}
+
+static int device_index(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  const strata_runtime_t *rt = P->rt;
+  int d = check_device(L, 1);
+  const strata__device_t *dev = rt->devices[d];
+  const char *k = luaL_checkstring(L, 2);
+  if (push_device_number(L, dev, k))
+    return 1;
+  if (!strcmp(k, "index"))
+    lua_pushinteger(L, d);
+  else if (!strcmp(k, "class"))
+    lua_pushstring(L, strata_device_class_name(dev->desc.device_class));
+  else if (!strcmp(k, "name"))
+    lua_pushstring(L, dev->desc.name);
+  else if (!strcmp(k, "model"))
+    lua_pushstring(L, strata__device_model_name(dev));
+  else if (!strcmp(k, "backend"))
+    lua_pushstring(L, dev->backend->name);
+  else if (!strcmp(k, "mem_class"))
+    lua_pushstring(L, mem_class(dev));
+  else if (!strcmp(k, "free"))
+    lua_pushinteger(L, (lua_Integer)free_bytes(rt, d));
+  else if (!strcmp(k, "ecc"))
+    dev->desc.ecc < 0 ? lua_pushnil(L) : lua_pushboolean(L, dev->desc.ecc);
+  else if (!strcmp(k, "numa"))
+    lua_pushinteger(L, dev->desc.numa_node);
+  else if (!strcmp(k, "workers"))
+    lua_pushinteger(L, dev->desc.nworkers);
+  else if (!strcmp(k, "queue"))
+    lua_pushinteger(L, (lua_Integer)strata__device_load(dev));
+  else if (!strcmp(k, "failed"))
+    lua_pushboolean(L, atomic_load(&dev->failed));
+  else if (!strcmp(k, "node"))
+    lua_pushinteger(L, dev->node);
+  else if (!strcmp(k, "temperature") || !strcmp(k, "power") ||
+           !strcmp(k, "throttled"))
+    push_health(L, rt, d, k);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int device_tostring(lua_State *L) {
+  int d = check_device(L, 1);
+  lua_pushstring(L, engine(L)->rt->devices[d]->desc.name);
+  return 1;
+}
+
+/* {=== Buffer view ===} */
+
+static int buffer_index(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  luaL_checkudata(L, 1, BUFFER_MT);
+  const strata__buffer_t *b = P->buffer;
+  if (!b)
+    return luaL_error(L, "a buffer view can only be read during the hook "
+                         "call that was given it");
+  const char *k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "size"))
+    lua_pushinteger(L, (lua_Integer)b->size);
+  else if (!strcmp(k, "tag"))
+    b->tag[0] ? (void)lua_pushstring(L, b->tag) : lua_pushnil(L);
+  else if (!strcmp(k, "owned"))
+    lua_pushboolean(L, b->owned);
+  else if (!strcmp(k, "valid")) {
+    lua_newtable(L);
+    int n = 0;
+    for (size_t i = 0; i < P->rt->mem.nnodes; i++)
+      if (atomic_load_explicit(&b->rep[i].state, memory_order_relaxed) !=
+          STRATA__INVALID) {
+        lua_pushinteger(L, (lua_Integer)i);
+        lua_rawseti(L, -2, ++n);
+      }
+  } else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* {=== Sets of devices: a device, a class name, or a list of those ===} */
+
+/* Add what the value at idx names to *mask. @return NULL, or why not */
+static const char *add_to_mask(strata__policy_t *P, lua_State *L, int idx,
+                               uint64_t *mask) {
+  int d = strata__pviews_to_device(L, idx);
+  if (d >= 0) {
+    if (d >= 64)
+      return "device index above 63 (not supported in sets)";
+    *mask |= UINT64_C(1) << d;
+    return NULL;
+  }
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    const char *c = lua_tostring(L, idx);
+    bool known = false, found = false;
+    for (int k = 0; k < STRATA_CLASS_COUNT; k++) {
+      if (strcmp(c, strata_device_class_name((strata_device_class_t)k)))
+        continue;
+      known = true;
+      for (size_t i = 0; i < P->rt->ndevices && i < 64; i++)
+        if ((int)P->rt->devices[i]->desc.device_class == k) {
+          *mask |= UINT64_C(1) << i;
+          found = true;
+        }
+    }
+    return !known   ? "not a device class (cpu, hbm or gddr)"
+           : !found ? "a class with no device on this machine"
+                    : NULL;
+  }
+  return "not a device, a class name or a list of those";
+}
+
+const char *strata__pviews_mask(strata__policy_t *P, lua_State *L, int idx,
+                                uint64_t *mask) {
+  *mask = 0;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE || luaL_testudata(L, idx, DEVICE_MT))
+    return add_to_mask(P, L, idx, mask);
+  lua_Integer n = luaL_len(L, idx);
+  if (n < 1)
+    return "an empty list";
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, idx, i);
+    const char *why = add_to_mask(P, L, lua_gettop(L), mask);
+    lua_pop(L, 1);
+    if (why)
+      return why;
+  }
+  return NULL;
+}
+
+/* A set argument of a helper: nil for every device. */
+static uint64_t check_set(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx))
+    return UINT64_MAX;
+  uint64_t mask;
+  const char *why = strata__pviews_mask(engine(L), L, idx, &mask);
+  if (why)
+    luaL_argerror(L, idx, why);
+  return mask;
+}
+
+static bool in_set(uint64_t mask, size_t d) {
+  return d >= 64 ? mask == UINT64_MAX : (mask >> d & 1) != 0;
+}
+
+/* {=== Estimates ===} */
+
+static double rate_per_task(const strata__device_t *dev, const char *prec) {
+  bool fp64 = !prec || !strcmp(prec, "fp64");
+  double rate = fp64 ? dev->desc.fp64_flops : dev->desc.fp32_flops;
+  if (rate <= 0)
+    return GUESS_FLOPS_PER_WORKER;
+  return rate / (dev->desc.nworkers ? dev->desc.nworkers : 1);
+}
+
+double strata__pviews_estimate(strata__policy_t *P, const strata__task_t *t,
+                               int d) {
+  const strata__device_t *dev = P->rt->devices[d];
+  double s;
+  uint64_t count;
+  if (strata__perf_lookup(&P->perf, t->kernel->name,
+                          strata__device_model_name(dev), t->working_set, &s,
+                          &count))
+    return s;
+  double compute = t->attrs.flops > 0
+                       ? t->attrs.flops / rate_per_task(dev, task_precision(t))
+                       : 0;
+  double bw = dev->desc.mem_bandwidth;
+  double memory = bw > 0 ? (double)t->working_set / bw : 0;
+  return compute > memory ? compute : memory;
+}
+
+/* The host link a copy to or from node `node` crosses (bytes/s; 0: none
+ * known). */
+static double link_of_node(const strata_runtime_t *rt, int node) {
+  const strata__mnode_t *n = rt->mem.nodes[node];
+  return n->dev ? n->dev->desc.link_bandwidth : 0;
+}
+
+/* Seconds to bring t's inputs to device d's memory: each buffer it reads
+ * that is not valid there crosses a host link (d's, or the link of the
+ * device that holds it when d works on host memory). */
+static double transfer_time(const strata_runtime_t *rt, const strata__task_t *t,
+                            int d) {
+  const strata__device_t *dev = rt->devices[d];
+  int node = dev->node;
+  double seconds = 0;
+  for (size_t i = 0; i < t->naccess; i++) {
+    if (!(strata__task_access_mode(t, i) & STRATA_R))
+      continue;
+    const strata__buffer_t *b = t->access[i].buf;
+    if (atomic_load_explicit(&b->rep[node].state, memory_order_relaxed) !=
+        STRATA__INVALID)
+      continue;
+    double bw = dev->desc.own_memory ? dev->desc.link_bandwidth : 0;
+    for (size_t n = 0; bw <= 0 && n < rt->mem.nnodes; n++)
+      if (atomic_load_explicit(&b->rep[n].state, memory_order_relaxed) !=
+          STRATA__INVALID)
+        bw = link_of_node(rt, (int)n);
+    if (bw > 0)
+      seconds += (double)b->size / bw + dev->desc.link_latency;
+  }
+  return seconds;
+}
+
+/* When t would end on d if placed now: the work queued there (estimated
+ * as that many tasks like t, shared by its workers), then t's copies and
+ * its run. */
+static double finish_time(strata__policy_t *P, const strata__task_t *t, int d) {
+  const strata__device_t *dev = P->rt->devices[d];
+  double run = strata__pviews_estimate(P, t, d);
+  double queued = (double)strata__device_load(dev) /
+                  (dev->desc.nworkers ? dev->desc.nworkers : 1);
+  return queued * run + transfer_time(P->rt, t, d) + run;
+}
+
+/* {=== Machine helpers ===} */
+
+static int m_by_class(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  const char *c = luaL_checkstring(L, 1);
+  lua_newtable(L);
+  int n = 0;
+  for (size_t i = 0; i < P->rt->ndevices; i++)
+    if (!strcmp(c, strata_device_class_name(
+                       P->rt->devices[i]->desc.device_class))) {
+      strata__pviews_push_device(P, (int)i);
+      lua_rawseti(L, -2, ++n);
+    }
+  return 1;
+}
+
+static int m_least_loaded(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  uint64_t mask = check_set(L, 1);
+  int best = -1;
+  uint64_t best_load = 0, best_workers = 1;
+  for (size_t i = 0; i < P->rt->ndevices; i++) {
+    const strata__device_t *d = P->rt->devices[i];
+    if (!in_set(mask, i) || atomic_load(&d->failed))
+      continue;
+    uint64_t load = strata__device_load(d), workers = d->desc.nworkers;
+    if (best < 0 || load * best_workers < best_load * workers) {
+      best = (int)i;
+      best_load = load;
+      best_workers = workers;
+    }
+  }
+  if (best < 0)
+    lua_pushnil(L);
+  else
+    strata__pviews_push_device(P, best);
+  return 1;
+}
+
+static int m_has_room(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  int d = check_device(L, 1);
+  lua_Integer bytes = luaL_checkinteger(L, 2);
+  lua_pushboolean(L, bytes >= 0 && (uint64_t)bytes <= free_bytes(P->rt, d));
+  return 1;
+}
+
+static const strata__task_t *task_arg(lua_State *L, int idx) {
+  return check_task(L, idx);
+}
+
+static int m_can_run(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  const strata__task_t *t = task_arg(L, 1);
+  int d = check_device(L, 2);
+  lua_pushboolean(L, strata__placement_eligible(P->rt, t, d));
+  return 1;
+}
+
+static int m_estimate(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  const strata__task_t *t = task_arg(L, 1);
+  lua_pushnumber(L, strata__pviews_estimate(P, t, check_device(L, 2)));
+  return 1;
+}
+
+static int m_transfer_time(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  const strata__task_t *t = task_arg(L, 1);
+  lua_pushnumber(L, transfer_time(P->rt, t, check_device(L, 2)));
+  return 1;
+}
+
+static int m_finish_time(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  const strata__task_t *t = task_arg(L, 1);
+  lua_pushnumber(L, finish_time(P, t, check_device(L, 2)));
+  return 1;
+}
+
+static int m_eft(lua_State *L) {
+  strata__policy_t *P = engine(L);
+  const strata__task_t *t = task_arg(L, 1);
+  uint64_t mask = check_set(L, 2);
+  int best = -1;
+  double best_t = HUGE_VAL;
+  for (size_t i = 0; i < P->rt->ndevices; i++) {
+    if (!in_set(mask, i) || !strata__placement_eligible(P->rt, t, (int)i))
+      continue;
+    double f = finish_time(P, t, (int)i);
+    if (f < best_t) {
+      best = (int)i;
+      best_t = f;
+    }
+  }
+  if (best < 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  strata__pviews_push_device(P, best);
+  lua_pushnumber(L, best_t);
+  return 2;
+}
+
+/* {=== Building the views ===} */
+
+static void new_metatable(strata__policy_t *P, const char *name,
+                          lua_CFunction index, lua_CFunction tostring) {
+  luaL_newmetatable(P->s.L, name);
+  set_fn(P, "__index", index);
+  lua_pushcfunction(P->s.L, read_only);
+  lua_setfield(P->s.L, -2, "__newindex");
+  set_fn(P, "__tostring", tostring);
+  lua_pushliteral(P->s.L, "read-only");
+  lua_setfield(P->s.L, -2, "__metatable");
+  lua_pop(P->s.L, 1);
+}
+
+static int buffer_tostring(lua_State *L) {
+  const strata__buffer_t *b = engine(L)->buffer;
+  lua_pushfstring(L, "buffer of %I bytes", (lua_Integer)(b ? b->size : 0));
+  return 1;
+}
+
+/* A userdata of `size` bytes with metatable `mt`, referenced from the
+ * registry. @return the reference */
+static int new_view(lua_State *L, size_t size, const char *mt) {
+  memset(lua_newuserdatauv(L, size, 0), 0, size);
+  luaL_setmetatable(L, mt);
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* The device views, in the registry (for push_device) and as a read-only
+ * list for the machine table (left on the stack). */
+static void build_devices(strata__policy_t *P) {
+  lua_State *L = P->s.L;
+  lua_createtable(L, (int)P->rt->ndevices, 0);
+  for (size_t i = 0; i < P->rt->ndevices; i++) {
+    *(int *)lua_newuserdatauv(L, sizeof(int), 0) = (int)i;
+    luaL_setmetatable(L, DEVICE_MT);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "strata.devices");
+  make_read_only(L);
+}
+
+static const char *node_kind(strata__node_kind_t k) {
+  static const char *const names[] = {"device", "pinned", "host", "spill"};
+  return names[k];
+}
+
+/* The memory nodes as read-only tables {index, kind, name, capacity,
+ * device}, as a read-only list (left on the stack). */
+static void build_nodes(strata__policy_t *P) {
+  lua_State *L = P->s.L;
+  const strata__memory_t *m = &P->rt->mem;
+  lua_createtable(L, (int)m->nnodes, 0);
+  for (size_t i = 0; i < m->nnodes; i++) {
+    const strata__mnode_t *n = m->nodes[i];
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)i);
+    lua_setfield(L, -2, "index");
+    lua_pushstring(L, node_kind(n->kind));
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, n->name);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, (lua_Integer)n->capacity);
+    lua_setfield(L, -2, "capacity");
+    if (n->dev) {
+      strata__pviews_push_device(P, n->dev->index);
+      lua_setfield(L, -2, "device");
+    }
+    make_read_only(L);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_pushvalue(L, -1);
+  P->s.ref_nodes = luaL_ref(L, LUA_REGISTRYINDEX);
+  make_read_only(L);
+}
+
+static int build(lua_State *L) {
+  strata__policy_t *P = lua_touserdata(L, 1);
+  new_metatable(P, TASK_MT, task_index, task_tostring);
+  new_metatable(P, DEVICE_MT, device_index, device_tostring);
+  new_metatable(P, BUFFER_MT, buffer_index, buffer_tostring);
+  P->s.ref_task = new_view(L, 1, TASK_MT);
+  P->s.ref_buffer = new_view(L, 1, BUFFER_MT);
+  lua_newtable(L); /* the machine */
+  build_devices(P);
+  lua_setfield(L, -2, "devices");
+  build_nodes(P);
+  lua_setfield(L, -2, "nodes");
+  set_fn(P, "by_class", m_by_class);
+  set_fn(P, "least_loaded", m_least_loaded);
+  set_fn(P, "has_room", m_has_room);
+  set_fn(P, "can_run", m_can_run);
+  set_fn(P, "estimate", m_estimate);
+  set_fn(P, "transfer_time", m_transfer_time);
+  set_fn(P, "finish_time", m_finish_time);
+  set_fn(P, "eft", m_eft);
+  make_read_only(L);
+  P->s.ref_machine = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+int strata__pviews_open(strata__policy_t *P) {
+  lua_pushcfunction(P->s.L, build);
+  lua_pushlightuserdata(P->s.L, P);
+  if (lua_pcall(P->s.L, 1, 0, 0) == LUA_OK)
+    return STRATA_OK;
+  lua_pop(P->s.L, 1); /* only a memory error can get here */
+  return STRATA_ENOMEM;
+}
