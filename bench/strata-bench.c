@@ -18,6 +18,7 @@
 typedef struct bench {
   options_t opt;
   const char *backend_path; /* --backend-path */
+  const char *policy;       /* --policy: a file, "none", or NULL (tiered) */
   strata_runtime_t *rt;
   unsigned workers; /* CPU worker threads the runtime really started */
   uint64_t spin_ns;
@@ -45,6 +46,9 @@ static void usage(FILE *f) {
           "  --sleep-us U        wake: idle time before each sample "
           "(default 2000)\n"
           "  --backend-path P    backend plugin directory\n"
+          "  --policy FILE       Lua policy (default: the library's, "
+          "tiered.lua;\n"
+          "                      'none': the built-in placement)\n"
           "Prints one JSON line per measurement on stdout.\n");
 }
 
@@ -137,6 +141,7 @@ static int start_runtime(bench_t *b) {
   o.backends = "cpu";
   o.required_backends = "cpu";
   o.cpu_workers = b->opt.workers;
+  o.policy = b->policy && !strcmp(b->policy, "none") ? "" : b->policy;
   int rc = strata_runtime_create(&o, &b->rt);
   if (rc)
     return report("strata_runtime_create", rc);
@@ -295,7 +300,12 @@ static int run_throughput(bench_t *b, uint64_t rep) {
     return 1;
   if (b->opt.workload == W_DAG && check_dag(b))
     return 1;
-  print_throughput("strata", NULL, &b->opt, b->workers, b->nbuf, &tm);
+  /* The "sched" field names the policy that placed the tasks. */
+  strata_policy_stats_t ps = {.struct_size = sizeof ps};
+  const char *policy = strata_policy_stats(b->rt, &ps) == 0 && ps.name[0]
+                           ? ps.name
+                           : "none";
+  print_throughput("strata", policy, &b->opt, b->workers, b->nbuf, &tm);
   return 0;
 }
 
@@ -364,7 +374,8 @@ static int run(bench_t *b) {
 
 int main(int argc, char **argv) {
   bench_t b = {.backend_path = STRATA_BUILD_BACKENDS};
-  const own_option_t own[] = {{"--backend-path", &b.backend_path}};
+  const own_option_t own[] = {{"--backend-path", &b.backend_path},
+                              {"--policy", &b.policy}};
   const program_t prog = {PROG, usage, own, sizeof own / sizeof *own};
   b.opt = parse_args(&prog, argc, argv);
   int rc = run(&b);

@@ -39,6 +39,7 @@ static strata__buffer_t *buffer_new(strata_runtime_t *rt, void *ptr,
   b->size = size;
   b->owned = owned;
   atomic_init(&b->refs, 1);
+  atomic_init(&b->writer_device, -1);
   if (strata__memory_buffer_init(rt, b, ptr)) {
     strata__free(&rt->alloc, b, sizeof *b);
     return NULL;
@@ -267,6 +268,8 @@ int strata_buffer_acquire(strata_runtime_t *rt, strata_buffer_t buf,
   int rc = strata__graph_host_begin(rt, b, mode, &t);
   if (rc)
     return rc;
+  if (mode & STRATA_W) /* its next data is made in host memory */
+    atomic_store_explicit(&b->writer_device, -1, memory_order_relaxed);
   if ((rc = strata__memory_to_host(rt, b, mode & STRATA_W, true))) {
     strata__graph_host_end(rt, t);
     return rc;

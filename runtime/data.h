@@ -15,33 +15,41 @@
 struct strata_runtime;
 struct strata__task;
 
+/* Field order: what every submission touches (the handle's checks, the
+ * reference count, the access history) shares the first cache line; the
+ * memory manager's and the policy's fields follow. */
 typedef struct strata__buffer {
   uint64_t id;
-  /* Replicas (memory.h): one per memory node, guarded by mu; cv signals
-   * the end of a copy into or out of one of them. */
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  struct strata__replica *rep;
-  bool owned;          /* the runtime allocated the host memory */
-  bool lost;           /* its only valid copy was on a failed device (mu) */
-  uint32_t prefetches; /* queued prefetch requests naming it (mu) */
-  uint32_t writers;    /* running tasks, or the application, writing a
-                          replica of it (mu) */
   /* The handle + one per access of an unsubmitted task (a submitted task
    * needs none: unregister waits for it to end). */
   _Atomic uint32_t refs;
-  void *ptr;
-  size_t size;
-  char tag[64]; /* strata_buffer_set_tag; read by policy views */
-  /* Nodes the policy's cache hook keeps it on (bit n: memory node n):
-   * prefetched there ahead of its readers. */
-  _Atomic uint64_t keep;
   /* Guarded by the graph lock: */
   bool dead;                        /* unregistered: no new submissions */
   struct strata__task *acquired;    /* the application's access, or NULL */
   struct strata__task *last_writer; /* holds a task reference */
   struct strata__task **readers;    /* since last_writer; references */
   size_t nreaders, cap_readers;
+  void *ptr;
+  size_t size;
+
+  /* Replicas (memory.h): one per memory node, guarded by mu; cv signals
+   * the end of a copy into or out of one of them. */
+  struct strata__replica *rep;
+  bool owned;          /* the runtime allocated the host memory */
+  bool lost;           /* its only valid copy was on a failed device (mu) */
+  uint32_t prefetches; /* queued prefetch requests naming it (mu) */
+  uint32_t writers;    /* running tasks, or the application, writing a
+                          replica of it (mu) */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+
+  char tag[64]; /* strata_buffer_set_tag; read by policy views */
+  /* Nodes the policy's cache hook keeps it on (bit n: memory node n):
+   * prefetched there ahead of its readers. */
+  _Atomic uint64_t keep;
+  /* The device its last submitted writer was placed on (-1: none yet):
+   * where its data will be, for the policy's transfer estimates. */
+  _Atomic int writer_device;
 } strata__buffer_t;
 
 /** @return the buffer, or NULL for a stale handle. @thread any */

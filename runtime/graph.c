@@ -89,6 +89,7 @@ static void pool_put(strata_runtime_t *rt, strata__task_t *t) {
 static void task_free(strata__task_t *t) {
   strata_runtime_t *rt = t->rt;
   const strata__allocator_t *a = &rt->alloc;
+  strata__free(a, t->decision, sizeof *t->decision);
   if (!t->submitted)
     for (size_t i = 0; i < t->naccess; i++)
       strata__buffer_unref(rt, t->access[i].buf);
@@ -184,6 +185,8 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
   }
   if (t->job)
     strata__job_task_ended(rt, t->job, t, status);
+  if (t->est_device >= 0)
+    strata__policy_uncount(rt, t);
   if (status == STRATA_EDEPFAILED || status == STRATA_ECANCELED) {
     strata__task_t *o = atomic_load(&t->doom);
     if (o)
@@ -401,21 +404,6 @@ static int reaches(strata_runtime_t *rt, strata__task_t *from,
   return rc;
 }
 
-/* The union of the modes t uses buffer b with, if access i is the first
- * access of b in t; 0 otherwise (so each buffer is linked once). */
-strata_access_mode_t strata__task_access_mode(const strata__task_t *t,
-                                              size_t i) {
-  strata__buffer_t *b = t->access[i].buf;
-  for (size_t j = 0; j < i; j++)
-    if (t->access[j].buf == b)
-      return 0;
-  unsigned mode = 0;
-  for (size_t j = i; j < t->naccess; j++)
-    if (t->access[j].buf == b)
-      mode |= t->access[j].mode;
-  return (strata_access_mode_t)mode;
-}
-
 /* Drop the buffer's readers that have ended. */
 static void prune_readers(strata__buffer_t *b) {
   size_t k = 0;
@@ -581,7 +569,8 @@ static strata__task_t *new_task(strata_runtime_t *rt, strata__kernel_t *k) {
   t->qnode.next = NULL;
   t->qnode.priority = 0;
   t->host = false;
-  t->decision.recorded = false;
+  t->decision = NULL;
+  t->est_device = -1;
   return t;
 }
 
@@ -1023,9 +1012,9 @@ int strata_task_decision(strata_runtime_t *rt, strata_task_t task,
   if (!rt || !out || out->struct_size <= sizeof(size_t))
     return STRATA_EINVAL;
   strata__task_t *t = strata__htable_get(&rt->tasks, task.id);
-  if (!t || !t->submitted || !t->decision.recorded)
+  if (!t || !t->submitted || !t->decision || !t->decision->recorded)
     return STRATA_ENOENT;
-  const strata__decision_t *d = &t->decision;
+  const strata__decision_t *d = t->decision;
   strata_decision_t r = {.struct_size = sizeof r};
   r.device = t->device;
   r.candidates = d->candidates;

@@ -102,6 +102,8 @@ typedef struct strata__task {
    * queued, ends at strata_buffer_release. */
   bool host;
   uint64_t working_set; /* bytes of distinct buffers, set at submit */
+  uint64_t est_ns;      /* its estimate, counted in est_device's est_ns */
+  int est_device;       /* -1: not counted */
   uint64_t seq;         /* submission order */
   uint64_t start_ns;
   strata__kernel_t *kernel;
@@ -123,8 +125,9 @@ typedef struct strata__task {
   void *ptrs_inline[STRATA__INLINE_ACCESSES];
   size_t sizes_inline[STRATA__INLINE_ACCESSES];
   uint8_t modes_inline[STRATA__INLINE_ACCESSES];
-  /* Why it runs where it runs (strata_task_decision), when recorded. */
-  strata__decision_t decision;
+  /* Why it runs where it runs (strata_task_decision): allocated when the
+   * runtime records decisions, else NULL. */
+  strata__decision_t *decision;
 
   /* Aligned as malloc's memory is: kernels cast it to their own struct. */
   _Alignas(max_align_t) unsigned char args_inline[STRATA__INLINE_ARGS];
@@ -166,9 +169,20 @@ const char *strata__task_name(const strata__task_t *t);
 
 /** The union of the modes t uses the buffer of access i with, when access
  *  i is that buffer's first in t; 0 otherwise (so callers visit each
- *  buffer once). */
-strata_access_mode_t strata__task_access_mode(const strata__task_t *t,
-                                              size_t i);
+ *  buffer once). Inline: every submission calls it for every access, in
+ *  several passes. */
+static inline strata_access_mode_t
+strata__task_access_mode(const strata__task_t *t, size_t i) {
+  const strata__buffer_t *b = t->access[i].buf;
+  for (size_t j = 0; j < i; j++)
+    if (t->access[j].buf == b)
+      return (strata_access_mode_t)0;
+  unsigned mode = 0;
+  for (size_t j = i; j < t->naccess; j++)
+    if (t->access[j].buf == b)
+      mode |= t->access[j].mode;
+  return (strata_access_mode_t)mode;
+}
 
 /** Link an application access to buffer b into the graph, as a task
  *  submitted now, and wait until the tasks it must follow have ended.

@@ -16,8 +16,10 @@ static bool can_run(const strata_runtime_t *rt, const strata__task_t *t,
 
 bool strata__placement_eligible(const strata_runtime_t *rt,
                                 const strata__task_t *t, int d) {
+  /* Without device memory (or a host cap) everything fits. */
   return can_run(rt, t, d) &&
-         strata__memory_fits((strata_runtime_t *)rt, d, t->working_set);
+         (!rt->mem.active ||
+          strata__memory_fits((strata_runtime_t *)rt, d, t->working_set));
 }
 
 /* Queued work per worker of device i, as a fraction to compare by cross
@@ -102,8 +104,7 @@ static int explain_no_device(strata_runtime_t *rt, const strata__task_t *t) {
   return STRATA_ENODEV;
 }
 
-int strata__placement_choose(strata_runtime_t *rt, strata__task_t *t,
-                             int *device) {
+static int choose(strata_runtime_t *rt, strata__task_t *t, int *device) {
   atomic_fetch_add_explicit(&rt->placement.calls, 1, memory_order_relaxed);
   if (rt->placer.place != default_place) {
     int d = -1;
@@ -127,5 +128,14 @@ int strata__placement_choose(strata_runtime_t *rt, strata__task_t *t,
   int rc = default_place(NULL, rt, t, device);
   if (rc == STRATA_ENODEV)
     rc = explain_no_device(rt, t);
+  return rc;
+}
+
+int strata__placement_choose(strata_runtime_t *rt, strata__task_t *t,
+                             int *device) {
+  int rc = choose(rt, t, device);
+  if (rc == STRATA_OK &&
+      atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
+    strata__policy_placed(rt, t, *device);
   return rc;
 }

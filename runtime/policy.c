@@ -428,7 +428,10 @@ static void record(strata__policy_t *P, strata__task_t *t, uint64_t answer,
                    bool cached, bool fallback, const char *why) {
   if (!P->record)
     return;
-  strata__decision_t *d = &t->decision;
+  if (!t->decision &&
+      !(t->decision = strata__zalloc(&P->rt->alloc, sizeof *t->decision)))
+    return; /* out of memory: the task goes unrecorded */
+  strata__decision_t *d = t->decision;
   d->recorded = true;
   d->candidates = candidates(P->rt, t);
   d->answer = answer;
@@ -729,6 +732,31 @@ void strata__policy_task_ran(strata_runtime_t *rt, const strata__task_t *t,
                       (double)ns * 1e-9);
 }
 
+void strata__policy_placed(strata_runtime_t *rt, strata__task_t *t, int d) {
+  strata__policy_t *P = rt->policy;
+  strata__policy_uncount(rt, t); /* placed again, after a device failed */
+  double est = strata__pviews_estimate(P, t, d);
+  t->est_ns = est > 0 && est < 1e9 ? (uint64_t)(est * 1e9) : 0;
+  for (size_t i = 0; i < t->naccess; i++)
+    if (strata__task_access_mode(t, i) & STRATA_W)
+      atomic_store_explicit(&t->access[i].buf->writer_device, d,
+                            memory_order_relaxed);
+}
+
+void strata__policy_count(strata_runtime_t *rt, strata__task_t *t) {
+  t->est_device = t->device;
+  atomic_fetch_add_explicit(&rt->devices[t->device]->est_ns, t->est_ns,
+                            memory_order_relaxed);
+}
+
+void strata__policy_uncount(strata_runtime_t *rt, strata__task_t *t) {
+  if (t->est_device < 0)
+    return;
+  atomic_fetch_sub_explicit(&rt->devices[t->est_device]->est_ns, t->est_ns,
+                            memory_order_relaxed);
+  t->est_device = -1;
+}
+
 /* {=== Setup and teardown ===} */
 
 static void set_limits(strata__policy_t *P, const strata_runtime_opts_t *o) {
@@ -790,6 +818,9 @@ int strata__policy_init(strata_runtime_t *rt,
     P->modelled[d] = strata_device_model(rt, (int)d, &m) == STRATA_OK;
   }
   rt->policy = P;
+  /* Estimates are kept from a script's first question on; a perf-model
+   * file means someone wants the history anyway. */
+  atomic_store(&rt->track_estimates, P->perf_path != NULL);
   if (P->s.L) {
     rt->placer = (strata__placer_t){.name = P->name,
                                     .state = P,
@@ -809,6 +840,7 @@ void strata__policy_fini(strata_runtime_t *rt) {
   if (P->perf_path)
     (void)strata__perf_save(&P->perf, P->perf_path, &rt->log);
   rt->policy = NULL;
+  atomic_store(&rt->track_estimates, false);
   rt->placer = strata__placer_default;
   free_policy(rt, P);
 }

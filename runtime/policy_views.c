@@ -455,6 +455,12 @@ static double rate_per_task(const strata__device_t *dev, const char *prec) {
   return rate / (dev->desc.nworkers ? dev->desc.nworkers : 1);
 }
 
+/* A helper that needs estimates was called: keep them from now on. */
+static void want_estimates(strata__policy_t *P) {
+  if (!atomic_load_explicit(&P->rt->track_estimates, memory_order_relaxed))
+    atomic_store(&P->rt->track_estimates, true);
+}
+
 double strata__pviews_estimate(strata__policy_t *P, const strata__task_t *t,
                                int d) {
   const strata__device_t *dev = P->rt->devices[d];
@@ -479,9 +485,11 @@ static double link_of_node(const strata_runtime_t *rt, int node) {
   return n->dev ? n->dev->desc.link_bandwidth : 0;
 }
 
-/* Seconds to bring t's inputs to device d's memory: each buffer it reads
- * that is not valid there crosses a host link (d's, or the link of the
- * device that holds it when d works on host memory). */
+/* Seconds to bring t's inputs to device d's memory. A buffer needs a copy
+ * unless it is valid there now and no task placed elsewhere is about to
+ * write it (its last writer's device, noted at placement, says where its
+ * data will be). A copy crosses d's host link, or, for a device that
+ * works on host memory, the link of the device holding the data. */
 static double transfer_time(const strata_runtime_t *rt, const strata__task_t *t,
                             int d) {
   const strata__device_t *dev = rt->devices[d];
@@ -491,10 +499,15 @@ static double transfer_time(const strata_runtime_t *rt, const strata__task_t *t,
     if (!(strata__task_access_mode(t, i) & STRATA_R))
       continue;
     const strata__buffer_t *b = t->access[i].buf;
-    if (atomic_load_explicit(&b->rep[node].state, memory_order_relaxed) !=
-        STRATA__INVALID)
+    int wd = atomic_load_explicit(&b->writer_device, memory_order_relaxed);
+    int from = wd >= 0 ? rt->devices[wd]->node : -1;
+    bool here = atomic_load_explicit(&b->rep[node].state,
+                                     memory_order_relaxed) != STRATA__INVALID;
+    if (from == node || (here && (from < 0 || wd == d)))
       continue;
-    double bw = dev->desc.own_memory ? dev->desc.link_bandwidth : 0;
+    double bw = dev->desc.own_memory ? dev->desc.link_bandwidth
+                : from >= 0          ? link_of_node(rt, from)
+                                     : 0;
     for (size_t n = 0; bw <= 0 && n < rt->mem.nnodes; n++)
       if (atomic_load_explicit(&b->rep[n].state, memory_order_relaxed) !=
           STRATA__INVALID)
@@ -505,15 +518,14 @@ static double transfer_time(const strata_runtime_t *rt, const strata__task_t *t,
   return seconds;
 }
 
-/* When t would end on d if placed now: the work queued there (estimated
- * as that many tasks like t, shared by its workers), then t's copies and
- * its run. */
+/* When t would end on d if placed now: the estimated work ready or
+ * running there, shared by its workers, then t's copies and its run. */
 static double finish_time(strata__policy_t *P, const strata__task_t *t, int d) {
   const strata__device_t *dev = P->rt->devices[d];
-  double run = strata__pviews_estimate(P, t, d);
-  double queued = (double)strata__device_load(dev) /
-                  (dev->desc.nworkers ? dev->desc.nworkers : 1);
-  return queued * run + transfer_time(P->rt, t, d) + run;
+  double queued =
+      (double)atomic_load_explicit(&dev->est_ns, memory_order_relaxed) * 1e-9 /
+      (dev->desc.nworkers ? dev->desc.nworkers : 1);
+  return queued + transfer_time(P->rt, t, d) + strata__pviews_estimate(P, t, d);
 }
 
 /* {=== Machine helpers ===} */
@@ -577,6 +589,7 @@ static int m_can_run(lua_State *L) {
 
 static int m_estimate(lua_State *L) {
   strata__policy_t *P = engine(L);
+  want_estimates(P);
   const strata__task_t *t = task_arg(L, 1);
   lua_pushnumber(L, strata__pviews_estimate(P, t, check_device(L, 2)));
   return 1;
@@ -584,6 +597,7 @@ static int m_estimate(lua_State *L) {
 
 static int m_transfer_time(lua_State *L) {
   strata__policy_t *P = engine(L);
+  want_estimates(P);
   const strata__task_t *t = task_arg(L, 1);
   lua_pushnumber(L, transfer_time(P->rt, t, check_device(L, 2)));
   return 1;
@@ -591,6 +605,7 @@ static int m_transfer_time(lua_State *L) {
 
 static int m_finish_time(lua_State *L) {
   strata__policy_t *P = engine(L);
+  want_estimates(P);
   const strata__task_t *t = task_arg(L, 1);
   lua_pushnumber(L, finish_time(P, t, check_device(L, 2)));
   return 1;
@@ -598,6 +613,7 @@ static int m_finish_time(lua_State *L) {
 
 static int m_eft(lua_State *L) {
   strata__policy_t *P = engine(L);
+  want_estimates(P);
   const strata__task_t *t = task_arg(L, 1);
   uint64_t mask = check_set(L, 2);
   int best = -1;

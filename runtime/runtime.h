@@ -41,6 +41,10 @@ struct strata_runtime {
 
   strata__placer_t placer;
   struct strata__policy *policy; /* NULL: none */
+  /* The script has asked for an estimate (machine.estimate, eft...): from
+   * then on, keep run-time estimates per device and task and performance
+   * history. Until then a submission pays nothing for them. */
+  atomic_bool track_estimates;
   strata__placement_stats_t placement;
 
   strata__htable_t tasks, jobs, buffers, kernels;

@@ -35,6 +35,8 @@ void strata__sched_enqueue(strata_runtime_t *rt, strata__task_t *t) {
   }
   strata__device_t *d = rt->devices[t->device];
   atomic_store_explicit(&t->state, STRATA_TASK_READY, memory_order_release);
+  if (atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
+    strata__policy_count(rt, t);
   /* Prefetch when t will wait in the queue (an idle worker would take it
    * and copy its data at once); before the push, so that no worker can
    * take and end t while its requests are queued. */
@@ -226,7 +228,8 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
   uint64_t ran =
       atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1;
   atomic_store_explicit(&slot->w.tasks_run, ran, memory_order_relaxed);
-  if (status == STRATA_OK && rt->policy)
+  if (status == STRATA_OK &&
+      atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
     strata__policy_task_ran(rt, t, d->index, strata__now_ns() - t->start_ns);
   if (status != STRATA_OK) {
     atomic_fetch_add_explicit(&slot->w.tasks_failed, 1, memory_order_relaxed);

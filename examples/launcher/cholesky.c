@@ -139,6 +139,8 @@ double chol_flops(int n) { return (double)n * n * n / 3.0; }
 
 int chol_order(const chol_t *c) { return c->n; }
 
+int chol_tiles(const chol_t *c) { return c->tiles; }
+
 /* Tiles of the lower triangle, row by row: (0,0) (1,0) (1,1) (2,0)... */
 static size_t tile_index(int m, int n) {
   return (size_t)m * (size_t)(m + 1) / 2 + (size_t)n;
@@ -292,6 +294,8 @@ static int describe(const chol_t *c, strata_task_t t, strata_job_t job,
     rc = strata_task_set_attr(c->rt, t, "name", name);
   if (!rc)
     rc = strata_task_set_attr(c->rt, t, "flops", flops);
+  if (!rc) /* double precision throughout: the policy and models read it */
+    rc = strata_task_set_attr(c->rt, t, "precision", "fp64");
   if (!rc)
     rc = strata_task_set_priority(c->rt, t, priority(c, a));
   if (!rc)

@@ -59,5 +59,7 @@ void chol_destroy(chol_t *c);
 
 /** The matrix order (tiles * tile_size). */
 int chol_order(const chol_t *c);
+/** Tiles per side. */
+int chol_tiles(const chol_t *c);
 
 #endif /* STRATA_RUN_CHOLESKY_H */

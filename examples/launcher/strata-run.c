@@ -11,6 +11,9 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,8 @@ typedef struct options {
   const char *backend_path; /* NULL: the library's default */
   const char *topology;     /* NULL: this machine */
   const char *machine;      /* --machine: FILE, "none", or NULL (default) */
+  const char *policy;       /* --policy: FILE, "none", or NULL (tiered) */
+  const char *time;         /* --time: "real", "modelled" or NULL */
   int tiles, tile_size;
   strata_log_level_t log_level;
   bool list_devices;
@@ -74,6 +79,16 @@ static void usage(FILE *f) {
           "present\n"
           "                           (default: $STRATA_MACHINE, else "
           "mixed.lua)\n"
+          "      --time real|modelled simulated devices: run as fast as "
+          "they can, or keep\n"
+          "                           a virtual clock (the report gives "
+          "the modelled\n"
+          "                           makespan); default: the machine "
+          "description's\n"
+          "      --policy FILE        the Lua policy that places tasks "
+          "(default: tiered.lua,\n"
+          "                           built in; 'none': least loaded); "
+          "SIGHUP reloads it\n"
           "      --tiles T            tiles per matrix side (default 12, "
           "1..%d)\n"
           "      --tile-size B        order of a tile (default 192, 1..%d);\n"
@@ -120,6 +135,8 @@ enum {
   OPT_BACKEND_PATH,
   OPT_TOPOLOGY,
   OPT_MACHINE,
+  OPT_POLICY,
+  OPT_TIME,
   OPT_TILES,
   OPT_TILE_SIZE,
   OPT_LOG_LEVEL
@@ -134,6 +151,8 @@ static const struct option long_options[] = {
     {"backend-path", required_argument, NULL, OPT_BACKEND_PATH},
     {"topology", required_argument, NULL, OPT_TOPOLOGY},
     {"machine", required_argument, NULL, OPT_MACHINE},
+    {"policy", required_argument, NULL, OPT_POLICY},
+    {"time", required_argument, NULL, OPT_TIME},
     {"tiles", required_argument, NULL, OPT_TILES},
     {"tile-size", required_argument, NULL, OPT_TILE_SIZE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -194,6 +213,21 @@ static bool apply_option(int c, const char *arg, options_t *o) {
     return true;
   case OPT_TOPOLOGY:
     o->topology = arg;
+    return true;
+  case OPT_POLICY:
+    if (!*arg) {
+      fprintf(stderr, PROG ": --policy: expected a file or 'none'\n");
+      return false;
+    }
+    o->policy = arg;
+    return true;
+  case OPT_TIME:
+    if (strcmp(arg, "real") && strcmp(arg, "modelled")) {
+      fprintf(stderr, PROG ": --time: expected real or modelled, got '%s'\n",
+              arg);
+      return false;
+    }
+    o->time = arg;
     return true;
   case OPT_MACHINE:
     if (!*arg) {
@@ -296,10 +330,12 @@ static int start_runtime(const options_t *o, const machine_choice_t *m,
    * them would answer a question nobody asked. */
   opts.required_backends = o->backends;
   opts.topology_xml = o->topology;
+  opts.policy = o->policy && !strcmp(o->policy, "none") ? "" : o->policy;
   char sim[4200];
   if (m->kind != MACHINE_HOST) {
-    snprintf(sim, sizeof sim, "sim:machine=%s%s", m->path,
-             m->kind == MACHINE_HOST_SIM_GPUS ? ",classes=hbm+gddr" : "");
+    snprintf(sim, sizeof sim, "sim:machine=%s%s%s%s", m->path,
+             m->kind == MACHINE_HOST_SIM_GPUS ? ",classes=hbm+gddr" : "",
+             o->time ? ",time=" : "", o->time ? o->time : "");
     opts.backend_options = sim;
     if (m->kind == MACHINE_SIM && !o->backends)
       opts.backends = "sim";
@@ -310,6 +346,11 @@ static int start_runtime(const options_t *o, const machine_choice_t *m,
   if (rc == STRATA_ETOPOLOGY && o->topology)
     fprintf(stderr, PROG ": cannot load topology '%s': %s\n", o->topology,
             strata_strerror(rc));
+  else if (rc == STRATA_EPOLICY)
+    fprintf(stderr,
+            PROG ": cannot load the policy '%s' (see the message "
+                 "above)\n",
+            o->policy ? o->policy : "tiered.lua");
   else if (rc == STRATA_EBACKEND && m->kind != MACHINE_HOST)
     fprintf(stderr,
             PROG ": cannot simulate the machine '%s': %s (see the "
@@ -397,6 +438,9 @@ static void announce(strata_runtime_t *rt, const options_t *o,
          strata_device_count(rt), m->ncores, m->nnuma, m->ngpus,
          o->topology ? " (described by " : "", o->topology ? o->topology : "",
          o->topology ? ")" : "");
+  strata_policy_stats_t ps = {.struct_size = sizeof ps};
+  if (strata_policy_stats(rt, &ps) == STRATA_OK)
+    printf("policy: %s\n", ps.name[0] ? ps.name : "none (least loaded)");
 }
 
 /* {=== Devices ===} */
@@ -657,6 +701,29 @@ static double modelled_makespan(strata_runtime_t *rt) {
   return (double)end * 1e-9;
 }
 
+/* The FP64 rate of all devices together (flop/s). */
+static double total_fp64(const devices_t *d) {
+  double sum = 0;
+  for (int i = 0; i < d->n; i++)
+    sum += d->info[i].fp64_flops;
+  return sum > 0 ? sum : 1;
+}
+
+/* The critical path of the factorisation at the best rate one task gets
+ * (a device's FP64 rate over its workers): per step, a POTRF, then a TRSM
+ * and a SYRK before the next POTRF can start. */
+static double critical_path(const devices_t *d, int tiles, int b) {
+  double best = 0;
+  for (int i = 0; i < d->n; i++) {
+    double r =
+        d->info[i].fp64_flops / (d->info[i].workers ? d->info[i].workers : 1);
+    best = r > best ? r : best;
+  }
+  double b3 = (double)b * b * b;
+  double flops = tiles * b3 / 3.0 + (tiles - 1) * 2.0 * b3;
+  return best > 0 ? flops / best : 0;
+}
+
 /* Run the job between two samples of the device counters, then check the
  * factor and report. */
 static int measure_and_check(strata_runtime_t *rt, chol_t *c, devices_t *d) {
@@ -681,10 +748,14 @@ static int measure_and_check(strata_runtime_t *rt, chol_t *c, devices_t *d) {
   print_usage_table(d, wall);
   print_traffic(rt);
   double modelled = modelled_makespan(rt);
-  if (modelled > 0)
-    printf("modelled makespan: %.6f s (virtual time of the simulated "
-           "devices)\n",
-           modelled);
+  if (modelled > 0) {
+    double work = chol_flops(chol_order(c)) / total_fp64(d);
+    double path =
+        critical_path(d, chol_tiles(c), chol_order(c) / chol_tiles(c));
+    printf("modelled makespan: %.6f s; lower bound %.6f s (work over every "
+           "device's FP64 rate %.6f s, critical path %.6f s)\n",
+           modelled, work > path ? work : path, work, path);
+  }
   if (status == EXIT_SUCCESS && wall > 0)
     printf("wall time: %.3f s, %.1f GFLOP/s\n", wall,
            chol_flops(chol_order(c)) / wall * 1e-9);
@@ -721,6 +792,70 @@ static int run_demo(strata_runtime_t *rt, const options_t *o) {
   return status;
 }
 
+/* {=== Reloading the policy on SIGHUP ===} */
+
+/* The handler only writes a byte to a pipe (async-signal-safe); a thread
+ * reads it and calls into the library. (Blocking SIGHUP and taking it with
+ * sigwait would not do: libraries such as OpenBLAS start threads before
+ * main, with the signal unblocked.) */
+static int hup_pipe[2] = {-1, -1};
+
+static void on_hup(int sig) {
+  (void)sig;
+  int saved = errno;
+  char c = 'h';
+  ssize_t n = write(hup_pipe[1], &c, 1);
+  (void)n; /* a full pipe already holds a pending reload */
+  errno = saved;
+}
+
+typedef struct reloader {
+  strata_runtime_t *rt;
+  pthread_t tid;
+  bool running;
+} reloader_t;
+
+static void *reload_on_hup(void *arg) {
+  reloader_t *r = arg;
+  char c;
+  while (read(hup_pipe[0], &c, 1) == 1 && c == 'h') {
+    int rc = strata_policy_reload(r->rt, NULL);
+    fprintf(stderr, PROG ": SIGHUP: %s\n",
+            rc == STRATA_OK       ? "policy reloaded"
+            : rc == STRATA_ENOENT ? "no policy file to reload"
+                                  : "the policy does not load; the running "
+                                    "one stays");
+  }
+  return NULL;
+}
+
+static void start_reloader(reloader_t *r, strata_runtime_t *rt) {
+  r->rt = rt;
+  r->running = false;
+  if (pipe(hup_pipe))
+    return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_hup;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  r->running = pthread_create(&r->tid, NULL, reload_on_hup, r) == 0 &&
+               sigaction(SIGHUP, &sa, NULL) == 0;
+}
+
+static void stop_reloader(reloader_t *r) {
+  signal(SIGHUP, SIG_DFL);
+  if (r->running) {
+    char c = 'q';
+    if (write(hup_pipe[1], &c, 1) == 1)
+      pthread_join(r->tid, NULL);
+  }
+  if (hup_pipe[0] >= 0) {
+    close(hup_pipe[0]);
+    close(hup_pipe[1]);
+  }
+}
+
 /* {=== main ===} */
 
 /* A failed write to stdout (full disk) must not end in exit status 0. */
@@ -739,10 +874,13 @@ int main(int argc, char **argv) {
     return args == ARGS_DONE ? finish_output(EXIT_SUCCESS) : EXIT_USAGE;
   strata_runtime_t *rt;
   machine_choice_t machine;
+  reloader_t reloader;
   if (start(&o, &machine, &rt))
     return EXIT_FAILURE;
+  start_reloader(&reloader, rt);
   announce(rt, &o, &machine);
   int status = o.list_devices ? list_devices(rt) : run_demo(rt, &o);
+  stop_reloader(&reloader);
   int rc = strata_runtime_destroy(rt);
   if (rc) {
     fprintf(stderr, PROG ": cannot shut the runtime down: %s\n",
