@@ -32,6 +32,7 @@ typedef struct strata__pstate {
   int ref_place, ref_cache, ref_evict, ref_alert; /* LUA_NOREF: absent */
   int ref_handler;                                /* the traceback */
   int ref_task, ref_buffer, ref_machine, ref_nodes;
+  int ref_task_mt, ref_device_mt; /* to recognise views quickly */
 } strata__pstate_t;
 
 /* The allocator's user data of a state: its own account. */
@@ -97,7 +98,7 @@ const char *strata__pviews_mask(strata__policy_t *P, lua_State *L, int idx,
                                 uint64_t *mask);
 
 /** The device a view on the stack names, or -1 when idx is not one. */
-int strata__pviews_to_device(lua_State *L, int idx);
+int strata__pviews_to_device(strata__policy_t *P, lua_State *L, int idx);
 
 /** Seconds t would run on device d: measured history, else rated speed. */
 double strata__pviews_estimate(strata__policy_t *P, const strata__task_t *t,

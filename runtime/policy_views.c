@@ -106,8 +106,20 @@ static void push_or_nil(lua_State *L, const char *s) {
 
 /* {=== Task view ===} */
 
+/* Is the value at idx a userdata with the metatable `ref` names? Cheaper
+ * than luaL_testudata, which looks the metatable up by name. */
+static bool has_mt(lua_State *L, int idx, int ref) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+    return false;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  bool same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same;
+}
+
 static const strata__task_t *check_task(lua_State *L, int idx) {
-  luaL_checkudata(L, idx, TASK_MT);
+  if (!has_mt(L, idx, engine(L)->s.ref_task_mt))
+    luaL_typeerror(L, idx, "task view");
   const strata__task_t *t = engine(L)->task;
   if (!t)
     luaL_error(L, "a task view can only be read during the hook call that "
@@ -199,7 +211,11 @@ static void push_job(lua_State *L, strata__job_t *job) {
 }
 
 static int task_index(lua_State *L) {
-  const strata__task_t *t = check_task(L, 1);
+  /* Only ever called on the task view (its metatable is hidden). */
+  const strata__task_t *t = engine(L)->task;
+  if (!t)
+    return luaL_error(L, "a task view can only be read during the hook "
+                         "call that was given it");
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "kernel"))
     lua_pushstring(L, t->kernel->name);
@@ -240,13 +256,17 @@ static int task_tostring(lua_State *L) {
 
 /* {=== Device view ===} */
 
-int strata__pviews_to_device(lua_State *L, int idx) {
-  const int *d = luaL_testudata(L, idx, DEVICE_MT);
-  return d ? *d : -1;
+int strata__pviews_to_device(strata__policy_t *P, lua_State *L, int idx) {
+  return has_mt(L, idx, P->s.ref_device_mt)
+             ? *(const int *)lua_touserdata(L, idx)
+             : -1;
 }
 
 static int check_device(lua_State *L, int idx) {
-  return *(const int *)luaL_checkudata(L, idx, DEVICE_MT);
+  int d = strata__pviews_to_device(engine(L), L, idx);
+  if (d < 0)
+    luaL_typeerror(L, idx, "device view");
+  return d;
 }
 
 void strata__pviews_push_device(strata__policy_t *P, int d) {
@@ -281,60 +301,69 @@ static bool push_health(lua_State *L, const strata_runtime_t *rt, int d,
   return true;
 }
 
-static bool push_device_number(lua_State *L, const strata__device_t *dev,
-                               const char *k) {
+/* The fields that never change, set once in each device view's table
+ * (its user value): reading one costs a table lookup, not a C call's
+ * string comparisons. (The view is at the top of the stack.) */
+static void set_static_fields(lua_State *L, const strata__device_t *dev) {
   const strata_backend_device_t *ds = &dev->desc;
-  double v;
-  if (!strcmp(k, "memory"))
-    v = (double)ds->memory_bytes;
-  else if (!strcmp(k, "mem_bandwidth"))
-    v = ds->mem_bandwidth;
-  else if (!strcmp(k, "link_bandwidth"))
-    v = ds->link_bandwidth;
-  else if (!strcmp(k, "fp64"))
-    v = ds->fp64_flops;
-  else if (!strcmp(k, "fp32"))
-    v = ds->fp32_flops;
-  else
-    return false;
-  lua_pushnumber(L, v);
-  return true;
+  lua_createtable(L, 0, 16);
+  lua_pushinteger(L, dev->index);
+  lua_setfield(L, -2, "index");
+  lua_pushstring(L, strata_device_class_name(ds->device_class));
+  lua_setfield(L, -2, "class");
+  lua_pushstring(L, ds->name);
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, strata__device_model_name(dev));
+  lua_setfield(L, -2, "model");
+  lua_pushstring(L, dev->backend->name);
+  lua_setfield(L, -2, "backend");
+  lua_pushstring(L, mem_class(dev));
+  lua_setfield(L, -2, "mem_class");
+  const struct {
+    const char *name;
+    double value;
+  } numbers[] = {{"memory", (double)ds->memory_bytes},
+                 {"mem_bandwidth", ds->mem_bandwidth},
+                 {"link_bandwidth", ds->link_bandwidth},
+                 {"fp64", ds->fp64_flops},
+                 {"fp32", ds->fp32_flops}};
+  for (size_t i = 0; i < sizeof numbers / sizeof *numbers; i++) {
+    lua_pushnumber(L, numbers[i].value);
+    lua_setfield(L, -2, numbers[i].name);
+  }
+  if (ds->ecc >= 0) {
+    lua_pushboolean(L, ds->ecc);
+    lua_setfield(L, -2, "ecc");
+  }
+  lua_pushinteger(L, ds->numa_node);
+  lua_setfield(L, -2, "numa");
+  lua_pushinteger(L, ds->nworkers);
+  lua_setfield(L, -2, "workers");
+  lua_pushinteger(L, dev->node);
+  lua_setfield(L, -2, "node");
+  lua_setiuservalue(L, -2, 1);
 }
 
+/* __index of device views: only ever called on one (the metatable is
+ * hidden from scripts), so no type check. Static fields from the view's
+ * table; live ones read now. */
 static int device_index(lua_State *L) {
-  strata__policy_t *P = engine(L);
-  const strata_runtime_t *rt = P->rt;
-  int d = check_device(L, 1);
-  const strata__device_t *dev = rt->devices[d];
-  const char *k = luaL_checkstring(L, 2);
-  if (push_device_number(L, dev, k))
+  int d = *(const int *)lua_touserdata(L, 1);
+  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) != LUA_TNIL)
     return 1;
-  if (!strcmp(k, "index"))
-    lua_pushinteger(L, d);
-  else if (!strcmp(k, "class"))
-    lua_pushstring(L, strata_device_class_name(dev->desc.device_class));
-  else if (!strcmp(k, "name"))
-    lua_pushstring(L, dev->desc.name);
-  else if (!strcmp(k, "model"))
-    lua_pushstring(L, strata__device_model_name(dev));
-  else if (!strcmp(k, "backend"))
-    lua_pushstring(L, dev->backend->name);
-  else if (!strcmp(k, "mem_class"))
-    lua_pushstring(L, mem_class(dev));
-  else if (!strcmp(k, "free"))
-    lua_pushinteger(L, (lua_Integer)free_bytes(rt, d));
-  else if (!strcmp(k, "ecc"))
-    dev->desc.ecc < 0 ? lua_pushnil(L) : lua_pushboolean(L, dev->desc.ecc);
-  else if (!strcmp(k, "numa"))
-    lua_pushinteger(L, dev->desc.numa_node);
-  else if (!strcmp(k, "workers"))
-    lua_pushinteger(L, dev->desc.nworkers);
+  const strata_runtime_t *rt = engine(L)->rt;
+  const strata__device_t *dev = rt->devices[d];
+  const char *k = lua_tostring(L, 2);
+  if (!k)
+    lua_pushnil(L);
   else if (!strcmp(k, "queue"))
     lua_pushinteger(L, (lua_Integer)strata__device_load(dev));
+  else if (!strcmp(k, "free"))
+    lua_pushinteger(L, (lua_Integer)free_bytes(rt, d));
   else if (!strcmp(k, "failed"))
     lua_pushboolean(L, atomic_load(&dev->failed));
-  else if (!strcmp(k, "node"))
-    lua_pushinteger(L, dev->node);
   else if (!strcmp(k, "temperature") || !strcmp(k, "power") ||
            !strcmp(k, "throttled"))
     push_health(L, rt, d, k);
@@ -384,7 +413,7 @@ static int buffer_index(lua_State *L) {
 /* Add what the value at idx names to *mask. @return NULL, or why not */
 static const char *add_to_mask(strata__policy_t *P, lua_State *L, int idx,
                                uint64_t *mask) {
-  int d = strata__pviews_to_device(L, idx);
+  int d = strata__pviews_to_device(P, L, idx);
   if (d >= 0) {
     if (d >= 64)
       return "device index above 63 (not supported in sets)";
@@ -415,7 +444,7 @@ const char *strata__pviews_mask(strata__policy_t *P, lua_State *L, int idx,
                                 uint64_t *mask) {
   *mask = 0;
   idx = lua_absindex(L, idx);
-  if (lua_type(L, idx) != LUA_TTABLE || luaL_testudata(L, idx, DEVICE_MT))
+  if (lua_type(L, idx) != LUA_TTABLE)
     return add_to_mask(P, L, idx, mask);
   lua_Integer n = luaL_len(L, idx);
   if (n < 1)
@@ -638,8 +667,9 @@ static int m_eft(lua_State *L) {
 
 /* {=== Building the views ===} */
 
-static void new_metatable(strata__policy_t *P, const char *name,
-                          lua_CFunction index, lua_CFunction tostring) {
+/* @return a registry reference to the new metatable */
+static int new_metatable(strata__policy_t *P, const char *name,
+                         lua_CFunction index, lua_CFunction tostring) {
   luaL_newmetatable(P->s.L, name);
   set_fn(P, "__index", index);
   lua_pushcfunction(P->s.L, read_only);
@@ -647,7 +677,7 @@ static void new_metatable(strata__policy_t *P, const char *name,
   set_fn(P, "__tostring", tostring);
   lua_pushliteral(P->s.L, "read-only");
   lua_setfield(P->s.L, -2, "__metatable");
-  lua_pop(P->s.L, 1);
+  return luaL_ref(P->s.L, LUA_REGISTRYINDEX);
 }
 
 static int buffer_tostring(lua_State *L) {
@@ -670,8 +700,9 @@ static void build_devices(strata__policy_t *P) {
   lua_State *L = P->s.L;
   lua_createtable(L, (int)P->rt->ndevices, 0);
   for (size_t i = 0; i < P->rt->ndevices; i++) {
-    *(int *)lua_newuserdatauv(L, sizeof(int), 0) = (int)i;
+    *(int *)lua_newuserdatauv(L, sizeof(int), 1) = (int)i;
     luaL_setmetatable(L, DEVICE_MT);
+    set_static_fields(L, P->rt->devices[i]);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_pushvalue(L, -1);
@@ -715,9 +746,10 @@ static void build_nodes(strata__policy_t *P) {
 
 static int build(lua_State *L) {
   strata__policy_t *P = lua_touserdata(L, 1);
-  new_metatable(P, TASK_MT, task_index, task_tostring);
-  new_metatable(P, DEVICE_MT, device_index, device_tostring);
-  new_metatable(P, BUFFER_MT, buffer_index, buffer_tostring);
+  P->s.ref_task_mt = new_metatable(P, TASK_MT, task_index, task_tostring);
+  P->s.ref_device_mt =
+      new_metatable(P, DEVICE_MT, device_index, device_tostring);
+  (void)new_metatable(P, BUFFER_MT, buffer_index, buffer_tostring);
   P->s.ref_task = new_view(L, 1, TASK_MT);
   P->s.ref_buffer = new_view(L, 1, BUFFER_MT);
   lua_newtable(L); /* the machine */
