@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* bench/strata-membench.c: memory-manager benchmarks on the sim backend,
  * whose devices keep their memory in separate host memory and copy with
- * memcpy. Three workloads, each printing one JSON line per measurement:
+ * memcpy (and, for the last two, what policies make of a machine). Four
+ * workloads, each printing one JSON line per measurement:
  *   transfer  host->device copies of N buffers, against plain memcpy;
  *   evict     a cyclic sweep over 3x a device's memory, reading (clean
  *             replicas are dropped) or writing (each eviction writes back);
  *   tiled     a tiled matrix multiply on a machine description in modelled
- *             time, with the data moved per link and the modelled makespan.
+ *             time, with the data moved per link and the modelled makespan;
+ *   tiers     a three-tier job (preprocessing, FP64 training, FP32
+ *             validation) in modelled time, next to its lower bounds.
  * Time is never judged; a wrong result or a failed call is an error
  * (exit 1), a bad command line exits 2. */
 #include "config.h"
@@ -43,9 +46,10 @@
 #define EVICT_FIT 8      /* ... which holds this many buffers */
 #define HOST_NODE 0      /* host memory is always memory node 0 */
 
-typedef enum { W_TRANSFER, W_EVICT, W_TILED } workload_t;
+typedef enum { W_TRANSFER, W_EVICT, W_TILED, W_TIERS } workload_t;
 
-static const char *const workload_names[] = {"transfer", "evict", "tiled"};
+static const char *const workload_names[] = {"transfer", "evict", "tiled",
+                                             "tiers"};
 
 typedef struct options {
   workload_t workload;
@@ -56,6 +60,7 @@ typedef struct options {
   const char *machine; /* tiled; NULL: mixed.lua from the source tree */
   double oversub;      /* tiled; 0: no cap on device memory */
   int prefetch;
+  const char *policy; /* tiled, tiers: a file, "none", NULL: tiered */
 } options_t;
 
 /* One runtime with its kernels and one slab of registered buffers. */
@@ -76,7 +81,7 @@ typedef struct bench {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: " PROG " transfer|evict|tiled [options]\n"
+          "usage: " PROG " transfer|evict|tiled|tiers [options]\n"
           "  --size BYTES       transfer: buffer size (default: each of 64K,\n"
           "                     1M, 16M); evict: buffer size (default 1M);\n"
           "                     tiled: tile size, b*b*8 (default 2M, b=512).\n"
@@ -91,6 +96,9 @@ static void usage(FILE *f) {
           "  --oversub X        tiled: cap device memory at working set / X\n"
           "                     (default 0: no cap)\n"
           "  --prefetch 0|1     prefetch inputs (default 1)\n"
+          "  --policy FILE      tiled, tiers: the Lua policy (default: the\n"
+          "                     library's, tiered.lua; 'none': least "
+          "loaded)\n"
           "  --backend-path P   backend plugin directory\n"
           "Prints one JSON line per measurement on stdout.\n");
 }
@@ -246,6 +254,8 @@ static void parse_option(options_t *o, int argc, char **argv, int *i) {
     o->machine = value_of(argc, argv, i, eq);
   else if (IS("--oversub"))
     o->oversub = parse_ratio("--oversub", value_of(argc, argv, i, eq));
+  else if (IS("--policy"))
+    o->policy = value_of(argc, argv, i, eq);
   else if (IS("--prefetch"))
     o->prefetch =
         (int)parse_bytes("--prefetch", value_of(argc, argv, i, eq), 0, 1);
@@ -273,10 +283,13 @@ static options_t parse_args(int argc, char **argv) {
     }
   }
   if (!have_workload)
-    usage_error("no workload given: transfer, evict or tiled");
-  if (o.workload != W_TILED && (o.machine || o.oversub > 0))
-    usage_error("--machine and --oversub apply to tiled only");
-  if (o.workload != W_TILED && o.size % ALIGN)
+    usage_error("no workload given: transfer, evict, tiled or tiers");
+  bool modelled = o.workload == W_TILED || o.workload == W_TIERS;
+  if (!modelled && (o.machine || o.policy))
+    usage_error("--machine and --policy apply to tiled and tiers only");
+  if (o.workload != W_TILED && o.oversub > 0)
+    usage_error("--oversub applies to tiled only");
+  if (!modelled && o.size % ALIGN)
     usage_error("--size must be a multiple of 64 bytes");
   return o;
 }
@@ -422,6 +435,8 @@ static int start_runtime(bench_t *b, const char *machine, const char *extra,
   o.backend_options = sim_opts;
   o.device_bytes = device_bytes;
   o.prefetch = b->opt.prefetch;
+  o.policy =
+      b->opt.policy && !strcmp(b->opt.policy, "none") ? "" : b->opt.policy;
   int rc = strata_runtime_create(&o, &b->rt);
   if (rc) {
     b->rt = NULL;
@@ -500,6 +515,8 @@ static void free_buffers(bench_t *b) {
 typedef struct task_extra {
   const char *flops; /* NULL: no "flops" and "precision" attributes */
   int priority;
+  const char *precision; /* with flops; NULL: "fp64" */
+  const char *tier;      /* NULL: none */
 } task_extra_t;
 
 /* create, access..., attributes, submit, release: one task, as an
@@ -520,7 +537,11 @@ static int submit(bench_t *b, strata_kernel_t k, const strata_buffer_t *bufs,
     report("strata_task_set_priority", rc);
   if (rc == 0 && flops &&
       ((rc = strata_task_set_attr(b->rt, t, "flops", flops)) ||
-       (rc = strata_task_set_attr(b->rt, t, "precision", "fp64"))))
+       (rc = strata_task_set_attr(b->rt, t, "precision",
+                                  extra.precision ? extra.precision : "fp64"))))
+    report("strata_task_set_attr", rc);
+  if (rc == 0 && extra.tier &&
+      (rc = strata_task_set_attr(b->rt, t, "tier", extra.tier)))
     report("strata_task_set_attr", rc);
   if (rc == 0 && (rc = strata_task_submit(b->rt, t)))
     report("strata_task_submit", rc);
@@ -1096,17 +1117,154 @@ static int run_tiled(bench_t *b) {
   return rc;
 }
 
+/* {=== tiers: a three-tier job in modelled time ===} */
+
+/* One round: preprocessing writes a batch (FP32; tiered.lua sends it to
+ * the CPUs), training reads it and updates the model (FP64: HBM), and
+ * every fourth round validation reads the model and the validation set
+ * and writes a report (FP32: GDDR). Buffers: the model, the validation
+ * set, and per round a batch and a report. */
+#define TIERS_PRE_FLOPS 2e9
+#define TIERS_TRAIN_FLOPS 4e11
+#define TIERS_VALIDATE_FLOPS 2e11
+#define TIERS_EVERY 4
+
+typedef struct tiers_shape {
+  size_t rounds, nbuf;
+  uint64_t bytes;
+} tiers_shape_t;
+
+static int tiers_task(bench_t *b, const strata_buffer_t *bufs,
+                      const strata_access_mode_t *modes, size_t n,
+                      const char *tier, const char *precision, double flops) {
+  char f[32];
+  snprintf(f, sizeof f, "%.0f", flops);
+  return submit(
+      b, b->k_empty, bufs, modes, n,
+      (task_extra_t){.flops = f, .precision = precision, .tier = tier});
+}
+
+static int tiers_submit(bench_t *b, const tiers_shape_t *s) {
+  static const strata_access_mode_t w[] = {STRATA_W};
+  static const strata_access_mode_t rw_r[] = {STRATA_RW, STRATA_R};
+  static const strata_access_mode_t r_r_w[] = {STRATA_R, STRATA_R, STRATA_W};
+  strata_buffer_t model = b->bufs[0], val = b->bufs[1];
+  int rc = 0;
+  for (size_t i = 0; i < s->rounds && !rc; i++) {
+    strata_buffer_t batch = b->bufs[2 + i];
+    strata_buffer_t train[] = {model, batch};
+    if ((rc = tiers_task(b, &batch, w, 1, "preprocess", "fp32",
+                         TIERS_PRE_FLOPS)) ||
+        (rc =
+             tiers_task(b, train, rw_r, 2, "train", "fp64", TIERS_TRAIN_FLOPS)))
+      break;
+    if ((i + 1) % TIERS_EVERY == 0) {
+      strata_buffer_t v[] = {model, val, b->bufs[2 + s->rounds + i]};
+      rc = tiers_task(b, v, r_r_w, 3, "validate", "fp32", TIERS_VALIDATE_FLOPS);
+    }
+  }
+  return rc;
+}
+
+/* Lower bounds: the training chain (each step updates the model) at the
+ * best FP64 rate one task gets; and, for each precision, its work over
+ * every device's rate in that precision. */
+static int tiers_bounds(const bench_t *b, const tiers_shape_t *s, double *path,
+                        double *work) {
+  double best64 = 0, sum64 = 0, sum32 = 0;
+  for (int i = 0; i < strata_device_count(b->rt); i++) {
+    strata_device_info_t d = {.struct_size = sizeof d};
+    int rc = strata_device_info(b->rt, i, &d);
+    if (rc)
+      return report("strata_device_info", rc);
+    double per_task = d.fp64_flops / (d.workers ? d.workers : 1);
+    best64 = per_task > best64 ? per_task : best64;
+    sum64 += d.fp64_flops;
+    sum32 += d.fp32_flops;
+  }
+  double n = (double)s->rounds, nval = (double)(s->rounds / TIERS_EVERY);
+  *path = best64 > 0 ? n * TIERS_TRAIN_FLOPS / best64 : 0;
+  double w64 = sum64 > 0 ? n * TIERS_TRAIN_FLOPS / sum64 : 0;
+  double w32 = sum32 > 0
+                   ? (n * TIERS_PRE_FLOPS + nval * TIERS_VALIDATE_FLOPS) / sum32
+                   : 0;
+  *work = w64 > w32 ? w64 : w32;
+  return 0;
+}
+
+static int print_tiers(const bench_t *b, const tiers_shape_t *s,
+                       const char *machine, uint64_t tasks) {
+  uint64_t makespan_ns;
+  double fp64, path, work;
+  int rc;
+  if ((rc = tiled_model(b, &makespan_ns, &fp64)) ||
+      (rc = tiers_bounds(b, s, &path, &work)))
+    return rc;
+  strata_policy_stats_t ps = {.struct_size = sizeof ps};
+  if ((rc = strata_policy_stats(b->rt, &ps)))
+    return report("strata_policy_stats", rc);
+  double bound = path > work ? path : work;
+  printf("{\"bench\":\"tiers\",\"machine\":");
+  print_json_string(machine);
+  printf(",\"policy\":");
+  print_json_string(ps.name[0] ? ps.name : "none");
+  printf(",\"rounds\":%zu,\"buffer_bytes\":%" PRIu64 ",\"tasks\":%" PRIu64
+         ",\"makespan_s\":%.6g,\"lower_bound_s\":%.6g"
+         ",\"critical_path_s\":%.6g,\"work_bound_s\":%.6g"
+         ",\"ratio\":%.3f,\"policy_fallbacks\":%" PRIu64,
+         s->rounds, s->bytes, tasks, secs(makespan_ns), bound, path, work,
+         bound > 0 ? secs(makespan_ns) / bound : 0.0, ps.fallbacks);
+  if ((rc = print_device_tasks(b)))
+    return rc;
+  printf("}\n");
+  fflush(stdout);
+  return 0;
+}
+
+static int tiers_once(bench_t *b, const tiers_shape_t *s, const char *machine) {
+  uint64_t before[2];
+  int rc = start_runtime(b, machine, ",time=modelled,skip_kernels=1", 0);
+  if (!rc && !(rc = alloc_buffers(b, s->nbuf, s->bytes)) &&
+      !(rc = register_buffers(b)) &&
+      !(rc = task_counts(b, &before[0], &before[1]))) {
+    uint64_t tasks = 2 * s->rounds + s->rounds / TIERS_EVERY;
+    rc = tiers_submit(b, s);
+    int wrc = finish_round(b, before, rc ? 0 : tasks);
+    if (!rc && !(rc = wrc))
+      rc = print_tiers(b, s, machine, tasks);
+  }
+  int src = stop_runtime(b);
+  free_buffers(b);
+  return rc ? rc : src;
+}
+
+static int run_tiers(bench_t *b) {
+  tiers_shape_t s = {.rounds = b->opt.count ? (size_t)b->opt.count : 32,
+                     .bytes = b->opt.size ? b->opt.size : 4 * MIB};
+  s.nbuf = 2 + 2 * s.rounds;
+  if (too_big(s.nbuf, s.bytes))
+    return 1;
+  const char *machine =
+      b->opt.machine ? b->opt.machine : STRATA_SOURCE_MACHINES "/mixed.lua";
+  uint64_t repeat = b->opt.repeat ? b->opt.repeat : 1;
+  int rc = 0;
+  for (uint64_t r = 0; r < repeat && rc == 0; r++)
+    rc = tiers_once(b, &s, machine);
+  return rc;
+}
+
 /* {=== main ===} */
 
 int main(int argc, char **argv) {
   bench_t b = {.opt = parse_args(argc, argv)};
   int rc = 0;
-  if (b.opt.workload != W_TILED)
+  if (b.opt.workload == W_TRANSFER || b.opt.workload == W_EVICT)
     rc = make_tmpdir(&b);
   if (rc == 0)
     rc = b.opt.workload == W_TRANSFER ? run_transfer(&b)
          : b.opt.workload == W_EVICT  ? run_evict(&b)
-                                      : run_tiled(&b);
+         : b.opt.workload == W_TILED  ? run_tiled(&b)
+                                      : run_tiers(&b);
   remove_tmpdir(&b);
   return rc ? 1 : 0;
 }

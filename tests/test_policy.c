@@ -137,13 +137,14 @@ static void test_policy_tiered_default(void **state) {
     assert_int_equal(run_one(&p, 2, "validate", NULL), STRATA_CLASS_GDDR);
     assert_int_equal(run_one(&p, 3, NULL, "fp32"), STRATA_CLASS_GDDR);
     assert_int_equal(run_one(&p, 4, "preprocess", NULL), STRATA_CLASS_CPU);
+    assert_int_equal(run_one(&p, 6, "preprocess", "fp32"), STRATA_CLASS_CPU);
     /* "Anything FP64 on the HBM cards", validation included. */
     assert_int_equal(run_one(&p, 5, "validate", "fp64"), STRATA_CLASS_HBM);
   }
   s = stats(&p);
   assert_int_equal(s.fallbacks, 0);
   assert_int_equal(s.errors, 0);
-  assert_true(s.cached >= 12); /* rounds 2 and 3 skipped Lua */
+  assert_true(s.cached >= 14); /* rounds 2 and 3 skipped Lua */
   prt_stop(&p);
   assert_int_equal(p.data[0][0], 3);
 }

@@ -40,13 +40,15 @@ end
 
 function place(task, machine)
   local tier, precision = task.tier, task.precision
+  -- The tier decides before the precision, except that FP64 always wants
+  -- an HBM card: FP32 preprocessing stays on the CPUs.
   if tier == "train" or precision == "fp64" then
     return first_usable(task, machine, { "hbm", "gddr", "cpu" }), true
+  elseif tier == "preprocess" then
+    return first_usable(task, machine, { "cpu" }), true
   elseif tier == "validate" or tier == "inference" or precision == "fp32"
       or precision == "fp16" or precision == "bf16" then
     return first_usable(task, machine, { "gddr", "hbm", "cpu" }), true
-  elseif tier == "preprocess" then
-    return first_usable(task, machine, { "cpu" }), true
   end
   return nil, true
 end
