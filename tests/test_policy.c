@@ -330,6 +330,35 @@ static void test_policy_broken_policies(void **state) {
   }
 }
 
+static void test_policy_answer_that_cannot_run(void **state) {
+  (void)state;
+  /* The cards hold 64 KiB; a task on 128 KiB named for the GDDR card
+   * cannot run there: the default places it (on the host CPUs). */
+  prt_t p;
+  prt_opts(&p, "cpu,sim", pair_machine(),
+           test_write_file(tmpdir, "gddr-only.lua",
+                           "function place(task, m) return 'gddr' end\n"));
+  prt_start(&p);
+  static uint64_t big[16384];
+  strata_buffer_t b;
+  assert_int_equal(strata_buffer_register(p.rt, big, sizeof big, &b), 0);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(p.rt, p.k, &t), 0);
+  assert_int_equal(strata_task_access(p.rt, t, b, STRATA_RW), 0);
+  assert_int_equal(strata_task_submit(p.rt, t), 0);
+  assert_int_equal(strata_task_wait(p.rt, t), 0);
+  strata_decision_t d = {.struct_size = sizeof d};
+  assert_int_equal(strata_task_decision(p.rt, t, &d), 0);
+  assert_int_equal(d.fallback, 1);
+  assert_int_equal(d.device, 0);
+  assert_non_null(strstr(d.why, "can run the task"));
+  assert_int_equal(strata_task_release(p.rt, t), 0);
+  assert_int_equal(stats(&p).fallbacks, 1);
+  assert_int_equal(strata_buffer_unregister(p.rt, b), 0);
+  assert_int_equal(big[0], 1);
+  prt_stop(&p);
+}
+
 static const struct {
   const char *name, *text, *logged;
 } unloadable[] = {
@@ -659,6 +688,7 @@ int main(void) {
       cmocka_unit_test(test_policy_eft),
       cmocka_unit_test(test_policy_dataset_cache),
       cmocka_unit_test(test_policy_broken_policies),
+      cmocka_unit_test(test_policy_answer_that_cannot_run),
       cmocka_unit_test(test_policy_bad_scripts_refused),
       cmocka_unit_test(test_policy_reload),
       cmocka_unit_test(test_policy_evict_routes_victims),
