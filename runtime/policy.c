@@ -497,6 +497,9 @@ static int policy_place(void *state, strata_runtime_t *rt, strata__task_t *t,
                         int *device) {
   (void)rt;
   strata__policy_t *P = state;
+  /* Without a script (policy ""), placing costs nothing but this load. */
+  if (!atomic_load_explicit(&P->has_place, memory_order_acquire))
+    return STRATA_ENOENT;
   pthread_mutex_lock(&P->mu);
   int rc;
   strata__shape_t *s = shape_slot(P, t);
@@ -821,13 +824,15 @@ int strata__policy_init(strata_runtime_t *rt,
   /* Estimates are kept from a script's first question on; a perf-model
    * file means someone wants the history anyway. */
   atomic_store(&rt->track_estimates, P->perf_path != NULL);
-  if (P->s.L) {
-    rt->placer = (strata__placer_t){.name = P->name,
-                                    .state = P,
-                                    .place = policy_place,
-                                    .destroy = policy_destroy};
+  /* The engine is the placer from now on, also without a script: a reload
+   * may bring one, and the placer must not change under submitters. */
+  atomic_store(&P->has_place, P->s.L && P->s.ref_place != LUA_NOREF);
+  rt->placer = (strata__placer_t){.name = "policy",
+                                  .state = P,
+                                  .place = policy_place,
+                                  .destroy = policy_destroy};
+  if (P->s.L)
     STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s loaded", P->name);
-  }
   start_monitor(P);
   return STRATA_OK;
 }
@@ -892,10 +897,7 @@ int strata_policy_reload(strata_runtime_t *rt, const char *path) {
     clear_shapes(P);
     P->nseen = 0; /* a new script's errors are news */
     atomic_fetch_add(&P->reloads, 1);
-    rt->placer = (strata__placer_t){.name = P->name,
-                                    .state = P,
-                                    .place = policy_place,
-                                    .destroy = policy_destroy};
+    atomic_store(&P->has_place, P->s.ref_place != LUA_NOREF);
     STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s reloaded", P->name);
   } else if (rc != STRATA_ENOENT) {
     atomic_fetch_add(&P->reload_failures, 1);

@@ -45,6 +45,7 @@ typedef struct strata__policy {
   strata_runtime_t *rt;
   pthread_mutex_t mu; /* the state, the shape cache, the error log */
   strata__pstate_t s;
+  atomic_bool has_place; /* the running script has a place hook */
   char name[64];
   char *path; /* NULL: the built-in tiered.lua */
   /* The subjects of the task and buffer views during a hook call; NULL
