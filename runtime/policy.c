@@ -378,25 +378,16 @@ static uint64_t shape_hash(const strata__kernel_t *k, const char *tier,
   return h;
 }
 
-static const char *tier_of(const strata__task_t *t) {
-  return t->attrs.tier ? t->attrs.tier : t->job ? t->job->attrs.tier : NULL;
-}
-
-static const char *precision_of(const strata__task_t *t) {
-  return t->attrs.precision ? t->attrs.precision
-         : t->job           ? t->job->attrs.precision
-                            : NULL;
-}
-
 /* The cached answer for t's shape (P->mu held). */
 static strata__shape_t *shape_slot(strata__policy_t *P,
                                    const strata__task_t *t) {
-  uint64_t h = shape_hash(t->kernel, tier_of(t), precision_of(t));
+  uint64_t h =
+      shape_hash(t->kernel, strata__task_tier(t), strata__task_precision(t));
   return &P->shapes[h % STRATA__SHAPES];
 }
 
 static bool shape_matches(const strata__shape_t *s, const strata__task_t *t) {
-  const char *tier = tier_of(t), *prec = precision_of(t);
+  const char *tier = strata__task_tier(t), *prec = strata__task_precision(t);
   return s->kernel == t->kernel && !strcmp(s->tier, tier ? tier : "") &&
          !strcmp(s->precision, prec ? prec : "");
 }
@@ -404,7 +395,7 @@ static bool shape_matches(const strata__shape_t *s, const strata__task_t *t) {
 /* Remember the answer for t's shape when every part of the shape fits. */
 static void shape_store(strata__policy_t *P, const strata__task_t *t,
                         uint64_t mask) {
-  const char *tier = tier_of(t), *prec = precision_of(t);
+  const char *tier = strata__task_tier(t), *prec = strata__task_precision(t);
   if ((tier && strlen(tier) >= sizeof P->shapes[0].tier) ||
       (prec && strlen(prec) >= sizeof P->shapes[0].precision))
     return;
@@ -557,8 +548,6 @@ static int evict_answer(strata__policy_t *P, const strata__buffer_t *b,
   else if (dest == node ||
            P->rt->mem.nodes[dest]->kind <= P->rt->mem.nodes[node]->kind)
     *why = "not a tier below the victim's node";
-  else if (dest == P->rt->mem.spill && !b->owned && 0)
-    *why = "";
   else
     return dest;
   return -2;

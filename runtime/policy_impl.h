@@ -82,6 +82,18 @@ typedef struct strata__policy {
       reload_failures, call_ns;
 } strata__policy_t;
 
+/* A task's tier and precision: its own attribute, else its job's. (The
+ * job's attributes are set before its tasks are submitted.) */
+static inline const char *strata__task_tier(const strata__task_t *t) {
+  return t->attrs.tier ? t->attrs.tier : t->job ? t->job->attrs.tier : NULL;
+}
+
+static inline const char *strata__task_precision(const strata__task_t *t) {
+  return t->attrs.precision ? t->attrs.precision
+         : t->job           ? t->job->attrs.precision
+                            : NULL;
+}
+
 /* {=== policy_views.c ===} */
 
 /** Create the metatables, the device, node and machine views and the

@@ -87,16 +87,6 @@ static uint64_t free_bytes(const strata_runtime_t *rt, int d) {
   return used >= n->capacity ? 0 : n->capacity - used;
 }
 
-static const char *task_tier(const strata__task_t *t) {
-  return t->attrs.tier ? t->attrs.tier : t->job ? t->job->attrs.tier : NULL;
-}
-
-static const char *task_precision(const strata__task_t *t) {
-  return t->attrs.precision ? t->attrs.precision
-         : t->job           ? t->job->attrs.precision
-                            : NULL;
-}
-
 static void push_or_nil(lua_State *L, const char *s) {
   if (s)
     lua_pushstring(L, s);
@@ -222,9 +212,9 @@ static int task_index(lua_State *L) {
   else if (!strcmp(k, "name"))
     lua_pushstring(L, strata__task_name(t));
   else if (!strcmp(k, "tier"))
-    push_or_nil(L, task_tier(t));
+    push_or_nil(L, strata__task_tier(t));
   else if (!strcmp(k, "precision"))
-    push_or_nil(L, task_precision(t));
+    push_or_nil(L, strata__task_precision(t));
   else if (!strcmp(k, "flops")) {
     if (t->attrs.flops >= 0)
       lua_pushnumber(L, t->attrs.flops);
@@ -499,9 +489,10 @@ double strata__pviews_estimate(strata__policy_t *P, const strata__task_t *t,
                           strata__device_model_name(dev), t->working_set, &s,
                           &count))
     return s;
-  double compute = t->attrs.flops > 0
-                       ? t->attrs.flops / rate_per_task(dev, task_precision(t))
-                       : 0;
+  double compute =
+      t->attrs.flops > 0
+          ? t->attrs.flops / rate_per_task(dev, strata__task_precision(t))
+          : 0;
   double bw = dev->desc.mem_bandwidth;
   double memory = bw > 0 ? (double)t->working_set / bw : 0;
   return compute > memory ? compute : memory;

@@ -68,10 +68,13 @@ typedef struct strata_decision {
 STRATA_API int strata_task_decision(strata_runtime_t *rt, strata_task_t task,
                                     strata_decision_t *out);
 
-/** Give a buffer a tag the policy reads (buffer.tag), such as "dataset".
+/** Give a buffer a tag the policy reads (buffer.tag), such as "dataset",
+ *  and ask the policy's cache hook where to keep it (it is prefetched
+ *  there now).
  *  @return 0; STRATA_ENOENT; STRATA_EINVAL (tag NULL or longer than 63
  *          bytes)
- *  @thread any */
+ *  @thread any, but not while tasks that access the buffer are being
+ *          submitted (their placement reads the tag) */
 STRATA_API int strata_buffer_set_tag(strata_runtime_t *rt, strata_buffer_t buf,
                                      const char *tag);
 
