@@ -528,8 +528,7 @@ static int tier_node(const strata_runtime_t *rt, const char *s) {
   return -2;
 }
 
-static int evict_answer(strata__policy_t *P, const strata__buffer_t *b,
-                        int node, const char **why) {
+static int evict_answer(strata__policy_t *P, int node, const char **why) {
   lua_State *L = P->s.L;
   if (lua_isnil(L, -1))
     return -2;
@@ -575,7 +574,7 @@ int strata__policy_evict(strata_runtime_t *rt, const strata__buffer_t *b,
   if (st != LUA_OK) {
     hook_error(P, "evict", lua_tostring(L, -1), true);
   } else {
-    dest = evict_answer(P, b, node, &why);
+    dest = evict_answer(P, node, &why);
     if (why) {
       char msg[256];
       snprintf(msg, sizeof msg, "returned '%s': %s",
