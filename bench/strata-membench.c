@@ -1039,7 +1039,7 @@ static int print_links(const bench_t *b) {
 /* The tiled line; read before unregistering, which copies C home. */
 static int print_tiled(const bench_t *b, const tiled_shape_t *s,
                        const char *machine, uint64_t ns) {
-  uint64_t makespan_ns;
+  uint64_t makespan_ns = 0;
   double fp64;
   int rc = tiled_model(b, &makespan_ns, &fp64);
   if (rc)
@@ -1194,8 +1194,8 @@ static int tiers_bounds(const bench_t *b, const tiers_shape_t *s, double *path,
 
 static int print_tiers(const bench_t *b, const tiers_shape_t *s,
                        const char *machine, uint64_t tasks) {
-  uint64_t makespan_ns;
-  double fp64, path, work;
+  uint64_t makespan_ns = 0;
+  double fp64 = 0, path = 0, work = 0;
   int rc;
   if ((rc = tiled_model(b, &makespan_ns, &fp64)) ||
       (rc = tiers_bounds(b, s, &path, &work)))
