@@ -50,6 +50,8 @@ typedef struct strata__buffer {
   /* The device its last submitted writer was placed on (-1: none yet):
    * where its data will be, for the policy's transfer estimates. */
   _Atomic int writer_device;
+  /* When that writer is planned to end (plan.h, ns on its timeline). */
+  _Atomic uint64_t plan_ready;
 } strata__buffer_t;
 
 /** @return the buffer, or NULL for a stale handle. @thread any */

@@ -45,9 +45,6 @@ typedef struct strata_device_handle {
    * submitting threads and workers do not write to the same line. */
   char pad0[64];
   _Atomic uint64_t submitted;
-  /* Estimated nanoseconds of the tasks ready or running here (kept while
-   * a policy is loaded): the eft helpers' backlog. */
-  _Atomic uint64_t est_ns;
   char pad1[64];
   _Atomic uint64_t ended;
   char pad2[64];

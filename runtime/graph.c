@@ -185,8 +185,6 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
   }
   if (t->job)
     strata__job_task_ended(rt, t->job, t, status);
-  if (t->est_device >= 0)
-    strata__policy_uncount(rt, t);
   if (status == STRATA_EDEPFAILED || status == STRATA_ECANCELED) {
     strata__task_t *o = atomic_load(&t->doom);
     if (o)
@@ -570,7 +568,6 @@ static strata__task_t *new_task(strata_runtime_t *rt, strata__kernel_t *k) {
   t->qnode.priority = 0;
   t->host = false;
   t->decision = NULL;
-  t->est_device = -1;
   return t;
 }
 

@@ -102,8 +102,6 @@ typedef struct strata__task {
    * queued, ends at strata_buffer_release. */
   bool host;
   uint64_t working_set; /* bytes of distinct buffers, set at submit */
-  uint64_t est_ns;      /* its estimate, counted in est_device's est_ns */
-  int est_device;       /* -1: not counted */
   uint64_t seq;         /* submission order */
   uint64_t start_ns;
   strata__kernel_t *kernel;

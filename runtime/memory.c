@@ -726,12 +726,35 @@ static void park_stale(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   pthread_mutex_unlock(&n->mu);
 }
 
+/* A copy between two cards that are not peers crosses host memory
+ * anyway. When the buffer's host replica has its memory and nobody uses
+ * it, land the data there (it becomes valid) rather than in a transient
+ * block: the next card to read the buffer copies it once, not twice
+ * through the first card's link again. (b->mu held.) */
+static bool stage_in_host(strata_runtime_t *rt, const strata__buffer_t *b,
+                          int node, int src) {
+  const strata__mnode_t *dn = node_of(rt, node), *sn = node_of(rt, src);
+  const strata__replica_t *rh = &b->rep[rt->mem.host];
+  return dn->kind == STRATA__NODE_DEVICE && sn->kind == STRATA__NODE_DEVICE &&
+         !peers(dn, sn) && rh->ptr && rh->state == STRATA__INVALID &&
+         !rh->busy && !rh->pins;
+}
+
+static int fill(strata_runtime_t *rt, strata__buffer_t *b, int node);
+
 /* Copy b's best valid replica into its allocated, invalid replica on
  * `node`, which becomes shared. Called with b->mu held; drops it during
  * the copy. @return 0; STRATA_ELOST; copy errors */
 static int fill(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   strata__replica_t *r = &b->rep[node];
   int src = pick_source(rt, b, node);
+  if (src >= 0 && stage_in_host(rt, b, node, src)) {
+    r->busy++; /* ours while b->mu is dropped: not evicted, not refilled */
+    int staged = fill(rt, b, rt->mem.host);
+    r->busy--;
+    if (staged == STRATA_OK)
+      src = pick_source(rt, b, node); /* host, unless it changed meanwhile */
+  }
   if (src < 0)
     return STRATA_ELOST;
   strata__replica_t *rs = &b->rep[src];

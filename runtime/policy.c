@@ -723,29 +723,18 @@ void strata__policy_task_ran(strata_runtime_t *rt, const strata__task_t *t,
                       (double)ns * 1e-9);
 }
 
-void strata__policy_placed(strata_runtime_t *rt, strata__task_t *t, int d) {
+void strata__policy_placed(strata_runtime_t *rt, const strata__task_t *t,
+                           int d) {
   strata__policy_t *P = rt->policy;
-  strata__policy_uncount(rt, t); /* placed again, after a device failed */
-  double est = strata__pviews_estimate(P, t, d);
-  t->est_ns = est > 0 && est < 1e9 ? (uint64_t)(est * 1e9) : 0;
+  strata__plan_est_t e;
+  /* Before the writer devices change: t reads what it writes from where
+   * the data is now. */
+  strata__plan_eval(P, t, d, strata__plan_now(&P->plan, rt), &e);
+  strata__plan_commit(P, t, d, &e);
   for (size_t i = 0; i < t->naccess; i++)
     if (strata__task_access_mode(t, i) & STRATA_W)
       atomic_store_explicit(&t->access[i].buf->writer_device, d,
                             memory_order_relaxed);
-}
-
-void strata__policy_count(strata_runtime_t *rt, strata__task_t *t) {
-  t->est_device = t->device;
-  atomic_fetch_add_explicit(&rt->devices[t->device]->est_ns, t->est_ns,
-                            memory_order_relaxed);
-}
-
-void strata__policy_uncount(strata_runtime_t *rt, strata__task_t *t) {
-  if (t->est_device < 0)
-    return;
-  atomic_fetch_sub_explicit(&rt->devices[t->est_device]->est_ns, t->est_ns,
-                            memory_order_relaxed);
-  t->est_device = -1;
 }
 
 /* {=== Setup and teardown ===} */
@@ -764,6 +753,7 @@ static void set_limits(strata__policy_t *P, const strata_runtime_opts_t *o) {
 static void free_policy(strata_runtime_t *rt, strata__policy_t *P) {
   close_state(P, P->s.L);
   strata__perf_fini(&P->perf, &rt->alloc);
+  strata__plan_fini(&P->plan, rt);
   strata__free(&rt->alloc, P->seen, P->cap_seen * sizeof *P->seen);
   strata__free(&rt->alloc, P->over, rt->ndevices ? rt->ndevices : 1);
   strata__free(&rt->alloc, P->modelled, rt->ndevices ? rt->ndevices : 1);
@@ -804,9 +794,15 @@ int strata__policy_init(strata_runtime_t *rt,
     free_policy(rt, P);
     return rc;
   }
+  bool modelled = false;
   for (size_t d = 0; d < rt->ndevices; d++) {
     strata_device_model_t m = {.struct_size = sizeof m};
     P->modelled[d] = strata_device_model(rt, (int)d, &m) == STRATA_OK;
+    modelled |= P->modelled[d];
+  }
+  if (strata__plan_init(&P->plan, rt, modelled)) {
+    free_policy(rt, P);
+    return STRATA_ENOMEM;
   }
   rt->policy = P;
   /* Estimates are kept from a script's first question on; a perf-model

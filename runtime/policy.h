@@ -54,16 +54,11 @@ int strata__policy_evict(struct strata_runtime *rt,
 void strata__policy_task_ran(struct strata_runtime *rt,
                              const struct strata__task *t, int d, uint64_t ns);
 
-/** t was placed on device d: estimate its run there, and note d as where
- *  the buffers it writes will be. @thread the submitter */
-void strata__policy_placed(struct strata_runtime *rt, struct strata__task *t,
-                           int d);
-/** t became ready on its device: its estimate joins the device's backlog
- *  (what eft waits behind; tasks still waiting for inputs may run after
- *  a task placed now, so they do not count). @thread any */
-void strata__policy_count(struct strata_runtime *rt, struct strata__task *t);
-/** t ended: its estimate leaves its device's backlog. @thread any */
-void strata__policy_uncount(struct strata_runtime *rt, struct strata__task *t);
+/** t was placed on device d: enter its estimated run in the plan (see
+ *  plan.h), and note d as where the buffers it writes will be.
+ *  @thread the submitter */
+void strata__policy_placed(struct strata_runtime *rt,
+                           const struct strata__task *t, int d);
 
 /** Read every device's health and call alert for readings over their
  *  thresholds (once per crossing). @thread any */

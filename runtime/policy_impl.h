@@ -11,6 +11,7 @@
 #include <lua.h>
 
 #include "perfmodel.h"
+#include "plan.h"
 #include "runtime.h"
 
 /* Entries of the shape cache: where tasks of one (kernel, tier,
@@ -75,6 +76,7 @@ typedef struct strata__policy {
   bool *modelled; /* per device: its time is modelled (no history) */
 
   strata__perfmodel_t perf;
+  strata__plan_t plan; /* placed work, for finish-time estimates */
   char *perf_path;
   bool record;
 

@@ -498,54 +498,29 @@ double strata__pviews_estimate(strata__policy_t *P, const strata__task_t *t,
   return compute > memory ? compute : memory;
 }
 
-/* The host link a copy to or from node `node` crosses (bytes/s; 0: none
- * known). */
-static double link_of_node(const strata_runtime_t *rt, int node) {
-  const strata__mnode_t *n = rt->mem.nodes[node];
-  return n->dev ? n->dev->desc.link_bandwidth : 0;
-}
-
-/* Seconds to bring t's inputs to device d's memory. A buffer needs a copy
- * unless it is valid there now and no task placed elsewhere is about to
- * write it (its last writer's device, noted at placement, says where its
- * data will be). A copy crosses d's host link, or, for a device that
- * works on host memory, the link of the device holding the data. */
+/* Seconds to bring t's inputs to device d's memory, one copy after the
+ * other (see strata__plan_copy for when a buffer needs one). */
 static double transfer_time(const strata_runtime_t *rt, const strata__task_t *t,
                             int d) {
-  const strata__device_t *dev = rt->devices[d];
-  int node = dev->node;
   double seconds = 0;
   for (size_t i = 0; i < t->naccess; i++) {
-    if (!(strata__task_access_mode(t, i) & STRATA_R))
-      continue;
-    const strata__buffer_t *b = t->access[i].buf;
-    int wd = atomic_load_explicit(&b->writer_device, memory_order_relaxed);
-    int from = wd >= 0 ? rt->devices[wd]->node : -1;
-    bool here = atomic_load_explicit(&b->rep[node].state,
-                                     memory_order_relaxed) != STRATA__INVALID;
-    if (from == node || (here && (from < 0 || wd == d)))
-      continue;
-    double bw = dev->desc.own_memory ? dev->desc.link_bandwidth
-                : from >= 0          ? link_of_node(rt, from)
-                                     : 0;
-    for (size_t n = 0; bw <= 0 && n < rt->mem.nnodes; n++)
-      if (atomic_load_explicit(&b->rep[n].state, memory_order_relaxed) !=
-          STRATA__INVALID)
-        bw = link_of_node(rt, (int)n);
-    if (bw > 0)
-      seconds += (double)b->size / bw + dev->desc.link_latency;
+    strata__plan_leg_t legs[2];
+    int n = strata__task_access_mode(t, i) & STRATA_R
+                ? strata__plan_copy(rt, t->access[i].buf, d, legs)
+                : 0;
+    for (int k = 0; k < n; k++)
+      seconds += legs[k].seconds;
   }
   return seconds;
 }
 
-/* When t would end on d if placed now: the estimated work ready or
- * running there, shared by its workers, then t's copies and its run. */
-static double finish_time(strata__policy_t *P, const strata__task_t *t, int d) {
-  const strata__device_t *dev = P->rt->devices[d];
-  double queued =
-      (double)atomic_load_explicit(&dev->est_ns, memory_order_relaxed) * 1e-9 /
-      (dev->desc.nworkers ? dev->desc.nworkers : 1);
-  return queued + transfer_time(P->rt, t, d) + strata__pviews_estimate(P, t, d);
+/* Seconds from `now` until t would end on d if placed now: after the
+ * work planned there, its inputs' writers and its copies (plan.h). */
+static double finish_time(strata__policy_t *P, const strata__task_t *t, int d,
+                          double now) {
+  strata__plan_est_t e;
+  strata__plan_eval(P, t, d, now, &e);
+  return e.finish - now;
 }
 
 /* {=== Machine helpers ===} */
@@ -627,7 +602,8 @@ static int m_finish_time(lua_State *L) {
   strata__policy_t *P = engine(L);
   want_estimates(P);
   const strata__task_t *t = task_arg(L, 1);
-  lua_pushnumber(L, finish_time(P, t, check_device(L, 2)));
+  lua_pushnumber(L, finish_time(P, t, check_device(L, 2),
+                                strata__plan_now(&P->plan, P->rt)));
   return 1;
 }
 
@@ -637,11 +613,11 @@ static int m_eft(lua_State *L) {
   const strata__task_t *t = task_arg(L, 1);
   uint64_t mask = check_set(L, 2);
   int best = -1;
-  double best_t = HUGE_VAL;
+  double best_t = HUGE_VAL, now = strata__plan_now(&P->plan, P->rt);
   for (size_t i = 0; i < P->rt->ndevices; i++) {
     if (!in_set(mask, i) || !strata__placement_eligible(P->rt, t, (int)i))
       continue;
-    double f = finish_time(P, t, (int)i);
+    double f = finish_time(P, t, (int)i, now);
     if (f < best_t) {
       best = (int)i;
       best_t = f;

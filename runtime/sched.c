@@ -35,8 +35,6 @@ void strata__sched_enqueue(strata_runtime_t *rt, strata__task_t *t) {
   }
   strata__device_t *d = rt->devices[t->device];
   atomic_store_explicit(&t->state, STRATA_TASK_READY, memory_order_release);
-  if (atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
-    strata__policy_count(rt, t);
   /* Prefetch when t will wait in the queue (an idle worker would take it
    * and copy its data at once); before the push, so that no worker can
    * take and end t while its requests are queued. */

@@ -1129,6 +1129,122 @@ static void test_memory_modelled_time(void **state) {
   assert_int_equal(dm.clock_ns, 0); /* ENOTSUP in real time */
 }
 
+static strata_task_t modelled_task(strata_runtime_t *rt, strata_kernel_t k,
+                                   const char *tier, const char *flops,
+                                   strata_buffer_t in, strata_buffer_t out) {
+  strata_task_t t;
+  uint64_t v = 1;
+  assert_int_equal(strata_task_create(rt, k, &t), 0);
+  if (in.id)
+    assert_int_equal(strata_task_access(rt, t, in, STRATA_R), 0);
+  assert_int_equal(strata_task_access(rt, t, out, STRATA_W), 0);
+  assert_int_equal(strata_task_set_args(rt, t, &v, sizeof v), 0);
+  assert_int_equal(strata_task_set_attr(rt, t, "tier", tier), 0);
+  assert_int_equal(strata_task_set_attr(rt, t, "flops", flops), 0);
+  assert_int_equal(
+      strata_task_set_attr(rt, t, "precision",
+                           strcmp(tier, "train") ? "fp32" : "fp64"),
+      0);
+  assert_int_equal(strata_task_submit(rt, t), 0);
+  return t;
+}
+
+/* The modelled schedule does not follow the order the host ran kernels
+ * in: B waits (modelled) 2 ms for A's result from the slow card; C, run
+ * by the host after B, was ready at once and fits the HBM card's idle
+ * time before B. Booked after B, the card's clock would be 3 ms. */
+static void test_memory_modelled_gaps(void **state) {
+  (void)state;
+  mem_rt_t m;
+  mem_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
+  snprintf(m.options, sizeof m.options, "sim:machine=%s/pair.lua,%s", tmpdir,
+           "time=modelled,skip_kernels=1");
+  mem_create(&m);
+  int h = device_of(m.rt, STRATA_CLASS_HBM);
+  strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
+  static uint64_t data[4][WORDS];
+  strata_buffer_t b[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(strata_buffer_register(m.rt, data[i], BUF_BYTES, &b[i]),
+                     0);
+  void *p;
+  assert_int_equal(strata_buffer_acquire(m.rt, b[2], STRATA_W, &p), 0);
+  strata_buffer_t none = {0};
+  /* A: 4 GFLOP FP32 on the GDDR card (2 TFLOP/s): 2 ms. */
+  strata_task_t a = modelled_task(m.rt, k, "validate", "4e9", none, b[0]);
+  strata_task_t bt = modelled_task(m.rt, k, "train", "1e6", b[0], b[1]);
+  assert_int_equal(strata_task_wait(m.rt, bt), 0);
+  assert_int_equal(strata_buffer_release(m.rt, b[2]), 0);
+  /* C: 1 GFLOP FP64 on the HBM card (1 TFLOP/s): 1 ms. */
+  strata_task_t c = modelled_task(m.rt, k, "train", "1e9", b[2], b[3]);
+  assert_int_equal(strata_runtime_wait_all(m.rt), 0);
+  strata_device_model_t dm = {.struct_size = sizeof dm};
+  assert_int_equal(strata_device_model(m.rt, h, &dm), 0);
+  assert_true(dm.busy_ns >= 1000000 && dm.busy_ns < 1100000);
+  assert_true(dm.clock_ns >= 2000000);
+  assert_true(dm.clock_ns < 2500000);
+  strata_task_t ts[] = {a, bt, c};
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(strata_task_release(m.rt, ts[i]), 0);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(strata_buffer_unregister(m.rt, b[i]), 0);
+  mem_destroy(&m);
+}
+
+static int host_node(strata_runtime_t *rt) {
+  for (int n = 0; n < strata_memory_node_count(rt); n++)
+    if (node_info(rt, n).kind == STRATA_NODE_HOST)
+      return n;
+  fail_msg("no host node");
+  return -1;
+}
+
+static uint64_t copies_between(strata_runtime_t *rt, int from, int to) {
+  strata_link_stats_t l = {.struct_size = sizeof l};
+  assert_int_equal(strata_link_stats(rt, from, to, &l), 0);
+  return l.copies;
+}
+
+/* Data going from one card to another that is not its peer lands in its
+ * host replica on the way: reading it on the host afterwards copies
+ * nothing more from the first card. */
+static void test_memory_stage_through_host(void **state) {
+  (void)state;
+  mem_rt_t m;
+  mem_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
+  mem_create(&m);
+  int g = dev_info(m.rt, device_of(m.rt, STRATA_CLASS_GDDR)).memory_node;
+  int h = dev_info(m.rt, device_of(m.rt, STRATA_CLASS_HBM)).memory_node;
+  int host = host_node(m.rt);
+  strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
+  static uint64_t data[2][WORDS];
+  strata_buffer_t b[2];
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(strata_buffer_register(m.rt, data[i], BUF_BYTES, &b[i]),
+                     0);
+  strata_buffer_t none = {0};
+  strata_task_t a = modelled_task(m.rt, k, "validate", "0", none, b[0]);
+  strata_task_t r = modelled_task(m.rt, k, "train", "0", b[0], b[1]);
+  assert_int_equal(strata_runtime_wait_all(m.rt), 0);
+  strata_device_stats_t st = {.struct_size = sizeof st};
+  assert_int_equal(
+      strata_device_stats(m.rt, device_of(m.rt, STRATA_CLASS_GDDR), &st), 0);
+  assert_int_equal(st.tasks_run, 1); /* a ran on the GDDR card */
+  assert_int_equal(copies_between(m.rt, g, host), 1);
+  assert_int_equal(copies_between(m.rt, h, host), 0);
+  void *p;
+  assert_int_equal(strata_buffer_acquire(m.rt, b[0], STRATA_R, &p), 0);
+  check_filled(p, 1);
+  assert_int_equal(strata_buffer_release(m.rt, b[0]), 0);
+  assert_int_equal(
+      copies_between(m.rt, g, host) + copies_between(m.rt, h, host), 1);
+  assert_int_equal(strata_task_release(m.rt, a), 0);
+  assert_int_equal(strata_task_release(m.rt, r), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(strata_buffer_unregister(m.rt, b[i]), 0);
+  mem_destroy(&m);
+}
+
 /* {=== Main ===} */
 
 int main(void) {
@@ -1158,6 +1274,8 @@ int main(void) {
       cmocka_unit_test(test_memory_health_runs_hot),
       cmocka_unit_test(test_memory_inject_faults),
       cmocka_unit_test(test_memory_modelled_time),
+      cmocka_unit_test(test_memory_modelled_gaps),
+      cmocka_unit_test(test_memory_stage_through_host),
   };
   /* STRATA_TEST_FILTER=pattern runs only the matching tests. */
   if (getenv("STRATA_TEST_FILTER"))

@@ -230,6 +230,54 @@ static void test_policy_eft(void **state) {
   prt_stop(&p);
 }
 
+/* A DAG submitted in one go: six heavy FP64 tasks that all read what
+ * one root task writes, none ready when placed. eft counts the work it
+ * has placed on a card, ready or not, so it spreads them over two equal
+ * cards (a copy of the root's 1 KiB output costs microseconds, a task
+ * 0.3 ms) rather than queueing all six where the data will be. */
+static void test_policy_eft_spreads_dag(void **state) {
+  (void)state;
+  const char *twin = test_write_file(
+      tmpdir, "twin.lua",
+      "return { time = 'modelled', skip_kernels = true, devices = "
+      "{\n" TEST_SIM_DEV("hbm", "H0", "64 * KiB", "fp64 = 34 * TFLOPS,")
+          TEST_SIM_DEV("hbm", "H1", "64 * KiB", "fp64 = 34 * TFLOPS,") "} }\n");
+  prt_t p;
+  prt_opts(&p, "sim", twin, policy_file("eft.lua"));
+  prt_start(&p);
+  void *hold;
+  assert_int_equal(strata_buffer_acquire(p.rt, p.b[7], STRATA_W, &hold), 0);
+  strata_task_t t[7];
+  for (int i = 0; i < 7; i++) {
+    assert_int_equal(strata_task_create(p.rt, p.k, &t[i]), 0);
+    assert_int_equal(strata_task_access(p.rt, t[i], p.b[i ? 0 : 7], STRATA_R),
+                     0);
+    assert_int_equal(strata_task_access(p.rt, t[i], p.b[i], STRATA_W), 0);
+    assert_int_equal(strata_task_set_attr(p.rt, t[i], "flops", "1e10"), 0);
+    assert_int_equal(strata_task_set_attr(p.rt, t[i], "precision", "fp64"), 0);
+    assert_int_equal(strata_task_submit(p.rt, t[i]), 0);
+  }
+  assert_int_equal(strata_buffer_release(p.rt, p.b[7]), 0);
+  assert_int_equal(strata_runtime_wait_all(p.rt), 0);
+  int on[2] = {0, 0};
+  for (int i = 1; i < 7; i++) {
+    strata_decision_t d = {.struct_size = sizeof d};
+    assert_int_equal(strata_task_decision(p.rt, t[i], &d), 0);
+    assert_int_equal(d.fallback, 0);
+    on[d.device]++;
+  }
+  for (int i = 0; i < 7; i++)
+    assert_int_equal(strata_task_release(p.rt, t[i]), 0);
+  assert_true(on[0] >= 2 && on[1] >= 2);
+  /* The modelled makespan shows it: four tasks' time at most, not seven. */
+  for (int d = 0; d < 2; d++) {
+    strata_device_model_t m = {.struct_size = sizeof m};
+    assert_int_equal(strata_device_model(p.rt, d, &m), 0);
+    assert_true(m.clock_ns < 4 * 295000 + 50000);
+  }
+  prt_stop(&p);
+}
+
 static void test_policy_dataset_cache(void **state) {
   (void)state;
   prt_t p;
@@ -686,6 +734,7 @@ int main(void) {
       cmocka_unit_test(test_policy_no_policy),
       cmocka_unit_test(test_policy_eager),
       cmocka_unit_test(test_policy_eft),
+      cmocka_unit_test(test_policy_eft_spreads_dag),
       cmocka_unit_test(test_policy_dataset_cache),
       cmocka_unit_test(test_policy_broken_policies),
       cmocka_unit_test(test_policy_answer_that_cannot_run),

@@ -29,6 +29,20 @@
 
 typedef struct sim_state sim_state_t;
 
+/* What a worker slot or a host link is busy with in modelled time: the
+ * intervals [s, e), sorted and disjoint. Work is booked into the earliest
+ * gap that fits after its data is valid, so the modelled schedule does not
+ * depend on the order in which the host happened to run the kernels (a
+ * slow simulated device's task may really end first). */
+typedef struct sim_span {
+  double s, e;
+} sim_span_t;
+
+typedef struct sim_timeline {
+  sim_span_t *v;
+  size_t n, cap;
+} sim_timeline_t;
+
 typedef struct sim_dev {
   sim_state_t *st;
   unsigned index; /* in the probe list */
@@ -44,8 +58,9 @@ typedef struct sim_dev {
   _Atomic double temperature, power; /* readings; NAN: the description's */
   /* Modelled time, in seconds (st->model_mu): the device's clock is the
    * latest of its workers' (each runs one task at a time). */
-  double clock, busy, link_free, copy_time;
-  double *wclock; /* spec->workers entries */
+  double clock, busy, copy_time;
+  sim_timeline_t link;
+  sim_timeline_t *wline; /* spec->workers entries */
 } sim_dev_t;
 
 typedef struct sim_thread {
@@ -173,52 +188,134 @@ static void vt_del(sim_state_t *st, const void *ptr) {
 
 static double max2(double a, double b) { return a > b ? a : b; }
 
+/* {=== Timelines ===} */
+
+/* Spans kept per timeline: beyond this the two oldest merge (the gap
+ * between them is given up), which keeps booking cheap on long runs. */
+#define SIM_SPANS 512
+
+/* The earliest start at or after `ready` of a gap of `len` in tl. */
+static double timeline_find(const sim_timeline_t *tl, double ready,
+                            double len) {
+  double t = ready;
+  for (size_t i = 0; i < tl->n; i++) {
+    if (t + len <= tl->v[i].s)
+      return t;
+    t = max2(t, tl->v[i].e);
+  }
+  return t;
+}
+
+static void timeline_free(const strata_core_services_t *core,
+                          sim_timeline_t *tl) {
+  sim_free(core, tl->v, tl->cap * sizeof *tl->v);
+  *tl = (sim_timeline_t){0};
+}
+
+/* Mark [s, e) busy (found free by timeline_find). Without memory for the
+ * span, everything before e is taken as busy (later than it could be);
+ * without memory for the first span, nothing is recorded. */
+static void timeline_book(const strata_core_services_t *core,
+                          sim_timeline_t *tl, double s, double e) {
+  if (e <= s)
+    return;
+  size_t i = 0;
+  while (i < tl->n && tl->v[i].e <= s)
+    i++;
+  if (i > 0 && tl->v[i - 1].e == s) { /* extends the one before */
+    tl->v[i - 1].e = e;
+    if (i < tl->n && tl->v[i].s == e) {
+      tl->v[i - 1].e = tl->v[i].e;
+      memmove(&tl->v[i], &tl->v[i + 1], (tl->n - i - 1) * sizeof *tl->v);
+      tl->n--;
+    }
+    return;
+  }
+  if (i < tl->n && tl->v[i].s == e) { /* extends the one after */
+    tl->v[i].s = s;
+    return;
+  }
+  if (tl->n == SIM_SPANS) { /* merge two spans away from the new one */
+    size_t k = i >= 2 ? 0 : tl->n - 2;
+    tl->v[k].e = tl->v[k + 1].e;
+    memmove(&tl->v[k + 1], &tl->v[k + 2], (tl->n - k - 2) * sizeof *tl->v);
+    tl->n--;
+    i -= i >= 2;
+  }
+  if (tl->n == tl->cap) {
+    size_t cap = tl->cap ? 2 * tl->cap : 16;
+    sim_span_t *v = sim_alloc(core, cap * sizeof *v);
+    if (!v && tl->n) {
+      tl->v[0] = (sim_span_t){0, max2(e, tl->v[tl->n - 1].e)};
+      tl->n = 1;
+    }
+    if (!v)
+      return;
+    if (tl->n)
+      memcpy(v, tl->v, tl->n * sizeof *v);
+    sim_free(core, tl->v, tl->cap * sizeof *tl->v);
+    tl->v = v;
+    tl->cap = cap;
+  }
+  memmove(&tl->v[i + 1], &tl->v[i], (tl->n - i) * sizeof *tl->v);
+  tl->v[i] = (sim_span_t){s, e};
+  tl->n++;
+}
+
 /* A copy of `size` bytes over the host link of dev (both links for a
  * peer copy) in modelled time. */
 static void model_copy(sim_state_t *st, sim_dev_t *a, sim_dev_t *b, void *dst,
                        const void *src, size_t size) {
   pthread_mutex_lock(&st->model_mu);
-  double bw = a->spec->link_bandwidth, lat = a->spec->link_latency;
-  double t0 = max2(a->link_free, vt_get(st, src));
-  if (b) {
-    bw = a->spec->peer_bandwidth;
-    t0 = max2(t0, b->link_free);
+  double bw = b ? a->spec->peer_bandwidth : a->spec->link_bandwidth;
+  double len = a->spec->link_latency + (bw > 0 ? (double)size / bw : 0);
+  double t0 = timeline_find(&a->link, vt_get(st, src), len);
+  while (b) { /* a gap free on both links */
+    double tb = timeline_find(&b->link, t0, len);
+    if (tb == t0)
+      break;
+    t0 = timeline_find(&a->link, tb, len);
   }
-  double t1 = t0 + lat + (bw > 0 ? (double)size / bw : 0);
-  a->link_free = t1;
-  a->copy_time += t1 - t0;
+  double t1 = t0 + len;
+  timeline_book(st->core, &a->link, t0, t1);
+  a->copy_time += len;
   if (b) {
-    b->link_free = t1;
-    b->copy_time += t1 - t0;
+    timeline_book(st->core, &b->link, t0, t1);
+    b->copy_time += len;
   }
   vt_set(st, dst, t1);
   pthread_mutex_unlock(&st->model_mu);
 }
 
-/* A task in modelled time: it starts when a worker of the device is free
- * and its data valid, and lasts its flops at the rate of its precision, or its
- * bytes at memory bandwidth, whichever is longer. */
+/* A task in modelled time: it starts in the earliest gap of a worker of
+ * the device after its data is valid, and lasts its flops at the rate of
+ * its precision, or its bytes at memory bandwidth, whichever is longer. */
 static void model_task(sim_state_t *st, sim_dev_t *dev,
                        const strata_work_t *work) {
   const strata_kernel_call_t *c = &work->call;
   const sim_device_spec_t *sp = dev->spec;
   pthread_mutex_lock(&st->model_mu);
-  /* The task takes the worker slot that is free first, whichever thread
-   * really runs it: the model must not depend on which one woke first. */
-  double *wclock = &dev->wclock[0];
-  for (unsigned w = 1; w < dev->spec->workers; w++)
-    if (dev->wclock[w] < *wclock)
-      wclock = &dev->wclock[w];
-  double start = *wclock, bytes = 0;
+  double ready = 0, bytes = 0;
   for (uint32_t i = 0; i < c->nbuffers; i++) {
-    start = max2(start, vt_get(st, c->buffers[i]));
+    ready = max2(ready, vt_get(st, c->buffers[i]));
     bytes += (double)c->sizes[i];
   }
   double rate = work->precision == STRATA_PRECISION_FP64 ? sp->fp64 : sp->fp32;
   double t = work->flops > 0 && rate > 0 ? work->flops / rate : 0;
   t = max2(t, sp->mem_bandwidth > 0 ? bytes / sp->mem_bandwidth : 0);
+  /* The task takes the worker slot that can start it first, whichever
+   * thread really runs it: the model must not depend on which one woke. */
+  sim_timeline_t *line = &dev->wline[0];
+  double start = timeline_find(line, ready, t);
+  for (unsigned w = 1; w < dev->spec->workers; w++) {
+    double s = timeline_find(&dev->wline[w], ready, t);
+    if (s < start) {
+      start = s;
+      line = &dev->wline[w];
+    }
+  }
   double end = start + t;
-  *wclock = end;
+  timeline_book(st->core, line, start, end);
   dev->clock = max2(dev->clock, end);
   dev->busy += t;
   for (uint32_t i = 0; i < c->nbuffers; i++)
@@ -284,8 +381,8 @@ static int build_devices(sim_state_t *st, const char *classes) {
     d->st = st;
     d->index = (unsigned)st->ndevs;
     d->spec = &m->devices[i];
-    d->wclock = sim_alloc(st->core, d->spec->workers * sizeof *d->wclock);
-    if (!d->wclock) {
+    d->wline = sim_alloc(st->core, d->spec->workers * sizeof *d->wline);
+    if (!d->wline) {
       sim_free(st->core, newidx, m->ndevices * sizeof *newidx);
       return STRATA_ENOMEM;
     }
@@ -309,9 +406,13 @@ static void sim_fini(void *state) {
   size_t n = st->machine.ndevices;
   sim_free(st->core, st->threads, st->cap_threads * sizeof *st->threads);
   sim_free(st->core, st->descs, n * sizeof *st->descs);
-  for (size_t i = 0; st->devs && i < st->ndevs; i++)
-    sim_free(st->core, st->devs[i].wclock,
-             st->devs[i].spec->workers * sizeof *st->devs[i].wclock);
+  for (size_t i = 0; st->devs && i < st->ndevs; i++) {
+    sim_dev_t *d = &st->devs[i];
+    timeline_free(st->core, &d->link);
+    for (unsigned w = 0; d->wline && w < d->spec->workers; w++)
+      timeline_free(st->core, &d->wline[w]);
+    sim_free(st->core, d->wline, d->spec->workers * sizeof *d->wline);
+  }
   sim_free(st->core, st->devs, n * sizeof *st->devs);
   sim_free(st->core, st->vt, st->vt_cap * sizeof *st->vt);
   if (st->loaded)
