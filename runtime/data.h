@@ -50,8 +50,10 @@ typedef struct strata__buffer {
   /* The device its last submitted writer was placed on (-1: none yet):
    * where its data will be, for the policy's transfer estimates. */
   _Atomic int writer_device;
-  /* When that writer is planned to end (plan.h, ns on its timeline). */
-  _Atomic uint64_t plan_ready;
+  /* When that writer is planned to end (plan.h, ns on its timeline), and
+   * when its data is planned to land in host memory on its way to another
+   * card (ns + 1; 0: not planned). */
+  _Atomic uint64_t plan_ready, plan_host;
 } strata__buffer_t;
 
 /** @return the buffer, or NULL for a stale handle. @thread any */

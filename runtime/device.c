@@ -198,6 +198,11 @@ int strata_device_info(const strata_runtime_t *rt, int index,
   info.ecc = d->desc.ecc;
   info.failed = atomic_load(&d->failed);
   strata__strlcpy(info.model, strata__device_model_name(d), sizeof info.model);
+  if (d->desc.peers)
+    info.peer_gbps =
+        (float)((d->desc.peer_bandwidth > 0 ? d->desc.peer_bandwidth
+                                            : d->desc.link_bandwidth) /
+                1e9);
   return strata__copy_out(out, &info, sizeof info);
 }
 

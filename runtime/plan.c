@@ -25,7 +25,7 @@ int strata__plan_init(strata__plan_t *pl, strata_runtime_t *rt, bool modelled) {
   pl->slot_free =
       strata__zalloc(&rt->alloc, pl->nslots * sizeof *pl->slot_free);
   pl->first_slot = strata__zalloc(&rt->alloc, n * sizeof *pl->first_slot);
-  pl->link_free = strata__zalloc(&rt->alloc, n * sizeof *pl->link_free);
+  pl->link_free = strata__zalloc(&rt->alloc, 2 * n * sizeof *pl->link_free);
   if (!pl->slot_free || !pl->first_slot || !pl->link_free) {
     strata__plan_fini(pl, rt);
     return STRATA_ENOMEM;
@@ -41,7 +41,8 @@ void strata__plan_fini(strata__plan_t *pl, strata_runtime_t *rt) {
   strata__free(&rt->alloc, pl->slot_free, pl->nslots * sizeof *pl->slot_free);
   strata__free(&rt->alloc, pl->first_slot,
                pl->ndevices * sizeof *pl->first_slot);
-  strata__free(&rt->alloc, pl->link_free, pl->ndevices * sizeof *pl->link_free);
+  strata__free(&rt->alloc, pl->link_free,
+               2 * pl->ndevices * sizeof *pl->link_free);
   pl->slot_free = pl->link_free = NULL;
   pl->first_slot = NULL;
 }
@@ -84,23 +85,28 @@ static int holding_card(const strata_runtime_t *rt, const strata__buffer_t *b) {
   return -1;
 }
 
-static strata__plan_leg_t leg(const strata_runtime_t *rt, int link,
-                              size_t size) {
-  const strata__device_t *dev = rt->devices[link];
-  double bw = dev->desc.link_bandwidth;
+/* A crossing of device d's host link, out of the card into host memory
+ * or into it (bandwidth bw; 0: the link's own). */
+static strata__plan_leg_t leg(const strata_runtime_t *rt, int d, bool out,
+                              size_t size, double bw) {
+  const strata__device_t *dev = rt->devices[d];
+  if (bw <= 0)
+    bw = dev->desc.link_bandwidth;
   return (strata__plan_leg_t){
-      link, bw > 0 ? (double)size / bw + dev->desc.link_latency : 0};
+      STRATA__PLAN_LINK(d, out),
+      bw > 0 ? (double)size / bw + dev->desc.link_latency : 0, out};
 }
 
 /* A buffer needs a copy to d unless it is valid there now and no task
  * placed elsewhere is about to write it (its last writer's device, noted
  * at placement, says where its data will be). Coming from a card, the
- * copy crosses that card's host link; going to a card, that card's:
- * both, for two cards that are not peers (the runtime stages through host
- * memory). Peer copies are counted on the destination link at host link
- * speed (peer bandwidths are not known here): an overestimate. */
+ * copy goes out over that card's host link; going to a card, in over
+ * that card's: both, for two cards that are not peers (the runtime stages
+ * through host memory). A peer copy is booked on the way into the
+ * destination at the peer bandwidth (the host link's when the backend
+ * does not say). */
 int strata__plan_copy(const strata_runtime_t *rt, const strata__buffer_t *b,
-                      int d, strata__plan_leg_t legs[2]) {
+                      int d, strata__plan_leg_t legs[2], double *staged) {
   const strata__device_t *dev = rt->devices[d];
   int node = dev->node;
   int wd = atomic_load_explicit(&b->writer_device, memory_order_relaxed);
@@ -115,11 +121,17 @@ int strata__plan_copy(const strata_runtime_t *rt, const strata__buffer_t *b,
   bool peer = card >= 0 && dev->desc.own_memory &&
               rt->devices[card]->backend == dev->backend &&
               (dev->desc.peers >> rt->devices[card]->bindex & 1);
+  uint64_t host = atomic_load_explicit(&b->plan_host, memory_order_relaxed);
+  *staged = -1;
+  if (card >= 0 && !peer && host) {
+    *staged = to_s(host - 1);
+    card = -1;
+  }
   int n = 0;
   if (card >= 0 && !peer)
-    legs[n++] = leg(rt, card, b->size);
+    legs[n++] = leg(rt, card, true, b->size, 0);
   if (dev->desc.own_memory)
-    legs[n++] = leg(rt, d, b->size);
+    legs[n++] = leg(rt, d, false, b->size, peer ? dev->desc.peer_bandwidth : 0);
   return n;
 }
 
@@ -145,7 +157,7 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
   const strata__plan_t *pl = &P->plan;
   unsigned workers = rt->devices[d]->desc.nworkers;
   e->now = now;
-  e->nlinks = 0;
+  e->nlinks = e->nstaged = 0;
   e->slot = pl->first_slot[d];
   uint64_t free_ns =
       atomic_load_explicit(&pl->slot_free[e->slot], memory_order_relaxed);
@@ -165,7 +177,9 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
     double made = max2(
         now, to_s(atomic_load_explicit(&b->plan_ready, memory_order_relaxed)));
     strata__plan_leg_t legs[2];
-    int nlegs = strata__plan_copy(rt, b, d, legs);
+    double staged;
+    int nlegs = strata__plan_copy(rt, b, d, legs, &staged);
+    made = max2(made, staged);
     for (int k = 0; k < nlegs; k++) {
       double *end = link_end(e, pl, legs[k].link);
       /* A link is booked as a throughput: a copy whose data comes late
@@ -175,6 +189,10 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
       if (end)
         *end += legs[k].seconds;
       made = max2(end ? *end : made, made + legs[k].seconds);
+      if (legs[k].to_host && e->nstaged < STRATA__PLAN_LINKS) {
+        e->staged[e->nstaged] = b;
+        e->staged_at[e->nstaged++] = made;
+      }
     }
     ready = max2(ready, made);
   }
@@ -197,8 +215,13 @@ void strata__plan_commit(strata__policy_t *P, const strata__task_t *t, int d,
   for (int i = 0; i < e->nlinks; i++)
     atomic_store_explicit(&pl->link_free[e->link[i]], to_ns(e->link_end[i]),
                           memory_order_relaxed);
+  for (int i = 0; i < e->nstaged; i++)
+    atomic_store_explicit(&((strata__buffer_t *)e->staged[i])->plan_host,
+                          to_ns(e->staged_at[i]) + 1, memory_order_relaxed);
   for (size_t i = 0; i < t->naccess; i++)
-    if (strata__task_access_mode(t, i) & STRATA_W)
-      atomic_store_explicit(&t->access[i].buf->plan_ready, finish,
-                            memory_order_relaxed);
+    if (strata__task_access_mode(t, i) & STRATA_W) {
+      strata__buffer_t *b = t->access[i].buf;
+      atomic_store_explicit(&b->plan_ready, finish, memory_order_relaxed);
+      atomic_store_explicit(&b->plan_host, 0, memory_order_relaxed);
+    }
 }

@@ -31,11 +31,16 @@ struct strata__policy;
 typedef struct strata__plan {
   _Atomic uint64_t *slot_free; /* per worker slot: free from (plan ns) */
   size_t *first_slot;          /* per device: its first slot */
-  _Atomic uint64_t *link_free; /* per device: its host link free from */
+  /* Per device and direction (STRATA__PLAN_LINK): its host link free from.
+   * Links are full duplex: copies in and out do not wait for each other. */
+  _Atomic uint64_t *link_free;
   size_t nslots, ndevices;
   bool modelled; /* the timeline follows modelled clocks */
   uint64_t origin;
 } strata__plan_t;
+
+/* The index of device d's host link, out of the card or into it. */
+#define STRATA__PLAN_LINK(d, out) (2 * (d) + ((out) ? 1 : 0))
 
 /* The links a task's copies cross, at most this many tracked. */
 #define STRATA__PLAN_LINKS 8
@@ -48,6 +53,10 @@ typedef struct strata__plan_est {
   int nlinks;
   int link[STRATA__PLAN_LINKS];
   double link_end[STRATA__PLAN_LINKS];
+  /* Inputs its copies stage in host memory, and when they land there. */
+  int nstaged;
+  const struct strata__buffer *staged[STRATA__PLAN_LINKS];
+  double staged_at[STRATA__PLAN_LINKS];
 } strata__plan_est_t;
 
 /** Size the plan for rt's devices. @return 0; STRATA_ENOMEM */
@@ -59,17 +68,19 @@ void strata__plan_fini(strata__plan_t *pl, struct strata_runtime *rt);
 double strata__plan_now(const strata__plan_t *pl,
                         const struct strata_runtime *rt);
 
-/* One host link crossing of a copy: the device whose link, how long. */
+/* One host link crossing of a copy: which link, how long. */
 typedef struct strata__plan_leg {
-  int link;
+  int link; /* STRATA__PLAN_LINK */
   double seconds;
+  bool to_host; /* out of a card into host memory */
 } strata__plan_leg_t;
 
 /** The host link crossings a task on device d needs to read buffer b
- *  (0: none, it is there or will be), filled into legs. */
+ *  (0: none, it is there or will be), filled into legs. A copy the plan
+ *  already stages through host memory starts there (*staged: when). */
 int strata__plan_copy(const struct strata_runtime *rt,
                       const struct strata__buffer *b, int d,
-                      strata__plan_leg_t legs[2]);
+                      strata__plan_leg_t legs[2], double *staged);
 
 /** Estimate t on device d at time `now` (from strata__plan_now). */
 void strata__plan_eval(struct strata__policy *P, const struct strata__task *t,

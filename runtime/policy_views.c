@@ -505,8 +505,9 @@ static double transfer_time(const strata_runtime_t *rt, const strata__task_t *t,
   double seconds = 0;
   for (size_t i = 0; i < t->naccess; i++) {
     strata__plan_leg_t legs[2];
+    double staged;
     int n = strata__task_access_mode(t, i) & STRATA_R
-                ? strata__plan_copy(rt, t->access[i].buf, d, legs)
+                ? strata__plan_copy(rt, t->access[i].buf, d, legs, &staged)
                 : 0;
     for (int k = 0; k < n; k++)
       seconds += legs[k].seconds;

@@ -1120,10 +1120,11 @@ static void test_memory_modelled_time(void **state) {
   run_modelled("time=modelled,skip_kernels=1", 1, true, &dm, &runs);
   assert_int_equal(runs, 0);
   assert_true(dm.busy_ns >= 10000000 && dm.busy_ns <= 10100000);
-  /* Two workers run the ten independent tasks two at a time. */
+  /* Two workers run the ten independent tasks two at a time, each at
+   * half the card's rate: 2 ms a task, 10 ms in all. */
   run_modelled("time=modelled,skip_kernels=1", 2, false, &dm, &runs);
-  assert_true(dm.busy_ns >= 10000000 && dm.busy_ns <= 10100000);
-  assert_true(dm.clock_ns >= 5000000 && dm.clock_ns < 6000000);
+  assert_true(dm.busy_ns >= 20000000 && dm.busy_ns <= 20200000);
+  assert_true(dm.clock_ns >= 10000000 && dm.clock_ns < 11000000);
   run_modelled("time=real", 1, true, &dm, &runs);
   assert_int_equal(runs, 10);
   assert_int_equal(dm.clock_ns, 0); /* ENOTSUP in real time */

@@ -43,6 +43,8 @@ typedef struct sim_timeline {
   size_t n, cap;
 } sim_timeline_t;
 
+enum { LINK_IN, LINK_OUT };
+
 typedef struct sim_dev {
   sim_state_t *st;
   unsigned index; /* in the probe list */
@@ -59,7 +61,9 @@ typedef struct sim_dev {
   /* Modelled time, in seconds (st->model_mu): the device's clock is the
    * latest of its workers' (each runs one task at a time). */
   double clock, busy, copy_time;
-  sim_timeline_t link;
+  /* The host link carries each direction on its own (PCIe and NVLink
+   * are full duplex): [LINK_IN] into the device, [LINK_OUT] out of it. */
+  sim_timeline_t link[2];
   sim_timeline_t *wline; /* spec->workers entries */
 } sim_dev_t;
 
@@ -262,26 +266,34 @@ static void timeline_book(const strata_core_services_t *core,
   tl->n++;
 }
 
-/* A copy of `size` bytes over the host link of dev (both links for a
- * peer copy) in modelled time. */
-static void model_copy(sim_state_t *st, sim_dev_t *a, sim_dev_t *b, void *dst,
-                       const void *src, size_t size) {
+/* A copy of `size` bytes in modelled time: into device `to` (NULL: into
+ * host memory) from device `from` (NULL: from host memory). A copy over a
+ * host link takes that direction of it; a peer copy both devices' (out of
+ * one, into the other) at the peer bandwidth. */
+static void model_copy(sim_state_t *st, sim_dev_t *to, sim_dev_t *from,
+                       void *dst, const void *src, size_t size) {
   pthread_mutex_lock(&st->model_mu);
-  double bw = b ? a->spec->peer_bandwidth : a->spec->link_bandwidth;
-  double len = a->spec->link_latency + (bw > 0 ? (double)size / bw : 0);
-  double t0 = timeline_find(&a->link, vt_get(st, src), len);
-  while (b) { /* a gap free on both links */
-    double tb = timeline_find(&b->link, t0, len);
+  sim_dev_t *dev = to ? to : from;
+  double bw = to && from ? to->spec->peer_bandwidth : dev->spec->link_bandwidth;
+  double len = dev->spec->link_latency + (bw > 0 ? (double)size / bw : 0);
+  sim_timeline_t *a = to ? &to->link[LINK_IN] : NULL;
+  sim_timeline_t *b = from ? &from->link[LINK_OUT] : NULL;
+  double t0 = vt_get(st, src);
+  for (;;) { /* a gap free on both */
+    double ta = a ? timeline_find(a, t0, len) : t0;
+    double tb = b ? timeline_find(b, ta, len) : ta;
     if (tb == t0)
       break;
-    t0 = timeline_find(&a->link, tb, len);
+    t0 = tb;
   }
   double t1 = t0 + len;
-  timeline_book(st->core, &a->link, t0, t1);
-  a->copy_time += len;
+  if (a) {
+    timeline_book(st->core, a, t0, t1);
+    to->copy_time += len;
+  }
   if (b) {
-    timeline_book(st->core, &b->link, t0, t1);
-    b->copy_time += len;
+    timeline_book(st->core, b, t0, t1);
+    from->copy_time += len;
   }
   vt_set(st, dst, t1);
   pthread_mutex_unlock(&st->model_mu);
@@ -300,9 +312,11 @@ static void model_task(sim_state_t *st, sim_dev_t *dev,
     ready = max2(ready, vt_get(st, c->buffers[i]));
     bytes += (double)c->sizes[i];
   }
+  /* The device's rates are shared by its workers: a task gets its part. */
+  double share = sp->workers ? sp->workers : 1;
   double rate = work->precision == STRATA_PRECISION_FP64 ? sp->fp64 : sp->fp32;
-  double t = work->flops > 0 && rate > 0 ? work->flops / rate : 0;
-  t = max2(t, sp->mem_bandwidth > 0 ? bytes / sp->mem_bandwidth : 0);
+  double t = work->flops > 0 && rate > 0 ? work->flops * share / rate : 0;
+  t = max2(t, sp->mem_bandwidth > 0 ? bytes * share / sp->mem_bandwidth : 0);
   /* The task takes the worker slot that can start it first, whichever
    * thread really runs it: the model must not depend on which one woke. */
   sim_timeline_t *line = &dev->wline[0];
@@ -358,6 +372,7 @@ static void describe(sim_state_t *st, const sim_device_spec_t *sp,
   d->fp64_flops = sp->fp64;
   d->fp32_flops = sp->fp32;
   d->ecc = sp->ecc;
+  d->peer_bandwidth = sp->peer_bandwidth;
   (void)st;
 }
 
@@ -408,7 +423,8 @@ static void sim_fini(void *state) {
   sim_free(st->core, st->descs, n * sizeof *st->descs);
   for (size_t i = 0; st->devs && i < st->ndevs; i++) {
     sim_dev_t *d = &st->devs[i];
-    timeline_free(st->core, &d->link);
+    timeline_free(st->core, &d->link[LINK_IN]);
+    timeline_free(st->core, &d->link[LINK_OUT]);
     for (unsigned w = 0; d->wline && w < d->spec->workers; w++)
       timeline_free(st->core, &d->wline[w]);
     sim_free(st->core, d->wline, d->spec->workers * sizeof *d->wline);
@@ -626,7 +642,8 @@ static int sim_copy(void *state, int dst_dev, void *dst, int src_dev,
   }
   memcpy(dst, src, size);
   if (st->modelled)
-    model_copy(st, a, b, dst, src, size);
+    model_copy(st, dst_dev >= 0 ? &st->devs[dst_dev] : NULL,
+               src_dev >= 0 ? &st->devs[src_dev] : NULL, dst, src, size);
   return STRATA_OK;
 }
 

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -724,6 +725,88 @@ static double critical_path(const devices_t *d, int tiles, int b) {
   return best > 0 ? flops / best : 0;
 }
 
+/* The flops of the tasks that write each tile of the lower triangle,
+ * heaviest first, into w (tiles * (tiles + 1) / 2 entries): a diagonal
+ * tile takes a SYRK per column before it and a POTRF, the others a GEMM
+ * per column before them and a TRSM. */
+static int by_weight(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x < y) - (x > y);
+}
+
+static void tile_work(int tiles, int b, double *w) {
+  double b3 = (double)b * b * b;
+  int k = 0;
+  for (int i = 0; i < tiles; i++)
+    for (int j = 0; j <= i; j++)
+      w[k++] = i == j ? b3 / 3.0 + j * b3 : b3 + j * 2.0 * b3;
+  qsort(w, (size_t)k, sizeof *w, by_weight);
+}
+
+/* The work of the k heaviest tiles (prefix[k]), k capped at ntiles. */
+static double heaviest(const double *prefix, int ntiles, double k) {
+  return prefix[k < ntiles ? (int)k : ntiles];
+}
+
+/* Whether all the work fits in time t when a card works only on tiles
+ * that came in over its host link or from its peers, and every tile
+ * starts in host memory: a card imports at most t * (link + peers) / tile
+ * bytes tiles and does at most t * rate of work, on those; all cards
+ * together work on no more tiles than their host links bring in; a
+ * device working in host memory does at most t * rate. A relaxation
+ * (work on a tile may be split, and nothing has to go back), so the
+ * smallest such t is a lower bound. prefix[k]: the work of the k
+ * heaviest tiles. */
+static bool links_fit(const devices_t *d, const double *prefix, int ntiles,
+                      double tile_bytes, double t) {
+  double host = 0, cards = 0, host_links = 0;
+  for (int i = 0; i < d->n; i++) {
+    const strata_device_info_t *in = &d->info[i];
+    double rate = t * in->fp64_flops;
+    if (in->device_class == STRATA_CLASS_CPU) {
+      host += rate;
+      continue;
+    }
+    double bw = ((double)in->link_gbps + (double)in->peer_gbps) * 1e9;
+    double on_tiles = heaviest(prefix, ntiles, floor(t * bw / tile_bytes));
+    cards += rate < on_tiles ? rate : on_tiles;
+    host_links += (double)in->link_gbps * 1e9;
+  }
+  double brought = heaviest(prefix, ntiles, floor(t * host_links / tile_bytes));
+  cards = cards < brought ? cards : brought;
+  return host + cards >= prefix[ntiles] * (1 - 1e-9);
+}
+
+/* The smallest time in which links_fit holds (bisection; 0 on failure). */
+static double links_bound(const devices_t *d, int tiles, int b) {
+  int ntiles = tiles * (tiles + 1) / 2;
+  double *w = malloc((size_t)ntiles * sizeof *w);
+  double *prefix = malloc((size_t)(ntiles + 1) * sizeof *prefix);
+  double lo = 0, hi = 1e-6;
+  if (!w || !prefix) {
+    free(w);
+    free(prefix);
+    return 0;
+  }
+  tile_work(tiles, b, w);
+  prefix[0] = 0;
+  for (int k = 0; k < ntiles; k++)
+    prefix[k + 1] = prefix[k] + w[k];
+  double tile_bytes = (double)b * b * sizeof(double);
+  while (!links_fit(d, prefix, ntiles, tile_bytes, hi) && hi < 1e9)
+    hi *= 2;
+  for (int it = 0; it < 100; it++) {
+    double mid = (lo + hi) / 2;
+    if (links_fit(d, prefix, ntiles, tile_bytes, mid))
+      hi = mid;
+    else
+      lo = mid;
+  }
+  free(w);
+  free(prefix);
+  return hi < 1e9 ? hi : 0;
+}
+
 /* Run the job between two samples of the device counters, then check the
  * factor and report. */
 static int measure_and_check(strata_runtime_t *rt, chol_t *c, devices_t *d) {
@@ -750,11 +833,15 @@ static int measure_and_check(strata_runtime_t *rt, chol_t *c, devices_t *d) {
   double modelled = modelled_makespan(rt);
   if (modelled > 0) {
     double work = chol_flops(chol_order(c)) / total_fp64(d);
-    double path =
-        critical_path(d, chol_tiles(c), chol_order(c) / chol_tiles(c));
+    int tiles = chol_tiles(c), b = chol_order(c) / chol_tiles(c);
+    double path = critical_path(d, tiles, b);
+    double links = links_bound(d, tiles, b);
+    double bound = work > path ? work : path;
+    bound = links > bound ? links : bound;
     printf("modelled makespan: %.6f s; lower bound %.6f s (work over every "
-           "device's FP64 rate %.6f s, critical path %.6f s)\n",
-           modelled, work > path ? work : path, work, path);
+           "device's FP64 rate %.6f s, critical path %.6f s, host links "
+           "%.6f s)\n",
+           modelled, bound, work, path, links);
   }
   if (status == EXIT_SUCCESS && wall > 0)
     printf("wall time: %.3f s, %.1f GFLOP/s\n", wall,

@@ -19,7 +19,7 @@ extern "C" {
  * appended (taken from `reserved`): the loader accepts plugins whose minor
  * is not newer than its own. */
 #define STRATA_BACKEND_ABI_MAJOR 2
-#define STRATA_BACKEND_ABI_MINOR 1
+#define STRATA_BACKEND_ABI_MINOR 2
 
 /* The exported symbol of backend "cuda-hbm" is
  * strata_backend_cuda_hbm_component: "strata_backend_" + the plugin file
@@ -148,6 +148,10 @@ typedef struct strata_backend_device {
    * are kept per model, not per device): "NVIDIA H100 80GB HBM3".
    * "": the name. */
   char model[64];
+  /* {=== ABI 2.2 ===} */
+  /* Bytes/s of a direct copy to a peer (0: unknown, taken as the host
+   * link's): what the placement estimates charge for one. */
+  double peer_bandwidth;
 } strata_backend_device_t;
 
 /** The one symbol a backend exports. All function pointers except the

@@ -177,6 +177,7 @@ typedef struct strata_device_info {
   int32_t ecc;                   /* 1 yes, 0 no, -1 unknown */
   int32_t failed;                /* the device failed: it runs nothing */
   char model[64]; /* the kind of device, shared by identical cards */
+  float peer_gbps; /* direct copies from its peers, GB/s; 0: no peers */
 } strata_device_info_t;
 
 /** Cumulative counters of a device since the runtime started. */
