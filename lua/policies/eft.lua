@@ -1,10 +1,12 @@
 -- SPDX-License-Identifier: MIT
 -- lua/policies/eft.lua: earliest finish time, HEFT-like. Each task goes to
--- the device where it would end first: the work queued there, the time to
--- copy its inputs over the device's link, and its run time from the
--- performance models (measured history of this kernel on this model of
--- device at this size, else the device's rated FP64/FP32 rate and memory
--- bandwidth). machine.eft does the arithmetic in C.
+-- the device where it would end first in the plan of the work placed so
+-- far: after the work planned there, its inputs' writers, the copies of
+-- its inputs over the host links they cross (busy with the copies already
+-- planned), and its run time from the performance models (measured
+-- history of this kernel on this model of device at this size, else the
+-- device's rated FP64/FP32 rate and memory bandwidth). machine.eft does
+-- the arithmetic in C.
 
 function place(task, machine)
   return (machine.eft(task))
