@@ -5,10 +5,5 @@
 -- speeds: the baseline the other policies are measured against.
 
 function place(task, machine)
-  for _, d in ipairs(machine.devices) do
-    if d.queue == 0 and machine.can_run(task, d) then
-      return d
-    end
-  end
-  return machine.least_loaded()
+  return machine.first_idle(task) or machine.least_loaded()
 end
