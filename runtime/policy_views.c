@@ -629,19 +629,32 @@ static int m_finish_time(lua_State *L) {
   return 1;
 }
 
+/* eft(task, [set], [weight]): the device of the set where the task would
+ * end first, its finish time counted with `weight` times its copies
+ * again (0 by default: the earliest finish). A weight of 1 is StarPU's
+ * dmda choice: a copy the task needs now stands for the copies its
+ * successors will need to bring the results back, which a choice made
+ * one task at a time does not see. */
 static int m_eft(lua_State *L) {
   strata__policy_t *P = engine(L);
   want_estimates(P);
   const strata__task_t *t = task_arg(L, 1);
   uint64_t mask = check_set(L, 2);
+  double weight = luaL_optnumber(L, 3, 0);
+  luaL_argcheck(L, weight >= 0 && weight < HUGE_VAL, 3,
+                "must be a number >= 0");
   int best = -1;
-  double best_t = HUGE_VAL, now = strata__plan_now(&P->plan, P->rt);
+  double best_score = HUGE_VAL, best_t = HUGE_VAL;
+  double now = strata__plan_now(&P->plan, P->rt);
   for (size_t i = 0; i < P->rt->ndevices; i++) {
     if (!in_set(mask, i) || !strata__placement_eligible(P->rt, t, (int)i))
       continue;
     double f = finish_time(P, t, (int)i, now);
-    if (f < best_t) {
+    double score =
+        weight > 0 ? f + weight * transfer_time(P->rt, t, (int)i) : f;
+    if (score < best_score) {
       best = (int)i;
+      best_score = score;
       best_t = f;
     }
   }

@@ -684,6 +684,12 @@ static void test_policy_views(void **state) {
       "  assert(m.first_idle(task) == m.devices[1])\n"
       "  assert(m.first_idle(task, {'gddr', h}).class == 'hbm')\n"
       "  assert(m.first_idle(task, 'gddr').name == 'G')\n"
+      "  local d0, f0 = m.eft(task, 'hbm')\n"
+      "  local d1, f1 = m.eft(task, 'hbm', 5)\n"
+      "  assert(d0 == h and d1 == h and f0 > 0 and f1 > 0)\n"
+      "  assert(not pcall(m.eft, task, nil, -1))\n"
+      "  assert(m.eft(task) == h)\n" /* 5 GFLOP: fastest on the card */
+      "  assert(m.eft(task, nil, 1e6) == m.devices[1])\n" /* no copy */
       "  assert(#m.nodes >= 3 and m.nodes[1].kind == 'host')\n"
       "  assert(tostring(h) == 'H')\n"
       "  assert(not pcall(function() m.devices[1] = 1 end))\n"

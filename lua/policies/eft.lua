@@ -8,6 +8,11 @@
 -- device's rated FP64/FP32 rate and memory bandwidth). machine.eft does
 -- the arithmetic in C.
 
+-- The copies a task needs are counted once more in the choice (weight 1,
+-- as StarPU's dmda does): they stand for the copies its successors will
+-- make to bring the results back, which a choice made one task at a time
+-- cannot see. Without it, eft sends work to a slow device whenever it
+-- would end a little sooner there, and pays for it later.
 function place(task, machine)
-  return (machine.eft(task))
+  return (machine.eft(task, nil, 1))
 end
