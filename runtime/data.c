@@ -42,6 +42,7 @@ static strata__buffer_t *buffer_new(strata_runtime_t *rt, void *ptr,
   atomic_init(&b->writer_device, -1);
   atomic_init(&b->plan_ready, 0);
   atomic_init(&b->plan_host, 0);
+  atomic_init(&b->plan_valid, 0);
   if (strata__memory_buffer_init(rt, b, ptr)) {
     strata__free(&rt->alloc, b, sizeof *b);
     return NULL;

@@ -54,6 +54,9 @@ typedef struct strata__buffer {
    * when its data is planned to land in host memory on its way to another
    * card (ns + 1; 0: not planned). */
   _Atomic uint64_t plan_ready, plan_host;
+  /* Devices the plan has its latest data on (bit d, devices 0-63): its
+   * writer's, and those a placed reader copies it to. */
+  _Atomic uint64_t plan_valid;
 } strata__buffer_t;
 
 /** @return the buffer, or NULL for a stale handle. @thread any */

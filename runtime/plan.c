@@ -113,7 +113,9 @@ int strata__plan_copy(const strata_runtime_t *rt, const strata__buffer_t *b,
   int from = wd >= 0 ? rt->devices[wd]->node : -1;
   bool here = atomic_load_explicit(&b->rep[node].state, memory_order_relaxed) !=
               STRATA__INVALID;
-  if (from == node || (here && (from < 0 || wd == d)))
+  uint64_t planned = atomic_load_explicit(&b->plan_valid, memory_order_relaxed);
+  if (from == node || (here && (from < 0 || wd == d)) ||
+      (d < 64 && (planned >> d & 1)))
     return 0;
   int card = from >= 0                ? device_of_node(rt, from)
              : host_like_valid(rt, b) ? -1
@@ -208,13 +210,16 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
 void strata__plan_commit(strata__policy_t *P, const strata__task_t *t, int d,
                          const strata__plan_est_t *e) {
   strata__plan_t *pl = &P->plan;
-  (void)d;
   uint64_t finish = to_ns(e->finish);
   atomic_store_explicit(&pl->slot_free[e->slot], to_ns(e->slot_end),
                         memory_order_relaxed);
   for (int i = 0; i < e->nlinks; i++)
     atomic_store_explicit(&pl->link_free[e->link[i]], to_ns(e->link_end[i]),
                           memory_order_relaxed);
+  for (size_t i = 0; d < 64 && i < t->naccess; i++)
+    if (strata__task_access_mode(t, i) & STRATA_R)
+      atomic_fetch_or_explicit(&t->access[i].buf->plan_valid, UINT64_C(1) << d,
+                               memory_order_relaxed);
   for (int i = 0; i < e->nstaged; i++)
     atomic_store_explicit(&((strata__buffer_t *)e->staged[i])->plan_host,
                           to_ns(e->staged_at[i]) + 1, memory_order_relaxed);
@@ -223,5 +228,7 @@ void strata__plan_commit(strata__policy_t *P, const strata__task_t *t, int d,
       strata__buffer_t *b = t->access[i].buf;
       atomic_store_explicit(&b->plan_ready, finish, memory_order_relaxed);
       atomic_store_explicit(&b->plan_host, 0, memory_order_relaxed);
+      atomic_store_explicit(&b->plan_valid, d < 64 ? UINT64_C(1) << d : 0,
+                            memory_order_relaxed);
     }
 }

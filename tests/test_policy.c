@@ -278,6 +278,45 @@ static void test_policy_eft_spreads_dag(void **state) {
   prt_stop(&p);
 }
 
+/* Readers of one 1 MiB input, placed in one go: the plan remembers the
+ * copy the first one makes to a card, so the others, tiny, follow it
+ * there instead of copying the input again to the other card (110 us
+ * over a 10 GB/s link against 0.03 us of work). */
+static void test_policy_eft_remembers_copies(void **state) {
+  (void)state;
+  const char *twin = test_write_file(
+      tmpdir, "twin-big.lua",
+      "return { time = 'modelled', skip_kernels = true, devices = "
+      "{\n" TEST_SIM_DEV("hbm", "H0", "64 * MiB", "fp64 = 34 * TFLOPS,")
+          TEST_SIM_DEV("hbm", "H1", "64 * MiB", "fp64 = 34 * TFLOPS,") "} }\n");
+  prt_t p;
+  prt_opts(&p, "sim", twin, policy_file("eft.lua"));
+  prt_start(&p);
+  static uint64_t input[(1 << 20) / sizeof(uint64_t)];
+  strata_buffer_t in;
+  assert_int_equal(strata_buffer_register(p.rt, input, sizeof input, &in), 0);
+  strata_task_t t[6];
+  int on[2] = {0, 0};
+  for (int i = 0; i < 6; i++) {
+    assert_int_equal(strata_task_create(p.rt, p.k, &t[i]), 0);
+    assert_int_equal(strata_task_access(p.rt, t[i], in, STRATA_R), 0);
+    assert_int_equal(strata_task_access(p.rt, t[i], p.b[i], STRATA_W), 0);
+    assert_int_equal(strata_task_set_attr(p.rt, t[i], "flops", "1e6"), 0);
+    assert_int_equal(strata_task_set_attr(p.rt, t[i], "precision", "fp64"), 0);
+    assert_int_equal(strata_task_submit(p.rt, t[i]), 0);
+  }
+  assert_int_equal(strata_runtime_wait_all(p.rt), 0);
+  for (int i = 0; i < 6; i++) {
+    strata_decision_t d = {.struct_size = sizeof d};
+    assert_int_equal(strata_task_decision(p.rt, t[i], &d), 0);
+    on[d.device]++;
+    assert_int_equal(strata_task_release(p.rt, t[i]), 0);
+  }
+  assert_true(on[0] == 6 || on[1] == 6);
+  assert_int_equal(strata_buffer_unregister(p.rt, in), 0);
+  prt_stop(&p);
+}
+
 static void test_policy_dataset_cache(void **state) {
   (void)state;
   prt_t p;
@@ -744,6 +783,7 @@ int main(void) {
       cmocka_unit_test(test_policy_eager),
       cmocka_unit_test(test_policy_eft),
       cmocka_unit_test(test_policy_eft_spreads_dag),
+      cmocka_unit_test(test_policy_eft_remembers_copies),
       cmocka_unit_test(test_policy_dataset_cache),
       cmocka_unit_test(test_policy_broken_policies),
       cmocka_unit_test(test_policy_answer_that_cannot_run),
