@@ -111,6 +111,13 @@ static strata_memory_node_info_t node_info(strata_runtime_t *rt, int n) {
   return i;
 }
 
+/* Register n buffers of BUF_BYTES from data into h. */
+static void register_all(strata_runtime_t *rt, uint64_t (*data)[WORDS], int n,
+                         strata_buffer_t *h) {
+  for (int i = 0; i < n; i++)
+    assert_int_equal(strata_buffer_register(rt, data[i], BUF_BYTES, &h[i]), 0);
+}
+
 /* Sums over the device nodes. */
 typedef struct totals {
   uint64_t evictions, writebacks, misses, hits, prefetches;
@@ -262,9 +269,7 @@ static void test_memory_oversubscription_3x(void **state) {
       data[b][w] = ref[b][w] = (uint64_t)(b * 1000 + w);
   strata_kernel_t k = test_register_cpu(m.rt, "add", add_kernel);
   strata_buffer_t h[N];
-  for (int b = 0; b < N; b++)
-    assert_int_equal(strata_buffer_register(m.rt, data[b], BUF_BYTES, &h[b]),
-                     0);
+  register_all(m.rt, data, N, h);
   for (int s = 0; s < SWEEPS; s++)
     for (int b = 0; b < N; b++) {
       int prev = (b + N - 1) % N;
@@ -307,9 +312,7 @@ static void test_memory_thrashing_reported(void **state) {
   strata_kernel_t k = test_register_cpu(m.rt, "nop", nop_kernel);
   static uint64_t data[8][WORDS];
   strata_buffer_t h[8];
-  for (int b = 0; b < 8; b++)
-    assert_int_equal(strata_buffer_register(m.rt, data[b], BUF_BYTES, &h[b]),
-                     0);
+  register_all(m.rt, data, 8, h);
   for (int i = 0; i < 400; i++) {
     strata_task_t t;
     assert_int_equal(strata_task_create(m.rt, k, &t), 0);
@@ -1081,9 +1084,7 @@ static void run_modelled(const char *extra_opts, int workers, bool chain,
   strata_kernel_t k = test_register_cpu(m.rt, "count", counting_kernel);
   static uint64_t data[10][WORDS];
   strata_buffer_t b[10];
-  for (int i = 0; i < 10; i++)
-    assert_int_equal(strata_buffer_register(m.rt, data[i], BUF_BYTES, &b[i]),
-                     0);
+  register_all(m.rt, data, 10, b);
   for (int i = 0; i < 10; i++) {
     strata_task_t t;
     uint64_t v = 1;
@@ -1165,9 +1166,7 @@ static void test_memory_modelled_gaps(void **state) {
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   static uint64_t data[4][WORDS];
   strata_buffer_t b[4];
-  for (int i = 0; i < 4; i++)
-    assert_int_equal(strata_buffer_register(m.rt, data[i], BUF_BYTES, &b[i]),
-                     0);
+  register_all(m.rt, data, 4, b);
   void *p;
   assert_int_equal(strata_buffer_acquire(m.rt, b[2], STRATA_W, &p), 0);
   strata_buffer_t none = {0};
@@ -1220,9 +1219,7 @@ static void test_memory_stage_through_host(void **state) {
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   static uint64_t data[2][WORDS];
   strata_buffer_t b[2];
-  for (int i = 0; i < 2; i++)
-    assert_int_equal(strata_buffer_register(m.rt, data[i], BUF_BYTES, &b[i]),
-                     0);
+  register_all(m.rt, data, 2, b);
   strata_buffer_t none = {0};
   strata_task_t a = modelled_task(m.rt, k, "validate", "0", none, b[0]);
   strata_task_t r = modelled_task(m.rt, k, "train", "0", b[0], b[1]);

@@ -230,6 +230,40 @@ static void test_policy_eft(void **state) {
   prt_stop(&p);
 }
 
+/* Two equal HBM cards with `memory` each, in modelled time; the file's
+ * path. */
+static const char *twin_cards(const char *name, const char *memory) {
+  char text[2048];
+  snprintf(text, sizeof text,
+           "return { time = 'modelled', skip_kernels = true, devices = "
+           "{\n" TEST_SIM_DEV("hbm", "H0", "%s", "fp64 = 34 * TFLOPS,")
+               TEST_SIM_DEV("hbm", "H1", "%s", "fp64 = 34 * TFLOPS,") "} }\n",
+           memory, memory);
+  return test_write_file(tmpdir, name, text);
+}
+
+/* Submit an FP64 task of `flops` reading `in` and writing `out`. */
+static strata_task_t submit_fp64(prt_t *p, strata_buffer_t in,
+                                 strata_buffer_t out, const char *flops) {
+  strata_task_t t;
+  assert_int_equal(strata_task_create(p->rt, p->k, &t), 0);
+  assert_int_equal(strata_task_access(p->rt, t, in, STRATA_R), 0);
+  assert_int_equal(strata_task_access(p->rt, t, out, STRATA_W), 0);
+  assert_int_equal(strata_task_set_attr(p->rt, t, "flops", flops), 0);
+  assert_int_equal(strata_task_set_attr(p->rt, t, "precision", "fp64"), 0);
+  assert_int_equal(strata_task_submit(p->rt, t), 0);
+  return t;
+}
+
+/* The device the policy itself chose for t, which is then released. */
+static int chosen_and_released(prt_t *p, strata_task_t t) {
+  strata_decision_t d = {.struct_size = sizeof d};
+  assert_int_equal(strata_task_decision(p->rt, t, &d), 0);
+  assert_int_equal(d.fallback, 0);
+  assert_int_equal(strata_task_release(p->rt, t), 0);
+  return d.device;
+}
+
 /* A DAG submitted in one go: six heavy FP64 tasks that all read what
  * one root task writes, none ready when placed. eft counts the work it
  * has placed on a card, ready or not, so it spreads them over two equal
@@ -237,37 +271,20 @@ static void test_policy_eft(void **state) {
  * 0.3 ms) rather than queueing all six where the data will be. */
 static void test_policy_eft_spreads_dag(void **state) {
   (void)state;
-  const char *twin = test_write_file(
-      tmpdir, "twin.lua",
-      "return { time = 'modelled', skip_kernels = true, devices = "
-      "{\n" TEST_SIM_DEV("hbm", "H0", "64 * KiB", "fp64 = 34 * TFLOPS,")
-          TEST_SIM_DEV("hbm", "H1", "64 * KiB", "fp64 = 34 * TFLOPS,") "} }\n");
   prt_t p;
-  prt_opts(&p, "sim", twin, policy_file("eft.lua"));
+  prt_opts(&p, "sim", twin_cards("twin.lua", "64 * KiB"),
+           policy_file("eft.lua"));
   prt_start(&p);
-  void *hold;
+  void *hold; /* the root waits for the application's write */
   assert_int_equal(strata_buffer_acquire(p.rt, p.b[7], STRATA_W, &hold), 0);
   strata_task_t t[7];
-  for (int i = 0; i < 7; i++) {
-    assert_int_equal(strata_task_create(p.rt, p.k, &t[i]), 0);
-    assert_int_equal(strata_task_access(p.rt, t[i], p.b[i ? 0 : 7], STRATA_R),
-                     0);
-    assert_int_equal(strata_task_access(p.rt, t[i], p.b[i], STRATA_W), 0);
-    assert_int_equal(strata_task_set_attr(p.rt, t[i], "flops", "1e10"), 0);
-    assert_int_equal(strata_task_set_attr(p.rt, t[i], "precision", "fp64"), 0);
-    assert_int_equal(strata_task_submit(p.rt, t[i]), 0);
-  }
+  for (int i = 0; i < 7; i++)
+    t[i] = submit_fp64(&p, p.b[i ? 0 : 7], p.b[i], "1e10");
   assert_int_equal(strata_buffer_release(p.rt, p.b[7]), 0);
   assert_int_equal(strata_runtime_wait_all(p.rt), 0);
   int on[2] = {0, 0};
-  for (int i = 1; i < 7; i++) {
-    strata_decision_t d = {.struct_size = sizeof d};
-    assert_int_equal(strata_task_decision(p.rt, t[i], &d), 0);
-    assert_int_equal(d.fallback, 0);
-    on[d.device]++;
-  }
   for (int i = 0; i < 7; i++)
-    assert_int_equal(strata_task_release(p.rt, t[i]), 0);
+    on[chosen_and_released(&p, t[i])] += i > 0;
   assert_true(on[0] >= 2 && on[1] >= 2);
   /* The modelled makespan shows it: four tasks' time at most, not seven. */
   for (int d = 0; d < 2; d++) {
@@ -284,34 +301,20 @@ static void test_policy_eft_spreads_dag(void **state) {
  * over a 10 GB/s link against 0.03 us of work). */
 static void test_policy_eft_remembers_copies(void **state) {
   (void)state;
-  const char *twin = test_write_file(
-      tmpdir, "twin-big.lua",
-      "return { time = 'modelled', skip_kernels = true, devices = "
-      "{\n" TEST_SIM_DEV("hbm", "H0", "64 * MiB", "fp64 = 34 * TFLOPS,")
-          TEST_SIM_DEV("hbm", "H1", "64 * MiB", "fp64 = 34 * TFLOPS,") "} }\n");
   prt_t p;
-  prt_opts(&p, "sim", twin, policy_file("eft.lua"));
+  prt_opts(&p, "sim", twin_cards("twin-big.lua", "64 * MiB"),
+           policy_file("eft.lua"));
   prt_start(&p);
   static uint64_t input[(1 << 20) / sizeof(uint64_t)];
   strata_buffer_t in;
   assert_int_equal(strata_buffer_register(p.rt, input, sizeof input, &in), 0);
   strata_task_t t[6];
-  int on[2] = {0, 0};
-  for (int i = 0; i < 6; i++) {
-    assert_int_equal(strata_task_create(p.rt, p.k, &t[i]), 0);
-    assert_int_equal(strata_task_access(p.rt, t[i], in, STRATA_R), 0);
-    assert_int_equal(strata_task_access(p.rt, t[i], p.b[i], STRATA_W), 0);
-    assert_int_equal(strata_task_set_attr(p.rt, t[i], "flops", "1e6"), 0);
-    assert_int_equal(strata_task_set_attr(p.rt, t[i], "precision", "fp64"), 0);
-    assert_int_equal(strata_task_submit(p.rt, t[i]), 0);
-  }
+  for (int i = 0; i < 6; i++)
+    t[i] = submit_fp64(&p, in, p.b[i], "1e6");
   assert_int_equal(strata_runtime_wait_all(p.rt), 0);
-  for (int i = 0; i < 6; i++) {
-    strata_decision_t d = {.struct_size = sizeof d};
-    assert_int_equal(strata_task_decision(p.rt, t[i], &d), 0);
-    on[d.device]++;
-    assert_int_equal(strata_task_release(p.rt, t[i]), 0);
-  }
+  int on[2] = {0, 0};
+  for (int i = 0; i < 6; i++)
+    on[chosen_and_released(&p, t[i])]++;
   assert_true(on[0] == 6 || on[1] == 6);
   assert_int_equal(strata_buffer_unregister(p.rt, in), 0);
   prt_stop(&p);
