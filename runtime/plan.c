@@ -175,7 +175,7 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
   for (size_t i = 0; i < t->naccess; i++) {
     if (!(strata__task_access_mode(t, i) & STRATA_R))
       continue;
-    const strata__buffer_t *b = t->access[i].buf;
+    strata__buffer_t *b = t->access[i].buf;
     double made = max2(
         now, to_s(atomic_load_explicit(&b->plan_ready, memory_order_relaxed)));
     strata__plan_leg_t legs[2];
@@ -221,8 +221,8 @@ void strata__plan_commit(strata__policy_t *P, const strata__task_t *t, int d,
       atomic_fetch_or_explicit(&t->access[i].buf->plan_valid, UINT64_C(1) << d,
                                memory_order_relaxed);
   for (int i = 0; i < e->nstaged; i++)
-    atomic_store_explicit(&((strata__buffer_t *)e->staged[i])->plan_host,
-                          to_ns(e->staged_at[i]) + 1, memory_order_relaxed);
+    atomic_store_explicit(&e->staged[i]->plan_host, to_ns(e->staged_at[i]) + 1,
+                          memory_order_relaxed);
   for (size_t i = 0; i < t->naccess; i++)
     if (strata__task_access_mode(t, i) & STRATA_W) {
       strata__buffer_t *b = t->access[i].buf;

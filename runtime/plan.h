@@ -55,7 +55,7 @@ typedef struct strata__plan_est {
   double link_end[STRATA__PLAN_LINKS];
   /* Inputs its copies stage in host memory, and when they land there. */
   int nstaged;
-  const struct strata__buffer *staged[STRATA__PLAN_LINKS];
+  struct strata__buffer *staged[STRATA__PLAN_LINKS];
   double staged_at[STRATA__PLAN_LINKS];
 } strata__plan_est_t;
 

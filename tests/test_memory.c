@@ -239,6 +239,9 @@ static void test_memory_dag_three_devices_peers(void **state) {
   assert_int_equal(strata_link_stats(m.rt, h1, h0, &b), 0);
   assert_true(a.copies + b.copies > 0);
   assert_int_equal((a.bytes + b.bytes) % BUF_BYTES, 0);
+  /* Peers copy at the smaller host link's speed unless told otherwise. */
+  assert_true(dev_info(m.rt, 0).peer_gbps == 10.0f);
+  assert_true(dev_info(m.rt, 2).peer_gbps == 0.0f);
   mem_destroy(&m);
 }
 
