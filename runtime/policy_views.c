@@ -596,11 +596,29 @@ static const strata__task_t *task_arg(lua_State *L, int idx) {
   return check_task(L, idx);
 }
 
+/* can_run(task, set): whether a device of the set (a device, a class, a
+ * list) can run the task. */
 static int m_can_run(lua_State *L) {
   strata__policy_t *P = engine(L);
   const strata__task_t *t = task_arg(L, 1);
-  int d = check_device(L, 2);
-  lua_pushboolean(L, strata__placement_eligible(P->rt, t, d));
+  uint64_t mask = check_set(L, 2);
+  bool able = false;
+  for (size_t i = 0; i < P->rt->ndevices && !able; i++)
+    able = in_set(mask, i) && strata__placement_eligible(P->rt, t, (int)i);
+  lua_pushboolean(L, able);
+  return 1;
+}
+
+/* reads_tag(task, tag): whether the task reads a buffer tagged `tag`,
+ * without building task.buffers. */
+static int m_reads_tag(lua_State *L) {
+  const strata__task_t *t = task_arg(L, 1);
+  const char *tag = luaL_checkstring(L, 2);
+  bool reads = false;
+  for (size_t i = 0; i < t->naccess && !reads; i++)
+    reads = (strata__task_access_mode(t, i) & STRATA_R) &&
+            !strcmp(t->access[i].buf->tag, tag);
+  lua_pushboolean(L, reads);
   return 1;
 }
 
@@ -762,6 +780,7 @@ static int build(lua_State *L) {
   set_fn(P, "by_class", m_by_class);
   set_fn(P, "least_loaded", m_least_loaded);
   set_fn(P, "first_idle", m_first_idle);
+  set_fn(P, "reads_tag", m_reads_tag);
   set_fn(P, "has_room", m_has_room);
   set_fn(P, "can_run", m_can_run);
   set_fn(P, "estimate", m_estimate);

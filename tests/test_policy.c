@@ -723,6 +723,9 @@ static void test_policy_views(void **state) {
       "  assert(m.has_room(h, 1024) and not m.has_room(h, 1e9))\n"
       "  assert(m.least_loaded('gddr').class == 'gddr')\n"
       "  assert(m.can_run(task, h))\n"
+      "  assert(m.can_run(task, 'gddr') and m.can_run(task, {'cpu', h}))\n"
+      "  assert(m.reads_tag(task, 'ds') and not m.reads_tag(task, 'x'))\n"
+      "  assert(task.buffers[1].tag == 'ds')\n"
       "  assert(m.first_idle(task) == m.devices[1])\n"
       "  assert(m.first_idle(task, {'gddr', h}).class == 'hbm')\n"
       "  assert(m.first_idle(task, 'gddr').name == 'G')\n"
@@ -748,6 +751,7 @@ static void test_policy_views(void **state) {
   strata_job_t job;
   assert_int_equal(strata_job_create(p.rt, &job), 0);
   assert_int_equal(strata_job_set_attr(p.rt, job, "owner", "ana"), 0);
+  assert_int_equal(strata_buffer_set_tag(p.rt, p.b[0], "ds"), 0);
   strata_task_t t;
   assert_int_equal(strata_task_create(p.rt, p.k, &t), 0);
   assert_int_equal(strata_task_access(p.rt, t, p.b[0], STRATA_RW), 0);

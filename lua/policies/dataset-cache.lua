@@ -6,30 +6,22 @@
 -- already there); everything else follows the tiers of tiered.lua: FP64
 -- and training on HBM, preprocessing on the CPUs.
 
-local function cards(task, machine, class)
-  local out = {}
-  for _, d in ipairs(machine.by_class(class)) do
-    if machine.can_run(task, d) then out[#out + 1] = d end
-  end
-  if #out > 0 then return out end
+-- The first class with a device that can run the task: the engine takes
+-- the least loaded able device of it.
+local function class_for(task, machine, first, second)
+  if machine.can_run(task, first) then return first end
+  if second and machine.can_run(task, second) then return second end
   return nil
 end
 
-local function reads_dataset(task)
-  for _, b in ipairs(task.buffers) do
-    if b.tag == "dataset" and b.mode ~= "w" then return true end
-  end
-  return false
-end
-
 function place(task, machine)
-  if reads_dataset(task) then
-    return cards(task, machine, "gddr") or cards(task, machine, "hbm")
+  if machine.reads_tag(task, "dataset") then
+    return class_for(task, machine, "gddr", "hbm")
   end
   if task.tier == "train" or task.precision == "fp64" then
-    return cards(task, machine, "hbm") or cards(task, machine, "gddr")
+    return class_for(task, machine, "hbm", "gddr")
   elseif task.tier == "preprocess" then
-    return cards(task, machine, "cpu")
+    return class_for(task, machine, "cpu")
   end
   return nil
 end
