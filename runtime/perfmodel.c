@@ -111,6 +111,56 @@ static strata__perf_entry_t *entry(strata__perfmodel_t *pm,
   return e;
 }
 
+/* {=== The memo ===} */
+
+static strata__perf_memo_t *memo_of(strata__perfmodel_t *pm, const char *kernel,
+                                    const char *model, uint32_t bucket) {
+  uint64_t h = ((uint64_t)(uintptr_t)kernel >> 4) * 0x9e3779b97f4a7c15ULL ^
+               ((uint64_t)(uintptr_t)model >> 4) * 0xc2b2ae3d27d4eb4fULL ^
+               bucket * 0x165667b19e3779f9ULL;
+  return &pm->memo[(h >> 32) & (STRATA__PERF_MEMO - 1)];
+}
+
+/* The memo's answer for the key, if the slot holds it (any thread). */
+static bool memo_read(strata__perf_memo_t *m, const char *kernel,
+                      const char *model, uint32_t bucket, double *seconds,
+                      uint64_t *count) {
+  uint32_t s1 = atomic_load_explicit(&m->seq, memory_order_acquire);
+  if (s1 & 1)
+    return false;
+  const char *k = atomic_load_explicit(&m->kernel, memory_order_relaxed);
+  const char *mo = atomic_load_explicit(&m->model, memory_order_relaxed);
+  uint32_t b = atomic_load_explicit(&m->bucket, memory_order_relaxed);
+  uint64_t c = atomic_load_explicit(&m->count, memory_order_relaxed);
+  uint64_t bits = atomic_load_explicit(&m->mean_bits, memory_order_relaxed);
+  atomic_thread_fence(memory_order_acquire);
+  if (atomic_load_explicit(&m->seq, memory_order_relaxed) != s1 ||
+      k != kernel || mo != model || b != bucket)
+    return false;
+  memcpy(seconds, &bits, sizeof *seconds);
+  *count = c;
+  return true;
+}
+
+/* Put an answer in its slot (pm->mu held: one writer at a time). */
+static void memo_write(strata__perf_memo_t *m, const char *kernel,
+                       const char *model, uint32_t bucket, double seconds,
+                       uint64_t count) {
+  uint32_t s = atomic_load_explicit(&m->seq, memory_order_relaxed);
+  uint64_t bits;
+  memcpy(&bits, &seconds, sizeof bits);
+  atomic_store_explicit(&m->seq, s + 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release);
+  atomic_store_explicit(&m->kernel, kernel, memory_order_relaxed);
+  atomic_store_explicit(&m->model, model, memory_order_relaxed);
+  atomic_store_explicit(&m->bucket, bucket, memory_order_relaxed);
+  atomic_store_explicit(&m->count, count, memory_order_relaxed);
+  atomic_store_explicit(&m->mean_bits, bits, memory_order_relaxed);
+  atomic_store_explicit(&m->seq, s + 2, memory_order_release);
+}
+
+/* {=== Entries ===} */
+
 static void add_sample(strata__perf_entry_t *e, double seconds) {
   e->count++;
   double w =
@@ -121,23 +171,31 @@ static void add_sample(strata__perf_entry_t *e, double seconds) {
 void strata__perf_record(strata__perfmodel_t *pm, const strata__allocator_t *a,
                          const char *kernel, const char *model, uint64_t bytes,
                          double seconds) {
+  uint32_t bucket = strata__perf_bucket(bytes);
   pthread_mutex_lock(&pm->mu);
-  strata__perf_entry_t *e =
-      entry(pm, a, kernel, model, strata__perf_bucket(bytes));
-  if (e)
+  strata__perf_entry_t *e = entry(pm, a, kernel, model, bucket);
+  if (e) {
     add_sample(e, seconds);
+    memo_write(memo_of(pm, kernel, model, bucket), kernel, model, bucket,
+               e->mean, e->count);
+  }
   pthread_mutex_unlock(&pm->mu);
 }
 
 bool strata__perf_lookup(strata__perfmodel_t *pm, const char *kernel,
                          const char *model, uint64_t bytes, double *seconds,
                          uint64_t *count) {
+  uint32_t bucket = strata__perf_bucket(bytes);
+  strata__perf_memo_t *m = memo_of(pm, kernel, model, bucket);
+  if (memo_read(m, kernel, model, bucket, seconds, count))
+    return *count > 0;
   pthread_mutex_lock(&pm->mu);
   const strata__perf_entry_t *e =
-      pm->cap ? find(pm, kernel, model, strata__perf_bucket(bytes)) : NULL;
+      pm->cap ? find(pm, kernel, model, bucket) : NULL;
   bool found = e && e->kernel && e->count;
   *seconds = found ? e->mean : 0;
   *count = found ? e->count : 0;
+  memo_write(m, kernel, model, bucket, *seconds, *count);
   pthread_mutex_unlock(&pm->mu);
   return found;
 }

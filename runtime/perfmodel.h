@@ -8,11 +8,18 @@
  * Models are saved to and loaded from a text file, one entry a line:
  *   strata-perfmodel 1
  *   <count> <mean seconds> <bucket> <kernel>\t<model>
- * Thread-safety: every function takes the model's own mutex (a leaf). */
+ * Thread-safety: every function takes the model's own mutex (a leaf),
+ * except a lookup that finds its answer in the memo: a small direct-mapped
+ * table, keyed by the callers' string pointers, read without the lock
+ * (a sequence count per slot) and written under it. Callers pass the
+ * same pointers for the same kernel and model (the kernel's and the
+ * device's own strings) to lookups and records, or the memo may keep an
+ * old answer for pointers that no record names. */
 #ifndef STRATA_PERFMODEL_H
 #define STRATA_PERFMODEL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,10 +33,21 @@ typedef struct strata__perf_entry {
   double mean; /* seconds */
 } strata__perf_entry_t;
 
+/* A memo slot: the last answer for one (kernel, model, bucket). */
+typedef struct strata__perf_memo {
+  _Atomic uint32_t seq; /* odd while being written */
+  _Atomic(const char *) kernel, model;
+  _Atomic uint32_t bucket;
+  _Atomic uint64_t count, mean_bits; /* mean: a double's bits */
+} strata__perf_memo_t;
+
+#define STRATA__PERF_MEMO 256
+
 typedef struct strata__perfmodel {
   pthread_mutex_t mu;
   strata__perf_entry_t *slots; /* open addressing, power-of-two size */
   size_t cap, n;
+  strata__perf_memo_t memo[STRATA__PERF_MEMO];
 } strata__perfmodel_t;
 
 void strata__perf_init(strata__perfmodel_t *pm);
