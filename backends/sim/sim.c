@@ -194,8 +194,9 @@ static double max2(double a, double b) { return a > b ? a : b; }
 
 /* {=== Timelines ===} */
 
-/* Spans kept per timeline: beyond this the two oldest merge (the gap
- * between them is given up), which keeps booking cheap on long runs. */
+/* Spans kept per timeline: beyond this two neighbours merge (the oldest
+ * two, unless the new span goes between them; the gap between them is
+ * given up), which keeps booking cheap on long runs. */
 #define SIM_SPANS 512
 
 /* The earliest start at or after `ready` of a gap of `len` in tl. */

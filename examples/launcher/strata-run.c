@@ -11,10 +11,10 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -725,15 +725,16 @@ static double critical_path(const devices_t *d, int tiles, int b) {
   return best > 0 ? flops / best : 0;
 }
 
-/* The flops of the tasks that write each tile of the lower triangle,
- * heaviest first, into w (tiles * (tiles + 1) / 2 entries): a diagonal
- * tile takes a SYRK per column before it and a POTRF, the others a GEMM
- * per column before them and a TRSM. */
+/* qsort order: heaviest first. */
 static int by_weight(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x < y) - (x > y);
 }
 
+/* The flops of the tasks that write each tile of the lower triangle,
+ * heaviest first, into w (tiles * (tiles + 1) / 2 entries): a diagonal
+ * tile takes a SYRK per column before it and a POTRF, the others a GEMM
+ * per column before them and a TRSM. */
 static void tile_work(int tiles, int b, double *w) {
   double b3 = (double)b * b * b;
   int k = 0;
@@ -762,14 +763,14 @@ static bool links_fit(const devices_t *d, const double *prefix, int ntiles,
   double host = 0, cards = 0, host_links = 0;
   for (int i = 0; i < d->n; i++) {
     const strata_device_info_t *in = &d->info[i];
-    double rate = t * in->fp64_flops;
+    double can_do = t * in->fp64_flops;
     if (in->device_class == STRATA_CLASS_CPU) {
-      host += rate;
+      host += can_do;
       continue;
     }
     double bw = ((double)in->link_gbps + (double)in->peer_gbps) * 1e9;
     double on_tiles = heaviest(prefix, ntiles, floor(t * bw / tile_bytes));
-    cards += rate < on_tiles ? rate : on_tiles;
+    cards += can_do < on_tiles ? can_do : on_tiles;
     host_links += (double)in->link_gbps * 1e9;
   }
   double brought = heaviest(prefix, ntiles, floor(t * host_links / tile_bytes));
@@ -777,8 +778,13 @@ static bool links_fit(const devices_t *d, const double *prefix, int ntiles,
   return host + cards >= prefix[ntiles] * (1 - 1e-9);
 }
 
-/* The smallest time in which links_fit holds (bisection; 0 on failure). */
+/* The smallest time in which links_fit holds (bisection); 0 when a card's
+ * link speed is unknown (the bound would not hold) or on failure. */
 static double links_bound(const devices_t *d, int tiles, int b) {
+  for (int i = 0; i < d->n; i++)
+    if (d->info[i].device_class != STRATA_CLASS_CPU &&
+        d->info[i].link_gbps <= 0)
+      return 0;
   int ntiles = tiles * (tiles + 1) / 2;
   double *w = malloc((size_t)ntiles * sizeof *w);
   double *prefix = malloc((size_t)(ntiles + 1) * sizeof *prefix);
