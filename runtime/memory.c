@@ -740,8 +740,6 @@ static bool stage_in_host(strata_runtime_t *rt, const strata__buffer_t *b,
          !rh->busy && !rh->pins;
 }
 
-static int fill(strata_runtime_t *rt, strata__buffer_t *b, int node);
-
 /* Copy b's best valid replica into its allocated, invalid replica on
  * `node`, which becomes shared. Called with b->mu held; drops it during
  * the copy. @return 0; STRATA_ELOST; copy errors */
