@@ -207,6 +207,33 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
   e->slot_end = slot + run;
 }
 
+/* eft's last choice on this thread, until the placement that follows. */
+static _Thread_local struct {
+  const strata__plan_t *pl;
+  const strata__task_t *t;
+  int d;
+  strata__plan_est_t e;
+} chosen;
+
+void strata__plan_remember(const strata__plan_t *pl, const strata__task_t *t,
+                           int d, const strata__plan_est_t *e) {
+  chosen.pl = pl;
+  chosen.t = t;
+  chosen.d = d;
+  chosen.e = *e;
+}
+
+bool strata__plan_recall(const strata__plan_t *pl, const strata__task_t *t,
+                         int d, strata__plan_est_t *e) {
+  bool kept = chosen.pl == pl && chosen.t == t && chosen.d == d;
+  if (kept)
+    *e = chosen.e;
+  chosen.t = NULL;
+  return kept;
+}
+
+void strata__plan_forget(void) { chosen.t = NULL; }
+
 void strata__plan_commit(strata__policy_t *P, const strata__task_t *t, int d,
                          const strata__plan_est_t *e) {
   strata__plan_t *pl = &P->plan;

@@ -86,6 +86,17 @@ int strata__plan_copy(const struct strata_runtime *rt,
 void strata__plan_eval(struct strata__policy *P, const struct strata__task *t,
                        int d, double now, strata__plan_est_t *e);
 
+/** Keep e, t's estimate on d, for the placement of t that follows on this
+ *  thread (eft's choice: placing it then needs no second evaluation). */
+void strata__plan_remember(const strata__plan_t *pl,
+                           const struct strata__task *t, int d,
+                           const strata__plan_est_t *e);
+/** The estimate kept for t on d by this thread, if any; forgets it. */
+bool strata__plan_recall(const strata__plan_t *pl, const struct strata__task *t,
+                         int d, strata__plan_est_t *e);
+/** Forget what this thread kept (a new placement starts). */
+void strata__plan_forget(void);
+
 /** Enter t, placed on d as e estimated, in the plan. */
 void strata__plan_commit(struct strata__policy *P, const struct strata__task *t,
                          int d, const strata__plan_est_t *e);

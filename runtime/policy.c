@@ -469,6 +469,7 @@ static int call_place(strata__policy_t *P, strata__task_t *t, int *device) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_task);
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_machine);
   P->task = t;
+  strata__plan_forget();
   int st = pcall(P, L, 2, 2);
   P->task = NULL;
   uint64_t mask = 0;
@@ -734,8 +735,9 @@ void strata__policy_placed(strata_runtime_t *rt, const strata__task_t *t,
   strata__policy_t *P = rt->policy;
   strata__plan_est_t e;
   /* Before the writer devices change: t reads what it writes from where
-   * the data is now. */
-  strata__plan_eval(P, t, d, strata__plan_now(&P->plan, rt), &e);
+   * the data is now. eft may have just evaluated it. */
+  if (!strata__plan_recall(&P->plan, t, d, &e))
+    strata__plan_eval(P, t, d, strata__plan_now(&P->plan, rt), &e);
   strata__plan_commit(P, t, d, &e);
   for (size_t i = 0; i < t->naccess; i++)
     if (strata__task_access_mode(t, i) & STRATA_W)

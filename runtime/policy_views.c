@@ -662,24 +662,28 @@ static int m_eft(lua_State *L) {
   luaL_argcheck(L, weight >= 0 && weight < HUGE_VAL, 3,
                 "must be a number >= 0");
   int best = -1;
-  double best_score = HUGE_VAL, best_t = HUGE_VAL;
+  double best_score = HUGE_VAL;
   double now = strata__plan_now(&P->plan, P->rt);
+  strata__plan_est_t e, best_e;
   for (size_t i = 0; i < P->rt->ndevices; i++) {
     if (!in_set(mask, i) || !strata__placement_eligible(P->rt, t, (int)i))
       continue;
-    double f = finish_time(P, t, (int)i, now);
-    double score =
-        weight > 0 ? f + weight * transfer_time(P->rt, t, (int)i) : f;
+    strata__plan_eval(P, t, (int)i, now, &e);
+    double score = weight > 0
+                       ? e.finish + weight * transfer_time(P->rt, t, (int)i)
+                       : e.finish;
     if (score < best_score) {
       best = (int)i;
       best_score = score;
-      best_t = f;
+      best_e = e;
     }
   }
   if (best < 0) {
     lua_pushnil(L);
     return 1;
   }
+  strata__plan_remember(&P->plan, t, best, &best_e);
+  double best_t = best_e.finish - now;
   strata__pviews_push_device(P, best);
   lua_pushnumber(L, best_t);
   return 2;
