@@ -121,19 +121,20 @@ static strata__perf_memo_t *memo_of(strata__perfmodel_t *pm, const char *kernel,
   return &pm->memo[(h >> 32) & (STRATA__PERF_MEMO - 1)];
 }
 
-/* The memo's answer for the key, if the slot holds it (any thread). */
+/* The memo's answer for the key, if the slot holds it (any thread). A
+ * sequence lock without standalone fences: the data are read with
+ * acquire loads, so the second read of the count comes after them. */
 static bool memo_read(strata__perf_memo_t *m, const char *kernel,
                       const char *model, uint32_t bucket, double *seconds,
                       uint64_t *count) {
   uint32_t s1 = atomic_load_explicit(&m->seq, memory_order_acquire);
   if (s1 & 1)
     return false;
-  const char *k = atomic_load_explicit(&m->kernel, memory_order_relaxed);
-  const char *mo = atomic_load_explicit(&m->model, memory_order_relaxed);
-  uint32_t b = atomic_load_explicit(&m->bucket, memory_order_relaxed);
-  uint64_t c = atomic_load_explicit(&m->count, memory_order_relaxed);
-  uint64_t bits = atomic_load_explicit(&m->mean_bits, memory_order_relaxed);
-  atomic_thread_fence(memory_order_acquire);
+  const char *k = atomic_load_explicit(&m->kernel, memory_order_acquire);
+  const char *mo = atomic_load_explicit(&m->model, memory_order_acquire);
+  uint32_t b = atomic_load_explicit(&m->bucket, memory_order_acquire);
+  uint64_t c = atomic_load_explicit(&m->count, memory_order_acquire);
+  uint64_t bits = atomic_load_explicit(&m->mean_bits, memory_order_acquire);
   if (atomic_load_explicit(&m->seq, memory_order_relaxed) != s1 ||
       k != kernel || mo != model || b != bucket)
     return false;
@@ -142,7 +143,9 @@ static bool memo_read(strata__perf_memo_t *m, const char *kernel,
   return true;
 }
 
-/* Put an answer in its slot (pm->mu held: one writer at a time). */
+/* Put an answer in its slot (pm->mu held: one writer at a time). The
+ * data are stored with release, so a reader that sees any of them also
+ * sees the odd count before them. */
 static void memo_write(strata__perf_memo_t *m, const char *kernel,
                        const char *model, uint32_t bucket, double seconds,
                        uint64_t count) {
@@ -150,12 +153,11 @@ static void memo_write(strata__perf_memo_t *m, const char *kernel,
   uint64_t bits;
   memcpy(&bits, &seconds, sizeof bits);
   atomic_store_explicit(&m->seq, s + 1, memory_order_relaxed);
-  atomic_thread_fence(memory_order_release);
-  atomic_store_explicit(&m->kernel, kernel, memory_order_relaxed);
-  atomic_store_explicit(&m->model, model, memory_order_relaxed);
-  atomic_store_explicit(&m->bucket, bucket, memory_order_relaxed);
-  atomic_store_explicit(&m->count, count, memory_order_relaxed);
-  atomic_store_explicit(&m->mean_bits, bits, memory_order_relaxed);
+  atomic_store_explicit(&m->kernel, kernel, memory_order_release);
+  atomic_store_explicit(&m->model, model, memory_order_release);
+  atomic_store_explicit(&m->bucket, bucket, memory_order_release);
+  atomic_store_explicit(&m->count, count, memory_order_release);
+  atomic_store_explicit(&m->mean_bits, bits, memory_order_release);
   atomic_store_explicit(&m->seq, s + 2, memory_order_release);
 }
 
