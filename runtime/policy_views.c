@@ -467,7 +467,8 @@ static bool in_set(uint64_t mask, size_t d) {
 /* {=== Estimates ===} */
 
 static double rate_per_task(const strata__device_t *dev, const char *prec) {
-  bool fp64 = !prec || !strcmp(prec, "fp64");
+  /* As the sim and the rated speeds mean it: FP64 only when said. */
+  bool fp64 = prec && !strcmp(prec, "fp64");
   double rate = fp64 ? dev->desc.fp64_flops : dev->desc.fp32_flops;
   if (rate <= 0)
     return GUESS_FLOPS_PER_WORKER;
