@@ -16,8 +16,10 @@ extern "C" {
 
 /* Bump the major for any change of layout or meaning: the loader rejects a
  * plugin whose major differs from its own. Bump the minor when fields are
- * appended (taken from `reserved`): the loader accepts plugins whose minor
- * is not newer than its own. */
+ * appended (to the component, taken from `reserved`; to a probed device,
+ * whose entries the core reads with the plugin's struct_size and zero-fills
+ * past it): the loader accepts plugins whose minor is not newer than its
+ * own. */
 #define STRATA_BACKEND_ABI_MAJOR 2
 #define STRATA_BACKEND_ABI_MINOR 2
 
