@@ -12,6 +12,8 @@
 #endif
 
 #define PROG "strata-bench"
+#include "strata-helpers.h"
+
 #define SLOT 64 /* bytes per buffer: one cache line, no false sharing */
 
 /* Everything a run needs; kernels see it through their user_data. */
@@ -52,21 +54,6 @@ static void usage(FILE *f) {
           "Prints one JSON line per measurement on stdout.\n");
 }
 
-/* A runtime call failed: say which and why. */
-static int report(const char *what, int rc) {
-  fprintf(stderr, PROG ": %s: %s (%s)\n", what, strata_strerror(rc),
-          strata_err_name(rc));
-  return rc;
-}
-
-static void log_stderr(void *ud, strata_log_level_t level,
-                       const char *component, const char *msg) {
-  (void)ud;
-  static const char *const names[] = {"error", "warn", "info", "debug",
-                                      "trace"};
-  fprintf(stderr, PROG ": [%s] %s: %s\n", names[level], component, msg);
-}
-
 /* {=== Kernels (each registered once) ===} */
 
 static int k_empty(const strata_kernel_call_t *c) {
@@ -98,21 +85,14 @@ static int k_stamp(const strata_kernel_call_t *c) {
   return 0;
 }
 
-static int register_kernel(bench_t *b, const char *name, strata_kernel_fn fn,
-                           strata_kernel_t *out) {
-  strata_kernel_desc_t d = {
-      .struct_size = sizeof d, .name = name, .user_data = b};
-  d.impl[STRATA_CLASS_CPU] = fn;
-  int rc = strata_kernel_register(b->rt, &d, out);
-  return rc ? report("strata_kernel_register", rc) : 0;
-}
-
 static int register_kernels(bench_t *b) {
   int rc;
-  if ((rc = register_kernel(b, "bench.empty", k_empty, &b->k_empty)) ||
-      (rc = register_kernel(b, "bench.chain", k_chain, &b->k_chain)) ||
-      (rc = register_kernel(b, "bench.dag", k_dag, &b->k_dag)) ||
-      (rc = register_kernel(b, "bench.stamp", k_stamp, &b->k_stamp)))
+  if ((rc = register_cpu_kernel(b->rt, "bench.empty", k_empty, b,
+                                &b->k_empty)) ||
+      (rc = register_cpu_kernel(b->rt, "bench.chain", k_chain, b,
+                                &b->k_chain)) ||
+      (rc = register_cpu_kernel(b->rt, "bench.dag", k_dag, b, &b->k_dag)) ||
+      (rc = register_cpu_kernel(b->rt, "bench.stamp", k_stamp, b, &b->k_stamp)))
     return rc;
   return 0;
 }
@@ -302,9 +282,8 @@ static int run_throughput(bench_t *b, uint64_t rep) {
     return 1;
   /* The "sched" field names the policy that placed the tasks. */
   strata_policy_stats_t ps = {.struct_size = sizeof ps};
-  const char *policy = strata_policy_stats(b->rt, &ps) == 0 && ps.name[0]
-                           ? ps.name
-                           : "none";
+  const char *policy =
+      strata_policy_stats(b->rt, &ps) == 0 && ps.name[0] ? ps.name : "none";
   print_throughput("strata", policy, &b->opt, b->workers, b->nbuf, &tm);
   return 0;
 }

@@ -36,6 +36,8 @@
 #endif
 
 #define PROG "strata-membench"
+#include "strata-helpers.h"
+
 #define KIB ((uint64_t)1024)
 #define MIB (KIB * KIB)
 #define ALIGN 64 /* host buffers start on a cache line */
@@ -121,13 +123,6 @@ _Noreturn static void usage_error(const char *fmt, ...) {
   exit(2);
 }
 
-/* A runtime call failed: say which and why. */
-static int report(const char *what, int rc) {
-  fprintf(stderr, PROG ": %s: %s (%s)\n", what, strata_strerror(rc),
-          strata_err_name(rc));
-  return rc ? rc : STRATA_EINVAL;
-}
-
 /* A wrong result (not a failed call): say what, and fail the run. */
 static int wrong(const char *fmt, ...) PRINTF_LIKE(1, 2);
 static int wrong(const char *fmt, ...) {
@@ -138,14 +133,6 @@ static int wrong(const char *fmt, ...) {
   fputc('\n', stderr);
   va_end(ap);
   return 1;
-}
-
-static void log_stderr(void *ud, strata_log_level_t level,
-                       const char *component, const char *msg) {
-  (void)ud;
-  static const char *const names[] = {"error", "warn", "info", "debug",
-                                      "trace"};
-  fprintf(stderr, PROG ": [%s] %s: %s\n", names[level], component, msg);
 }
 
 /* n items of size bytes exceed what any run here could hold (and what
@@ -392,22 +379,15 @@ static int k_gemm(const strata_kernel_call_t *c) {
   return 0;
 }
 
-static int register_kernel(bench_t *b, const char *name, strata_kernel_fn fn,
-                           strata_kernel_t *out) {
-  /* Sim devices run the CPU implementation. */
-  strata_kernel_desc_t d = {
-      .struct_size = sizeof d, .name = name, .user_data = b};
-  d.impl[STRATA_CLASS_CPU] = fn;
-  int rc = strata_kernel_register(b->rt, &d, out);
-  return rc ? report("strata_kernel_register", rc) : 0;
-}
-
 static int register_kernels(bench_t *b) {
   int rc;
-  if ((rc = register_kernel(b, "membench.empty", k_empty, &b->k_empty)) ||
-      (rc = register_kernel(b, "membench.check", k_check, &b->k_check)) ||
-      (rc = register_kernel(b, "membench.incr", k_incr, &b->k_incr)) ||
-      (rc = register_kernel(b, "membench.gemm", k_gemm, &b->k_gemm)))
+  if ((rc = register_cpu_kernel(b->rt, "membench.empty", k_empty, b,
+                                &b->k_empty)) ||
+      (rc = register_cpu_kernel(b->rt, "membench.check", k_check, b,
+                                &b->k_check)) ||
+      (rc = register_cpu_kernel(b->rt, "membench.incr", k_incr, b,
+                                &b->k_incr)) ||
+      (rc = register_cpu_kernel(b->rt, "membench.gemm", k_gemm, b, &b->k_gemm)))
     return rc;
   return 0;
 }
