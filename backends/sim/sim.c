@@ -125,15 +125,20 @@ static size_t vt_slot(const sim_state_t *st, const void *ptr) {
   return h & (st->vt_cap - 1);
 }
 
+/* The slot holding ptr, or the free slot where it would go (vt_cap > 0;
+ * the table is never full). */
+static size_t vt_find(const sim_state_t *st, const void *ptr) {
+  size_t i = vt_slot(st, ptr);
+  while (st->vt[i].ptr && st->vt[i].ptr != ptr)
+    i = (i + 1) & (st->vt_cap - 1);
+  return i;
+}
+
 static double vt_get(const sim_state_t *st, const void *ptr) {
   if (!st->vt_cap)
     return 0;
-  for (size_t i = vt_slot(st, ptr);; i = (i + 1) & (st->vt_cap - 1)) {
-    if (st->vt[i].ptr == ptr)
-      return st->vt[i].t;
-    if (!st->vt[i].ptr)
-      return 0;
-  }
+  const vt_entry_t *e = &st->vt[vt_find(st, ptr)];
+  return e->ptr ? e->t : 0;
 }
 
 static void vt_grow(sim_state_t *st) {
@@ -148,10 +153,7 @@ static void vt_grow(sim_state_t *st) {
   st->vt_n = 0;
   for (size_t i = 0; i < ocap; i++)
     if (old[i].ptr) {
-      size_t j = vt_slot(st, old[i].ptr);
-      while (st->vt[j].ptr)
-        j = (j + 1) & (ncap - 1);
-      st->vt[j] = old[i];
+      st->vt[vt_find(st, old[i].ptr)] = old[i];
       st->vt_n++;
     }
   sim_free(st->core, old, ocap * sizeof *old);
@@ -162,21 +164,17 @@ static void vt_set(sim_state_t *st, const void *ptr, double t) {
     vt_grow(st);
   if (!st->vt_cap)
     return;
-  size_t i = vt_slot(st, ptr);
-  while (st->vt[i].ptr && st->vt[i].ptr != ptr)
-    i = (i + 1) & (st->vt_cap - 1);
-  if (!st->vt[i].ptr)
+  vt_entry_t *e = &st->vt[vt_find(st, ptr)];
+  if (!e->ptr)
     st->vt_n++;
-  st->vt[i] = (vt_entry_t){ptr, t};
+  *e = (vt_entry_t){ptr, t};
 }
 
 /* Forget a block (linear probing: re-insert the run after it). */
 static void vt_del(sim_state_t *st, const void *ptr) {
   if (!st->vt_cap)
     return;
-  size_t i = vt_slot(st, ptr);
-  while (st->vt[i].ptr && st->vt[i].ptr != ptr)
-    i = (i + 1) & (st->vt_cap - 1);
+  size_t i = vt_find(st, ptr);
   if (!st->vt[i].ptr)
     return;
   st->vt[i].ptr = NULL;
