@@ -945,20 +945,16 @@ static int acquire_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
 int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
   int node = rt->devices[d]->node;
   strata__mnode_t *n = node_of(rt, node);
-  uint64_t ws = strata__memory_working_set(t);
-  admit(n, ws);
+  admit(n, t->working_set); /* computed at submit */
   int rc;
   while ((rc = acquire_pass(rt, t, node)) == STRATA_EAGAIN)
     wait_for_room(n);
   if (rc) {
-    unadmit(n, ws);
+    unadmit(n, t->working_set);
     return rc;
   }
-  for (size_t i = 0; i < t->naccess; i++) {
-    strata__buffer_t *b = t->access[i].buf;
-    t->ptrs[i] = b->rep[node].ptr;
-    t->sizes[i] = b->size;
-  }
+  for (size_t i = 0; i < t->naccess; i++) /* sizes: set at submit */
+    t->ptrs[i] = t->access[i].buf->rep[node].ptr;
   return STRATA_OK;
 }
 
@@ -1008,7 +1004,7 @@ int strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
     unhold(rt, b, node, mode);
     pthread_mutex_unlock(&b->mu);
   }
-  unadmit(node_of(rt, node), strata__memory_working_set(t));
+  unadmit(node_of(rt, node), t->working_set);
   return status;
 }
 

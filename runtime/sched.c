@@ -194,20 +194,20 @@ int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
 /* Warn once when a device evicts as many replicas as it runs tasks. */
 static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
                             uint64_t tasks) {
-  if (tasks % THRASH_WINDOW || d->thrash_warned)
+  const strata__mnode_t *n = rt->mem.nodes[d->node];
+  if (tasks % THRASH_WINDOW || d->thrash_warned ||
+      n->kind != STRATA__NODE_DEVICE)
     return;
-  strata_memory_node_info_t n = {.struct_size = sizeof n};
-  if (strata_memory_node_info(rt, d->node, &n))
-    return;
-  uint64_t ev = n.evictions - d->thrash_mark;
-  d->thrash_mark = n.evictions;
-  if (ev >= THRASH_WINDOW && n.kind == STRATA_NODE_DEVICE) {
+  uint64_t now = atomic_load_explicit(&n->evictions, memory_order_relaxed);
+  uint64_t ev = now - d->thrash_mark;
+  d->thrash_mark = now;
+  if (ev >= THRASH_WINDOW) {
     d->thrash_warned = true;
     STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
                "%s is thrashing: %llu evictions in its last %d tasks (the "
                "data its tasks use does not fit its %llu bytes)",
                d->desc.name, (unsigned long long)ev, THRASH_WINDOW,
-               (unsigned long long)n.capacity);
+               (unsigned long long)n->capacity);
   }
 }
 
@@ -218,17 +218,17 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
   strata__device_t *d = rt->devices[t->device];
   strata__worker_slot_t *slot = &d->workers[t->work.call.worker];
   /* Only this worker writes its slot: plain adds, published atomically. */
+  uint64_t ran_ns = strata__now_ns() - t->start_ns;
   atomic_store_explicit(
       &slot->w.busy_ns,
-      atomic_load_explicit(&slot->w.busy_ns, memory_order_relaxed) +
-          (strata__now_ns() - t->start_ns),
+      atomic_load_explicit(&slot->w.busy_ns, memory_order_relaxed) + ran_ns,
       memory_order_relaxed);
   uint64_t ran =
       atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1;
   atomic_store_explicit(&slot->w.tasks_run, ran, memory_order_relaxed);
   if (status == STRATA_OK &&
       atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
-    strata__policy_task_ran(rt, t, d->index, strata__now_ns() - t->start_ns);
+    strata__policy_task_ran(rt, t, d->index, ran_ns);
   if (status != STRATA_OK) {
     atomic_fetch_add_explicit(&slot->w.tasks_failed, 1, memory_order_relaxed);
     t->kernel_status = status;
