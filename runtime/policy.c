@@ -164,12 +164,6 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Call the function under the handler and its `nargs` arguments on the
  * stack of L, within the budget. On error the message (with its
  * traceback) replaces them. P->mu held. @return a LUA_* status */
@@ -181,10 +175,11 @@ static int pcall(strata__policy_t *P, lua_State *L, int nargs, int nresults) {
    * time one call in CALL_SAMPLE and count it for all of them. */
   uint64_t n = atomic_fetch_add_explicit(&P->calls, 1, memory_order_relaxed);
   bool timed = n % CALL_SAMPLE == 0;
-  uint64_t t0 = timed ? now_ns() : 0;
+  uint64_t t0 = timed ? strata__now_ns() : 0;
   int st = lua_pcall(L, nargs, nresults, handler);
   if (timed)
-    atomic_fetch_add_explicit(&P->call_ns, (now_ns() - t0) * CALL_SAMPLE,
+    atomic_fetch_add_explicit(&P->call_ns,
+                              (strata__now_ns() - t0) * CALL_SAMPLE,
                               memory_order_relaxed);
   lua_sethook(L, NULL, 0, 0);
   return st;
@@ -517,11 +512,6 @@ static int policy_place(void *state, strata_runtime_t *rt, strata__task_t *t,
   return rc;
 }
 
-static void policy_destroy(void *state, strata_runtime_t *rt) {
-  (void)state;
-  (void)rt;
-}
-
 /* {=== evict ===} */
 
 /* The node a string names: "pinned", "host", "spill" (when configured). */
@@ -562,13 +552,17 @@ static int evict_answer(strata__policy_t *P, int node, const char **why) {
 int strata__policy_evict(strata_runtime_t *rt, const strata__buffer_t *b,
                          int node) {
   strata__policy_t *P = rt->policy;
-  if (!P || !P->s.L || P->s.ref_evict == LUA_NOREF)
+  if (!P)
     return -2;
+  /* The hook is looked up under the lock: a reload swaps the script. */
   pthread_mutex_lock(&P->mu);
   lua_State *L = P->s.L;
-  int top = lua_gettop(L);
+  int top = L ? lua_gettop(L) : 0;
+  if (!push_hook(P, P->s.ref_evict)) {
+    pthread_mutex_unlock(&P->mu);
+    return -2;
+  }
   int dest = -2;
-  push_hook(P, P->s.ref_evict);
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_buffer);
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_nodes);
   lua_rawgeti(L, -1, node + 1);
@@ -599,12 +593,14 @@ int strata__policy_evict(strata_runtime_t *rt, const strata__buffer_t *b,
 
 /* {=== cache ===} */
 
-/* Call the cache hook for b (just tagged): the nodes it names keep b and
- * get it prefetched. P->mu held. */
-static void call_cache(strata__policy_t *P, strata__buffer_t *b) {
+/* Call the cache hook for b (just tagged), if the script has one: the
+ * nodes it names keep b and get it prefetched. P->mu held.
+ * @return false when there is no cache hook */
+static bool call_cache(strata__policy_t *P, strata__buffer_t *b) {
   lua_State *L = P->s.L;
-  int top = lua_gettop(L);
-  push_hook(P, P->s.ref_cache);
+  int top = L ? lua_gettop(L) : 0;
+  if (!push_hook(P, P->s.ref_cache))
+    return false;
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_buffer);
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_machine);
   P->buffer = b;
@@ -622,6 +618,7 @@ static void call_cache(strata__policy_t *P, strata__buffer_t *b) {
       nodes |= UINT64_C(1) << P->rt->devices[d]->node;
   atomic_store(&b->keep, nodes);
   lua_settop(L, top);
+  return true;
 }
 
 /* {=== alert and the health monitor ===} */
@@ -819,10 +816,8 @@ int strata__policy_init(strata_runtime_t *rt,
   /* The engine is the placer from now on, also without a script: a reload
    * may bring one, and the placer must not change under submitters. */
   atomic_store(&P->has_place, P->s.L && P->s.ref_place != LUA_NOREF);
-  rt->placer = (strata__placer_t){.name = "policy",
-                                  .state = P,
-                                  .place = policy_place,
-                                  .destroy = policy_destroy};
+  rt->placer =
+      (strata__placer_t){.name = "policy", .state = P, .place = policy_place};
   if (P->s.L)
     STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s loaded", P->name);
   start_monitor(P);
@@ -918,10 +913,12 @@ int strata_buffer_set_tag(strata_runtime_t *rt, strata_buffer_t buf,
     return STRATA_ENOENT;
   strata__strlcpy(b->tag, tag, sizeof b->tag);
   strata__policy_t *P = rt->policy;
-  if (P && P->s.L && P->s.ref_cache != LUA_NOREF) {
-    pthread_mutex_lock(&P->mu);
-    call_cache(P, b);
-    pthread_mutex_unlock(&P->mu);
+  if (!P)
+    return STRATA_OK;
+  pthread_mutex_lock(&P->mu); /* a reload swaps the script */
+  bool called = call_cache(P, b);
+  pthread_mutex_unlock(&P->mu);
+  if (called) {
     uint64_t keep = atomic_load(&b->keep);
     for (int n = 0; n < 64 && keep; n++)
       if (keep >> n & 1)

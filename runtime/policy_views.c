@@ -273,12 +273,12 @@ static const char *mem_class(const strata__device_t *d) {
 }
 
 /* Health fields, read from the backend (nil when it cannot tell). */
-static bool push_health(lua_State *L, const strata_runtime_t *rt, int d,
+static void push_health(lua_State *L, const strata_runtime_t *rt, int d,
                         const char *k) {
   strata_health_t h = {.struct_size = sizeof h};
   if (strata_device_health(rt, d, &h)) {
     lua_pushnil(L);
-    return true;
+    return;
   }
   if (!strcmp(k, "temperature") && h.temperature_c > -273)
     lua_pushnumber(L, h.temperature_c);
@@ -288,7 +288,6 @@ static bool push_health(lua_State *L, const strata_runtime_t *rt, int d,
     lua_pushboolean(L, h.throttled);
   else
     lua_pushnil(L);
-  return true;
 }
 
 /* The fields that never change, set once in each device view's table
@@ -593,15 +592,11 @@ static int m_has_room(lua_State *L) {
   return 1;
 }
 
-static const strata__task_t *task_arg(lua_State *L, int idx) {
-  return check_task(L, idx);
-}
-
 /* can_run(task, set): whether a device of the set (a device, a class, a
  * list) can run the task. */
 static int m_can_run(lua_State *L) {
   strata__policy_t *P = engine(L);
-  const strata__task_t *t = task_arg(L, 1);
+  const strata__task_t *t = check_task(L, 1);
   uint64_t mask = check_set(L, 2);
   bool able = false;
   for (size_t i = 0; i < P->rt->ndevices && !able; i++)
@@ -613,7 +608,7 @@ static int m_can_run(lua_State *L) {
 /* reads_tag(task, tag): whether the task reads a buffer tagged `tag`,
  * without building task.buffers. */
 static int m_reads_tag(lua_State *L) {
-  const strata__task_t *t = task_arg(L, 1);
+  const strata__task_t *t = check_task(L, 1);
   const char *tag = luaL_checkstring(L, 2);
   bool reads = false;
   for (size_t i = 0; i < t->naccess && !reads; i++)
@@ -626,7 +621,7 @@ static int m_reads_tag(lua_State *L) {
 static int m_estimate(lua_State *L) {
   strata__policy_t *P = engine(L);
   want_estimates(P);
-  const strata__task_t *t = task_arg(L, 1);
+  const strata__task_t *t = check_task(L, 1);
   lua_pushnumber(L, strata__pviews_estimate(P, t, check_device(L, 2)));
   return 1;
 }
@@ -634,7 +629,7 @@ static int m_estimate(lua_State *L) {
 static int m_transfer_time(lua_State *L) {
   strata__policy_t *P = engine(L);
   want_estimates(P);
-  const strata__task_t *t = task_arg(L, 1);
+  const strata__task_t *t = check_task(L, 1);
   lua_pushnumber(L, transfer_time(P->rt, t, check_device(L, 2)));
   return 1;
 }
@@ -642,7 +637,7 @@ static int m_transfer_time(lua_State *L) {
 static int m_finish_time(lua_State *L) {
   strata__policy_t *P = engine(L);
   want_estimates(P);
-  const strata__task_t *t = task_arg(L, 1);
+  const strata__task_t *t = check_task(L, 1);
   lua_pushnumber(L, finish_time(P, t, check_device(L, 2),
                                 strata__plan_now(&P->plan, P->rt)));
   return 1;
@@ -657,7 +652,7 @@ static int m_finish_time(lua_State *L) {
 static int m_eft(lua_State *L) {
   strata__policy_t *P = engine(L);
   want_estimates(P);
-  const strata__task_t *t = task_arg(L, 1);
+  const strata__task_t *t = check_task(L, 1);
   uint64_t mask = check_set(L, 2);
   double weight = luaL_optnumber(L, 3, 0);
   luaL_argcheck(L, weight >= 0 && weight < HUGE_VAL, 3,
