@@ -22,40 +22,31 @@ bool strata__placement_eligible(const strata_runtime_t *rt,
           strata__memory_fits((strata_runtime_t *)rt, d, t->working_set));
 }
 
-/* Queued work per worker of device i, as a fraction to compare by cross
- * products (integers only). */
-static void load_of(const strata_runtime_t *rt, size_t i, uint64_t *load,
-                    uint64_t *workers) {
-  const strata__device_t *d = rt->devices[i];
-  *load = strata__device_load(d);
-  *workers = d->desc.nworkers;
-}
-
-static bool in_mask(uint64_t mask, size_t i) {
-  return i >= 64 ? mask == UINT64_MAX : (mask >> i & 1) != 0;
-}
-
 int strata__placement_least_loaded(const strata_runtime_t *rt,
                                    const strata__task_t *t, uint64_t mask,
                                    int *device) {
-  int best = -1, eligible = 0;
-  for (size_t i = 0; i < rt->ndevices && eligible < 2; i++)
-    if (in_mask(mask, i) && strata__placement_eligible(rt, t, (int)i)) {
-      best = (int)i;
-      eligible++;
-    }
-  if (eligible < 2) { /* no choice to make: skip reading the loads */
-    *device = best;
-    return best < 0 ? STRATA_ENODEV : STRATA_OK;
-  }
-  best = -1;
+  /* Loads compare as fractions (work / workers) by cross products. They
+   * are read only once a second eligible device makes a choice: a
+   * device's counters are written by its workers. */
+  int best = -1;
+  bool read = false;
   uint64_t best_load = 0, best_workers = 1;
   for (size_t i = 0; i < rt->ndevices; i++) {
-    if (!in_mask(mask, i) || !strata__placement_eligible(rt, t, (int)i))
+    if (!strata__placement_in_mask(mask, i) ||
+        !strata__placement_eligible(rt, t, (int)i))
       continue;
-    uint64_t load, workers;
-    load_of(rt, i, &load, &workers);
-    if (best < 0 || load * best_workers < best_load * workers) {
+    if (best < 0) {
+      best = (int)i;
+      continue;
+    }
+    if (!read) {
+      best_load = strata__device_load(rt->devices[best]);
+      best_workers = rt->devices[best]->desc.nworkers;
+      read = true;
+    }
+    const strata__device_t *d = rt->devices[i];
+    uint64_t load = strata__device_load(d), workers = d->desc.nworkers;
+    if (load * best_workers < best_load * workers) {
       best = (int)i;
       best_load = load;
       best_workers = workers;

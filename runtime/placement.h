@@ -29,7 +29,14 @@ typedef struct strata__placement_stats {
   _Atomic uint64_t calls, fallbacks;
 } strata__placement_stats_t;
 
-/** True when device d has an implementation of t's kernel. */
+/** Whether device i is in a device mask (bit i: device i; UINT64_MAX:
+ *  all devices, those past 63 included). */
+static inline bool strata__placement_in_mask(uint64_t mask, size_t i) {
+  return i >= 64 ? mask == UINT64_MAX : (mask >> i & 1) != 0;
+}
+
+/** True when device d can take t: it has an implementation of t's
+ *  kernel, has not failed, and t's working set fits its memory. */
 bool strata__placement_eligible(const struct strata_runtime *rt,
                                 const strata__task_t *t, int d);
 

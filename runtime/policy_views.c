@@ -459,10 +459,6 @@ static uint64_t check_set(lua_State *L, int idx) {
   return mask;
 }
 
-static bool in_set(uint64_t mask, size_t d) {
-  return d >= 64 ? mask == UINT64_MAX : (mask >> d & 1) != 0;
-}
-
 /* {=== Estimates ===} */
 
 static double rate_per_task(const strata__device_t *dev, const char *prec) {
@@ -550,8 +546,7 @@ static int m_first_idle(lua_State *L) {
   uint64_t mask = check_set(L, 2);
   for (size_t i = 0; i < P->rt->ndevices; i++) {
     const strata__device_t *d = P->rt->devices[i];
-    if (in_set(mask, i) && !atomic_load(&d->failed) &&
-        strata__device_load(d) == 0 &&
+    if (strata__placement_in_mask(mask, i) && strata__device_load(d) == 0 &&
         strata__placement_eligible(P->rt, t, (int)i)) {
       strata__pviews_push_device(P, (int)i);
       return 1;
@@ -568,7 +563,7 @@ static int m_least_loaded(lua_State *L) {
   uint64_t best_load = 0, best_workers = 1;
   for (size_t i = 0; i < P->rt->ndevices; i++) {
     const strata__device_t *d = P->rt->devices[i];
-    if (!in_set(mask, i) || atomic_load(&d->failed))
+    if (!strata__placement_in_mask(mask, i) || atomic_load(&d->failed))
       continue;
     uint64_t load = strata__device_load(d), workers = d->desc.nworkers;
     if (best < 0 || load * best_workers < best_load * workers) {
@@ -600,7 +595,8 @@ static int m_can_run(lua_State *L) {
   uint64_t mask = check_set(L, 2);
   bool able = false;
   for (size_t i = 0; i < P->rt->ndevices && !able; i++)
-    able = in_set(mask, i) && strata__placement_eligible(P->rt, t, (int)i);
+    able = strata__placement_in_mask(mask, i) &&
+           strata__placement_eligible(P->rt, t, (int)i);
   lua_pushboolean(L, able);
   return 1;
 }
@@ -662,7 +658,8 @@ static int m_eft(lua_State *L) {
   double now = strata__plan_now(&P->plan, P->rt);
   strata__plan_est_t e, best_e;
   for (size_t i = 0; i < P->rt->ndevices; i++) {
-    if (!in_set(mask, i) || !strata__placement_eligible(P->rt, t, (int)i))
+    if (!strata__placement_in_mask(mask, i) ||
+        !strata__placement_eligible(P->rt, t, (int)i))
       continue;
     strata__plan_eval(P, t, (int)i, now, &e);
     double score = weight > 0
