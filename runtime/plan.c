@@ -172,6 +172,7 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
     }
   }
   double slot = max2(now, to_s(free_ns)), ready = slot;
+  e->copy_s = 0;
   for (size_t i = 0; i < t->naccess; i++) {
     if (!(strata__task_access_mode(t, i) & STRATA_R))
       continue;
@@ -188,6 +189,7 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
        * does not hold back the copies queued after it (the runtime
        * copies whatever is ready); it just cannot end before its data is
        * made and has crossed. */
+      e->copy_s += legs[k].seconds;
       if (end)
         *end += legs[k].seconds;
       made = max2(end ? *end : made, made + legs[k].seconds);
@@ -257,5 +259,6 @@ void strata__plan_commit(strata__policy_t *P, const strata__task_t *t, int d,
       atomic_store_explicit(&b->plan_host, 0, memory_order_relaxed);
       atomic_store_explicit(&b->plan_valid, d < 64 ? UINT64_C(1) << d : 0,
                             memory_order_relaxed);
+      atomic_store_explicit(&b->writer_device, d, memory_order_relaxed);
     }
 }

@@ -48,6 +48,7 @@ typedef struct strata__plan {
 /* A task's estimated run on one device (seconds on the timeline). */
 typedef struct strata__plan_est {
   double now, start, finish;
+  double copy_s;   /* its copies' time, one after the other */
   size_t slot;     /* the worker slot it takes */
   double slot_end; /* that slot's booked time after it */
   int nlinks;
@@ -97,7 +98,8 @@ bool strata__plan_recall(const strata__plan_t *pl, const struct strata__task *t,
 /** Forget what this thread kept (a new placement starts). */
 void strata__plan_forget(void);
 
-/** Enter t, placed on d as e estimated, in the plan. */
+/** Enter t, placed on d as e estimated, in the plan; d becomes the device
+ *  the buffers t writes will be on. */
 void strata__plan_commit(struct strata__policy *P, const struct strata__task *t,
                          int d, const strata__plan_est_t *e);
 

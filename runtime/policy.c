@@ -736,10 +736,6 @@ void strata__policy_placed(strata_runtime_t *rt, const strata__task_t *t,
   if (!strata__plan_recall(&P->plan, t, d, &e))
     strata__plan_eval(P, t, d, strata__plan_now(&P->plan, rt), &e);
   strata__plan_commit(P, t, d, &e);
-  for (size_t i = 0; i < t->naccess; i++)
-    if (strata__task_access_mode(t, i) & STRATA_W)
-      atomic_store_explicit(&t->access[i].buf->writer_device, d,
-                            memory_order_relaxed);
 }
 
 /* {=== Setup and teardown ===} */

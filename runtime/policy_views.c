@@ -662,9 +662,7 @@ static int m_eft(lua_State *L) {
         !strata__placement_eligible(P->rt, t, (int)i))
       continue;
     strata__plan_eval(P, t, (int)i, now, &e);
-    double score = weight > 0
-                       ? e.finish + weight * transfer_time(P->rt, t, (int)i)
-                       : e.finish;
+    double score = e.finish + weight * e.copy_s; /* copies again */
     if (score < best_score) {
       best = (int)i;
       best_score = score;
