@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <strata.h>
@@ -37,6 +38,21 @@ _Noreturn void strata__abort(const char *file, int line, const char *msg);
 #define STRATA_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define STRATA_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define STRATA_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/** FNV-1a: fold the n bytes at p into the hash h (start from
+ *  STRATA__FNV_BASIS). */
+#define STRATA__FNV_BASIS 0xcbf29ce484222325ULL
+static inline uint64_t strata__fnv1a(uint64_t h, const void *p, size_t n) {
+  const unsigned char *s = p;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ s[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/** FNV-1a of a NUL-terminated string, folded into h. */
+static inline uint64_t strata__fnv1a_str(uint64_t h, const char *s) {
+  return strata__fnv1a(h, s, strlen(s));
+}
 
 /** Monotonic time in nanoseconds. */
 static inline uint64_t strata__now_ns(void) {

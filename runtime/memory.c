@@ -310,14 +310,6 @@ static bool peers(const strata__mnode_t *a, const strata__mnode_t *b) {
 
 /* {=== Spill files ===} */
 
-static uint64_t fnv1a(const void *p, size_t n) {
-  const unsigned char *s = p;
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ s[i]) * 0x100000001b3ULL;
-  return h;
-}
-
 static void spill_path(strata_runtime_t *rt, const strata__replica_t *r,
                        char *path, size_t len) {
   snprintf(path, len, "%s/strata-%ld-%llu.spill", rt->mem.spill_dir,
@@ -347,7 +339,7 @@ static int spill_write(strata_runtime_t *rt, strata__replica_t *r,
     unlink(path);
     return STRATA_EIO;
   }
-  r->checksum = fnv1a(src, size);
+  r->checksum = strata__fnv1a(STRATA__FNV_BASIS, src, size);
   return STRATA_OK;
 }
 
@@ -365,7 +357,8 @@ static int spill_read(strata_runtime_t *rt, const strata__replica_t *r,
   }
   if (fd >= 0)
     close(fd);
-  if (done != size || fnv1a(dst, size) != r->checksum) {
+  if (done != size ||
+      strata__fnv1a(STRATA__FNV_BASIS, dst, size) != r->checksum) {
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "spilled copy %s is %s", path,
                done != size ? "unreadable or short" : "corrupt (checksum)");
     return STRATA_EIO;

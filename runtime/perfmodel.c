@@ -47,13 +47,9 @@ uint32_t strata__perf_bucket(uint64_t bytes) {
 }
 
 static uint64_t hash(const char *kernel, const char *model, uint32_t bucket) {
-  uint64_t h = 0xcbf29ce484222325ULL ^ bucket;
-  for (const char *s = kernel; *s; s++)
-    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-  h = (h ^ 0xff) * 0x100000001b3ULL; /* separates "ab"+"c" from "a"+"bc" */
-  for (const char *s = model; *s; s++)
-    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-  return h;
+  uint64_t h = strata__fnv1a_str(STRATA__FNV_BASIS ^ bucket, kernel);
+  h = strata__fnv1a(h, "\xff", 1); /* separates "ab"+"c" from "a"+"bc" */
+  return strata__fnv1a_str(h, model);
 }
 
 /* The slot of this key, or the free slot where it would go (pm->mu held;

@@ -186,10 +186,7 @@ static int pcall(strata__policy_t *P, lua_State *L, int nargs, int nresults) {
 }
 
 static uint64_t hash_text(const char *s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (; *s && *s != '\n'; s++)
-    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-  return h;
+  return strata__fnv1a(STRATA__FNV_BASIS, s, strcspn(s, "\n"));
 }
 
 /* Has this message (its first line) been logged before? Remembers it.
@@ -371,12 +368,8 @@ static int load(strata__policy_t *P, const char *path) {
 static uint64_t shape_hash(const strata__kernel_t *k, const char *tier,
                            const char *prec) {
   uint64_t h = (uint64_t)(uintptr_t)k * 0x9e3779b97f4a7c15ULL;
-  for (const char *s = tier ? tier : ""; *s; s++)
-    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-  h ^= 0xff;
-  for (const char *s = prec ? prec : ""; *s; s++)
-    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-  return h;
+  h = strata__fnv1a_str(h, tier ? tier : "") ^ 0xff;
+  return strata__fnv1a_str(h, prec ? prec : "");
 }
 
 /* The cached answer for t's shape (P->mu held). */
