@@ -268,6 +268,13 @@ static void lru_insert(strata__mnode_t *n, strata__replica_t *r, bool stale) {
   }
 }
 
+/* lru_insert under the node's lock. */
+static void lru_put(strata__mnode_t *n, strata__replica_t *r, bool stale) {
+  pthread_mutex_lock(&n->mu);
+  lru_insert(n, r, stale);
+  pthread_mutex_unlock(&n->mu);
+}
+
 /* {=== Copies ===} */
 
 static void count(strata_runtime_t *rt, int src, int dst, size_t bytes,
@@ -516,11 +523,8 @@ static int evict(strata_runtime_t *rt, strata__mnode_t *n,
       return STRATA_EAGAIN; /* keep the only copy where it is */
     rd->state = r->state;
     strata__mnode_t *dn = node_of(rt, dest);
-    if (!fixed_host(b, dest, rt)) {
-      pthread_mutex_lock(&dn->mu);
-      lru_insert(dn, rd, false);
-      pthread_mutex_unlock(&dn->mu);
-    }
+    if (!fixed_host(b, dest, rt))
+      lru_put(dn, rd, false);
     atomic_fetch_add(&n->writebacks, 1);
   }
   free_replica(rt, n, r);
@@ -713,10 +717,24 @@ static void park_stale(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   strata__replica_t *r = &b->rep[node];
   if (!r->ptr || r->pins || fixed_host(b, node, rt))
     return;
-  strata__mnode_t *n = node_of(rt, node);
-  pthread_mutex_lock(&n->mu);
-  lru_insert(n, r, true);
-  pthread_mutex_unlock(&n->mu);
+  lru_put(node_of(rt, node), r, true);
+}
+
+/* Copy b's replica on src into its replica on dst with b->mu dropped
+ * meanwhile (held on entry and return): both are marked busy, so neither
+ * is evicted, refilled or written under the copy. */
+static int copy_unlocked(strata_runtime_t *rt, strata__buffer_t *b, int dst,
+                         int src) {
+  strata__replica_t *rd = &b->rep[dst], *rs = &b->rep[src];
+  rd->busy++;
+  rs->busy++;
+  pthread_mutex_unlock(&b->mu);
+  int rc = copy_between(rt, dst, rd, src, rs, b->size);
+  pthread_mutex_lock(&b->mu);
+  rd->busy--;
+  rs->busy--;
+  pthread_cond_broadcast(&b->cv);
+  return rc;
 }
 
 /* A copy between two cards that are not peers crosses host memory
@@ -749,14 +767,7 @@ static int fill(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   if (src < 0)
     return STRATA_ELOST;
   strata__replica_t *rs = &b->rep[src];
-  r->busy++;
-  rs->busy++;
-  pthread_mutex_unlock(&b->mu);
-  int rc = copy_between(rt, node, r, src, rs, b->size);
-  pthread_mutex_lock(&b->mu);
-  r->busy--;
-  rs->busy--;
-  pthread_cond_broadcast(&b->cv);
+  int rc = copy_unlocked(rt, b, node, src);
   if (rc) {
     park_stale(rt, b, node);
     return rc;
@@ -846,11 +857,18 @@ static void invalidate_others(strata_runtime_t *rt, strata__buffer_t *b,
       free_replica(rt, n, r);
       pthread_mutex_unlock(&n->mu);
     } else if (r->in_lru) {
-      pthread_mutex_lock(&n->mu);
-      lru_insert(n, r, true);
-      pthread_mutex_unlock(&n->mu);
+      lru_put(n, r, true);
     }
   }
+}
+
+/* Make b's replica on node its only valid copy, being written (b->mu
+ * held): copies from it end first. */
+static void make_sole(strata_runtime_t *rt, strata__buffer_t *b, int node) {
+  wait_no_copy(rt, b);
+  b->rep[node].state = STRATA__MODIFIED;
+  invalidate_others(rt, b, node);
+  b->lost = false;
 }
 
 uint64_t strata__memory_working_set(const strata__task_t *t) {
@@ -959,14 +977,7 @@ static int write_home(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   int rc = alloc_on(rt, b, h);
   if (rc)
     return rc;
-  r->busy++;
-  rh->busy++;
-  pthread_mutex_unlock(&b->mu);
-  rc = copy_between(rt, h, rh, node, r, b->size);
-  pthread_mutex_lock(&b->mu);
-  r->busy--;
-  rh->busy--;
-  pthread_cond_broadcast(&b->cv);
+  rc = copy_unlocked(rt, b, h, node);
   if (rc == STRATA_OK) {
     rh->state = r->state = STRATA__SHARED;
     atomic_fetch_add(&node_of(rt, node)->writebacks, 1);
@@ -987,10 +998,7 @@ int strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
     strata__buffer_t *b = t->access[i].buf;
     pthread_mutex_lock(&b->mu);
     if (wrote && (mode & STRATA_W)) {
-      wait_no_copy(rt, b);
-      b->rep[node].state = STRATA__MODIFIED;
-      invalidate_others(rt, b, node);
-      b->lost = false;
+      make_sole(rt, b, node);
       if (eager && write_home(rt, b, node) == STRATA_EDEVICE)
         status = STRATA_EDEVICE;
     }
@@ -1011,12 +1019,8 @@ int strata__memory_to_host(strata_runtime_t *rt, strata__buffer_t *b,
     wait_for_room(node_of(rt, h));
     pthread_mutex_lock(&b->mu);
   }
-  if (rc == STRATA_OK && will_write) {
-    wait_no_copy(rt, b);
-    b->rep[h].state = STRATA__MODIFIED;
-    invalidate_others(rt, b, h);
-    b->lost = false;
-  }
+  if (rc == STRATA_OK && will_write)
+    make_sole(rt, b, h);
   if (rc == STRATA_OK && pinned)
     hold(rt, b, h, will_write ? STRATA_W : STRATA_R);
   pthread_mutex_unlock(&b->mu);
@@ -1069,11 +1073,8 @@ void strata__memory_prefetch(strata_runtime_t *rt, strata__buffer_t *b,
       !b->writers && !atomic_load(&n->dev->failed) &&
       alloc_in_free_room(rt, b, node) == STRATA_OK) {
     int rc = fill(rt, b, node);
-    if (rc == STRATA_OK && !r->pins) {
-      pthread_mutex_lock(&n->mu);
-      lru_insert(n, r, false);
-      pthread_mutex_unlock(&n->mu);
-    }
+    if (rc == STRATA_OK && !r->pins)
+      lru_put(n, r, false);
     if (rc == STRATA_OK)
       atomic_fetch_add(&n->prefetches, 1);
     else
