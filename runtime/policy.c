@@ -907,11 +907,7 @@ int strata_buffer_set_tag(strata_runtime_t *rt, strata_buffer_t buf,
   pthread_mutex_lock(&P->mu); /* a reload swaps the script */
   bool called = call_cache(P, b);
   pthread_mutex_unlock(&P->mu);
-  if (called) {
-    uint64_t keep = atomic_load(&b->keep);
-    for (int n = 0; n < 64 && keep; n++)
-      if (keep >> n & 1)
-        strata__prefetch_buffer(rt, b, n);
-  }
+  if (called)
+    strata__prefetch_kept(rt, b, -1);
   return STRATA_OK;
 }

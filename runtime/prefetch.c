@@ -118,6 +118,14 @@ void strata__prefetch_buffer(strata_runtime_t *rt, strata__buffer_t *b,
     strata__memory_prefetch_cancel(rt, b);
 }
 
+void strata__prefetch_kept(strata_runtime_t *rt, strata__buffer_t *b,
+                           int skip) {
+  uint64_t keep = atomic_load_explicit(&b->keep, memory_order_relaxed);
+  for (int n = 0; n < 64 && keep; n++)
+    if ((keep >> n & 1) && n != skip)
+      strata__prefetch_buffer(rt, b, n);
+}
+
 void strata__prefetch_task(strata_runtime_t *rt, strata__task_t *t) {
   strata__prefetcher_t *p = &rt->prefetcher;
   if (!p->nthreads)
@@ -129,13 +137,9 @@ void strata__prefetch_task(strata_runtime_t *rt, strata__task_t *t) {
     if (!(strata__task_access_mode(t, i) & STRATA_R))
       continue;
     strata__buffer_t *b = t->access[i].buf;
-    if (strata__memory_prefetch_wanted(rt, b, node) && !push(p, b, node))
-      strata__memory_prefetch_cancel(rt, b);
+    strata__prefetch_buffer(rt, b, node);
     /* The nodes the policy keeps it on get it back too (a write made
      * their copies stale). */
-    uint64_t keep = atomic_load_explicit(&b->keep, memory_order_relaxed);
-    for (int n = 0; n < 64 && keep; n++)
-      if ((keep >> n & 1) && n != node)
-        strata__prefetch_buffer(rt, b, n);
+    strata__prefetch_kept(rt, b, node);
   }
 }

@@ -48,6 +48,11 @@ void strata__prefetch_stop(struct strata_runtime *rt);
 void strata__prefetch_buffer(struct strata_runtime *rt,
                              struct strata__buffer *b, int node);
 
+/** Queue b for every node the policy keeps it on (b->keep), but `skip`
+ *  (-1: none). @thread any */
+void strata__prefetch_kept(struct strata_runtime *rt, struct strata__buffer *b,
+                           int skip);
+
 /** Queue the buffers that ready task t reads for its device's memory;
  *  cheap when the engine is off or the device uses host memory.
  *  @thread any (the thread that makes t ready) */
