@@ -47,7 +47,6 @@ enum { LINK_IN, LINK_OUT };
 
 typedef struct sim_dev {
   sim_state_t *st;
-  unsigned index; /* in the probe list */
   const sim_device_spec_t *spec;
   strata_device_handle_t *handle;
   _Atomic uint64_t tasks;  /* started, for die_after and hot_after */
@@ -165,6 +164,10 @@ static void vt_set(sim_state_t *st, const void *ptr, double t) {
   if (!st->vt_cap)
     return;
   vt_entry_t *e = &st->vt[vt_find(st, ptr)];
+  /* Without memory to grow, a new block goes unrecorded rather than fill
+   * the table (vt_find needs a free slot to stop at). */
+  if (!e->ptr && st->vt_n + 1 >= st->vt_cap)
+    return;
   if (!e->ptr)
     st->vt_n++;
   *e = (vt_entry_t){ptr, t};
@@ -354,8 +357,7 @@ static bool class_kept(const char *classes, strata_device_class_t c) {
   return false;
 }
 
-static void describe(sim_state_t *st, const sim_device_spec_t *sp,
-                     strata_backend_device_t *d) {
+static void describe(const sim_device_spec_t *sp, strata_backend_device_t *d) {
   d->struct_size = sizeof *d;
   d->device_class = sp->device_class;
   d->impl_class = STRATA_CLASS_CPU; /* kernels run on the host */
@@ -372,7 +374,6 @@ static void describe(sim_state_t *st, const sim_device_spec_t *sp,
   d->fp32_flops = sp->fp32;
   d->ecc = sp->ecc;
   d->peer_bandwidth = sp->peer_bandwidth;
-  (void)st;
 }
 
 /* Keep the devices of the classes asked for; peer bits follow the new
@@ -393,7 +394,6 @@ static int build_devices(sim_state_t *st, const char *classes) {
     newidx[i] = (int)st->ndevs;
     sim_dev_t *d = &st->devs[st->ndevs];
     d->st = st;
-    d->index = (unsigned)st->ndevs;
     d->spec = &m->devices[i];
     d->wline = sim_alloc(st->core, d->spec->workers * sizeof *d->wline);
     if (!d->wline) {
@@ -402,7 +402,7 @@ static int build_devices(sim_state_t *st, const char *classes) {
     }
     atomic_init(&d->temperature, NAN);
     atomic_init(&d->power, NAN);
-    describe(st, d->spec, &st->descs[st->ndevs]);
+    describe(d->spec, &st->descs[st->ndevs]);
     st->ndevs++;
   }
   for (size_t i = 0; i < m->ndevices; i++)
