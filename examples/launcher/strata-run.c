@@ -932,8 +932,13 @@ static void start_reloader(reloader_t *r, strata_runtime_t *rt) {
   sa.sa_handler = on_hup;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  r->running = pthread_create(&r->tid, NULL, reload_on_hup, r) == 0 &&
-               sigaction(SIGHUP, &sa, NULL) == 0;
+  /* The handler first: a thread that started without it would never be
+   * joined (running stays false). */
+  if (sigaction(SIGHUP, &sa, NULL))
+    return;
+  r->running = pthread_create(&r->tid, NULL, reload_on_hup, r) == 0;
+  if (!r->running)
+    signal(SIGHUP, SIG_DFL);
 }
 
 static void stop_reloader(reloader_t *r) {
