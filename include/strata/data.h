@@ -25,12 +25,17 @@ STRATA_API int strata_buffer_register(strata_runtime_t *rt, void *ptr,
                                       strata_buffer_t *out) STRATA_WARN_UNUSED;
 
 /** Unregister a buffer. New submissions that access it fail from now on;
- *  the call blocks until every submitted task that accesses it has ended,
- *  so the caller's memory holds the final data on return. Tasks created
- *  but not yet submitted that access it fail at submit with STRATA_ENOENT.
- *  @return 0; STRATA_ENOENT (already unregistered)
- *  @own    the handle is dead on return
- *  @thread any  @blocks until the buffer's tasks end */
+ *  the call blocks until every submitted task that accesses it has ended
+ *  and brings its latest data home, so the caller's memory holds the
+ *  final data on a 0 return. Tasks created but not yet submitted that
+ *  access it fail at submit with STRATA_ENOENT.
+ *  @return 0; STRATA_EINVAL (rt NULL); STRATA_ENOENT (already
+ *          unregistered); STRATA_EBUSY (acquired: release it first; the
+ *          buffer stays registered); STRATA_EDEVICE, STRATA_EIO or
+ *          STRATA_ELOST (the latest data could not be brought home: the
+ *          buffer is unregistered anyway, and the error logged)
+ *  @own    the handle is dead on return (but after STRATA_EBUSY)
+ *  @thread any, not from a kernel  @blocks until the buffer's tasks end */
 STRATA_API int strata_buffer_unregister(strata_runtime_t *rt,
                                         strata_buffer_t buf);
 
@@ -56,15 +61,20 @@ STRATA_API int strata_buffer_create(strata_runtime_t *rt, size_t size,
  *  bring its latest data into host memory and return where it is. Tasks
  *  submitted afterwards that access it wait for strata_buffer_release.
  *  @param[out] ptr  the host address (valid until release)
- *  @return 0; STRATA_ENOENT; STRATA_EINVAL (bad mode); STRATA_EBUSY
- *          (already acquired); STRATA_ELOST (its only copy was on a failed
- *          device); STRATA_EIO; STRATA_ESHUTDOWN
- *  @thread any  @blocks until those tasks end */
+ *  @return 0; STRATA_ENOENT; STRATA_EINVAL (rt or ptr NULL, bad mode);
+ *          STRATA_EBUSY (already acquired); STRATA_ENOMEM; STRATA_ELOST
+ *          (its only copy was on a failed device); STRATA_EDEVICE or
+ *          STRATA_EIO (the copy home failed); STRATA_ESHUTDOWN
+ *  @own    *ptr: the runtime's memory, lent until strata_buffer_release
+ *  @thread any, not from a kernel (it would wait for itself)
+ *  @blocks until those tasks end */
 STRATA_API int strata_buffer_acquire(strata_runtime_t *rt, strata_buffer_t buf,
                                      strata_access_mode_t mode, void **ptr);
 
-/** Give an acquired buffer back to the runtime.
- *  @return 0; STRATA_ENOENT; STRATA_ESTATE (not acquired)
+/** Give an acquired buffer back to the runtime; the pointer acquire gave
+ *  must not be used after.
+ *  @return 0; STRATA_EINVAL (rt NULL); STRATA_ENOENT; STRATA_ESTATE (not
+ *          acquired)
  *  @thread any */
 STRATA_API int strata_buffer_release(strata_runtime_t *rt, strata_buffer_t buf);
 

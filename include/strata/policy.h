@@ -47,7 +47,8 @@ STRATA_API int strata_policy_reload(strata_runtime_t *rt, const char *path);
 /** Read every device's health now and call the policy's alert hook for
  *  readings past their thresholds (the runtime also does this every
  *  strata_runtime_opts_t.health_period_ms).
- *  @return 0  @thread any */
+ *  @return 0; STRATA_EINVAL (rt NULL)
+ *  @thread any  @blocks while hooks run (and during a reload) */
 STRATA_API int strata_health_check(strata_runtime_t *rt);
 
 /** Why a task runs where it runs (strata_runtime_opts_t.record_decisions
@@ -75,7 +76,8 @@ STRATA_API int strata_task_decision(strata_runtime_t *rt, strata_task_t task,
  *  @return 0; STRATA_ENOENT; STRATA_EINVAL (tag NULL or longer than 63
  *          bytes)
  *  @thread any, but not while tasks that access the buffer are being
- *          submitted (their placement reads the tag) */
+ *          submitted (their placement reads the tag)
+ *  @blocks while hooks run (and during a reload) */
 STRATA_API int strata_buffer_set_tag(strata_runtime_t *rt, strata_buffer_t buf,
                                      const char *tag);
 

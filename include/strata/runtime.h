@@ -219,7 +219,9 @@ typedef struct strata_health {
   int32_t throttled; /* 1 yes, 0 no, -1 unknown */
 } strata_health_t;
 
-/** @return 0; STRATA_ERANGE; STRATA_ENOTSUP (the backend cannot tell)
+/** @return 0; STRATA_EINVAL (rt or out NULL, struct_size too small);
+ *          STRATA_ERANGE; STRATA_ENOTSUP (the backend cannot tell); or
+ *          the backend's error
  *  @thread any */
 STRATA_API int strata_device_health(const strata_runtime_t *rt, int index,
                                     strata_health_t *out);
@@ -246,7 +248,9 @@ typedef struct strata_device_model {
   uint64_t copy_ns;  /* virtual time its host link spent copying */
 } strata_device_model_t;
 
-/** @return 0; STRATA_ERANGE; STRATA_ENOTSUP (time is not modelled)
+/** @return 0; STRATA_EINVAL (rt or out NULL, struct_size too small);
+ *          STRATA_ERANGE; STRATA_ENOTSUP (time is not modelled); or the
+ *          backend's error
  *  @thread any */
 STRATA_API int strata_device_model(const strata_runtime_t *rt, int index,
                                    strata_device_model_t *out);
