@@ -966,6 +966,19 @@ static void test_memory_bad_machine(void **state) {
   mem_create(&m);
   assert_int_equal(strata_device_count(m.rt), 1);
   mem_destroy(&m);
+  /* Bad time options on a good machine: refused, and said why. */
+  const char *good = tiny_pair(NULL, NULL);
+  const char *bad_opts[][2] = {
+      {"time=soon", "expected real or modelled"},
+      {"time=real,skip_kernels=1", "skip_kernels needs modelled time"}};
+  for (size_t i = 0; i < 2; i++) {
+    mem_opts(&m, "sim", good, 0);
+    snprintf(m.options, sizeof m.options, "sim:machine=%s,%s", good,
+             bad_opts[i][0]);
+    assert_int_equal(strata_runtime_create(&m.o, &m.rt), STRATA_EBACKEND);
+    assert_true(test_log_has(&m.log, bad_opts[i][1]));
+    test_alloc_assert_clean(&m.alloc);
+  }
   /* No machine at all: the library never adds simulated devices. */
   mem_opts(&m, "cpu,sim", path, 1);
   m.o.backend_options = NULL;
@@ -1073,8 +1086,9 @@ static int counting_kernel(const strata_kernel_call_t *c) {
 /* Ten FP64 tasks of 1 GFLOP on a 1 TFLOP/s card, each writing a 1 KiB
  * buffer: 1 ms each; one buffer for all (a chain), or one each
  * (independent, so a card with two workers runs two at a time). */
-static void run_modelled(const char *extra_opts, int workers, bool chain,
-                         strata_device_model_t *out, int *runs) {
+/* @return what strata_device_model said */
+static int run_modelled(const char *extra_opts, int workers, bool chain,
+                        strata_device_model_t *out, int *runs) {
   mem_rt_t m;
   char devs[512];
   snprintf(devs, sizeof devs, SIM_DEV("hbm", "H", "64 * KiB", "workers = %d,"),
@@ -1109,27 +1123,31 @@ static void run_modelled(const char *extra_opts, int workers, bool chain,
     assert_int_equal(strata_buffer_unregister(m.rt, b[i]), 0);
   *runs = atomic_load(&kernel_runs);
   mem_destroy(&m);
+  return rc;
 }
 
 static void test_memory_modelled_time(void **state) {
   (void)state;
   strata_device_model_t dm;
   int runs;
-  run_modelled("time=modelled", 1, true, &dm, &runs);
+  assert_int_equal(run_modelled("time=modelled", 1, true, &dm, &runs), 0);
   assert_int_equal(runs, 10);
   /* 10 ms of compute, plus the copies of the result home */
   assert_true(dm.busy_ns >= 10000000 && dm.busy_ns <= 10100000);
   assert_true(dm.clock_ns >= dm.busy_ns);
   assert_true(dm.clock_ns < 11000000);
-  run_modelled("time=modelled,skip_kernels=1", 1, true, &dm, &runs);
+  assert_int_equal(
+      run_modelled("time=modelled,skip_kernels=1", 1, true, &dm, &runs), 0);
   assert_int_equal(runs, 0);
   assert_true(dm.busy_ns >= 10000000 && dm.busy_ns <= 10100000);
   /* Two workers run the ten independent tasks two at a time, each at
    * half the card's rate: 2 ms a task, 10 ms in all. */
-  run_modelled("time=modelled,skip_kernels=1", 2, false, &dm, &runs);
+  assert_int_equal(
+      run_modelled("time=modelled,skip_kernels=1", 2, false, &dm, &runs), 0);
   assert_true(dm.busy_ns >= 20000000 && dm.busy_ns <= 20200000);
   assert_true(dm.clock_ns >= 10000000 && dm.clock_ns < 11000000);
-  run_modelled("time=real", 1, true, &dm, &runs);
+  assert_int_equal(run_modelled("time=real", 1, true, &dm, &runs),
+                   STRATA_ENOTSUP);
   assert_int_equal(runs, 10);
   assert_int_equal(dm.clock_ns, 0); /* ENOTSUP in real time */
 }
