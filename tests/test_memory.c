@@ -54,57 +54,6 @@ static const char *tiny_pair(const char *hbm_extra, const char *gddr_extra) {
   return machine("pair", devs, NULL);
 }
 
-typedef struct mem_rt {
-  strata_runtime_t *rt;
-  test_alloc_t alloc;
-  test_log_t log;
-  strata_runtime_opts_t o;
-  char options[1024];
-} mem_rt_t;
-
-/* Options for a runtime on `backends` ("cpu,sim" or "sim") with the sim
- * machine at `path` and an allocator that checks for leaks. */
-static void mem_opts(mem_rt_t *m, const char *backends, const char *path,
-                     unsigned cpu_workers) {
-  test_alloc_init(&m->alloc);
-  test_log_init(&m->log);
-  test_opts(&m->o, cpu_workers, &m->log);
-  m->o.backends = backends;
-  m->o.required_backends = "sim";
-  snprintf(m->options, sizeof m->options, "sim:machine=%s", path);
-  m->o.backend_options = m->options;
-  m->o.alloc = test_alloc_fn;
-  m->o.alloc_ud = &m->alloc;
-}
-
-static void mem_create(mem_rt_t *m) {
-  int rc = strata_runtime_create(&m->o, &m->rt);
-  if (rc)
-    fail_msg("create: %s\n%s", strata_strerror(rc), m->log.text);
-}
-
-static void mem_destroy(mem_rt_t *m) {
-  assert_int_equal(strata_runtime_destroy(m->rt), 0);
-  test_alloc_assert_clean(&m->alloc);
-}
-
-/* The index of the first device of `cls`, or -1. */
-static int device_of(strata_runtime_t *rt, strata_device_class_t cls) {
-  for (int d = 0; d < strata_device_count(rt); d++) {
-    strata_device_info_t i = {.struct_size = sizeof i};
-    assert_int_equal(strata_device_info(rt, d, &i), 0);
-    if (i.device_class == cls)
-      return d;
-  }
-  return -1;
-}
-
-static strata_device_info_t dev_info(strata_runtime_t *rt, int d) {
-  strata_device_info_t i = {.struct_size = sizeof i};
-  assert_int_equal(strata_device_info(rt, d, &i), 0);
-  return i;
-}
-
 static strata_memory_node_info_t node_info(strata_runtime_t *rt, int n) {
   strata_memory_node_info_t i = {.struct_size = sizeof i};
   assert_int_equal(strata_memory_node_info(rt, n, &i), 0);
@@ -155,8 +104,8 @@ static uint64_t link_failures(strata_runtime_t *rt) {
  * check every byte against sequential execution. With `read_first`, every
  * access reads (W becomes RW), so no task can run on a device before a
  * copy to it succeeded. */
-static void run_dag_ex(mem_rt_t *m, unsigned ntask, unsigned seed, bool owned,
-                       bool read_first) {
+static void run_dag_ex(test_sim_rt_t *m, unsigned ntask, unsigned seed,
+                       bool owned, bool read_first) {
   test_dag_t g;
   test_dag_build(&g, 48, ntask, WORDS, 12, seed);
   if (read_first)
@@ -171,7 +120,8 @@ static void run_dag_ex(mem_rt_t *m, unsigned ntask, unsigned seed, bool owned,
   test_dag_free(&g);
 }
 
-static void run_dag(mem_rt_t *m, unsigned ntask, unsigned seed, bool owned) {
+static void run_dag(test_sim_rt_t *m, unsigned ntask, unsigned seed,
+                    bool owned) {
   run_dag_ex(m, ntask, seed, owned, false);
 }
 
@@ -180,9 +130,9 @@ static void run_dag(mem_rt_t *m, unsigned ntask, unsigned seed, bool owned) {
 static void test_memory_dag_cpu_and_two_sims(void **state) {
   (void)state;
   for (unsigned seed = 1; seed <= 2; seed++) {
-    mem_rt_t m;
-    mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
-    mem_create(&m);
+    test_sim_rt_t m;
+    test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+    test_sim_create(&m);
     assert_int_equal(strata_device_count(m.rt), 3);
     /* host + two device nodes */
     assert_int_equal(strata_memory_node_count(m.rt), 3);
@@ -191,32 +141,32 @@ static void test_memory_dag_cpu_and_two_sims(void **state) {
     assert_true(t.misses > 0);
     assert_true(t.evictions > 0);  /* 48 KiB through 20 KiB of cards */
     assert_true(t.writebacks > 0); /* some victims were the only copy */
-    mem_destroy(&m);
+    test_sim_destroy(&m);
   }
 }
 
 static void test_memory_dag_sims_only(void **state) {
   (void)state;
-  mem_rt_t m;
-  mem_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  mem_create(&m);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
+  test_sim_create(&m);
   assert_int_equal(strata_device_count(m.rt), 2);
   run_dag(&m, 3000, 3, false);
-  assert_int_equal(device_of(m.rt, STRATA_CLASS_CPU), -1);
-  mem_destroy(&m);
+  assert_int_equal(test_device_of(m.rt, STRATA_CLASS_CPU), -1);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_dag_owned_pinned_eager(void **state) {
   (void)state;
-  mem_rt_t m;
-  mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
   m.o.pinned_bytes = 16 * KIB;
   m.o.eager_writeback = 1;
   m.o.prefetch = 0;
-  mem_create(&m);
+  test_sim_create(&m);
   assert_int_equal(strata_memory_node_count(m.rt), 4);
   run_dag(&m, 2000, 4, true);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_dag_three_devices_peers(void **state) {
@@ -227,12 +177,13 @@ static void test_memory_dag_three_devices_peers(void **state) {
            SIM_DEV("hbm", "H0", "10 * KiB", "peers = { 'H1' },"),
            SIM_DEV("hbm", "H1", "10 * KiB", "peers = { 'H0' },"),
            SIM_DEV("gddr", "G", "8 * KiB", ""));
-  mem_rt_t m;
-  mem_opts(&m, "sim", machine("three", devs, NULL), 0);
-  mem_create(&m);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim", machine("three", devs, NULL), 0);
+  test_sim_create(&m);
   run_dag(&m, 3000, 5, false);
   /* Some copies went directly between the peers. */
-  int h0 = dev_info(m.rt, 0).memory_node, h1 = dev_info(m.rt, 1).memory_node;
+  int h0 = test_device_info(m.rt, 0).memory_node,
+      h1 = test_device_info(m.rt, 1).memory_node;
   strata_link_stats_t a = {.struct_size = sizeof a};
   strata_link_stats_t b = {.struct_size = sizeof b};
   assert_int_equal(strata_link_stats(m.rt, h0, h1, &a), 0);
@@ -240,9 +191,9 @@ static void test_memory_dag_three_devices_peers(void **state) {
   assert_true(a.copies + b.copies > 0);
   assert_int_equal((a.bytes + b.bytes) % BUF_BYTES, 0);
   /* Peers copy at the smaller host link's speed unless told otherwise. */
-  assert_true(dev_info(m.rt, 0).peer_gbps == 10.0f);
-  assert_true(dev_info(m.rt, 2).peer_gbps == 0.0f);
-  mem_destroy(&m);
+  assert_true(test_device_info(m.rt, 0).peer_gbps == 10.0f);
+  assert_true(test_device_info(m.rt, 2).peer_gbps == 0.0f);
+  test_sim_destroy(&m);
 }
 
 /* {=== Oversubscription ===} */
@@ -260,11 +211,11 @@ static void test_memory_oversubscription_3x(void **state) {
   (void)state;
   /* One 8 KiB card, 24 buffers (3x): sweeps over all of them, each task
    * reading the previous buffer and updating the next. */
-  mem_rt_t m;
-  mem_opts(&m, "sim", machine("one", SIM_DEV("gddr", "G", "8 * KiB", ""), NULL),
-           0);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim",
+                machine("one", SIM_DEV("gddr", "G", "8 * KiB", ""), NULL), 0);
   m.alloc.watch_size = BUF_BYTES; /* device blocks */
-  mem_create(&m);
+  test_sim_create(&m);
   enum { N = 24, SWEEPS = 6 };
   static uint64_t data[N][WORDS], ref[N][WORDS];
   for (int b = 0; b < N; b++)
@@ -295,7 +246,7 @@ static void test_memory_oversubscription_3x(void **state) {
   /* The card's blocks are reused, not freed and allocated anew at each
    * eviction: about as many as it holds were ever allocated. */
   assert_true(m.alloc.watch_allocs <= 10);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static int nop_kernel(const strata_kernel_call_t *c) {
@@ -308,10 +259,10 @@ static void test_memory_thrashing_reported(void **state) {
   /* A 2 KiB card and tasks that read two 1 KiB buffers each from a cycle
    * of eight: every task evicts both of its predecessor's, twice as many
    * evictions as tasks, which is reported once. */
-  mem_rt_t m;
-  mem_opts(&m, "sim", machine("two", SIM_DEV("gddr", "G", "2 * KiB", ""), NULL),
-           0);
-  mem_create(&m);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim",
+                machine("two", SIM_DEV("gddr", "G", "2 * KiB", ""), NULL), 0);
+  test_sim_create(&m);
   strata_kernel_t k = test_register_cpu(m.rt, "nop", nop_kernel);
   static uint64_t data[8][WORDS];
   strata_buffer_t h[8];
@@ -329,7 +280,7 @@ static void test_memory_thrashing_reported(void **state) {
   assert_true(test_log_has(&m.log, "G is thrashing"));
   for (int b = 0; b < 8; b++)
     assert_int_equal(strata_buffer_unregister(m.rt, h[b]), 0);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 /* {=== Modified copies are never dropped ===} */
@@ -363,10 +314,10 @@ static void test_memory_modified_copy_never_dropped(void **state) {
   (void)state;
   /* A 2 KiB card and 8 buffers written there in turn: each new one evicts
    * an older one, whose only valid copy is on the card. */
-  mem_rt_t m;
-  mem_opts(&m, "sim", machine("two", SIM_DEV("gddr", "G", "2 * KiB", ""), NULL),
-           0);
-  mem_create(&m);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim",
+                machine("two", SIM_DEV("gddr", "G", "2 * KiB", ""), NULL), 0);
+  test_sim_create(&m);
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   enum { N = 8 };
   static uint64_t data[N][WORDS];
@@ -378,7 +329,7 @@ static void test_memory_modified_copy_never_dropped(void **state) {
   }
   assert_int_equal(strata_runtime_wait_all(m.rt), 0);
   strata_memory_node_info_t card =
-      node_info(m.rt, dev_info(m.rt, 0).memory_node);
+      node_info(m.rt, test_device_info(m.rt, 0).memory_node);
   assert_int_equal(card.evictions, card.writebacks); /* all were modified */
   assert_true(card.writebacks >= N - 2);
   /* The application reads each buffer's latest data. */
@@ -397,16 +348,16 @@ static void test_memory_modified_copy_never_dropped(void **state) {
     assert_int_equal(strata_buffer_unregister(m.rt, h[b]), 0);
     check_filled(data[b], 7000u + b);
   }
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 /* {=== Acquire and release ===} */
 
 static void test_memory_acquire_release(void **state) {
   (void)state;
-  mem_rt_t m;
-  mem_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  mem_create(&m);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
+  test_sim_create(&m);
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   static uint64_t data[WORDS];
   strata_buffer_t b;
@@ -445,16 +396,16 @@ static void test_memory_acquire_release(void **state) {
   assert_int_equal(strata_buffer_unregister(m.rt, b), 0);
   assert_int_equal(strata_buffer_acquire(m.rt, b, STRATA_R, &p), STRATA_ENOENT);
   assert_int_equal(strata_buffer_release(m.rt, b), STRATA_ENOENT);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 /* {=== Admission: a task that fits nowhere ===} */
 
 static void test_memory_enospc_at_submit(void **state) {
   (void)state;
-  mem_rt_t m;
-  mem_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  mem_create(&m);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
+  test_sim_create(&m);
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   /* 16 KiB: more than either card (12 and 8 KiB). */
   static uint64_t big[2][1024];
@@ -476,11 +427,11 @@ static void test_memory_enospc_at_submit(void **state) {
   for (int i = 0; i < 2; i++)
     assert_int_equal(strata_buffer_unregister(m.rt, b[i]), 0);
   assert_int_equal(big[0][1023], 3 + 1023);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 
   /* With the host CPUs present the same task runs there. */
-  mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
-  mem_create(&m);
+  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+  test_sim_create(&m);
   k = test_register_cpu(m.rt, "fill", fill_kernel);
   for (int i = 0; i < 2; i++)
     assert_int_equal(strata_buffer_register(m.rt, big[i], sizeof big[i], &b[i]),
@@ -493,11 +444,11 @@ static void test_memory_enospc_at_submit(void **state) {
   assert_int_equal(strata_task_wait(m.rt, t), 0);
   strata_task_info_t ti = {.struct_size = sizeof ti};
   assert_int_equal(strata_task_info(m.rt, t, &ti), 0);
-  assert_int_equal(ti.device, device_of(m.rt, STRATA_CLASS_CPU));
+  assert_int_equal(ti.device, test_device_of(m.rt, STRATA_CLASS_CPU));
   assert_int_equal(strata_task_release(m.rt, t), 0);
   for (int i = 0; i < 2; i++)
     assert_int_equal(strata_buffer_unregister(m.rt, b[i]), 0);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 /* {=== Spill directory ===} */
@@ -547,12 +498,12 @@ static void test_memory_spill_and_read_back(void **state) {
    * mostly in spill files, and a DAG on the CPU and the cards still gives
    * the sequential result. */
   const char *dir = spill_dir("spill-dag");
-  mem_rt_t m;
-  mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
   m.o.host_bytes = 6 * KIB;
   m.o.spill_dir = dir;
   m.o.device_tiers = "host,spill";
-  mem_create(&m);
+  test_sim_create(&m);
   int n = strata_memory_node_count(m.rt);
   assert_int_equal(n, 4); /* host, spill, two cards */
   int spill = -1;
@@ -569,17 +520,17 @@ static void test_memory_spill_and_read_back(void **state) {
   assert_int_equal(strata_link_stats(m.rt, spill, 0, &back), 0);
   assert_true(back.copies > 0);          /* read back */
   assert_int_equal(spill_files(dir), 0); /* unregistering removed them */
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_spill_checksum(void **state) {
   (void)state;
   const char *dir = spill_dir("spill-corrupt");
-  mem_rt_t m;
-  mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
   m.o.host_bytes = 2 * KIB;
   m.o.spill_dir = dir;
-  mem_create(&m);
+  test_sim_create(&m);
   enum { N = 4 };
   strata_buffer_t h[N];
   void *p;
@@ -621,7 +572,7 @@ static void test_memory_spill_checksum(void **state) {
     assert_true(rc == 0 || rc == STRATA_EIO);
   }
   assert_int_equal(spill_files(dir), 0);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 /* {=== Failing copies and devices ===} */
@@ -630,18 +581,18 @@ static void test_memory_copy_retried(void **state) {
   (void)state;
   /* The GDDR card's 2nd and 3rd copies fail; the third attempt of that
    * copy succeeds (three attempts per copy). */
-  mem_rt_t m;
-  mem_opts(
+  test_sim_rt_t m;
+  test_sim_opts(
       &m, "sim",
       tiny_pair(NULL, "faults = { copy_fail_at = 2, copy_fail_count = 2 },"),
       0);
-  mem_create(&m);
+  test_sim_create(&m);
   run_dag(&m, 800, 7, false);
   assert_int_equal(link_failures(m.rt), 2);
   for (int d = 0; d < 2; d++)
-    assert_int_equal(dev_info(m.rt, d).failed, 0);
+    assert_int_equal(test_device_info(m.rt, d).failed, 0);
   assert_true(test_log_has(&m.log, "attempt 1 of 3"));
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_copy_fails_for_good(void **state) {
@@ -649,23 +600,25 @@ static void test_memory_copy_fails_for_good(void **state) {
   /* Every copy to or from the HBM card fails: the first task placed there
    * cannot get its inputs, the card is declared failed, and its work goes
    * to the other devices; the results are still right. */
-  mem_rt_t m;
-  mem_opts(&m, "cpu,sim",
-           tiny_pair("faults = { copy_fail_at = 1, copy_fail_count = 100000 },",
-                     NULL),
-           1);
-  mem_create(&m);
+  test_sim_rt_t m;
+  test_sim_opts(
+      &m, "cpu,sim",
+      tiny_pair("faults = { copy_fail_at = 1, copy_fail_count = 100000 },",
+                NULL),
+      1);
+  test_sim_create(&m);
   run_dag_ex(&m, 1500, 8, false, true);
-  int h = device_of(m.rt, STRATA_CLASS_HBM);
-  assert_int_equal(dev_info(m.rt, h).failed, 1);
-  assert_int_equal(dev_info(m.rt, device_of(m.rt, STRATA_CLASS_GDDR)).failed,
-                   0);
+  int h = test_device_of(m.rt, STRATA_CLASS_HBM);
+  assert_int_equal(test_device_info(m.rt, h).failed, 1);
+  assert_int_equal(
+      test_device_info(m.rt, test_device_of(m.rt, STRATA_CLASS_GDDR)).failed,
+      0);
   strata_device_stats_t st = {.struct_size = sizeof st};
   assert_int_equal(strata_device_stats(m.rt, h, &st), 0);
   assert_int_equal(st.tasks_run, 0);
   assert_true(test_log_has(&m.log, "keep failing"));
   assert_true(link_failures(m.rt) >= 3);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_writeback_fails_for_good(void **state) {
@@ -673,23 +626,24 @@ static void test_memory_writeback_fails_for_good(void **state) {
   /* With eager write-back, a card whose results cannot be copied home is
    * declared failed at once: what it wrote is lost (tasks reading it end
    * STRATA_ELOST), and nothing else runs there. */
-  mem_rt_t m;
-  mem_opts(&m, "sim",
-           tiny_pair("faults = { copy_fail_at = 1, copy_fail_count = 100000 },",
-                     NULL),
-           0);
+  test_sim_rt_t m;
+  test_sim_opts(
+      &m, "sim",
+      tiny_pair("faults = { copy_fail_at = 1, copy_fail_count = 100000 },",
+                NULL),
+      0);
   m.o.eager_writeback = 1;
-  mem_create(&m);
+  test_sim_create(&m);
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
   strata_kernel_t add = test_register_cpu(m.rt, "add", add_kernel);
-  int h = device_of(m.rt, STRATA_CLASS_HBM);
+  int h = test_device_of(m.rt, STRATA_CLASS_HBM);
   static uint64_t a[WORDS], b[WORDS];
   strata_buffer_t ba, bb;
   assert_int_equal(strata_buffer_register(m.rt, a, sizeof a, &ba), 0);
   assert_int_equal(strata_buffer_register(m.rt, b, sizeof b, &bb), 0);
   submit_fill(m.rt, fill, ba, 40); /* write-only: runs on the HBM card */
   assert_int_equal(strata_runtime_wait_all(m.rt), 0);
-  assert_int_equal(dev_info(m.rt, h).failed, 1);
+  assert_int_equal(test_device_info(m.rt, h).failed, 1);
   assert_true(test_log_has(&m.log, "copying results home keeps failing"));
   strata_task_t t;
   assert_int_equal(strata_task_create(m.rt, add, &t), 0);
@@ -699,11 +653,11 @@ static void test_memory_writeback_fails_for_good(void **state) {
   assert_int_equal(strata_task_wait(m.rt, t), STRATA_ELOST);
   strata_task_info_t ti = {.struct_size = sizeof ti};
   assert_int_equal(strata_task_info(m.rt, t, &ti), 0);
-  assert_int_equal(ti.device, device_of(m.rt, STRATA_CLASS_GDDR));
+  assert_int_equal(ti.device, test_device_of(m.rt, STRATA_CLASS_GDDR));
   assert_int_equal(strata_task_release(m.rt, t), 0);
   assert_int_equal(strata_buffer_unregister(m.rt, ba), STRATA_ELOST);
   assert_int_equal(strata_buffer_unregister(m.rt, bb), 0);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_device_dies_work_moves(void **state) {
@@ -711,13 +665,14 @@ static void test_memory_device_dies_work_moves(void **state) {
   /* The HBM card dies after 50 tasks. With eager write-back every result
    * it produced is already at home, so its queued and running tasks
    * re-run elsewhere and nothing is lost. */
-  mem_rt_t m;
-  mem_opts(&m, "cpu,sim", tiny_pair("faults = { die_after = 50 },", NULL), 1);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "cpu,sim", tiny_pair("faults = { die_after = 50 },", NULL),
+                1);
   m.o.eager_writeback = 1;
-  mem_create(&m);
+  test_sim_create(&m);
   run_dag(&m, 2000, 9, false);
-  int h = device_of(m.rt, STRATA_CLASS_HBM);
-  assert_int_equal(dev_info(m.rt, h).failed, 1);
+  int h = test_device_of(m.rt, STRATA_CLASS_HBM);
+  assert_int_equal(test_device_info(m.rt, h).failed, 1);
   strata_device_stats_t st = {.struct_size = sizeof st};
   assert_int_equal(strata_device_stats(m.rt, h, &st), 0);
   assert_int_equal(st.tasks_run, 50);
@@ -726,7 +681,7 @@ static void test_memory_device_dies_work_moves(void **state) {
   run_dag(&m, 200, 10, false);
   assert_int_equal(strata_device_stats(m.rt, h, &st), 0);
   assert_int_equal(st.tasks_run, 50);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_device_dies_data_lost(void **state) {
@@ -734,12 +689,12 @@ static void test_memory_device_dies_data_lost(void **state) {
   /* Without eager write-back, a buffer whose only copy was on the card
    * that died is lost: tasks that read it end STRATA_ELOST, and so does
    * acquiring it; other data and other tasks are unaffected. */
-  mem_rt_t m;
-  mem_opts(&m, "sim", tiny_pair("faults = { die_after = 1 },", NULL), 0);
-  mem_create(&m);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim", tiny_pair("faults = { die_after = 1 },", NULL), 0);
+  test_sim_create(&m);
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
   strata_kernel_t add = test_register_cpu(m.rt, "add", add_kernel);
-  int h = device_of(m.rt, STRATA_CLASS_HBM);
+  int h = test_device_of(m.rt, STRATA_CLASS_HBM);
   static uint64_t a[WORDS], b[WORDS];
   strata_buffer_t ba, bb;
   assert_int_equal(strata_buffer_register(m.rt, a, sizeof a, &ba), 0);
@@ -760,7 +715,7 @@ static void test_memory_device_dies_data_lost(void **state) {
   assert_int_equal(strata_task_submit(m.rt, t), 0);
   int rc = strata_task_wait(m.rt, t);
   assert_int_equal(strata_task_release(m.rt, t), 0);
-  assert_int_equal(dev_info(m.rt, h).failed, 1);
+  assert_int_equal(test_device_info(m.rt, h).failed, 1);
   assert_int_equal(rc, STRATA_ELOST);
   void *p;
   assert_int_equal(strata_buffer_acquire(m.rt, ba, STRATA_R, &p), STRATA_ELOST);
@@ -771,21 +726,21 @@ static void test_memory_device_dies_data_lost(void **state) {
   assert_int_equal(strata_buffer_release(m.rt, ba), 0);
   assert_int_equal(strata_buffer_unregister(m.rt, ba), 0);
   assert_int_equal(strata_buffer_unregister(m.rt, bb), 0);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_device_dies_no_other(void **state) {
   (void)state;
   /* The only device dies: queued tasks end STRATA_EDEVICE, the job says
    * so, nothing hangs, and later submissions fail cleanly too. */
-  mem_rt_t m;
-  mem_opts(
+  test_sim_rt_t m;
+  test_sim_opts(
       &m, "sim",
       machine("lonely",
               SIM_DEV("gddr", "G", "8 * KiB", "faults = { die_after = 3 },"),
               NULL),
       0);
-  mem_create(&m);
+  test_sim_create(&m);
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
   strata_job_t job;
   assert_int_equal(strata_job_create(m.rt, &job), 0);
@@ -814,7 +769,7 @@ static void test_memory_device_dies_no_other(void **state) {
   assert_int_equal(strata_job_release(m.rt, job), 0);
   for (int b = 0; b < 6; b++)
     assert_true(strata_buffer_unregister(m.rt, h[b]) != STRATA_ENOENT);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 /* {=== Prefetch ===} */
@@ -836,11 +791,11 @@ static int gate_kernel(const strata_kernel_call_t *c) {
 }
 
 static void run_prefetch_job(int prefetch, totals_t *out) {
-  mem_rt_t m;
-  mem_opts(&m, "sim", machine("one", SIM_DEV("hbm", "H", "8 * KiB", ""), NULL),
-           0);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim",
+                machine("one", SIM_DEV("hbm", "H", "8 * KiB", ""), NULL), 0);
   m.o.prefetch = prefetch;
-  mem_create(&m);
+  test_sim_create(&m);
   gate_rt = m.rt;
   atomic_store(&gate_open, prefetch == 0); /* without prefetch, no wait */
   strata_kernel_t gate = test_register_cpu(m.rt, "gate", gate_kernel);
@@ -867,7 +822,7 @@ static void run_prefetch_job(int prefetch, totals_t *out) {
     assert_int_equal(strata_buffer_unregister(m.rt, hs[i]), 0);
     assert_int_equal(src[i][0], (uint64_t)(i + 1) + 1);
   }
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_prefetch(void **state) {
@@ -887,12 +842,12 @@ static void test_memory_prefetch(void **state) {
 static void test_memory_nodes_and_links(void **state) {
   (void)state;
   const char *dir = spill_dir("spill-nodes");
-  mem_rt_t m;
-  mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
   m.o.pinned_bytes = 4 * KIB;
   m.o.spill_dir = dir;
   m.o.device_bytes = 4 * KIB; /* caps both cards below their size */
-  mem_create(&m);
+  test_sim_create(&m);
   assert_int_equal(strata_memory_node_count(m.rt), 5);
   assert_int_equal(strata_memory_node_count(NULL), STRATA_EINVAL);
   strata_node_kind_t kinds[5];
@@ -903,7 +858,7 @@ static void test_memory_nodes_and_links(void **state) {
     if (i.kind == STRATA_NODE_DEVICE) {
       assert_int_equal(i.capacity, 4 * KIB);
       assert_true(i.device >= 0);
-      assert_int_equal(dev_info(m.rt, i.device).memory_node, n);
+      assert_int_equal(test_device_info(m.rt, i.device).memory_node, n);
     } else {
       assert_int_equal(i.device, -1);
     }
@@ -911,8 +866,8 @@ static void test_memory_nodes_and_links(void **state) {
       assert_int_equal(i.capacity, 4 * KIB);
   }
   assert_int_equal(kinds[0], STRATA_NODE_HOST);
-  int cpu = device_of(m.rt, STRATA_CLASS_CPU);
-  assert_int_equal(dev_info(m.rt, cpu).memory_node, 0);
+  int cpu = test_device_of(m.rt, STRATA_CLASS_CPU);
+  assert_int_equal(test_device_info(m.rt, cpu).memory_node, 0);
   strata_memory_node_info_t i = {.struct_size = sizeof i};
   assert_int_equal(strata_memory_node_info(m.rt, 5, &i), STRATA_ERANGE);
   assert_int_equal(strata_memory_node_info(m.rt, -1, &i), STRATA_ERANGE);
@@ -932,18 +887,18 @@ static void test_memory_nodes_and_links(void **state) {
   assert_int_equal(strata_link_stats(m.rt, 0, 0, NULL), STRATA_EINVAL);
   assert_int_equal(strata_link_stats(m.rt, 0, 0, &l), 0);
   assert_int_equal(l.bytes, 0);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_bad_options(void **state) {
   (void)state;
-  mem_rt_t m;
-  mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
   m.o.device_tiers = "pinned,host"; /* no pinned tier configured */
   assert_int_equal(strata_runtime_create(&m.o, &m.rt), STRATA_EINVAL);
   assert_true(test_log_has(&m.log, "pinned"));
   test_alloc_assert_clean(&m.alloc);
-  mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
   m.o.device_tiers = "host,disk";
   assert_int_equal(strata_runtime_create(&m.o, &m.rt), STRATA_EINVAL);
   assert_true(test_log_has(&m.log, "disk"));
@@ -952,27 +907,27 @@ static void test_memory_bad_options(void **state) {
 
 static void test_memory_bad_machine(void **state) {
   (void)state;
-  mem_rt_t m;
+  test_sim_rt_t m;
   const char *path =
       machine("bad", SIM_DEV("hbm", "H", "-1 * KiB", ""), "name = 'bad',");
-  mem_opts(&m, "cpu,sim", path, 1);
+  test_sim_opts(&m, "cpu,sim", path, 1);
   assert_int_equal(strata_runtime_create(&m.o, &m.rt), STRATA_EBACKEND);
   assert_true(test_log_has(&m.log, path));
   assert_true(test_log_has(&m.log, "memory"));
   test_alloc_assert_clean(&m.alloc);
   /* Not required: the runtime starts without the sim devices. */
-  mem_opts(&m, "cpu,sim", path, 1);
+  test_sim_opts(&m, "cpu,sim", path, 1);
   m.o.required_backends = NULL;
-  mem_create(&m);
+  test_sim_create(&m);
   assert_int_equal(strata_device_count(m.rt), 1);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
   /* Bad time options on a good machine: refused, and said why. */
   const char *good = tiny_pair(NULL, NULL);
   const char *bad_opts[][2] = {
       {"time=soon", "expected real or modelled"},
       {"time=real,skip_kernels=1", "skip_kernels needs modelled time"}};
   for (size_t i = 0; i < 2; i++) {
-    mem_opts(&m, "sim", good, 0);
+    test_sim_opts(&m, "sim", good, 0);
     snprintf(m.options, sizeof m.options, "sim:machine=%s,%s", good,
              bad_opts[i][0]);
     assert_int_equal(strata_runtime_create(&m.o, &m.rt), STRATA_EBACKEND);
@@ -980,24 +935,25 @@ static void test_memory_bad_machine(void **state) {
     test_alloc_assert_clean(&m.alloc);
   }
   /* No machine at all: the library never adds simulated devices. */
-  mem_opts(&m, "cpu,sim", path, 1);
+  test_sim_opts(&m, "cpu,sim", path, 1);
   m.o.backend_options = NULL;
   m.o.required_backends = NULL;
-  mem_create(&m);
+  test_sim_create(&m);
   assert_int_equal(strata_device_count(m.rt), 1);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_health_runs_hot(void **state) {
   (void)state;
-  mem_rt_t m;
-  mem_opts(&m, "sim",
-           machine("hot",
-                   SIM_DEV("gddr", "G", "8 * KiB",
-                           "faults = { hot_after = 3, hot_temperature = 92 },"),
-                   NULL),
-           0);
-  mem_create(&m);
+  test_sim_rt_t m;
+  test_sim_opts(
+      &m, "sim",
+      machine("hot",
+              SIM_DEV("gddr", "G", "8 * KiB",
+                      "faults = { hot_after = 3, hot_temperature = 92 },"),
+              NULL),
+      0);
+  test_sim_create(&m);
   strata_health_t h = {.struct_size = sizeof h};
   assert_int_equal(strata_device_health(m.rt, 0, &h), 0);
   assert_true(h.temperature_c == 40);
@@ -1015,18 +971,18 @@ static void test_memory_health_runs_hot(void **state) {
   assert_int_equal(h.throttled, 1);
   assert_int_equal(strata_device_health(m.rt, 1, &h), STRATA_ERANGE);
   assert_int_equal(strata_buffer_unregister(m.rt, b), 0);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static void test_memory_inject_faults(void **state) {
   (void)state;
   /* The same faults as the description's, injected from the API. */
-  mem_rt_t m;
-  mem_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
-  mem_create(&m);
-  int cpu = device_of(m.rt, STRATA_CLASS_CPU);
-  int h = device_of(m.rt, STRATA_CLASS_HBM);
-  int g = device_of(m.rt, STRATA_CLASS_GDDR);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
+  test_sim_create(&m);
+  int cpu = test_device_of(m.rt, STRATA_CLASS_CPU);
+  int h = test_device_of(m.rt, STRATA_CLASS_HBM);
+  int g = test_device_of(m.rt, STRATA_CLASS_GDDR);
   strata_health_t hl = {.struct_size = sizeof hl};
   assert_int_equal(strata_device_inject(m.rt, g, "temperature", 91), 0);
   assert_int_equal(strata_device_health(m.rt, g, &hl), 0);
@@ -1052,14 +1008,14 @@ static void test_memory_inject_faults(void **state) {
   assert_int_equal(strata_device_inject(m.rt, g, "copy_fail", 2), 0);
   run_dag(&m, 300, 11, false);
   assert_int_equal(link_failures(m.rt), 2);
-  assert_int_equal(dev_info(m.rt, g).failed, 0);
-  mem_destroy(&m);
+  assert_int_equal(test_device_info(m.rt, g).failed, 0);
+  test_sim_destroy(&m);
 
   /* On the cards alone, the first task goes to the HBM card (the first of
    * two idle devices), which dies and passes it to the GDDR card. */
-  mem_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  mem_create(&m);
-  h = device_of(m.rt, STRATA_CLASS_HBM);
+  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
+  test_sim_create(&m);
+  h = test_device_of(m.rt, STRATA_CLASS_HBM);
   assert_int_equal(h, 0);
   assert_int_equal(strata_device_inject(m.rt, h, "die", 0), 0);
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
@@ -1069,9 +1025,9 @@ static void test_memory_inject_faults(void **state) {
   submit_fill(m.rt, fill, b, 50);
   assert_int_equal(strata_buffer_unregister(m.rt, b), 0);
   check_filled(data, 50);
-  assert_int_equal(dev_info(m.rt, h).failed, 1);
+  assert_int_equal(test_device_info(m.rt, h).failed, 1);
   assert_true(test_log_has(&m.log, "injected failure"));
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 /* {=== Modelled time ===} */
@@ -1089,14 +1045,14 @@ static int counting_kernel(const strata_kernel_call_t *c) {
 /* @return what strata_device_model said */
 static int run_modelled(const char *extra_opts, int workers, bool chain,
                         strata_device_model_t *out, int *runs) {
-  mem_rt_t m;
+  test_sim_rt_t m;
   char devs[512];
   snprintf(devs, sizeof devs, SIM_DEV("hbm", "H", "64 * KiB", "workers = %d,"),
            workers);
-  mem_opts(&m, "sim", machine("modelled", devs, NULL), 0);
+  test_sim_opts(&m, "sim", machine("modelled", devs, NULL), 0);
   snprintf(m.options, sizeof m.options, "sim:machine=%s/modelled.lua,%s",
            tmpdir, extra_opts);
-  mem_create(&m);
+  test_sim_create(&m);
   atomic_store(&kernel_runs, 0);
   strata_kernel_t k = test_register_cpu(m.rt, "count", counting_kernel);
   static uint64_t data[10][WORDS];
@@ -1122,7 +1078,7 @@ static int run_modelled(const char *extra_opts, int workers, bool chain,
   for (int i = 0; i < 10; i++)
     assert_int_equal(strata_buffer_unregister(m.rt, b[i]), 0);
   *runs = atomic_load(&kernel_runs);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
   return rc;
 }
 
@@ -1178,12 +1134,12 @@ static strata_task_t modelled_task(strata_runtime_t *rt, strata_kernel_t k,
  * time before B. Booked after B, the card's clock would be 3 ms. */
 static void test_memory_modelled_gaps(void **state) {
   (void)state;
-  mem_rt_t m;
-  mem_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
   snprintf(m.options, sizeof m.options, "sim:machine=%s/pair.lua,%s", tmpdir,
            "time=modelled,skip_kernels=1");
-  mem_create(&m);
-  int h = device_of(m.rt, STRATA_CLASS_HBM);
+  test_sim_create(&m);
+  int h = test_device_of(m.rt, STRATA_CLASS_HBM);
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   static uint64_t data[4][WORDS];
   strata_buffer_t b[4];
@@ -1209,7 +1165,7 @@ static void test_memory_modelled_gaps(void **state) {
     assert_int_equal(strata_task_release(m.rt, ts[i]), 0);
   for (int i = 0; i < 4; i++)
     assert_int_equal(strata_buffer_unregister(m.rt, b[i]), 0);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 static int host_node(strata_runtime_t *rt) {
@@ -1231,11 +1187,13 @@ static uint64_t copies_between(strata_runtime_t *rt, int from, int to) {
  * nothing more from the first card. */
 static void test_memory_stage_through_host(void **state) {
   (void)state;
-  mem_rt_t m;
-  mem_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  mem_create(&m);
-  int g = dev_info(m.rt, device_of(m.rt, STRATA_CLASS_GDDR)).memory_node;
-  int h = dev_info(m.rt, device_of(m.rt, STRATA_CLASS_HBM)).memory_node;
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
+  test_sim_create(&m);
+  int g = test_device_info(m.rt, test_device_of(m.rt, STRATA_CLASS_GDDR))
+              .memory_node;
+  int h = test_device_info(m.rt, test_device_of(m.rt, STRATA_CLASS_HBM))
+              .memory_node;
   int host = host_node(m.rt);
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   static uint64_t data[2][WORDS];
@@ -1247,7 +1205,8 @@ static void test_memory_stage_through_host(void **state) {
   assert_int_equal(strata_runtime_wait_all(m.rt), 0);
   strata_device_stats_t st = {.struct_size = sizeof st};
   assert_int_equal(
-      strata_device_stats(m.rt, device_of(m.rt, STRATA_CLASS_GDDR), &st), 0);
+      strata_device_stats(m.rt, test_device_of(m.rt, STRATA_CLASS_GDDR), &st),
+      0);
   assert_int_equal(st.tasks_run, 1); /* a ran on the GDDR card */
   assert_int_equal(copies_between(m.rt, g, host), 1);
   assert_int_equal(copies_between(m.rt, h, host), 0);
@@ -1261,7 +1220,7 @@ static void test_memory_stage_through_host(void **state) {
   assert_int_equal(strata_task_release(m.rt, r), 0);
   for (int i = 0; i < 2; i++)
     assert_int_equal(strata_buffer_unregister(m.rt, b[i]), 0);
-  mem_destroy(&m);
+  test_sim_destroy(&m);
 }
 
 /* {=== Main ===} */
@@ -1296,11 +1255,5 @@ int main(void) {
       cmocka_unit_test(test_memory_modelled_gaps),
       cmocka_unit_test(test_memory_stage_through_host),
   };
-  /* STRATA_TEST_FILTER=pattern runs only the matching tests. */
-  if (getenv("STRATA_TEST_FILTER"))
-    cmocka_set_test_filter(getenv("STRATA_TEST_FILTER"));
-  int failed = cmocka_run_group_tests(tests, NULL, NULL);
-  if (!failed)
-    test_tmpdir_remove(tmpdir);
-  return failed;
+  return test_run_group(tests, sizeof tests / sizeof *tests, tmpdir);
 }

@@ -38,11 +38,7 @@ static const char *pair_machine(void) {
 }
 
 typedef struct prt {
-  strata_runtime_t *rt;
-  test_alloc_t alloc;
-  test_log_t log;
-  strata_runtime_opts_t o;
-  char options[1024];
+  test_sim_rt_t s; /* the runtime, its allocator, log and options */
   strata_kernel_t k;
   uint64_t data[8][WORDS];
   strata_buffer_t b[8];
@@ -50,18 +46,10 @@ typedef struct prt {
 
 static void prt_opts(prt_t *p, const char *backends, const char *machine,
                      const char *policy) {
-  test_alloc_init(&p->alloc);
-  test_log_init(&p->log);
-  test_opts(&p->o, 1, &p->log);
-  p->o.backends = backends;
-  p->o.required_backends = "sim";
-  snprintf(p->options, sizeof p->options, "sim:machine=%s", machine);
-  p->o.backend_options = p->options;
-  p->o.alloc = test_alloc_fn;
-  p->o.alloc_ud = &p->alloc;
-  p->o.policy = policy;
-  p->o.health_period_ms = -1; /* tests call strata_health_check */
-  p->o.record_decisions = 1;
+  test_sim_opts(&p->s, backends, machine, 1);
+  p->s.o.policy = policy;
+  p->s.o.health_period_ms = -1; /* tests call strata_health_check */
+  p->s.o.record_decisions = 1;
 }
 
 static int fill_kernel(const strata_kernel_call_t *c) {
@@ -72,21 +60,18 @@ static int fill_kernel(const strata_kernel_call_t *c) {
 }
 
 static void prt_start(prt_t *p) {
-  int rc = strata_runtime_create(&p->o, &p->rt);
-  if (rc)
-    fail_msg("create: %s\n%s", strata_strerror(rc), p->log.text);
-  p->k = test_register_cpu(p->rt, "fill", fill_kernel);
+  test_sim_create(&p->s);
+  p->k = test_register_cpu(p->s.rt, "fill", fill_kernel);
   memset(p->data, 0, sizeof p->data);
   for (int i = 0; i < 8; i++)
     assert_int_equal(
-        strata_buffer_register(p->rt, p->data[i], BUF_BYTES, &p->b[i]), 0);
+        strata_buffer_register(p->s.rt, p->data[i], BUF_BYTES, &p->b[i]), 0);
 }
 
 static void prt_stop(prt_t *p) {
   for (int i = 0; i < 8; i++)
-    assert_int_equal(strata_buffer_unregister(p->rt, p->b[i]), 0);
-  assert_int_equal(strata_runtime_destroy(p->rt), 0);
-  test_alloc_assert_clean(&p->alloc);
+    assert_int_equal(strata_buffer_unregister(p->s.rt, p->b[i]), 0);
+  test_sim_destroy(&p->s);
 }
 
 /* Submit one task on buffer i with the given tier and precision (NULL:
@@ -94,25 +79,24 @@ static void prt_stop(prt_t *p) {
 static strata_device_class_t run_one(prt_t *p, int i, const char *tier,
                                      const char *precision) {
   strata_task_t t;
-  assert_int_equal(strata_task_create(p->rt, p->k, &t), 0);
-  assert_int_equal(strata_task_access(p->rt, t, p->b[i], STRATA_RW), 0);
+  assert_int_equal(strata_task_create(p->s.rt, p->k, &t), 0);
+  assert_int_equal(strata_task_access(p->s.rt, t, p->b[i], STRATA_RW), 0);
   if (tier)
-    assert_int_equal(strata_task_set_attr(p->rt, t, "tier", tier), 0);
+    assert_int_equal(strata_task_set_attr(p->s.rt, t, "tier", tier), 0);
   if (precision)
-    assert_int_equal(strata_task_set_attr(p->rt, t, "precision", precision), 0);
-  assert_int_equal(strata_task_submit(p->rt, t), 0);
-  assert_int_equal(strata_task_wait(p->rt, t), 0);
+    assert_int_equal(strata_task_set_attr(p->s.rt, t, "precision", precision),
+                     0);
+  assert_int_equal(strata_task_submit(p->s.rt, t), 0);
+  assert_int_equal(strata_task_wait(p->s.rt, t), 0);
   strata_task_info_t ti = {.struct_size = sizeof ti};
-  assert_int_equal(strata_task_info(p->rt, t, &ti), 0);
-  assert_int_equal(strata_task_release(p->rt, t), 0);
-  strata_device_info_t di = {.struct_size = sizeof di};
-  assert_int_equal(strata_device_info(p->rt, ti.device, &di), 0);
-  return di.device_class;
+  assert_int_equal(strata_task_info(p->s.rt, t, &ti), 0);
+  assert_int_equal(strata_task_release(p->s.rt, t), 0);
+  return test_device_info(p->s.rt, ti.device).device_class;
 }
 
 static strata_policy_stats_t stats(prt_t *p) {
   strata_policy_stats_t s = {.struct_size = sizeof s};
-  assert_int_equal(strata_policy_stats(p->rt, &s), 0);
+  assert_int_equal(strata_policy_stats(p->s.rt, &s), 0);
   return s;
 }
 
@@ -158,7 +142,7 @@ static void test_policy_tiered_fp64_without_hbm(void **state) {
                            "return { devices = {\n" TEST_SIM_DEV(
                                "gddr", "G", "64 * KiB", "") "} }\n"),
            "");
-  p.o.policy = policy_file("tiered.lua");
+  p.s.o.policy = policy_file("tiered.lua");
   prt_start(&p);
   assert_int_equal(run_one(&p, 0, "train", "fp64"), STRATA_CLASS_GDDR);
   assert_int_equal(run_one(&p, 1, "preprocess", NULL), STRATA_CLASS_CPU);
@@ -196,20 +180,18 @@ static int heavy_kernel(const strata_kernel_call_t *c) {
 static strata_device_class_t run_flops(prt_t *p, strata_kernel_t k, int i,
                                        const char *flops, const char *prec) {
   strata_task_t t;
-  assert_int_equal(strata_task_create(p->rt, k, &t), 0);
-  assert_int_equal(strata_task_access(p->rt, t, p->b[i], STRATA_R), 0);
-  assert_int_equal(strata_task_set_attr(p->rt, t, "flops", flops), 0);
-  assert_int_equal(strata_task_set_attr(p->rt, t, "precision", prec), 0);
-  assert_int_equal(strata_task_submit(p->rt, t), 0);
-  assert_int_equal(strata_task_wait(p->rt, t), 0);
+  assert_int_equal(strata_task_create(p->s.rt, k, &t), 0);
+  assert_int_equal(strata_task_access(p->s.rt, t, p->b[i], STRATA_R), 0);
+  assert_int_equal(strata_task_set_attr(p->s.rt, t, "flops", flops), 0);
+  assert_int_equal(strata_task_set_attr(p->s.rt, t, "precision", prec), 0);
+  assert_int_equal(strata_task_submit(p->s.rt, t), 0);
+  assert_int_equal(strata_task_wait(p->s.rt, t), 0);
   strata_decision_t d = {.struct_size = sizeof d};
-  assert_int_equal(strata_task_decision(p->rt, t, &d), 0);
+  assert_int_equal(strata_task_decision(p->s.rt, t, &d), 0);
   assert_int_equal(d.fallback, 0);
   assert_true(d.candidates == 7); /* all three devices could */
-  assert_int_equal(strata_task_release(p->rt, t), 0);
-  strata_device_info_t di = {.struct_size = sizeof di};
-  assert_int_equal(strata_device_info(p->rt, d.device, &di), 0);
-  return di.device_class;
+  assert_int_equal(strata_task_release(p->s.rt, t), 0);
+  return test_device_info(p->s.rt, d.device).device_class;
 }
 
 static void test_policy_eft(void **state) {
@@ -221,9 +203,9 @@ static void test_policy_eft(void **state) {
   prt_opts(&p, "cpu,sim", pair_machine(), policy_file("eft.lua"));
   prt_start(&p);
   /* (Three kernels: once one has run, its measured time is what counts.) */
-  strata_kernel_t k1 = test_register_cpu(p.rt, "heavy64", heavy_kernel);
-  strata_kernel_t k2 = test_register_cpu(p.rt, "heavy32", heavy_kernel);
-  strata_kernel_t k3 = test_register_cpu(p.rt, "light", heavy_kernel);
+  strata_kernel_t k1 = test_register_cpu(p.s.rt, "heavy64", heavy_kernel);
+  strata_kernel_t k2 = test_register_cpu(p.s.rt, "heavy32", heavy_kernel);
+  strata_kernel_t k3 = test_register_cpu(p.s.rt, "light", heavy_kernel);
   assert_int_equal(run_flops(&p, k1, 0, "1e12", "fp64"), STRATA_CLASS_HBM);
   assert_int_equal(run_flops(&p, k2, 1, "1e12", "fp32"), STRATA_CLASS_GDDR);
   assert_int_equal(run_flops(&p, k3, 2, "10", "fp32"), STRATA_CLASS_CPU);
@@ -246,21 +228,21 @@ static const char *twin_cards(const char *name, const char *memory) {
 static strata_task_t submit_fp64(prt_t *p, strata_buffer_t in,
                                  strata_buffer_t out, const char *flops) {
   strata_task_t t;
-  assert_int_equal(strata_task_create(p->rt, p->k, &t), 0);
-  assert_int_equal(strata_task_access(p->rt, t, in, STRATA_R), 0);
-  assert_int_equal(strata_task_access(p->rt, t, out, STRATA_W), 0);
-  assert_int_equal(strata_task_set_attr(p->rt, t, "flops", flops), 0);
-  assert_int_equal(strata_task_set_attr(p->rt, t, "precision", "fp64"), 0);
-  assert_int_equal(strata_task_submit(p->rt, t), 0);
+  assert_int_equal(strata_task_create(p->s.rt, p->k, &t), 0);
+  assert_int_equal(strata_task_access(p->s.rt, t, in, STRATA_R), 0);
+  assert_int_equal(strata_task_access(p->s.rt, t, out, STRATA_W), 0);
+  assert_int_equal(strata_task_set_attr(p->s.rt, t, "flops", flops), 0);
+  assert_int_equal(strata_task_set_attr(p->s.rt, t, "precision", "fp64"), 0);
+  assert_int_equal(strata_task_submit(p->s.rt, t), 0);
   return t;
 }
 
 /* The device the policy itself chose for t, which is then released. */
 static int chosen_and_released(prt_t *p, strata_task_t t) {
   strata_decision_t d = {.struct_size = sizeof d};
-  assert_int_equal(strata_task_decision(p->rt, t, &d), 0);
+  assert_int_equal(strata_task_decision(p->s.rt, t, &d), 0);
   assert_int_equal(d.fallback, 0);
-  assert_int_equal(strata_task_release(p->rt, t), 0);
+  assert_int_equal(strata_task_release(p->s.rt, t), 0);
   return d.device;
 }
 
@@ -276,12 +258,12 @@ static void test_policy_eft_spreads_dag(void **state) {
            policy_file("eft.lua"));
   prt_start(&p);
   void *hold; /* the root waits for the application's write */
-  assert_int_equal(strata_buffer_acquire(p.rt, p.b[7], STRATA_W, &hold), 0);
+  assert_int_equal(strata_buffer_acquire(p.s.rt, p.b[7], STRATA_W, &hold), 0);
   strata_task_t t[7];
   for (int i = 0; i < 7; i++)
     t[i] = submit_fp64(&p, p.b[i ? 0 : 7], p.b[i], "1e10");
-  assert_int_equal(strata_buffer_release(p.rt, p.b[7]), 0);
-  assert_int_equal(strata_runtime_wait_all(p.rt), 0);
+  assert_int_equal(strata_buffer_release(p.s.rt, p.b[7]), 0);
+  assert_int_equal(strata_runtime_wait_all(p.s.rt), 0);
   int on[2] = {0, 0};
   for (int i = 0; i < 7; i++)
     on[chosen_and_released(&p, t[i])] += i > 0;
@@ -289,7 +271,7 @@ static void test_policy_eft_spreads_dag(void **state) {
   /* The modelled makespan shows it: four tasks' time at most, not seven. */
   for (int d = 0; d < 2; d++) {
     strata_device_model_t m = {.struct_size = sizeof m};
-    assert_int_equal(strata_device_model(p.rt, d, &m), 0);
+    assert_int_equal(strata_device_model(p.s.rt, d, &m), 0);
     assert_true(m.clock_ns < 4 * 295000 + 50000);
   }
   prt_stop(&p);
@@ -307,16 +289,16 @@ static void test_policy_eft_remembers_copies(void **state) {
   prt_start(&p);
   static uint64_t input[(1 << 20) / sizeof(uint64_t)];
   strata_buffer_t in;
-  assert_int_equal(strata_buffer_register(p.rt, input, sizeof input, &in), 0);
+  assert_int_equal(strata_buffer_register(p.s.rt, input, sizeof input, &in), 0);
   strata_task_t t[6];
   for (int i = 0; i < 6; i++)
     t[i] = submit_fp64(&p, in, p.b[i], "1e6");
-  assert_int_equal(strata_runtime_wait_all(p.rt), 0);
+  assert_int_equal(strata_runtime_wait_all(p.s.rt), 0);
   int on[2] = {0, 0};
   for (int i = 0; i < 6; i++)
     on[chosen_and_released(&p, t[i])]++;
   assert_true(on[0] == 6 || on[1] == 6);
-  assert_int_equal(strata_buffer_unregister(p.rt, in), 0);
+  assert_int_equal(strata_buffer_unregister(p.s.rt, in), 0);
   prt_stop(&p);
 }
 
@@ -325,18 +307,13 @@ static void test_policy_dataset_cache(void **state) {
   prt_t p;
   prt_opts(&p, "cpu,sim", pair_machine(), policy_file("dataset-cache.lua"));
   prt_start(&p);
-  assert_int_equal(strata_buffer_set_tag(p.rt, p.b[7], "dataset"), 0);
+  assert_int_equal(strata_buffer_set_tag(p.s.rt, p.b[7], "dataset"), 0);
   /* Prefetched to the GDDR card when tagged. */
-  int g = -1;
-  for (int d = 0; d < strata_device_count(p.rt); d++) {
-    strata_device_info_t di = {.struct_size = sizeof di};
-    assert_int_equal(strata_device_info(p.rt, d, &di), 0);
-    if (di.device_class == STRATA_CLASS_GDDR)
-      g = di.memory_node;
-  }
+  int g = test_device_info(p.s.rt, test_device_of(p.s.rt, STRATA_CLASS_GDDR))
+              .memory_node;
   strata_memory_node_info_t n = {.struct_size = sizeof n};
   for (int i = 0; i < 500; i++) {
-    assert_int_equal(strata_memory_node_info(p.rt, g, &n), 0);
+    assert_int_equal(strata_memory_node_info(p.s.rt, g, &n), 0);
     if (n.prefetches)
       break;
     test_sleep_ms(2);
@@ -344,20 +321,19 @@ static void test_policy_dataset_cache(void **state) {
   assert_int_equal(n.prefetches, 1);
   /* Its readers run there, and find it there. */
   strata_task_t t;
-  assert_int_equal(strata_task_create(p.rt, p.k, &t), 0);
-  assert_int_equal(strata_task_access(p.rt, t, p.b[0], STRATA_RW), 0);
-  assert_int_equal(strata_task_access(p.rt, t, p.b[7], STRATA_R), 0);
-  assert_int_equal(strata_task_submit(p.rt, t), 0);
-  assert_int_equal(strata_task_wait(p.rt, t), 0);
+  assert_int_equal(strata_task_create(p.s.rt, p.k, &t), 0);
+  assert_int_equal(strata_task_access(p.s.rt, t, p.b[0], STRATA_RW), 0);
+  assert_int_equal(strata_task_access(p.s.rt, t, p.b[7], STRATA_R), 0);
+  assert_int_equal(strata_task_submit(p.s.rt, t), 0);
+  assert_int_equal(strata_task_wait(p.s.rt, t), 0);
   strata_task_info_t ti = {.struct_size = sizeof ti};
-  assert_int_equal(strata_task_info(p.rt, t, &ti), 0);
-  strata_device_info_t di = {.struct_size = sizeof di};
-  assert_int_equal(strata_device_info(p.rt, ti.device, &di), 0);
-  assert_int_equal(di.device_class, STRATA_CLASS_GDDR);
-  assert_int_equal(strata_task_release(p.rt, t), 0);
-  assert_int_equal(strata_memory_node_info(p.rt, g, &n), 0);
+  assert_int_equal(strata_task_info(p.s.rt, t, &ti), 0);
+  assert_int_equal(test_device_info(p.s.rt, ti.device).device_class,
+                   STRATA_CLASS_GDDR);
+  assert_int_equal(strata_task_release(p.s.rt, t), 0);
+  assert_int_equal(strata_memory_node_info(p.s.rt, g, &n), 0);
   assert_true(n.hits >= 1);
-  assert_int_equal(strata_buffer_set_tag(p.rt, p.b[0], NULL), STRATA_EINVAL);
+  assert_int_equal(strata_buffer_set_tag(p.s.rt, p.b[0], NULL), STRATA_EINVAL);
   prt_stop(&p);
 }
 
@@ -398,7 +374,7 @@ static void test_policy_broken_policies(void **state) {
     prt_t p;
     prt_opts(&p, "cpu,sim", pair_machine(),
              test_write_file(tmpdir, broken[i].name, broken[i].text));
-    p.o.policy_memory = 1 << 20;
+    p.s.o.policy_memory = 1 << 20;
     prt_start(&p);
     for (int r = 0; r < 4; r++)
       for (int b = 0; b < 8; b++)
@@ -407,13 +383,13 @@ static void test_policy_broken_policies(void **state) {
     if (s.fallbacks != 32)
       fail_msg("%s: %llu fallbacks, expected 32", broken[i].name,
                (unsigned long long)s.fallbacks);
-    if (!test_log_has(&p.log, broken[i].logged))
+    if (!test_log_has(&p.s.log, broken[i].logged))
       fail_msg("%s: the log lacks '%s':\n%s", broken[i].name, broken[i].logged,
-               p.log.text);
+               p.s.log.text);
     /* Logged once, not per task. */
-    if (p.log.count[STRATA_LOG_WARN] != 1)
+    if (p.s.log.count[STRATA_LOG_WARN] != 1)
       fail_msg("%s: %u warnings:\n%s", broken[i].name,
-               p.log.count[STRATA_LOG_WARN], p.log.text);
+               p.s.log.count[STRATA_LOG_WARN], p.s.log.text);
     prt_stop(&p);
     for (int b = 0; b < 8; b++)
       assert_int_equal(p.data[b][0], 4); /* every task ran */
@@ -431,20 +407,20 @@ static void test_policy_answer_that_cannot_run(void **state) {
   prt_start(&p);
   static uint64_t big[16384];
   strata_buffer_t b;
-  assert_int_equal(strata_buffer_register(p.rt, big, sizeof big, &b), 0);
+  assert_int_equal(strata_buffer_register(p.s.rt, big, sizeof big, &b), 0);
   strata_task_t t;
-  assert_int_equal(strata_task_create(p.rt, p.k, &t), 0);
-  assert_int_equal(strata_task_access(p.rt, t, b, STRATA_RW), 0);
-  assert_int_equal(strata_task_submit(p.rt, t), 0);
-  assert_int_equal(strata_task_wait(p.rt, t), 0);
+  assert_int_equal(strata_task_create(p.s.rt, p.k, &t), 0);
+  assert_int_equal(strata_task_access(p.s.rt, t, b, STRATA_RW), 0);
+  assert_int_equal(strata_task_submit(p.s.rt, t), 0);
+  assert_int_equal(strata_task_wait(p.s.rt, t), 0);
   strata_decision_t d = {.struct_size = sizeof d};
-  assert_int_equal(strata_task_decision(p.rt, t, &d), 0);
+  assert_int_equal(strata_task_decision(p.s.rt, t, &d), 0);
   assert_int_equal(d.fallback, 1);
   assert_int_equal(d.device, 0);
   assert_non_null(strstr(d.why, "can run the task"));
-  assert_int_equal(strata_task_release(p.rt, t), 0);
+  assert_int_equal(strata_task_release(p.s.rt, t), 0);
   assert_int_equal(stats(&p).fallbacks, 1);
-  assert_int_equal(strata_buffer_unregister(p.rt, b), 0);
+  assert_int_equal(strata_buffer_unregister(p.s.rt, b), 0);
   assert_int_equal(big[0], 1);
   prt_stop(&p);
 }
@@ -464,17 +440,17 @@ static void test_policy_bad_scripts_refused(void **state) {
     prt_t p;
     prt_opts(&p, "cpu,sim", pair_machine(),
              test_write_file(tmpdir, unloadable[i].name, unloadable[i].text));
-    assert_int_equal(strata_runtime_create(&p.o, &p.rt), STRATA_EPOLICY);
-    if (!test_log_has(&p.log, unloadable[i].logged))
+    assert_int_equal(strata_runtime_create(&p.s.o, &p.s.rt), STRATA_EPOLICY);
+    if (!test_log_has(&p.s.log, unloadable[i].logged))
       fail_msg("%s: the log lacks '%s':\n%s", unloadable[i].name,
-               unloadable[i].logged, p.log.text);
-    test_alloc_assert_clean(&p.alloc);
+               unloadable[i].logged, p.s.log.text);
+    test_alloc_assert_clean(&p.s.alloc);
   }
   prt_t p;
   prt_opts(&p, "cpu,sim", pair_machine(), "/nonexistent/policy.lua");
-  assert_int_equal(strata_runtime_create(&p.o, &p.rt), STRATA_EPOLICY);
-  assert_true(test_log_has(&p.log, "/nonexistent/policy.lua"));
-  test_alloc_assert_clean(&p.alloc);
+  assert_int_equal(strata_runtime_create(&p.s.o, &p.s.rt), STRATA_EPOLICY);
+  assert_true(test_log_has(&p.s.log, "/nonexistent/policy.lua"));
+  test_alloc_assert_clean(&p.s.alloc);
 }
 
 /* {=== Reload ===} */
@@ -491,16 +467,16 @@ static void test_policy_reload(void **state) {
   assert_int_equal(run_one(&p, 0, NULL, NULL), STRATA_CLASS_GDDR);
   /* A broken version: the old one stays. */
   test_write_file(tmpdir, "reload.lua", "function place(task, m\n");
-  assert_int_equal(strata_policy_reload(p.rt, NULL), STRATA_EPOLICY);
-  assert_true(test_log_has(&p.log, "stays in force"));
+  assert_int_equal(strata_policy_reload(p.s.rt, NULL), STRATA_EPOLICY);
+  assert_true(test_log_has(&p.s.log, "stays in force"));
   assert_int_equal(run_one(&p, 1, NULL, NULL), STRATA_CLASS_GDDR);
   /* A good one takes over. */
   test_write_file(tmpdir, "reload.lua",
                   "function place(task, m) return 'hbm' end\n");
-  assert_int_equal(strata_policy_reload(p.rt, NULL), 0);
+  assert_int_equal(strata_policy_reload(p.s.rt, NULL), 0);
   assert_int_equal(run_one(&p, 2, NULL, NULL), STRATA_CLASS_HBM);
   /* Another file by name. */
-  assert_int_equal(strata_policy_reload(p.rt, policy_file("tiered.lua")), 0);
+  assert_int_equal(strata_policy_reload(p.s.rt, policy_file("tiered.lua")), 0);
   assert_int_equal(run_one(&p, 3, "preprocess", NULL), STRATA_CLASS_CPU);
   strata_policy_stats_t s = stats(&p);
   assert_int_equal(s.reloads, 2);
@@ -529,25 +505,25 @@ static void test_policy_evict_routes_victims(void **state) {
                            "return { devices = {\n" TEST_SIM_DEV(
                                "gddr", "G", "2 * KiB", "") "} }\n"),
            path);
-  p.o.pinned_bytes = 64 * 1024;
+  p.s.o.pinned_bytes = 64 * 1024;
   prt_start(&p);
   for (int r = 0; r < 3; r++)
     for (int b = 0; b < 8; b++)
       assert_int_equal(run_one(&p, b, NULL, NULL), STRATA_CLASS_GDDR);
   strata_memory_node_info_t pinned = {.struct_size = sizeof pinned};
   int npinned = -1, ncard = -1;
-  for (int n = 0; n < strata_memory_node_count(p.rt); n++) {
+  for (int n = 0; n < strata_memory_node_count(p.s.rt); n++) {
     strata_memory_node_info_t i = {.struct_size = sizeof i};
-    assert_int_equal(strata_memory_node_info(p.rt, n, &i), 0);
+    assert_int_equal(strata_memory_node_info(p.s.rt, n, &i), 0);
     if (i.kind == STRATA_NODE_PINNED)
       npinned = n;
     if (i.kind == STRATA_NODE_DEVICE)
       ncard = n;
   }
-  assert_int_equal(strata_memory_node_info(p.rt, npinned, &pinned), 0);
+  assert_int_equal(strata_memory_node_info(p.s.rt, npinned, &pinned), 0);
   assert_int_equal(pinned.used, 0); /* nothing went there */
   strata_link_stats_t l = {.struct_size = sizeof l};
-  assert_int_equal(strata_link_stats(p.rt, ncard, 0, &l), 0);
+  assert_int_equal(strata_link_stats(p.s.rt, ncard, 0, &l), 0);
   assert_true(l.copies >= 16); /* write-backs to host memory */
   assert_int_equal(stats(&p).fallbacks, 0);
   prt_stop(&p);
@@ -560,12 +536,12 @@ static void test_policy_evict_routes_victims(void **state) {
                            "return { devices = {\n" TEST_SIM_DEV(
                                "gddr", "G", "2 * KiB", "") "} }\n"),
            NULL);
-  p.o.pinned_bytes = 64 * 1024;
+  p.s.o.pinned_bytes = 64 * 1024;
   prt_start(&p);
   for (int r = 0; r < 2; r++)
     for (int b = 0; b < 8; b++)
       assert_int_equal(run_one(&p, b, "validate", NULL), STRATA_CLASS_GDDR);
-  assert_int_equal(strata_link_stats(p.rt, ncard, npinned, &l), 0);
+  assert_int_equal(strata_link_stats(p.s.rt, ncard, npinned, &l), 0);
   assert_true(l.copies >= 8);
   prt_stop(&p);
   for (int b = 0; b < 8; b++)
@@ -583,7 +559,8 @@ static void test_policy_evict_routes_victims(void **state) {
   for (int b = 0; b < 8; b++)
     run_one(&p, b, NULL, NULL);
   assert_true(stats(&p).fallbacks >= 6);
-  assert_true(test_log_has(&p.log, "not 'pinned', 'host', 'spill' or 'keep'"));
+  assert_true(
+      test_log_has(&p.s.log, "not 'pinned', 'host', 'spill' or 'keep'"));
   prt_stop(&p);
   for (int b = 0; b < 8; b++)
     assert_int_equal(p.data[b][0], 1);
@@ -596,35 +573,29 @@ static void test_policy_alert_drains_hot_card(void **state) {
   prt_t p;
   prt_opts(&p, "cpu,sim", pair_machine(), NULL);
   prt_start(&p);
-  int h = -1;
-  for (int d = 0; d < strata_device_count(p.rt); d++) {
-    strata_device_info_t di = {.struct_size = sizeof di};
-    assert_int_equal(strata_device_info(p.rt, d, &di), 0);
-    if (di.device_class == STRATA_CLASS_HBM)
-      h = d;
-  }
+  int h = test_device_of(p.s.rt, STRATA_CLASS_HBM);
   assert_int_equal(run_one(&p, 0, "train", NULL), STRATA_CLASS_HBM);
-  assert_int_equal(strata_health_check(p.rt), 0);
+  assert_int_equal(strata_health_check(p.s.rt), 0);
   assert_int_equal(stats(&p).alerts, 0);
-  assert_int_equal(strata_device_inject(p.rt, h, "temperature", 95), 0);
-  assert_int_equal(strata_health_check(p.rt), 0);
-  assert_int_equal(strata_health_check(p.rt), 0); /* once per crossing */
+  assert_int_equal(strata_device_inject(p.s.rt, h, "temperature", 95), 0);
+  assert_int_equal(strata_health_check(p.s.rt), 0);
+  assert_int_equal(strata_health_check(p.s.rt), 0); /* once per crossing */
   assert_int_equal(stats(&p).alerts, 1);
-  assert_true(test_log_has(&p.log, "temperature 95.0 over 85.0"));
+  assert_true(test_log_has(&p.s.log, "temperature 95.0 over 85.0"));
   /* Training now goes to the next class. */
   assert_int_equal(run_one(&p, 1, "train", NULL), STRATA_CLASS_GDDR);
   /* Power has its own threshold. */
-  assert_int_equal(strata_device_inject(p.rt, h, "power", 450), 0);
-  assert_int_equal(strata_health_check(p.rt), 0);
+  assert_int_equal(strata_device_inject(p.s.rt, h, "power", 450), 0);
+  assert_int_equal(strata_health_check(p.s.rt), 0);
   assert_int_equal(stats(&p).alerts, 2);
   prt_stop(&p);
 
   /* The monitor reads health by itself, and custom thresholds hold. */
   prt_opts(&p, "cpu,sim", pair_machine(), NULL);
-  p.o.health_period_ms = 5;
-  p.o.alert_temperature = 60;
+  p.s.o.health_period_ms = 5;
+  p.s.o.alert_temperature = 60;
   prt_start(&p);
-  assert_int_equal(strata_device_inject(p.rt, h, "temperature", 61), 0);
+  assert_int_equal(strata_device_inject(p.s.rt, h, "temperature", 61), 0);
   for (int i = 0; i < 2000 && !stats(&p).alerts; i++)
     test_sleep_ms(1);
   assert_int_equal(stats(&p).alerts, 1);
@@ -653,21 +624,21 @@ static void test_policy_perf_models(void **state) {
                "  return d\nend\n"));
   prt_t p;
   prt_opts(&p, "cpu,sim", pair_machine(), path);
-  p.o.perf_models = models;
+  p.s.o.perf_models = models;
   prt_start(&p);
-  strata_kernel_t k = test_register_cpu(p.rt, "sleepy", sleepy_kernel);
+  strata_kernel_t k = test_register_cpu(p.s.rt, "sleepy", sleepy_kernel);
   for (int i = 0; i < 10; i++) {
     strata_task_t t;
-    assert_int_equal(strata_task_create(p.rt, k, &t), 0);
-    assert_int_equal(strata_task_access(p.rt, t, p.b[0], STRATA_R), 0);
-    assert_int_equal(strata_task_submit(p.rt, t), 0);
-    assert_int_equal(strata_task_wait(p.rt, t), 0);
-    assert_int_equal(strata_task_release(p.rt, t), 0);
+    assert_int_equal(strata_task_create(p.s.rt, k, &t), 0);
+    assert_int_equal(strata_task_access(p.s.rt, t, p.b[0], STRATA_R), 0);
+    assert_int_equal(strata_task_submit(p.s.rt, t), 0);
+    assert_int_equal(strata_task_wait(p.s.rt, t), 0);
+    assert_int_equal(strata_task_release(p.s.rt, t), 0);
   }
   /* The first estimate came from the rates (~1 ns for 1 KiB at 1 TB/s);
    * the last from history: ~2 ms. */
-  assert_true(test_log_has(&p.log, "estimate 0.000000"));
-  assert_true(test_log_has(&p.log, "estimate 0.002"));
+  assert_true(test_log_has(&p.s.log, "estimate 0.000000"));
+  assert_true(test_log_has(&p.s.log, "estimate 0.002"));
   prt_stop(&p);
   /* Saved; a new runtime starts from them. */
   FILE *f = fopen(models, "r");
@@ -679,24 +650,24 @@ static void test_policy_perf_models(void **state) {
   assert_non_null(strstr(text, "strata-perfmodel 1\n"));
   assert_non_null(strstr(text, " sleepy\tG\n"));
   prt_opts(&p, "cpu,sim", pair_machine(), path);
-  p.o.perf_models = models;
+  p.s.o.perf_models = models;
   prt_start(&p);
-  k = test_register_cpu(p.rt, "sleepy", sleepy_kernel);
+  k = test_register_cpu(p.s.rt, "sleepy", sleepy_kernel);
   strata_task_t t;
-  assert_int_equal(strata_task_create(p.rt, k, &t), 0);
-  assert_int_equal(strata_task_access(p.rt, t, p.b[0], STRATA_R), 0);
-  assert_int_equal(strata_task_submit(p.rt, t), 0);
-  assert_int_equal(strata_task_wait(p.rt, t), 0);
-  assert_int_equal(strata_task_release(p.rt, t), 0);
-  assert_false(test_log_has(&p.log, "estimate 0.000000"));
-  assert_true(test_log_has(&p.log, "estimate 0.002"));
+  assert_int_equal(strata_task_create(p.s.rt, k, &t), 0);
+  assert_int_equal(strata_task_access(p.s.rt, t, p.b[0], STRATA_R), 0);
+  assert_int_equal(strata_task_submit(p.s.rt, t), 0);
+  assert_int_equal(strata_task_wait(p.s.rt, t), 0);
+  assert_int_equal(strata_task_release(p.s.rt, t), 0);
+  assert_false(test_log_has(&p.s.log, "estimate 0.000000"));
+  assert_true(test_log_has(&p.s.log, "estimate 0.002"));
   prt_stop(&p);
   /* A corrupt file: logged, ignored from the bad line on. */
   test_write_file(tmpdir, "models.txt", "strata-perfmodel 1\nnonsense\n");
   prt_opts(&p, "cpu,sim", pair_machine(), path);
-  p.o.perf_models = models;
+  p.s.o.perf_models = models;
   prt_start(&p);
-  assert_true(test_log_has(&p.log, "not a performance-model line"));
+  assert_true(test_log_has(&p.s.log, "not a performance-model line"));
   prt_stop(&p);
 }
 
@@ -749,32 +720,32 @@ static void test_policy_views(void **state) {
   prt_opts(&p, "cpu,sim", pair_machine(), path);
   prt_start(&p);
   strata_job_t job;
-  assert_int_equal(strata_job_create(p.rt, &job), 0);
-  assert_int_equal(strata_job_set_attr(p.rt, job, "owner", "ana"), 0);
-  assert_int_equal(strata_buffer_set_tag(p.rt, p.b[0], "ds"), 0);
+  assert_int_equal(strata_job_create(p.s.rt, &job), 0);
+  assert_int_equal(strata_job_set_attr(p.s.rt, job, "owner", "ana"), 0);
+  assert_int_equal(strata_buffer_set_tag(p.s.rt, p.b[0], "ds"), 0);
   strata_task_t t;
-  assert_int_equal(strata_task_create(p.rt, p.k, &t), 0);
-  assert_int_equal(strata_task_access(p.rt, t, p.b[0], STRATA_RW), 0);
-  assert_int_equal(strata_task_set_attr(p.rt, t, "tier", "train"), 0);
-  assert_int_equal(strata_task_set_attr(p.rt, t, "precision", "fp64"), 0);
-  assert_int_equal(strata_task_set_attr(p.rt, t, "flops", "5e9"), 0);
-  assert_int_equal(strata_task_set_attr(p.rt, t, "site", "lab"), 0);
-  assert_int_equal(strata_task_set_job(p.rt, t, job), 0);
-  assert_int_equal(strata_task_submit(p.rt, t), 0);
-  assert_int_equal(strata_task_wait(p.rt, t), 0);
+  assert_int_equal(strata_task_create(p.s.rt, p.k, &t), 0);
+  assert_int_equal(strata_task_access(p.s.rt, t, p.b[0], STRATA_RW), 0);
+  assert_int_equal(strata_task_set_attr(p.s.rt, t, "tier", "train"), 0);
+  assert_int_equal(strata_task_set_attr(p.s.rt, t, "precision", "fp64"), 0);
+  assert_int_equal(strata_task_set_attr(p.s.rt, t, "flops", "5e9"), 0);
+  assert_int_equal(strata_task_set_attr(p.s.rt, t, "site", "lab"), 0);
+  assert_int_equal(strata_task_set_job(p.s.rt, t, job), 0);
+  assert_int_equal(strata_task_submit(p.s.rt, t), 0);
+  assert_int_equal(strata_task_wait(p.s.rt, t), 0);
   strata_decision_t d = {.struct_size = sizeof d};
-  assert_int_equal(strata_task_decision(p.rt, t, &d), 0);
+  assert_int_equal(strata_task_decision(p.s.rt, t, &d), 0);
   if (d.fallback)
-    fail_msg("the view checks failed: %s\n%s", d.why, p.log.text);
+    fail_msg("the view checks failed: %s\n%s", d.why, p.s.log.text);
   assert_int_equal(d.answer, 2); /* the HBM card, device 1 */
   assert_int_equal(d.device, 1);
   assert_int_equal(d.from_cache, 0);
-  assert_int_equal(strata_task_release(p.rt, t), 0);
-  assert_int_equal(strata_task_decision(p.rt, t, &d), STRATA_ENOENT);
-  assert_int_equal(strata_job_release(p.rt, job), 0);
+  assert_int_equal(strata_task_release(p.s.rt, t), 0);
+  assert_int_equal(strata_task_decision(p.s.rt, t, &d), STRATA_ENOENT);
+  assert_int_equal(strata_job_release(p.s.rt, job), 0);
   /* A kept view refuses to be read outside its call. */
-  assert_int_equal(strata_device_inject(p.rt, 1, "temperature", 99), 0);
-  assert_int_equal(strata_health_check(p.rt), 0);
+  assert_int_equal(strata_device_inject(p.s.rt, 1, "temperature", 99), 0);
+  assert_int_equal(strata_health_check(p.s.rt), 0);
   assert_int_equal(stats(&p).errors, 0);
   prt_stop(&p);
 }
@@ -801,10 +772,5 @@ int main(void) {
       cmocka_unit_test(test_policy_perf_models),
       cmocka_unit_test(test_policy_views),
   };
-  if (getenv("STRATA_TEST_FILTER"))
-    cmocka_set_test_filter(getenv("STRATA_TEST_FILTER"));
-  int failed = cmocka_run_group_tests(tests, NULL, NULL);
-  if (!failed)
-    test_tmpdir_remove(tmpdir);
-  return failed;
+  return test_run_group(tests, sizeof tests / sizeof *tests, tmpdir);
 }

@@ -170,3 +170,53 @@ const char *test_write_file(const char *dir, const char *name,
   fclose(f);
   return path;
 }
+
+/* {=== Runtimes on simulated devices ===} */
+
+void test_sim_opts(test_sim_rt_t *m, const char *backends, const char *machine,
+                   unsigned cpu_workers) {
+  test_alloc_init(&m->alloc);
+  test_log_init(&m->log);
+  test_opts(&m->o, cpu_workers, &m->log);
+  m->o.backends = backends;
+  m->o.required_backends = "sim";
+  snprintf(m->options, sizeof m->options, "sim:machine=%s", machine);
+  m->o.backend_options = m->options;
+  m->o.alloc = test_alloc_fn;
+  m->o.alloc_ud = &m->alloc;
+}
+
+void test_sim_create(test_sim_rt_t *m) {
+  int rc = strata_runtime_create(&m->o, &m->rt);
+  if (rc)
+    fail_msg("create: %s\n%s", strata_strerror(rc), m->log.text);
+}
+
+void test_sim_destroy(test_sim_rt_t *m) {
+  assert_int_equal(strata_runtime_destroy(m->rt), 0);
+  test_alloc_assert_clean(&m->alloc);
+}
+
+int test_device_of(strata_runtime_t *rt, strata_device_class_t cls) {
+  for (int d = 0; d < strata_device_count(rt); d++)
+    if (test_device_info(rt, d).device_class == cls)
+      return d;
+  return -1;
+}
+
+strata_device_info_t test_device_info(strata_runtime_t *rt, int d) {
+  strata_device_info_t i = {.struct_size = sizeof i};
+  assert_int_equal(strata_device_info(rt, d, &i), 0);
+  return i;
+}
+
+int test_run_group(const struct CMUnitTest *tests, size_t n,
+                   const char *tmpdir) {
+  /* STRATA_TEST_FILTER=pattern runs only the matching tests. */
+  if (getenv("STRATA_TEST_FILTER"))
+    cmocka_set_test_filter(getenv("STRATA_TEST_FILTER"));
+  int failed = _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
+  if (!failed)
+    test_tmpdir_remove(tmpdir);
+  return failed;
+}

@@ -70,6 +70,36 @@ void test_tmpdir_remove(const char *dir);
 const char *test_write_file(const char *dir, const char *name,
                             const char *text);
 
+/* {=== Runtimes on simulated devices ===} */
+
+/* A runtime on the sim backend (and maybe cpu), with a leak-checking
+ * allocator and a captured log. */
+typedef struct test_sim_rt {
+  strata_runtime_t *rt;
+  test_alloc_t alloc;
+  test_log_t log;
+  strata_runtime_opts_t o;
+  char options[1024];
+} test_sim_rt_t;
+
+/** Options for a runtime on `backends` ("cpu,sim" or "sim"; sim
+ *  required) with the machine description at `machine`; cpu_workers as
+ *  in test_opts. */
+void test_sim_opts(test_sim_rt_t *m, const char *backends, const char *machine,
+                   unsigned cpu_workers);
+/** Create it, failing the test (with the log) when it cannot. */
+void test_sim_create(test_sim_rt_t *m);
+/** Destroy it and check that nothing leaked. */
+void test_sim_destroy(test_sim_rt_t *m);
+/** The index of the first device of class cls, or -1. */
+int test_device_of(strata_runtime_t *rt, strata_device_class_t cls);
+/** Device d's information (asserted to exist). */
+strata_device_info_t test_device_info(strata_runtime_t *rt, int d);
+/** Run the group (honouring STRATA_TEST_FILTER) and, when every test
+ *  passed, remove tmpdir. @return the failures */
+int test_run_group(const struct CMUnitTest *tests, size_t n,
+                   const char *tmpdir);
+
 /* One simulated device of a machine description (lua/machines/README.md)
  * with moderate rates; `extra` adds fields (faults, peers, workers...). */
 #define TEST_SIM_DEV(cls, nm, mem, extra)                                      \
