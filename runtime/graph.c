@@ -1009,7 +1009,7 @@ int strata_task_decision(strata_runtime_t *rt, strata_task_t task,
   if (!rt || !out || out->struct_size <= sizeof(size_t))
     return STRATA_EINVAL;
   strata__task_t *t = strata__htable_get(&rt->tasks, task.id);
-  if (!t || !t->submitted || !t->decision || !t->decision->recorded)
+  if (!t || !t->submitted || !t->decision)
     return STRATA_ENOENT;
   const strata__decision_t *d = t->decision;
   strata_decision_t r = {.struct_size = sizeof r};

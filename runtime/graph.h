@@ -52,7 +52,7 @@ typedef struct strata__succ_block {
 #define STRATA__SUCCS_CLOSED (UINT32_C(1) << 31)
 
 typedef struct strata__decision {
-  bool recorded, from_cache, fallback;
+  bool from_cache, fallback;
   uint64_t candidates, answer; /* device bit masks */
   char why[128];
 } strata__decision_t;

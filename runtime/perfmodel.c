@@ -37,7 +37,8 @@ void strata__perf_fini(strata__perfmodel_t *pm, const strata__allocator_t *a) {
   memset(pm, 0, sizeof *pm);
 }
 
-uint32_t strata__perf_bucket(uint64_t bytes) {
+/* The size bucket of a working set: floor(log2(bytes)), 0 for 0. */
+static uint32_t perf_bucket(uint64_t bytes) {
   uint32_t b = 0;
   while (bytes > 1) {
     bytes >>= 1;
@@ -169,7 +170,7 @@ static void add_sample(strata__perf_entry_t *e, double seconds) {
 void strata__perf_record(strata__perfmodel_t *pm, const strata__allocator_t *a,
                          const char *kernel, const char *model, uint64_t bytes,
                          double seconds) {
-  uint32_t bucket = strata__perf_bucket(bytes);
+  uint32_t bucket = perf_bucket(bytes);
   pthread_mutex_lock(&pm->mu);
   strata__perf_entry_t *e = entry(pm, a, kernel, model, bucket);
   if (e) {
@@ -183,7 +184,7 @@ void strata__perf_record(strata__perfmodel_t *pm, const strata__allocator_t *a,
 bool strata__perf_lookup(strata__perfmodel_t *pm, const char *kernel,
                          const char *model, uint64_t bytes, double *seconds,
                          uint64_t *count) {
-  uint32_t bucket = strata__perf_bucket(bytes);
+  uint32_t bucket = perf_bucket(bytes);
   strata__perf_memo_t *m = memo_of(pm, kernel, model, bucket);
   if (memo_read(m, kernel, model, bucket, seconds, count))
     return *count > 0;

@@ -53,9 +53,6 @@ typedef struct strata__perfmodel {
 void strata__perf_init(strata__perfmodel_t *pm);
 void strata__perf_fini(strata__perfmodel_t *pm, const strata__allocator_t *a);
 
-/** The size bucket of a working set: floor(log2(bytes)), 0 for 0. */
-uint32_t strata__perf_bucket(uint64_t bytes);
-
 /** Add one measured run. Allocation failures drop the sample. */
 void strata__perf_record(strata__perfmodel_t *pm, const strata__allocator_t *a,
                          const char *kernel, const char *model, uint64_t bytes,

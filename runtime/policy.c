@@ -417,7 +417,6 @@ static void record(strata__policy_t *P, strata__task_t *t, uint64_t answer,
       !(t->decision = strata__zalloc(&P->rt->alloc, sizeof *t->decision)))
     return; /* out of memory: the task goes unrecorded */
   strata__decision_t *d = t->decision;
-  d->recorded = true;
   d->candidates = candidates(P->rt, t);
   d->answer = answer;
   d->from_cache = cached;
@@ -653,7 +652,9 @@ static void check_device(strata__policy_t *P, int d) {
   }
 }
 
-void strata__policy_check_health(strata_runtime_t *rt) {
+/* Read every device's health and call alert for readings over their
+ * thresholds (once per crossing). */
+static void check_health(strata_runtime_t *rt) {
   strata__policy_t *P = rt->policy;
   if (!P)
     return;
@@ -677,7 +678,7 @@ static void *monitor(void *arg) {
     if (P->mon_stop)
       break;
     pthread_mutex_unlock(&P->mon_mu);
-    strata__policy_check_health(P->rt);
+    check_health(P->rt);
     pthread_mutex_lock(&P->mon_mu);
   }
   pthread_mutex_unlock(&P->mon_mu);
@@ -889,7 +890,7 @@ int strata_policy_reload(strata_runtime_t *rt, const char *path) {
 int strata_health_check(strata_runtime_t *rt) {
   if (!rt)
     return STRATA_EINVAL;
-  strata__policy_check_health(rt);
+  check_health(rt);
   return STRATA_OK;
 }
 

@@ -60,8 +60,4 @@ void strata__policy_task_ran(struct strata_runtime *rt,
 void strata__policy_placed(struct strata_runtime *rt,
                            const struct strata__task *t, int d);
 
-/** Read every device's health and call alert for readings over their
- *  thresholds (once per crossing). @thread any */
-void strata__policy_check_health(struct strata_runtime *rt);
-
 #endif /* STRATA_POLICY_INTERNAL_H */
