@@ -177,10 +177,16 @@ typedef struct history {
 } history_t;
 
 /* Take the buffer's history out of it; optionally mark it dead in the same
- * critical section, so that no submission can add to it afterwards. */
+ * critical section, so that no submission can add to it afterwards. With
+ * `acquired`, a buffer the application holds is left as it is (and
+ * *acquired says so). */
 static history_t take_history(strata_runtime_t *rt, strata__buffer_t *b,
-                              bool kill, bool *was_dead) {
+                              bool kill, bool *was_dead, bool *acquired) {
   pthread_mutex_lock(&rt->graph_mu);
+  if (acquired && (*acquired = b->acquired != NULL)) {
+    pthread_mutex_unlock(&rt->graph_mu); /* kill nothing, take nothing */
+    return (history_t){0};
+  }
   if (was_dead)
     *was_dead = b->dead;
   if (kill)
@@ -224,9 +230,10 @@ int strata_buffer_unregister(strata_runtime_t *rt, strata_buffer_t buf) {
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b)
     return STRATA_ENOENT;
-  pthread_mutex_lock(&rt->graph_mu);
-  bool acquired = b->acquired != NULL;
-  pthread_mutex_unlock(&rt->graph_mu);
+  /* From here on, submissions that access it fail, unless the
+   * application holds it (checked under the same lock). */
+  bool was_dead, acquired;
+  history_t h = take_history(rt, b, true, &was_dead, &acquired);
   if (acquired) {
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
                "cannot unregister [%p, +%zu): the application holds it "
@@ -234,9 +241,6 @@ int strata_buffer_unregister(strata_runtime_t *rt, strata_buffer_t buf) {
                b->ptr, b->size);
     return STRATA_EBUSY;
   }
-  /* From here on, submissions that access it fail. */
-  bool was_dead;
-  history_t h = take_history(rt, b, true, &was_dead);
   if (was_dead || strata__htable_remove(&rt->buffers, buf.id) != b) {
     drop_history(rt, &h); /* a concurrent unregister won */
     return STRATA_ENOENT;
@@ -317,7 +321,7 @@ static void release_buffer(uint64_t id, void *obj, void *ud) {
   strata__htable_remove(&rt->buffers, id);
   if (b->acquired) /* the application never released it */
     strata__graph_host_end(rt, b->acquired);
-  history_t h = take_history(rt, b, false, NULL);
+  history_t h = take_history(rt, b, false, NULL, NULL);
   drop_history(rt, &h);
   if (strata__memory_buffer_flush(rt, b))
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
