@@ -131,8 +131,7 @@ static void test_memory_dag_cpu_and_two_sims(void **state) {
   (void)state;
   for (unsigned seed = 1; seed <= 2; seed++) {
     test_sim_rt_t m;
-    test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
-    test_sim_create(&m);
+    test_sim_start(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
     assert_int_equal(strata_device_count(m.rt), 3);
     /* host + two device nodes */
     assert_int_equal(strata_memory_node_count(m.rt), 3);
@@ -148,8 +147,7 @@ static void test_memory_dag_cpu_and_two_sims(void **state) {
 static void test_memory_dag_sims_only(void **state) {
   (void)state;
   test_sim_rt_t m;
-  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  test_sim_create(&m);
+  test_sim_start(&m, "sim", tiny_pair(NULL, NULL), 0);
   assert_int_equal(strata_device_count(m.rt), 2);
   run_dag(&m, 3000, 3, false);
   assert_int_equal(test_device_of(m.rt, STRATA_CLASS_CPU), -1);
@@ -178,8 +176,7 @@ static void test_memory_dag_three_devices_peers(void **state) {
            SIM_DEV("hbm", "H1", "10 * KiB", "peers = { 'H0' },"),
            SIM_DEV("gddr", "G", "8 * KiB", ""));
   test_sim_rt_t m;
-  test_sim_opts(&m, "sim", machine("three", devs, NULL), 0);
-  test_sim_create(&m);
+  test_sim_start(&m, "sim", machine("three", devs, NULL), 0);
   run_dag(&m, 3000, 5, false);
   /* Some copies went directly between the peers. */
   int h0 = test_device_info(m.rt, 0).memory_node,
@@ -260,9 +257,8 @@ static void test_memory_thrashing_reported(void **state) {
    * of eight: every task evicts both of its predecessor's, twice as many
    * evictions as tasks, which is reported once. */
   test_sim_rt_t m;
-  test_sim_opts(&m, "sim",
-                machine("two", SIM_DEV("gddr", "G", "2 * KiB", ""), NULL), 0);
-  test_sim_create(&m);
+  test_sim_start(&m, "sim",
+                 machine("two", SIM_DEV("gddr", "G", "2 * KiB", ""), NULL), 0);
   strata_kernel_t k = test_register_cpu(m.rt, "nop", nop_kernel);
   static uint64_t data[8][WORDS];
   strata_buffer_t h[8];
@@ -315,9 +311,8 @@ static void test_memory_modified_copy_never_dropped(void **state) {
   /* A 2 KiB card and 8 buffers written there in turn: each new one evicts
    * an older one, whose only valid copy is on the card. */
   test_sim_rt_t m;
-  test_sim_opts(&m, "sim",
-                machine("two", SIM_DEV("gddr", "G", "2 * KiB", ""), NULL), 0);
-  test_sim_create(&m);
+  test_sim_start(&m, "sim",
+                 machine("two", SIM_DEV("gddr", "G", "2 * KiB", ""), NULL), 0);
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   enum { N = 8 };
   static uint64_t data[N][WORDS];
@@ -356,8 +351,7 @@ static void test_memory_modified_copy_never_dropped(void **state) {
 static void test_memory_acquire_release(void **state) {
   (void)state;
   test_sim_rt_t m;
-  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  test_sim_create(&m);
+  test_sim_start(&m, "sim", tiny_pair(NULL, NULL), 0);
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   static uint64_t data[WORDS];
   strata_buffer_t b;
@@ -404,8 +398,7 @@ static void test_memory_acquire_release(void **state) {
 static void test_memory_enospc_at_submit(void **state) {
   (void)state;
   test_sim_rt_t m;
-  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  test_sim_create(&m);
+  test_sim_start(&m, "sim", tiny_pair(NULL, NULL), 0);
   strata_kernel_t k = test_register_cpu(m.rt, "fill", fill_kernel);
   /* 16 KiB: more than either card (12 and 8 KiB). */
   static uint64_t big[2][1024];
@@ -430,8 +423,7 @@ static void test_memory_enospc_at_submit(void **state) {
   test_sim_destroy(&m);
 
   /* With the host CPUs present the same task runs there. */
-  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
-  test_sim_create(&m);
+  test_sim_start(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
   k = test_register_cpu(m.rt, "fill", fill_kernel);
   for (int i = 0; i < 2; i++)
     assert_int_equal(strata_buffer_register(m.rt, big[i], sizeof big[i], &b[i]),
@@ -690,8 +682,7 @@ static void test_memory_device_dies_data_lost(void **state) {
    * that died is lost: tasks that read it end STRATA_ELOST, and so does
    * acquiring it; other data and other tasks are unaffected. */
   test_sim_rt_t m;
-  test_sim_opts(&m, "sim", tiny_pair("faults = { die_after = 1 },", NULL), 0);
-  test_sim_create(&m);
+  test_sim_start(&m, "sim", tiny_pair("faults = { die_after = 1 },", NULL), 0);
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
   strata_kernel_t add = test_register_cpu(m.rt, "add", add_kernel);
   int h = test_device_of(m.rt, STRATA_CLASS_HBM);
@@ -978,8 +969,7 @@ static void test_memory_inject_faults(void **state) {
   (void)state;
   /* The same faults as the description's, injected from the API. */
   test_sim_rt_t m;
-  test_sim_opts(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
-  test_sim_create(&m);
+  test_sim_start(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
   int cpu = test_device_of(m.rt, STRATA_CLASS_CPU);
   int h = test_device_of(m.rt, STRATA_CLASS_HBM);
   int g = test_device_of(m.rt, STRATA_CLASS_GDDR);
@@ -1013,8 +1003,7 @@ static void test_memory_inject_faults(void **state) {
 
   /* On the cards alone, the first task goes to the HBM card (the first of
    * two idle devices), which dies and passes it to the GDDR card. */
-  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  test_sim_create(&m);
+  test_sim_start(&m, "sim", tiny_pair(NULL, NULL), 0);
   h = test_device_of(m.rt, STRATA_CLASS_HBM);
   assert_int_equal(h, 0);
   assert_int_equal(strata_device_inject(m.rt, h, "die", 0), 0);
@@ -1188,8 +1177,7 @@ static uint64_t copies_between(strata_runtime_t *rt, int from, int to) {
 static void test_memory_stage_through_host(void **state) {
   (void)state;
   test_sim_rt_t m;
-  test_sim_opts(&m, "sim", tiny_pair(NULL, NULL), 0);
-  test_sim_create(&m);
+  test_sim_start(&m, "sim", tiny_pair(NULL, NULL), 0);
   int g = test_device_info(m.rt, test_device_of(m.rt, STRATA_CLASS_GDDR))
               .memory_node;
   int h = test_device_info(m.rt, test_device_of(m.rt, STRATA_CLASS_HBM))

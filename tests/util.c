@@ -192,6 +192,12 @@ void test_sim_create(test_sim_rt_t *m) {
     fail_msg("create: %s\n%s", strata_strerror(rc), m->log.text);
 }
 
+void test_sim_start(test_sim_rt_t *m, const char *backends, const char *machine,
+                    unsigned cpu_workers) {
+  test_sim_opts(m, backends, machine, cpu_workers);
+  test_sim_create(m);
+}
+
 void test_sim_destroy(test_sim_rt_t *m) {
   assert_int_equal(strata_runtime_destroy(m->rt), 0);
   test_alloc_assert_clean(&m->alloc);

@@ -89,6 +89,9 @@ void test_sim_opts(test_sim_rt_t *m, const char *backends, const char *machine,
                    unsigned cpu_workers);
 /** Create it, failing the test (with the log) when it cannot. */
 void test_sim_create(test_sim_rt_t *m);
+/** test_sim_opts, then test_sim_create. */
+void test_sim_start(test_sim_rt_t *m, const char *backends, const char *machine,
+                    unsigned cpu_workers);
 /** Destroy it and check that nothing leaked. */
 void test_sim_destroy(test_sim_rt_t *m);
 /** The index of the first device of class cls, or -1. */
