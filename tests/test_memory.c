@@ -841,11 +841,9 @@ static void test_memory_nodes_and_links(void **state) {
   test_sim_create(&m);
   assert_int_equal(strata_memory_node_count(m.rt), 5);
   assert_int_equal(strata_memory_node_count(NULL), STRATA_EINVAL);
-  strata_node_kind_t kinds[5];
   for (int n = 0; n < 5; n++) {
     strata_memory_node_info_t i = node_info(m.rt, n);
     assert_int_equal(i.index, n);
-    kinds[n] = i.kind;
     if (i.kind == STRATA_NODE_DEVICE) {
       assert_int_equal(i.capacity, 4 * KIB);
       assert_true(i.device >= 0);
@@ -856,7 +854,7 @@ static void test_memory_nodes_and_links(void **state) {
     if (i.kind == STRATA_NODE_PINNED)
       assert_int_equal(i.capacity, 4 * KIB);
   }
-  assert_int_equal(kinds[0], STRATA_NODE_HOST);
+  assert_int_equal(node_info(m.rt, 0).kind, STRATA_NODE_HOST);
   int cpu = test_device_of(m.rt, STRATA_CLASS_CPU);
   assert_int_equal(test_device_info(m.rt, cpu).memory_node, 0);
   strata_memory_node_info_t i = {.struct_size = sizeof i};
@@ -971,7 +969,6 @@ static void test_memory_inject_faults(void **state) {
   test_sim_rt_t m;
   test_sim_start(&m, "cpu,sim", tiny_pair(NULL, NULL), 1);
   int cpu = test_device_of(m.rt, STRATA_CLASS_CPU);
-  int h = test_device_of(m.rt, STRATA_CLASS_HBM);
   int g = test_device_of(m.rt, STRATA_CLASS_GDDR);
   strata_health_t hl = {.struct_size = sizeof hl};
   assert_int_equal(strata_device_inject(m.rt, g, "temperature", 91), 0);
@@ -1004,7 +1001,7 @@ static void test_memory_inject_faults(void **state) {
   /* On the cards alone, the first task goes to the HBM card (the first of
    * two idle devices), which dies and passes it to the GDDR card. */
   test_sim_start(&m, "sim", tiny_pair(NULL, NULL), 0);
-  h = test_device_of(m.rt, STRATA_CLASS_HBM);
+  int h = test_device_of(m.rt, STRATA_CLASS_HBM);
   assert_int_equal(h, 0);
   assert_int_equal(strata_device_inject(m.rt, h, "die", 0), 0);
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
