@@ -17,140 +17,64 @@
 
 #define DEFAULT_BUDGET 200000      /* VM instructions per hook call */
 #define DEFAULT_MEMORY (16u << 20) /* bytes a state may hold */
+#define DEFAULT_TIME_MS 50         /* wall clock per hook call */
 #define DEFAULT_TEMPERATURE 85.0   /* degrees C */
 #define DEFAULT_POWER 300.0        /* W */
 #define DEFAULT_HEALTH_PERIOD_MS 1000
-#define HOOK_STEP 1000           /* instructions between budget checks */
-#define CALL_SAMPLE 8            /* hook calls per timed one (call_ns) */
-#define SCRIPT_MAX (1u << 20)    /* bytes of policy source */
-#define PATTERN_SUBJECT_MAX 4096 /* longest string a pattern searches */
-#define SEEN_MAX 1024            /* distinct errors remembered */
+#define CALL_SAMPLE 8           /* hook calls per timed one (call_ns) */
+#define SCRIPT_MAX (1u << 20)   /* bytes of policy source */
+#define SEEN_MAX 1024           /* distinct errors remembered */
+#define PRINT_MAX 1024          /* bytes of one print() line */
+#define PROBATION_AFTER 3       /* consecutive failures */
+#define PROBATION_FIRST_NS 10000000u      /* 10 ms */
+#define PROBATION_MAX_NS 10000000000u     /* 10 s */
 
 extern const char strata__policy_tiered[];
 extern const size_t strata__policy_tiered_size;
 
-/* {=== The state's allocator: the runtime's, capped ===} */
+/* {=== The state: a sandbox (sandbox/sandbox.h) ===} */
 
-static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  strata__lacct_t *A = ud;
-  const strata__allocator_t *a = &A->P->rt->alloc;
-  if (!ptr)
-    osize = 0; /* Lua passes the type of a new object there */
-  if (nsize == 0) {
-    if (ptr)
-      strata__free(a, ptr, osize);
-    A->used -= osize;
-    return NULL;
-  }
-  if (nsize > osize && nsize - osize > A->P->mem_limit - A->used)
-    return NULL; /* Lua raises "not enough memory" */
-  void *p = a->fn(a->ud, ptr, osize, nsize);
-  if (p)
-    A->used = A->used - osize + nsize;
-  return p;
+/* The runtime's allocator, as the sandbox wants it. */
+static void *runtime_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  const strata__allocator_t *a = ud;
+  return a->fn(a->ud, ptr, osize, nsize);
 }
 
-static lua_State *new_state(strata__policy_t *P) {
-  strata__lacct_t *A = strata__zalloc(&P->rt->alloc, sizeof *A);
-  if (!A)
-    return NULL;
-  A->P = P;
-  lua_State *L = lua_newstate(capped_alloc, A);
-  if (!L)
-    strata__free(&P->rt->alloc, A, sizeof *A);
-  return L;
+static void report_panic(void *ud, const char *msg) {
+  strata__policy_t *P = ud;
+  STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP, "%s", msg);
 }
 
-static void close_state(strata__policy_t *P, lua_State *L) {
-  if (!L)
-    return;
-  void *A;
-  lua_getallocf(L, &A);
-  lua_close(L);
-  strata__free(&P->rt->alloc, A, sizeof(strata__lacct_t));
+static void close_state(strata__pstate_t *ps) {
+  strata__sandbox_free(ps->sb);
+  ps->sb = NULL;
+  ps->L = NULL;
 }
 
-/* {=== Limits: instruction budget, pattern subjects ===} */
-
-static void count_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  void *ud;
-  lua_getallocf(L, &ud);
-  strata__policy_t *P = ((strata__lacct_t *)ud)->P;
-  P->steps += HOOK_STEP;
-  if (P->steps > P->budget)
-    luaL_error(L, "instruction budget (%d) exceeded", (int)P->budget);
-}
-
-/* string.find, match, gmatch and gsub, refusing long subjects: one call
- * can run for a long time without the count hook firing. */
-static int guarded_pattern(lua_State *L) {
-  size_t len;
-  luaL_checklstring(L, 1, &len);
-  if (len > PATTERN_SUBJECT_MAX)
-    return luaL_error(L,
-                      "string of %d bytes too long for pattern matching "
-                      "(at most %d)",
-                      (int)len, PATTERN_SUBJECT_MAX);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
-static void guard_patterns(lua_State *L) {
-  static const char *const fns[] = {"find", "match", "gmatch", "gsub"};
-  lua_getglobal(L, "string");
-  for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
-    lua_getfield(L, -1, fns[i]);
-    lua_pushcclosure(L, guarded_pattern, 1);
-    lua_setfield(L, -2, fns[i]);
-  }
-  lua_pop(L, 1);
-}
-
-/* print() goes to the runtime's log, at INFO. */
+/* print() goes to the runtime's log, at INFO, one line of at most
+ * PRINT_MAX bytes (the log is no place for megabytes). */
 static int policy_print(lua_State *L) {
   strata__policy_t *P = lua_touserdata(L, lua_upvalueindex(1));
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  for (int i = 1; i <= lua_gettop(L); i++) {
+  char line[PRINT_MAX];
+  size_t n = 0;
+  for (int i = 1; i <= lua_gettop(L) && n < sizeof line - 1; i++) {
+    size_t len;
+    const char *s = luaL_tolstring(L, i, &len);
     if (i > 1)
-      luaL_addchar(&b, '\t');
-    luaL_tolstring(L, i, NULL);
-    luaL_addvalue(&b);
+      line[n++] = '\t';
+    if (len > sizeof line - 1 - n)
+      len = sizeof line - 1 - n;
+    memcpy(line + n, s, len);
+    n += len;
+    lua_pop(L, 1);
   }
-  luaL_pushresult(&b);
-  STRATA_LOG(&P->rt->log, STRATA_LOG_INFO, COMP, "%s: %s", P->name,
-             lua_tostring(L, -1));
+  line[n] = '\0';
+  STRATA_LOG(&P->rt->log, STRATA_LOG_INFO, COMP, "%s: %s", P->name, line);
   return 0;
 }
 
-/* Only base, table, string, math and utf8, without the functions that
- * load code or touch the collector. */
-static int open_sandbox(lua_State *L) {
-  strata__policy_t *P = lua_touserdata(L, 1);
-  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
-                                  {LUA_TABLIBNAME, luaopen_table},
-                                  {LUA_STRLIBNAME, luaopen_string},
-                                  {LUA_MATHLIBNAME, luaopen_math},
-                                  {LUA_UTF8LIBNAME, luaopen_utf8}};
-  for (size_t i = 0; i < sizeof libs / sizeof *libs; i++) {
-    luaL_requiref(L, libs[i].name, libs[i].func, 1);
-    lua_pop(L, 1);
-  }
-  static const char *const removed[] = {"load",    "loadfile",       "dofile",
-                                        "require", "collectgarbage", NULL};
-  for (const char *const *r = removed; *r; r++) {
-    lua_pushnil(L);
-    lua_setglobal(L, *r);
-  }
-  lua_getglobal(L, "string");
-  lua_pushnil(L);
-  lua_setfield(L, -2, "dump");
-  lua_pop(L, 1);
-  guard_patterns(L);
-  lua_pushlightuserdata(L, P);
+static int install_print(lua_State *L) {
+  lua_pushvalue(L, 1); /* the engine, as a light userdata */
   lua_pushcclosure(L, policy_print, 1);
   lua_setglobal(L, "print");
   return 0;
@@ -158,31 +82,27 @@ static int open_sandbox(lua_State *L) {
 
 /* {=== Calling into Lua ===} */
 
-static int traceback(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
-  return 1;
-}
-
-/* Call the function under the handler and its `nargs` arguments on the
- * stack of L, within the budget. On error the message (with its
- * traceback) replaces them. P->mu held. @return a LUA_* status */
-static int pcall(strata__policy_t *P, lua_State *L, int nargs, int nresults) {
-  int handler = lua_gettop(L) - nargs - 1;
-  P->steps = 0;
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_STEP);
+/* Call the function under its `nargs` arguments on the stack of L within
+ * the limits; on error the message (with its traceback) replaces them.
+ * P->mu held. @return a LUA_* status */
+static int pcall_in(strata__policy_t *P, strata__sandbox_t *sb, int nargs,
+                    int nresults) {
   /* Two clock reads cost a fifth of a short hook call on some machines:
    * time one call in CALL_SAMPLE and count it for all of them. */
   uint64_t n = atomic_fetch_add_explicit(&P->calls, 1, memory_order_relaxed);
   bool timed = n % CALL_SAMPLE == 0;
   uint64_t t0 = timed ? strata__now_ns() : 0;
-  int st = lua_pcall(L, nargs, nresults, handler);
+  int st = strata__sandbox_call(sb, nargs, nresults);
   if (timed)
     atomic_fetch_add_explicit(&P->call_ns,
                               (strata__now_ns() - t0) * CALL_SAMPLE,
                               memory_order_relaxed);
-  lua_sethook(L, NULL, 0, 0);
   return st;
+}
+
+/* The same in the running script's sandbox. */
+static int pcall(strata__policy_t *P, int nargs, int nresults) {
+  return pcall_in(P, P->s.sb, nargs, nresults);
 }
 
 static uint64_t hash_text(const char *s) {
@@ -217,120 +137,175 @@ static void hook_error(strata__policy_t *P, const char *hook, const char *msg,
                P->name, line);
 }
 
-/* Push the handler and the hook's function. @return false when the
- * script has no such hook (nothing pushed). P->mu held. */
+/* Push the hook's function. @return false when the script has no such
+ * hook (nothing pushed). P->mu held. */
 static bool push_hook(strata__policy_t *P, int ref) {
   if (!P->s.L || ref == LUA_NOREF)
     return false;
-  lua_rawgeti(P->s.L, LUA_REGISTRYINDEX, P->s.ref_handler);
   lua_rawgeti(P->s.L, LUA_REGISTRYINDEX, ref);
   return true;
 }
 
+/* {=== Failing hooks: probation ===} */
+
+static const char *const hook_names[STRATA__HOOKS] = {"place", "cache",
+                                                      "evict", "alert"};
+
+/* Is hook h on probation now? Counts the decision it leaves to the
+ * default. A hook whose period has run out is called again: on trial.
+ * P->mu held. */
+static bool on_probation(strata__policy_t *P, strata__hook_t h) {
+  strata__probation_t *pr = &P->probation[h];
+  if (!pr->until_ns || strata__now_ns() >= pr->until_ns)
+    return false;
+  atomic_fetch_add_explicit(&P->skipped, 1, memory_order_relaxed);
+  return true;
+}
+
+static void hook_succeeded(strata__policy_t *P, strata__hook_t h) {
+  strata__probation_t *pr = &P->probation[h];
+  if (pr->failures || pr->until_ns)
+    *pr = (strata__probation_t){0};
+}
+
+/* Hook h failed (raised, hit a limit, or answered something invalid): on
+ * its PROBATION_AFTER-th failure in a row, or on a failed trial, put it
+ * on probation for a period that doubles each time. P->mu held. */
+static void hook_failed(strata__policy_t *P, strata__hook_t h) {
+  strata__probation_t *pr = &P->probation[h];
+  pr->failures++;
+  if (!pr->until_ns && pr->failures < PROBATION_AFTER)
+    return;
+  uint64_t period = PROBATION_FIRST_NS;
+  for (unsigned i = 0; i < pr->level && period < PROBATION_MAX_NS; i++)
+    period *= 2;
+  if (period > PROBATION_MAX_NS)
+    period = PROBATION_MAX_NS;
+  pr->level++;
+  pr->until_ns = strata__now_ns() + period;
+  atomic_fetch_add(&P->probations, 1);
+  char key[64];
+  snprintf(key, sizeof key, "probation of %s", hook_names[h]);
+  if (!seen_before(P, key))
+    STRATA_LOG(&P->rt->log, STRATA_LOG_WARN, COMP,
+               "%s: hook %s failed %u times in a row: the default decides "
+               "without calling it for %.0f ms, longer each time it fails "
+               "again (logged once)",
+               P->name, hook_names[h], pr->failures, (double)period * 1e-6);
+}
+
+/* Take the engine's lock, waiting at most one hook call's time limit: a
+ * thread whose hook stalls must not stop the others for longer. @return
+ * false when the wait ran out (the default decides; counted) */
+static bool engine_lock(strata__policy_t *P) {
+  if (!pthread_mutex_trylock(&P->mu))
+    return true;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t ns = (uint64_t)ts.tv_nsec + P->wait_ns;
+  ts.tv_sec += (time_t)(ns / 1000000000u);
+  ts.tv_nsec = (long)(ns % 1000000000u);
+  if (!pthread_mutex_timedlock(&P->mu, &ts))
+    return true;
+  atomic_fetch_add(&P->busy, 1);
+  return false;
+}
+
 /* {=== Loading a script ===} */
 
-/* Read a policy file into memory the runtime allocates. */
-static int read_script(strata_runtime_t *rt, const char *path, char **text,
-                       size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "cannot read %s: %s", path,
-               strerror(errno));
-    return STRATA_EPOLICY;
-  }
-  char *buf = strata__alloc(&rt->alloc, SCRIPT_MAX + 1);
-  size_t n = buf ? fread(buf, 1, SCRIPT_MAX + 1, f) : 0;
-  bool err = ferror(f);
-  fclose(f);
-  if (!buf)
-    return STRATA_ENOMEM;
-  if (err || n > SCRIPT_MAX) {
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               err ? "cannot read %s" : "%s: larger than %u bytes", path,
-               SCRIPT_MAX);
-    strata__free(&rt->alloc, buf, SCRIPT_MAX + 1);
-    return STRATA_EPOLICY;
-  }
-  *text = buf;
-  *len = n;
-  return STRATA_OK;
-}
+/* The globals a script defines as hooks, read raw (the script may have
+ * given _G a metatable) in a protected call. */
+typedef struct hooks_found {
+  strata__pstate_t *ps;
+  const char *bad; /* a hook name bound to something not a function */
+} hooks_found_t;
 
-/* The global `name` as a hook reference: a function, or absent. */
 static int hook_ref(lua_State *L, const char *name, const char **bad) {
-  int ty = lua_getglobal(L, name);
-  if (ty == LUA_TNIL) {
-    lua_pop(L, 1);
-    return LUA_NOREF;
-  }
-  if (ty != LUA_TFUNCTION) {
-    lua_pop(L, 1);
+  lua_pushglobaltable(L);
+  lua_pushstring(L, name);
+  int ty = lua_rawget(L, -2);
+  lua_remove(L, -2);
+  if (ty == LUA_TFUNCTION)
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  if (ty != LUA_TNIL)
     *bad = name;
-    return LUA_NOREF;
-  }
-  return luaL_ref(L, LUA_REGISTRYINDEX);
+  return LUA_NOREF;
 }
 
-/* Run the chunk of `text` in the fresh state of ps, and take its hooks.
- * @return NULL, or why it failed (a string on L's stack, or static) */
-static const char *run_script(strata__policy_t *P, strata__pstate_t *ps,
-                              const char *text, size_t len,
-                              const char *chunkname, const char **bad_hook) {
-  lua_State *L = ps->L;
-  lua_pushcfunction(L, open_sandbox);
-  lua_pushlightuserdata(L, P);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK)
-    return "out of memory opening the libraries";
-  lua_pushcfunction(L, traceback);
-  ps->ref_handler = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ps->ref_handler);
-  if (luaL_loadbufferx(L, text, len, chunkname, "t") != LUA_OK ||
-      pcall(P, L, 0, 0) != LUA_OK)
-    return lua_tostring(L, -1) ? lua_tostring(L, -1) : "error";
-  lua_pop(L, 1); /* the handler */
-  ps->ref_place = hook_ref(L, "place", bad_hook);
-  ps->ref_cache = hook_ref(L, "cache", bad_hook);
-  ps->ref_evict = hook_ref(L, "evict", bad_hook);
-  ps->ref_alert = hook_ref(L, "alert", bad_hook);
-  return NULL;
+static int take_hooks(lua_State *L) {
+  hooks_found_t *h = lua_touserdata(L, 1);
+  h->ps->ref_place = hook_ref(L, "place", &h->bad);
+  h->ps->ref_cache = hook_ref(L, "cache", &h->bad);
+  h->ps->ref_evict = hook_ref(L, "evict", &h->bad);
+  h->ps->ref_alert = hook_ref(L, "alert", &h->bad);
+  return 0;
 }
 
-/* Build a new state for the script and, when it loads, runs and its
- * views are built, put it in place of the running one. P->mu held (or P
- * not yet shared). @return 0; STRATA_EPOLICY (logged); STRATA_ENOMEM */
-static int load_state(strata__policy_t *P, const char *text, size_t len,
-                      const char *chunkname) {
-  strata__pstate_t ps = {.L = new_state(P)};
-  if (!ps.L)
-    return STRATA_ENOMEM;
-  const char *bad_hook = NULL;
-  const char *why = run_script(P, &ps, text, len, chunkname, &bad_hook);
-  if (!why && bad_hook) {
-    STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP,
-               "%s: '%s' must be a function", chunkname + 1, bad_hook);
-    close_state(P, ps.L);
-    return STRATA_EPOLICY;
-  }
-  if (!why) {
-    /* The views are built into P->s: swap the new state in, and back out
-     * if building fails. */
-    strata__pstate_t running = P->s;
-    P->s = ps;
-    if (strata__pviews_open(P) == STRATA_OK) {
-      close_state(P, running.L);
-      return STRATA_OK;
-    }
-    P->s = running;
-    why = "out of memory building the views";
-  }
-  /* Lua's own messages start with "FILE:LINE:"; others get the file. */
+/* Log why a script did not load. Lua's own messages start with
+ * "FILE:LINE:"; others get the file. */
+static void load_failed(strata__policy_t *P, const char *chunkname,
+                        const char *why) {
   const char *file = chunkname + 1;
   if (!strncmp(why, file, strlen(file)))
     STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP, "%s", why);
   else
     STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP, "%s: %s", file, why);
-  close_state(P, ps.L);
-  return STRATA_EPOLICY;
+}
+
+/* Run the chunk of `text` in the fresh sandbox of ps and take its hooks.
+ * P->mu held. @return 0; STRATA_EPOLICY (logged) */
+static int run_script(strata__policy_t *P, strata__pstate_t *ps,
+                      const char *text, size_t len, const char *chunkname) {
+  lua_State *L = ps->L;
+  hooks_found_t found = {ps, NULL};
+  const char *why = NULL;
+  if (strata__sandbox_cpcall(ps->sb, install_print, P, 0) != LUA_OK)
+    why = "out of memory opening the libraries";
+  else if (strata__sandbox_load(ps->sb, text, len, chunkname) != LUA_OK ||
+           pcall_in(P, ps->sb, 0, 0) != LUA_OK ||
+           strata__sandbox_cpcall(ps->sb, take_hooks, &found, 0) != LUA_OK)
+    why = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error";
+  if (why) {
+    load_failed(P, chunkname, why);
+    return STRATA_EPOLICY;
+  }
+  if (found.bad) {
+    STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP,
+               "%s: '%s' must be a function", chunkname + 1, found.bad);
+    return STRATA_EPOLICY;
+  }
+  return STRATA_OK;
+}
+
+/* Build a new sandbox for the script and, when it loads, runs and its
+ * views are built, put it in place of the running one. P->mu held (or P
+ * not yet shared). @return 0; STRATA_EPOLICY (logged); STRATA_ENOMEM */
+static int load_state(strata__policy_t *P, const char *text, size_t len,
+                      const char *chunkname) {
+  strata__pstate_t ps = {0};
+  ps.ref_place = ps.ref_cache = ps.ref_evict = ps.ref_alert = LUA_NOREF;
+  if (strata__sandbox_new(runtime_alloc, (void *)&P->rt->alloc, &P->limits,
+                          STRATA__SANDBOX_LIBS, chunkname + 1, report_panic, P,
+                          &ps.sb))
+    return STRATA_ENOMEM;
+  ps.L = strata__sandbox_state(ps.sb);
+  int rc = run_script(P, &ps, text, len, chunkname);
+  if (rc == STRATA_OK) {
+    /* The views are built into P->s: swap the new state in, and back out
+     * if building fails. */
+    strata__pstate_t running = P->s;
+    P->s = ps;
+    if (strata__pviews_open(P) == STRATA_OK) {
+      close_state(&running);
+      return STRATA_OK;
+    }
+    P->s = running;
+    load_failed(P, chunkname, "out of memory building the views");
+    rc = STRATA_EPOLICY;
+  }
+  close_state(&ps);
+  return rc;
 }
 
 static void clear_shapes(strata__policy_t *P) {
@@ -348,14 +323,18 @@ static int load(strata__policy_t *P, const char *path) {
       strata__strlcpy(P->name, chunk + 1, sizeof P->name);
     return rc;
   }
-  char *text;
+  char *text, err[512];
   size_t len;
-  int rc = read_script(P->rt, path, &text, &len);
-  if (rc)
-    return rc;
+  int rc = strata__read_text_file(path, SCRIPT_MAX, runtime_alloc,
+                                  (void *)&P->rt->alloc, &text, &len, err,
+                                  sizeof err);
+  if (rc) {
+    STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP, "%s", err);
+    return rc == STRATA_ENOMEM ? rc : STRATA_EPOLICY;
+  }
   snprintf(chunk, sizeof chunk, "@%s", path);
   rc = load_state(P, text, len, chunk);
-  strata__free(&P->rt->alloc, text, SCRIPT_MAX + 1);
+  strata__free_text_file(runtime_alloc, (void *)&P->rt->alloc, text, len);
   if (rc == STRATA_OK) {
     const char *base = strrchr(path, '/');
     strata__strlcpy(P->name, base ? base + 1 : path, sizeof P->name);
@@ -424,6 +403,39 @@ static void record(strata__policy_t *P, strata__task_t *t, uint64_t answer,
   strata__strlcpy(d->why, why ? why : "", sizeof d->why);
 }
 
+/* Reading an answer: in a protected call of its own, within the limits,
+ * so that nothing the script made can raise outside one. */
+typedef struct answer {
+  strata__policy_t *P;
+  uint64_t mask;
+  const char *why; /* static */
+} answer_t;
+
+/* (answer_t *, the answer) */
+static int read_answer(lua_State *L) {
+  answer_t *a = lua_touserdata(L, 1);
+  a->why = strata__pviews_mask(a->P, L, 2, &a->mask);
+  return 0;
+}
+
+/* The devices the value at idx names. @return NULL, or why not */
+static const char *answer_mask(strata__policy_t *P, int idx, uint64_t *mask) {
+  lua_State *L = P->s.L;
+  answer_t a = {P, 0, NULL};
+  idx = lua_absindex(L, idx);
+  if (!lua_checkstack(L, 3))
+    return "could not be read (stack overflow)";
+  lua_pushcfunction(L, read_answer);
+  lua_pushlightuserdata(L, &a);
+  lua_pushvalue(L, idx);
+  if (strata__sandbox_call(P->s.sb, 2, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    return "could not be read within the limits";
+  }
+  *mask = a.mask;
+  return a.why;
+}
+
 /* Turn the place hook's results (answer, cacheable) on the stack into a
  * device. @return 0; STRATA_ENOENT (no opinion); STRATA_EPOLICY (*why
  * set) */
@@ -437,7 +449,7 @@ static int take_answer(strata__policy_t *P, strata__task_t *t, int *device,
       shape_store(P, t, 0);
     return STRATA_ENOENT;
   }
-  if ((*why = strata__pviews_mask(P, L, -2, mask)))
+  if ((*why = answer_mask(P, -2, mask)))
     return STRATA_EPOLICY;
   if (strata__placement_least_loaded(P->rt, t, *mask, device)) {
     *why = "none of the devices it named can run the task (kernel, "
@@ -457,7 +469,7 @@ static int call_place(strata__policy_t *P, strata__task_t *t, int *device) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_machine);
   P->task = t;
   strata__plan_forget();
-  int st = pcall(P, L, 2, 2);
+  int st = pcall(P, 2, 2);
   P->task = NULL;
   uint64_t mask = 0;
   const char *why = NULL;
@@ -471,8 +483,12 @@ static int call_place(strata__policy_t *P, strata__task_t *t, int *device) {
     snprintf(msg, sizeof msg, "returned %s: %s", luaL_typename(L, -2), why);
     hook_error(P, "place", msg, false);
   }
-  if (rc == STRATA_EPOLICY)
+  if (rc == STRATA_EPOLICY) {
     atomic_fetch_add(&P->fallbacks, 1);
+    hook_failed(P, STRATA__HOOK_PLACE);
+  } else {
+    hook_succeeded(P, STRATA__HOOK_PLACE);
+  }
   record(P, t, mask, false, rc != STRATA_OK, why);
   lua_settop(L, top);
   return rc;
@@ -483,9 +499,9 @@ static int policy_place(void *state, strata_runtime_t *rt, strata__task_t *t,
   (void)rt;
   strata__policy_t *P = state;
   /* Without a script (policy ""), placing costs nothing but this load. */
-  if (!atomic_load_explicit(&P->has_place, memory_order_acquire))
+  if (!atomic_load_explicit(&P->has_place, memory_order_acquire) ||
+      !engine_lock(P))
     return STRATA_ENOENT;
-  pthread_mutex_lock(&P->mu);
   int rc;
   strata__shape_t *s = shape_slot(P, t);
   if (s->kernel && shape_matches(s, t)) {
@@ -495,7 +511,8 @@ static int policy_place(void *state, strata_runtime_t *rt, strata__task_t *t,
              ? STRATA_ENOENT /* the devices it named cannot take it now */
              : STRATA_OK;
     record(P, t, s->mask, true, rc != STRATA_OK, NULL);
-  } else if (P->s.L && P->s.ref_place != LUA_NOREF) {
+  } else if (P->s.L && P->s.ref_place != LUA_NOREF &&
+             !on_probation(P, STRATA__HOOK_PLACE)) {
     rc = call_place(P, t, device);
   } else {
     rc = STRATA_ENOENT;
@@ -547,10 +564,11 @@ int strata__policy_evict(strata_runtime_t *rt, const strata__buffer_t *b,
   if (!P)
     return -2;
   /* The hook is looked up under the lock: a reload swaps the script. */
-  pthread_mutex_lock(&P->mu);
+  if (!engine_lock(P))
+    return -2;
   lua_State *L = P->s.L;
   int top = L ? lua_gettop(L) : 0;
-  if (!push_hook(P, P->s.ref_evict)) {
+  if (on_probation(P, STRATA__HOOK_EVICT) || !push_hook(P, P->s.ref_evict)) {
     pthread_mutex_unlock(&P->mu);
     return -2;
   }
@@ -561,7 +579,7 @@ int strata__policy_evict(strata_runtime_t *rt, const strata__buffer_t *b,
   lua_remove(L, -2);
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_machine);
   P->buffer = b;
-  int st = pcall(P, L, 3, 1);
+  int st = pcall(P, 3, 1);
   P->buffer = NULL;
   const char *why = NULL;
   if (st != LUA_OK) {
@@ -576,8 +594,12 @@ int strata__policy_evict(strata_runtime_t *rt, const strata__buffer_t *b,
       hook_error(P, "evict", msg, false);
     }
   }
-  if (st != LUA_OK || why)
+  if (st != LUA_OK || why) {
     atomic_fetch_add(&P->fallbacks, 1);
+    hook_failed(P, STRATA__HOOK_EVICT);
+  } else {
+    hook_succeeded(P, STRATA__HOOK_EVICT);
+  }
   lua_settop(L, top);
   pthread_mutex_unlock(&P->mu);
   return dest;
@@ -591,19 +613,25 @@ int strata__policy_evict(strata_runtime_t *rt, const strata__buffer_t *b,
 static bool call_cache(strata__policy_t *P, strata__buffer_t *b) {
   lua_State *L = P->s.L;
   int top = L ? lua_gettop(L) : 0;
-  if (!push_hook(P, P->s.ref_cache))
+  if (on_probation(P, STRATA__HOOK_CACHE) || !push_hook(P, P->s.ref_cache))
     return false;
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_buffer);
   lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_machine);
   P->buffer = b;
-  int st = pcall(P, L, 2, 1);
+  int st = pcall(P, 2, 1);
   P->buffer = NULL;
   uint64_t devices = 0, nodes = 0;
   const char *why = NULL;
   if (st != LUA_OK)
     hook_error(P, "cache", lua_tostring(L, -1), true);
-  else if (!lua_isnil(L, -1) && (why = strata__pviews_mask(P, L, -1, &devices)))
+  else if (!lua_isnil(L, -1) && (why = answer_mask(P, -1, &devices)))
     hook_error(P, "cache", why, false);
+  if (st != LUA_OK || why) {
+    devices = 0;
+    hook_failed(P, STRATA__HOOK_CACHE);
+  } else {
+    hook_succeeded(P, STRATA__HOOK_CACHE);
+  }
   for (size_t d = 0; d < P->rt->ndevices && d < 64; d++)
     if ((devices >> d & 1) && P->rt->devices[d]->desc.own_memory &&
         P->rt->devices[d]->node < 64)
@@ -623,8 +651,16 @@ static void call_alert(strata__policy_t *P, int d, const char *metric,
   strata__pviews_push_device(P, d);
   lua_pushstring(L, metric);
   lua_pushnumber(L, value);
-  if (pcall(P, L, 3, 0) != LUA_OK)
+  if (on_probation(P, STRATA__HOOK_ALERT)) {
+    lua_settop(L, top);
+    return;
+  }
+  if (pcall(P, 3, 0) != LUA_OK) {
     hook_error(P, "alert", lua_tostring(L, -1), true);
+    hook_failed(P, STRATA__HOOK_ALERT);
+  } else {
+    hook_succeeded(P, STRATA__HOOK_ALERT);
+  }
   atomic_fetch_add(&P->alerts, 1);
   lua_settop(L, top);
   clear_shapes(P); /* answers may change now */
@@ -656,9 +692,8 @@ static void check_device(strata__policy_t *P, int d) {
  * thresholds (once per crossing). */
 static void check_health(strata_runtime_t *rt) {
   strata__policy_t *P = rt->policy;
-  if (!P)
+  if (!P || !engine_lock(P))
     return;
-  pthread_mutex_lock(&P->mu);
   for (size_t d = 0; d < rt->ndevices; d++)
     if (!atomic_load(&rt->devices[d]->failed))
       check_device(P, (int)d);
@@ -735,8 +770,12 @@ void strata__policy_placed(strata_runtime_t *rt, const strata__task_t *t,
 /* {=== Setup and teardown ===} */
 
 static void set_limits(strata__policy_t *P, const strata_runtime_opts_t *o) {
-  P->budget = o->policy_budget ? o->policy_budget : DEFAULT_BUDGET;
-  P->mem_limit = o->policy_memory ? (size_t)o->policy_memory : DEFAULT_MEMORY;
+  uint64_t ms = o->policy_time_ms ? o->policy_time_ms : DEFAULT_TIME_MS;
+  P->limits = (strata__sandbox_limits_t){
+      .instructions = o->policy_budget ? o->policy_budget : DEFAULT_BUDGET,
+      .memory = o->policy_memory ? (size_t)o->policy_memory : DEFAULT_MEMORY,
+      .deadline_ns = ms * 1000000u};
+  P->wait_ns = P->limits.deadline_ns;
   P->alert_temperature =
       o->alert_temperature > 0 ? o->alert_temperature : DEFAULT_TEMPERATURE;
   P->alert_power = o->alert_power > 0 ? o->alert_power : DEFAULT_POWER;
@@ -746,7 +785,7 @@ static void set_limits(strata__policy_t *P, const strata_runtime_opts_t *o) {
 }
 
 static void free_policy(strata_runtime_t *rt, strata__policy_t *P) {
-  close_state(P, P->s.L);
+  close_state(&P->s);
   strata__perf_fini(&P->perf, &rt->alloc);
   strata__plan_fini(&P->plan, rt);
   strata__free(&rt->alloc, P->seen, P->cap_seen * sizeof *P->seen);
@@ -848,6 +887,9 @@ int strata_policy_stats(const strata_runtime_t *rt,
     s.reloads = atomic_load(&P->reloads);
     s.reload_failures = atomic_load(&P->reload_failures);
     s.call_ns = atomic_load(&P->call_ns);
+    s.probations = atomic_load(&P->probations);
+    s.skipped = atomic_load(&P->skipped);
+    s.busy = atomic_load(&P->busy);
   }
   return strata__copy_out(out, &s, sizeof s);
 }
@@ -872,6 +914,7 @@ int strata_policy_reload(strata_runtime_t *rt, const char *path) {
   }
   if (rc == STRATA_OK) {
     clear_shapes(P);
+    memset(P->probation, 0, sizeof P->probation);
     P->nseen = 0; /* a new script's errors are news */
     atomic_fetch_add(&P->reloads, 1);
     atomic_store(&P->has_place, P->s.ref_place != LUA_NOREF);
@@ -905,7 +948,8 @@ int strata_buffer_set_tag(strata_runtime_t *rt, strata_buffer_t buf,
   strata__policy_t *P = rt->policy;
   if (!P)
     return STRATA_OK;
-  pthread_mutex_lock(&P->mu); /* a reload swaps the script */
+  if (!engine_lock(P)) /* a reload swaps the script */
+    return STRATA_OK;
   bool called = call_cache(P, b);
   pthread_mutex_unlock(&P->mu);
   if (called)

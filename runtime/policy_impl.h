@@ -11,6 +11,7 @@
 #include <lua.h>
 
 #include "perfmodel.h"
+#include "sandbox.h"
 #include "plan.h"
 #include "runtime.h"
 
@@ -29,18 +30,31 @@ typedef struct strata__shape {
 /* A loaded script: its state and the references into its registry. A
  * reload builds a new one beside the running one and swaps. */
 typedef struct strata__pstate {
-  lua_State *L;                                   /* NULL: no script */
+  strata__sandbox_t *sb; /* NULL: no script */
+  lua_State *L;          /* sb's state */
   int ref_place, ref_cache, ref_evict, ref_alert; /* LUA_NOREF: absent */
   int ref_handler;                                /* the traceback */
   int ref_task, ref_buffer, ref_machine, ref_nodes;
   int ref_task_mt, ref_device_mt; /* to recognise views quickly */
 } strata__pstate_t;
 
-/* The allocator's user data of a state: its own account. */
-typedef struct strata__lacct {
-  struct strata__policy *P;
-  size_t used;
-} strata__lacct_t;
+/* The hooks, for their failure records. */
+typedef enum strata__hook {
+  STRATA__HOOK_PLACE,
+  STRATA__HOOK_CACHE,
+  STRATA__HOOK_EVICT,
+  STRATA__HOOK_ALERT,
+  STRATA__HOOKS
+} strata__hook_t;
+
+/* A hook that keeps failing is put on probation: the default decides
+ * without calling it until `until_ns`, for a period that doubles each
+ * time the hook fails again after one. */
+typedef struct strata__probation {
+  unsigned failures; /* consecutive */
+  unsigned level;    /* times put on probation in a row */
+  uint64_t until_ns; /* 0: not on probation */
+} strata__probation_t;
 
 typedef struct strata__policy {
   strata_runtime_t *rt;
@@ -54,9 +68,10 @@ typedef struct strata__policy {
   const strata__task_t *task;
   const strata__buffer_t *buffer;
 
-  /* Limits of a state (mu held while it runs). */
-  uint64_t budget, steps;
-  size_t mem_limit;
+  /* Limits of a state, and how long a caller waits for the engine. */
+  strata__sandbox_limits_t limits;
+  uint64_t wait_ns;
+  strata__probation_t probation[STRATA__HOOKS];
 
   /* Distinct error messages already logged (hashes). */
   uint64_t *seen;
@@ -81,7 +96,7 @@ typedef struct strata__policy {
   bool record;
 
   _Atomic uint64_t calls, cached, fallbacks, errors, alerts, reloads,
-      reload_failures, call_ns;
+      reload_failures, call_ns, probations, skipped, busy;
 } strata__policy_t;
 
 /* A task's tier and precision: its own attribute, else its job's. (The

@@ -17,6 +17,10 @@
 #define TASK_MT "strata.task"
 #define DEVICE_MT "strata.device"
 #define BUFFER_MT "strata.buffer"
+#define PROXIES "strata.proxies" /* registry: read-only proxy -> table */
+/* Most entries a list answer may have (a device may appear more than
+ * once, so this is above the device count). */
+#define ANSWER_LIST_MAX 1024
 /* Rate assumed for a device that does not know its own (the cpu backend
  * on a real machine): per worker, flop/s. */
 #define GUESS_FLOPS_PER_WORKER 1e10
@@ -68,6 +72,13 @@ static void make_read_only(lua_State *L) {
   lua_pushliteral(L, "read-only");
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);
+  /* Remember proxy -> table, so that an answer that is one of these
+   * lists (machine.devices) is read raw from the table behind it. */
+  lua_getfield(L, LUA_REGISTRYINDEX, PROXIES);
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, t);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
   lua_replace(L, t);
 }
 
@@ -429,23 +440,46 @@ static const char *add_to_mask(strata__policy_t *P, lua_State *L, int idx,
   return "not a device, a class name or a list of those";
 }
 
+/* The table at idx as a list to read raw: itself, the table behind one
+ * of the engine's read-only proxies, or none (a metatable of the
+ * script's: answers are read without running metamethods). Pushes it.
+ * @return false (nothing pushed) for a table with a foreign metatable */
+static bool raw_list(lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx)) {
+    lua_pushvalue(L, idx);
+    return true;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, PROXIES);
+  lua_pushvalue(L, idx);
+  bool ours = lua_rawget(L, -2) == LUA_TTABLE;
+  lua_remove(L, -2);
+  if (!ours)
+    lua_pop(L, 1);
+  return ours;
+}
+
 const char *strata__pviews_mask(strata__policy_t *P, lua_State *L, int idx,
                                 uint64_t *mask) {
   *mask = 0;
   idx = lua_absindex(L, idx);
   if (lua_type(L, idx) != LUA_TTABLE)
     return add_to_mask(P, L, idx, mask);
-  lua_Integer n = luaL_len(L, idx);
-  if (n < 1)
-    return "an empty list";
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_geti(L, idx, i);
-    const char *why = add_to_mask(P, L, lua_gettop(L), mask);
+  if (!raw_list(L, idx))
+    return "a table with a metatable (answers are read without "
+           "metamethods)";
+  int list = lua_gettop(L);
+  lua_Unsigned n = lua_rawlen(L, list);
+  const char *why = n < 1                 ? "an empty list"
+                    : n > ANSWER_LIST_MAX ? "a list of more than 1024 entries"
+                                          : NULL;
+  for (lua_Unsigned i = 1; !why && i <= n; i++) {
+    lua_rawgeti(L, list, (lua_Integer)i);
+    why = add_to_mask(P, L, lua_gettop(L), mask);
     lua_pop(L, 1);
-    if (why)
-      return why;
   }
-  return NULL;
+  lua_pop(L, 1);
+  return why;
 }
 
 /* A set argument of a helper: nil for every device. */
@@ -761,6 +795,8 @@ static void build_nodes(strata__policy_t *P) {
 
 static int build(lua_State *L) {
   strata__policy_t *P = lua_touserdata(L, 1);
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, PROXIES);
   P->s.ref_task_mt = new_metatable(P, TASK_MT, task_index, task_tostring);
   P->s.ref_device_mt =
       new_metatable(P, DEVICE_MT, device_index, device_tostring);
@@ -788,9 +824,7 @@ static int build(lua_State *L) {
 }
 
 int strata__pviews_open(strata__policy_t *P) {
-  lua_pushcfunction(P->s.L, build);
-  lua_pushlightuserdata(P->s.L, P);
-  if (lua_pcall(P->s.L, 1, 0, 0) == LUA_OK)
+  if (strata__sandbox_cpcall(P->s.sb, build, P, 0) == LUA_OK)
     return STRATA_OK;
   lua_pop(P->s.L, 1); /* only a memory error can get here */
   return STRATA_ENOMEM;

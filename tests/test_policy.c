@@ -379,15 +379,23 @@ static void test_policy_broken_policies(void **state) {
     for (int r = 0; r < 4; r++)
       for (int b = 0; b < 8; b++)
         run_one(&p, b, "train", NULL);
+    /* Three failures, then probation: the default decides the rest
+     * without calling the hook (32 tasks in well under 10 ms would all
+     * be skipped; a slow machine may give the hook a trial or two). */
     strata_policy_stats_t s = stats(&p);
-    if (s.fallbacks != 32)
-      fail_msg("%s: %llu fallbacks, expected 32", broken[i].name,
-               (unsigned long long)s.fallbacks);
+    if (s.fallbacks + s.skipped != 32 || s.fallbacks < 3 ||
+        s.probations < 1)
+      fail_msg("%s: %llu fallbacks + %llu skipped (%llu probations), "
+               "expected 32", broken[i].name,
+               (unsigned long long)s.fallbacks,
+               (unsigned long long)s.skipped,
+               (unsigned long long)s.probations);
     if (!test_log_has(&p.s.log, broken[i].logged))
       fail_msg("%s: the log lacks '%s':\n%s", broken[i].name, broken[i].logged,
                p.s.log.text);
-    /* Logged once, not per task. */
-    if (p.s.log.count[STRATA_LOG_WARN] != 1)
+    /* Logged once, not per task: the error, and the probation. */
+    if (p.s.log.count[STRATA_LOG_WARN] != 2 ||
+        !test_log_has(&p.s.log, "without calling it"))
       fail_msg("%s: %u warnings:\n%s", broken[i].name,
                p.s.log.count[STRATA_LOG_WARN], p.s.log.text);
     prt_stop(&p);
@@ -558,7 +566,8 @@ static void test_policy_evict_routes_victims(void **state) {
   prt_start(&p);
   for (int b = 0; b < 8; b++)
     run_one(&p, b, NULL, NULL);
-  assert_true(stats(&p).fallbacks >= 6);
+  assert_true(stats(&p).fallbacks >= 3);
+  assert_true(stats(&p).fallbacks + stats(&p).skipped >= 6);
   assert_true(
       test_log_has(&p.s.log, "not 'pinned', 'host', 'spill' or 'keep'"));
   prt_stop(&p);

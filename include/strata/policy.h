@@ -29,6 +29,15 @@ typedef struct strata_policy_stats {
   uint64_t reloads, reload_failures;
   uint64_t call_ns; /* time spent in hook calls (timed one call in 8, so
                        that timing does not add to what it measures) */
+  /* A hook that fails PROBATION_AFTER times in a row (lua/README.md) is
+   * put on probation: the default decides without calling it for a
+   * period that doubles each time it fails again, from 10 ms up to 10 s.
+   * A reload ends every probation. */
+  uint64_t probations; /* times a hook was put on probation */
+  uint64_t skipped;    /* decisions made by the default while on it */
+  uint64_t busy;       /* decisions made by the default because another
+                          thread's hook held the engine past the time
+                          limit (policy_time_ms) */
 } strata_policy_stats_t;
 
 /** @return 0; STRATA_EINVAL (struct_size holds no field)

@@ -103,6 +103,12 @@ typedef struct strata_runtime_opts {
   /* A file where performance models are loaded from at creation and saved
    * to at destruction. NULL: kept in memory only. */
   const char *perf_models;
+  /* Wall-clock time one policy hook call may take, time in C functions
+   * included (milliseconds); a call past it fails as one past its
+   * instruction budget does. Also the longest a thread waits for the
+   * policy engine while another thread's hook runs, before the default
+   * decides for it. 0: 50. */
+  uint32_t policy_time_ms;
 } strata_runtime_opts_t;
 
 /** Fill `opts` with the defaults described above.
