@@ -628,6 +628,7 @@ static bool call_cache(strata__policy_t *P, strata__buffer_t *b) {
     hook_error(P, "cache", why, false);
   if (st != LUA_OK || why) {
     devices = 0;
+    atomic_fetch_add(&P->fallbacks, 1);
     hook_failed(P, STRATA__HOOK_CACHE);
   } else {
     hook_succeeded(P, STRATA__HOOK_CACHE);

@@ -20,6 +20,8 @@
  * clock; smaller ones do so every CLOCK_EVERY allocations. */
 #define BIG_ALLOC 4096
 #define CLOCK_EVERY 64
+/* Bytes the owner may allocate past the cap between calls. */
+#define OWNER_SLACK ((size_t)64 << 10)
 /* Bytes copied or scanned per work unit. */
 #define BYTES_PER_UNIT 64
 
@@ -116,7 +118,11 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   }
   if (nsize > osize) {
     size_t more = nsize - osize;
-    if (more > sb->memory - sb->used) {
+    /* Between calls the owner pushes arguments and messages, which must
+     * not raise outside a protected call: it may go a little past the
+     * cap the script filled. */
+    size_t limit = sb->depth ? sb->memory : sb->memory + OWNER_SLACK;
+    if (sb->used > limit || more > limit - sb->used) {
       sb->cap_refused = true;
       return NULL;
     }
@@ -190,13 +196,17 @@ int strata__sandbox_call(strata__sandbox_t *sb, int nargs, int nresults) {
   int st = lua_pcall(L, nargs, nresults, base);
   if (outer) {
     lua_sethook(L, NULL, 0, 0);
-    if (st == LUA_OK && sb->trip) {
+    if (sb->trip && (st == LUA_OK || st == LUA_ERRMEM)) {
       /* The script caught the error and returned straight to C (a tail
-       * call of pcall): the limit still ends the call. */
+       * call of pcall), or the call ended on a request refused because
+       * of the limit: the limit ends the call, and says so. */
       lua_settop(L, base);
-      lua_pushstring(L, sb->trip == STRATA__SANDBOX_DEADLINE_HIT
-                            ? "time limit exceeded"
-                            : "instruction budget exceeded");
+      if (sb->trip == STRATA__SANDBOX_DEADLINE_HIT)
+        lua_pushfstring(L, "time limit (%d ms) exceeded",
+                        (int)(sb->deadline_ns / 1000000u));
+      else
+        lua_pushfstring(L, "instruction budget (%I) exceeded",
+                        (lua_Integer)sb->budget);
       st = LUA_ERRRUN;
     }
     if (st == LUA_ERRMEM && !sb->trip && sb->cap_refused)
@@ -400,6 +410,28 @@ static int no_finalizers(lua_State *L) {
   return call_original(L);
 }
 
+/* xpcall's message handler runs where the error was raised; an error the
+ * count hook raised leaves hooks off until the stack unwinds, so a Lua
+ * handler would run without any limit. Each handler is wrapped: once a
+ * limit was hit it is not called at all (the error goes on unchanged). */
+static int guarded_handler(lua_State *L) {
+  strata__sandbox_t *sb = of(L);
+  if (sb && sb->trip)
+    return 1; /* the message as it is */
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+static int guarded_xpcall(lua_State *L) {
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, guarded_handler, 1);
+  lua_replace(L, 2);
+  return call_original(L);
+}
+
 /* Replace field `name` of the table on top of the stack by fn closed over
  * the original and the function's full name. */
 static void wrap(lua_State *L, const char *lib, const char *name,
@@ -471,6 +503,7 @@ static void bound_base(lua_State *L) {
   lua_pushglobaltable(L);
   wrap_all(L, "", work, charged);
   wrap(L, "", "setmetatable", no_finalizers);
+  wrap(L, "", "xpcall", guarded_xpcall);
   lua_pop(L, 1);
   static const char *const utf8_work[] = {"char", "codepoint", "len",
                                           "offset", NULL};

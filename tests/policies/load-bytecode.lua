@@ -1,0 +1,3 @@
+-- expect: refused
+-- log: field 'dump'
+return load(string.dump(function() end))

@@ -1,0 +1,3 @@
+-- expect: refused
+-- log: exceeded
+while true do pcall(function() while true do end end) end

@@ -1,0 +1,5 @@
+-- expect: fallback
+-- log: global 'coroutine'
+function place(task, m)
+  return coroutine.wrap(function() end)()
+end

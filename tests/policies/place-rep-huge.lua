@@ -1,0 +1,5 @@
+-- expect: fallback
+-- log: over the sandbox
+function place(task, m)
+  return string.rep("x", 1 << 40)
+end
