@@ -7,6 +7,8 @@
 
 #include "sandbox.h"
 
+#include "pattern.h"
+
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdlib.h>
@@ -451,22 +453,6 @@ static void wrap_all(lua_State *L, const char *lib, const char *const *names,
     wrap(L, lib, *names, fn);
 }
 
-/* string.find, match, gmatch and gsub refuse subjects over 4 KiB: one
- * call can backtrack for a long time without the count hook firing. */
-static int guarded_pattern(lua_State *L) {
-  size_t len;
-  luaL_checklstring(L, 1, &len);
-  if (len > 4096)
-    return luaL_error(L, "string of %I bytes too long for pattern matching "
-                         "(at most 4096)", (lua_Integer)len);
-  return call_original(L);
-}
-
-static void guard_patterns(lua_State *L) {
-  static const char *const fns[] = {"find", "match", "gmatch", "gsub", NULL};
-  wrap_all(L, "string", fns, guarded_pattern);
-}
-
 static void bound_string(lua_State *L) {
   static const char *const work[] = {"upper", "lower", "reverse", "sub",
                                      "char",  "format", "pack",   "unpack",
@@ -476,7 +462,7 @@ static void bound_string(lua_State *L) {
   wrap(L, "string", "rep", bounded_rep);
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
-  guard_patterns(L);
+  strata__pattern_open(L);
   lua_pop(L, 1);
 }
 

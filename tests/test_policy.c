@@ -363,7 +363,7 @@ static const struct {
     {"pattern.lua",
      "function place(task, m)\n"
      "  return string.find(string.rep('a', 100000), '(a*)*b')\nend\n",
-     "too long for pattern"},
+     "exceeded"},
     {"load.lua", "function place(task, m) return load('return 1')() end\n",
      "global 'load'"},
 };
