@@ -18,6 +18,7 @@
 #define DEFAULT_BUDGET 200000      /* VM instructions per hook call */
 #define DEFAULT_MEMORY (16u << 20) /* bytes a state may hold */
 #define DEFAULT_TIME_MS 50         /* wall clock per hook call */
+#define LOAD_TIME_NS 1000000000u   /* wall clock for the main chunk */
 #define DEFAULT_TEMPERATURE 85.0   /* degrees C */
 #define DEFAULT_POWER 300.0        /* W */
 #define DEFAULT_HEALTH_PERIOD_MS 1000
@@ -290,7 +291,13 @@ static int load_state(strata__policy_t *P, const char *text, size_t len,
                           &ps.sb))
     return STRATA_ENOMEM;
   ps.L = strata__sandbox_state(ps.sb);
+  /* The main chunk builds the script's tables: it gets more time than a
+   * hook call, within the same instruction budget. */
+  strata__sandbox_set_deadline(ps.sb, LOAD_TIME_NS > P->limits.deadline_ns
+                                          ? LOAD_TIME_NS
+                                          : P->limits.deadline_ns);
   int rc = run_script(P, &ps, text, len, chunkname);
+  strata__sandbox_set_deadline(ps.sb, P->limits.deadline_ns);
   if (rc == STRATA_OK) {
     /* The views are built into P->s: swap the new state in, and back out
      * if building fails. */

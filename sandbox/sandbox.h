@@ -117,6 +117,10 @@ int strata__sandbox_call(strata__sandbox_t *sb, int nargs, int nresults);
 int strata__sandbox_cpcall(strata__sandbox_t *sb, lua_CFunction fn, void *ud,
                            int nresults);
 
+/** Change the wall-clock limit of the calls that follow (0: the
+ *  default): loading a script may take longer than one of its hooks. */
+void strata__sandbox_set_deadline(strata__sandbox_t *sb, uint64_t ns);
+
 /** Which limit ended the last call, if one did. */
 strata__sandbox_trip_t strata__sandbox_tripped(const strata__sandbox_t *sb);
 
