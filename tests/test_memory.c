@@ -723,32 +723,44 @@ static void test_memory_device_dies_data_lost(void **state) {
 static void test_memory_device_dies_no_other(void **state) {
   (void)state;
   /* The only device dies: queued tasks end STRATA_EDEVICE, the job says
-   * so, nothing hangs, and later submissions fail cleanly too. */
+   * so, nothing hangs, and later submissions fail cleanly too. The six
+   * tasks wait for a gate task submitted after them, so that the card
+   * cannot die (after the gate and three of them) while they are still
+   * being submitted. */
   test_sim_rt_t m;
   test_sim_opts(
       &m, "sim",
       machine("lonely",
-              SIM_DEV("gddr", "G", "8 * KiB", "faults = { die_after = 3 },"),
+              SIM_DEV("gddr", "G", "8 * KiB", "faults = { die_after = 4 },"),
               NULL),
       0);
   test_sim_create(&m);
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
   strata_job_t job;
   assert_int_equal(strata_job_create(m.rt, &job), 0);
-  static uint64_t data[6][WORDS];
-  strata_buffer_t h[6];
+  static uint64_t data[6][WORDS], gate_data[WORDS];
+  strata_buffer_t h[6], gh;
+  uint64_t v = 9;
+  assert_int_equal(strata_buffer_register(m.rt, gate_data, BUF_BYTES, &gh), 0);
+  strata_task_t gate;
+  assert_int_equal(strata_task_create(m.rt, fill, &gate), 0);
+  assert_int_equal(strata_task_access(m.rt, gate, gh, STRATA_W), 0);
+  assert_int_equal(strata_task_set_args(m.rt, gate, &v, sizeof v), 0);
   for (int b = 0; b < 6; b++) {
     assert_int_equal(strata_buffer_register(m.rt, data[b], BUF_BYTES, &h[b]),
                      0);
     strata_task_t t;
-    uint64_t v = 9;
     assert_int_equal(strata_task_create(m.rt, fill, &t), 0);
     assert_int_equal(strata_task_access(m.rt, t, h[b], STRATA_W), 0);
     assert_int_equal(strata_task_set_args(m.rt, t, &v, sizeof v), 0);
     assert_int_equal(strata_task_set_job(m.rt, t, job), 0);
+    assert_int_equal(strata_task_depend(m.rt, t, gate), 0);
     assert_int_equal(strata_task_submit(m.rt, t), 0);
     assert_int_equal(strata_task_release(m.rt, t), 0);
   }
+  assert_int_equal(strata_task_submit(m.rt, gate), 0);
+  assert_int_equal(strata_task_wait(m.rt, gate), 0);
+  assert_int_equal(strata_task_release(m.rt, gate), 0);
   assert_int_equal(strata_job_wait(m.rt, job), STRATA_EDEVICE);
   strata_job_info_t ji = {.struct_size = sizeof ji};
   assert_int_equal(strata_job_info(m.rt, job, &ji), 0);
@@ -760,6 +772,7 @@ static void test_memory_device_dies_no_other(void **state) {
   assert_int_equal(strata_job_release(m.rt, job), 0);
   for (int b = 0; b < 6; b++)
     assert_true(strata_buffer_unregister(m.rt, h[b]) != STRATA_ENOENT);
+  assert_true(strata_buffer_unregister(m.rt, gh) != STRATA_ENOENT);
   test_sim_destroy(&m);
 }
 
