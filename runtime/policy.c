@@ -425,9 +425,14 @@ static int read_answer(lua_State *L) {
   return 0;
 }
 
-/* The devices the value at idx names. @return NULL, or why not */
+/* The devices the value at idx names. A device view, a class name or nil
+ * is read in place: reading them runs no metamethod and allocates
+ * nothing, so nothing can raise. A table is read in a protected call.
+ * @return NULL, or why not */
 static const char *answer_mask(strata__policy_t *P, int idx, uint64_t *mask) {
   lua_State *L = P->s.L;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return strata__pviews_mask(P, L, idx, mask);
   answer_t a = {P, 0, NULL};
   idx = lua_absindex(L, idx);
   if (!lua_checkstack(L, 3))

@@ -17,7 +17,6 @@
 #define TASK_MT "strata.task"
 #define DEVICE_MT "strata.device"
 #define BUFFER_MT "strata.buffer"
-#define PROXIES "strata.proxies" /* registry: read-only proxy -> table */
 /* Most entries a list answer may have (a device may appear more than
  * once, so this is above the device count). */
 #define ANSWER_LIST_MAX 1024
@@ -55,7 +54,7 @@ static int proxy_pairs(lua_State *L) {
 }
 
 /* Replace the table on top of the stack by a read-only proxy of it. */
-static void make_read_only(lua_State *L) {
+static void make_read_only(strata__policy_t *P, lua_State *L) {
   int t = lua_gettop(L);
   lua_newtable(L); /* the proxy */
   lua_newtable(L); /* its metatable */
@@ -74,7 +73,7 @@ static void make_read_only(lua_State *L) {
   lua_setmetatable(L, -2);
   /* Remember proxy -> table, so that an answer that is one of these
    * lists (machine.devices) is read raw from the table behind it. */
-  lua_getfield(L, LUA_REGISTRYINDEX, PROXIES);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_proxies);
   lua_pushvalue(L, -2);
   lua_pushvalue(L, t);
   lua_rawset(L, -3);
@@ -444,13 +443,13 @@ static const char *add_to_mask(strata__policy_t *P, lua_State *L, int idx,
  * of the engine's read-only proxies, or none (a metatable of the
  * script's: answers are read without running metamethods). Pushes it.
  * @return false (nothing pushed) for a table with a foreign metatable */
-static bool raw_list(lua_State *L, int idx) {
+static bool raw_list(strata__policy_t *P, lua_State *L, int idx) {
   if (!lua_getmetatable(L, idx)) {
     lua_pushvalue(L, idx);
     return true;
   }
   lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, PROXIES);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, P->s.ref_proxies);
   lua_pushvalue(L, idx);
   bool ours = lua_rawget(L, -2) == LUA_TTABLE;
   lua_remove(L, -2);
@@ -465,7 +464,7 @@ const char *strata__pviews_mask(strata__policy_t *P, lua_State *L, int idx,
   idx = lua_absindex(L, idx);
   if (lua_type(L, idx) != LUA_TTABLE)
     return add_to_mask(P, L, idx, mask);
-  if (!raw_list(L, idx))
+  if (!raw_list(P, L, idx))
     return "a table with a metatable (answers are read without "
            "metamethods)";
   int list = lua_gettop(L);
@@ -756,7 +755,7 @@ static void build_devices(strata__policy_t *P) {
   }
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, "strata.devices");
-  make_read_only(L);
+  make_read_only(P, L);
 }
 
 static const char *node_kind(strata__node_kind_t k) {
@@ -785,18 +784,18 @@ static void build_nodes(strata__policy_t *P) {
       strata__pviews_push_device(P, n->dev->index);
       lua_setfield(L, -2, "device");
     }
-    make_read_only(L);
+    make_read_only(P, L);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_pushvalue(L, -1);
   P->s.ref_nodes = luaL_ref(L, LUA_REGISTRYINDEX);
-  make_read_only(L);
+  make_read_only(P, L);
 }
 
 static int build(lua_State *L) {
   strata__policy_t *P = lua_touserdata(L, 1);
   lua_newtable(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, PROXIES);
+  P->s.ref_proxies = luaL_ref(L, LUA_REGISTRYINDEX);
   P->s.ref_task_mt = new_metatable(P, TASK_MT, task_index, task_tostring);
   P->s.ref_device_mt =
       new_metatable(P, DEVICE_MT, device_index, device_tostring);
@@ -818,7 +817,7 @@ static int build(lua_State *L) {
   set_fn(P, "transfer_time", m_transfer_time);
   set_fn(P, "finish_time", m_finish_time);
   set_fn(P, "eft", m_eft);
-  make_read_only(L);
+  make_read_only(P, L);
   P->s.ref_machine = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }

@@ -191,27 +191,37 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
+/* The message handler of outermost calls lives at the bottom of the
+ * stack (index 1), pushed at creation: a call from the owner then costs
+ * no stack rotation. Nested calls (from a C function, whose frame has its
+ * own index 1) put a handler below their function. */
+#define HANDLER 1
+
 int strata__sandbox_call(strata__sandbox_t *sb, int nargs, int nresults) {
   lua_State *L = sb->L;
-  if (!lua_checkstack(L, 2)) {
-    lua_pop(L, nargs + 1);
-    lua_pushliteral(L, "stack overflow");
-    return LUA_ERRMEM;
-  }
+  bool outer = sb->depth == 0;
   int base = lua_gettop(L) - nargs; /* the function */
-  lua_pushcfunction(L, traceback);
-  lua_insert(L, base);
-  bool outer = sb->depth++ == 0;
+  if (!outer) {
+    if (!lua_checkstack(L, 1)) {
+      lua_pop(L, nargs + 1);
+      lua_pushliteral(L, "stack overflow");
+      return LUA_ERRMEM;
+    }
+    lua_pushcfunction(L, traceback);
+    lua_insert(L, base);
+    base++;
+  }
+  sb->depth++;
   if (outer)
     arm(sb);
-  int st = lua_pcall(L, nargs, nresults, base);
+  int st = lua_pcall(L, nargs, nresults, outer ? HANDLER : base - 1);
   if (outer) {
     lua_sethook(L, NULL, 0, 0);
     if (sb->trip && (st == LUA_OK || st == LUA_ERRMEM)) {
       /* The script caught the error and returned straight to C (a tail
        * call of pcall), or the call ended on a request refused because
        * of the limit: the limit ends the call, and says so. */
-      lua_settop(L, base);
+      lua_settop(L, base - 1);
       if (sb->trip == STRATA__SANDBOX_DEADLINE_HIT)
         lua_pushfstring(L, "time limit (%d ms) exceeded",
                         (int)(sb->deadline_ns / 1000000u));
@@ -224,7 +234,8 @@ int strata__sandbox_call(strata__sandbox_t *sb, int nargs, int nresults) {
       sb->trip = STRATA__SANDBOX_MEMORY_HIT;
   }
   sb->depth--;
-  lua_remove(L, base);
+  if (!outer)
+    lua_remove(L, base - 1);
   return st;
 }
 
@@ -578,6 +589,7 @@ int strata__sandbox_new(strata_alloc_fn alloc, void *alloc_ud,
     return STRATA_ENOMEM;
   }
   lua_atpanic(sb->L, panic);
+  lua_pushcfunction(sb->L, traceback); /* HANDLER: allocates nothing */
   if (env == STRATA__SANDBOX_LIBS &&
       strata__sandbox_cpcall(sb, open_libs, NULL, 0) != LUA_OK) {
     strata__sandbox_free(sb);

@@ -90,7 +90,9 @@ void strata__sandbox_free(strata__sandbox_t *sb);
 
 /** The state, for the owner to push values and read results. Everything
  *  that may raise (allocate, or touch a value the script made) must run
- *  inside strata__sandbox_call or strata__sandbox_cpcall. @own borrowed */
+ *  inside strata__sandbox_call or strata__sandbox_cpcall. The bottom
+ *  stack slot (index 1) is the sandbox's own: the owner never pops below
+ *  the top it found. @own borrowed */
 lua_State *strata__sandbox_state(strata__sandbox_t *sb);
 
 /** Compile `len` bytes of source text (bytecode refused) as a function
