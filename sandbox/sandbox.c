@@ -93,12 +93,19 @@ static bool over(strata__sandbox_t *sb, uint64_t units) {
   return sb->trip != STRATA__SANDBOX_RAN;
 }
 
-static int raise_trip(lua_State *L, strata__sandbox_t *sb) {
+/* Raise the error of the limit hit, naming the line of the function at
+ * `level` (0 from the hook: the function running; 1 from a C function:
+ * the Lua function that called it). */
+static int raise_trip(lua_State *L, strata__sandbox_t *sb, int level) {
+  luaL_where(L, level);
   if (sb->trip == STRATA__SANDBOX_DEADLINE_HIT)
-    return luaL_error(L, "time limit (%d ms) exceeded",
-                      (int)(sb->deadline_ns / 1000000u));
-  return luaL_error(L, "instruction budget (%I) exceeded",
+    lua_pushfstring(L, "time limit (%d ms) exceeded",
+                    (int)(sb->deadline_ns / 1000000u));
+  else
+    lua_pushfstring(L, "instruction budget (%I) exceeded",
                     (lua_Integer)sb->budget);
+  lua_concat(L, 2);
+  return lua_error(L);
 }
 
 static strata__sandbox_t *of(lua_State *L);
@@ -109,14 +116,14 @@ static void on_hook(lua_State *L, lua_Debug *ar) {
   if (!sb || !sb->depth)
     return;
   if (sb->trip || over(sb, HOOK_STEP))
-    raise_trip(L, sb);
+    raise_trip(L, sb, 0);
 }
 
 /* The state's allocator: the owner's, under the cap; big requests count
  * as work, and the clock is read now and then, so that a script building
  * strings with `..` (one instruction, any length) still meets its limits.
- * Once a limit is hit, big requests are refused: the C function making
- * them ends with a memory error instead of finishing its work. */
+ * Once a limit is hit, later big requests are refused: the C function
+ * making them ends with a memory error instead of finishing its work. */
 static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   strata__sandbox_t *sb = ud;
   if (!ptr)
@@ -137,9 +144,12 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
       sb->cap_refused = true;
       return NULL;
     }
+    /* The request that hits a limit is served (the next instruction
+     * raises, naming its line); big ones after it are refused. */
     if (sb->depth && (more >= BIG_ALLOC || ++sb->allocs % CLOCK_EVERY == 0)) {
-      if ((sb->trip || over(sb, more / BYTES_PER_UNIT)) && more >= BIG_ALLOC)
+      if (sb->trip && more >= BIG_ALLOC)
         return NULL;
+      over(sb, more / BYTES_PER_UNIT);
     }
   }
   void *p = sb->alloc(sb->alloc_ud, ptr, osize, nsize);
@@ -160,7 +170,7 @@ void strata__sandbox_charge(lua_State *L, uint64_t units) {
   if (!sb || !sb->depth)
     return;
   if (sb->trip || over(sb, units))
-    raise_trip(L, sb);
+    raise_trip(L, sb, 1);
 }
 
 size_t strata__sandbox_string_max(lua_State *L) {

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* backends/sim/machine.c: load a sim machine description (a Lua file that
- * returns a table) in an empty, capped Lua state and check every field. */
+ * returns a table) in an empty sandbox (sandbox/sandbox.h: capped memory,
+ * an instruction budget and a time limit it cannot escape) and check every
+ * field. */
 #include "config.h"
 
 #include "machine.h"
@@ -16,11 +18,14 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "sandbox.h"
+
 /* A description is a few dozen lines of data: these limits are far above
  * any real one and low enough that a runaway file costs milliseconds. */
 #define TEXT_MAX ((size_t)1 << 20)   /* bytes of source text */
 #define STATE_MAX ((size_t)16 << 20) /* bytes the Lua state may hold */
 #define STEPS_MAX 1000000            /* VM instructions for the chunk */
+#define TIME_MAX_NS 250000000u       /* wall clock for the chunk: 250 ms */
 
 #define DEFAULT_LINK_LATENCY 5e-6
 #define DEFAULT_TEMPERATURE 40.0
@@ -30,28 +35,17 @@
 
 /* {=== Load state ===} */
 
-/* The Lua state's allocator: the embedder's allocator with a byte cap on
- * top, remembering why the last request was refused so that a memory bomb
- * (the cap) is told apart from a real shortage (the embedder). */
-typedef struct capped {
-  strata_alloc_fn alloc;
-  void *ud;
-  size_t used, limit;
-  bool refused_by_cap;
-} capped_t;
-
 typedef struct load {
   const char *path;
   strata_alloc_fn alloc;
   void *ud;
   char *err;
   size_t errlen;
-  char *text; /* file contents, `size` bytes allocated, `len` used */
-  size_t size, len;
-  capped_t cap;
+  char *text; /* file contents, NUL-terminated: len + 1 bytes */
+  size_t len;
+  strata__sandbox_t *sb;
   lua_State *L;
   int status;      /* result of the checks run inside the protected call */
-  bool load_oom;   /* luaL_loadbufferx ran out of memory */
   sim_machine_t m; /* being built; freed by sim_machine_load on failure */
 } load_t;
 
@@ -61,29 +55,6 @@ typedef struct load {
     if (try_rc_ != 0)                                                          \
       return try_rc_;                                                          \
   } while (0)
-
-static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  capped_t *c = ud;
-  if (!ptr)
-    osize = 0; /* Lua passes the type of the new object there */
-  if (nsize == 0) {
-    if (ptr)
-      c->alloc(c->ud, ptr, osize, 0);
-    c->used -= osize;
-    return NULL;
-  }
-  if (nsize > osize && nsize - osize > c->limit - c->used) {
-    c->refused_by_cap = true;
-    return NULL;
-  }
-  void *p = c->alloc(c->ud, ptr, osize, nsize);
-  if (!p) {
-    c->refused_by_cap = false;
-    return NULL;
-  }
-  c->used = c->used - osize + nsize;
-  return p;
-}
 
 /* {=== Error messages ===} */
 
@@ -151,76 +122,13 @@ static int wrong_type(load_t *ld, const char *obj, const char *key,
              show(ld->L, -1, got, sizeof got));
 }
 
-/* strerror is not thread-safe, and GNU and XSI strerror_r differ. */
-static const char *errno_text(int e, char *buf, size_t n) {
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-  return strerror_r(e, buf, n);
-#else
-  return strerror_r(e, buf, n) == 0 ? buf : "unknown error";
-#endif
-}
-
 /* {=== Reading the file ===} */
 
-static int cannot_read(load_t *ld, int e) {
-  char buf[128];
-  say(ld, "%s: cannot read: %s", ld->path, errno_text(e, buf, sizeof buf));
-  return STRATA_ENOENT;
-}
-
-static int too_large(load_t *ld) {
-  say(ld, "%s: file too large (a description may hold at most %zu bytes)",
-      ld->path, TEXT_MAX);
-  return STRATA_EINVAL;
-}
-
-/* Make room for more text; one byte over TEXT_MAX is allowed so that a
- * file of exactly TEXT_MAX bytes is told apart from a longer one. */
-static int grow_text(load_t *ld, size_t want) {
-  size_t nsize = want > TEXT_MAX + 1 ? TEXT_MAX + 1 : want;
-  char *p = ld->alloc(ld->ud, ld->text, ld->size, nsize);
-  if (!p)
-    return out_of_memory(ld);
-  ld->text = p;
-  ld->size = nsize;
-  return 0;
-}
-
-static int read_stream(load_t *ld, FILE *f) {
-  struct stat st;
-  size_t first = 4096;
-  /* Reject a big regular file before reading it; pipes and the like are
-   * still capped by the read loop. */
-  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
-    if ((uintmax_t)st.st_size > TEXT_MAX)
-      return too_large(ld);
-    if ((size_t)st.st_size + 1 > first)
-      first = (size_t)st.st_size + 1;
-  }
-  for (;;) {
-    if (ld->len == ld->size) {
-      if (ld->size > TEXT_MAX)
-        return too_large(ld);
-      TRY(grow_text(ld, ld->size ? 2 * ld->size : first));
-    }
-    size_t n = fread(ld->text + ld->len, 1, ld->size - ld->len, f);
-    ld->len += n;
-    if (n == 0)
-      break;
-  }
-  if (ferror(f))
-    return cannot_read(ld, errno ? errno : EIO);
-  return 0;
-}
-
+/* The shared reader: regular files only (a FIFO would block), at most
+ * TEXT_MAX bytes, with the reason in words. */
 static int read_file(load_t *ld) {
-  FILE *f = fopen(ld->path, "rb");
-  if (!f)
-    return cannot_read(ld, errno);
-  errno = 0;
-  int rc = read_stream(ld, f);
-  fclose(f);
-  return rc;
+  return strata__read_text_file(ld->path, TEXT_MAX, ld->alloc, ld->ud,
+                                &ld->text, &ld->len, ld->err, ld->errlen);
 }
 
 /* {=== The sandbox ===} */
@@ -284,15 +192,6 @@ static void push_env(lua_State *L) {
   lua_pushcfunction(L, env_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_setmetatable(L, -2);
-}
-
-/* The count hook fires once STEPS_MAX instructions have run: by then the
- * chunk is looping, since a real description needs a few thousand. */
-static void on_count(lua_State *L, lua_Debug *ar) {
-  lua_getinfo(L, "Sl", ar);
-  lua_pushfstring(L, "%s:%d: instruction limit (%d) exceeded", ar->short_src,
-                  ar->currentline, STEPS_MAX);
-  lua_error(L);
 }
 
 /* {=== Field access ===}
@@ -849,33 +748,23 @@ static int check_machine(load_t *ld, int t) {
 
 /* {=== Running the chunk ===} */
 
-/* The whole evaluation runs inside one lua_pcall: building the
- * environment and reading the result can raise memory errors too. */
-static int evaluate_protected(lua_State *L) {
-  load_t *ld = lua_touserdata(L, 1);
+/* (chunk): give the chunk the constants as its only globals. */
+static int with_env(lua_State *L) {
   push_env(L);
-  int env = lua_gettop(L);
-  lua_pushfstring(L, "@%s", ld->path);
-  int rc = luaL_loadbufferx(L, ld->text, ld->len, lua_tostring(L, -1), "t");
-  if (rc != LUA_OK) {
-    /* Re-raising turns every status into LUA_ERRRUN: note a memory error. */
-    ld->load_oom = rc == LUA_ERRMEM;
-    return lua_error(L); /* keeps Lua's "PATH:LINE: message" */
-  }
-  lua_pushvalue(L, env);
-  lua_setupvalue(L, -2, 1); /* a main chunk's only upvalue is _ENV */
-  lua_sethook(L, on_count, LUA_MASKCOUNT, STEPS_MAX);
-  lua_call(L, 0, 1);
-  lua_sethook(L, NULL, 0, 0);
-  ld->status = check_machine(ld, lua_gettop(L));
+  lua_setupvalue(L, 1, 1); /* a main chunk's only upvalue is _ENV */
+  return 1;
+}
+
+/* (load_t *, the result): check it; reading can raise memory errors. */
+static int check_protected(lua_State *L) {
+  load_t *ld = lua_touserdata(L, 1);
+  ld->status = check_machine(ld, 2);
   return 0;
 }
 
 static int lua_failure(load_t *ld, int status) {
   lua_State *L = ld->L;
-  if (ld->load_oom)
-    status = LUA_ERRMEM;
-  if (status == LUA_ERRMEM && ld->cap.refused_by_cap) {
+  if (strata__sandbox_tripped(ld->sb) == STRATA__SANDBOX_MEMORY_HIT) {
     say(ld,
         "%s: memory limit exceeded (a description may use at most %zu "
         "MiB)",
@@ -891,22 +780,44 @@ static int lua_failure(load_t *ld, int status) {
   return STRATA_EINVAL;
 }
 
+/* Load the chunk, run it with the constants as its globals, check what
+ * it returned: each step a protected call within the sandbox's limits. */
+static int run_chunk(load_t *ld, const char *chunkname) {
+  lua_State *L = ld->L;
+  int st = strata__sandbox_load(ld->sb, ld->text, ld->len, chunkname);
+  if (st != LUA_OK)
+    return st;
+  lua_pushcfunction(L, with_env);
+  lua_insert(L, -2);
+  if ((st = strata__sandbox_call(ld->sb, 1, 1)) != LUA_OK ||
+      (st = strata__sandbox_call(ld->sb, 0, 1)) != LUA_OK)
+    return st;
+  lua_pushcfunction(L, check_protected);
+  lua_pushlightuserdata(L, ld);
+  lua_pushvalue(L, -3);
+  return strata__sandbox_call(ld->sb, 2, 0);
+}
+
 static int evaluate(load_t *ld) {
-  /* Bytecode can crash the VM; "t" below refuses it too, but Lua's message
-   * would not name the file. */
+  /* Bytecode can crash the VM; the sandbox refuses it too, but this
+   * message says what the file is. */
   if (ld->len > 0 && ld->text[0] == LUA_SIGNATURE[0]) {
     say(ld, "%s: precompiled (binary) chunks are not accepted", ld->path);
     return STRATA_EINVAL;
   }
-  ld->cap = (capped_t){.alloc = ld->alloc, .ud = ld->ud, .limit = STATE_MAX};
-  ld->L = lua_newstate(capped_alloc, &ld->cap);
-  if (!ld->L)
+  strata__sandbox_limits_t limits = {.instructions = STEPS_MAX,
+                                     .memory = STATE_MAX,
+                                     .deadline_ns = TIME_MAX_NS};
+  if (strata__sandbox_new(ld->alloc, ld->ud, &limits, STRATA__SANDBOX_EMPTY,
+                          ld->path, NULL, NULL, &ld->sb))
     return out_of_memory(ld);
-  lua_pushcfunction(ld->L, evaluate_protected);
-  lua_pushlightuserdata(ld->L, ld);
-  int status = lua_pcall(ld->L, 1, 0, 0);
+  ld->L = strata__sandbox_state(ld->sb);
+  char chunkname[1024];
+  snprintf(chunkname, sizeof chunkname, "@%s", ld->path);
+  int status = run_chunk(ld, chunkname);
   int rc = status == LUA_OK ? ld->status : lua_failure(ld, status);
-  lua_close(ld->L);
+  strata__sandbox_free(ld->sb);
+  ld->sb = NULL;
   ld->L = NULL;
   return rc;
 }
@@ -923,8 +834,7 @@ int sim_machine_load(const char *path, strata_alloc_fn alloc, void *ud,
   int rc = read_file(&ld);
   if (rc == 0)
     rc = evaluate(&ld);
-  if (ld.text)
-    alloc(ud, ld.text, ld.size, 0);
+  strata__free_text_file(alloc, ud, ld.text, ld.len);
   if (rc == 0)
     *out = ld.m;
   else
