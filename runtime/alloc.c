@@ -68,3 +68,8 @@ int strata__grow(const strata__allocator_t *a, void **arr, size_t *cap,
   *cap = ncap;
   return STRATA_OK;
 }
+
+void *strata__alloc_via(void *ud, void *ptr, size_t osize, size_t nsize) {
+  const strata__allocator_t *a = ud;
+  return a->fn(a->ud, ptr, osize, nsize);
+}

@@ -15,6 +15,11 @@ typedef struct strata__allocator {
 /** The default allocator: realloc/free. */
 void *strata__default_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
+/** An allocator, as strata_alloc_fn, whose user data is a
+ *  `const strata__allocator_t *`: for code that takes the public form
+ *  (the Lua sandbox, the file reader). @thread any */
+void *strata__alloc_via(void *ud, void *ptr, size_t osize, size_t nsize);
+
 /** @return a block of n bytes, or NULL. n must be > 0. @thread any */
 void *strata__alloc(const strata__allocator_t *a, size_t n);
 /** @return a zeroed block of n bytes, or NULL. @thread any */

@@ -5,10 +5,13 @@
 
 #include "perfmodel.h"
 
+#include "sandbox.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define COMP "perfmodel"
 #define FILE_HEADER "strata-perfmodel 1"
@@ -16,6 +19,8 @@
  * follows a device whose speed changes. */
 #define AVERAGE_WINDOW 32
 #define NAME_MAX_LEN 255 /* kernel and model names in the file */
+#define LINE_MAX_LEN (2 * NAME_MAX_LEN + 94) /* bytes of one line */
+#define FILE_MAX ((size_t)64 << 20)         /* bytes of the file */
 
 void strata__perf_init(strata__perfmodel_t *pm) {
   memset(pm, 0, sizeof *pm);
@@ -229,46 +234,80 @@ static int parse_line(char *line, uint64_t *count, double *mean,
   return c ? STRATA_OK : STRATA_EIO;
 }
 
-int strata__perf_load(strata__perfmodel_t *pm, const strata__allocator_t *a,
-                      const char *path, const strata__logger_t *log) {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return errno == ENOENT ? STRATA_OK : STRATA_EIO;
-  char line[2 * NAME_MAX_LEN + 96];
+/* Parse the lines of a models file (text, NUL-terminated) into pm. The
+ * first line is the header. @return 0; STRATA_EIO (*lineno: the line that
+ * is not one); STRATA_ENOMEM */
+static int parse_file(strata__perfmodel_t *pm, const strata__allocator_t *a,
+                      char *text, size_t len, unsigned *lineno) {
+  if (len == 0 || strncmp(text, FILE_HEADER, strlen(FILE_HEADER)))
+    return STRATA_EIO;
   int rc = STRATA_OK;
-  unsigned lineno = 1;
-  if (!fgets(line, sizeof line, f) ||
-      strncmp(line, FILE_HEADER, strlen(FILE_HEADER)))
-    rc = STRATA_EIO;
+  char *line = text, *end = text + len;
+  *lineno = 0;
   pthread_mutex_lock(&pm->mu);
-  while (rc == STRATA_OK && fgets(line, sizeof line, f)) {
-    lineno++;
-    uint64_t count;
-    double mean;
-    uint32_t bucket;
-    char *kernel, *model;
-    if ((rc = parse_line(line, &count, &mean, &bucket, &kernel, &model)))
-      break;
-    strata__perf_entry_t *e = entry(pm, a, kernel, model, bucket);
-    if (!e) {
-      rc = STRATA_ENOMEM;
-      break;
+  while (rc == STRATA_OK && line < end) {
+    char *nl = memchr(line, '\n', (size_t)(end - line));
+    size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+    line[n] = '\0';
+    if (++*lineno > 1 && n > 0) {
+      uint64_t count;
+      double mean;
+      uint32_t bucket;
+      char *kernel, *model;
+      strata__perf_entry_t *e;
+      if (n > LINE_MAX_LEN ||
+          (rc = parse_line(line, &count, &mean, &bucket, &kernel, &model)))
+        rc = STRATA_EIO;
+      else if (!(e = entry(pm, a, kernel, model, bucket)))
+        rc = STRATA_ENOMEM;
+      else {
+        e->count = count;
+        e->mean = mean;
+      }
     }
-    e->count = count;
-    e->mean = mean;
+    line += n + 1;
   }
   pthread_mutex_unlock(&pm->mu);
-  fclose(f);
+  return rc;
+}
+
+int strata__perf_load(strata__perfmodel_t *pm, const strata__allocator_t *a,
+                      const char *path, const strata__logger_t *log) {
+  /* Read whole by the shared reader: a FIFO or a directory in its place
+   * is refused with its own message instead of blocking. */
+  char *text, err[512];
+  size_t len;
+  int rc = strata__read_text_file(path, FILE_MAX, strata__alloc_via, (void *)a,
+                                  &text, &len, err, sizeof err);
+  if (rc == STRATA_ENOENT)
+    return STRATA_OK; /* the first run: the models start empty */
+  if (rc == STRATA_ENOMEM)
+    return rc;
+  if (rc) {
+    STRATA_LOG(log, STRATA_LOG_WARN, COMP, "%s; the models start empty", err);
+    return STRATA_EIO;
+  }
+  unsigned lineno = 1;
+  rc = parse_file(pm, a, text, len, &lineno);
+  strata__free_text_file(strata__alloc_via, (void *)a, text, len);
   if (rc == STRATA_EIO)
     STRATA_LOG(log, STRATA_LOG_WARN, COMP,
                "%s:%u: not a performance-model line; the models start "
                "from what was read before it",
-               path, lineno);
+               path, lineno ? lineno : 1);
   return rc;
 }
 
 int strata__perf_save(strata__perfmodel_t *pm, const char *path,
                       const strata__logger_t *log) {
+  /* Never replace what is not a models file: a FIFO, a directory, a
+   * device someone named by mistake. */
+  struct stat st;
+  if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    STRATA_LOG(log, STRATA_LOG_WARN, COMP,
+               "%s: not a regular file; the models are not saved", path);
+    return STRATA_EIO;
+  }
   /* Write a neighbour, then rename: a crash never leaves half a file. */
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);

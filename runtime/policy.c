@@ -35,12 +35,6 @@ extern const size_t strata__policy_tiered_size;
 
 /* {=== The state: a sandbox (sandbox/sandbox.h) ===} */
 
-/* The runtime's allocator, as the sandbox wants it. */
-static void *runtime_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  const strata__allocator_t *a = ud;
-  return a->fn(a->ud, ptr, osize, nsize);
-}
-
 static void report_panic(void *ud, const char *msg) {
   strata__policy_t *P = ud;
   STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP, "%s", msg);
@@ -286,7 +280,7 @@ static int load_state(strata__policy_t *P, const char *text, size_t len,
                       const char *chunkname) {
   strata__pstate_t ps = {0};
   ps.ref_place = ps.ref_cache = ps.ref_evict = ps.ref_alert = LUA_NOREF;
-  if (strata__sandbox_new(runtime_alloc, (void *)&P->rt->alloc, &P->limits,
+  if (strata__sandbox_new(strata__alloc_via, (void *)&P->rt->alloc, &P->limits,
                           STRATA__SANDBOX_LIBS, chunkname + 1, report_panic, P,
                           &ps.sb))
     return STRATA_ENOMEM;
@@ -332,7 +326,7 @@ static int load(strata__policy_t *P, const char *path) {
   }
   char *text, err[512];
   size_t len;
-  int rc = strata__read_text_file(path, SCRIPT_MAX, runtime_alloc,
+  int rc = strata__read_text_file(path, SCRIPT_MAX, strata__alloc_via,
                                   (void *)&P->rt->alloc, &text, &len, err,
                                   sizeof err);
   if (rc) {
@@ -341,7 +335,7 @@ static int load(strata__policy_t *P, const char *path) {
   }
   snprintf(chunk, sizeof chunk, "@%s", path);
   rc = load_state(P, text, len, chunk);
-  strata__free_text_file(runtime_alloc, (void *)&P->rt->alloc, text, len);
+  strata__free_text_file(strata__alloc_via, (void *)&P->rt->alloc, text, len);
   if (rc == STRATA_OK) {
     const char *base = strrchr(path, '/');
     strata__strlcpy(P->name, base ? base + 1 : path, sizeof P->name);

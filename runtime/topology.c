@@ -4,6 +4,8 @@
 
 #include "topology.h"
 
+#include "sandbox.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #define COMP "topology"
+#define XML_MAX ((size_t)64 << 20) /* bytes of a topology XML file */
 #define NVIDIA_VENDOR_ID 0x10de
 
 /* Plain main memory. hwloc >= 2.8 on Linux marks it "DRAM" once it tells
@@ -166,12 +169,32 @@ int strata__topology_load(strata__topology_t *t, const char *xml,
   }
   /* hwloc hides I/O objects by default; GPUs are PCI devices. */
   hwloc_topology_set_io_types_filter(t->hw, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-  if (xml && hwloc_topology_set_xml(t->hw, xml) < 0) {
-    STRATA_LOG(lg, STRATA_LOG_ERROR, COMP, "cannot read topology XML '%s': %s",
-               xml, strerror(errno));
-    goto fail;
+  /* The file is read here, not by hwloc: a FIFO would block it forever,
+   * and its messages would not say why a file is refused. */
+  char *text = NULL, err[512];
+  size_t len = 0;
+  if (xml) {
+    int rc = strata__read_text_file(xml, XML_MAX, strata__alloc_via, (void *)a,
+                                    &text, &len, err, sizeof err);
+    if (rc == STRATA_ENOMEM) {
+      hwloc_topology_destroy(t->hw);
+      t->hw = NULL;
+      return rc;
+    }
+    if (rc) {
+      STRATA_LOG(lg, STRATA_LOG_ERROR, COMP, "topology XML %s", err);
+      goto fail;
+    }
+    if (hwloc_topology_set_xmlbuffer(t->hw, text, (int)len + 1) < 0) {
+      STRATA_LOG(lg, STRATA_LOG_ERROR, COMP,
+                 "cannot read topology XML '%s': %s", xml, strerror(errno));
+      goto fail;
+    }
   }
-  if (hwloc_topology_load(t->hw) < 0) {
+  int loaded = hwloc_topology_load(t->hw);
+  strata__free_text_file(strata__alloc_via, (void *)a, text, len);
+  text = NULL;
+  if (loaded < 0) {
     STRATA_LOG(lg, STRATA_LOG_ERROR, COMP, "hwloc_topology_load%s%s failed: %s",
                xml ? " of " : "", xml ? xml : "", strerror(errno));
     goto fail;
@@ -192,6 +215,7 @@ int strata__topology_load(strata__topology_t *t, const char *xml,
              t->view.ncores, t->view.npus, t->view.ngpus);
   return STRATA_OK;
 fail:
+  strata__free_text_file(strata__alloc_via, (void *)a, text, len);
   hwloc_topology_destroy(t->hw);
   t->hw = NULL;
   return STRATA_ETOPOLOGY;

@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define WORDS 128
 #define BUF_BYTES (WORDS * sizeof(uint64_t))
@@ -374,6 +376,51 @@ static void test_hostile_memory_bomb_job_time(void **state) {
   job_stop(&j, 40);
 }
 
+/* {=== Input files that are not regular files ===} */
+
+/* A FIFO or a directory named as the performance-model file or the
+ * topology: refused at once with its own message, never read (a FIFO
+ * nobody writes to would block creation forever). */
+static void test_hostile_input_files(void **state) {
+  (void)state;
+  char fifo[512];
+  snprintf(fifo, sizeof fifo, "%s/fifo", tmpdir);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  const char *const paths[] = {fifo, tmpdir};
+  const char *const said[] = {"not a regular file (a FIFO)", "is a directory"};
+  for (int i = 0; i < 2; i++) {
+    job_t j;
+    job_opts(&j, "");
+    j.s.o.perf_models = paths[i];
+    double t0 = now_s();
+    job_start(&j); /* the models start empty: creation succeeds */
+    assert_true(now_s() - t0 < SCRIPT_BOUND);
+    if (!test_log_has(&j.s.log, said[i]))
+      fail_msg("perf models %s: the log lacks '%s':\n%s", paths[i], said[i],
+               j.s.log.text);
+    job_run(&j, 1, NULL);
+    job_stop(&j, 1);
+    /* Nor is it replaced by the models saved at destruction. */
+    struct stat st;
+    assert_int_equal(stat(paths[i], &st), 0);
+    assert_true(i == 0 ? S_ISFIFO(st.st_mode) : S_ISDIR(st.st_mode));
+
+    strata_runtime_opts_t o;
+    static test_log_t log;
+    test_log_init(&log);
+    test_opts(&o, 1, &log);
+    o.topology_xml = paths[i];
+    strata_runtime_t *rt;
+    t0 = now_s();
+    assert_int_equal(strata_runtime_create(&o, &rt), STRATA_ETOPOLOGY);
+    assert_true(now_s() - t0 < SCRIPT_BOUND);
+    if (!test_log_has(&log, said[i]))
+      fail_msg("topology %s: the log lacks '%s':\n%s", paths[i], said[i],
+               log.text);
+  }
+  unlink(fifo);
+}
+
 int main(void) {
   test_tmpdir(tmpdir, sizeof tmpdir, "hostile");
   const struct CMUnitTest tests[] = {
@@ -382,6 +429,7 @@ int main(void) {
       cmocka_unit_test(test_hostile_probation_ends_on_success),
       cmocka_unit_test(test_hostile_stall_spares_other_threads),
       cmocka_unit_test(test_hostile_memory_bomb_job_time),
+      cmocka_unit_test(test_hostile_input_files),
   };
   return test_run_group(tests, sizeof tests / sizeof *tests, tmpdir);
 }
