@@ -15,10 +15,15 @@
  * engine's mutex comes after those in the lock order, and nothing called
  * under it may take them.
  *
- * A hook that raises, runs past its instruction budget, exhausts the
- * state's memory cap or answers something invalid is logged (once per
+ * The state is a sandbox (sandbox/sandbox.h): an instruction budget the
+ * script cannot catch, a wall-clock limit per call that covers work in C,
+ * a memory cap, bounded library functions, no finalizers. A hook that
+ * raises, hits a limit or answers something invalid is logged (once per
  * distinct message, with a traceback), counted, and overridden by the
- * built-in behaviour: a policy bug never loses, stalls or crashes work. */
+ * built-in behaviour; one that keeps failing is put on probation (not
+ * called for a period that grows). A thread waits for the engine at most
+ * one call's time limit. A policy bug never loses, stalls or crashes
+ * work. */
 #ifndef STRATA_POLICY_INTERNAL_H
 #define STRATA_POLICY_INTERNAL_H
 

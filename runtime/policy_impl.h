@@ -33,7 +33,6 @@ typedef struct strata__pstate {
   strata__sandbox_t *sb; /* NULL: no script */
   lua_State *L;          /* sb's state */
   int ref_place, ref_cache, ref_evict, ref_alert; /* LUA_NOREF: absent */
-  int ref_handler;                                /* the traceback */
   int ref_task, ref_buffer, ref_machine, ref_nodes;
   int ref_proxies; /* read-only proxy -> the table behind it */
   int ref_task_mt, ref_device_mt; /* to recognise views quickly */
