@@ -60,8 +60,12 @@ typedef struct sim_machine {
  *  @param alloc, ud  allocator for the result and for the Lua state
  *  @param err        receives "FILE: FIELD: REASON" (or Lua's own
  *                    "FILE:LINE: message" for a syntax error) on failure
- *  @return 0; STRATA_EINVAL (bad description, err says why); STRATA_ENOENT
- *          (file unreadable); STRATA_ENOMEM
+ *  @return 0; STRATA_EINVAL (bad description, or not a regular file:
+ *          a directory, a FIFO, a device; err says why); STRATA_ENOENT
+ *          (no such file); STRATA_EIO (cannot be opened or read:
+ *          permission denied...); STRATA_ENOMEM
+ *  The file is opened without blocking and never read unless it is a
+ *  regular file, so a FIFO cannot hang the caller.
  *  @own    out: caller, free with sim_machine_free */
 int sim_machine_load(const char *path, strata_alloc_fn alloc, void *ud,
                      sim_machine_t *out, char *err, size_t errlen);
