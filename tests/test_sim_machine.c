@@ -684,6 +684,45 @@ static void test_sim_machine_extreme_figures(void **state) {
   assert_int_equal(hi->faults.die_after, UINT64_C(1000000000000));
 }
 
+/* {=== The time model's arithmetic ===} */
+
+static void test_sim_machine_time_saturates(void **state) {
+  (void)state;
+  /* The worst the accepted figures give: all of the largest memory over
+   * the slowest link, the largest flops over the slowest rate. */
+  double copy = sim_time_add(10, sim_time_div(0x1p50, 1e3));
+  assert_true(copy > 0 && copy <= SIM_TIME_MAX && isfinite(copy));
+  assert_true(sim_time_div(1e308, 1e3) == SIM_TIME_MAX);
+  assert_true(sim_time_div(INFINITY, 1e3) == SIM_TIME_MAX);
+  assert_true(sim_time_div(1e300, 1e-300) == SIM_TIME_MAX);
+  assert_true(sim_time_div(NAN, 1e3) == 0);
+  assert_true(sim_time_div(1e3, NAN) == 0);
+  assert_true(sim_time_div(-1, 1e3) == 0 && sim_time_div(1, 0) == 0);
+  assert_true(sim_time_div(2e9, 1e9) == 2);
+  assert_true(sim_time_add(SIM_TIME_MAX, SIM_TIME_MAX) == SIM_TIME_MAX);
+  assert_true(sim_time_add(NAN, 1) == 1 && sim_time_add(-5, 1) == 1);
+  assert_true(sim_time_add(INFINITY, 0) == SIM_TIME_MAX);
+  assert_int_equal(sim_time_ns(1.5), 1500000000u);
+  assert_int_equal(sim_time_ns(NAN), 0);
+  assert_int_equal(sim_time_ns(-1), 0);
+  assert_int_equal(sim_time_ns(1e300), UINT64_C(100000000000000000));
+  /* The clocks of every device at the ceiling still sum within int64. */
+  assert_true((double)sim_time_ns(SIM_TIME_MAX) * SIM_MAX_DEVICES <
+              0x1p63);
+  /* A clock that keeps adding work grows, then stays at the ceiling:
+   * never wraps, never goes back. */
+  double clock = 0, prev = 0;
+  uint64_t prev_ns = 0;
+  for (int i = 0; i < 400; i++) {
+    clock = sim_time_add(clock, sim_time_div(1e15 * i, 1e3));
+    assert_true(clock >= prev && clock <= SIM_TIME_MAX);
+    assert_true(sim_time_ns(clock) >= prev_ns);
+    prev = clock;
+    prev_ns = sim_time_ns(clock);
+  }
+  assert_true(clock == SIM_TIME_MAX);
+}
+
 static void test_sim_machine_bad_arguments(void **state) {
   fx_t *f = *state;
   const char *path = in_dir(f, "STRATA_TEST_MACHINES", "mixed.lua");
@@ -770,6 +809,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sim_machine_nested_bound, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_extreme_figures, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_time_saturates, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_bad_arguments, setup,
                                       teardown),
