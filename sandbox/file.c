@@ -68,13 +68,24 @@ static int open_error(const char *path, int e, char *err, size_t errlen) {
   }
 }
 
-/* Read exactly what is there, up to max + 1 bytes (one more tells "too
- * large"). A read loop that cannot spin: 0 is the end, -1 with EINTR is
- * retried, any other -1 is an error. */
-static int read_all(int fd, char *buf, size_t cap, size_t *got) {
+/* Read to the end of the file into *buf (*cap bytes), growing it up to
+ * limit bytes; stops once limit bytes are in, so a file that grows (or a
+ * /proc file that said 0) costs at most limit. A read loop that cannot
+ * spin: 0 is the end, -1 with EINTR is retried, any other -1 is an error,
+ * returned as errno (-1: out of memory). */
+static int read_all(int fd, strata_alloc_fn alloc, void *alloc_ud, char **buf,
+                    size_t *cap, size_t limit, size_t *got) {
   size_t n = 0;
-  while (n < cap) {
-    ssize_t r = read(fd, buf + n, cap - n);
+  while (n < limit) {
+    if (n == *cap) {
+      size_t ncap = *cap > limit / 2 ? limit : 2 * *cap;
+      char *p = alloc(alloc_ud, *buf, *cap + 1, ncap + 1);
+      if (!p)
+        return -1;
+      *buf = p;
+      *cap = ncap;
+    }
+    ssize_t r = read(fd, *buf + n, *cap - n);
     if (r > 0) {
       n += (size_t)r;
       continue;
@@ -88,6 +99,24 @@ static int read_all(int fd, char *buf, size_t cap, size_t *got) {
   return 0;
 }
 
+/* Checks that fd is a regular file of at most max bytes. */
+static int check_kind(const char *path, int fd, size_t max, struct stat *st,
+                      char *err, size_t errlen) {
+  if (fstat(fd, st) != 0)
+    return open_error(path, errno, err, errlen);
+  if (S_ISDIR(st->st_mode))
+    return open_error(path, EISDIR, err, errlen);
+  if (!S_ISREG(st->st_mode)) {
+    say(err, errlen, "%s: not a regular file (%s)", path, kind(st));
+    return STRATA_EINVAL;
+  }
+  if (st->st_size < 0 || (uint64_t)st->st_size > max) {
+    say(err, errlen, "%s: larger than %zu bytes", path, max);
+    return STRATA_EINVAL;
+  }
+  return STRATA_OK;
+}
+
 int strata__read_text_file(const char *path, size_t max, strata_alloc_fn alloc,
                            void *alloc_ud, char **text, size_t *len, char *err,
                            size_t errlen) {
@@ -95,59 +124,49 @@ int strata__read_text_file(const char *path, size_t max, strata_alloc_fn alloc,
     alloc = libc_alloc;
   *text = NULL;
   *len = 0;
+  /* One byte past max tells "too large"; one more holds the NUL. */
+  if (max > SIZE_MAX - 2)
+    max = SIZE_MAX - 2;
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     return open_error(path, errno, err, errlen);
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
+  int rc = check_kind(path, fd, max, &st, err, errlen);
+  if (rc) {
     close(fd);
-    return open_error(path, e, err, errlen);
+    return rc;
   }
-  if (S_ISDIR(st.st_mode)) {
-    close(fd);
-    return open_error(path, EISDIR, err, errlen);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    say(err, errlen, "%s: not a regular file (%s)", path, kind(&st));
-    close(fd);
-    return STRATA_EINVAL;
-  }
-  if ((uint64_t)st.st_size > max) {
-    say(err, errlen, "%s: larger than %zu bytes", path, max);
-    close(fd);
-    return STRATA_EINVAL;
-  }
-  /* The size can change under us, and some files (/proc) say 0: read at
-   * most max + 1 bytes, whatever fstat said, then give back the rest. */
-  size_t cap = max + 1;
+  /* Room for what fstat says, plus one byte to see the end (or growth);
+   * the buffer is never bigger than the file needs, whatever max is. */
+  size_t cap = (size_t)st.st_size + 1;
+  if (cap < 64)
+    cap = 64;
+  if (cap > max + 1)
+    cap = max + 1;
   char *buf = alloc(alloc_ud, NULL, 0, cap + 1);
-  if (!buf) {
-    close(fd);
-    say(err, errlen, "%s: out of memory", path);
-    return STRATA_ENOMEM;
-  }
   size_t n = 0;
-  int e = read_all(fd, buf, cap, &n);
+  int e = buf ? read_all(fd, alloc, alloc_ud, &buf, &cap, max + 1, &n) : -1;
   close(fd);
   if (e || n > max) {
-    alloc(alloc_ud, buf, cap + 1, 0);
-    if (e)
+    if (buf)
+      alloc(alloc_ud, buf, cap + 1, 0);
+    if (e < 0)
+      say(err, errlen, "%s: out of memory", path);
+    else if (e)
       say(err, errlen, "%s: cannot read: %s", path, strerror(e));
     else
       say(err, errlen, "%s: larger than %zu bytes", path, max);
-    return e ? STRATA_EIO : STRATA_EINVAL;
+    return e < 0 ? STRATA_ENOMEM : e ? STRATA_EIO : STRATA_EINVAL;
   }
   /* Give back what the file did not fill: the caller frees len + 1. */
   if (n != cap) {
     char *fit = alloc(alloc_ud, buf, cap + 1, n + 1);
-    if (fit)
-      buf = fit;
-    else {
+    if (!fit) {
       alloc(alloc_ud, buf, cap + 1, 0);
       say(err, errlen, "%s: out of memory", path);
       return STRATA_ENOMEM;
     }
+    buf = fit;
   }
   buf[n] = '\0';
   *text = buf;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,11 +268,11 @@ static void test_sim_machine_defaults(void **state) {
   fx_t *f = *state;
   static const char text[] =
       "return { devices = {\n"
-      "  { class = 'cpu', name = 'c', mem_bandwidth = 1, fp64 = 1,\n"
-      "    fp32 = 1 },\n"
+      "  { class = 'cpu', name = 'c', mem_bandwidth = KB, fp64 = KB,\n"
+      "    fp32 = KB },\n"
       "  { class = 'gddr', name = '" NAME63 "', memory = 1,\n"
-      "    mem_bandwidth = 1,\n"
-      "    link_bandwidth = 1, fp64 = 1, fp32 = 1, health = {} },\n"
+      "    mem_bandwidth = KB,\n"
+      "    link_bandwidth = KB, fp64 = KB, fp32 = KB, health = {} },\n"
       "} }\n";
   load_ok(f, write_tmp(f, "minimal.lua", text, sizeof text - 1));
   assert_string_equal(f->m.name, "minimal"); /* the file name */
@@ -336,8 +337,8 @@ static void test_sim_machine_peers(void **state) {
   static const char text[] =
       "local function card(name, link, peers)\n"
       "  return { class = 'hbm', name = name, memory = 1.5 * GiB,\n"
-      "    mem_bandwidth = TB, link_bandwidth = link, fp64 = 1,\n"
-      "    fp32 = 1, peers = peers }\n"
+      "    mem_bandwidth = TB, link_bandwidth = link, fp64 = TFLOPS,\n"
+      "    fp32 = TFLOPS, peers = peers }\n"
       "end\n"
       "return { devices = {\n"
       "  card('a', 64 * GB, { 'b', 'b' }), card('b', 32 * GB),\n"
@@ -371,7 +372,7 @@ static const struct bad_case {
     {"unknown-class.lua", "devices[1].class", 0,
      "unknown class 'tpu' (expected cpu, hbm or gddr)"},
     {"negative-memory.lua", "devices[2].memory", 0,
-     "must be a positive number of bytes (got -5)"},
+     "-5 bytes is out of range (1 to 2^50 bytes)"},
     {"fractional-memory.lua", "devices[1].memory", 0,
      "must be a whole number of bytes (got 1.5)"},
     {"missing-fp64.lua", "devices[3].fp64", 0, "missing"},
@@ -399,9 +400,9 @@ static const struct bad_case {
     {"cpu-memory.lua", "devices[1].memory", 0,
      "a cpu device works on host memory"},
     {"workers-range.lua", "devices[1].workers", 0,
-     "must be an integer from 1 to 64 (got 65)"},
+     "65 workers is out of range (1 to 64 workers)"},
     {"nan-rate.lua", "devices[1].fp64", 0,
-     "must be a positive, finite number (got nan)"},
+     "nan flop/s is out of range (1e3 to 1e18 flop/s)"},
     {"hot-without-temperature.lua", "devices[1].faults.hot_temperature", 0,
      "missing"},
     {"temperature-without-hot.lua", "devices[1].faults.hot_temperature", 0,
@@ -409,11 +410,41 @@ static const struct bad_case {
     {"count-without-at.lua", "devices[1].faults.copy_fail_count", 0,
      "needs copy_fail_at"},
     {"count-too-large.lua", "devices[1].faults.copy_fail_count", 0,
-     "too large (at most 4294967295)"},
+     "8589934592 copies is out of range (1 to 1e9 copies)"},
     {"cpu-link.lua", "devices[1].link_bandwidth", 0,
      "a cpu device has no host link"},
     {"temperature-range.lua", "devices[1].health.temperature", 0,
-     "must be between -50 and 200 (got 5000)"},
+     "5000 degrees C is out of range (-50 to 200 degrees C)"},
+    {"rate-tiny.lua", "devices[1].fp64", 0,
+     "1e-300 flop/s is out of range (1e3 to 1e18 flop/s)"},
+    {"rate-huge.lua", "devices[1].fp32", 0,
+     "1e+300 flop/s is out of range (1e3 to 1e18 flop/s)"},
+    {"latency-huge.lua", "devices[1].link_latency", 0,
+     "1e+300 s is out of range (0 to 10 s)"},
+    {"latency-negative.lua", "devices[1].link_latency", 0,
+     "-5e-06 s is out of range (0 to 10 s)"},
+    {"link-bandwidth-tiny.lua", "devices[2].link_bandwidth", 0,
+     "1e-300 B/s is out of range (1e3 to 1e15 B/s)"},
+    {"bandwidth-huge.lua", "devices[1].mem_bandwidth", 0,
+     "1e+300 B/s is out of range (1e3 to 1e15 B/s)"},
+    {"peer-bandwidth-range.lua", "devices[1].peer_bandwidth", 0,
+     "1 B/s is out of range (1e3 to 1e15 B/s)"},
+    {"memory-huge.lua", "devices[1].memory", 0,
+     "1152921504606846976 bytes is out of range (1 to 2^50 bytes)"},
+    {"power-range.lua", "devices[1].health.power", 0,
+     "1e+300 W is out of range (0 to 1e6 W)"},
+    {"numa-range.lua", "devices[1].numa", 0,
+     "70000 is out of range (0 to 65535)"},
+    {"fault-count-range.lua", "devices[1].faults.die_after", 0,
+     "1e+300 tasks is out of range (1 to 1e12 tasks)"},
+    {"copy-fail-at-range.lua", "devices[1].faults.copy_fail_at", 0,
+     "0 copies is out of range (1 to 1e12 copies)"},
+    {"hot-temperature-range.lua", "devices[1].faults.hot_temperature", 0,
+     "-300 degrees C is out of range (-50 to 200 degrees C)"},
+    {"fractional-workers.lua", "devices[1].workers", 0,
+     "must be a whole number (got 1.5)"},
+    {"nested-cycle.lua", NULL, 0, "tables nested deeper than 32 levels"},
+    {"nested-deep.lua", NULL, 0, "tables nested deeper than 32 levels"},
     {"bad-time.lua", "time", 0, "must be 'real' or 'modelled' (got 'fast')"},
     {"skip-kernels-real.lua", "skip_kernels", 0, "needs time = 'modelled'"},
     {"name-too-long.lua", "devices[1].name", 0,
@@ -517,7 +548,8 @@ static void test_sim_machine_huge(void **state) {
   memset(text, '-', len);
   const char *path = write_tmp(f, "huge.lua", text, len);
   free(text);
-  expect_rejected(f, path, STRATA_EINVAL, "huge.lua: larger than 1048576 bytes");
+  expect_rejected(f, path, STRATA_EINVAL,
+                  "huge.lua: larger than 1048576 bytes");
 }
 
 static void test_sim_machine_missing_file(void **state) {
@@ -525,8 +557,192 @@ static void test_sim_machine_missing_file(void **state) {
   expect_rejected(f,
                   in_dir(f, "STRATA_TEST_BAD_MACHINES", "no-such-machine.lua"),
                   STRATA_ENOENT, "no-such-machine.lua: no such file");
-  expect_rejected(f, getenv("STRATA_TEST_BAD_MACHINES"), STRATA_EINVAL,
-                  ": is a directory");
+  /* A path through a file, not a directory, is as missing. */
+  expect_rejected(f, in_dir(f, "STRATA_TEST_BAD_MACHINES", "bad-time.lua/x"),
+                  STRATA_ENOENT, "bad-time.lua/x: no such file");
+  char want[4200];
+  snprintf(want, sizeof want, "%s: is a directory",
+           getenv("STRATA_TEST_BAD_MACHINES"));
+  expect_rejected(f, getenv("STRATA_TEST_BAD_MACHINES"), STRATA_EINVAL, want);
+}
+
+/* A FIFO nobody writes to is refused at once, not read (which would wait
+ * for a writer forever); so is a character device. */
+static void test_sim_machine_not_regular(void **state) {
+  fx_t *f = *state;
+  int n = snprintf(f->path, sizeof f->path, "%s/fifo.lua", f->tmp);
+  assert_true(n > 0 && (size_t)n < sizeof f->path);
+  assert_int_equal(mkfifo(f->path, 0600), 0);
+  char want[4200];
+  snprintf(want, sizeof want, "%s: not a regular file (a FIFO)", f->path);
+  expect_rejected(f, f->path, STRATA_EINVAL, want);
+  unlink(f->path);
+  expect_rejected(f, "/dev/zero", STRATA_EINVAL,
+                  "/dev/zero: not a regular file (a character device)");
+}
+
+/* Permission checks pass for root: run this one only where they apply. */
+static void test_sim_machine_unreadable(void **state) {
+  fx_t *f = *state;
+  static const char text[] = "return {}\n";
+  const char *path = write_tmp(f, "secret.lua", text, sizeof text - 1);
+  assert_int_equal(chmod(path, 0), 0);
+  FILE *probe = fopen(path, "r");
+  if (probe) { /* root, or a file system without permissions */
+    fclose(probe);
+    print_message("# permissions are not enforced here: skipped\n");
+    return;
+  }
+  char want[4200];
+  snprintf(want, sizeof want, "%s: permission denied", path);
+  expect_rejected(f, path, STRATA_EIO, want);
+}
+
+/* {=== Nesting ===} */
+
+/* Source text "return { x = {{...{}...}} }" with `levels` braces around x's
+ * value: nesting the parser itself refuses past 200 levels. */
+static const char *write_nested_source(fx_t *f, const char *file,
+                                       size_t levels) {
+  static const char head[] = "return { x = ", tail[] = " }\n";
+  size_t len = sizeof head - 1 + 2 * levels + sizeof tail - 1;
+  char *text = malloc(len);
+  assert_non_null(text);
+  memcpy(text, head, sizeof head - 1);
+  memset(text + sizeof head - 1, '{', levels);
+  memset(text + sizeof head - 1 + levels, '}', levels);
+  memcpy(text + len - (sizeof tail - 1), tail, sizeof tail - 1);
+  const char *path = write_tmp(f, file, text, len);
+  free(text);
+  return path;
+}
+
+static void test_sim_machine_nested_source(void **state) {
+  fx_t *f = *state;
+  static const size_t levels[] = {200, 100000};
+  for (size_t i = 0; i < 2; i++) {
+    char file[32], want[4200];
+    snprintf(file, sizeof file, "source-%zu.lua", levels[i]);
+    const char *path = write_nested_source(f, file, levels[i]);
+    /* Lua's "C stack overflow" names no file by itself. */
+    snprintf(want, sizeof want, "%s: C stack overflow", path);
+    expect_rejected(f, path, STRATA_EINVAL, want);
+  }
+}
+
+/* Tables the chunk builds: "local t = {} for i = 1, N do t = { t } end",
+ * returned as the value of x (at level 2): the loader refuses them. */
+static void test_sim_machine_nested_built(void **state) {
+  fx_t *f = *state;
+  static const unsigned levels[] = {200, 100000};
+  for (size_t i = 0; i < 2; i++) {
+    char text[160], file[32], want[4200];
+    int n = snprintf(text, sizeof text,
+                     "local t = {}\nfor i = 1, %u do t = { t } end\n"
+                     "return { x = t }\n",
+                     levels[i]);
+    snprintf(file, sizeof file, "built-%u.lua", levels[i]);
+    const char *path = write_tmp(f, file, text, (size_t)n);
+    snprintf(want, sizeof want, "%s: tables nested deeper than 32 levels",
+             path);
+    expect_rejected(f, path, STRATA_EINVAL, want);
+  }
+}
+
+/* 32 levels pass the nesting check (the field check refuses x after it),
+ * 33 do not; a table shared along every path (2^30 of them) is measured
+ * once, so the check takes no time. */
+static void test_sim_machine_nested_bound(void **state) {
+  fx_t *f = *state;
+  static const struct {
+    const char *body, *want;
+  } cases[] = {
+      {"for i = 1, 30 do t = { t } end", "x: unknown field"},
+      {"for i = 1, 31 do t = { t } end", "tables nested deeper than 32"},
+      {"for i = 1, 30 do t = { t, t, [t] = t } end", "x: unknown field"},
+      {"for i = 1, 31 do t = { [t] = 1 } end", "tables nested deeper than 32"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char text[160], want[128];
+    int n = snprintf(text, sizeof text, "local t = {}\n%s\nreturn { x = t }\n",
+                     cases[i].body);
+    const char *path = write_tmp(f, "bound.lua", text, (size_t)n);
+    snprintf(want, sizeof want, "bound.lua: %s", cases[i].want);
+    expect_rejected(f, path, STRATA_EINVAL, want);
+  }
+}
+
+/* {=== Figures at the ends of their ranges ===} */
+
+static void test_sim_machine_extreme_figures(void **state) {
+  fx_t *f = *state;
+  static const char text[] =
+      "local function card(name, v)\n"
+      "  return { class = 'hbm', name = name, memory = v.memory,\n"
+      "    mem_bandwidth = v.bw, link_bandwidth = v.bw,\n"
+      "    link_latency = v.latency, fp64 = v.rate, fp32 = v.rate,\n"
+      "    peer_bandwidth = v.bw, numa = v.numa, workers = v.workers,\n"
+      "    health = { temperature = v.temp, power = v.power } }\n"
+      "end\n"
+      "local lo = { memory = 1, bw = 1e3, latency = 0, rate = 1e3,\n"
+      "  numa = 0, workers = 1, temp = -50, power = 0 }\n"
+      "local hi = { memory = 1 << 50, bw = 1e15, latency = 10, rate = 1e18,\n"
+      "  numa = 65535, workers = 64, temp = 200, power = 1e6 }\n"
+      "local a, b = card('lo', lo), card('hi', hi)\n"
+      "a.peers = { 'hi' }\n"
+      "a.faults = { copy_fail_at = 1, copy_fail_count = 1 }\n"
+      "b.faults = { copy_fail_at = 1e12, copy_fail_count = 1e9,\n"
+      "  die_after = 1e12, hot_after = 1e12, hot_temperature = 200 }\n"
+      "return { time = 'modelled', devices = { a, b } }\n";
+  load_ok(f, write_tmp(f, "extreme.lua", text, sizeof text - 1));
+  const sim_device_spec_t *lo = device(f, "lo"), *hi = device(f, "hi");
+  assert_int_equal(lo->memory, 1);
+  assert_int_equal(hi->memory, UINT64_C(1) << 50);
+  assert_true(lo->fp64 == 1e3 && hi->fp32 == 1e18);
+  assert_true(lo->link_latency == 0 && hi->link_latency == 10);
+  assert_true(hi->peer_bandwidth == 1e15 && hi->mem_bandwidth == 1e15);
+  assert_int_equal(hi->numa, 65535);
+  assert_int_equal(hi->faults.copy_fail_count, 1000000000u);
+  assert_int_equal(hi->faults.die_after, UINT64_C(1000000000000));
+}
+
+/* {=== The time model's arithmetic ===} */
+
+static void test_sim_machine_time_saturates(void **state) {
+  (void)state;
+  /* The worst the accepted figures give: all of the largest memory over
+   * the slowest link, the largest flops over the slowest rate. */
+  double copy = sim_time_add(10, sim_time_div(0x1p50, 1e3));
+  assert_true(copy > 0 && copy <= SIM_TIME_MAX && isfinite(copy));
+  assert_true(sim_time_div(1e308, 1e3) == SIM_TIME_MAX);
+  assert_true(sim_time_div(INFINITY, 1e3) == SIM_TIME_MAX);
+  assert_true(sim_time_div(1e300, 1e-300) == SIM_TIME_MAX);
+  assert_true(sim_time_div(NAN, 1e3) == 0);
+  assert_true(sim_time_div(1e3, NAN) == 0);
+  assert_true(sim_time_div(-1, 1e3) == 0 && sim_time_div(1, 0) == 0);
+  assert_true(sim_time_div(2e9, 1e9) == 2);
+  assert_true(sim_time_add(SIM_TIME_MAX, SIM_TIME_MAX) == SIM_TIME_MAX);
+  assert_true(sim_time_add(NAN, 1) == 1 && sim_time_add(-5, 1) == 1);
+  assert_true(sim_time_add(INFINITY, 0) == SIM_TIME_MAX);
+  assert_int_equal(sim_time_ns(1.5), 1500000000u);
+  assert_int_equal(sim_time_ns(NAN), 0);
+  assert_int_equal(sim_time_ns(-1), 0);
+  assert_int_equal(sim_time_ns(1e300), UINT64_C(100000000000000000));
+  /* The clocks of every device at the ceiling still sum within int64. */
+  assert_true((double)sim_time_ns(SIM_TIME_MAX) * SIM_MAX_DEVICES <
+              0x1p63);
+  /* A clock that keeps adding work grows, then stays at the ceiling:
+   * never wraps, never goes back. */
+  double clock = 0, prev = 0;
+  uint64_t prev_ns = 0;
+  for (int i = 0; i < 400; i++) {
+    clock = sim_time_add(clock, sim_time_div(1e15 * i, 1e3));
+    assert_true(clock >= prev && clock <= SIM_TIME_MAX);
+    assert_true(sim_time_ns(clock) >= prev_ns);
+    prev = clock;
+    prev_ns = sim_time_ns(clock);
+  }
+  assert_true(clock == SIM_TIME_MAX);
 }
 
 static void test_sim_machine_bad_arguments(void **state) {
@@ -605,6 +821,20 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_huge, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_missing_file, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_not_regular, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_unreadable, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_nested_source, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_nested_built, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_nested_bound, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_extreme_figures, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_time_saturates, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_bad_arguments, setup,
                                       teardown),

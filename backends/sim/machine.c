@@ -7,13 +7,13 @@
 
 #include "machine.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
+
+#include "sandbox.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -27,11 +27,33 @@
 #define STEPS_MAX 1000000            /* VM instructions for the chunk */
 #define TIME_MAX_NS 250000000u       /* wall clock for the chunk: 250 ms */
 
+#define NEST_MAX 32                  /* levels of tables in the result */
+
 #define DEFAULT_LINK_LATENCY 5e-6
 #define DEFAULT_TEMPERATURE 40.0
-#define TEMP_MIN (-50.0)
-#define TEMP_MAX 200.0
-#define WORKERS_MAX 64
+
+/* The range each figure of a description may take: far wider than any
+ * real machine's (a factor of a thousand or more past today's largest),
+ * and narrow enough that the time model's sums and quotients stay
+ * finite: the quickest copy of the largest memory at the slowest link
+ * is 2^50 / 1e3 s, not infinity. `range` is how messages quote it. */
+typedef struct figure {
+  double lo, hi;
+  const char *unit; /* after the value: "flop/s" */
+  const char *range;
+} figure_t;
+
+static const figure_t RATE = {1e3, 1e18, "flop/s", "1e3 to 1e18"};
+static const figure_t BANDWIDTH = {1e3, 1e15, "B/s", "1e3 to 1e15"};
+static const figure_t LATENCY = {0, 10, "s", "0 to 10"};
+static const figure_t MEMORY = {1, 0x1p50, "bytes", "1 to 2^50"};
+static const figure_t TEMPERATURE = {-50, 200, "degrees C", "-50 to 200"};
+static const figure_t POWER = {0, 1e6, "W", "0 to 1e6"};
+static const figure_t WORKERS = {1, 64, "workers", "1 to 64"};
+static const figure_t NUMA = {0, 65535, "", "0 to 65535"}; /* an index */
+static const figure_t COPIES = {1, 1e12, "copies", "1 to 1e12"};
+static const figure_t FAIL_COUNT = {1, 1e9, "copies", "1 to 1e9"};
+static const figure_t TASKS = {1, 1e12, "tasks", "1 to 1e12"};
 
 /* {=== Load state ===} */
 
@@ -124,8 +146,8 @@ static int wrong_type(load_t *ld, const char *obj, const char *key,
 
 /* {=== Reading the file ===} */
 
-/* The shared reader: regular files only (a FIFO would block), at most
- * TEXT_MAX bytes, with the reason in words. */
+/* Through the shared reader: a FIFO, a device or a directory is refused
+ * before a byte is read (a FIFO nobody writes to would block forever). */
 static int read_file(load_t *ld) {
   return strata__read_text_file(ld->path, TEXT_MAX, ld->alloc, ld->ud,
                                 &ld->text, &ld->len, ld->err, ld->errlen);
@@ -233,77 +255,54 @@ static int get_num(load_t *ld, int t, const char *obj, const char *key,
   return 0;
 }
 
-/* Rates and bandwidths: present means > 0 and finite. */
-static int get_rate(load_t *ld, int t, const char *obj, const char *key,
-                    bool required, double *out) {
+/* "VALUE UNIT is out of range (LO to HI UNIT)"; NaN and the infinities
+ * fail the same test. */
+static int out_of_range(load_t *ld, const char *obj, const char *key,
+                        const num_t *v, const figure_t *f) {
+  const char *sp = *f->unit ? " " : "";
+  return bad(ld, obj, key, "%s%s%s is out of range (%s%s%s)", v->got, sp,
+             f->unit, f->range, sp, f->unit);
+}
+
+static bool in_range(double x, const figure_t *f) {
+  return x >= f->lo && x <= f->hi; /* false for NaN */
+}
+
+/* A physical figure (a rate, a bandwidth, a time...) within its range. */
+static int get_figure(load_t *ld, int t, const char *obj, const char *key,
+                      bool required, const figure_t *f, double *out) {
   num_t v;
   TRY(get_num(ld, t, obj, key, required, &v));
   if (!v.present)
     return 0;
-  if (!(v.d > 0 && isfinite(v.d)))
-    return bad(ld, obj, key, "must be a positive, finite number (got %s)",
-               v.got);
+  if (!in_range(v.d, f))
+    return out_of_range(ld, obj, key, &v, f);
   *out = v.d;
   return 0;
 }
 
-static int get_range(load_t *ld, int t, const char *obj, const char *key,
-                     bool required, double lo, double hi, double *out) {
-  num_t v;
-  TRY(get_num(ld, t, obj, key, required, &v));
-  if (!v.present)
-    return 0;
-  if (!(v.d >= lo && v.d <= hi) || !isfinite(v.d)) {
-    if (hi == HUGE_VAL)
-      return bad(ld, obj, key, "must be a finite number >= %g (got %s)", lo,
-                 v.got);
-    return bad(ld, obj, key, "must be between %g and %g (got %s)", lo, hi,
-               v.got);
-  }
-  *out = v.d;
-  return 0;
+/* A whole number, written as an integer or as an integral float (1e3);
+ * the range check after it keeps the conversion exact. */
+static bool whole(const num_t *v) {
+  return v->isint || v->d == floor(v->d); /* false for NaN */
 }
 
-/* A whole number, written as an integer or as an integral float (1e3). */
-static bool whole(const num_t *v, lua_Integer *out) {
-  if (v->isint) {
-    *out = v->i;
-    return true;
-  }
-  if (!(v->d == floor(v->d) && v->d >= -0x1p63 && v->d < 0x1p63))
-    return false;
-  *out = (lua_Integer)v->d;
-  return true;
-}
-
+/* A whole figure (workers, a count) within its range. */
 static int get_int(load_t *ld, int t, const char *obj, const char *key,
-                   lua_Integer lo, lua_Integer hi, bool *present,
-                   lua_Integer *out) {
+                   const figure_t *f, bool *present, uint64_t *out) {
   num_t v;
-  lua_Integer i;
   TRY(get_num(ld, t, obj, key, false, &v));
   if (present)
     *present = v.present;
   if (!v.present)
     return 0;
-  if (!whole(&v, &i) || i < lo || i > hi) {
-    if (hi >= INT_MAX) /* no useful upper bound to quote */
-      return bad(ld, obj, key, "must be an integer >= %lld (got %s)",
-                 (long long)lo, v.got);
-    return bad(ld, obj, key, "must be an integer from %lld to %lld (got %s)",
-               (long long)lo, (long long)hi, v.got);
-  }
-  *out = i;
-  return 0;
-}
-
-/* A count of events (faults): an integer >= 1. */
-static int get_count(load_t *ld, int t, const char *obj, const char *key,
-                     bool *present, uint64_t *out) {
-  lua_Integer i = 0;
-  TRY(get_int(ld, t, obj, key, 1, LUA_MAXINTEGER, present, &i));
-  if (i)
-    *out = (uint64_t)i;
+  if (!whole(&v))
+    return bad(ld, obj, key, "must be a whole number (got %s)", v.got);
+  /* An integer beyond 2^53 rounds as a double: compare it exactly. */
+  if (v.isint ? v.i < (lua_Integer)f->lo || v.i > (lua_Integer)f->hi
+              : !in_range(v.d, f))
+    return out_of_range(ld, obj, key, &v, f);
+  *out = v.isint ? (uint64_t)v.i : (uint64_t)v.d;
   return 0;
 }
 
@@ -456,7 +455,6 @@ static int get_class(load_t *ld, int t, const char *obj,
 static int get_memory(load_t *ld, int t, const char *obj,
                       sim_device_spec_t *d) {
   bool cpu = d->device_class == STRATA_CLASS_CPU;
-  lua_Integer i;
   num_t v;
   TRY(get_num(ld, t, obj, "memory", !cpu, &v));
   if (!v.present)
@@ -469,25 +467,21 @@ static int get_memory(load_t *ld, int t, const char *obj,
                  v.got);
     return 0;
   }
-  if (!(v.d > 0) || !isfinite(v.d))
-    return bad(ld, obj, "memory", "must be a positive number of bytes (got %s)",
-               v.got);
-  if (v.isint) {
-    d->memory = (uint64_t)v.i;
-    return 0;
-  }
-  if (v.d != floor(v.d))
+  /* 2^50 is exact as a double, so comparing v.d is exact for integers
+   * too, and the conversions below cannot overflow. */
+  if (!in_range(v.d, &MEMORY))
+    return out_of_range(ld, obj, "memory", &v, &MEMORY);
+  if (!whole(&v))
     return bad(ld, obj, "memory", "must be a whole number of bytes (got %s)",
                v.got);
-  if (v.d >= 0x1p64 || !whole(&v, &i))
-    return bad(ld, obj, "memory", "too large (got %s)", v.got);
-  d->memory = (uint64_t)i;
+  d->memory = v.isint ? (uint64_t)v.i : (uint64_t)v.d;
   return 0;
 }
 
 static int get_link(load_t *ld, int t, const char *obj, sim_device_spec_t *d) {
   if (d->device_class != STRATA_CLASS_CPU)
-    return get_rate(ld, t, obj, "link_bandwidth", true, &d->link_bandwidth);
+    return get_figure(ld, t, obj, "link_bandwidth", true, &BANDWIDTH,
+                      &d->link_bandwidth);
   num_t v;
   TRY(get_num(ld, t, obj, "link_bandwidth", false, &v));
   if (v.present && v.d != 0)
@@ -501,9 +495,9 @@ static int get_link(load_t *ld, int t, const char *obj, sim_device_spec_t *d) {
 static int check_health(load_t *ld, int t, const char *obj,
                         sim_device_spec_t *d) {
   TRY(check_keys(ld, t, obj, health_keys));
-  TRY(get_range(ld, t, obj, "temperature", false, TEMP_MIN, TEMP_MAX,
-                &d->temperature));
-  return get_range(ld, t, obj, "power", false, 0, HUGE_VAL, &d->power);
+  TRY(get_figure(ld, t, obj, "temperature", false, &TEMPERATURE,
+                 &d->temperature));
+  return get_figure(ld, t, obj, "power", false, &POWER, &d->power);
 }
 
 static int check_faults(load_t *ld, int t, const char *obj,
@@ -512,16 +506,14 @@ static int check_faults(load_t *ld, int t, const char *obj,
   bool copy_at, count, hot, hot_temp;
   uint64_t n = f->copy_fail_count;
   TRY(check_keys(ld, t, obj, fault_keys));
-  TRY(get_count(ld, t, obj, "copy_fail_at", &copy_at, &f->copy_fail_at));
-  TRY(get_count(ld, t, obj, "copy_fail_count", &count, &n));
+  TRY(get_int(ld, t, obj, "copy_fail_at", &COPIES, &copy_at,
+              &f->copy_fail_at));
+  TRY(get_int(ld, t, obj, "copy_fail_count", &FAIL_COUNT, &count, &n));
   if (count && !copy_at)
     return bad(ld, obj, "copy_fail_count", "needs copy_fail_at");
-  if (n > UINT32_MAX)
-    return bad(ld, obj, "copy_fail_count", "too large (at most %lu)",
-               (unsigned long)UINT32_MAX);
-  f->copy_fail_count = (uint32_t)n;
-  TRY(get_count(ld, t, obj, "die_after", NULL, &f->die_after));
-  TRY(get_count(ld, t, obj, "hot_after", &hot, &f->hot_after));
+  f->copy_fail_count = (uint32_t)n; /* at most 1e9 */
+  TRY(get_int(ld, t, obj, "die_after", &TASKS, NULL, &f->die_after));
+  TRY(get_int(ld, t, obj, "hot_after", &TASKS, &hot, &f->hot_after));
   num_t v;
   TRY(get_num(ld, t, obj, "hot_temperature", false, &v));
   hot_temp = v.present;
@@ -529,8 +521,8 @@ static int check_faults(load_t *ld, int t, const char *obj,
     return bad(ld, obj, "hot_temperature", "needs hot_after");
   if (hot && !hot_temp)
     return bad(ld, obj, "hot_temperature", "missing (needed by hot_after)");
-  return get_range(ld, t, obj, "hot_temperature", false, TEMP_MIN, TEMP_MAX,
-                   &f->hot_temperature);
+  return get_figure(ld, t, obj, "hot_temperature", false, &TEMPERATURE,
+                    &f->hot_temperature);
 }
 
 /* Runs `check` on the table t[key] when present, as FIELD obj.key. */
@@ -561,7 +553,7 @@ static int check_unique(load_t *ld, const char *obj, size_t i) {
 static int check_device(load_t *ld, int t, size_t i) {
   sim_device_spec_t *d = &ld->m.devices[i];
   char obj[32];
-  lua_Integer numa = 0, workers = 1;
+  uint64_t numa = 0, workers = 1;
   snprintf(obj, sizeof obj, "devices[%zu]", i + 1);
   d->link_latency = DEFAULT_LINK_LATENCY;
   d->temperature = DEFAULT_TEMPERATURE;
@@ -573,18 +565,20 @@ static int check_device(load_t *ld, int t, size_t i) {
   memcpy(d->model, d->name, sizeof d->model);
   TRY(get_name(ld, t, obj, "model", false, d->model));
   TRY(get_memory(ld, t, obj, d));
-  TRY(get_rate(ld, t, obj, "mem_bandwidth", true, &d->mem_bandwidth));
+  TRY(get_figure(ld, t, obj, "mem_bandwidth", true, &BANDWIDTH,
+                 &d->mem_bandwidth));
   TRY(get_link(ld, t, obj, d));
-  TRY(get_range(ld, t, obj, "link_latency", false, 0, HUGE_VAL,
-                &d->link_latency));
-  TRY(get_rate(ld, t, obj, "fp64", true, &d->fp64));
-  TRY(get_rate(ld, t, obj, "fp32", true, &d->fp32));
+  TRY(get_figure(ld, t, obj, "link_latency", false, &LATENCY,
+                 &d->link_latency));
+  TRY(get_figure(ld, t, obj, "fp64", true, &RATE, &d->fp64));
+  TRY(get_figure(ld, t, obj, "fp32", true, &RATE, &d->fp32));
   TRY(get_bool(ld, t, obj, "ecc", &d->ecc));
-  TRY(get_int(ld, t, obj, "numa", 0, INT_MAX, NULL, &numa));
-  TRY(get_int(ld, t, obj, "workers", 1, WORKERS_MAX, NULL, &workers));
+  TRY(get_int(ld, t, obj, "numa", &NUMA, NULL, &numa));
+  TRY(get_int(ld, t, obj, "workers", &WORKERS, NULL, &workers));
   d->numa = (int)numa;
   d->workers = (unsigned)workers;
-  TRY(get_rate(ld, t, obj, "peer_bandwidth", false, &d->peer_bandwidth));
+  TRY(get_figure(ld, t, obj, "peer_bandwidth", false, &BANDWIDTH,
+                 &d->peer_bandwidth));
   TRY(check_sub(ld, t, obj, "health", d, check_health));
   return check_sub(ld, t, obj, "faults", d, check_faults);
 }
@@ -746,6 +740,67 @@ static int check_machine(load_t *ld, int t) {
   return check_devices(ld, t);
 }
 
+/* {=== Nesting ===} */
+
+/* The height of the table at index t (1: it holds no table), or -1 once
+ * a table lies deeper than NEST_MAX from the returned one (t itself is at
+ * `depth`). Keys and values both count. Each table is measured once and
+ * its height kept in the table at index memo, so a table shared by many
+ * others (a common `health`) costs one walk, not one per path; a table
+ * still being measured is marked false there: meeting it again is a cycle,
+ * which is nested without end. The recursion stops at NEST_MAX + 1 levels,
+ * so the C stack it takes is bounded whatever the file builds. */
+static int height(lua_State *L, int memo, int t, int depth) {
+  if (depth > NEST_MAX)
+    return -1;
+  luaL_checkstack(L, 4, "nesting check");
+  lua_pushvalue(L, t);
+  if (lua_rawget(L, memo) != LUA_TNIL) {
+    int h = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : NEST_MAX + 1;
+    lua_pop(L, 1);
+    return depth - 1 + h > NEST_MAX ? -1 : h;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, t);
+  lua_pushboolean(L, 0);
+  lua_rawset(L, memo);
+  int h = 1;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    for (int i = -2; i <= -1; i++) { /* the key, then the value */
+      if (lua_type(L, i) != LUA_TTABLE)
+        continue;
+      int c = height(L, memo, lua_absindex(L, i), depth + 1);
+      if (c < 0) {
+        lua_pop(L, 2);
+        return -1;
+      }
+      if (c + 1 > h)
+        h = c + 1;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, t);
+  lua_pushinteger(L, h);
+  lua_rawset(L, memo);
+  return h;
+}
+
+/* A description is a few levels deep (machine, devices, a device, its
+ * health): refuse far deeper ones before anything walks them. */
+static int check_nesting(load_t *ld, int t) {
+  lua_State *L = ld->L;
+  if (!lua_istable(L, t))
+    return 0; /* check_machine says what is wrong */
+  lua_newtable(L);
+  int h = height(L, lua_gettop(L), t, 1);
+  lua_pop(L, 1);
+  if (h >= 0)
+    return 0;
+  say(ld, "%s: tables nested deeper than %d levels", ld->path, NEST_MAX);
+  return STRATA_EINVAL;
+}
+
 /* {=== Running the chunk ===} */
 
 /* (chunk): give the chunk the constants as its only globals. */
@@ -758,8 +813,25 @@ static int with_env(lua_State *L) {
 /* (load_t *, the result): check it; reading can raise memory errors. */
 static int check_protected(lua_State *L) {
   load_t *ld = lua_touserdata(L, 1);
-  ld->status = check_machine(ld, 2);
+  ld->status = check_nesting(ld, 2);
+  if (ld->status == 0)
+    ld->status = check_machine(ld, 2);
   return 0;
+}
+
+/* Whether Lua's message msg begins with the chunk's name, as Lua writes
+ * it: the path, or "..." and its end when the path is too long. Errors Lua
+ * raises outside any Lua function (the parser's "C stack overflow") carry
+ * no position, and so no name. */
+static bool names_chunk(const char *msg, const char *path) {
+  size_t n = strlen(path);
+  if (strncmp(msg, path, n) == 0 && msg[n] == ':')
+    return true;
+  if (strncmp(msg, "...", 3) != 0)
+    return false;
+  const char *tail = msg + 3, *colon = strchr(tail, ':');
+  size_t k = colon ? (size_t)(colon - tail) : 0;
+  return k > 0 && k <= n && strncmp(path + n - k, tail, k) == 0;
 }
 
 static int lua_failure(load_t *ld, int status) {
@@ -773,8 +845,11 @@ static int lua_failure(load_t *ld, int status) {
   }
   if (status == LUA_ERRMEM)
     return out_of_memory(ld);
-  if (lua_type(L, -1) == LUA_TSTRING)
+  if (lua_type(L, -1) == LUA_TSTRING && names_chunk(lua_tostring(L, -1),
+                                                    ld->path))
     say(ld, "%s", lua_tostring(L, -1));
+  else if (lua_type(L, -1) == LUA_TSTRING) /* "C stack overflow" */
+    say(ld, "%s: %s", ld->path, lua_tostring(L, -1));
   else
     say(ld, "%s: error (a %s value)", ld->path, luaL_typename(L, -1));
   return STRATA_EINVAL;

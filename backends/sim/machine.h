@@ -60,12 +60,55 @@ typedef struct sim_machine {
  *  @param alloc, ud  allocator for the result and for the Lua state
  *  @param err        receives "FILE: FIELD: REASON" (or Lua's own
  *                    "FILE:LINE: message" for a syntax error) on failure
- *  @return 0; STRATA_EINVAL (bad description, err says why); STRATA_ENOENT
- *          (file unreadable); STRATA_ENOMEM
+ *  @return 0; STRATA_EINVAL (bad description, or not a regular file:
+ *          a directory, a FIFO, a device; err says why); STRATA_ENOENT
+ *          (no such file); STRATA_EIO (cannot be opened or read:
+ *          permission denied...); STRATA_ENOMEM
+ *  The file is opened without blocking and never read unless it is a
+ *  regular file, so a FIFO cannot hang the caller.
  *  @own    out: caller, free with sim_machine_free */
 int sim_machine_load(const char *path, strata_alloc_fn alloc, void *ud,
                      sim_machine_t *out, char *err, size_t errlen);
 
 void sim_machine_free(sim_machine_t *m, strata_alloc_fn alloc, void *ud);
+
+/* {=== Arithmetic of the time model ===}
+ * Modelled times are seconds in doubles. Even within the figures' ranges,
+ * a task's flops (an attribute the application sets) over the slowest
+ * rate, or a long run's sum of them, has no bound: every time the model
+ * computes goes through these, which saturate at SIM_TIME_MAX instead of
+ * reaching infinity, and never give NaN or a negative time. The ceiling
+ * (about three years) is far past any study, and small enough that the
+ * nanoseconds of all SIM_MAX_DEVICES devices' clocks sum within int64.
+ * Pure functions: thread-safe. */
+#define SIM_TIME_MAX 1e8
+
+/** The time x in [0, SIM_TIME_MAX]: NaN and negatives are 0. */
+static inline double sim_time_clamp(double x) {
+  if (!(x > 0))
+    return 0;
+  return x < SIM_TIME_MAX ? x : SIM_TIME_MAX;
+}
+
+/** a + b, saturating (both taken as times, so clamped first). */
+static inline double sim_time_add(double a, double b) {
+  return sim_time_clamp(sim_time_clamp(a) + sim_time_clamp(b));
+}
+
+/** The time `amount` (bytes, flops) takes at `rate` per second: 0 when
+ *  either is not positive (or NaN), SIM_TIME_MAX when it would exceed it
+ *  (a huge amount, a tiny rate, infinity). */
+static inline double sim_time_div(double amount, double rate) {
+  if (!(amount > 0) || !(rate > 0))
+    return 0;
+  if (amount / SIM_TIME_MAX >= rate) /* the quotient saturates */
+    return SIM_TIME_MAX;
+  return sim_time_clamp(amount / rate);
+}
+
+/** The time s (seconds) in whole nanoseconds, rounded, saturating. */
+static inline uint64_t sim_time_ns(double s) {
+  return (uint64_t)(sim_time_clamp(s) * 1e9 + 0.5);
+}
 
 #endif /* STRATA_SIM_MACHINE_H */

@@ -6,7 +6,9 @@
  * "modelled" time each device keeps a virtual clock: a copy costs
  * latency + bytes / link bandwidth, a task flops / rate (or its bytes over
  * memory bandwidth, whichever is longer), so a what-if study of a large
- * machine runs on a small one. Faults (failing copies, a device that dies,
+ * machine runs on a small one. Every modelled time saturates at
+ * SIM_TIME_MAX (machine.h) rather than overflow, whatever the figures and
+ * the tasks' flops. Faults (failing copies, a device that dies,
  * one that runs hot) come from the description or, at any time, from
  * strata_device_inject.
  *
@@ -277,7 +279,8 @@ static void model_copy(sim_state_t *st, sim_dev_t *to, sim_dev_t *from,
   pthread_mutex_lock(&st->model_mu);
   sim_dev_t *dev = to ? to : from;
   double bw = to && from ? to->spec->peer_bandwidth : dev->spec->link_bandwidth;
-  double len = dev->spec->link_latency + (bw > 0 ? (double)size / bw : 0);
+  double len = sim_time_add(dev->spec->link_latency,
+                            sim_time_div((double)size, bw));
   sim_timeline_t *a = to ? &to->link[LINK_IN] : NULL;
   sim_timeline_t *b = from ? &from->link[LINK_OUT] : NULL;
   double t0 = vt_get(st, src);
@@ -288,14 +291,14 @@ static void model_copy(sim_state_t *st, sim_dev_t *to, sim_dev_t *from,
       break;
     t0 = tb;
   }
-  double t1 = t0 + len;
+  double t1 = sim_time_add(t0, len);
   if (a) {
     timeline_book(st->core, a, t0, t1);
-    to->copy_time += len;
+    to->copy_time = sim_time_add(to->copy_time, len);
   }
   if (b) {
     timeline_book(st->core, b, t0, t1);
-    from->copy_time += len;
+    from->copy_time = sim_time_add(from->copy_time, len);
   }
   vt_set(st, dst, t1);
   pthread_mutex_unlock(&st->model_mu);
@@ -317,8 +320,8 @@ static void model_task(sim_state_t *st, sim_dev_t *dev,
   /* The device's rates are shared by its workers: a task gets its part. */
   double share = sp->workers ? sp->workers : 1;
   double rate = work->precision == STRATA_PRECISION_FP64 ? sp->fp64 : sp->fp32;
-  double t = work->flops > 0 && rate > 0 ? work->flops * share / rate : 0;
-  t = max2(t, sp->mem_bandwidth > 0 ? bytes * share / sp->mem_bandwidth : 0);
+  double t = sim_time_div(work->flops * share, rate);
+  t = max2(t, sim_time_div(bytes * share, sp->mem_bandwidth));
   /* The task takes the worker slot that can start it first, whichever
    * thread really runs it: the model must not depend on which one woke. */
   sim_timeline_t *line = &dev->wline[0];
@@ -330,10 +333,10 @@ static void model_task(sim_state_t *st, sim_dev_t *dev,
       line = &dev->wline[w];
     }
   }
-  double end = start + t;
+  double end = sim_time_add(start, t);
   timeline_book(st->core, line, start, end);
   dev->clock = max2(dev->clock, end);
-  dev->busy += t;
+  dev->busy = sim_time_add(dev->busy, t);
   for (uint32_t i = 0; i < c->nbuffers; i++)
     if (c->modes && (c->modes[i] & STRATA_W))
       vt_set(st, c->buffers[i], end);
@@ -695,9 +698,9 @@ static int sim_model(void *state, unsigned dev, strata_device_model_t *out) {
     return STRATA_ENOTSUP;
   sim_dev_t *d = &st->devs[dev];
   pthread_mutex_lock(&st->model_mu);
-  out->clock_ns = (uint64_t)llround(d->clock * 1e9);
-  out->busy_ns = (uint64_t)llround(d->busy * 1e9);
-  out->copy_ns = (uint64_t)llround(d->copy_time * 1e9);
+  out->clock_ns = sim_time_ns(d->clock);
+  out->busy_ns = sim_time_ns(d->busy);
+  out->copy_ns = sim_time_ns(d->copy_time);
   pthread_mutex_unlock(&st->model_mu);
   return STRATA_OK;
 }

@@ -24,12 +24,17 @@
 #include <strata.h>
 
 #include "cholesky.h"
+#include "sandbox.h"
 
 #define PROG "strata-run"
 #define EXIT_USAGE 2
 #define MAX_WORKERS 4096 /* the CPU backend refuses more */
 #define RESIDUAL_LIMIT 1e-10
 #define REPORT_NAME_WIDTH 28 /* device names are cut to this in the report */
+/* The most an input file may hold: the library's own limit for machine
+ * descriptions and policies, and a generous one for hwloc XML. */
+#define SCRIPT_MAX ((size_t)1 << 20)
+#define TOPOLOGY_MAX ((size_t)1 << 30)
 
 typedef struct options {
   unsigned workers;         /* 0: one per core */
@@ -292,6 +297,44 @@ static args_result_t parse_args(int argc, char **argv, options_t *o) {
   return finish_options(o) ? ARGS_RUN : ARGS_BAD;
 }
 
+/* {=== Input files ===} */
+
+/* Whether `path` is a regular file that can be read, of at most max
+ * bytes; if not, "PATH: reason" in err. The library's readers (and
+ * hwloc's, for the topology) would block on a FIFO nobody writes to, and
+ * report other failures as a bare status: the launcher reads each file
+ * once up front, without blocking, to name the real cause. */
+static bool input_ok(const char *path, size_t max, char *err, size_t errlen) {
+  char *text;
+  size_t len;
+  if (strata__read_text_file(path, max, NULL, NULL, &text, &len, err, errlen))
+    return false;
+  strata__free_text_file(NULL, NULL, text, len);
+  return true;
+}
+
+/* input_ok, or "strata-run: cannot WHAT: PATH: reason" on stderr. */
+static bool check_input(const char *what, const char *path, size_t max) {
+  char err[PATH_MAX + 128];
+  if (input_ok(path, max, err, sizeof err))
+    return true;
+  fprintf(stderr, PROG ": cannot %s: %s\n", what, err);
+  return false;
+}
+
+/* Every file named on the command line, before a runtime is created. */
+static bool check_inputs(const options_t *o) {
+  if (o->topology && !check_input("load topology", o->topology, TOPOLOGY_MAX))
+    return false;
+  if (o->machine && strcmp(o->machine, "none") &&
+      !check_input("simulate the machine", o->machine, SCRIPT_MAX))
+    return false;
+  if (o->policy && strcmp(o->policy, "none") &&
+      !check_input("load the policy", o->policy, SCRIPT_MAX))
+    return false;
+  return true;
+}
+
 /* {=== Runtime ===} */
 
 /* The library never prints: this is where its messages become visible.
@@ -377,11 +420,10 @@ static bool has_gpu(strata_runtime_t *rt) {
   return false;
 }
 
+/* Without blocking: an installed mixed.lua could be anything. */
 static bool readable(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (f)
-    fclose(f);
-  return f != NULL;
+  char err[8];
+  return input_ok(path, SCRIPT_MAX, err, sizeof err);
 }
 
 /* The description simulated when no GPU is present: $STRATA_MACHINE, else
@@ -422,6 +464,9 @@ static int start(const options_t *o, machine_choice_t *m,
   }
   if ((rc = strata_runtime_destroy(*rt)))
     return rc;
+  *rt = NULL;
+  if (!check_input("simulate the machine", path, SCRIPT_MAX))
+    return STRATA_EINVAL; /* $STRATA_MACHINE */
   *m = (machine_choice_t){MACHINE_HOST_SIM_GPUS, path};
   return start_runtime(o, m, rt);
 }
@@ -904,6 +949,7 @@ static void on_hup(int sig) {
 
 typedef struct reloader {
   strata_runtime_t *rt;
+  const char *policy; /* the file, or NULL */
   pthread_t tid;
   bool running;
 } reloader_t;
@@ -912,6 +958,13 @@ static void *reload_on_hup(void *arg) {
   reloader_t *r = arg;
   char c;
   while (read(hup_pipe[0], &c, 1) == 1 && c == 'h') {
+    char err[PATH_MAX + 128];
+    /* The file may have been replaced by a FIFO since: checked first so
+     * that the reload cannot block this thread, and stop_reloader with it. */
+    if (r->policy && !input_ok(r->policy, SCRIPT_MAX, err, sizeof err)) {
+      fprintf(stderr, PROG ": SIGHUP: %s; the running policy stays\n", err);
+      continue;
+    }
     int rc = strata_policy_reload(r->rt, NULL);
     fprintf(stderr, PROG ": SIGHUP: %s\n",
             rc == STRATA_OK       ? "policy reloaded"
@@ -922,8 +975,10 @@ static void *reload_on_hup(void *arg) {
   return NULL;
 }
 
-static void start_reloader(reloader_t *r, strata_runtime_t *rt) {
+static void start_reloader(reloader_t *r, strata_runtime_t *rt,
+                           const char *policy) {
   r->rt = rt;
+  r->policy = policy && strcmp(policy, "none") ? policy : NULL;
   r->running = false;
   if (pipe(hup_pipe))
     return;
@@ -973,9 +1028,9 @@ int main(int argc, char **argv) {
   strata_runtime_t *rt;
   machine_choice_t machine;
   reloader_t reloader;
-  if (start(&o, &machine, &rt))
+  if (!check_inputs(&o) || start(&o, &machine, &rt))
     return EXIT_FAILURE;
-  start_reloader(&reloader, rt);
+  start_reloader(&reloader, rt, o.policy);
   announce(rt, &o, &machine);
   int status = o.list_devices ? list_devices(rt) : run_demo(rt, &o);
   stop_reloader(&reloader);
