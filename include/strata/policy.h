@@ -47,7 +47,7 @@ STRATA_API int strata_policy_stats(const strata_runtime_t *rt,
 
 /** Load the policy script again (path NULL: the same file), e.g. after
  *  editing it. When the new script does not load, the running one stays
- *  and the reason is logged.
+ *  and the reason is logged. A successful reload ends every probation.
  *  @return 0; STRATA_EPOLICY (the new script failed: the old one runs on);
  *          STRATA_ENOENT (no policy file in use and path NULL)
  *  @thread any  @blocks while hooks run */
@@ -55,9 +55,10 @@ STRATA_API int strata_policy_reload(strata_runtime_t *rt, const char *path);
 
 /** Read every device's health now and call the policy's alert hook for
  *  readings past their thresholds (the runtime also does this every
- *  strata_runtime_opts_t.health_period_ms).
+ *  strata_runtime_opts_t.health_period_ms). When another thread's hook
+ *  holds the engine past the time limit, this round is skipped.
  *  @return 0; STRATA_EINVAL (rt NULL)
- *  @thread any  @blocks while hooks run (and during a reload) */
+ *  @thread any  @blocks while hooks run, at most policy_time_ms */
 STRATA_API int strata_health_check(strata_runtime_t *rt);
 
 /** Why a task runs where it runs (strata_runtime_opts_t.record_decisions
@@ -81,12 +82,15 @@ STRATA_API int strata_task_decision(strata_runtime_t *rt, strata_task_t task,
 
 /** Give a buffer a tag the policy reads (buffer.tag), such as "dataset",
  *  and ask the policy's cache hook where to keep it (it is prefetched
- *  there now).
+ *  there now). When the hook fails, is on probation, or another thread's
+ *  hook holds the engine past the time limit, the tag is set and the
+ *  buffer kept nowhere in particular (the default).
  *  @return 0; STRATA_ENOENT; STRATA_EINVAL (tag NULL or longer than 63
  *          bytes)
  *  @thread any, but not while tasks that access the buffer are being
  *          submitted (their placement reads the tag)
- *  @blocks while hooks run (and during a reload) */
+ *  @blocks while hooks run, at most policy_time_ms (longer during a
+ *          reload) */
 STRATA_API int strata_buffer_set_tag(strata_runtime_t *rt, strata_buffer_t buf,
                                      const char *tag);
 
