@@ -25,16 +25,6 @@ static void say(char *err, size_t errlen, const char *fmt, ...) {
   va_end(ap);
 }
 
-static void *libc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  (void)ud;
-  (void)osize;
-  if (nsize == 0) {
-    free(ptr);
-    return NULL;
-  }
-  return realloc(ptr, nsize);
-}
-
 /* What kind of file st is, for "not a regular file (...)". */
 static const char *kind(const struct stat *st) {
   if (S_ISFIFO(st->st_mode))
@@ -121,7 +111,7 @@ int strata__read_text_file(const char *path, size_t max, strata_alloc_fn alloc,
                            void *alloc_ud, char **text, size_t *len, char *err,
                            size_t errlen) {
   if (!alloc)
-    alloc = libc_alloc;
+    alloc = strata__sandbox_libc_alloc;
   *text = NULL;
   *len = 0;
   /* One byte past max tells "too large"; one more holds the NUL. */
@@ -179,6 +169,6 @@ void strata__free_text_file(strata_alloc_fn alloc, void *alloc_ud, char *text,
   if (!text)
     return;
   if (!alloc)
-    alloc = libc_alloc;
+    alloc = strata__sandbox_libc_alloc;
   alloc(alloc_ud, text, len + 1, 0);
 }

@@ -59,7 +59,8 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void *libc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+void *strata__sandbox_libc_alloc(void *ud, void *ptr, size_t osize,
+                                 size_t nsize) {
   (void)ud;
   (void)osize;
   if (nsize == 0) {
@@ -390,12 +391,19 @@ static int bounded_rep(lua_State *L) {
   return call_original(L);
 }
 
+/* The range [i, j] of a list function whose i is argument `at` (default
+ * 1) and j the next one (default: the length of argument 1), checked and
+ * charged. */
+static void precharge_range(lua_State *L, const char *fn, int at) {
+  lua_Integer first = luaL_optinteger(L, at, 1);
+  lua_Integer last = lua_isnoneornil(L, at + 1) ? luaL_len(L, 1)
+                                                : luaL_checkinteger(L, at + 1);
+  precharge(L, fn, first, last, "a range");
+}
+
 static int bounded_concat(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  lua_Integer first = luaL_optinteger(L, 3, 1);
-  lua_Integer last = lua_isnoneornil(L, 4) ? luaL_len(L, 1)
-                                           : luaL_checkinteger(L, 4);
-  precharge(L, "table.concat", first, last, "a range");
+  precharge_range(L, "table.concat", 3);
   return charged(L);
 }
 
@@ -406,10 +414,7 @@ static int bounded_move(lua_State *L) {
 }
 
 static int bounded_unpack(lua_State *L) {
-  lua_Integer first = luaL_optinteger(L, 2, 1);
-  lua_Integer last = lua_isnoneornil(L, 3) ? luaL_len(L, 1)
-                                           : luaL_checkinteger(L, 3);
-  precharge(L, "table.unpack", first, last, "a range");
+  precharge_range(L, "table.unpack", 2);
   return call_original(L);
 }
 
@@ -582,7 +587,7 @@ int strata__sandbox_new(strata_alloc_fn alloc, void *alloc_ud,
                         strata__sandbox_t **out) {
   *out = NULL;
   if (!alloc)
-    alloc = libc_alloc;
+    alloc = strata__sandbox_libc_alloc;
   strata__sandbox_t *sb = alloc(alloc_ud, NULL, 0, sizeof *sb);
   if (!sb)
     return STRATA_ENOMEM;

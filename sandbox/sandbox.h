@@ -139,6 +139,11 @@ size_t strata__sandbox_string_max(lua_State *L);
 /** Bytes the state holds now. */
 size_t strata__sandbox_memory_used(const strata__sandbox_t *sb);
 
+/** The C library's realloc and free as a strata_alloc_fn (what a NULL
+ *  allocator means here). @thread any */
+void *strata__sandbox_libc_alloc(void *ud, void *ptr, size_t osize,
+                                 size_t nsize);
+
 /* {=== Reading a script or data file ===} */
 
 /** Read the regular file `path` whole, at most `max` bytes, into a buffer
