@@ -5,10 +5,14 @@
 
 #include "runtime.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define COMP "memory"
@@ -22,6 +26,11 @@
 /* Looks at a replica being copied before sleeping until the copy ends
  * (each some 64 pause instructions apart: about 200 microseconds). */
 #define COPY_POLLS 100
+/* An operation that needs the spill directory tries this many times when
+ * writing or reading there fails, pausing 1, 4, 16 ms between tries (room
+ * may free up, a device may recover); then it fails with the error. */
+#define SPILL_TRIES 4
+#define SPILL_PAUSE_NS 1000000
 
 /* {=== Nodes ===} */
 
@@ -81,6 +90,10 @@ static int parse_tiers(strata_runtime_t *rt, const char *list) {
   return STRATA_OK;
 }
 
+static int spill_open(strata_runtime_t *rt, const char *dir);
+static void spill_close(strata_runtime_t *rt);
+static void spill_report(strata_runtime_t *rt);
+
 int strata__memory_init(strata_runtime_t *rt,
                         const strata_runtime_opts_t *opts) {
   strata__memory_t *m = &rt->mem;
@@ -89,6 +102,8 @@ int strata__memory_init(strata_runtime_t *rt,
   if (!m->nodes)
     return STRATA_ENOMEM;
   m->pinned = m->spill = -1;
+  m->spill_fd = -1;
+  pthread_mutex_init(&m->spill_mu, NULL);
   m->copy_retries = 3;
   m->eager_writeback = opts->eager_writeback;
   if ((m->host =
@@ -99,8 +114,10 @@ int strata__memory_init(strata_runtime_t *rt,
                             opts->pinned_bytes)) < 0)
     return STRATA_ENOMEM;
   if (opts->spill_dir) {
-    if (!(m->spill_dir = strata__strdup(&rt->alloc, opts->spill_dir)) ||
-        (m->spill = add_node(rt, STRATA__NODE_SPILL, NULL, "spill", 0)) < 0)
+    int rc = spill_open(rt, opts->spill_dir);
+    if (rc)
+      return rc;
+    if ((m->spill = add_node(rt, STRATA__NODE_SPILL, NULL, "spill", 0)) < 0)
       return STRATA_ENOMEM;
   }
   for (size_t i = 0; i < rt->ndevices; i++) {
@@ -141,7 +158,10 @@ void strata__memory_fini(strata_runtime_t *rt) {
   }
   strata__free(&rt->alloc, m->links, m->nnodes * m->nnodes * sizeof *m->links);
   strata__free(&rt->alloc, m->nodes, (3 + rt->ndevices) * sizeof *m->nodes);
+  spill_close(rt);
+  spill_report(rt);
   strata__strfree(&rt->alloc, m->spill_dir);
+  pthread_mutex_destroy(&m->spill_mu);
   memset(m, 0, sizeof *m);
 }
 
@@ -315,69 +335,279 @@ static bool peers(const strata__mnode_t *a, const strata__mnode_t *b) {
          (a->dev->desc.peers >> b->dev->bindex & 1);
 }
 
-/* {=== Spill files ===} */
+/* {=== Spill files ===}
+ * Spilled replicas live in a private directory the runtime makes inside
+ * spill_dir (mkdtemp: mode 0700, checked to be ours) and reaches only
+ * through a descriptor of it, so a directory swapped in at that path
+ * later is never used. Each file is created with O_EXCL | O_NOFOLLOW,
+ * mode 0600, under a name derived from a secret: nothing planted there
+ * is followed, overwritten or read. A spilled replica's ptr holds the
+ * number its file's name comes from (it has no memory). */
 
-static void spill_path(strata_runtime_t *rt, const strata__replica_t *r,
-                       char *path, size_t len) {
-  snprintf(path, len, "%s/strata-%ld-%llu.spill", rt->mem.spill_dir,
-           (long)getpid(), (unsigned long long)(uintptr_t)r->ptr);
+/* Causes that are not an errno. */
+#define SPILL_SHORT (-1)   /* the file ended early */
+#define SPILL_CORRUPT (-2) /* its checksum did not match */
+
+static uint64_t mix64(uint64_t z) { /* a bijection: distinct ids, names */
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
 }
 
+static void spill_name(const strata__memory_t *m, uintptr_t id, char name[24]) {
+  snprintf(name, 24, "%016llx",
+           (unsigned long long)mix64((uint64_t)id ^ m->spill_key));
+}
+
+/* The STRATA_E* code of a failed spill: a full device (or a file size or
+ * quota limit) is ENOSPC; anything else is an I/O error. */
+static int spill_code(int cause) {
+  return cause == ENOSPC || cause == EDQUOT || cause == EFBIG ? STRATA_ENOSPC
+                                                              : STRATA_EIO;
+}
+
+static const char *cause_name(int cause, char *buf, size_t len) {
+  static const struct {
+    int cause;
+    const char *name;
+  } names[] = {
+      {SPILL_SHORT, "a short file"},
+      {SPILL_CORRUPT, "a checksum mismatch"},
+      {ENOSPC, "ENOSPC"},
+      {EDQUOT, "EDQUOT"},
+      {EFBIG, "EFBIG"},
+      {EIO, "EIO"},
+      {EROFS, "EROFS"},
+      {EACCES, "EACCES"},
+      {EPERM, "EPERM"},
+      {ENOENT, "ENOENT"},
+      {EEXIST, "EEXIST"},
+      {ELOOP, "ELOOP"},
+      {EMFILE, "EMFILE"},
+      {ENFILE, "ENFILE"},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (names[i].cause == cause)
+      return names[i].name;
+  snprintf(buf, len, "errno %d", cause);
+  return buf;
+}
+
+/* Note a failed spill read or write: the first of each kind is logged,
+ * later ones only counted (strata__memory_fini reports the counts), so a
+ * full disk cannot flood the log. @return its STRATA_E* code */
+static int spill_failed(strata_runtime_t *rt, bool write, int cause,
+                        size_t size) {
+  strata__memory_t *m = &rt->mem;
+  pthread_mutex_lock(&m->spill_mu);
+  strata__spill_fail_t *f = NULL;
+  for (size_t i = 0; i < m->nspill_fails && !f; i++)
+    if (m->spill_fails[i].write == write && m->spill_fails[i].cause == cause)
+      f = &m->spill_fails[i];
+  size_t cap = sizeof m->spill_fails / sizeof *m->spill_fails;
+  if (!f && m->nspill_fails < cap)
+    f = &m->spill_fails[m->nspill_fails++];
+  bool first = false;
+  if (f) {
+    first = f->count++ == 0;
+    f->write = write;
+    f->cause = cause;
+  } else {
+    m->spill_fails_other++;
+  }
+  pthread_mutex_unlock(&m->spill_mu);
+  if (first) {
+    char buf[32];
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "spill: cannot %s %zu bytes %s %s: %s%s%s (further failures "
+               "of this kind are counted, not logged)",
+               write ? "write" : "read", size, write ? "to" : "from",
+               m->spill_dir, cause_name(cause, buf, sizeof buf),
+               cause > 0 ? ", " : "", cause > 0 ? strerror(cause) : "");
+  }
+  return cause < 0 ? STRATA_EIO : spill_code(cause);
+}
+
+/* Write all of p to fd. @return 0, or the errno that stopped it: a write
+ * that writes nothing counts as ENOSPC (trying it again would spin) */
+static int write_all(int fd, const char *p, size_t size) {
+  while (size) {
+    ssize_t w = write(fd, p, size);
+    if (w > 0) {
+      p += w;
+      size -= (size_t)w;
+    } else if (w == 0) {
+      return ENOSPC;
+    } else if (errno != EINTR) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
+/* Read size bytes from fd into p. @return 0; SPILL_SHORT; an errno */
+static int read_all(int fd, char *p, size_t size) {
+  while (size) {
+    ssize_t n = read(fd, p, size);
+    if (n > 0) {
+      p += n;
+      size -= (size_t)n;
+    } else if (n == 0) {
+      return SPILL_SHORT;
+    } else if (errno != EINTR) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
+static void spill_remove(strata_runtime_t *rt, strata__replica_t *r) {
+  char name[24];
+  spill_name(&rt->mem, (uintptr_t)r->ptr, name);
+  (void)unlinkat(rt->mem.spill_fd, name, 0);
+  r->ptr = NULL;
+}
+
+/* Write a replica's bytes to a new file. On failure no file is left and
+ * r has none. @return 0; STRATA_ENOSPC; STRATA_EIO (logged once a kind) */
 static int spill_write(strata_runtime_t *rt, strata__replica_t *r,
                        const void *src, size_t size) {
-  /* The file id lives in ptr: a spilled replica has no memory. */
-  if (!r->ptr)
-    r->ptr = (void *)(uintptr_t)(atomic_fetch_add(&rt->mem.spill_seq, 1) + 1);
-  char path[4096];
-  spill_path(rt, r, path, sizeof path);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  size_t done = 0;
-  while (fd >= 0 && done < size) {
-    ssize_t w = write(fd, (const char *)src + done, size - done);
-    if (w <= 0 && errno != EINTR)
-      break;
-    done += w > 0 ? (size_t)w : 0;
+  strata__memory_t *m = &rt->mem;
+  if (r->ptr) /* a file is never rewritten in place */
+    spill_remove(rt, r);
+  char name[24];
+  uintptr_t id = 0;
+  int fd = -1, err = EEXIST;
+  /* A name taken means someone else wrote there: take the next. */
+  for (unsigned i = 0; fd < 0 && err == EEXIST && i < 8; i++) {
+    id = (uintptr_t)(atomic_fetch_add(&m->spill_seq, 1) + 1);
+    spill_name(m, id, name);
+    fd = openat(m->spill_fd, name,
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+      err = errno;
   }
-  if (fd >= 0)
-    close(fd);
-  if (done != size) {
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "cannot write %s: %s", path,
-               strerror(errno));
-    unlink(path);
-    return STRATA_EIO;
+  if (fd < 0)
+    return spill_failed(rt, true, err, size);
+  err = write_all(fd, src, size);
+  if (close(fd) != 0 && !err && errno != EINTR)
+    err = errno; /* a late write error (quota, network file system) */
+  if (err) {
+    (void)unlinkat(m->spill_fd, name, 0);
+    return spill_failed(rt, true, err, size);
   }
+  r->ptr = (void *)id;
   r->checksum = strata__fnv1a(STRATA__FNV_BASIS, src, size);
   return STRATA_OK;
 }
 
+/* @return 0; STRATA_EIO (unreadable, short or corrupt; logged once a
+ *         kind); STRATA_ENOSPC (never in practice) */
 static int spill_read(strata_runtime_t *rt, const strata__replica_t *r,
                       void *dst, size_t size) {
-  char path[4096];
-  spill_path(rt, r, path, sizeof path);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  size_t done = 0;
-  while (fd >= 0 && done < size) {
-    ssize_t n = read(fd, (char *)dst + done, size - done);
-    if (n <= 0 && errno != EINTR)
-      break;
-    done += n > 0 ? (size_t)n : 0;
+  char name[24];
+  spill_name(&rt->mem, (uintptr_t)r->ptr, name);
+  int fd = openat(rt->mem.spill_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return spill_failed(rt, false, errno, size);
+  int err = read_all(fd, dst, size);
+  close(fd);
+  if (!err && strata__fnv1a(STRATA__FNV_BASIS, dst, size) != r->checksum)
+    err = SPILL_CORRUPT;
+  return err ? spill_failed(rt, false, err, size) : STRATA_OK;
+}
+
+/* The STRATA_E* code for a spill directory that cannot be set up. */
+static int setup_code(int err) {
+  return err == ENOSPC || err == EDQUOT ? STRATA_ENOSPC
+         : err == EIO                   ? STRATA_EIO
+                                        : STRATA_EINVAL;
+}
+
+/* Check that the directory open as fd is ours alone: a directory owned by
+ * this user, mode 0700 (set when the umask took more). @return an errno */
+static int check_private(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0)
+    return errno;
+  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+    return EPERM;
+  if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0)
+    return errno;
+  return 0;
+}
+
+/* Make the private directory inside `dir` and open it. @return 0;
+ * STRATA_ENOMEM; setup_code (logged) */
+static int spill_open(strata_runtime_t *rt, const char *dir) {
+  strata__memory_t *m = &rt->mem;
+  size_t len = strlen(dir) + sizeof "/strata-XXXXXX";
+  char *path = strata__alloc(&rt->alloc, len);
+  if (!path)
+    return STRATA_ENOMEM;
+  snprintf(path, len, "%s/strata-XXXXXX", dir);
+  bool made = mkdtemp(path) != NULL;
+  int err = made ? 0 : errno;
+  if (made) {
+    m->spill_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    err = m->spill_fd < 0 ? errno : check_private(m->spill_fd);
   }
-  if (fd >= 0)
-    close(fd);
-  if (done != size ||
-      strata__fnv1a(STRATA__FNV_BASIS, dst, size) != r->checksum) {
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "spilled copy %s is %s", path,
-               done != size ? "unreadable or short" : "corrupt (checksum)");
-    return STRATA_EIO;
+  if (err) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "spill_dir '%s': cannot make a private directory there: %s", dir,
+               err == EPERM ? "what was made is not ours" : strerror(err));
+    if (m->spill_fd >= 0)
+      close(m->spill_fd);
+    m->spill_fd = -1;
+    if (made)
+      (void)rmdir(path);
+    strata__free(&rt->alloc, path, len);
+    return setup_code(err);
   }
+  m->spill_dir = path; /* same length: strata__strfree frees it */
+  if (getrandom(&m->spill_key, sizeof m->spill_key, 0) !=
+      (ssize_t)sizeof m->spill_key)
+    m->spill_key =
+        strata__now_ns() ^ (uint64_t)(uintptr_t)m ^ ((uint64_t)getpid() << 32);
   return STRATA_OK;
 }
 
-static void spill_remove(strata_runtime_t *rt, strata__replica_t *r) {
-  char path[4096];
-  spill_path(rt, r, path, sizeof path);
-  unlink(path);
-  r->ptr = NULL;
+/* Remove what is left in the private directory (every file normally went
+ * with its replica), then the directory itself. */
+static void spill_close(strata_runtime_t *rt) {
+  strata__memory_t *m = &rt->mem;
+  if (m->spill_fd < 0)
+    return;
+  DIR *d = fdopendir(m->spill_fd);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)))
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+        (void)unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d); /* closes spill_fd */
+  } else {
+    close(m->spill_fd);
+  }
+  m->spill_fd = -1;
+  if (rmdir(m->spill_dir) != 0)
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP, "spill: cannot remove %s: %s",
+               m->spill_dir, strerror(errno));
+}
+
+/* Say how many spill operations failed, per kind. */
+static void spill_report(strata_runtime_t *rt) {
+  strata__memory_t *m = &rt->mem;
+  for (size_t i = 0; i < m->nspill_fails; i++) {
+    const strata__spill_fail_t *f = &m->spill_fails[i];
+    char buf[32];
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP, "spill: %llu %s failed with %s",
+               (unsigned long long)f->count, f->write ? "writes" : "reads",
+               cause_name(f->cause, buf, sizeof buf));
+  }
+  if (m->spill_fails_other)
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "spill: %llu reads or writes failed for other causes",
+               (unsigned long long)m->spill_fails_other);
 }
 
 /* Copy a replica's bytes between two nodes, staging through host memory
@@ -501,9 +731,30 @@ static void free_replica(strata_runtime_t *rt, strata__mnode_t *n,
   r->state = STRATA__INVALID;
 }
 
+/* Is rc a failure of the spill directory (which waiting for room does not
+ * cure)? */
+static bool spill_error(int rc) {
+  return rc == STRATA_ENOSPC || rc == STRATA_EIO;
+}
+
+/* After a try that failed with rc: should the operation try again? When
+ * it should, first pause (with no lock held: the caller dropped them),
+ * longer each time: tries is the count of tries so far. */
+static bool spill_retry(int rc, unsigned *tries) {
+  if (!spill_error(rc) || ++*tries >= SPILL_TRIES)
+    return false;
+  uint64_t ns = (uint64_t)SPILL_PAUSE_NS << (2 * (*tries - 1));
+  struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+  return true;
+}
+
 /* Evict replica r from node n (n->mu and r's buffer mutex held): write
  * it to the next tier first when it is the only valid copy.
- * @return 0; STRATA_EAGAIN (nowhere to put it right now) */
+ * @return 0; STRATA_EAGAIN (nowhere to put it right now); STRATA_ENOSPC,
+ *         STRATA_EIO (writing it to the spill directory failed: it
+ *         stays) */
 static int evict(strata_runtime_t *rt, strata__mnode_t *n,
                  strata__replica_t *r) {
   strata__buffer_t *b = r->buf;
@@ -517,10 +768,11 @@ static int evict(strata_runtime_t *rt, strata__mnode_t *n,
      * result. Its release will supersede this copy anyway. */
     if (rd->pins || rd->busy)
       return STRATA_EAGAIN;
-    if (alloc_on(rt, b, dest))
-      return STRATA_EAGAIN;
-    if (copy_between(rt, dest, rd, n->index, r, b->size))
-      return STRATA_EAGAIN; /* keep the only copy where it is */
+    int rc = alloc_on(rt, b, dest);
+    if (rc == STRATA_OK)
+      rc = copy_between(rt, dest, rd, n->index, r, b->size);
+    if (rc) /* keep the only copy where it is */
+      return spill_error(rc) ? rc : STRATA_EAGAIN;
     rd->state = r->state;
     strata__mnode_t *dn = node_of(rt, dest);
     if (!fixed_host(b, dest, rt))
@@ -534,9 +786,11 @@ static int evict(strata_runtime_t *rt, strata__mnode_t *n,
 
 /* Evict least recently used replicas until `size` more bytes fit on n or,
  * with `reuse`, a cached block of that size can be taken (n->mu held).
- * Victims whose buffer is busy are skipped. @return 0; STRATA_EAGAIN */
+ * Victims whose buffer is busy are skipped. @return 0; STRATA_EAGAIN;
+ * STRATA_ENOSPC, STRATA_EIO (no room, and a victim's spill failed) */
 static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
                      bool reuse) {
+  int failed = STRATA_OK; /* the first spill failure */
   shrink_cache(rt, n, size, reuse);
   /* First spare the replicas the policy keeps here (its cache hook), then
    * take anything that is not in use. */
@@ -552,19 +806,24 @@ static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
       if ((pass || !kept) && pthread_mutex_trylock(&b->mu) == 0) {
         /* The victim's block joins the cache: reused when it has the size
          * asked for, else given back by shrink_cache. */
-        if (!r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
+        int rc = r->pins || r->busy ? STRATA_EAGAIN : evict(rt, n, r);
+        if (rc == STRATA_OK)
           shrink_cache(rt, n, size, reuse);
+        else if (spill_error(rc) && !failed)
+          failed = rc;
         pthread_mutex_unlock(&b->mu);
       }
       r = prev;
     }
   }
-  return (reuse ? has_room(n, size) : fits(n, size)) ? STRATA_OK
-                                                     : STRATA_EAGAIN;
+  if (reuse ? has_room(n, size) : fits(n, size))
+    return STRATA_OK;
+  return failed ? failed : STRATA_EAGAIN;
 }
 
 /* Give b memory on `node` if its replica there has none (b->mu held).
- * @return 0; STRATA_EAGAIN (no room now); STRATA_ENOMEM */
+ * @return 0; STRATA_EAGAIN (no room now); STRATA_ENOMEM; STRATA_ENOSPC,
+ *         STRATA_EIO (no room: spilling failed) */
 static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   strata__replica_t *r = &b->rep[node];
   strata__mnode_t *n = node_of(rt, node);
@@ -620,24 +879,35 @@ int strata__memory_buffer_init(strata_runtime_t *rt, strata__buffer_t *b,
     /* Runtime-allocated memory counts against the host cap: older
      * buffers spill to make room. */
     strata__mnode_t *n = node_of(rt, rt->mem.host);
-    pthread_mutex_lock(&n->mu);
-    int rc = make_room(rt, n, b->size, false);
-    if (rc == STRATA_OK) {
-      n->used += b->size;
-      lru_insert(n, h, false);
-    }
-    pthread_mutex_unlock(&n->mu);
+    int rc;
+    unsigned tries = 0;
+    do {
+      pthread_mutex_lock(&n->mu);
+      rc = make_room(rt, n, b->size, false);
+      if (rc == STRATA_OK) {
+        n->used += b->size;
+        lru_insert(n, h, false);
+      }
+      pthread_mutex_unlock(&n->mu);
+    } while (spill_retry(rc, &tries));
     if (rc) {
-      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-                 "no room for %zu more bytes under the host memory cap of "
-                 "%llu bytes, and nothing can spill (spill_dir not set, or "
-                 "every buffer is in use)",
-                 b->size, (unsigned long long)n->capacity);
+      if (spill_error(rc))
+        STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                   "no room for %zu more bytes under the host memory cap of "
+                   "%llu bytes: spilling other buffers failed: %s",
+                   b->size, (unsigned long long)n->capacity,
+                   strata_strerror(rc));
+      else
+        STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                   "no room for %zu more bytes under the host memory cap of "
+                   "%llu bytes, and nothing can spill (spill_dir not set, or "
+                   "every buffer is in use)",
+                   b->size, (unsigned long long)n->capacity);
       strata__free(&rt->alloc, b->rep, rt->mem.nnodes * sizeof *b->rep);
       b->rep = NULL;
       pthread_cond_destroy(&b->cv);
       pthread_mutex_destroy(&b->mu);
-      return STRATA_ENOMEM;
+      return spill_error(rc) ? rc : STRATA_ENOMEM;
     }
   }
   return STRATA_OK;
@@ -958,8 +1228,14 @@ int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
   strata__mnode_t *n = node_of(rt, node);
   admit(n, t->working_set); /* computed at submit */
   int rc;
-  while ((rc = acquire_pass(rt, t, node)) == STRATA_EAGAIN)
-    wait_for_room(n);
+  unsigned tries = 0;
+  for (;;) {
+    rc = acquire_pass(rt, t, node);
+    if (rc == STRATA_EAGAIN)
+      wait_for_room(n); /* running tasks hold the room: they will end */
+    else if (!spill_retry(rc, &tries))
+      break;
+  }
   if (rc) {
     unadmit(n, t->working_set);
     return rc;
@@ -1014,10 +1290,18 @@ int strata__memory_to_host(strata_runtime_t *rt, strata__buffer_t *b,
   int h = rt->mem.host;
   pthread_mutex_lock(&b->mu);
   int rc;
-  while ((rc = make_valid(rt, b, h, STRATA_RW)) == STRATA_EAGAIN) {
+  unsigned tries = 0;
+  for (;;) {
+    rc = make_valid(rt, b, h, STRATA_RW);
+    if (rc != STRATA_EAGAIN && !spill_error(rc))
+      break;
     pthread_mutex_unlock(&b->mu);
-    wait_for_room(node_of(rt, h));
+    bool again = rc == STRATA_EAGAIN || spill_retry(rc, &tries);
+    if (rc == STRATA_EAGAIN)
+      wait_for_room(node_of(rt, h));
     pthread_mutex_lock(&b->mu);
+    if (!again)
+      break;
   }
   if (rc == STRATA_OK && will_write)
     make_sole(rt, b, h);

@@ -80,6 +80,14 @@ typedef struct strata__mnode {
   _Atomic uint64_t evictions, writebacks, hits, misses, prefetches;
 } strata__mnode_t;
 
+/* Spill failures of one kind: one operation (write or read) failing for
+ * one cause (an errno, or a short or corrupt file). */
+typedef struct strata__spill_fail {
+  bool write;
+  int cause;
+  uint64_t count;
+} strata__spill_fail_t;
+
 /* Bytes and copies per (source, destination) node pair. */
 typedef struct strata__link {
   _Atomic uint64_t bytes, copies, failures;
@@ -90,7 +98,15 @@ typedef struct strata__memory {
   size_t nnodes;
   int host, pinned, spill; /* node indexes; -1: absent */
   strata__link_t *links;   /* nnodes * nnodes, [src * nnodes + dst] */
-  char *spill_dir;
+  /* The spill node's files live in a private directory the runtime made
+   * inside spill_dir, reached only through spill_fd (-1: none). */
+  char *spill_dir; /* that private directory's path */
+  int spill_fd;
+  uint64_t spill_key; /* secret the file names are derived from */
+  pthread_mutex_t spill_mu; /* guards the failure counts */
+  strata__spill_fail_t spill_fails[8];
+  size_t nspill_fails;
+  uint64_t spill_fails_other; /* of kinds beyond those 8 */
   int device_tiers[3]; /* where device evictions go, in order */
   size_t ndevice_tiers;
   bool eager_writeback;
@@ -102,16 +118,23 @@ typedef struct strata__memory {
 } strata__memory_t;
 
 /** Set up the host, pinned and spill nodes and one node per device with
- *  its own memory (devices must be registered). @return 0; STRATA_ENOMEM;
- *  STRATA_EINVAL (bad tier list, logged) */
+ *  its own memory (devices must be registered). With a spill_dir, make
+ *  the runtime's private directory there (mode 0700).
+ *  @return 0; STRATA_ENOMEM; STRATA_EINVAL (bad tier list, or spill_dir
+ *          is not a directory this process can make a private one in;
+ *          logged); STRATA_ENOSPC, STRATA_EIO (the same, for lack of room
+ *          or an I/O error) */
 int strata__memory_init(struct strata_runtime *rt,
                         const strata_runtime_opts_t *opts);
-/** Free the nodes (every buffer must be gone). */
+/** Free the nodes (every buffer must be gone); remove the private spill
+ *  directory with anything left in it, and log how many spill reads and
+ *  writes failed, per cause. Tolerates a half-done strata__memory_init. */
 void strata__memory_fini(struct strata_runtime *rt);
 
 /** Create a buffer's replica slots: the host one points at `host`
  *  (registered memory, or memory the runtime allocated) and is valid.
- *  @return 0; STRATA_ENOMEM */
+ *  @return 0; STRATA_ENOMEM; STRATA_ENOSPC or STRATA_EIO (room under the
+ *          host cap needed a spill that kept failing; logged) */
 int strata__memory_buffer_init(struct strata_runtime *rt,
                                struct strata__buffer *b, void *host);
 /** Drop every replica but the host one, after making the host one valid.
@@ -129,11 +152,16 @@ uint64_t strata__memory_working_set(const struct strata__task *t);
 bool strata__memory_fits(struct strata_runtime *rt, int d, uint64_t bytes);
 
 /** Make every buffer of t valid on the memory node of device d, pinned,
- *  and fill t's kernel pointers. Blocks while the node lacks room.
+ *  and fill t's kernel pointers. Blocks while the node lacks room (and
+ *  running tasks may free some); spill failures are retried a few times
+ *  with pauses (some 20 ms in all), then returned; nothing is lost (a
+ *  replica that could not be written elsewhere stays where it was).
  *  @return 0; STRATA_EDEVICE (copies to or from d keep failing);
- *          STRATA_EIO (a spilled copy failed its checksum); STRATA_ELOST
- *          (a buffer t reads had its only copy on a failed device);
- *          STRATA_ENOMEM
+ *          STRATA_EIO (a spilled copy cannot be read back or failed its
+ *          checksum, or the spill directory fails writes); STRATA_ENOSPC
+ *          (the spill directory is full, and room needed a spill);
+ *          STRATA_ELOST (a buffer t reads had its only copy on a failed
+ *          device); STRATA_ENOMEM
  *  @thread the worker that will run t */
 int strata__memory_acquire(struct strata_runtime *rt, struct strata__task *t,
                            int d);
@@ -148,8 +176,8 @@ int strata__memory_release(struct strata_runtime *rt, struct strata__task *t,
 /** Bring buffer b's host replica up to date. With `will_write`, other
  *  replicas become invalid; with `pin`, the host replica stays in memory
  *  (not spilled) until strata__memory_unpin_host, which takes the same
- *  will_write.
- *  @return 0; STRATA_EDEVICE; STRATA_EIO; STRATA_ELOST */
+ *  will_write. Spill failures are retried as in strata__memory_acquire.
+ *  @return 0; STRATA_EDEVICE; STRATA_EIO; STRATA_ENOSPC; STRATA_ELOST */
 int strata__memory_to_host(struct strata_runtime *rt, struct strata__buffer *b,
                            bool will_write, bool pin);
 void strata__memory_unpin_host(struct strata_runtime *rt,

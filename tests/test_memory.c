@@ -445,13 +445,21 @@ static void test_memory_enospc_at_submit(void **state) {
 
 /* {=== Spill directory ===} */
 
+/* Files in dir and the directories it holds (the runtime's private one). */
 static unsigned spill_files(const char *dir) {
   DIR *d = opendir(dir);
   assert_non_null(d);
   unsigned n = 0;
   struct dirent *e;
-  while ((e = readdir(d)))
-    n += e->d_name[0] != '.';
+  char path[1024];
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    n += S_ISDIR(st.st_mode) ? spill_files(path) : 1;
+  }
   closedir(d);
   return n;
 }
@@ -466,6 +474,12 @@ static void corrupt_spill_files(const char *dir) {
     if (e->d_name[0] == '.')
       continue;
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    if (S_ISDIR(st.st_mode)) {
+      corrupt_spill_files(path);
+      continue;
+    }
     FILE *f = fopen(path, "r+b");
     assert_non_null(f);
     int c = fgetc(f);

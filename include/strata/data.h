@@ -50,7 +50,9 @@ STRATA_API int strata_buffer_get(const strata_runtime_t *rt,
 /** Create a zero-filled buffer of `size` bytes in memory the runtime owns
  *  (it may spill to disk under strata_runtime_opts_t.host_bytes). Read or
  *  write it from the application through strata_buffer_acquire.
- *  @return 0; STRATA_EINVAL (size 0); STRATA_ENOMEM; STRATA_ESHUTDOWN
+ *  @return 0; STRATA_EINVAL (size 0); STRATA_ENOMEM (also when making room
+ *          under host_bytes needed a spill that failed: logged);
+ *          STRATA_ESHUTDOWN
  *  @own    *out: caller, until strata_buffer_unregister (which frees it)
  *  @thread any */
 STRATA_API int strata_buffer_create(strata_runtime_t *rt, size_t size,
@@ -64,7 +66,10 @@ STRATA_API int strata_buffer_create(strata_runtime_t *rt, size_t size,
  *  @return 0; STRATA_ENOENT; STRATA_EINVAL (rt or ptr NULL, bad mode);
  *          STRATA_EBUSY (already acquired); STRATA_ENOMEM; STRATA_ELOST
  *          (its only copy was on a failed device); STRATA_EDEVICE or
- *          STRATA_EIO (the copy home failed); STRATA_ESHUTDOWN
+ *          STRATA_EIO (the copy home failed; EIO also: the spill directory
+ *          fails); STRATA_ENOSPC (making room in host memory needed a
+ *          spill and the spill directory is full; nothing was lost);
+ *          STRATA_ESHUTDOWN
  *  @own    *ptr: the runtime's memory, lent until strata_buffer_release
  *  @thread any, not from a kernel (it would wait for itself)
  *  @blocks until those tasks end */
@@ -81,7 +86,11 @@ STRATA_API int strata_buffer_release(strata_runtime_t *rt, strata_buffer_t buf);
 /* {=== Memory nodes ===}
  * Every place data can live: host memory (node 0, the home of every
  * buffer), the pinned-host tier and the spill directory when configured,
- * and the memory of each device that has its own. */
+ * and the memory of each device that has its own. The spill directory is
+ * a private subdirectory the runtime makes in spill_dir and removes at
+ * destroy (see strata_runtime_opts_t.spill_dir for who owns what, and the
+ * STRATA_ENOSPC and STRATA_EIO a task fails with when it is full or
+ * failing). */
 
 typedef enum strata_node_kind {
   STRATA_NODE_DEVICE = 0,

@@ -63,7 +63,19 @@ typedef struct strata_runtime_opts {
    * buffers live in the caller's memory and never count. */
   uint64_t host_bytes;
   /* Directory for the last tier: data that fits nowhere else is written
-   * there (with checksums) and read back. NULL: none. */
+   * there (with checksums) and read back. NULL: none. The directory stays
+   * the caller's: strata_runtime_create makes a private subdirectory in
+   * it (strata-XXXXXX, mode 0700, checked to be this user's) and
+   * strata_runtime_destroy removes it with everything in it. Files there
+   * are created anew (never opened through a link or over an existing
+   * file), mode 0600, under unpredictable names, and removed as soon as
+   * their copy is no longer valid. When the directory is full (ENOSPC,
+   * EDQUOT, EFBIG) or fails (EIO...), an operation that needs it tries a
+   * few times over some 20 ms, then fails with STRATA_ENOSPC or
+   * STRATA_EIO: a task ends with that status (its job reports it), and
+   * the data it would have moved stays where it was. Each kind of
+   * failure is logged once, and counted; the counts are logged at
+   * destroy. */
   const char *spill_dir;
   /* Where data evicted from device memory goes, in order of preference:
    * a comma-separated list of "pinned", "host", "spill". NULL: "pinned,
@@ -119,9 +131,12 @@ STRATA_API void strata_runtime_opts_init(strata_runtime_opts_t *opts);
  *  Backend plugins that fail to load are logged at WARN and skipped.
  *  @param[in]  opts  options (NULL: defaults)
  *  @param[out] out   the new runtime
- *  @return 0; STRATA_EINVAL (bad option), STRATA_ETOPOLOGY (hwloc failed or
- *          the XML file is unreadable), STRATA_EBACKEND (a required backend
- *          did not load), STRATA_ENODEV (no backend provided any device)
+ *  @return 0; STRATA_EINVAL (bad option, or no private directory can be
+ *          made in spill_dir: missing, not a directory, not writable),
+ *          STRATA_ENOSPC or STRATA_EIO (the same, for lack of room or an
+ *          I/O error), STRATA_ETOPOLOGY (hwloc failed or the XML file
+ *          is unreadable), STRATA_EBACKEND (a required backend did not
+ *          load), STRATA_ENODEV (no backend provided any device)
  *  @own    *out: caller, destroy with strata_runtime_destroy
  *  @thread any  @blocks while backends start */
 STRATA_API int strata_runtime_create(const strata_runtime_opts_t *opts,
