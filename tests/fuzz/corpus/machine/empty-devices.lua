@@ -1,0 +1,3 @@
+-- SPDX-License-Identifier: MIT
+-- tests/machines/empty-devices.lua: a machine without devices
+return { devices = {} }

@@ -1,0 +1,3 @@
+-- SPDX-License-Identifier: MIT
+-- tests/machines/not-a-table.lua: returns a number instead of a table
+return 42

@@ -1,0 +1,3 @@
+-- SPDX-License-Identifier: MIT
+-- tests/machines/wrong-type-devices.lua: devices given as a string
+return { devices = "all of them" }
