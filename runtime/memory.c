@@ -695,12 +695,18 @@ static bool other_valid(const strata_runtime_t *rt, const strata__buffer_t *b,
 }
 
 int strata__memory_tier(strata_runtime_t *rt, const strata__buffer_t *b,
-                        int node) {
+                        int node, bool overrule_keep) {
   strata__memory_t *m = &rt->mem;
   strata__mnode_t *n = node_of(rt, node);
   int told = rt->policy ? strata__policy_evict(rt, b, node) : -2;
-  if (told != -2)
+  if (told >= 0 || (told == -1 && !overrule_keep))
     return told; /* the policy's tier, or -1: keep it here */
+  if (told == -1 && !atomic_exchange(&m->keep_overruled, true))
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "%s is full and the policy's evict hook keeps every replica "
+               "that could leave it: the default tiers decide for those "
+               "(logged once)",
+               n->name);
   if (n->kind == STRATA__NODE_DEVICE) {
     for (size_t i = 0; i < m->ndevice_tiers; i++) {
       strata__mnode_t *t = node_of(rt, m->device_tiers[i]);
@@ -751,15 +757,16 @@ static bool spill_retry(int rc, unsigned *tries) {
 }
 
 /* Evict replica r from node n (n->mu and r's buffer mutex held): write
- * it to the next tier first when it is the only valid copy.
+ * it to the next tier first when it is the only valid copy. With
+ * `overrule_keep`, a policy's "keep" gives way to the default tiers.
  * @return 0; STRATA_EAGAIN (nowhere to put it right now); STRATA_ENOSPC,
  *         STRATA_EIO (writing it to the spill directory failed: it
  *         stays) */
 static int evict(strata_runtime_t *rt, strata__mnode_t *n,
-                 strata__replica_t *r) {
+                 strata__replica_t *r, bool overrule_keep) {
   strata__buffer_t *b = r->buf;
   if (r->state != STRATA__INVALID && !other_valid(rt, b, n->index)) {
-    int dest = strata__memory_tier(rt, b, n->index);
+    int dest = strata__memory_tier(rt, b, n->index, overrule_keep);
     if (dest < 0)
       return STRATA_EAGAIN;
     strata__replica_t *rd = &b->rep[dest];
@@ -793,8 +800,10 @@ static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
   int failed = STRATA_OK; /* the first spill failure */
   shrink_cache(rt, n, size, reuse);
   /* First spare the replicas the policy keeps here (its cache hook), then
-   * take anything that is not in use. */
-  for (int pass = 0; pass < 2; pass++) {
+   * take anything that is not in use, and last overrule the evict hook's
+   * "keep": a policy that keeps everything must not stall the task that
+   * needs the room. */
+  for (int pass = 0; pass < 3; pass++) {
     strata__replica_t *r = n->lru_tail;
     while (!(reuse ? has_room(n, size) : fits(n, size)) && r) {
       strata__replica_t *prev = r->lru_prev;
@@ -806,7 +815,8 @@ static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
       if ((pass || !kept) && pthread_mutex_trylock(&b->mu) == 0) {
         /* The victim's block joins the cache: reused when it has the size
          * asked for, else given back by shrink_cache. */
-        int rc = r->pins || r->busy ? STRATA_EAGAIN : evict(rt, n, r);
+        int rc =
+            r->pins || r->busy ? STRATA_EAGAIN : evict(rt, n, r, pass == 2);
         if (rc == STRATA_OK)
           shrink_cache(rt, n, size, reuse);
         else if (spill_error(rc) && !failed)

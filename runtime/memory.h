@@ -108,6 +108,7 @@ typedef struct strata__memory {
   size_t nspill_fails;
   uint64_t spill_fails_other; /* of kinds beyond those 8 */
   int device_tiers[3]; /* where device evictions go, in order */
+  atomic_bool keep_overruled; /* said once: the evict hook kept too much */
   size_t ndevice_tiers;
   bool eager_writeback;
   /* Anything but host memory (or a cap on it): tasks must stage their
@@ -208,9 +209,11 @@ void strata__memory_prefetch(struct strata_runtime *rt,
 size_t strata__memory_device_lost(struct strata_runtime *rt, int d);
 
 /** Where a replica evicted from `node` goes: the policy's evict hook
- *  decides when it has an opinion; else the next tier. -1: nowhere (it
- *  stays). The one routing decision for eviction. */
+ *  decides when it has an opinion (its "keep" only without
+ *  `overrule_keep`); else the next tier. -1: nowhere (it stays). The one
+ *  routing decision for eviction. */
 int strata__memory_tier(struct strata_runtime *rt,
-                        const struct strata__buffer *b, int node);
+                        const struct strata__buffer *b, int node,
+                        bool overrule_keep);
 
 #endif /* STRATA_MEMORY_H */
