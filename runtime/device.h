@@ -59,8 +59,19 @@ static inline uint64_t strata__device_load(const strata__device_t *d) {
   return s > e ? s - e : 0;
 }
 
-/** Append the devices a backend probed. @return 0; STRATA_ENOMEM;
- *  STRATA_EINVAL (a malformed description, logged) */
+/** Check everything probe reported (the list, each device's fields)
+ *  before any of it is used: at most STRATA_BACKEND_DEVICES_MAX devices, an
+ *  array unless there are none, entries of one published size, fields in
+ *  the bounds backend.h gives. On failure, why (len bytes) says which
+ *  device and field, for the caller's log line.
+ *  @return 0; STRATA_EABI (the list); STRATA_EINVAL (a field)
+ *  @thread owner (creation) */
+int strata__devices_check(const struct strata_runtime *rt,
+                          const struct strata_core *be,
+                          const strata_backend_device_t *descs, size_t n,
+                          char *why, size_t len);
+/** Append the devices a backend probed (checked with
+ *  strata__devices_check first). @return 0; STRATA_ENOMEM */
 int strata__devices_add(struct strata_runtime *rt, struct strata_core *be,
                         const strata_backend_device_t *descs, size_t n);
 /** Remove the last n devices (a backend that failed to start). */
