@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/test_loader.c: backend plugin loading: ABI layout, broken and junk
- * plugins, plugins that misreport their devices, filters, required backends,
- * backend options, out of memory. */
+ * plugins, plugins that misreport their devices or never start their
+ * workers, filters, required backends, backend options, out of memory. */
 #include "config.h"
 
 #include "util.h"
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <strata/backend.h>
@@ -571,6 +572,163 @@ static void test_loader_liar_required(void **state) {
   assert_logged(f, "ERROR", "required backend 'liar'", "not available");
 }
 
+/* {=== Backends that never start their workers ===} */
+
+static double seconds_since(const struct timespec *t0) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)(t.tv_sec - t0->tv_sec) +
+         (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int liar_device(strata_runtime_t *rt) {
+  for (int i = 0; i < strata_device_count(rt); i++)
+    if (!strcmp(device(rt, i).backend, "liar"))
+      return i;
+  FAIL("no liar device\n");
+  return -1;
+}
+
+static int nap(const strata_kernel_call_t *call) {
+  (void)call;
+  test_sleep_ms(10);
+  return 0;
+}
+
+static strata_kernel_t hbm_kernel(strata_runtime_t *rt, strata_kernel_fn fn) {
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "hbm"};
+  desc.impl[STRATA_CLASS_HBM] = fn;
+  strata_kernel_t k;
+  assert_int_equal(strata_kernel_register(rt, &desc, &k), STRATA_OK);
+  return k;
+}
+
+/* The stalled device is the only one that can run the kernel: once the
+ * bound has passed, it is failed with one clear ERROR and the task ends
+ * STRATA_EDEVICE; the rest of the runtime works on. */
+static void test_loader_watchdog_fails_stalled_device(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu,liar";
+  f->opts.backend_options = "liar:lie=stall";
+  f->opts.worker_start_timeout_ms = 200;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  strata_runtime_t *rt = create_ok(f);
+  int d = liar_device(rt);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(rt, hbm_kernel(rt, noop), &t), 0);
+  assert_int_equal(strata_task_submit(rt, t), STRATA_OK);
+  assert_int_equal(strata_task_wait(rt, t), STRATA_EDEVICE);
+  assert_int_equal(strata_task_release(rt, t), STRATA_OK);
+  double took = seconds_since(&t0);
+  if (took > 10)
+    FAIL("the stalled device was failed after %.1f s\n", took);
+  assert_logged(f, "ERROR",
+                "backend 'liar': device liar0: no worker started within "
+                "0.2 s; device failed",
+                NULL);
+  assert_int_equal(log_lines(&f->log, "ERROR", "no worker started", NULL), 1);
+  assert_true(device(rt, d).failed);
+  run_task(rt, STRATA_CLASS_CPU);
+  destroy_clean(f, rt);
+}
+
+/* Tasks placed on the stalled device while it looked idle run on the
+ * working one of the same class once it is failed. */
+static void test_loader_watchdog_tasks_move(void **state) {
+  fixture_t *f = *state;
+  enum { N = 8 };
+  f->opts.backends = "fake,liar";
+  f->opts.backend_options = "fake:devices=hbm;liar:lie=stall";
+  f->opts.policy = ""; /* least loaded: the idle-looking liar gets some */
+  f->opts.worker_start_timeout_ms = 1000;
+  strata_runtime_t *rt = create_ok(f);
+  int liar = liar_device(rt);
+  strata_kernel_t k = hbm_kernel(rt, nap);
+  strata_task_t t[N];
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(strata_task_create(rt, k, &t[i]), STRATA_OK);
+    assert_int_equal(strata_task_submit(rt, t[i]), STRATA_OK);
+  }
+  for (int i = 0; i < N; i++) {
+    int rc = strata_task_wait(rt, t[i]);
+    if (rc != STRATA_OK) {
+      dump_log(&f->log);
+      FAIL("task %d: %s\n", i, strata_err_name(rc));
+    }
+    strata_task_info_t info = {.struct_size = sizeof info};
+    assert_int_equal(strata_task_info(rt, t[i], &info), STRATA_OK);
+    assert_string_equal(device(rt, info.device).backend, "fake");
+    assert_int_equal(strata_task_release(rt, t[i]), STRATA_OK);
+  }
+  assert_true(device(rt, liar).failed);
+  assert_logged(f, "ERROR", "device liar0: no worker started", NULL);
+  assert_logged(f, "INFO", "moves from liar0 to fake-hbm0", NULL);
+  destroy_clean(f, rt);
+}
+
+/* Destroy with a task stuck on the stalled device returns once the
+ * watchdog has failed it, and leaks nothing. */
+static void test_loader_watchdog_destroy_does_not_hang(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu,liar";
+  f->opts.backend_options = "liar:lie=stall";
+  f->opts.worker_start_timeout_ms = 200;
+  strata_runtime_t *rt = create_ok(f);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(rt, hbm_kernel(rt, noop), &t), 0);
+  assert_int_equal(strata_task_submit(rt, t), STRATA_OK);
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  destroy_clean(f, rt);
+  double took = seconds_since(&t0);
+  if (took > 10)
+    FAIL("destroy took %.1f s\n", took);
+  assert_logged(f, "ERROR", "device liar0: no worker started", NULL);
+}
+
+/* A runtime destroyed before the bound stops the watchdog at once and
+ * fails nothing. */
+static void test_loader_watchdog_stops_with_runtime(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu,liar";
+  f->opts.backend_options = "liar:lie=stall";
+  f->opts.worker_start_timeout_ms = 60000;
+  strata_runtime_t *rt = create_ok(f);
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  destroy_clean(f, rt);
+  double took = seconds_since(&t0);
+  if (took > 10)
+    FAIL("destroy waited %.1f s for the watchdog\n", took);
+  assert_false(test_log_has(&f->log, "no worker started"));
+}
+
+/* Devices whose workers asked for work are never failed. */
+static void test_loader_watchdog_spares_live_devices(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "fake";
+  f->opts.backend_options = "fake:devices=hbm+gddr";
+  f->opts.worker_start_timeout_ms = 50;
+  strata_runtime_t *rt = create_ok(f);
+  /* Once a task has run on each, their workers are known to be alive. */
+  run_task(rt, STRATA_CLASS_HBM);
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "gddr"};
+  desc.impl[STRATA_CLASS_GDDR] = noop;
+  strata_kernel_t k;
+  strata_task_t t;
+  assert_int_equal(strata_kernel_register(rt, &desc, &k), STRATA_OK);
+  assert_int_equal(strata_task_create(rt, k, &t), STRATA_OK);
+  assert_int_equal(strata_task_submit(rt, t), STRATA_OK);
+  assert_int_equal(strata_task_wait(rt, t), STRATA_OK);
+  assert_int_equal(strata_task_release(rt, t), STRATA_OK);
+  test_sleep_ms(150);
+  for (int i = 0; i < strata_device_count(rt); i++)
+    assert_false(device(rt, i).failed);
+  assert_false(test_log_has(&f->log, "no worker started"));
+  destroy_clean(f, rt);
+}
+
 /* {=== The backend path ===} */
 
 static void test_loader_junk_files(void **state) {
@@ -797,6 +955,11 @@ int main(void) {
       T(test_loader_liar_list),
       T(test_loader_liar_fields),
       T(test_loader_liar_required),
+      T(test_loader_watchdog_fails_stalled_device),
+      T(test_loader_watchdog_tasks_move),
+      T(test_loader_watchdog_destroy_does_not_hang),
+      T(test_loader_watchdog_stops_with_runtime),
+      T(test_loader_watchdog_spares_live_devices),
       T(test_loader_junk_files),
       T(test_loader_empty_path_enodev),
       T(test_loader_first_directory_wins),

@@ -145,8 +145,11 @@ typedef struct strata_backend_device {
    * simulated machine may describe more nodes than its host has): its
    * workers are then bound to the whole machine. */
   int32_t numa_node;
-  uint32_t nworkers; /* threads that will call next() for it: 1 to
-                        STRATA_BACKEND_WORKERS_MAX */
+  /* Threads that will call next() for it: 1 to STRATA_BACKEND_WORKERS_MAX.
+   * One of them must call next() soon after start returns: a device none
+   * of whose workers has called it within the runtime's
+   * worker_start_timeout_ms is failed (see device_failed). */
+  uint32_t nworkers;
   /* Logical core index (strata_machine_t.cores) each worker is bound to;
    * NULL: workers are bound to the NUMA node. Owned by the backend. */
   const uint32_t *worker_cores;
@@ -199,7 +202,9 @@ typedef struct strata_backend_component {
                size_t *ndevices);
 
   /** Start the workers of every probed device; handles[i] names device i
-   *  of probe's list in calls to next(). If start fails, the core still
+   *  of probe's list in calls to next(). A device none of whose workers
+   *  ever calls next() is failed after a while (see nworkers), so that
+   *  its tasks run elsewhere. If start fails, the core still
    *  makes next() answer STRATA_ESHUTDOWN and calls stop(), then fini(),
    *  so workers already started are joined.
    *  @thread owner */

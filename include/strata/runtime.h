@@ -103,6 +103,15 @@ typedef struct strata_runtime_opts {
   /* A file where performance models are loaded from at creation and saved
    * to at destruction. NULL: kept in memory only. */
   const char *perf_models;
+
+  /* {=== Backends that stall ===} */
+  /* How long after creation a device may go without any of its workers
+   * asking for work (milliseconds). A backend whose start succeeded but
+   * that never runs a device's workers would leave the tasks placed there
+   * waiting forever: such a device is failed instead (logged at ERROR), so
+   * that its tasks run elsewhere or end STRATA_EDEVICE. 0: 5000;
+   * negative: never. */
+  int worker_start_timeout_ms;
 } strata_runtime_opts_t;
 
 /** Fill `opts` with the defaults described above.
