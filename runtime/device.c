@@ -3,7 +3,11 @@
 #include "config.h"
 
 #include "runtime.h"
+#include "sched.h"
 
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #define COMP "device"
@@ -13,30 +17,191 @@
  * embedding application sees no spinning cores. */
 #define STRATA__IDLE_SPIN_NS 20000
 
-static int check_desc(strata_runtime_t *rt, const strata__backend_t *be,
-                      const strata_backend_device_t *d) {
-  const char *why = NULL;
+/* {=== Checking what probe reported ===}
+ * A plugin is third-party code: every field is checked before the core
+ * uses any, and the first one out of bounds is named. */
+
+/* The sizes of the published layouts of a probed device (2.0 ended with
+ * `peers`, 2.1 with `model`), as a plugin built for them has them. */
+#define DEVICE_SIZE_2_0                                                        \
+  (offsetof(strata_backend_device_t, peers) + sizeof(uint64_t))
+#define DEVICE_SIZE_2_1                                                        \
+  (offsetof(strata_backend_device_t, model) +                                  \
+   sizeof(((strata_backend_device_t *)0)->model))
+#define DEVICE_SIZE_2_2 sizeof(strata_backend_device_t)
+
+/* Format why into buf. @return true, for `if (bad(...))` chains. */
+static bool bad(char *buf, size_t len, const char *fmt, ...)
+    STRATA_PRINTF(3, 4);
+static bool bad(char *buf, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, len, fmt, ap);
+  va_end(ap);
+  return true;
+}
+
+/* A char array field holds a NUL-terminated string. */
+#define TERMINATED(d, field) memchr((d)->field, '\0', sizeof((d)->field))
+
+typedef struct rate_field {
+  const char *name;
+  size_t offset;
+} rate_field_t;
+
+#define RATE(f)                                                                \
+  { #f, offsetof(strata_backend_device_t, f) }
+static const rate_field_t rates[] = {
+    RATE(link_bandwidth), RATE(link_latency), RATE(mem_bandwidth),
+    RATE(fp64_flops),     RATE(fp32_flops),   RATE(peer_bandwidth),
+};
+#undef RATE
+
+/* The first rate or size that is negative, infinite or NaN, or NULL. */
+static const rate_field_t *bad_rate(const strata_backend_device_t *d,
+                                    double *value) {
+  for (size_t i = 0; i < sizeof rates / sizeof *rates; i++) {
+    memcpy(value, (const char *)d + rates[i].offset, sizeof *value);
+    if (!isfinite(*value) || *value < 0)
+      return &rates[i];
+  }
+  return NULL;
+}
+
+/* Fields of device i that refer to nothing else. */
+static bool bad_fields(const strata_backend_device_t *d, size_t i, char *why,
+                       size_t len) {
+  const rate_field_t *r;
+  double v;
   if ((unsigned)d->device_class >= STRATA_CLASS_COUNT)
-    why = "unknown device class";
-  else if ((unsigned)d->impl_class >= STRATA_CLASS_COUNT)
-    why = "unknown implementation class";
-  else if (!d->nworkers)
-    why = "no workers";
-  else if (!memchr(d->name, '\0', sizeof d->name) || !d->name[0])
-    why = "no name";
-  else if (d->own_memory &&
-           (!be->comp->mem_alloc || !be->comp->mem_free || !be->comp->copy))
-    why = "it has its own memory, but the backend cannot allocate or copy";
-  else if (d->own_memory && !d->memory_bytes)
-    why = "it has its own memory, of zero bytes";
-  else if (d->worker_cores)
-    for (uint32_t w = 0; w < d->nworkers && !why; w++)
-      if (d->worker_cores[w] >= rt->topo.view.ncores)
-        why = "worker bound to a core that does not exist";
-  if (why)
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
-               "backend '%s' reported a malformed device: %s", be->name, why);
-  return why ? STRATA_EINVAL : STRATA_OK;
+    return bad(why, len, "device %zu: device_class %d is not a known class", i,
+               (int)d->device_class);
+  if ((unsigned)d->impl_class >= STRATA_CLASS_COUNT)
+    return bad(why, len, "device %zu: impl_class %d is not a known class", i,
+               (int)d->impl_class);
+  if (d->nworkers < 1 || d->nworkers > STRATA_BACKEND_WORKERS_MAX)
+    return bad(
+        why, len,
+        "device %zu: nworkers is %u, not 1 to %d (STRATA_BACKEND_WORKERS_MAX)",
+        i, d->nworkers, STRATA_BACKEND_WORKERS_MAX);
+  if (!TERMINATED(d, name))
+    return bad(why, len,
+               "device %zu: name is not NUL-terminated within %zu bytes", i,
+               sizeof d->name);
+  if (!d->name[0])
+    return bad(why, len, "device %zu: name is empty", i);
+  if (!TERMINATED(d, model))
+    return bad(why, len,
+               "device %zu: model is not NUL-terminated within %zu bytes", i,
+               sizeof d->model);
+  if (!TERMINATED(d, pci_busid))
+    return bad(why, len,
+               "device %zu: pci_busid is not NUL-terminated within %zu bytes",
+               i, sizeof d->pci_busid);
+  if (d->numa_node < -1)
+    return bad(why, len, "device %zu: numa_node is %d, not an OS index or -1",
+               i, (int)d->numa_node);
+  if (d->own_memory != 0 && d->own_memory != 1)
+    return bad(why, len, "device %zu: own_memory is %d, not 0 or 1", i,
+               (int)d->own_memory);
+  if (d->ecc < -1 || d->ecc > 1)
+    return bad(why, len, "device %zu: ecc is %d, not 1, 0 or -1", i,
+               (int)d->ecc);
+  if ((r = bad_rate(d, &v)))
+    return bad(why, len, "device %zu: %s is %g, not a finite number >= 0", i,
+               r->name, v);
+  return false;
+}
+
+/* Fields of device i of n that refer to the backend, the other devices or
+ * the machine. */
+static bool bad_references(const strata_runtime_t *rt,
+                           const strata__backend_t *be,
+                           const strata_backend_device_t *d, size_t i, size_t n,
+                           char *why, size_t len) {
+  const strata_backend_component_t *c = be->comp;
+  if (d->own_memory && (!c->mem_alloc || !c->mem_free || !c->copy))
+    return bad(why, len,
+               "device %zu: own_memory is 1, but the backend cannot allocate "
+               "or copy (mem_alloc, mem_free or copy is NULL)",
+               i);
+  if (d->own_memory && !d->memory_bytes)
+    return bad(why, len, "device %zu: own_memory is 1 but memory_bytes is 0",
+               i);
+  /* n <= 64 (checked first); a shift by 64 would be undefined. */
+  if (n < 64 && d->peers >> n)
+    return bad(why, len,
+               "device %zu: peers has bit %d set, but the backend reported %zu "
+               "device(s)",
+               i, 63 - __builtin_clzll(d->peers), n);
+  for (uint32_t w = 0; d->worker_cores && w < d->nworkers; w++)
+    if (d->worker_cores[w] >= rt->topo.view.ncores)
+      return bad(
+          why, len,
+          "device %zu: worker_cores[%u] is %u, but the machine has %u cores", i,
+          w, d->worker_cores[w], rt->topo.view.ncores);
+  return false;
+}
+
+/* Device i of a probe list whose entries are `stride` bytes apart (the
+ * plugin's sizeof, which may differ from ours). */
+static strata_backend_device_t desc_at(const strata_backend_device_t *descs,
+                                       size_t stride, size_t i) {
+  strata_backend_device_t d;
+  memset(&d, 0, sizeof d);
+  memcpy(&d, (const char *)descs + i * stride, STRATA_MIN(stride, sizeof d));
+  d.struct_size = sizeof d;
+  return d;
+}
+
+/* The list itself: its count, its array, the size of its entries. */
+static bool bad_list(const strata_backend_device_t *descs, size_t n, char *why,
+                     size_t len) {
+  if (n > STRATA_BACKEND_DEVICES_MAX)
+    return bad(
+        why, len,
+        "probe reported %zu devices, at most %d (STRATA_BACKEND_DEVICES_MAX)",
+        n, STRATA_BACKEND_DEVICES_MAX);
+  if (!descs)
+    return bad(why, len, "probe reported %zu device(s) but a NULL array", n);
+  /* Only the first field is read before the stride is known to be one
+   * that the plugin's array may really have. */
+  size_t stride = descs[0].struct_size;
+  if (stride != DEVICE_SIZE_2_0 && stride != DEVICE_SIZE_2_1 &&
+      stride != DEVICE_SIZE_2_2)
+    return bad(why, len,
+               "device 0: struct_size is %zu, not the size of a published "
+               "layout (%zu, %zu or %zu bytes)",
+               stride, (size_t)DEVICE_SIZE_2_0, (size_t)DEVICE_SIZE_2_1,
+               (size_t)DEVICE_SIZE_2_2);
+  for (size_t i = 1; i < n; i++) {
+    uint32_t size;
+    memcpy(&size, (const char *)descs + i * stride, sizeof size);
+    if (size != stride)
+      return bad(why, len,
+                 "device %zu: struct_size is %u, but device 0's is %zu (all "
+                 "entries have the same size)",
+                 i, size, stride);
+  }
+  return false;
+}
+
+int strata__devices_check(const strata_runtime_t *rt,
+                          const strata__backend_t *be,
+                          const strata_backend_device_t *descs, size_t n,
+                          char *why, size_t len) {
+  if (!n)
+    return STRATA_OK;
+  if (bad_list(descs, n, why, len))
+    return STRATA_EABI;
+  size_t stride = descs[0].struct_size;
+  for (size_t i = 0; i < n; i++) {
+    strata_backend_device_t d = desc_at(descs, stride, i);
+    if (bad_fields(&d, i, why, len) ||
+        bad_references(rt, be, &d, i, n, why, len))
+      return STRATA_EINVAL;
+  }
+  return STRATA_OK;
 }
 
 static size_t slots_bytes(uint32_t nworkers) {
@@ -59,37 +224,10 @@ static void device_free(strata_runtime_t *rt, strata__device_t *d) {
   strata__free(&rt->alloc, d, sizeof *d);
 }
 
-/* Device i of a probe list whose entries are `stride` bytes apart (the
- * plugin's sizeof, which may differ from ours). */
-static strata_backend_device_t desc_at(const strata_backend_device_t *descs,
-                                       size_t stride, size_t i) {
-  strata_backend_device_t d;
-  memset(&d, 0, sizeof d);
-  memcpy(&d, (const char *)descs + i * stride, STRATA_MIN(stride, sizeof d));
-  d.struct_size = sizeof d;
-  return d;
-}
-
-/* The fields of ABI 2.0: a probe list with shorter entries is malformed. */
-#define DEVICE_MIN_SIZE                                                        \
-  (offsetof(strata_backend_device_t, peers) + sizeof(uint64_t))
-
 int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
                         const strata_backend_device_t *descs, size_t n) {
   int rc;
   size_t stride = n ? descs[0].struct_size : 0;
-  if (n && stride < DEVICE_MIN_SIZE) {
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
-               "backend '%s' reported devices of %zu bytes, at least %zu are "
-               "needed",
-               be->name, stride, (size_t)DEVICE_MIN_SIZE);
-    return STRATA_EABI;
-  }
-  for (size_t i = 0; i < n; i++) {
-    strata_backend_device_t d = desc_at(descs, stride, i);
-    if ((rc = check_desc(rt, be, &d)))
-      return rc;
-  }
   if ((rc = strata__grow(&rt->alloc, (void **)&rt->devices, &rt->cap_devices,
                          rt->ndevices + n, sizeof *rt->devices)))
     return rc;
@@ -137,6 +275,100 @@ void strata__devices_free(strata_runtime_t *rt) {
   strata__free(&rt->alloc, rt->devices, rt->cap_devices * sizeof *rt->devices);
   rt->devices = NULL;
   rt->cap_devices = 0;
+}
+
+/* {=== Watchdog ===} */
+
+#define WATCH_DEFAULT_MS 5000
+/* How often the watchdog looks whether every device has a worker by now:
+ * it ends as soon as they have, which is the usual case. */
+#define WATCH_POLL_NS 10000000
+
+static bool all_have_workers(const strata_runtime_t *rt) {
+  for (size_t i = 0; i < rt->ndevices; i++)
+    if (!atomic_load(&rt->devices[i]->worker_seen) &&
+        !atomic_load(&rt->devices[i]->failed))
+      return false;
+  return true;
+}
+
+static struct timespec at_ns(uint64_t ns) {
+  return (struct timespec){(time_t)(ns / 1000000000u),
+                           (long)(ns % 1000000000u)};
+}
+
+/* Fail each device still without a worker. No lock is held: failing runs
+ * its tasks elsewhere, through placement and the graph. */
+static void fail_stalled(strata_runtime_t *rt, uint64_t bound_ns) {
+  for (size_t i = 0; i < rt->ndevices; i++) {
+    strata__device_t *d = rt->devices[i];
+    if (atomic_load(&d->worker_seen) || atomic_load(&d->failed))
+      continue;
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "backend '%s': device %s: no worker started within %.1f s; "
+               "device failed",
+               d->backend->name, d->desc.name, (double)bound_ns / 1e9);
+    strata__sched_fail_device(rt, d, "its backend started no worker for it");
+  }
+}
+
+static void *watch(void *arg) {
+  strata_runtime_t *rt = arg;
+  strata__watchdog_t *w = &rt->watchdog;
+  uint64_t deadline = strata__now_ns() + w->bound_ns;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    if (w->stop || all_have_workers(rt))
+      break;
+    uint64_t now = strata__now_ns();
+    if (now >= deadline)
+      break;
+    struct timespec until = at_ns(STRATA_MIN(deadline, now + WATCH_POLL_NS));
+    pthread_cond_timedwait(&w->cv, &w->mu, &until);
+  }
+  bool stop = w->stop;
+  pthread_mutex_unlock(&w->mu);
+  if (!stop)
+    fail_stalled(rt, w->bound_ns);
+  return NULL;
+}
+
+void strata__devices_watch_start(strata_runtime_t *rt, int timeout_ms) {
+  strata__watchdog_t *w = &rt->watchdog;
+  if (timeout_ms < 0 || all_have_workers(rt))
+    return;
+  w->bound_ns =
+      (uint64_t)(timeout_ms ? timeout_ms : WATCH_DEFAULT_MS) * 1000000u;
+  w->stop = false;
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (pthread_create(&w->thread, NULL, watch, rt)) {
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "cannot start the worker watchdog: a device whose backend never "
+               "runs its workers will keep its tasks waiting");
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    return;
+  }
+  w->running = true;
+}
+
+void strata__devices_watch_stop(strata_runtime_t *rt) {
+  strata__watchdog_t *w = &rt->watchdog;
+  if (!w->running)
+    return;
+  pthread_mutex_lock(&w->mu);
+  w->stop = true;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+  w->running = false;
 }
 
 /* {=== Public API ===} */

@@ -335,6 +335,17 @@ static int bring_up(strata_runtime_t *rt, strata__backend_t *be, size_t *ndev) {
   step = "probe";
   if ((rc = c->probe(be->state, &devs, &n)))
     goto fail_fini;
+  char why[256];
+  if ((rc = strata__devices_check(rt, be, devs, n, why, sizeof why))) {
+    /* One lying entry makes the whole list suspect, and start() takes
+     * the list whole (handles[i] is device i): refuse the backend. */
+    c->fini(be->state);
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "backend '%s' (%s) skipped: probe reported a malformed "
+               "device list: %s",
+               be->name, be->path, why);
+    return rc;
+  }
   *ndev = n;
   if (!n)
     return STRATA_OK;

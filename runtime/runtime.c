@@ -97,6 +97,7 @@ static void teardown(strata_runtime_t *rt) {
    * the buffers (whose access history holds the last task references) and
    * the memory nodes, while the backends that hold device memory are
    * still loaded; then the backends and their devices. */
+  strata__devices_watch_stop(rt); /* it fails devices: before they go */
   strata__jobs_release_all(rt);
   strata__policy_fini(rt); /* the monitor reads devices: before they go */
   strata__buffers_free(rt);
@@ -163,6 +164,8 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
       (rc = strata__prefetch_start(rt, o.prefetch != 0)) ||
       (rc = strata__policy_init(rt, &o)))
     goto fail;
+  /* Last: failing a device needs memory, placement and the policy. */
+  strata__devices_watch_start(rt, o.worker_start_timeout_ms);
   *out = rt;
   return STRATA_OK;
 fail:

@@ -35,6 +35,7 @@ struct strata_runtime {
   size_t nbackends, cap_backends;
   strata__device_t **devices;
   size_t ndevices, cap_devices;
+  strata__watchdog_t watchdog; /* devices whose workers never start */
 
   strata__memory_t mem;
   strata__prefetcher_t prefetcher;

@@ -98,6 +98,11 @@ static void device_failed(strata_runtime_t *rt, strata__device_t *d,
   drain_failed(rt, d);
 }
 
+void strata__sched_fail_device(strata_runtime_t *rt, strata__device_t *d,
+                               const char *why) {
+  device_failed(rt, d, why);
+}
+
 void strata__sched_device_failed(strata_core_t *core,
                                  strata_device_handle_t *dev,
                                  strata_work_t *work, const char *why) {
@@ -168,6 +173,10 @@ int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
                core->name, worker, dev->desc.name, dev->desc.nworkers);
     return STRATA_EINVAL;
   }
+  /* The watchdog fails devices none of whose workers ever gets here. */
+  if (STRATA_UNLIKELY(
+          !atomic_load_explicit(&dev->worker_seen, memory_order_relaxed)))
+    atomic_store_explicit(&dev->worker_seen, true, memory_order_relaxed);
   for (;;) {
     if (STRATA_UNLIKELY(
             atomic_load_explicit(&dev->failed, memory_order_relaxed)))

@@ -17,6 +17,13 @@ void strata__sched_enqueue(struct strata_runtime *rt, strata__task_t *t);
 bool strata__sched_may_run_next(struct strata_runtime *rt,
                                 const strata__task_t *t);
 
+/** Fail device d as if its backend had reported it: no more work goes
+ *  there and what is queued runs elsewhere (or ends STRATA_EDEVICE);
+ *  logged at ERROR with `why`. A no-op on a device already failed.
+ *  @thread any (no runtime lock held) */
+void strata__sched_fail_device(struct strata_runtime *rt, strata__device_t *d,
+                               const char *why);
+
 /* The services table entries (see strata/backend.h). */
 int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
                        unsigned worker, int64_t timeout_ns,

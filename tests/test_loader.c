@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/test_loader.c: backend plugin loading: ABI layout, broken and junk
- * plugins, filters, required backends, backend options, out of memory. */
+ * plugins, plugins that misreport their devices or never start their
+ * workers, filters, required backends, backend options, out of memory. */
 #include "config.h"
 
 #include "util.h"
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <strata/backend.h>
@@ -446,19 +448,38 @@ static void test_loader_fake_fail_start(void **state) {
                 "start");
 }
 
-/* A plugin that describes a device wrongly is skipped with the reason. */
+/* A plugin that describes a device wrongly is refused before its devices
+ * are used, with one WARN naming its file and the reason. */
+static void refused(fixture_t *f, const char *backend, const char *options,
+                    const char *what) {
+  test_log_clear(&f->log);
+  f->opts.backend_options = options;
+  strata_runtime_t *rt = create_ok(f);
+  char line[4200], name[64];
+  snprintf(line, sizeof line,
+           "(%s/%s) skipped: probe reported a malformed device list: ",
+           test_env("STRATA_TEST_PLUGINS"), backend);
+  assert_logged(f, "WARN", line, what);
+  snprintf(name, sizeof name, "backend '%s'", backend);
+  assert_int_equal(log_lines(&f->log, "WARN", name, NULL), 1);
+  assert_int_equal(devices_of(rt, backend, NULL), 0);
+  assert_true(devices_of(rt, "cpu", NULL) >= 1);
+  run_task(rt, STRATA_CLASS_CPU);
+  destroy_clean(f, rt);
+}
+
 static void test_loader_fake_malformed_devices(void **state) {
   fixture_t *f = *state;
-  const char *bad[][2] = {{"class", "unknown device class"},
-                          {"impl", "unknown implementation class"},
-                          {"workers", "no workers"},
-                          {"name", "no name"},
-                          {"core", "a core that does not exist"}};
+  const char *bad[][2] = {
+      {"class", "device 0: device_class 42 is not a known class"},
+      {"impl", "device 0: impl_class 42 is not a known class"},
+      {"workers", "device 0: nworkers is 0, not 1 to 4096"},
+      {"name", "device 0: name is empty"},
+      {"core", "device 0: worker_cores[0] is 1073741824, but the machine"}};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     char opts[64];
     snprintf(opts, sizeof opts, "fake:bad=%s", bad[i][0]);
-    fake_fails_at(f, opts, "device registration");
-    assert_logged(f, "WARN", "malformed device", bad[i][1]);
+    refused(f, "fake", opts, bad[i][1]);
   }
 }
 
@@ -487,6 +508,225 @@ static void test_loader_fake_no_device(void **state) {
   f->opts.required_backends = "fake";
   create_fails(f, STRATA_EBACKEND);
   assert_logged(f, "ERROR", "required backend 'fake'", NULL);
+}
+
+/* {=== Plugins that lie ===} */
+
+static void liar_refused(fixture_t *f, const char *lie, const char *what) {
+  char opts[64];
+  snprintf(opts, sizeof opts, "liar:lie=%s", lie);
+  f->opts.backends = "cpu,liar";
+  refused(f, "liar", opts, what);
+}
+
+/* The list itself: a NULL array (which crashed the core), a count beyond
+ * the bound (whose array is not read), entry sizes that are no published
+ * layout or differ between entries. */
+static void test_loader_liar_list(void **state) {
+  fixture_t *f = *state;
+  char size[96];
+  liar_refused(f, "null", "probe reported 3 device(s) but a NULL array");
+  liar_refused(f, "count", "probe reported 100000 devices, at most 64");
+  snprintf(size, sizeof size,
+           "device 0: struct_size is 4096, not the size of a published "
+           "layout (%zu, %zu or %zu bytes)",
+           offsetof(strata_backend_device_t, peers) + sizeof(uint64_t),
+           offsetof(strata_backend_device_t, peer_bandwidth),
+           sizeof(strata_backend_device_t));
+  liar_refused(f, "size-huge", size);
+  liar_refused(f, "size-small", "device 0: struct_size is 16, not the size");
+  snprintf(size, sizeof size,
+           "device 1: struct_size is 200, but device 0's is %zu",
+           sizeof(strata_backend_device_t));
+  liar_refused(f, "size-mixed", size);
+}
+
+/* Each field out of its bounds is named. */
+static void test_loader_liar_fields(void **state) {
+  fixture_t *f = *state;
+  const char *bad[][2] = {
+      {"workers0", "device 0: nworkers is 0, not 1 to 4096"},
+      {"workers-huge", "device 0: nworkers is 1048576, not 1 to 4096"},
+      {"name", "device 0: name is not NUL-terminated within 64 bytes"},
+      {"model", "device 0: model is not NUL-terminated within 64 bytes"},
+      {"busid", "device 0: pci_busid is not NUL-terminated within 16"},
+      {"nan", "device 0: fp64_flops is nan, not a finite number >= 0"},
+      {"negative", "device 0: link_bandwidth is -1, not a finite number"},
+      {"numa", "device 0: numa_node is -7, not an OS index or -1"},
+      {"peers", "device 0: peers has bit 5 set, but the backend reported 3"},
+      {"ecc", "device 0: ecc is 7, not 1, 0 or -1"},
+      {"memory", "device 0: own_memory is 2, not 0 or 1"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    liar_refused(f, bad[i][0], bad[i][1]);
+}
+
+/* A lying backend that is required fails creation, and frees everything. */
+static void test_loader_liar_required(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu,liar";
+  f->opts.required_backends = "liar";
+  f->opts.backend_options = "liar:lie=null";
+  create_fails(f, STRATA_EBACKEND);
+  assert_logged(f, "WARN", "backend 'liar'", "but a NULL array");
+  assert_logged(f, "ERROR", "required backend 'liar'", "not available");
+}
+
+/* {=== Backends that never start their workers ===} */
+
+static double seconds_since(const struct timespec *t0) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)(t.tv_sec - t0->tv_sec) +
+         (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int liar_device(strata_runtime_t *rt) {
+  for (int i = 0; i < strata_device_count(rt); i++)
+    if (!strcmp(device(rt, i).backend, "liar"))
+      return i;
+  FAIL("no liar device\n");
+  return -1;
+}
+
+static int nap(const strata_kernel_call_t *call) {
+  (void)call;
+  test_sleep_ms(10);
+  return 0;
+}
+
+static strata_kernel_t hbm_kernel(strata_runtime_t *rt, strata_kernel_fn fn) {
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "hbm"};
+  desc.impl[STRATA_CLASS_HBM] = fn;
+  strata_kernel_t k;
+  assert_int_equal(strata_kernel_register(rt, &desc, &k), STRATA_OK);
+  return k;
+}
+
+/* The stalled device is the only one that can run the kernel: once the
+ * bound has passed, it is failed with one clear ERROR and the task ends
+ * STRATA_EDEVICE; the rest of the runtime works on. */
+static void test_loader_watchdog_fails_stalled_device(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu,liar";
+  f->opts.backend_options = "liar:lie=stall";
+  f->opts.worker_start_timeout_ms = 200;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  strata_runtime_t *rt = create_ok(f);
+  int d = liar_device(rt);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(rt, hbm_kernel(rt, noop), &t), 0);
+  assert_int_equal(strata_task_submit(rt, t), STRATA_OK);
+  assert_int_equal(strata_task_wait(rt, t), STRATA_EDEVICE);
+  assert_int_equal(strata_task_release(rt, t), STRATA_OK);
+  double took = seconds_since(&t0);
+  if (took > 10)
+    FAIL("the stalled device was failed after %.1f s\n", took);
+  assert_logged(f, "ERROR",
+                "backend 'liar': device liar0: no worker started within "
+                "0.2 s; device failed",
+                NULL);
+  assert_int_equal(log_lines(&f->log, "ERROR", "no worker started", NULL), 1);
+  assert_true(device(rt, d).failed);
+  run_task(rt, STRATA_CLASS_CPU);
+  destroy_clean(f, rt);
+}
+
+/* Tasks placed on the stalled device while it looked idle run on the
+ * working one of the same class once it is failed. */
+static void test_loader_watchdog_tasks_move(void **state) {
+  fixture_t *f = *state;
+  enum { N = 8 };
+  f->opts.backends = "fake,liar";
+  f->opts.backend_options = "fake:devices=hbm;liar:lie=stall";
+  f->opts.policy = ""; /* least loaded: the idle-looking liar gets some */
+  f->opts.worker_start_timeout_ms = 1000;
+  strata_runtime_t *rt = create_ok(f);
+  int liar = liar_device(rt);
+  strata_kernel_t k = hbm_kernel(rt, nap);
+  strata_task_t t[N];
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(strata_task_create(rt, k, &t[i]), STRATA_OK);
+    assert_int_equal(strata_task_submit(rt, t[i]), STRATA_OK);
+  }
+  for (int i = 0; i < N; i++) {
+    int rc = strata_task_wait(rt, t[i]);
+    if (rc != STRATA_OK) {
+      dump_log(&f->log);
+      FAIL("task %d: %s\n", i, strata_err_name(rc));
+    }
+    strata_task_info_t info = {.struct_size = sizeof info};
+    assert_int_equal(strata_task_info(rt, t[i], &info), STRATA_OK);
+    assert_string_equal(device(rt, info.device).backend, "fake");
+    assert_int_equal(strata_task_release(rt, t[i]), STRATA_OK);
+  }
+  assert_true(device(rt, liar).failed);
+  assert_logged(f, "ERROR", "device liar0: no worker started", NULL);
+  assert_logged(f, "INFO", "moves from liar0 to fake-hbm0", NULL);
+  destroy_clean(f, rt);
+}
+
+/* Destroy with a task stuck on the stalled device returns once the
+ * watchdog has failed it, and leaks nothing. */
+static void test_loader_watchdog_destroy_does_not_hang(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu,liar";
+  f->opts.backend_options = "liar:lie=stall";
+  f->opts.worker_start_timeout_ms = 200;
+  strata_runtime_t *rt = create_ok(f);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(rt, hbm_kernel(rt, noop), &t), 0);
+  assert_int_equal(strata_task_submit(rt, t), STRATA_OK);
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  destroy_clean(f, rt);
+  double took = seconds_since(&t0);
+  if (took > 10)
+    FAIL("destroy took %.1f s\n", took);
+  assert_logged(f, "ERROR", "device liar0: no worker started", NULL);
+}
+
+/* A runtime destroyed before the bound stops the watchdog at once and
+ * fails nothing. */
+static void test_loader_watchdog_stops_with_runtime(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu,liar";
+  f->opts.backend_options = "liar:lie=stall";
+  f->opts.worker_start_timeout_ms = 60000;
+  strata_runtime_t *rt = create_ok(f);
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  destroy_clean(f, rt);
+  double took = seconds_since(&t0);
+  if (took > 10)
+    FAIL("destroy waited %.1f s for the watchdog\n", took);
+  assert_false(test_log_has(&f->log, "no worker started"));
+}
+
+/* Devices whose workers asked for work are never failed. */
+static void test_loader_watchdog_spares_live_devices(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "fake";
+  f->opts.backend_options = "fake:devices=hbm+gddr";
+  f->opts.worker_start_timeout_ms = 50;
+  strata_runtime_t *rt = create_ok(f);
+  /* Once a task has run on each, their workers are known to be alive. */
+  run_task(rt, STRATA_CLASS_HBM);
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "gddr"};
+  desc.impl[STRATA_CLASS_GDDR] = noop;
+  strata_kernel_t k;
+  strata_task_t t;
+  assert_int_equal(strata_kernel_register(rt, &desc, &k), STRATA_OK);
+  assert_int_equal(strata_task_create(rt, k, &t), STRATA_OK);
+  assert_int_equal(strata_task_submit(rt, t), STRATA_OK);
+  assert_int_equal(strata_task_wait(rt, t), STRATA_OK);
+  assert_int_equal(strata_task_release(rt, t), STRATA_OK);
+  test_sleep_ms(150);
+  for (int i = 0; i < strata_device_count(rt); i++)
+    assert_false(device(rt, i).failed);
+  assert_false(test_log_has(&f->log, "no worker started"));
+  destroy_clean(f, rt);
 }
 
 /* {=== The backend path ===} */
@@ -712,6 +952,14 @@ int main(void) {
       T(test_loader_fake_no_device),
       T(test_loader_fake_malformed_devices),
       T(test_loader_next_bad_worker),
+      T(test_loader_liar_list),
+      T(test_loader_liar_fields),
+      T(test_loader_liar_required),
+      T(test_loader_watchdog_fails_stalled_device),
+      T(test_loader_watchdog_tasks_move),
+      T(test_loader_watchdog_destroy_does_not_hang),
+      T(test_loader_watchdog_stops_with_runtime),
+      T(test_loader_watchdog_spares_live_devices),
       T(test_loader_junk_files),
       T(test_loader_empty_path_enodev),
       T(test_loader_first_directory_wins),

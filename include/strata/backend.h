@@ -28,6 +28,16 @@ extern "C" {
  * name with '-' mapped to '_' + "_component". */
 #define STRATA_BACKEND_EXPORT __attribute__((visibility("default")))
 
+/* Limits on what probe may report. The core checks every field of every
+ * device before using any (see strata_backend_device_t) and refuses the
+ * whole backend, with a WARN naming the plugin, the device and the field,
+ * when one is out of bounds.
+ * Devices per backend: `peers` can name no more. */
+#define STRATA_BACKEND_DEVICES_MAX 64
+/* Workers per device: as many as the cpu backend accepts for a machine
+ * of one NUMA node. */
+#define STRATA_BACKEND_WORKERS_MAX 4096
+
 /** The core as seen by one backend (opaque). */
 typedef struct strata_core strata_core_t;
 /** One of the core's devices (opaque), handed to the backend at start. */
@@ -118,7 +128,10 @@ typedef struct strata_backend_config {
 } strata_backend_config_t;
 
 /** A device a backend drives, as reported by probe. Rates and sizes are
- *  in base units (bytes, bytes/s, flop/s, seconds); 0 means unknown. */
+ *  in base units (bytes, bytes/s, flop/s, seconds); 0 means unknown; they
+ *  must be finite and not negative. Every entry of probe's array has the
+ *  same struct_size, which is the size of one published layout (2.0, 2.1
+ *  or 2.2). The strings are NUL-terminated within their arrays. */
 typedef struct strata_backend_device {
   uint32_t struct_size; /* sizeof(strata_backend_device_t) as compiled:
                            the core steps through probe's array with it */
@@ -128,8 +141,15 @@ typedef struct strata_backend_device {
   strata_device_class_t impl_class;
   char name[64];
   uint64_t memory_bytes;
-  int32_t numa_node; /* OS index; -1 unknown */
-  uint32_t nworkers; /* threads that will call next() for it (>= 1) */
+  /* OS index; -1 unknown. A node the machine lacks is accepted (a
+   * simulated machine may describe more nodes than its host has): its
+   * workers are then bound to the whole machine. */
+  int32_t numa_node;
+  /* Threads that will call next() for it: 1 to STRATA_BACKEND_WORKERS_MAX.
+   * One of them must call next() soon after start returns: a device none
+   * of whose workers has called it within the runtime's
+   * worker_start_timeout_ms is failed (see device_failed). */
+  uint32_t nworkers;
   /* Logical core index (strata_machine_t.cores) each worker is bound to;
    * NULL: workers are bound to the NUMA node. Owned by the backend. */
   const uint32_t *worker_cores;
@@ -143,7 +163,8 @@ typedef struct strata_backend_device {
   double fp64_flops, fp32_flops;
   int32_t ecc; /* 1 yes, 0 no, -1 unknown */
   /* Bit i: copy() works directly between this device and device i of the
-   * same probe list (peer to peer); else copies go through host memory. */
+   * same probe list (peer to peer); else copies go through host memory.
+   * Bits past the end of the list are refused. */
   uint64_t peers;
   /* {=== ABI 2.1 ===} */
   /* The kind of device, the same for identical cards (performance models
@@ -172,14 +193,18 @@ typedef struct strata_backend_component {
   int (*init)(const strata_core_services_t *core,
               const strata_backend_config_t *cfg, void **state);
 
-  /** Report the devices this backend drives (possibly none).
+  /** Report the devices this backend drives (possibly none): at most
+   *  STRATA_BACKEND_DEVICES_MAX; *devices may be NULL only when there are
+   *  none.
    *  @own    *devices: backend, valid until fini
    *  @thread owner */
   int (*probe)(void *state, const strata_backend_device_t **devices,
                size_t *ndevices);
 
   /** Start the workers of every probed device; handles[i] names device i
-   *  of probe's list in calls to next(). If start fails, the core still
+   *  of probe's list in calls to next(). A device none of whose workers
+   *  ever calls next() is failed after a while (see nworkers), so that
+   *  its tasks run elsewhere. If start fails, the core still
    *  makes next() answer STRATA_ESHUTDOWN and calls stop(), then fini(),
    *  so workers already started are joined.
    *  @thread owner */

@@ -121,6 +121,15 @@ typedef struct strata_runtime_opts {
    * policy engine while another thread's hook runs, before the default
    * decides for it. 0: 50. */
   uint32_t policy_time_ms;
+
+  /* {=== Backends that stall ===} */
+  /* How long after creation a device may go without any of its workers
+   * asking for work (milliseconds). A backend whose start succeeded but
+   * that never runs a device's workers would leave the tasks placed there
+   * waiting forever: such a device is failed instead (logged at ERROR), so
+   * that its tasks run elsewhere or end STRATA_EDEVICE. 0: 5000;
+   * negative: never. */
+  int worker_start_timeout_ms;
 } strata_runtime_opts_t;
 
 /** Fill `opts` with the defaults described above.
