@@ -516,7 +516,8 @@ static int policy_place(void *state, strata_runtime_t *rt, strata__task_t *t,
          : strata__placement_least_loaded(P->rt, t, s->mask, device)
              ? STRATA_ENOENT /* the devices it named cannot take it now */
              : STRATA_OK;
-    record(P, t, s->mask, true, rc != STRATA_OK, NULL);
+    if (P->record) /* the cached path stays a few instructions long */
+      record(P, t, s->mask, true, rc != STRATA_OK, NULL);
   } else if (P->s.L && P->s.ref_place != LUA_NOREF &&
              !on_probation(P, STRATA__HOOK_PLACE)) {
     rc = call_place(P, t, device);

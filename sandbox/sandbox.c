@@ -84,13 +84,22 @@ static void trip(strata__sandbox_t *sb, strata__sandbox_trip_t why) {
   lua_sethook(sb->L, on_hook, LUA_MASKCOUNT, 1);
 }
 
-/* Check the budget and the clock after `units` more work. */
+/* Check the budget and the clock after `units` more work. The clock
+ * starts at the first check, not at the call: most hook calls end before
+ * any check (under HOOK_STEP instructions, no big allocation), and so
+ * never read the clock; a call's time is counted from its first thousand
+ * instructions or its first costly library call, whichever comes first. */
 static bool over(strata__sandbox_t *sb, uint64_t units) {
   sb->steps = units > UINT64_MAX - sb->steps ? UINT64_MAX : sb->steps + units;
-  if (sb->steps > sb->budget)
+  if (sb->steps > sb->budget) {
     trip(sb, STRATA__SANDBOX_INSTRUCTIONS_HIT);
-  else if (now_ns() > sb->ends_at)
-    trip(sb, STRATA__SANDBOX_DEADLINE_HIT);
+  } else {
+    uint64_t now = now_ns();
+    if (!sb->ends_at)
+      sb->ends_at = now + sb->deadline_ns;
+    else if (now > sb->ends_at)
+      trip(sb, STRATA__SANDBOX_DEADLINE_HIT);
+  }
   return sb->trip != STRATA__SANDBOX_RAN;
 }
 
@@ -185,7 +194,7 @@ static void arm(strata__sandbox_t *sb) {
   sb->allocs = 0;
   sb->trip = STRATA__SANDBOX_RAN;
   sb->cap_refused = false;
-  sb->ends_at = now_ns() + sb->deadline_ns;
+  sb->ends_at = 0; /* set at the first check */
   lua_sethook(sb->L, on_hook, LUA_MASKCOUNT,
               sb->budget < HOOK_STEP ? (int)sb->budget + 1 : HOOK_STEP);
 }

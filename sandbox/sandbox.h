@@ -13,7 +13,9 @@
  *     exceeded, every further VM instruction raises again, so pcall,
  *     xpcall and error handlers only delay the unwinding to C;
  *   - a wall-clock deadline per call, checked by the count hook, the
- *     allocator and every library function that does work in C;
+ *     allocator and every library function that does work in C (counted
+ *     from the first check: a call that ends within a thousand
+ *     instructions never reads the clock);
  *   - library functions whose work is not one instruction (string.rep,
  *     format, concat, table.move, sort, insert, unpack, the pattern
  *     functions...) charge their work to the budget and refuse results
