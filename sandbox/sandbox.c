@@ -106,14 +106,19 @@ static bool over(strata__sandbox_t *sb, uint64_t units) {
 /* Raise the error of the limit hit, naming the line of the function at
  * `level` (0 from the hook: the function running; 1 from a C function:
  * the Lua function that called it). */
-static int raise_trip(lua_State *L, strata__sandbox_t *sb, int level) {
-  luaL_where(L, level);
+/* Push the words of the limit hit. */
+static void push_trip(lua_State *L, const strata__sandbox_t *sb) {
   if (sb->trip == STRATA__SANDBOX_DEADLINE_HIT)
     lua_pushfstring(L, "time limit (%d ms) exceeded",
                     (int)(sb->deadline_ns / 1000000u));
   else
     lua_pushfstring(L, "instruction budget (%I) exceeded",
                     (lua_Integer)sb->budget);
+}
+
+static int raise_trip(lua_State *L, strata__sandbox_t *sb, int level) {
+  luaL_where(L, level);
+  push_trip(L, sb);
   lua_concat(L, 2);
   return lua_error(L);
 }
@@ -242,12 +247,7 @@ int strata__sandbox_call(strata__sandbox_t *sb, int nargs, int nresults) {
        * call of pcall), or the call ended on a request refused because
        * of the limit: the limit ends the call, and says so. */
       lua_settop(L, base - 1);
-      if (sb->trip == STRATA__SANDBOX_DEADLINE_HIT)
-        lua_pushfstring(L, "time limit (%d ms) exceeded",
-                        (int)(sb->deadline_ns / 1000000u));
-      else
-        lua_pushfstring(L, "instruction budget (%I) exceeded",
-                        (lua_Integer)sb->budget);
+      push_trip(L, sb);
       st = LUA_ERRRUN;
     }
     if (st == LUA_ERRMEM && !sb->trip && sb->cap_refused)

@@ -1,9 +1,0 @@
--- SPDX-License-Identifier: MIT
--- tests/machines/peer-self.lua: a card that names itself as a peer
-return {
-  devices = {
-    { class = "hbm", name = "A", memory = 80 * GiB, mem_bandwidth = 3 * TB,
-      link_bandwidth = 64 * GB, fp64 = 34 * TFLOPS, fp32 = 67 * TFLOPS,
-      peers = { "A" } },
-  },
-}

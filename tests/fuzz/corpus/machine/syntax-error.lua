@@ -1,7 +1,0 @@
--- SPDX-License-Identifier: MIT
--- tests/machines/syntax-error.lua: a missing comma (syntax error)
-return {
-  devices = {
-    { class = "cpu" name = "host" },
-  },
-}
