@@ -5,15 +5,10 @@
 
 #include "runtime.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define COMP "memory"
 
@@ -90,10 +85,6 @@ static int parse_tiers(strata_runtime_t *rt, const char *list) {
   return STRATA_OK;
 }
 
-static int spill_open(strata_runtime_t *rt, const char *dir);
-static void spill_close(strata_runtime_t *rt);
-static void spill_report(strata_runtime_t *rt);
-
 int strata__memory_init(strata_runtime_t *rt,
                         const strata_runtime_opts_t *opts) {
   strata__memory_t *m = &rt->mem;
@@ -102,8 +93,7 @@ int strata__memory_init(strata_runtime_t *rt,
   if (!m->nodes)
     return STRATA_ENOMEM;
   m->pinned = m->spill = -1;
-  m->spill_fd = -1;
-  pthread_mutex_init(&m->spill_mu, NULL);
+  strata__spill_init(&m->files);
   m->copy_retries = 3;
   m->eager_writeback = opts->eager_writeback;
   if ((m->host =
@@ -114,7 +104,8 @@ int strata__memory_init(strata_runtime_t *rt,
                             opts->pinned_bytes)) < 0)
     return STRATA_ENOMEM;
   if (opts->spill_dir) {
-    int rc = spill_open(rt, opts->spill_dir);
+    int rc = strata__spill_open(&m->files, opts->spill_dir, &rt->alloc,
+                                &rt->log);
     if (rc)
       return rc;
     if ((m->spill = add_node(rt, STRATA__NODE_SPILL, NULL, "spill", 0)) < 0)
@@ -158,10 +149,7 @@ void strata__memory_fini(strata_runtime_t *rt) {
   }
   strata__free(&rt->alloc, m->links, m->nnodes * m->nnodes * sizeof *m->links);
   strata__free(&rt->alloc, m->nodes, (3 + rt->ndevices) * sizeof *m->nodes);
-  spill_close(rt);
-  spill_report(rt);
-  strata__strfree(&rt->alloc, m->spill_dir);
-  pthread_mutex_destroy(&m->spill_mu);
+  strata__spill_fini(&m->files, &rt->alloc, &rt->log);
   memset(m, 0, sizeof *m);
 }
 
@@ -335,281 +323,6 @@ static bool peers(const strata__mnode_t *a, const strata__mnode_t *b) {
          (a->dev->desc.peers >> b->dev->bindex & 1);
 }
 
-/* {=== Spill files ===}
- * Spilled replicas live in a private directory the runtime makes inside
- * spill_dir (mkdtemp: mode 0700, checked to be ours) and reaches only
- * through a descriptor of it, so a directory swapped in at that path
- * later is never used. Each file is created with O_EXCL | O_NOFOLLOW,
- * mode 0600, under a name derived from a secret: nothing planted there
- * is followed, overwritten or read. A spilled replica's ptr holds the
- * number its file's name comes from (it has no memory). */
-
-/* Causes that are not an errno. */
-#define SPILL_SHORT (-1)   /* the file ended early */
-#define SPILL_CORRUPT (-2) /* its checksum did not match */
-
-static uint64_t mix64(uint64_t z) { /* a bijection: distinct ids, names */
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
-static void spill_name(const strata__memory_t *m, uintptr_t id, char name[24]) {
-  snprintf(name, 24, "%016llx",
-           (unsigned long long)mix64((uint64_t)id ^ m->spill_key));
-}
-
-/* The STRATA_E* code of a failed spill: a full device (or a file size or
- * quota limit) is ENOSPC; anything else is an I/O error. */
-static int spill_code(int cause) {
-  return cause == ENOSPC || cause == EDQUOT || cause == EFBIG ? STRATA_ENOSPC
-                                                              : STRATA_EIO;
-}
-
-static const char *cause_name(int cause, char *buf, size_t len) {
-  static const struct {
-    int cause;
-    const char *name;
-  } names[] = {
-      {SPILL_SHORT, "a short file"},
-      {SPILL_CORRUPT, "a checksum mismatch"},
-      {ENOSPC, "ENOSPC"},
-      {EDQUOT, "EDQUOT"},
-      {EFBIG, "EFBIG"},
-      {EIO, "EIO"},
-      {EROFS, "EROFS"},
-      {EACCES, "EACCES"},
-      {EPERM, "EPERM"},
-      {ENOENT, "ENOENT"},
-      {EEXIST, "EEXIST"},
-      {ELOOP, "ELOOP"},
-      {EMFILE, "EMFILE"},
-      {ENFILE, "ENFILE"},
-  };
-  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-    if (names[i].cause == cause)
-      return names[i].name;
-  snprintf(buf, len, "errno %d", cause);
-  return buf;
-}
-
-/* Note a failed spill read or write: the first of each kind is logged,
- * later ones only counted (strata__memory_fini reports the counts), so a
- * full disk cannot flood the log. @return its STRATA_E* code */
-static int spill_failed(strata_runtime_t *rt, bool write, int cause,
-                        size_t size) {
-  strata__memory_t *m = &rt->mem;
-  pthread_mutex_lock(&m->spill_mu);
-  strata__spill_fail_t *f = NULL;
-  for (size_t i = 0; i < m->nspill_fails && !f; i++)
-    if (m->spill_fails[i].write == write && m->spill_fails[i].cause == cause)
-      f = &m->spill_fails[i];
-  size_t cap = sizeof m->spill_fails / sizeof *m->spill_fails;
-  if (!f && m->nspill_fails < cap)
-    f = &m->spill_fails[m->nspill_fails++];
-  bool first = false;
-  if (f) {
-    first = f->count++ == 0;
-    f->write = write;
-    f->cause = cause;
-  } else {
-    m->spill_fails_other++;
-  }
-  pthread_mutex_unlock(&m->spill_mu);
-  if (first) {
-    char buf[32];
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "spill: cannot %s %zu bytes %s %s: %s%s%s (further failures "
-               "of this kind are counted, not logged)",
-               write ? "write" : "read", size, write ? "to" : "from",
-               m->spill_dir, cause_name(cause, buf, sizeof buf),
-               cause > 0 ? ", " : "", cause > 0 ? strerror(cause) : "");
-  }
-  return cause < 0 ? STRATA_EIO : spill_code(cause);
-}
-
-/* Write all of p to fd. @return 0, or the errno that stopped it: a write
- * that writes nothing counts as ENOSPC (trying it again would spin) */
-static int write_all(int fd, const char *p, size_t size) {
-  while (size) {
-    ssize_t w = write(fd, p, size);
-    if (w > 0) {
-      p += w;
-      size -= (size_t)w;
-    } else if (w == 0) {
-      return ENOSPC;
-    } else if (errno != EINTR) {
-      return errno;
-    }
-  }
-  return 0;
-}
-
-/* Read size bytes from fd into p. @return 0; SPILL_SHORT; an errno */
-static int read_all(int fd, char *p, size_t size) {
-  while (size) {
-    ssize_t n = read(fd, p, size);
-    if (n > 0) {
-      p += n;
-      size -= (size_t)n;
-    } else if (n == 0) {
-      return SPILL_SHORT;
-    } else if (errno != EINTR) {
-      return errno;
-    }
-  }
-  return 0;
-}
-
-static void spill_remove(strata_runtime_t *rt, strata__replica_t *r) {
-  char name[24];
-  spill_name(&rt->mem, (uintptr_t)r->ptr, name);
-  (void)unlinkat(rt->mem.spill_fd, name, 0);
-  r->ptr = NULL;
-}
-
-/* Write a replica's bytes to a new file. On failure no file is left and
- * r has none. @return 0; STRATA_ENOSPC; STRATA_EIO (logged once a kind) */
-static int spill_write(strata_runtime_t *rt, strata__replica_t *r,
-                       const void *src, size_t size) {
-  strata__memory_t *m = &rt->mem;
-  if (r->ptr) /* a file is never rewritten in place */
-    spill_remove(rt, r);
-  char name[24];
-  uintptr_t id = 0;
-  int fd = -1, err = EEXIST;
-  /* A name taken means someone else wrote there: take the next. */
-  for (unsigned i = 0; fd < 0 && err == EEXIST && i < 8; i++) {
-    id = (uintptr_t)(atomic_fetch_add(&m->spill_seq, 1) + 1);
-    spill_name(m, id, name);
-    fd = openat(m->spill_fd, name,
-                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-      err = errno;
-  }
-  if (fd < 0)
-    return spill_failed(rt, true, err, size);
-  err = write_all(fd, src, size);
-  if (close(fd) != 0 && !err && errno != EINTR)
-    err = errno; /* a late write error (quota, network file system) */
-  if (err) {
-    (void)unlinkat(m->spill_fd, name, 0);
-    return spill_failed(rt, true, err, size);
-  }
-  r->ptr = (void *)id;
-  r->checksum = strata__fnv1a(STRATA__FNV_BASIS, src, size);
-  return STRATA_OK;
-}
-
-/* @return 0; STRATA_EIO (unreadable, short or corrupt; logged once a
- *         kind); STRATA_ENOSPC (never in practice) */
-static int spill_read(strata_runtime_t *rt, const strata__replica_t *r,
-                      void *dst, size_t size) {
-  char name[24];
-  spill_name(&rt->mem, (uintptr_t)r->ptr, name);
-  int fd = openat(rt->mem.spill_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return spill_failed(rt, false, errno, size);
-  int err = read_all(fd, dst, size);
-  close(fd);
-  if (!err && strata__fnv1a(STRATA__FNV_BASIS, dst, size) != r->checksum)
-    err = SPILL_CORRUPT;
-  return err ? spill_failed(rt, false, err, size) : STRATA_OK;
-}
-
-/* The STRATA_E* code for a spill directory that cannot be set up. */
-static int setup_code(int err) {
-  return err == ENOSPC || err == EDQUOT ? STRATA_ENOSPC
-         : err == EIO                   ? STRATA_EIO
-                                        : STRATA_EINVAL;
-}
-
-/* Check that the directory open as fd is ours alone: a directory owned by
- * this user, mode 0700 (set when the umask took more). @return an errno */
-static int check_private(int fd) {
-  struct stat st;
-  if (fstat(fd, &st) != 0)
-    return errno;
-  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-    return EPERM;
-  if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0)
-    return errno;
-  return 0;
-}
-
-/* Make the private directory inside `dir` and open it. @return 0;
- * STRATA_ENOMEM; setup_code (logged) */
-static int spill_open(strata_runtime_t *rt, const char *dir) {
-  strata__memory_t *m = &rt->mem;
-  size_t len = strlen(dir) + sizeof "/strata-XXXXXX";
-  char *path = strata__alloc(&rt->alloc, len);
-  if (!path)
-    return STRATA_ENOMEM;
-  snprintf(path, len, "%s/strata-XXXXXX", dir);
-  bool made = mkdtemp(path) != NULL;
-  int err = made ? 0 : errno;
-  if (made) {
-    m->spill_fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    err = m->spill_fd < 0 ? errno : check_private(m->spill_fd);
-  }
-  if (err) {
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "spill_dir '%s': cannot make a private directory there: %s", dir,
-               err == EPERM ? "what was made is not ours" : strerror(err));
-    if (m->spill_fd >= 0)
-      close(m->spill_fd);
-    m->spill_fd = -1;
-    if (made)
-      (void)rmdir(path);
-    strata__free(&rt->alloc, path, len);
-    return setup_code(err);
-  }
-  m->spill_dir = path; /* same length: strata__strfree frees it */
-  if (getrandom(&m->spill_key, sizeof m->spill_key, 0) !=
-      (ssize_t)sizeof m->spill_key)
-    m->spill_key =
-        strata__now_ns() ^ (uint64_t)(uintptr_t)m ^ ((uint64_t)getpid() << 32);
-  return STRATA_OK;
-}
-
-/* Remove what is left in the private directory (every file normally went
- * with its replica), then the directory itself. */
-static void spill_close(strata_runtime_t *rt) {
-  strata__memory_t *m = &rt->mem;
-  if (m->spill_fd < 0)
-    return;
-  DIR *d = fdopendir(m->spill_fd);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d)))
-      if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-        (void)unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d); /* closes spill_fd */
-  } else {
-    close(m->spill_fd);
-  }
-  m->spill_fd = -1;
-  if (rmdir(m->spill_dir) != 0)
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP, "spill: cannot remove %s: %s",
-               m->spill_dir, strerror(errno));
-}
-
-/* Say how many spill operations failed, per kind. */
-static void spill_report(strata_runtime_t *rt) {
-  strata__memory_t *m = &rt->mem;
-  for (size_t i = 0; i < m->nspill_fails; i++) {
-    const strata__spill_fail_t *f = &m->spill_fails[i];
-    char buf[32];
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP, "spill: %llu %s failed with %s",
-               (unsigned long long)f->count, f->write ? "writes" : "reads",
-               cause_name(f->cause, buf, sizeof buf));
-  }
-  if (m->spill_fails_other)
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
-               "spill: %llu reads or writes failed for other causes",
-               (unsigned long long)m->spill_fails_other);
-}
-
 /* Copy a replica's bytes between two nodes, staging through host memory
  * when the two cannot copy directly. Counts bytes per link. */
 static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
@@ -633,12 +346,19 @@ static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
     return rc;
   }
   if (dn->kind == STRATA__NODE_SPILL && host_like(sn)) {
-    if ((rc = spill_write(rt, rd, rs->ptr, size)) == STRATA_OK)
+    /* A spilled replica's ptr holds its file's number (it has no memory). */
+    uintptr_t id = (uintptr_t)rd->ptr;
+    rc = strata__spill_write(&rt->mem.files, &rt->log, &id, &rd->checksum,
+                             rs->ptr, size);
+    rd->ptr = (void *)id;
+    if (rc == STRATA_OK)
       count(rt, src, dst, size, true);
     return rc;
   }
   if (sn->kind == STRATA__NODE_SPILL && host_like(dn)) {
-    if ((rc = spill_read(rt, rs, rd->ptr, size)) == STRATA_OK)
+    rc = strata__spill_read(&rt->mem.files, &rt->log, (uintptr_t)rs->ptr,
+                            rs->checksum, rd->ptr, size);
+    if (rc == STRATA_OK)
       count(rt, src, dst, size, true);
     return rc;
   }
@@ -729,7 +449,7 @@ static void free_replica(strata_runtime_t *rt, strata__mnode_t *n,
   lru_remove(n, r);
   if (n->kind == STRATA__NODE_SPILL) {
     if (r->ptr)
-      spill_remove(rt, r);
+      strata__spill_remove(&rt->mem.files, (uintptr_t)r->ptr);
   } else if (r->ptr) {
     put_cached(rt, n, r->ptr, r->buf->size);
   }

@@ -22,6 +22,7 @@
 #include <pthread.h>
 
 #include "alloc.h"
+#include "spill.h"
 
 struct strata_runtime;
 struct strata__buffer;
@@ -80,14 +81,6 @@ typedef struct strata__mnode {
   _Atomic uint64_t evictions, writebacks, hits, misses, prefetches;
 } strata__mnode_t;
 
-/* Spill failures of one kind: one operation (write or read) failing for
- * one cause (an errno, or a short or corrupt file). */
-typedef struct strata__spill_fail {
-  bool write;
-  int cause;
-  uint64_t count;
-} strata__spill_fail_t;
-
 /* Bytes and copies per (source, destination) node pair. */
 typedef struct strata__link {
   _Atomic uint64_t bytes, copies, failures;
@@ -98,15 +91,7 @@ typedef struct strata__memory {
   size_t nnodes;
   int host, pinned, spill; /* node indexes; -1: absent */
   strata__link_t *links;   /* nnodes * nnodes, [src * nnodes + dst] */
-  /* The spill node's files live in a private directory the runtime made
-   * inside spill_dir, reached only through spill_fd (-1: none). */
-  char *spill_dir; /* that private directory's path */
-  int spill_fd;
-  uint64_t spill_key; /* secret the file names are derived from */
-  pthread_mutex_t spill_mu; /* guards the failure counts */
-  strata__spill_fail_t spill_fails[8];
-  size_t nspill_fails;
-  uint64_t spill_fails_other; /* of kinds beyond those 8 */
+  strata__spill_t files; /* the spill node's files (spill.h) */
   int device_tiers[3]; /* where device evictions go, in order */
   atomic_bool keep_overruled; /* said once: the evict hook kept too much */
   size_t ndevice_tiers;
@@ -115,7 +100,6 @@ typedef struct strata__memory {
    * data. Off, tasks use the registered host memory directly. */
   bool active;
   unsigned copy_retries;
-  _Atomic uint64_t spill_seq;
 } strata__memory_t;
 
 /** Set up the host, pinned and spill nodes and one node per device with
