@@ -241,7 +241,8 @@ int strata__sandbox_call(strata__sandbox_t *sb, int nargs, int nresults) {
     arm(sb);
   int st = lua_pcall(L, nargs, nresults, outer ? HANDLER : base - 1);
   if (outer) {
-    lua_sethook(L, NULL, 0, 0);
+    /* The hook stays set: between calls no script code runs, and on_hook
+     * returns at once outside a call; the next call arms it afresh. */
     if (sb->trip && (st == LUA_OK || st == LUA_ERRMEM)) {
       /* The script caught the error and returned straight to C (a tail
        * call of pcall), or the call ended on a request refused because
