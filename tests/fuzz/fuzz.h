@@ -166,6 +166,17 @@ static inline void fuzz_keep_backends(void) {
     }
   }
 }
+
+/* A harness that runs a runtime defines FUZZ_RUNS_RUNTIME before
+ * including this: the backends are kept from the start. */
+#ifdef FUZZ_RUNS_RUNTIME
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc, (void)argv;
+  fuzz_keep_backends();
+  return 0;
+}
+#endif
 #endif
 
 #endif /* STRATA_FUZZ_H */

@@ -28,16 +28,10 @@
 
 #include <strata.h>
 
+#define FUZZ_RUNS_RUNTIME
 #include "fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc, (void)argv;
-  fuzz_keep_backends();
-  return 0;
-}
 
 #define VALUE_MAX 2048
 #define MAX_ATTRS 16

@@ -31,16 +31,10 @@
 
 #include <strata.h>
 
+#define FUZZ_RUNS_RUNTIME
 #include "fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc, (void)argv;
-  fuzz_keep_backends();
-  return 0;
-}
 
 #define NBUF 4
 #define WORDS 128 /* 1 KiB buffers: two fill a card */
