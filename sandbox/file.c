@@ -107,6 +107,31 @@ static int check_kind(const char *path, int fd, size_t max, struct stat *st,
   return STRATA_OK;
 }
 
+/* Open path without blocking and check what it is. @return 0 (*fd open);
+ * the error of check_kind or open_error (nothing open) */
+static int open_checked(const char *path, size_t max, int *fd, struct stat *st,
+                        char *err, size_t errlen) {
+  *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (*fd < 0)
+    return open_error(path, errno, err, errlen);
+  int rc = check_kind(path, *fd, max, st, err, errlen);
+  if (rc) {
+    close(*fd);
+    *fd = -1;
+  }
+  return rc;
+}
+
+int strata__check_text_file(const char *path, size_t max, char *err,
+                            size_t errlen) {
+  int fd;
+  struct stat st;
+  int rc = open_checked(path, max, &fd, &st, err, errlen);
+  if (rc == STRATA_OK)
+    close(fd);
+  return rc;
+}
+
 int strata__read_text_file(const char *path, size_t max, strata_alloc_fn alloc,
                            void *alloc_ud, char **text, size_t *len, char *err,
                            size_t errlen) {
@@ -117,15 +142,11 @@ int strata__read_text_file(const char *path, size_t max, strata_alloc_fn alloc,
   /* One byte past max tells "too large"; one more holds the NUL. */
   if (max > SIZE_MAX - 2)
     max = SIZE_MAX - 2;
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    return open_error(path, errno, err, errlen);
+  int fd;
   struct stat st;
-  int rc = check_kind(path, fd, max, &st, err, errlen);
-  if (rc) {
-    close(fd);
+  int rc = open_checked(path, max, &fd, &st, err, errlen);
+  if (rc)
     return rc;
-  }
   /* Room for what fstat says, plus one byte to see the end (or growth);
    * the buffer is never bigger than the file needs, whatever max is. */
   size_t cap = (size_t)st.st_size + 1;

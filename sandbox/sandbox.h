@@ -162,6 +162,13 @@ int strata__read_text_file(const char *path, size_t max, strata_alloc_fn alloc,
                            void *alloc_ud, char **text, size_t *len, char *err,
                            size_t errlen);
 
+/** What strata__read_text_file would say of path without reading it:
+ *  opened without blocking, its kind and size checked, closed.
+ *  @return 0 (a regular file of at most max bytes); the errors of
+ *  strata__read_text_file but STRATA_ENOMEM @thread any */
+int strata__check_text_file(const char *path, size_t max, char *err,
+                            size_t errlen);
+
 /** Free what strata__read_text_file returned. */
 void strata__free_text_file(strata_alloc_fn alloc, void *alloc_ud, char *text,
                             size_t len);

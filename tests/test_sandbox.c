@@ -394,9 +394,9 @@ static int read_file(const char *path, size_t max, char *err, size_t errlen,
 
 static void test_sandbox_read_file(void **state) {
   (void)state;
-  char err[512], *text;
+  char err[512], *text, p[512];
   size_t len;
-  const char *p = path_in("ok.lua");
+  snprintf(p, sizeof p, "%s", path_in("ok.lua")); /* path_in's is reused */
   FILE *f = fopen(p, "w");
   fputs("return 1\n", f);
   fclose(f);
@@ -432,6 +432,16 @@ static void test_sandbox_read_file(void **state) {
                    STRATA_EINVAL);
   assert_true(now_s() - t0 < 1.0);
   assert_non_null(strstr(err, "not a regular file (a FIFO)"));
+  /* The same verdicts without reading. */
+  err[0] = '\0';
+  assert_int_equal(strata__check_text_file(fifo, 100, err, sizeof err),
+                   STRATA_EINVAL);
+  assert_non_null(strstr(err, "not a regular file (a FIFO)"));
+  assert_int_equal(strata__check_text_file(tmpdir, 100, err, sizeof err),
+                   STRATA_EINVAL);
+  assert_int_equal(strata__check_text_file(p, 100, err, sizeof err), 0);
+  assert_int_equal(strata__check_text_file(p, 4, err, sizeof err),
+                   STRATA_EINVAL);
   unlink(fifo);
   unlink(p);
 }

@@ -299,18 +299,12 @@ static args_result_t parse_args(int argc, char **argv, options_t *o) {
 
 /* {=== Input files ===} */
 
-/* Whether `path` is a regular file that can be read, of at most max
- * bytes; if not, "PATH: reason" in err. The library's readers (and
- * hwloc's, for the topology) would block on a FIFO nobody writes to, and
- * report other failures as a bare status: the launcher reads each file
- * once up front, without blocking, to name the real cause. */
+/* Whether `path` is a regular file of at most max bytes; if not,
+ * "PATH: reason" in err. The library refuses such files too, but as the
+ * status of a failed creation: checked up front (without reading or
+ * blocking), the launcher can say which file and why, and stop. */
 static bool input_ok(const char *path, size_t max, char *err, size_t errlen) {
-  char *text;
-  size_t len;
-  if (strata__read_text_file(path, max, NULL, NULL, &text, &len, err, errlen))
-    return false;
-  strata__free_text_file(NULL, NULL, text, len);
-  return true;
+  return strata__check_text_file(path, max, err, errlen) == STRATA_OK;
 }
 
 /* input_ok, or "strata-run: cannot WHAT: PATH: reason" on stderr. */
@@ -949,7 +943,6 @@ static void on_hup(int sig) {
 
 typedef struct reloader {
   strata_runtime_t *rt;
-  const char *policy; /* the file, or NULL */
   pthread_t tid;
   bool running;
 } reloader_t;
@@ -958,13 +951,6 @@ static void *reload_on_hup(void *arg) {
   reloader_t *r = arg;
   char c;
   while (read(hup_pipe[0], &c, 1) == 1 && c == 'h') {
-    char err[PATH_MAX + 128];
-    /* The file may have been replaced by a FIFO since: checked first so
-     * that the reload cannot block this thread, and stop_reloader with it. */
-    if (r->policy && !input_ok(r->policy, SCRIPT_MAX, err, sizeof err)) {
-      fprintf(stderr, PROG ": SIGHUP: %s; the running policy stays\n", err);
-      continue;
-    }
     int rc = strata_policy_reload(r->rt, NULL);
     fprintf(stderr, PROG ": SIGHUP: %s\n",
             rc == STRATA_OK       ? "policy reloaded"
@@ -975,10 +961,8 @@ static void *reload_on_hup(void *arg) {
   return NULL;
 }
 
-static void start_reloader(reloader_t *r, strata_runtime_t *rt,
-                           const char *policy) {
+static void start_reloader(reloader_t *r, strata_runtime_t *rt) {
   r->rt = rt;
-  r->policy = policy && strcmp(policy, "none") ? policy : NULL;
   r->running = false;
   if (pipe(hup_pipe))
     return;
@@ -1030,7 +1014,7 @@ int main(int argc, char **argv) {
   reloader_t reloader;
   if (!check_inputs(&o) || start(&o, &machine, &rt))
     return EXIT_FAILURE;
-  start_reloader(&reloader, rt, o.policy);
+  start_reloader(&reloader, rt);
   announce(rt, &o, &machine);
   int status = o.list_devices ? list_devices(rt) : run_demo(rt, &o);
   stop_reloader(&reloader);
