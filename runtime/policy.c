@@ -7,16 +7,12 @@
 
 #include "policy_impl.h"
 
-#include <errno.h>
-#include <lualib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #define COMP "policy"
 
-#define DEFAULT_BUDGET 200000      /* VM instructions per hook call */
-#define DEFAULT_MEMORY (16u << 20) /* bytes a state may hold */
 #define DEFAULT_TIME_MS 50         /* wall clock per hook call */
 #define LOAD_TIME_NS 1000000000u   /* wall clock for the main chunk */
 #define DEFAULT_TEMPERATURE 85.0   /* degrees C */
@@ -780,8 +776,9 @@ void strata__policy_placed(strata_runtime_t *rt, const strata__task_t *t,
 static void set_limits(strata__policy_t *P, const strata_runtime_opts_t *o) {
   uint64_t ms = o->policy_time_ms ? o->policy_time_ms : DEFAULT_TIME_MS;
   P->limits = (strata__sandbox_limits_t){
-      .instructions = o->policy_budget ? o->policy_budget : DEFAULT_BUDGET,
-      .memory = o->policy_memory ? (size_t)o->policy_memory : DEFAULT_MEMORY,
+      /* 0: the sandbox's defaults, 200000 instructions and 16 MiB */
+      .instructions = o->policy_budget,
+      .memory = (size_t)o->policy_memory,
       .deadline_ns = ms * 1000000u};
   P->wait_ns = P->limits.deadline_ns;
   P->alert_temperature =
