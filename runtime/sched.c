@@ -81,8 +81,8 @@ static void run_elsewhere(strata_runtime_t *rt, strata__task_t *t) {
   strata__sched_enqueue(rt, t);
 }
 
-static void device_failed(strata_runtime_t *rt, strata__device_t *d,
-                          const char *why) {
+void strata__sched_fail_device(strata_runtime_t *rt, strata__device_t *d,
+                               const char *why) {
   if (atomic_exchange(&d->failed, true))
     return;
   size_t lost = strata__memory_device_lost(rt, d->index);
@@ -98,11 +98,6 @@ static void device_failed(strata_runtime_t *rt, strata__device_t *d,
   drain_failed(rt, d);
 }
 
-void strata__sched_fail_device(strata_runtime_t *rt, strata__device_t *d,
-                               const char *why) {
-  device_failed(rt, d, why);
-}
-
 void strata__sched_device_failed(strata_core_t *core,
                                  strata_device_handle_t *dev,
                                  strata_work_t *work, const char *why) {
@@ -111,11 +106,11 @@ void strata__sched_device_failed(strata_core_t *core,
     strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
     if (rt->mem.active)
       (void)strata__memory_release(rt, t, dev->index, false);
-    device_failed(rt, dev, why ? why : "reported by its backend");
+    strata__sched_fail_device(rt, dev, why ? why : "reported by its backend");
     run_elsewhere(rt, t);
     return;
   }
-  device_failed(rt, dev, why ? why : "reported by its backend");
+  strata__sched_fail_device(rt, dev, why ? why : "reported by its backend");
 }
 
 /* {=== Workers ===} */
@@ -142,7 +137,7 @@ static bool stage_data(strata_runtime_t *rt, strata__device_t *dev,
   if (rc == STRATA_OK)
     return true;
   if (rc == STRATA_EDEVICE) {
-    device_failed(rt, dev, "copies to or from it keep failing");
+    strata__sched_fail_device(rt, dev, "copies to or from it keep failing");
     run_elsewhere(rt, t);
   } else {
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
@@ -249,7 +244,7 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
   }
   if (rt->mem.active) {
     if (strata__memory_release(rt, t, d->index, true) == STRATA_EDEVICE)
-      device_failed(rt, d, "copying results home keeps failing");
+      strata__sched_fail_device(rt, d, "copying results home keeps failing");
     if (t->work.call.worker == 0)
       watch_thrashing(rt, d, ran);
   }

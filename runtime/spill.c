@@ -36,7 +36,8 @@ static uint64_t mix64(uint64_t z) { /* a bijection: distinct ids, names */
 }
 
 static void file_name(const strata__spill_t *s, uintptr_t id, char name[24]) {
-  snprintf(name, 24, "%016llx", (unsigned long long)mix64((uint64_t)id ^ s->key));
+  snprintf(name, 24, "%016llx",
+           (unsigned long long)mix64((uint64_t)id ^ s->key));
 }
 
 /* The STRATA_E* code of a failed spill: a full device (or a file size or
@@ -76,8 +77,8 @@ static const char *cause_name(int cause, char *buf, size_t len) {
 /* Note a failed spill read or write: the first of each kind is logged,
  * later ones only counted (strata__spill_fini reports the counts), so a
  * full disk cannot flood the log. @return its STRATA_E* code */
-static int failed(strata__spill_t *s, const strata__logger_t *log,
-                  bool write, int cause, size_t size) {
+static int failed(strata__spill_t *s, const strata__logger_t *log, bool write,
+                  int cause, size_t size) {
   pthread_mutex_lock(&s->mu);
   strata__spill_fail_t *f = NULL;
   for (size_t i = 0; i < s->nfails && !f; i++)
@@ -100,9 +101,9 @@ static int failed(strata__spill_t *s, const strata__logger_t *log,
     STRATA_LOG(log, STRATA_LOG_ERROR, COMP,
                "spill: cannot %s %zu bytes %s %s: %s%s%s (further failures "
                "of this kind are counted, not logged)",
-               write ? "write" : "read", size, write ? "to" : "from",
-               s->dir, cause_name(cause, buf, sizeof buf),
-               cause > 0 ? ", " : "", cause > 0 ? strerror(cause) : "");
+               write ? "write" : "read", size, write ? "to" : "from", s->dir,
+               cause_name(cause, buf, sizeof buf), cause > 0 ? ", " : "",
+               cause > 0 ? strerror(cause) : "");
   }
   return cause < 0 ? STRATA_EIO : spill_code(cause);
 }

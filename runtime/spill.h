@@ -29,9 +29,9 @@ typedef struct strata__spill_fail {
 } strata__spill_fail_t;
 
 typedef struct strata__spill {
-  char *dir;   /* the private directory's path; NULL: none */
-  int fd;      /* a descriptor of it; -1: none */
-  uint64_t key; /* secret the file names are derived from */
+  char *dir;            /* the private directory's path; NULL: none */
+  int fd;               /* a descriptor of it; -1: none */
+  uint64_t key;         /* secret the file names are derived from */
   _Atomic uint64_t seq; /* the last file number given */
   pthread_mutex_t mu;   /* guards the failure counts */
   strata__spill_fail_t fails[8];
@@ -69,8 +69,7 @@ int strata__spill_write(strata__spill_t *s, const strata__logger_t *log,
  *  @return 0; STRATA_EIO (unreadable, short or corrupt; logged once per
  *          cause) @thread any */
 int strata__spill_read(strata__spill_t *s, const strata__logger_t *log,
-                       uintptr_t id, uint64_t checksum, void *dst,
-                       size_t size);
+                       uintptr_t id, uint64_t checksum, void *dst, size_t size);
 
 /** Remove file `id` (0: none). @thread any */
 void strata__spill_remove(strata__spill_t *s, uintptr_t id);

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-
 /* Instructions between two runs of the count hook. */
 #define HOOK_STEP 1000
 /* Allocations of at least this many bytes charge their size and check the
@@ -211,7 +210,8 @@ static void arm(strata__sandbox_t *sb) {
 static int traceback(lua_State *L) {
   const char *msg = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
   if (!msg)
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    msg =
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   luaL_traceback(L, L, msg, 1);
   return 1;
 }
@@ -296,8 +296,7 @@ typedef struct chunk {
 
 /* The name a chunk's messages start with: "@file" -> "file". */
 static const char *shown_name(const char *chunkname) {
-  return chunkname[0] == '@' || chunkname[0] == '=' ? chunkname + 1
-                                                    : chunkname;
+  return chunkname[0] == '@' || chunkname[0] == '=' ? chunkname + 1 : chunkname;
 }
 
 /* Compile the chunk; its status and the function or the message are the
@@ -391,8 +390,7 @@ static int bounded_rep(lua_State *L) {
   if (n > 0) {
     size_t max = strata__sandbox_string_max(L);
     /* len * n + seplen * (n - 1), refused before it can overflow. */
-    if ((lua_Unsigned)n > max ||
-        (len && (lua_Unsigned)n > max / len) ||
+    if ((lua_Unsigned)n > max || (len && (lua_Unsigned)n > max / len) ||
         (seplen && (lua_Unsigned)(n - 1) > max / seplen) ||
         len * (size_t)n + seplen * (size_t)(n - 1) > max)
       too_big(L, "string.rep", (size_t)n, "a repetition count");
@@ -503,8 +501,8 @@ static void wrap_all(lua_State *L, const char *lib, const char *const *names,
 }
 
 static void bound_string(lua_State *L) {
-  static const char *const work[] = {"upper", "lower", "reverse", "sub",
-                                     "char",  "format", "pack",   "unpack",
+  static const char *const work[] = {"upper", "lower",  "reverse", "sub",
+                                     "char",  "format", "pack",    "unpack",
                                      "byte",  NULL};
   lua_getglobal(L, LUA_STRLIBNAME);
   wrap_all(L, "string", work, charged);
@@ -527,9 +525,9 @@ static void bound_table(lua_State *L) {
 }
 
 static void bound_base(lua_State *L) {
-  static const char *const removed[] = {"load",  "loadfile", "dofile",
-                                        "require", "collectgarbage",
-                                        "print", "warn", NULL};
+  static const char *const removed[] = {
+      "load",           "loadfile", "dofile", "require",
+      "collectgarbage", "print",    "warn",   NULL};
   static const char *const work[] = {"tostring", "tonumber", NULL};
   for (const char *const *r = removed; *r; r++) {
     lua_pushnil(L);
@@ -540,8 +538,8 @@ static void bound_base(lua_State *L) {
   wrap(L, "", "setmetatable", no_finalizers);
   wrap(L, "", "xpcall", guarded_xpcall);
   lua_pop(L, 1);
-  static const char *const utf8_work[] = {"char", "codepoint", "len",
-                                          "offset", NULL};
+  static const char *const utf8_work[] = {"char", "codepoint", "len", "offset",
+                                          NULL};
   lua_getglobal(L, LUA_UTF8LIBNAME);
   wrap_all(L, "utf8", utf8_work, charged);
   lua_pop(L, 1);
@@ -569,24 +567,25 @@ static int open_libs(lua_State *L) {
  * protected); say so before Lua ends the process. */
 static int panic(lua_State *L) {
   strata__sandbox_t *sb = of(L);
-  const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                   : "(not a string)";
+  const char *msg =
+      lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
   if (sb && sb->report) {
     char line[512];
-    snprintf(line, sizeof line, "%s: unprotected Lua error: %s", sb->name,
-             msg);
+    snprintf(line, sizeof line, "%s: unprotected Lua error: %s", sb->name, msg);
     sb->report(sb->report_ud, line);
   }
   return 0;
 }
 
-static void set_limits(strata__sandbox_t *sb, const strata__sandbox_limits_t *l) {
+static void set_limits(strata__sandbox_t *sb,
+                       const strata__sandbox_limits_t *l) {
   strata__sandbox_limits_t none = {0};
   if (!l)
     l = &none;
   sb->budget = l->instructions ? l->instructions : STRATA__SANDBOX_INSTRUCTIONS;
   sb->memory = l->memory ? l->memory : STRATA__SANDBOX_MEMORY;
-  sb->deadline_ns = l->deadline_ns ? l->deadline_ns : STRATA__SANDBOX_DEADLINE_NS;
+  sb->deadline_ns =
+      l->deadline_ns ? l->deadline_ns : STRATA__SANDBOX_DEADLINE_NS;
   sb->string_max = l->string_max ? l->string_max : STRATA__SANDBOX_STRING_MAX;
 }
 

@@ -39,7 +39,7 @@
 typedef struct strata__sandbox strata__sandbox_t;
 
 /* Defaults, taken for any limit left at 0. */
-#define STRATA__SANDBOX_INSTRUCTIONS 200000u /* VM instructions per call */
+#define STRATA__SANDBOX_INSTRUCTIONS 200000u      /* VM instructions per call */
 #define STRATA__SANDBOX_MEMORY ((size_t)16 << 20) /* bytes in the state */
 #define STRATA__SANDBOX_DEADLINE_NS 100000000u    /* 100 ms per call */
 #define STRATA__SANDBOX_STRING_MAX ((size_t)1 << 20) /* bytes, or items */
@@ -65,10 +65,10 @@ typedef enum strata__sandbox_env {
 
 /** Why the last call failed, beyond an ordinary error. */
 typedef enum strata__sandbox_trip {
-  STRATA__SANDBOX_RAN = 0,        /* no limit was hit */
+  STRATA__SANDBOX_RAN = 0,          /* no limit was hit */
   STRATA__SANDBOX_INSTRUCTIONS_HIT, /* budget (instructions, work) */
-  STRATA__SANDBOX_DEADLINE_HIT,   /* wall clock */
-  STRATA__SANDBOX_MEMORY_HIT      /* the memory cap refused a request */
+  STRATA__SANDBOX_DEADLINE_HIT,     /* wall clock */
+  STRATA__SANDBOX_MEMORY_HIT        /* the memory cap refused a request */
 } strata__sandbox_trip_t;
 
 /** Reports a panic (an error outside any protected call; never expected)

@@ -188,9 +188,7 @@ static void run_fallback(const char *path, const expectation_t *e) {
     fail_msg("%s: the job took %.1f s", path, took);
 }
 
-static int by_name(const void *a, const void *b) {
-  return strcmp(a, b);
-}
+static int by_name(const void *a, const void *b) { return strcmp(a, b); }
 
 static void test_hostile_corpus(void **state) {
   (void)state;
@@ -357,14 +355,15 @@ static void test_hostile_stall_spares_other_threads(void **state) {
 static void test_hostile_memory_bomb_job_time(void **state) {
   (void)state;
   job_t j;
-  job_opts(&j, test_write_file(tmpdir, "bomb.lua",
-                               "local keep = {}\n"
-                               "function place(task, m)\n"
-                               "  while true do\n"
-                               "    keep[#keep + 1] = string.rep('x', 1 << 16)\n"
-                               "      .. #keep\n"
-                               "  end\n"
-                               "end\n"));
+  job_opts(&j,
+           test_write_file(tmpdir, "bomb.lua",
+                           "local keep = {}\n"
+                           "function place(task, m)\n"
+                           "  while true do\n"
+                           "    keep[#keep + 1] = string.rep('x', 1 << 16)\n"
+                           "      .. #keep\n"
+                           "  end\n"
+                           "end\n"));
   double t0 = now_s();
   job_start(&j);
   job_run(&j, 40, NULL); /* 320 tasks */

@@ -131,8 +131,7 @@ static void test_sandbox_deep_nesting_names_the_file(void **state) {
     memcpy(src, "return ", 7);
     memset(src + 7, '{', depth);
     src[n] = '\0';
-    assert_int_not_equal(strata__sandbox_load(sb, src, n, "@deep.lua"),
-                         LUA_OK);
+    assert_int_not_equal(strata__sandbox_load(sb, src, n, "@deep.lua"), LUA_OK);
     const char *msg = lua_tostring(L, -1);
     if (strncmp(msg, "deep.lua", 8))
       fail_msg("depth %zu: '%s' does not name the file", depth, msg);
@@ -146,8 +145,8 @@ static void test_sandbox_environment(void **state) {
   (void)state;
   strata__sandbox_t *sb = sandbox(NULL);
   static const char *const absent[] = {
-      "io",      "os",    "debug", "package", "require",        "load",
-      "dofile",  "print", "warn",  "loadfile", "collectgarbage", "coroutine"};
+      "io",     "os",    "debug", "package",  "require",        "load",
+      "dofile", "print", "warn",  "loadfile", "collectgarbage", "coroutine"};
   for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) {
     char src[64], msg[64];
     snprintf(src, sizeof src, "return type(%s)", absent[i]);
@@ -188,8 +187,9 @@ static void test_sandbox_budget_cannot_be_caught(void **state) {
     assert_true(now_s() - t0 < 2.0);
     /* The next call has its own, fresh limits. */
     char msg[64];
-    assert_int_equal(run(sb, "local n = 0 for i = 1, 1000 do n = n + i end "
-                             "return tostring(n)",
+    assert_int_equal(run(sb,
+                         "local n = 0 for i = 1, 1000 do n = n + i end "
+                         "return tostring(n)",
                          msg, sizeof msg),
                      LUA_OK);
     assert_string_equal(msg, "500500");
@@ -265,18 +265,18 @@ static void test_sandbox_bounded_library(void **state) {
                "local s = string.rep('x', 600000) "
                "return string.format('%s%s', s, s)",
                "over the sandbox");
-  expect_error(sb, "return string.gsub(string.rep('a', 1000), 'a', "
-                   "string.rep('b', 10000))",
+  expect_error(sb,
+               "return string.gsub(string.rep('a', 1000), 'a', "
+               "string.rep('b', 10000))",
                "larger than");
   /* What stays under the limits still works. */
   char msg[64];
-  assert_int_equal(
-      run(sb,
-          "local t = {3, 1, 2} table.sort(t) table.insert(t, 4) "
-          "return table.concat(t, ',') .. string.rep('-', 2) .. "
-          "select(2, string.gsub('a.b', '%.', '/'))",
-          msg, sizeof msg),
-      LUA_OK);
+  assert_int_equal(run(sb,
+                       "local t = {3, 1, 2} table.sort(t) table.insert(t, 4) "
+                       "return table.concat(t, ',') .. string.rep('-', 2) .. "
+                       "select(2, string.gsub('a.b', '%.', '/'))",
+                       msg, sizeof msg),
+                   LUA_OK);
   assert_string_equal(msg, "1,2,3,4--1");
   strata__sandbox_free(sb);
 }
@@ -284,7 +284,8 @@ static void test_sandbox_bounded_library(void **state) {
 static void test_sandbox_no_finalizers(void **state) {
   (void)state;
   strata__sandbox_t *sb = sandbox(NULL);
-  expect_error(sb, "setmetatable({}, {__gc = function() while true do end end})",
+  expect_error(sb,
+               "setmetatable({}, {__gc = function() while true do end end})",
                "__gc");
   expect_error(sb, "setmetatable({}, {__gc = false})", "__gc");
   /* Added after setmetatable, __gc is never called (Lua marks objects for
@@ -410,9 +411,9 @@ static void test_sandbox_read_file(void **state) {
   assert_non_null(strstr(err, "larger than 4 bytes"));
   assert_null(text);
 
-  assert_int_equal(read_file(path_in("missing.lua"), 100, err, sizeof err,
-                             &text, &len),
-                   STRATA_ENOENT);
+  assert_int_equal(
+      read_file(path_in("missing.lua"), 100, err, sizeof err, &text, &len),
+      STRATA_ENOENT);
   assert_non_null(strstr(err, "missing.lua: no such file"));
 
   assert_int_equal(read_file(tmpdir, 100, err, sizeof err, &text, &len),
