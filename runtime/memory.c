@@ -104,8 +104,8 @@ int strata__memory_init(strata_runtime_t *rt,
                             opts->pinned_bytes)) < 0)
     return STRATA_ENOMEM;
   if (opts->spill_dir) {
-    int rc = strata__spill_open(&m->files, opts->spill_dir, &rt->alloc,
-                                &rt->log);
+    int rc =
+        strata__spill_open(&m->files, opts->spill_dir, &rt->alloc, &rt->log);
     if (rc)
       return rc;
     if ((m->spill = add_node(rt, STRATA__NODE_SPILL, NULL, "spill", 0)) < 0)
@@ -296,33 +296,6 @@ static void count(strata_runtime_t *rt, int src, int dst, size_t bytes,
   }
 }
 
-/* One backend copy between a device and host memory, or two peers,
- * retried a few times. */
-static int device_copy(strata_runtime_t *rt, strata__mnode_t *dn, void *dst,
-                       strata__mnode_t *sn, const void *src, size_t size) {
-  strata__device_t *dev = dn->kind == STRATA__NODE_DEVICE ? dn->dev : sn->dev;
-  const strata_backend_component_t *c = dev->backend->comp;
-  int ddev = dn->kind == STRATA__NODE_DEVICE ? (int)dn->dev->bindex : -1;
-  int sdev = sn->kind == STRATA__NODE_DEVICE ? (int)sn->dev->bindex : -1;
-  int rc = STRATA_EDEVICE;
-  for (unsigned attempt = 1; attempt <= rt->mem.copy_retries; attempt++) {
-    rc = c->copy(dev->backend->state, ddev, dst, sdev, src, size);
-    if (rc == STRATA_OK)
-      break;
-    count(rt, sn->index, dn->index, size, false);
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
-               "copy of %zu bytes %s -> %s failed (attempt %u of %u): %s", size,
-               sn->name, dn->name, attempt, rt->mem.copy_retries,
-               strata_strerror(rc));
-  }
-  return rc == STRATA_OK ? rc : STRATA_EDEVICE;
-}
-
-static bool peers(const strata__mnode_t *a, const strata__mnode_t *b) {
-  return a->dev->backend == b->dev->backend &&
-         (a->dev->desc.peers >> b->dev->bindex & 1);
-}
-
 /* Copy a replica's bytes between two nodes, staging through host memory
  * when the two cannot copy directly. Counts bytes per link. */
 static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
@@ -332,14 +305,13 @@ static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
   bool direct = (host_like(dn) && host_like(sn)) ||
                 (host_like(dn) && sn->kind == STRATA__NODE_DEVICE) ||
                 (dn->kind == STRATA__NODE_DEVICE && host_like(sn)) ||
-                (dn->kind == STRATA__NODE_DEVICE &&
-                 sn->kind == STRATA__NODE_DEVICE && peers(dn, sn));
+                strata__copy_direct(rt, dn, sn);
   if (direct) {
     if (host_like(dn) && host_like(sn)) {
       memcpy(rd->ptr, rs->ptr, size);
       rc = STRATA_OK;
     } else {
-      rc = device_copy(rt, dn, rd->ptr, sn, rs->ptr, size);
+      rc = strata__copy_sync(rt, dn, rd->ptr, sn, rs->ptr, size);
     }
     if (rc == STRATA_OK)
       count(rt, src, dst, size, true);
@@ -393,11 +365,11 @@ static int pick_source(strata_runtime_t *rt, const strata__buffer_t *b,
     if ((int)i == dst || r->state == STRATA__INVALID)
       continue;
     strata__mnode_t *n = node_of(rt, (int)i);
-    int rank = n->kind == STRATA__NODE_PINNED                    ? 1
-               : n->kind == STRATA__NODE_HOST                    ? 2
-               : n->kind == STRATA__NODE_SPILL                   ? 5
-               : dn->kind == STRATA__NODE_DEVICE && peers(dn, n) ? 0
-                                                                 : 3;
+    int rank = n->kind == STRATA__NODE_PINNED   ? 1
+               : n->kind == STRATA__NODE_HOST   ? 2
+               : n->kind == STRATA__NODE_SPILL  ? 5
+               : strata__copy_direct(rt, dn, n) ? 0
+                                                : 3;
     if (rank < best_rank) {
       best = (int)i;
       best_rank = rank;
@@ -482,8 +454,8 @@ static bool spill_retry(int rc, unsigned *tries) {
  * @return 0; STRATA_EAGAIN (nowhere to put it right now); STRATA_ENOSPC,
  *         STRATA_EIO (writing it to the spill directory failed: it
  *         stays) */
-static int evict(strata_runtime_t *rt, strata__mnode_t *n,
-                 strata__replica_t *r, bool overrule_keep) {
+static int evict(strata_runtime_t *rt, strata__mnode_t *n, strata__replica_t *r,
+                 bool overrule_keep) {
   strata__buffer_t *b = r->buf;
   if (r->state != STRATA__INVALID && !other_valid(rt, b, n->index)) {
     int dest = strata__memory_tier(rt, b, n->index, overrule_keep);
@@ -747,8 +719,8 @@ static bool stage_in_host(strata_runtime_t *rt, const strata__buffer_t *b,
   const strata__mnode_t *dn = node_of(rt, node), *sn = node_of(rt, src);
   const strata__replica_t *rh = &b->rep[rt->mem.host];
   return dn->kind == STRATA__NODE_DEVICE && sn->kind == STRATA__NODE_DEVICE &&
-         !peers(dn, sn) && rh->ptr && rh->state == STRATA__INVALID &&
-         !rh->busy && !rh->pins;
+         !strata__copy_direct(rt, dn, sn) && rh->ptr &&
+         rh->state == STRATA__INVALID && !rh->busy && !rh->pins;
 }
 
 /* Copy b's best valid replica into its allocated, invalid replica on

@@ -12,6 +12,7 @@
 #include "handle.h"
 #include "loader.h"
 #include "log.h"
+#include "copy.h"
 #include "memory.h"
 #include "placement.h"
 #include "policy.h"
