@@ -8,6 +8,8 @@
 #include "runtime.h"
 #include "sched.h"
 
+#include "optlist.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <stdarg.h>
@@ -29,19 +31,26 @@ static pthread_mutex_t ltdl_mu = PTHREAD_MUTEX_INITIALIZER;
  * `inject`, taken from `reserved`: a 2.0 plugin has it NULL). */
 #define COMPONENT_MIN_SIZE offsetof(strata_backend_component_t, inject)
 
-/* {=== Small string helpers ===} */
+/* {=== The option strings (sandbox/optlist.h) ===} */
 
-/* Is `name` an item of the comma-separated `list`? */
+static const strata__optfmt_t BACKENDS = {.option = "backends",
+                                          .kind = STRATA__OPT_LIST};
+static const strata__optfmt_t REQUIRED = {.option = "required_backends",
+                                          .kind = STRATA__OPT_LIST};
+static const strata__optfmt_t OPTIONS = {.option = "backend_options",
+                                         .kind = STRATA__OPT_SECTIONS};
+static const strata__optfmt_t SETTINGS = {.option = "backend_options",
+                                          .kind = STRATA__OPT_MAP};
+/* PATH style: empty entries are skipped, as they always were. */
+static const strata__optfmt_t PATH = {.option = "backend_path",
+                                      .kind = STRATA__OPT_LIST,
+                                      .sep = ':',
+                                      .path = true};
+
+/* Is `name` an item of the list `list` (NULL: no)? */
 static bool list_has(const char *list, const char *name) {
-  size_t n = strlen(name);
-  for (const char *p = list; p && *p;) {
-    const char *end = strchr(p, ',');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    if (len == n && !strncmp(p, name, n))
-      return true;
-    p = end ? end + 1 : NULL;
-  }
-  return false;
+  strata__optitem_t it;
+  return list && strata__opt_find(&BACKENDS, strata__opt_span(list), name, &it);
 }
 
 /* Plugin names are what a file may be called and a C symbol derived. */
@@ -55,41 +64,98 @@ static bool valid_name(const char *s, size_t len) {
   return true;
 }
 
-/* Copy backend `name`'s part of "a:k=v,k=v;b:k=v" (without "name:") into
- * *out, which stays NULL when the backend has no options.
+/* Copy backend `name`'s settings in backend_options (without "name:")
+ * into *out, which stays NULL when the backend has none.
  * @return 0; STRATA_ENOMEM */
 static int options_of(const strata__allocator_t *a, const char *all,
                       const char *name, char **out) {
-  size_t n = strlen(name);
+  strata__optitem_t it;
   *out = NULL;
-  for (const char *p = all; p && *p;) {
-    const char *end = strchr(p, ';');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    if (len > n && p[n] == ':' && !strncmp(p, name, n)) {
-      if (!(*out = strata__alloc(a, len - n)))
-        return STRATA_ENOMEM;
-      memcpy(*out, p + n + 1, len - n - 1);
-      (*out)[len - n - 1] = '\0';
-      return STRATA_OK;
-    }
-    p = end ? end + 1 : NULL;
-  }
+  if (!strata__opt_find(&OPTIONS, strata__opt_span(all), name, &it))
+    return STRATA_OK;
+  if (!(*out = strata__alloc(a, it.value.len + 1)))
+    return STRATA_ENOMEM;
+  memcpy(*out, it.value.s, it.value.len);
+  (*out)[it.value.len] = '\0';
   return STRATA_OK;
 }
 
-/* Find key in "k=v,k=v". @return the value's start and length, or NULL. */
-static const char *find_option(const char *opts, const char *key, size_t *len) {
-  size_t n = strlen(key);
-  for (const char *p = opts; p && *p;) {
-    const char *end = strchr(p, ',');
-    size_t item = end ? (size_t)(end - p) : strlen(p);
-    if (item > n && p[n] == '=' && !strncmp(p, key, n)) {
-      *len = item - n - 1;
-      return p + n + 1;
+/* Find key in a backend's settings; *index (may be NULL) tells which
+ * setting it is. @return the value, or absent. */
+static strata__optspan_t find_option(const char *opts, const char *key,
+                                     size_t *index) {
+  strata__optitem_t it;
+  size_t i = 0;
+  for (size_t c = 0;
+       strata__opt_next(&SETTINGS, strata__opt_span(opts), &c, &it); i++)
+    if (strata__opt_is(it.key, key)) {
+      if (index)
+        *index = i;
+      return it.value;
     }
-    p = end ? end + 1 : NULL;
+  return (strata__optspan_t){NULL, 0, 0};
+}
+
+/* A setting the backend never asked for during init is most likely a
+ * typo ("workrs=2") that leaves it on its defaults: say so. A WARN, not
+ * an error: only the backend knows its keys, and a newer one may take
+ * keys an older one does not. */
+static void warn_unread(strata_runtime_t *rt, strata__backend_t *be) {
+  uint64_t read = atomic_load(&be->options_read);
+  strata__optitem_t it;
+  char q[64];
+  size_t i = 0;
+  for (size_t c = 0;
+       strata__opt_next(&SETTINGS, strata__opt_span(be->options), &c, &it); i++)
+    if (i < 64 && !(read >> i & 1))
+      STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+                 "backend_options: backend '%s' did not read its setting "
+                 "%s (not a key it knows?)",
+                 be->name, strata__opt_quote(it.key, q, sizeof q));
+}
+
+/* The names of a backend list must be names a plugin can have.
+ * @return 0; STRATA_EINVAL (logged) */
+static int check_names(strata_runtime_t *rt, const strata__optfmt_t *fmt,
+                       const char *text) {
+  strata__optitem_t it;
+  char q[64];
+  for (size_t c = 0; strata__opt_next(fmt, strata__opt_span(text), &c, &it);)
+    if (!valid_name(it.key.s, it.key.len)) {
+      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                 "%s: position %zu: %s is not a backend name (lower-case "
+                 "letters, digits, '-' and '_', at most %d bytes)",
+                 fmt->option, it.key.pos,
+                 strata__opt_quote(it.key, q, sizeof q), MAX_NAME - 1);
+      return STRATA_EINVAL;
+    }
+  return STRATA_OK;
+}
+
+/* A malformed backend list or backend_options fails creation: ignored, it
+ * would run a machine other than the one asked for (a typo in a setting
+ * would leave a backend on its defaults, silently).
+ * @return 0; STRATA_EINVAL (logged) */
+static int check_options(strata_runtime_t *rt,
+                         const strata_runtime_opts_t *opts) {
+  const struct {
+    const strata__optfmt_t *fmt;
+    const char *text;
+  } all[] = {{&BACKENDS, opts->backends},
+             {&REQUIRED, opts->required_backends},
+             {&OPTIONS, opts->backend_options},
+             {&PATH, opts->backend_path}};
+  char err[256];
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+    if (strata__opt_check(all[i].fmt, strata__opt_span(all[i].text), err,
+                          sizeof err)) {
+      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "%s", err);
+      return STRATA_EINVAL;
+    }
+    if (all[i].fmt != &PATH && check_names(rt, all[i].fmt, all[i].text))
+      return STRATA_EINVAL;
   }
-  return NULL;
+  return STRATA_OK;
 }
 
 /* {=== Services offered to backends ===} */
@@ -104,14 +170,17 @@ static void svc_log(strata_core_t *core, strata_log_level_t level,
 
 static int svc_option(strata_core_t *core, const char *key, char *buf,
                       size_t len) {
-  size_t vlen;
-  const char *v = key ? find_option(core->options, key, &vlen) : NULL;
-  if (!v)
+  size_t i = 0;
+  strata__optspan_t v = key ? find_option(core->options, key, &i)
+                            : (strata__optspan_t){NULL, 0, 0};
+  if (!v.s)
     return STRATA_ENOENT;
-  if (!buf || vlen >= len)
+  if (i < 64)
+    atomic_fetch_or(&core->options_read, UINT64_C(1) << i);
+  if (!buf || v.len >= len)
     return STRATA_ERANGE;
-  memcpy(buf, v, vlen);
-  buf[vlen] = '\0';
+  memcpy(buf, v.s, v.len);
+  buf[v.len] = '\0';
   return STRATA_OK;
 }
 
@@ -193,18 +262,16 @@ static int scan_dir(strata_runtime_t *rt, candidates_t *c, const char *dir) {
 
 static int scan_path(strata_runtime_t *rt, candidates_t *c, const char *path) {
   char dir[4096];
-  for (const char *p = path; p && *p;) {
-    const char *end = strchr(p, ':');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    if (len && len < sizeof dir) {
-      memcpy(dir, p, len);
-      dir[len] = '\0';
+  strata__optitem_t it;
+  for (size_t cur = 0;
+       strata__opt_next(&PATH, strata__opt_span(path), &cur, &it);)
+    if (it.key.len < sizeof dir) {
+      memcpy(dir, it.key.s, it.key.len);
+      dir[it.key.len] = '\0';
       int rc = scan_dir(rt, c, dir);
       if (rc)
         return rc;
     }
-    p = end ? end + 1 : NULL;
-  }
   return STRATA_OK;
 }
 
@@ -216,6 +283,31 @@ static void free_candidates(strata_runtime_t *rt, candidates_t *c) {
   for (size_t i = 0; i < c->n; i++)
     strata__strfree(&rt->alloc, c->v[i].dir);
   strata__free(&rt->alloc, c->v, c->cap * sizeof *c->v);
+}
+
+/* Settings for a backend that no directory of the path holds are a
+ * mistake (a misspelt name, a wrong path): refused, not ignored. Settings
+ * for one that is there but not loaded (excluded by `backends`, or it
+ * fails) are not: the same options may serve several configurations.
+ * @return 0; STRATA_EINVAL (logged) */
+static int check_sections(strata_runtime_t *rt, const candidates_t *c,
+                          const char *options, const char *path) {
+  strata__optitem_t it;
+  char q[64];
+  for (size_t cur = 0;
+       strata__opt_next(&OPTIONS, strata__opt_span(options), &cur, &it);) {
+    bool found = false;
+    for (size_t i = 0; i < c->n && !found; i++)
+      found = strata__opt_is(it.key, c->v[i].name);
+    if (!found) {
+      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                 "backend_options: position %zu: no backend %s in the "
+                 "backend path '%s'",
+                 it.key.pos, strata__opt_quote(it.key, q, sizeof q), path);
+      return STRATA_EINVAL;
+    }
+  }
+  return STRATA_OK;
 }
 
 /* {=== Loading one plugin ===} */
@@ -332,6 +424,7 @@ static int bring_up(strata_runtime_t *rt, strata__backend_t *be, size_t *ndev) {
   int rc = c->init(&be->services, &be->config, &be->state);
   if (rc)
     goto fail;
+  warn_unread(rt, be);
   step = "probe";
   if ((rc = c->probe(be->state, &devs, &n)))
     goto fail_fini;
@@ -404,7 +497,7 @@ static int load_one(strata_runtime_t *rt, const candidate_t *cand,
   if (options_of(&rt->alloc, opts->backend_options, cand->name, &be->options))
     goto fail;
   if (!strcmp(cand->name, "cpu") && opts->cpu_workers &&
-      !find_option(be->options, "workers", &plen) &&
+      !find_option(be->options, "workers", NULL).s &&
       add_workers(rt, be, opts->cpu_workers))
     goto fail;
   init_services(be);
@@ -436,6 +529,8 @@ int strata__loader_start(strata_runtime_t *rt,
   const char *path =
       opts->backend_path ? opts->backend_path : STRATA_BACKEND_PATH;
   candidates_t cands = {0};
+  if (check_options(rt, opts))
+    return STRATA_EINVAL;
   pthread_mutex_lock(&ltdl_mu);
   int rc = lt_dlinit() ? STRATA_EBACKEND : STRATA_OK;
   pthread_mutex_unlock(&ltdl_mu);
@@ -444,7 +539,8 @@ int strata__loader_start(strata_runtime_t *rt,
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "lt_dlinit failed");
     return rc;
   }
-  if ((rc = scan_path(rt, &cands, path)))
+  if ((rc = scan_path(rt, &cands, path)) ||
+      (rc = check_sections(rt, &cands, opts->backend_options, path)))
     goto out;
   if (cands.n > 1) /* qsort(NULL, 0, ...) is undefined */
     qsort(cands.v, cands.n, sizeof *cands.v, by_name);
@@ -459,28 +555,26 @@ int strata__loader_start(strata_runtime_t *rt,
     }
   }
   /* Every required backend must now be running with devices. */
-  for (const char *p = opts->required_backends; p && *p;) {
-    const char *end = strchr(p, ',');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
+  strata__optitem_t it;
+  for (size_t cur = 0; strata__opt_next(
+           &REQUIRED, strata__opt_span(opts->required_backends), &cur, &it);) {
     bool up = false;
     for (size_t i = 0; i < rt->nbackends && !up; i++)
-      up = strlen(rt->backends[i]->name) == len &&
-           !strncmp(rt->backends[i]->name, p, len);
-    if (len && !up) {
-      char name[MAX_NAME];
-      snprintf(name, sizeof name, "%.*s", (int)len, p);
-      if (opts->backends && !list_has(opts->backends, name))
-        STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-                   "required backend '%s' is excluded by the backends "
-                   "option '%s'",
-                   name, opts->backends);
-      else
-        STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-                   "required backend '%s' is not available (searched '%s')",
-                   name, path);
-      rc = STRATA_EBACKEND;
-    }
-    p = end ? end + 1 : NULL;
+      up = strata__opt_is(it.key, rt->backends[i]->name);
+    if (up)
+      continue;
+    char name[MAX_NAME];
+    snprintf(name, sizeof name, "%.*s", (int)it.key.len, it.key.s);
+    if (opts->backends && !list_has(opts->backends, name))
+      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                 "required backend '%s' is excluded by the backends "
+                 "option '%s'",
+                 name, opts->backends);
+    else
+      STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+                 "required backend '%s' is not available (searched '%s')", name,
+                 path);
+    rc = STRATA_EBACKEND;
   }
 out:
   free_candidates(rt, &cands);

@@ -7,6 +7,7 @@
 #define STRATA_LOADER_H
 
 #include <ltdl.h>
+#include <stdatomic.h>
 #include <strata/backend.h>
 
 #include "internal.h"
@@ -22,6 +23,8 @@ typedef struct strata_core {
   strata_core_services_t services;
   strata_backend_config_t config;
   char *options; /* this backend's "key=value,..." or NULL */
+  atomic_uint_least64_t options_read; /* bit i: the backend asked for its
+                                         setting i (the first 64) */
   void *state;
   bool started;
 } strata__backend_t;

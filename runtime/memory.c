@@ -5,6 +5,8 @@
 
 #include "runtime.h"
 
+#include "optlist.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,27 +62,29 @@ static int add_node(strata_runtime_t *rt, strata__node_kind_t kind,
 
 /* Parse "pinned,host" into the list of tiers device evictions go to. */
 static int parse_tiers(strata_runtime_t *rt, const char *list) {
+  static const strata__optfmt_t fmt = {.option = "device_tiers",
+                                       .kind = STRATA__OPT_LIST};
   strata__memory_t *m = &rt->mem;
+  char err[256], q[64];
   m->ndevice_tiers = 0;
-  for (const char *p = list; p && *p;) {
-    const char *end = strchr(p, ',');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    int node = -1;
-    if (len == 6 && !strncmp(p, "pinned", 6))
-      node = m->pinned;
-    else if (len == 4 && !strncmp(p, "host", 4))
-      node = m->host;
-    else if (len == 5 && !strncmp(p, "spill", 5))
-      node = m->spill;
+  if (strata__opt_check(&fmt, strata__opt_span(list), err, sizeof err)) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "%s", err);
+    return STRATA_EINVAL;
+  }
+  strata__optitem_t it;
+  for (size_t c = 0; strata__opt_next(&fmt, strata__opt_span(list), &c, &it);) {
+    int node = strata__opt_is(it.key, "pinned")  ? m->pinned
+               : strata__opt_is(it.key, "host")  ? m->host
+               : strata__opt_is(it.key, "spill") ? m->spill
+                                                 : -1;
     if (node < 0 || m->ndevice_tiers == 3) {
       STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-                 "device_tiers '%s': '%.*s' is not an available tier "
+                 "device_tiers '%s': %s is not an available tier "
                  "(pinned needs pinned_bytes, spill needs spill_dir)",
-                 list, (int)len, p);
+                 list, strata__opt_quote(it.key, q, sizeof q));
       return STRATA_EINVAL;
     }
     m->device_tiers[m->ndevice_tiers++] = node;
-    p = end ? end + 1 : NULL;
   }
   return STRATA_OK;
 }

@@ -241,10 +241,9 @@ static int noop(const strata_kernel_call_t *call) {
  * class, so that a runtime can run one on each).
  * @return the device it ran on */
 static int run_task(strata_runtime_t *rt, strata_device_class_t cls) {
-  static const char *const names[STRATA_CLASS_COUNT] = {
-      "noop-cpu", "noop-hbm", "noop-gddr"};
-  strata_kernel_desc_t desc = {.struct_size = sizeof desc,
-                               .name = names[cls]};
+  static const char *const names[STRATA_CLASS_COUNT] = {"noop-cpu", "noop-hbm",
+                                                        "noop-gddr"};
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = names[cls]};
   desc.impl[cls] = noop;
   strata_kernel_t k;
   strata_task_t t;
@@ -833,6 +832,81 @@ static void test_loader_cpu_workers_long_options(void **state) {
   destroy_clean(f, rt);
 }
 
+/* {=== Malformed option strings ===} */
+
+/* Each is refused at creation with STRATA_EINVAL and one ERROR quoting
+ * the offending part, before any plugin is loaded. */
+static void test_loader_malformed_backend_options(void **state) {
+  fixture_t *f = *state;
+  const char *bad[][3] = {
+      {"cpu", "position 1: 'cpu' has no ':'", NULL},
+      {"cpu:workers=2;:workers=1",
+       "position 15: ':workers=1' has an empty "
+       "name",
+       NULL},
+      {"cpu:workers", "position 5: 'workers' has no '=' (expected key=value)",
+       NULL},
+      {"cpu:workers=2,workers=3", "position 15: key 'workers' is set twice",
+       NULL},
+      {"cpu:workers=2;", "position 14: empty item (a stray ';')", NULL},
+      {"cpu:workers=2,", "position 14: empty item (a stray ',')", NULL},
+      {"cpu:workers=1;cpu:workers=2",
+       "position 15: section 'cpu' appears "
+       "twice",
+       NULL},
+      {"cpu:=2", "position 5: '=2' has an empty key", NULL},
+      {"cpu: workers=2", "key ' workers' holds a space", NULL},
+      {"cuda:devices=0", "position 1: no backend 'cuda' in the backend path",
+       NULL},
+      {"CPU:workers=1", "position 1: 'CPU' is not a backend name", NULL}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    test_log_clear(&f->log);
+    f->opts.backend_options = bad[i][0];
+    create_fails(f, STRATA_EINVAL);
+    assert_logged(f, "ERROR", "backend_options: ", bad[i][1]);
+    assert_false(test_log_has(&f->log, "loaded with"));
+  }
+}
+
+/* The backend lists follow the same rules; a search path skips empty
+ * entries as it always did. */
+static void test_loader_malformed_backend_lists(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu,";
+  create_fails(f, STRATA_EINVAL);
+  assert_logged(f, "ERROR", "backends: position 4: empty item", NULL);
+  f->opts.backends = "cpu, fake";
+  create_fails(f, STRATA_EINVAL);
+  assert_logged(f, "ERROR",
+                "backends: position 5: item ' fake' holds a "
+                "space",
+                NULL);
+  f->opts.backends = "cpu";
+  f->opts.required_backends = "cpu,cpu";
+  create_fails(f, STRATA_EINVAL);
+  assert_logged(f, "ERROR",
+                "required_backends: position 5: item 'cpu' is "
+                "listed twice (first at position 1)",
+                NULL);
+  f->opts.required_backends = NULL;
+  char path[sizeof f->path + 8];
+  snprintf(path, sizeof path, "::%s:", f->path);
+  f->opts.backend_path = path;
+  destroy_clean(f, create_ok(f));
+}
+
+/* A setting no backend asked for is a WARN naming it; the runtime runs. */
+static void test_loader_unread_backend_option(void **state) {
+  fixture_t *f = *state;
+  f->opts.backends = "cpu";
+  f->opts.backend_options = "cpu:workrs=2,workers=1";
+  strata_runtime_t *rt = create_ok(f);
+  assert_logged(f, "WARN", "backend 'cpu' did not read its setting 'workrs'",
+                NULL);
+  assert_false(test_log_has(&f->log, "setting 'workers'"));
+  destroy_clean(f, rt);
+}
+
 /* {=== Concurrency ===} */
 
 #define CREATORS 4
@@ -962,6 +1036,9 @@ int main(void) {
       T(test_loader_cpu_bad_workers),
       T(test_loader_cpu_workers),
       T(test_loader_cpu_workers_long_options),
+      T(test_loader_malformed_backend_options),
+      T(test_loader_malformed_backend_lists),
+      T(test_loader_unread_backend_option),
       T(test_loader_concurrent_creates),
       T(test_loader_alloc_failures),
   };

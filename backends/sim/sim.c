@@ -28,6 +28,7 @@
 #include <strata/backend.h>
 
 #include "machine.h"
+#include "optlist.h"
 
 typedef struct sim_state sim_state_t;
 
@@ -345,19 +346,40 @@ static void model_task(sim_state_t *st, sim_dev_t *dev,
 
 /* {=== Setup ===} */
 
+static const char *const class_names[] = {"cpu", "hbm", "gddr"};
+static const strata__optfmt_t CLASSES = {
+    .option = "option classes", .kind = STRATA__OPT_LIST, .sep = '+'};
+
 static bool class_kept(const char *classes, strata_device_class_t c) {
-  static const char *const names[] = {"cpu", "hbm", "gddr"};
-  if (!*classes)
-    return true;
-  size_t n = strlen(names[c]);
-  for (const char *p = classes; *p;) {
-    const char *end = strchr(p, '+');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    if (len == n && !strncmp(p, names[c], n))
-      return true;
-    p = end ? end + 1 : p + len;
+  strata__optitem_t it;
+  return !*classes || strata__opt_find(&CLASSES, strata__opt_span(classes),
+                                       class_names[c], &it);
+}
+
+/* classes= is a '+' list of class names ("hbm+gddr"; empty: all).
+ * @return 0; STRATA_EINVAL (logged) */
+static int check_classes(const strata_core_services_t *core,
+                         const char *classes) {
+  char err[256], q[64];
+  if (strata__opt_check(&CLASSES, strata__opt_span(classes), err, sizeof err)) {
+    core->log(core->core, STRATA_LOG_ERROR, "%s", err);
+    return STRATA_EINVAL;
   }
-  return false;
+  strata__optitem_t it;
+  for (size_t c = 0;
+       strata__opt_next(&CLASSES, strata__opt_span(classes), &c, &it);) {
+    bool known = false;
+    for (int k = 0; k < STRATA_CLASS_COUNT && !known; k++)
+      known = strata__opt_is(it.key, class_names[k]);
+    if (!known) {
+      core->log(core->core, STRATA_LOG_ERROR,
+                "option classes: position %zu: %s is not a class (cpu, hbm "
+                "or gddr)",
+                it.key.pos, strata__opt_quote(it.key, q, sizeof q));
+      return STRATA_EINVAL;
+    }
+  }
+  return STRATA_OK;
 }
 
 static void describe(const sim_device_spec_t *sp, strata_backend_device_t *d) {
@@ -473,11 +495,23 @@ static int time_options(sim_state_t *st) {
 static int load(sim_state_t *st) {
   const strata_core_services_t *core = st->core;
   char path[4096], classes[64] = "", err[512];
-  if (!option_set(core, "machine", path, sizeof path))
+  int rc = core->option(core->core, "machine", path, sizeof path);
+  if (rc == STRATA_ENOENT)
     return time_options(st);
-  option_set(core, "classes", classes, sizeof classes);
-  int rc = sim_machine_load(path, core_alloc_fn, (void *)core, &st->machine,
-                            err, sizeof err);
+  if (rc == STRATA_OK && (rc = core->option(core->core, "classes", classes,
+                                            sizeof classes)) == STRATA_ENOENT)
+    rc = STRATA_OK;
+  if (rc == STRATA_ERANGE) { /* cut short, it would mean something else */
+    core->log(core->core, STRATA_LOG_ERROR,
+              "option machine or classes: longer than this backend takes "
+              "(%zu and %zu bytes)",
+              sizeof path - 1, sizeof classes - 1);
+    return STRATA_EINVAL;
+  }
+  if (rc || (rc = check_classes(core, classes)))
+    return rc;
+  rc = sim_machine_load(path, core_alloc_fn, (void *)core, &st->machine, err,
+                        sizeof err);
   if (rc) {
     core->log(core->core, STRATA_LOG_ERROR, "%s", err);
     return rc;

@@ -240,6 +240,16 @@ static bool apply_option(int c, const char *arg, options_t *o) {
       fprintf(stderr, PROG ": --machine: expected a file or 'none'\n");
       return false;
     }
+    /* The path travels in backend_options, where ',' and ';' separate
+     * settings (and there are no escapes). */
+    if (strpbrk(arg, ",;")) {
+      fprintf(stderr,
+              PROG ": --machine: '%s': a path holding ',' or ';' cannot be "
+                   "passed to the sim backend (link it under another "
+                   "name)\n",
+              arg);
+      return false;
+    }
     o->machine = arg;
     return true;
   case OPT_LIST:

@@ -33,9 +33,14 @@ typedef struct strata_runtime_opts {
   strata_log_level_t log_level; /* messages above this level are not even
                                    formatted; default STRATA_LOG_WARN */
 
-  /* Colon-separated directories searched for backend plugins. NULL: the
-   * directory configured at build time (--with-backend-path, by default
-   * $(pkglibdir)). */
+  /* Option strings: lists ("a,b"), and backend_options' sections. Nothing
+   * in them is trimmed; an empty item (a stray separator), a name holding
+   * a space, a repeated name or key, a setting without '=' or a section
+   * without ':' makes strata_runtime_create fail with STRATA_EINVAL and
+   * an ERROR that names the option and the position. */
+  /* Colon-separated directories searched for backend plugins (empty
+   * entries are skipped). NULL: the directory configured at build time
+   * (--with-backend-path, by default $(pkglibdir)). */
   const char *backend_path;
   /* Comma-separated backend names to load ("cpu,cuda-hbm"). NULL: every
    * backend found in the path. */
@@ -43,7 +48,12 @@ typedef struct strata_runtime_opts {
   /* Comma-separated backend names that must load, probe and start, or
    * creation fails with STRATA_EBACKEND. NULL: none. */
   const char *required_backends;
-  /* Per-backend settings: "name:key=value,key=value;name2:key=value". */
+  /* Per-backend settings: "name:key=value,key=value;name2:key=value".
+   * A value may hold '=' and ':' but not ',' or ';'. A section naming a
+   * backend that no directory of the path holds is refused
+   * (STRATA_EINVAL); one for a backend that is there but not loaded is
+   * not. A key the backend does not know is the backend's to judge: the
+   * shipped ones ignore keys they do not read. */
   const char *backend_options;
 
   /* Worker threads of the CPU backend in total (one per core, spread over
@@ -140,7 +150,8 @@ STRATA_API void strata_runtime_opts_init(strata_runtime_opts_t *opts);
  *  Backend plugins that fail to load are logged at WARN and skipped.
  *  @param[in]  opts  options (NULL: defaults)
  *  @param[out] out   the new runtime
- *  @return 0; STRATA_EINVAL (bad option, or no private directory can be
+ *  @return 0; STRATA_EINVAL (bad option, a malformed option string, or
+ *          no private directory can be
  *          made in spill_dir: missing, not a directory, not writable),
  *          STRATA_ENOSPC or STRATA_EIO (the same, for lack of room or an
  *          I/O error), STRATA_ETOPOLOGY (hwloc failed or the XML file
