@@ -370,7 +370,7 @@ static const struct bad_case {
     {"not-a-table.lua", NULL, 0, "the file must return a table (got number)"},
     {"empty-devices.lua", "devices", 0, "must not be empty"},
     {"unknown-class.lua", "devices[1].class", 0,
-     "unknown class 'tpu' (expected cpu, hbm or gddr)"},
+     "must be 'cpu', 'hbm' or 'gddr' (got 'tpu')"},
     {"negative-memory.lua", "devices[2].memory", 0,
      "-5 bytes is out of range (1 to 2^50 bytes)"},
     {"fractional-memory.lua", "devices[1].memory", 0,

@@ -2,7 +2,8 @@
 /* backends/sim/machine.c: load a sim machine description (a Lua file that
  * returns a table) in an empty sandbox (sandbox/sandbox.h: capped memory,
  * an instruction budget and a time limit it cannot escape) and check every
- * field. */
+ * field through the shared typed reader (sandbox/schema.h), so that each
+ * message names the file and the field. */
 #include "config.h"
 
 #include "machine.h"
@@ -14,11 +15,10 @@
 #include <string.h>
 
 #include "sandbox.h"
+#include "schema.h"
 
 #include <lauxlib.h>
 #include <lua.h>
-
-#include "sandbox.h"
 
 /* A description is a few dozen lines of data: these limits are far above
  * any real one and low enough that a runaway file costs milliseconds. */
@@ -27,7 +27,7 @@
 #define STEPS_MAX 1000000            /* VM instructions for the chunk */
 #define TIME_MAX_NS 250000000u       /* wall clock for the chunk: 250 ms */
 
-#define NEST_MAX 32                  /* levels of tables in the result */
+#define NEST_MAX 32 /* levels of tables in the result */
 
 #define DEFAULT_LINK_LATENCY 5e-6
 #define DEFAULT_TEMPERATURE 40.0
@@ -36,12 +36,8 @@
  * real machine's (a factor of a thousand or more past today's largest),
  * and narrow enough that the time model's sums and quotients stay
  * finite: the quickest copy of the largest memory at the slowest link
- * is 2^50 / 1e3 s, not infinity. `range` is how messages quote it. */
-typedef struct figure {
-  double lo, hi;
-  const char *unit; /* after the value: "flop/s" */
-  const char *range;
-} figure_t;
+ * is 2^50 / 1e3 s, not infinity. The text is how messages quote it. */
+typedef strata__schema_range_t figure_t;
 
 static const figure_t RATE = {1e3, 1e18, "flop/s", "1e3 to 1e18"};
 static const figure_t BANDWIDTH = {1e3, 1e15, "B/s", "1e3 to 1e15"};
@@ -67,8 +63,9 @@ typedef struct load {
   size_t len;
   strata__sandbox_t *sb;
   lua_State *L;
-  int status;      /* result of the checks run inside the protected call */
-  sim_machine_t m; /* being built; freed by sim_machine_load on failure */
+  strata__schema_t sc; /* the typed reader: file, state, message buffer */
+  int status;          /* result of the checks run inside the protected call */
+  sim_machine_t m;     /* being built; freed by sim_machine_load on failure */
 } load_t;
 
 #define TRY(expr)                                                              \
@@ -90,58 +87,9 @@ static void say(load_t *ld, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* "PATH: FIELD: REASON", FIELD being `obj` and `key` joined with a dot
- * ("devices[2]" + "memory"), or without one before an index ("[3]"). */
-STRATA_PRINTF(4, 5)
-static int bad(load_t *ld, const char *obj, const char *key, const char *fmt,
-               ...) {
-  char reason[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(reason, sizeof reason, fmt, ap);
-  va_end(ap);
-  const char *dot = *obj && key && key[0] != '[' ? "." : "";
-  say(ld, "%s: %s%s%s: %s", ld->path, obj, dot, key ? key : "", reason);
-  return STRATA_EINVAL;
-}
-
 static int out_of_memory(load_t *ld) {
   say(ld, "%s: out of memory", ld->path);
   return STRATA_ENOMEM;
-}
-
-/* A value as the author wrote it: numbers as Lua prints them, strings
- * quoted (and cut short), anything else by its type. */
-static const char *show(lua_State *L, int idx, char *buf, size_t n) {
-  switch (lua_type(L, idx)) {
-  case LUA_TNUMBER:
-    if (isnan(lua_tonumber(L, idx)))
-      return "nan"; /* printf may say "-nan" */
-    if (lua_isinteger(L, idx))
-      snprintf(buf, n, "%lld", (long long)lua_tointeger(L, idx));
-    else
-      snprintf(buf, n, "%.14g", (double)lua_tonumber(L, idx));
-    return buf;
-  case LUA_TSTRING: {
-    size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    snprintf(buf, n, "'%.*s%s'", len > 40 ? 40 : (int)len, s,
-             len > 40 ? "..." : "");
-    return buf;
-  }
-  case LUA_TBOOLEAN:
-    return lua_toboolean(L, idx) ? "true" : "false";
-  default:
-    return luaL_typename(L, idx);
-  }
-}
-
-/* The "must be X (got Y)" error for the value on top of the stack. */
-static int wrong_type(load_t *ld, const char *obj, const char *key,
-                      const char *what) {
-  char got[64];
-  return bad(ld, obj, key, "must be %s (got %s)", what,
-             show(ld->L, -1, got, sizeof got));
 }
 
 /* {=== Reading the file ===} */
@@ -216,196 +164,31 @@ static void push_env(lua_State *L) {
   lua_setmetatable(L, -2);
 }
 
-/* {=== Field access ===}
- * Every getter reads t[key] raw (a description's tables have no
- * metatables, but raw access says so) and leaves the stack as it found
- * it. Absent optional fields leave the output untouched: the caller set
- * the default beforehand. */
+/* {=== Field access (sandbox/schema.h) ===}
+ * Absent optional fields leave the output untouched: the caller set the
+ * default beforehand. */
 
-static int push_field(lua_State *L, int t, const char *key) {
-  lua_pushstring(L, key);
-  return lua_rawget(L, t);
-}
+#define REQ STRATA__SCHEMA_REQUIRED
+#define OPT STRATA__SCHEMA_OPTIONAL
 
-typedef struct num {
-  bool present, isint;
-  lua_Integer i;
-  double d;
-  char got[48]; /* the value as written, for messages */
-} num_t;
-
-static int get_num(load_t *ld, int t, const char *obj, const char *key,
-                   bool required, num_t *v) {
-  lua_State *L = ld->L;
-  int ty = push_field(L, t, key);
-  memset(v, 0, sizeof *v);
-  if (ty == LUA_TNIL) {
-    lua_pop(L, 1);
-    return required ? bad(ld, obj, key, "missing") : 0;
-  }
-  if (ty != LUA_TNUMBER)
-    return wrong_type(ld, obj, key, "a number");
-  v->present = true;
-  v->isint = lua_isinteger(L, -1);
-  v->i = v->isint ? lua_tointeger(L, -1) : 0;
-  v->d = (double)lua_tonumber(L, -1);
-  char buf[sizeof v->got];
-  snprintf(v->got, sizeof v->got, "%s", show(L, -1, buf, sizeof buf));
-  lua_pop(L, 1);
-  return 0;
-}
-
-/* "VALUE UNIT is out of range (LO to HI UNIT)"; NaN and the infinities
- * fail the same test. */
-static int out_of_range(load_t *ld, const char *obj, const char *key,
-                        const num_t *v, const figure_t *f) {
-  const char *sp = *f->unit ? " " : "";
-  return bad(ld, obj, key, "%s%s%s is out of range (%s%s%s)", v->got, sp,
-             f->unit, f->range, sp, f->unit);
-}
-
-static bool in_range(double x, const figure_t *f) {
-  return x >= f->lo && x <= f->hi; /* false for NaN */
-}
-
-/* A physical figure (a rate, a bandwidth, a time...) within its range. */
-static int get_figure(load_t *ld, int t, const char *obj, const char *key,
-                      bool required, const figure_t *f, double *out) {
-  num_t v;
-  TRY(get_num(ld, t, obj, key, required, &v));
-  if (!v.present)
-    return 0;
-  if (!in_range(v.d, f))
-    return out_of_range(ld, obj, key, &v, f);
-  *out = v.d;
-  return 0;
-}
-
-/* A whole number, written as an integer or as an integral float (1e3);
- * the range check after it keeps the conversion exact. */
-static bool whole(const num_t *v) {
-  return v->isint || v->d == floor(v->d); /* false for NaN */
-}
-
-/* A whole figure (workers, a count) within its range. */
+/* A whole figure (workers, a count) within its range; the ranges are all
+ * non-negative. */
 static int get_int(load_t *ld, int t, const char *obj, const char *key,
                    const figure_t *f, bool *present, uint64_t *out) {
-  num_t v;
-  TRY(get_num(ld, t, obj, key, false, &v));
+  int64_t v = 0;
+  bool here;
+  TRY(strata__schema_integer(&ld->sc, t, obj, key, OPT, f, &v, &here));
   if (present)
-    *present = v.present;
-  if (!v.present)
-    return 0;
-  if (!whole(&v))
-    return bad(ld, obj, key, "must be a whole number (got %s)", v.got);
-  /* An integer beyond 2^53 rounds as a double: compare it exactly. */
-  if (v.isint ? v.i < (lua_Integer)f->lo || v.i > (lua_Integer)f->hi
-              : !in_range(v.d, f))
-    return out_of_range(ld, obj, key, &v, f);
-  *out = v.isint ? (uint64_t)v.i : (uint64_t)v.d;
-  return 0;
-}
-
-static int get_bool(load_t *ld, int t, const char *obj, const char *key,
-                    bool *out) {
-  lua_State *L = ld->L;
-  int ty = push_field(L, t, key);
-  if (ty != LUA_TNIL && ty != LUA_TBOOLEAN)
-    return wrong_type(ld, obj, key, "a boolean");
-  if (ty == LUA_TBOOLEAN)
-    *out = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return 0;
-}
-
-/* Pushes the string t[key] (or nil when absent and optional). */
-static int push_string(load_t *ld, int t, const char *obj, const char *key,
-                       bool required) {
-  int ty = push_field(ld->L, t, key);
-  if (ty == LUA_TNIL && required)
-    return bad(ld, obj, key, "missing");
-  if (ty != LUA_TNIL && ty != LUA_TSTRING)
-    return wrong_type(ld, obj, key, "a string");
+    *present = here;
+  if (here)
+    *out = (uint64_t)v;
   return 0;
 }
 
 /* Names are copied into 64-byte fields and shown in logs. */
 static int get_name(load_t *ld, int t, const char *obj, const char *key,
-                    bool required, char out[64]) {
-  lua_State *L = ld->L;
-  TRY(push_string(ld, t, obj, key, required));
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  size_t len;
-  const char *s = lua_tolstring(L, -1, &len);
-  if (len == 0 || len >= 64 || strlen(s) != len)
-    return wrong_type(ld, obj, key,
-                      "a non-empty string of at most 63 bytes without NUL");
-  memcpy(out, s, len + 1);
-  lua_pop(L, 1);
-  return 0;
-}
-
-/* Pushes the table t[key] and sets *present, or pushes nothing. */
-static int push_table(load_t *ld, int t, const char *obj, const char *key,
-                      bool *present) {
-  int ty = push_field(ld->L, t, key);
-  *present = ty == LUA_TTABLE;
-  if (ty != LUA_TNIL && ty != LUA_TTABLE)
-    return wrong_type(ld, obj, key, "a table");
-  if (ty == LUA_TNIL)
-    lua_pop(ld->L, 1);
-  return 0;
-}
-
-/* Unknown keys are errors so that a typo (memroy) is not silently
- * ignored in favour of a default. */
-static int check_keys(load_t *ld, int t, const char *obj,
-                      const char *const *known) {
-  lua_State *L = ld->L;
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    char buf[64], key[72];
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      const char *k = lua_tostring(L, -1);
-      size_t i = 0;
-      while (known[i] && strcmp(known[i], k) != 0)
-        i++;
-      if (known[i])
-        continue;
-      snprintf(key, sizeof key, "%.60s", k);
-    } else {
-      snprintf(key, sizeof key, "[%s]", show(L, -1, buf, sizeof buf));
-    }
-    return bad(ld, obj, key, "unknown field");
-  }
-  return 0;
-}
-
-/* The length of the list at t. Any key other than 1..n is an error, so a
- * hole or a forgotten pair of braces is reported instead of dropped. */
-static int list_len(load_t *ld, int t, const char *obj, const char *key,
-                    size_t *n) {
-  lua_State *L = ld->L;
-  lua_Unsigned len = lua_rawlen(L, t);
-  lua_Unsigned count = 0;
-  char buf[64];
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
-        (lua_Unsigned)lua_tointeger(L, -1) > len)
-      return bad(ld, obj, key, "must be a list (found key %s)",
-                 show(L, -1, buf, sizeof buf));
-    count++;
-  }
-  if (count != len)
-    return bad(ld, obj, key, "must be a list without holes");
-  *n = (size_t)len;
-  return 0;
+                    int flags, char out[64]) {
+  return strata__schema_string(&ld->sc, t, obj, key, flags, 63, out);
 }
 
 /* {=== Devices ===} */
@@ -434,20 +217,11 @@ static const char *const fault_keys[] = {"copy_fail_at",    "copy_fail_count",
 
 static int get_class(load_t *ld, int t, const char *obj,
                      strata_device_class_t *out) {
-  static const char *const names[] = {"cpu", "hbm", "gddr"};
-  lua_State *L = ld->L;
-  TRY(push_string(ld, t, obj, "class", true));
-  const char *s = lua_tostring(L, -1);
-  for (int c = 0; c < STRATA_CLASS_COUNT; c++) {
-    if (strcmp(s, names[c]) == 0) {
-      *out = (strata_device_class_t)c;
-      lua_pop(L, 1);
-      return 0;
-    }
-  }
-  char got[64];
-  return bad(ld, obj, "class", "unknown class %s (expected cpu, hbm or gddr)",
-             show(L, -1, got, sizeof got));
+  static const char *const names[] = {"cpu", "hbm", "gddr", NULL};
+  int c = 0;
+  TRY(strata__schema_enum(&ld->sc, t, obj, "class", REQ, names, &c));
+  *out = (strata_device_class_t)c;
+  return 0;
 }
 
 /* Device memory: a whole, positive byte count on a card; absent (or 0) on
@@ -455,49 +229,54 @@ static int get_class(load_t *ld, int t, const char *obj,
 static int get_memory(load_t *ld, int t, const char *obj,
                       sim_device_spec_t *d) {
   bool cpu = d->device_class == STRATA_CLASS_CPU;
-  num_t v;
-  TRY(get_num(ld, t, obj, "memory", !cpu, &v));
+  strata__schema_num_t v;
+  TRY(strata__schema_get_number(&ld->sc, t, obj, "memory", cpu ? OPT : REQ,
+                                &v));
   if (!v.present)
     return 0;
   if (cpu) {
     if (v.d != 0)
-      return bad(ld, obj, "memory",
-                 "a cpu device works on host memory: leave memory out "
-                 "(got %s)",
-                 v.got);
+      return strata__schema_fail(
+          &ld->sc, obj, "memory",
+          "a cpu device works on host memory: leave memory out "
+          "(got %s)",
+          v.got);
     return 0;
   }
   /* 2^50 is exact as a double, so comparing v.d is exact for integers
    * too, and the conversions below cannot overflow. */
-  if (!in_range(v.d, &MEMORY))
-    return out_of_range(ld, obj, "memory", &v, &MEMORY);
-  if (!whole(&v))
-    return bad(ld, obj, "memory", "must be a whole number of bytes (got %s)",
-               v.got);
+  if (!strata__schema_in_range(&v, &MEMORY))
+    return strata__schema_out_of_range(&ld->sc, obj, "memory", &v, &MEMORY);
+  if (!strata__schema_whole(&v))
+    return strata__schema_fail(&ld->sc, obj, "memory",
+                               "must be a whole number of bytes (got %s)",
+                               v.got);
   d->memory = v.isint ? (uint64_t)v.i : (uint64_t)v.d;
   return 0;
 }
 
 static int get_link(load_t *ld, int t, const char *obj, sim_device_spec_t *d) {
   if (d->device_class != STRATA_CLASS_CPU)
-    return get_figure(ld, t, obj, "link_bandwidth", true, &BANDWIDTH,
-                      &d->link_bandwidth);
-  num_t v;
-  TRY(get_num(ld, t, obj, "link_bandwidth", false, &v));
+    return strata__schema_number(&ld->sc, t, obj, "link_bandwidth", REQ,
+                                 &BANDWIDTH, &d->link_bandwidth);
+  strata__schema_num_t v;
+  TRY(strata__schema_get_number(&ld->sc, t, obj, "link_bandwidth", OPT, &v));
   if (v.present && v.d != 0)
-    return bad(ld, obj, "link_bandwidth",
-               "a cpu device has no host link: leave link_bandwidth out "
-               "(got %s)",
-               v.got);
+    return strata__schema_fail(
+        &ld->sc, obj, "link_bandwidth",
+        "a cpu device has no host link: leave link_bandwidth out "
+        "(got %s)",
+        v.got);
   return 0;
 }
 
 static int check_health(load_t *ld, int t, const char *obj,
                         sim_device_spec_t *d) {
-  TRY(check_keys(ld, t, obj, health_keys));
-  TRY(get_figure(ld, t, obj, "temperature", false, &TEMPERATURE,
-                 &d->temperature));
-  return get_figure(ld, t, obj, "power", false, &POWER, &d->power);
+  TRY(strata__schema_keys(&ld->sc, t, obj, health_keys, STRATA__SCHEMA_REFUSE));
+  TRY(strata__schema_number(&ld->sc, t, obj, "temperature", OPT, &TEMPERATURE,
+                            &d->temperature));
+  return strata__schema_number(&ld->sc, t, obj, "power", OPT, &POWER,
+                               &d->power);
 }
 
 static int check_faults(load_t *ld, int t, const char *obj,
@@ -505,24 +284,26 @@ static int check_faults(load_t *ld, int t, const char *obj,
   sim_faults_t *f = &d->faults;
   bool copy_at, count, hot, hot_temp;
   uint64_t n = f->copy_fail_count;
-  TRY(check_keys(ld, t, obj, fault_keys));
-  TRY(get_int(ld, t, obj, "copy_fail_at", &COPIES, &copy_at,
-              &f->copy_fail_at));
+  TRY(strata__schema_keys(&ld->sc, t, obj, fault_keys, STRATA__SCHEMA_REFUSE));
+  TRY(get_int(ld, t, obj, "copy_fail_at", &COPIES, &copy_at, &f->copy_fail_at));
   TRY(get_int(ld, t, obj, "copy_fail_count", &FAIL_COUNT, &count, &n));
   if (count && !copy_at)
-    return bad(ld, obj, "copy_fail_count", "needs copy_fail_at");
+    return strata__schema_fail(&ld->sc, obj, "copy_fail_count",
+                               "needs copy_fail_at");
   f->copy_fail_count = (uint32_t)n; /* at most 1e9 */
   TRY(get_int(ld, t, obj, "die_after", &TASKS, NULL, &f->die_after));
   TRY(get_int(ld, t, obj, "hot_after", &TASKS, &hot, &f->hot_after));
-  num_t v;
-  TRY(get_num(ld, t, obj, "hot_temperature", false, &v));
+  strata__schema_num_t v;
+  TRY(strata__schema_get_number(&ld->sc, t, obj, "hot_temperature", OPT, &v));
   hot_temp = v.present;
   if (hot_temp && !hot)
-    return bad(ld, obj, "hot_temperature", "needs hot_after");
+    return strata__schema_fail(&ld->sc, obj, "hot_temperature",
+                               "needs hot_after");
   if (hot && !hot_temp)
-    return bad(ld, obj, "hot_temperature", "missing (needed by hot_after)");
-  return get_figure(ld, t, obj, "hot_temperature", false, &TEMPERATURE,
-                    &f->hot_temperature);
+    return strata__schema_fail(&ld->sc, obj, "hot_temperature",
+                               "missing (needed by hot_after)");
+  return strata__schema_number(&ld->sc, t, obj, "hot_temperature", OPT,
+                               &TEMPERATURE, &f->hot_temperature);
 }
 
 /* Runs `check` on the table t[key] when present, as FIELD obj.key. */
@@ -532,7 +313,7 @@ static int check_sub(load_t *ld, int t, const char *obj, const char *key,
                                   sim_device_spec_t *)) {
   bool present;
   char sub[64];
-  TRY(push_table(ld, t, obj, key, &present));
+  TRY(strata__schema_table(&ld->sc, t, obj, key, OPT, &present));
   if (!present)
     return 0;
   snprintf(sub, sizeof sub, "%s.%s", obj, key);
@@ -544,8 +325,9 @@ static int check_sub(load_t *ld, int t, const char *obj, const char *key,
 static int check_unique(load_t *ld, const char *obj, size_t i) {
   for (size_t j = 0; j < i; j++)
     if (strcmp(ld->m.devices[j].name, ld->m.devices[i].name) == 0)
-      return bad(ld, obj, "name", "duplicate name '%s' (also devices[%zu])",
-                 ld->m.devices[i].name, j + 1);
+      return strata__schema_fail(&ld->sc, obj, "name",
+                                 "duplicate name '%s' (also devices[%zu])",
+                                 ld->m.devices[i].name, j + 1);
   return 0;
 }
 
@@ -558,27 +340,27 @@ static int check_device(load_t *ld, int t, size_t i) {
   d->link_latency = DEFAULT_LINK_LATENCY;
   d->temperature = DEFAULT_TEMPERATURE;
   d->faults.copy_fail_count = 1;
-  TRY(check_keys(ld, t, obj, device_keys));
+  TRY(strata__schema_keys(&ld->sc, t, obj, device_keys, STRATA__SCHEMA_REFUSE));
   TRY(get_class(ld, t, obj, &d->device_class));
-  TRY(get_name(ld, t, obj, "name", true, d->name));
+  TRY(get_name(ld, t, obj, "name", REQ, d->name));
   TRY(check_unique(ld, obj, i));
   memcpy(d->model, d->name, sizeof d->model);
-  TRY(get_name(ld, t, obj, "model", false, d->model));
+  TRY(get_name(ld, t, obj, "model", OPT, d->model));
   TRY(get_memory(ld, t, obj, d));
-  TRY(get_figure(ld, t, obj, "mem_bandwidth", true, &BANDWIDTH,
-                 &d->mem_bandwidth));
+  TRY(strata__schema_number(&ld->sc, t, obj, "mem_bandwidth", REQ, &BANDWIDTH,
+                            &d->mem_bandwidth));
   TRY(get_link(ld, t, obj, d));
-  TRY(get_figure(ld, t, obj, "link_latency", false, &LATENCY,
-                 &d->link_latency));
-  TRY(get_figure(ld, t, obj, "fp64", true, &RATE, &d->fp64));
-  TRY(get_figure(ld, t, obj, "fp32", true, &RATE, &d->fp32));
-  TRY(get_bool(ld, t, obj, "ecc", &d->ecc));
+  TRY(strata__schema_number(&ld->sc, t, obj, "link_latency", OPT, &LATENCY,
+                            &d->link_latency));
+  TRY(strata__schema_number(&ld->sc, t, obj, "fp64", REQ, &RATE, &d->fp64));
+  TRY(strata__schema_number(&ld->sc, t, obj, "fp32", REQ, &RATE, &d->fp32));
+  TRY(strata__schema_bool(&ld->sc, t, obj, "ecc", OPT, &d->ecc));
   TRY(get_int(ld, t, obj, "numa", &NUMA, NULL, &numa));
   TRY(get_int(ld, t, obj, "workers", &WORKERS, NULL, &workers));
   d->numa = (int)numa;
   d->workers = (unsigned)workers;
-  TRY(get_figure(ld, t, obj, "peer_bandwidth", false, &BANDWIDTH,
-                 &d->peer_bandwidth));
+  TRY(strata__schema_number(&ld->sc, t, obj, "peer_bandwidth", OPT, &BANDWIDTH,
+                            &d->peer_bandwidth));
   TRY(check_sub(ld, t, obj, "health", d, check_health));
   return check_sub(ld, t, obj, "faults", d, check_faults);
 }
@@ -597,17 +379,20 @@ static int add_peer(load_t *ld, const char *obj, size_t i, size_t k) {
   char key[32];
   snprintf(key, sizeof key, "peers[%zu]", k);
   if (lua_type(L, -1) != LUA_TSTRING)
-    return wrong_type(ld, obj, key, "a device name");
+    return strata__schema_wrong_type(&ld->sc, obj, key, "a device name");
   const char *name = lua_tostring(L, -1);
   size_t j = find_device(&ld->m, name);
   if (j == SIZE_MAX)
-    return bad(ld, obj, key, "no device named '%.63s'", name);
+    return strata__schema_fail(&ld->sc, obj, key, "no device named '%.63s'",
+                               name);
   if (j == i)
-    return bad(ld, obj, key, "a device cannot be its own peer");
+    return strata__schema_fail(&ld->sc, obj, key,
+                               "a device cannot be its own peer");
   if (dev[j].device_class == STRATA_CLASS_CPU)
-    return bad(ld, obj, key,
-               "'%s' is a cpu device (only hbm and gddr devices have peers)",
-               dev[j].name);
+    return strata__schema_fail(
+        &ld->sc, obj, key,
+        "'%s' is a cpu device (only hbm and gddr devices have peers)",
+        dev[j].name);
   /* Direct copies work both ways: one mention is enough. */
   dev[i].peers |= UINT64_C(1) << j;
   dev[j].peers |= UINT64_C(1) << i;
@@ -621,14 +406,15 @@ static int check_peers(load_t *ld, int t, size_t i) {
   bool present;
   size_t n;
   snprintf(obj, sizeof obj, "devices[%zu]", i + 1);
-  TRY(push_table(ld, t, obj, "peers", &present));
+  TRY(strata__schema_table(&ld->sc, t, obj, "peers", OPT, &present));
   if (!present)
     return 0;
   int p = lua_gettop(L);
-  TRY(list_len(ld, p, obj, "peers", &n));
+  TRY(strata__schema_array(&ld->sc, p, obj, "peers", &n));
   if (n && ld->m.devices[i].device_class == STRATA_CLASS_CPU)
-    return bad(ld, obj, "peers",
-               "a cpu device has no peers (only hbm and gddr devices do)");
+    return strata__schema_fail(
+        &ld->sc, obj, "peers",
+        "a cpu device has no peers (only hbm and gddr devices do)");
   for (size_t k = 1; k <= n; k++) {
     lua_rawgeti(L, p, (lua_Integer)k);
     TRY(add_peer(ld, obj, i, k));
@@ -656,16 +442,17 @@ static int check_devices(load_t *ld, int t) {
   lua_State *L = ld->L;
   size_t n;
   bool present;
-  TRY(push_table(ld, t, "", "devices", &present));
+  TRY(strata__schema_table(&ld->sc, t, "", "devices", OPT, &present));
   if (!present)
-    return bad(ld, "", "devices", "missing");
+    return strata__schema_fail(&ld->sc, "", "devices", "missing");
   int devs = lua_gettop(L);
-  TRY(list_len(ld, devs, "", "devices", &n));
+  TRY(strata__schema_array(&ld->sc, devs, "", "devices", &n));
   if (n == 0)
-    return bad(ld, "", "devices", "must not be empty");
+    return strata__schema_fail(&ld->sc, "", "devices", "must not be empty");
   if (n > SIM_MAX_DEVICES)
-    return bad(ld, "", "devices", "too many devices (%zu; at most %d)", n,
-               SIM_MAX_DEVICES);
+    return strata__schema_fail(&ld->sc, "", "devices",
+                               "too many devices (%zu; at most %d)", n,
+                               SIM_MAX_DEVICES);
   /* Owned by ld, not by this frame: a Lua error unwinding through here
    * leaves it to sim_machine_load to free. */
   ld->m.devices = ld->alloc(ld->ud, NULL, 0, n * sizeof *ld->m.devices);
@@ -677,7 +464,7 @@ static int check_devices(load_t *ld, int t) {
     char obj[32];
     snprintf(obj, sizeof obj, "devices[%zu]", i + 1);
     if (lua_rawgeti(L, devs, (lua_Integer)i + 1) != LUA_TTABLE)
-      return wrong_type(ld, obj, NULL, "a table");
+      return strata__schema_wrong_type(&ld->sc, obj, NULL, "a table");
     TRY(check_device(ld, lua_gettop(L), i));
     lua_pop(L, 1);
   }
@@ -710,17 +497,10 @@ static void default_name(const char *path, char out[64]) {
 }
 
 static int get_time(load_t *ld, int t) {
-  lua_State *L = ld->L;
-  TRY(push_string(ld, t, "", "time", false));
-  const char *s = lua_tostring(L, -1);
-  if (s && strcmp(s, "modelled") == 0)
-    ld->m.modelled = true;
-  else if (s && strcmp(s, "real") != 0) {
-    char got[64];
-    return bad(ld, "", "time", "must be 'real' or 'modelled' (got %s)",
-               show(L, -1, got, sizeof got));
-  }
-  lua_pop(L, 1);
+  static const char *const names[] = {"real", "modelled", NULL};
+  int i = 0;
+  TRY(strata__schema_enum(&ld->sc, t, "", "time", OPT, names, &i));
+  ld->m.modelled = i == 1;
   return 0;
 }
 
@@ -730,13 +510,15 @@ static int check_machine(load_t *ld, int t) {
         luaL_typename(ld->L, t));
     return STRATA_EINVAL;
   }
-  TRY(check_keys(ld, t, "", machine_keys));
+  TRY(strata__schema_keys(&ld->sc, t, "", machine_keys, STRATA__SCHEMA_REFUSE));
   default_name(ld->path, ld->m.name);
-  TRY(get_name(ld, t, "", "name", false, ld->m.name));
+  TRY(get_name(ld, t, "", "name", OPT, ld->m.name));
   TRY(get_time(ld, t));
-  TRY(get_bool(ld, t, "", "skip_kernels", &ld->m.skip_kernels));
+  TRY(strata__schema_bool(&ld->sc, t, "", "skip_kernels", OPT,
+                          &ld->m.skip_kernels));
   if (ld->m.skip_kernels && !ld->m.modelled)
-    return bad(ld, "", "skip_kernels", "needs time = 'modelled'");
+    return strata__schema_fail(&ld->sc, "", "skip_kernels",
+                               "needs time = 'modelled'");
   return check_devices(ld, t);
 }
 
@@ -845,8 +627,8 @@ static int lua_failure(load_t *ld, int status) {
   }
   if (status == LUA_ERRMEM)
     return out_of_memory(ld);
-  if (lua_type(L, -1) == LUA_TSTRING && names_chunk(lua_tostring(L, -1),
-                                                    ld->path))
+  if (lua_type(L, -1) == LUA_TSTRING &&
+      names_chunk(lua_tostring(L, -1), ld->path))
     say(ld, "%s", lua_tostring(L, -1));
   else if (lua_type(L, -1) == LUA_TSTRING) /* "C stack overflow" */
     say(ld, "%s: %s", ld->path, lua_tostring(L, -1));
@@ -887,6 +669,8 @@ static int evaluate(load_t *ld) {
                           ld->path, NULL, NULL, &ld->sb))
     return out_of_memory(ld);
   ld->L = strata__sandbox_state(ld->sb);
+  ld->sc = (strata__schema_t){
+      .L = ld->L, .file = ld->path, .err = ld->err, .errlen = ld->errlen};
   char chunkname[1024];
   snprintf(chunkname, sizeof chunkname, "@%s", ld->path);
   int status = run_chunk(ld, chunkname);
