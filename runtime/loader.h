@@ -31,7 +31,10 @@ typedef struct strata_core {
 
 /** Load, initialise, probe and start the backends the options ask for.
  *  Failures are logged and the backend skipped, unless it is required.
- *  @return 0; STRATA_EBACKEND (a required backend failed); STRATA_ENOMEM */
+ *  @return 0; STRATA_EINVAL (a malformed backends, required_backends,
+ *          backend_options or backend_path, or settings for a backend not
+ *          in the path: logged, nothing loaded); STRATA_EBACKEND (a
+ *          required backend failed); STRATA_ENOMEM */
 int strata__loader_start(struct strata_runtime *rt,
                          const strata_runtime_opts_t *opts);
 
