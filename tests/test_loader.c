@@ -241,9 +241,10 @@ static int noop(const strata_kernel_call_t *call) {
  * class, so that a runtime can run one on each).
  * @return the device it ran on */
 static int run_task(strata_runtime_t *rt, strata_device_class_t cls) {
-  static const char *const names[STRATA_CLASS_COUNT] = {"noop-cpu", "noop-hbm",
-                                                        "noop-gddr"};
-  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = names[cls]};
+  static const char *const names[STRATA_CLASS_COUNT] = {
+      "noop-cpu", "noop-hbm", "noop-gddr"};
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc,
+                               .name = names[cls]};
   desc.impl[cls] = noop;
   strata_kernel_t k;
   strata_task_t t;
