@@ -36,7 +36,7 @@ static void match(strata_runtime_t *rt, size_t dst, size_t src) {
   if (!ds && !sd)
     return;
   if (!ds || !sd) {
-    STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
+    STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP,
                "%s lists %s as a peer, but not the other way: no direct path",
                ds ? d->desc.name : s->desc.name,
                ds ? s->desc.name : d->desc.name);

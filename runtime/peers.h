@@ -21,8 +21,8 @@ typedef struct strata__peers {
 } strata__peers_t;
 
 /** Build the matrix over rt's devices (after every backend is loaded);
- *  each path found is logged at INFO, each half path (one end lists the
- *  other, which does not list it back) at DEBUG.
+ *  each path found, and each half path (one end lists the other, which
+ *  does not list it back), is logged at INFO.
  *  @return 0; STRATA_ENOMEM
  *  @thread owner (creation) */
 int strata__peers_build(struct strata_runtime *rt);
