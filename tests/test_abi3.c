@@ -207,12 +207,55 @@ static void test_abi3_managed_memory(void **state) {
   fx_destroy(&f);
 }
 
+/* {=== Health cache ===} */
+
+/* A backend whose health() blocks does not hold up submission, placement
+ * or strata_device_health: they read the cache the health thread keeps. */
+static void test_abi3_health_cache_never_waits(void **state) {
+  (void)state;
+  fx_t f;
+  test_log_init(&f.log);
+  test_opts(&f.o, 1, &f.log);
+  f.o.backend_path = test_env("STRATA_TEST_PLUGINS");
+  f.o.backends = f.o.required_backends = "peer-a";
+  f.o.backend_options = "peer-a:busid=" A_BUS ",health=block";
+  f.o.health_period_ms = 1;
+  f.o.log_level = STRATA_LOG_INFO;
+  assert_int_equal(strata_runtime_create(&f.o, &f.rt), 0);
+  /* The first round answered; the next one blocks in the backend. */
+  int rc = STRATA_EAGAIN;
+  for (int i = 0; i < 5000 && rc; i++) {
+    rc = strata_device_inject(f.rt, 0, "blocked", 0);
+    if (rc)
+      test_sleep_ms(1);
+  }
+  assert_int_equal(rc, 0);
+  strata_health_t h = {.struct_size = sizeof h};
+  assert_int_equal(strata_device_health(f.rt, 0, &h), 0);
+  assert_true(h.temperature_c == 50);
+  enum { WORDS = 512 };
+  static uint64_t data[WORDS];
+  memset(data, 0, sizeof data);
+  strata_buffer_t buf;
+  assert_int_equal(strata_buffer_register(f.rt, data, sizeof data, &buf), 0);
+  strata_kernel_t k = on_class(&f, "on-a", STRATA_CLASS_HBM);
+  for (int i = 0; i < 20; i++)
+    run(&f, k, buf);
+  assert_int_equal(strata_runtime_wait_all(f.rt), 0);
+  assert_int_equal(strata_buffer_unregister(f.rt, buf), 0);
+  assert_int_equal(data[3], 20 * 4);
+  /* Still blocked: nothing above waited for the backend's health(). */
+  assert_int_equal(strata_device_inject(f.rt, 0, "release", 0), 0);
+  fx_destroy(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_abi3_cross_backend_peer_copy),
       cmocka_unit_test(test_abi3_half_path_is_none),
       cmocka_unit_test(test_abi3_pinned_tier_from_backend),
       cmocka_unit_test(test_abi3_managed_memory),
+      cmocka_unit_test(test_abi3_health_cache_never_waits),
   };
   return cmocka_run_group_tests_name("abi3", tests, NULL, NULL);
 }

@@ -10,6 +10,9 @@
  *                    stays out of other tests' way)
  *   peer=ID          the one bus id it can copy from directly (default none)
  *   managed=1        (peer-a) offer managed memory only
+ *   health=block     health() answers once, then blocks until
+ *                    strata_device_inject(..., "release", 0) (or 30 s);
+ *                    inject "blocked" answers 0 once it is blocked
  * It logs at INFO each host_alloc, managed_prefetch and copy from a
  * foreign card, for the tests to count. */
 #include "config.h"
@@ -18,6 +21,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <strata/backend.h>
 
@@ -41,6 +45,8 @@ typedef struct peer_state {
   pthread_cond_t cv;
   pending_t *stack; /* newest first */
   bool stop;
+  bool block_health, blocked, released; /* under mu */
+  unsigned readings;
 } peer_state_t;
 
 static void *palloc(peer_state_t *st, size_t n) {
@@ -87,6 +93,9 @@ static int p_init(const strata_core_services_t *core,
     d->peers = &st->peer;
     d->npeers = 1;
   }
+  st->block_health =
+      core->option(core->core, "health", buf, sizeof buf) == STRATA_OK &&
+      !strcmp(buf, "block");
 #ifdef PEER_HOSTMEM
   if (core->option(core->core, "managed", buf, sizeof buf) == STRATA_OK)
     d->memory_kinds = STRATA_MEMORY_MANAGED;
@@ -148,7 +157,7 @@ static int p_start(void *state, strata_device_handle_t *const *h, size_t n) {
   if (pthread_create(&st->worker, NULL, work_main, st)) {
     pthread_mutex_lock(&st->mu);
     st->stop = true;
-    pthread_cond_signal(&st->cv);
+    pthread_cond_broadcast(&st->cv);
     pthread_mutex_unlock(&st->mu);
     pthread_join(st->completer, NULL);
     return STRATA_EBACKEND;
@@ -164,7 +173,7 @@ static void p_stop(void *state) {
   pthread_join(st->worker, NULL);
   pthread_mutex_lock(&st->mu);
   st->stop = true;
-  pthread_cond_signal(&st->cv);
+  pthread_cond_broadcast(&st->cv);
   pthread_mutex_unlock(&st->mu);
   pthread_join(st->completer, NULL);
   st->started = false;
@@ -196,7 +205,7 @@ static int push(peer_state_t *st, const strata_backend_copy_t *op,
   pthread_mutex_lock(&st->mu);
   p->next = st->stack;
   st->stack = p;
-  pthread_cond_signal(&st->cv);
+  pthread_cond_broadcast(&st->cv);
   pthread_mutex_unlock(&st->mu);
   return STRATA_OK;
 }
@@ -232,6 +241,42 @@ static int p_managed_prefetch(void *state, int dev, const void *ptr,
 }
 #endif
 
+static int p_health(void *state, unsigned dev, strata_health_t *out) {
+  peer_state_t *st = state;
+  (void)dev;
+  out->temperature_c = 50;
+  pthread_mutex_lock(&st->mu);
+  if (st->block_health && st->readings++ > 0) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    st->blocked = true;
+    while (!st->released)
+      if (pthread_cond_timedwait(&st->cv, &st->mu, &until))
+        break;
+    st->blocked = false;
+  }
+  pthread_mutex_unlock(&st->mu);
+  return STRATA_OK;
+}
+
+static int p_inject(void *state, unsigned dev, const char *fault,
+                    double value) {
+  peer_state_t *st = state;
+  (void)dev, (void)value;
+  int rc = STRATA_EINVAL;
+  pthread_mutex_lock(&st->mu);
+  if (!strcmp(fault, "blocked")) {
+    rc = st->blocked ? STRATA_OK : STRATA_EAGAIN;
+  } else if (!strcmp(fault, "release")) {
+    rc = st->blocked ? STRATA_OK : STRATA_EAGAIN; /* EAGAIN: timed out */
+    st->released = true;
+    pthread_cond_broadcast(&st->cv);
+  }
+  pthread_mutex_unlock(&st->mu);
+  return rc;
+}
+
 STRATA_BACKEND_EXPORT const strata_backend_component_t SYMBOL(PLUGIN) = {
     .abi_major = STRATA_BACKEND_ABI_MAJOR,
     .abi_minor = STRATA_BACKEND_ABI_MINOR,
@@ -246,6 +291,8 @@ STRATA_BACKEND_EXPORT const strata_backend_component_t SYMBOL(PLUGIN) = {
     .mem_alloc = p_mem_alloc,
     .mem_free = p_mem_free,
     .copy_async = p_copy_async,
+    .health = p_health,
+    .inject = p_inject,
 #ifdef PEER_HOSTMEM
     .host_alloc = p_host_alloc,
     .host_free = p_host_free,
