@@ -118,6 +118,9 @@ static void ended(copy_op_t *c, int status) {
 static void attempt(copy_op_t *c) {
   const strata_backend_component_t *comp = c->be->comp;
   void *state = c->be->state;
+  /* Decided before the call: once an asynchronous attempt has started, c
+   * belongs to whichever thread reports its end, and may be freed. */
+  bool async = c->prefetch || comp->copy_async;
   int rc;
   if (c->prefetch)
     rc = comp->managed_prefetch(state, c->dev, c->op.dst, c->op.size, c);
@@ -125,9 +128,8 @@ static void attempt(copy_op_t *c) {
     rc = comp->copy_async(state, &c->op, c);
   else
     rc = comp->copy ? comp->copy(state, &c->op) : STRATA_ENOTSUP;
-  /* Started asynchronously: copy_done ends it. */
-  if (rc == STRATA_OK && (c->prefetch || comp->copy_async))
-    return;
+  if (rc == STRATA_OK && async)
+    return; /* copy_done ends it */
   ended(c, rc);
 }
 
