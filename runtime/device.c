@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define COMP "device"
 
@@ -21,14 +22,9 @@
  * A plugin is third-party code: every field is checked before the core
  * uses any, and the first one out of bounds is named. */
 
-/* The sizes of the published layouts of a probed device (2.0 ended with
- * `peers`, 2.1 with `model`), as a plugin built for them has them. */
-#define DEVICE_SIZE_2_0                                                        \
-  (offsetof(strata_backend_device_t, peers) + sizeof(uint64_t))
-#define DEVICE_SIZE_2_1                                                        \
-  (offsetof(strata_backend_device_t, model) +                                  \
-   sizeof(((strata_backend_device_t *)0)->model))
-#define DEVICE_SIZE_2_2 sizeof(strata_backend_device_t)
+/* The sizes of the published layouts of a probed device, as a plugin
+ * built for them has them (3.0 only, so far). */
+#define DEVICE_SIZE_3_0 sizeof(strata_backend_device_t)
 
 /* Format why into buf. @return true, for `if (bad(...))` chains. */
 static bool bad(char *buf, size_t len, const char *fmt, ...)
@@ -53,7 +49,7 @@ typedef struct rate_field {
   { #f, offsetof(strata_backend_device_t, f) }
 static const rate_field_t rates[] = {
     RATE(link_bandwidth), RATE(link_latency), RATE(mem_bandwidth),
-    RATE(fp64_flops),     RATE(fp32_flops),   RATE(peer_bandwidth),
+    RATE(fp64_flops),     RATE(fp32_flops),
 };
 #undef RATE
 
@@ -68,10 +64,83 @@ static const rate_field_t *bad_rate(const strata_backend_device_t *d,
   return NULL;
 }
 
+typedef struct text_field {
+  const char *name;
+  size_t offset, size;
+} text_field_t;
+
+#define TEXT(f)                                                                \
+  {                                                                            \
+#f, offsetof(strata_backend_device_t, f),                                  \
+        sizeof(((strata_backend_device_t *)0)->f)                              \
+  }
+static const text_field_t texts[] = {TEXT(name), TEXT(model), TEXT(uuid),
+                                     TEXT(pci_busid)};
+#undef TEXT
+
+/* The first string field that runs past its array, or NULL. */
+static const text_field_t *bad_text(const strata_backend_device_t *d) {
+  for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+    if (!memchr((const char *)d + texts[i].offset, '\0', texts[i].size))
+      return &texts[i];
+  return NULL;
+}
+
+/* The device facts (compute capability, bus, PCIe): zero or plausible. */
+static bool bad_facts(const strata_backend_device_t *d, size_t i, char *why,
+                      size_t len) {
+  if (d->cc_major < 0 || d->cc_major > 99 || d->cc_minor < 0 || d->cc_minor > 9)
+    return bad(why, len,
+               "device %zu: compute capability is %d.%d, not major 0 to 99 "
+               "and minor 0 to 9",
+               i, (int)d->cc_major, (int)d->cc_minor);
+  if (d->memory_bus_width > 65536)
+    return bad(why, len,
+               "device %zu: memory_bus_width is %u bits, not 0 to 65536", i,
+               d->memory_bus_width);
+  if (d->pcie_gen > 7)
+    return bad(why, len, "device %zu: pcie_gen is %u, not 0 (unknown) to 7", i,
+               d->pcie_gen);
+  uint32_t w = d->pcie_width;
+  if (w != 0 && w != 1 && w != 2 && w != 4 && w != 8 && w != 12 && w != 16 &&
+      w != 32)
+    return bad(why, len,
+               "device %zu: pcie_width is %u, not 0 (unknown), 1, 2, 4, 8, "
+               "12, 16 or 32 lanes",
+               i, w);
+  return false;
+}
+
+/* own_memory, memory_kinds, memory_pool. */
+static bool bad_memory(const strata_backend_device_t *d, size_t i, char *why,
+                       size_t len) {
+  if (d->own_memory != 0 && d->own_memory != 1)
+    return bad(why, len, "device %zu: own_memory is %d, not 0 or 1", i,
+               (int)d->own_memory);
+  uint32_t known = STRATA_MEMORY_DEVICE | STRATA_MEMORY_MANAGED;
+  if (d->memory_kinds & ~known)
+    return bad(why, len,
+               "device %zu: memory_kinds is 0x%x, which has bits beyond "
+               "STRATA_MEMORY_DEVICE and STRATA_MEMORY_MANAGED",
+               i, d->memory_kinds);
+  if (!d->own_memory && d->memory_kinds)
+    return bad(why, len,
+               "device %zu: memory_kinds is 0x%x but own_memory is 0 (a "
+               "device on host memory offers no memory kinds)",
+               i, d->memory_kinds);
+  if (d->memory_pool != 0 && d->memory_pool != 1)
+    return bad(why, len, "device %zu: memory_pool is %d, not 0 or 1", i,
+               (int)d->memory_pool);
+  if (d->memory_pool && !d->own_memory)
+    return bad(why, len, "device %zu: memory_pool is 1 but own_memory is 0", i);
+  return false;
+}
+
 /* Fields of device i that refer to nothing else. */
 static bool bad_fields(const strata_backend_device_t *d, size_t i, char *why,
                        size_t len) {
   const rate_field_t *r;
+  const text_field_t *t;
   double v;
   if ((unsigned)d->device_class >= STRATA_CLASS_COUNT)
     return bad(why, len, "device %zu: device_class %d is not a known class", i,
@@ -84,32 +153,106 @@ static bool bad_fields(const strata_backend_device_t *d, size_t i, char *why,
         why, len,
         "device %zu: nworkers is %u, not 1 to %d (STRATA_BACKEND_WORKERS_MAX)",
         i, d->nworkers, STRATA_BACKEND_WORKERS_MAX);
-  if (!TERMINATED(d, name))
+  if ((t = bad_text(d)))
     return bad(why, len,
-               "device %zu: name is not NUL-terminated within %zu bytes", i,
-               sizeof d->name);
+               "device %zu: %s is not NUL-terminated within %zu bytes", i,
+               t->name, t->size);
   if (!d->name[0])
     return bad(why, len, "device %zu: name is empty", i);
-  if (!TERMINATED(d, model))
-    return bad(why, len,
-               "device %zu: model is not NUL-terminated within %zu bytes", i,
-               sizeof d->model);
-  if (!TERMINATED(d, pci_busid))
-    return bad(why, len,
-               "device %zu: pci_busid is not NUL-terminated within %zu bytes",
-               i, sizeof d->pci_busid);
   if (d->numa_node < -1)
     return bad(why, len, "device %zu: numa_node is %d, not an OS index or -1",
                i, (int)d->numa_node);
-  if (d->own_memory != 0 && d->own_memory != 1)
-    return bad(why, len, "device %zu: own_memory is %d, not 0 or 1", i,
-               (int)d->own_memory);
   if (d->ecc < -1 || d->ecc > 1)
     return bad(why, len, "device %zu: ecc is %d, not 1, 0 or -1", i,
                (int)d->ecc);
   if ((r = bad_rate(d, &v)))
     return bad(why, len, "device %zu: %s is %g, not a finite number >= 0", i,
                r->name, v);
+  return bad_memory(d, i, why, len) || bad_facts(d, i, why, len);
+}
+
+/* What the device's memory needs of the component. */
+static bool bad_memory_ops(const strata_backend_component_t *c,
+                           const strata_backend_device_t *d, size_t i,
+                           char *why, size_t len) {
+  if (!d->own_memory)
+    return false;
+  uint32_t kinds = d->memory_kinds ? d->memory_kinds : STRATA_MEMORY_DEVICE;
+  if ((kinds & STRATA_MEMORY_DEVICE) && (!c->mem_alloc || !c->mem_free))
+    return bad(why, len,
+               "device %zu: own_memory is 1, but the backend cannot allocate "
+               "(mem_alloc or mem_free is NULL)",
+               i);
+  if ((kinds & STRATA_MEMORY_MANAGED) &&
+      (!c->managed_alloc || !c->managed_free || !c->managed_prefetch))
+    return bad(why, len,
+               "device %zu: memory_kinds offers STRATA_MEMORY_MANAGED, but "
+               "managed_alloc, managed_free or managed_prefetch is NULL",
+               i);
+  if (!c->copy && !c->copy_async)
+    return bad(why, len,
+               "device %zu: own_memory is 1, but the backend cannot copy "
+               "(copy and copy_async are both NULL)",
+               i);
+  if (!d->memory_bytes)
+    return bad(why, len, "device %zu: own_memory is 1 but memory_bytes is 0",
+               i);
+  return false;
+}
+
+/* A bus id already taken by a device of the list before i, or of a
+ * backend loaded earlier. */
+static bool busid_taken(const strata_runtime_t *rt,
+                        const strata_backend_device_t *descs, size_t stride,
+                        size_t i, const char *busid) {
+  for (size_t k = 0; k < i; k++) {
+    const strata_backend_device_t *o =
+        (const void *)((const char *)descs + k * stride);
+    if (!strncasecmp(o->pci_busid, busid, sizeof o->pci_busid))
+      return true;
+  }
+  for (size_t k = 0; k < rt->ndevices; k++)
+    if (!strncasecmp(rt->devices[k]->desc.pci_busid, busid, 16))
+      return true;
+  return false;
+}
+
+/* The peers list: bounded, named, rated; only from a device with memory
+ * and a bus id of its own. */
+static bool bad_peers(const strata_backend_device_t *d, size_t i, char *why,
+                      size_t len) {
+  if (!d->npeers)
+    return false;
+  if (d->npeers > STRATA_BACKEND_PEERS_MAX)
+    return bad(
+        why, len,
+        "device %zu: npeers is %u, at most %d (STRATA_BACKEND_PEERS_MAX)", i,
+        d->npeers, STRATA_BACKEND_PEERS_MAX);
+  if (!d->peers)
+    return bad(why, len, "device %zu: npeers is %u but peers is NULL", i,
+               d->npeers);
+  if (!d->own_memory || !d->pci_busid[0])
+    return bad(why, len,
+               "device %zu: it lists peers, but %s (peer copies are between "
+               "device memories named by bus id)",
+               i,
+               !d->own_memory ? "own_memory is 0" : "its pci_busid is empty");
+  for (uint32_t k = 0; k < d->npeers; k++) {
+    const strata_backend_peer_t *p = &d->peers[k];
+    if (!memchr(p->busid, '\0', sizeof p->busid) || !p->busid[0])
+      return bad(why, len,
+                 "device %zu: peers[%u].busid is empty or not NUL-terminated "
+                 "within %zu bytes",
+                 i, k, sizeof p->busid);
+    if (!strncasecmp(p->busid, d->pci_busid, sizeof p->busid))
+      return bad(why, len, "device %zu: peers[%u] is the device itself (%s)", i,
+                 k, p->busid);
+    if (!isfinite(p->bandwidth) || p->bandwidth < 0)
+      return bad(why, len,
+                 "device %zu: peers[%u].bandwidth is %g, not a finite number "
+                 ">= 0",
+                 i, k, p->bandwidth);
+  }
   return false;
 }
 
@@ -117,23 +260,15 @@ static bool bad_fields(const strata_backend_device_t *d, size_t i, char *why,
  * the machine. */
 static bool bad_references(const strata_runtime_t *rt,
                            const strata__backend_t *be,
-                           const strata_backend_device_t *d, size_t i, size_t n,
+                           const strata_backend_device_t *descs, size_t stride,
+                           const strata_backend_device_t *d, size_t i,
                            char *why, size_t len) {
-  const strata_backend_component_t *c = be->comp;
-  if (d->own_memory && (!c->mem_alloc || !c->mem_free || !c->copy))
+  if (bad_memory_ops(be->comp, d, i, why, len) || bad_peers(d, i, why, len))
+    return true;
+  if (d->pci_busid[0] && busid_taken(rt, descs, stride, i, d->pci_busid))
     return bad(why, len,
-               "device %zu: own_memory is 1, but the backend cannot allocate "
-               "or copy (mem_alloc, mem_free or copy is NULL)",
-               i);
-  if (d->own_memory && !d->memory_bytes)
-    return bad(why, len, "device %zu: own_memory is 1 but memory_bytes is 0",
-               i);
-  /* n <= 64 (checked first); a shift by 64 would be undefined. */
-  if (n < 64 && d->peers >> n)
-    return bad(why, len,
-               "device %zu: peers has bit %d set, but the backend reported %zu "
-               "device(s)",
-               i, 63 - __builtin_clzll(d->peers), n);
+               "device %zu: pci_busid '%s' is another device's already", i,
+               d->pci_busid);
   for (uint32_t w = 0; d->worker_cores && w < d->nworkers; w++)
     if (d->worker_cores[w] >= rt->topo.view.ncores)
       return bad(
@@ -167,13 +302,11 @@ static bool bad_list(const strata_backend_device_t *descs, size_t n, char *why,
   /* Only the first field is read before the stride is known to be one
    * that the plugin's array may really have. */
   size_t stride = descs[0].struct_size;
-  if (stride != DEVICE_SIZE_2_0 && stride != DEVICE_SIZE_2_1 &&
-      stride != DEVICE_SIZE_2_2)
+  if (stride != DEVICE_SIZE_3_0)
     return bad(why, len,
                "device 0: struct_size is %zu, not the size of a published "
-               "layout (%zu, %zu or %zu bytes)",
-               stride, (size_t)DEVICE_SIZE_2_0, (size_t)DEVICE_SIZE_2_1,
-               (size_t)DEVICE_SIZE_2_2);
+               "layout (%zu bytes, ABI 3.0)",
+               stride, (size_t)DEVICE_SIZE_3_0);
   for (size_t i = 1; i < n; i++) {
     uint32_t size;
     memcpy(&size, (const char *)descs + i * stride, sizeof size);
@@ -198,7 +331,7 @@ int strata__devices_check(const strata_runtime_t *rt,
   for (size_t i = 0; i < n; i++) {
     strata_backend_device_t d = desc_at(descs, stride, i);
     if (bad_fields(&d, i, why, len) ||
-        bad_references(rt, be, &d, i, n, why, len))
+        bad_references(rt, be, descs, stride, &d, i, why, len))
       return STRATA_EINVAL;
   }
   return STRATA_OK;
@@ -398,6 +531,41 @@ static int query(const strata_runtime_t *rt, int index, const void *out,
   return STRATA_OK;
 }
 
+/* Is `name` an item of the comma-separated `list`? */
+static bool listed(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; p && *p;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if ((len == n && !strncmp(p, name, n)) ||
+        (len == 3 && !strncmp(p, "all", 3)))
+      return true;
+    p = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
+bool strata__device_managed(const strata_runtime_t *rt,
+                            const strata__device_t *d, const char *wanted) {
+  uint32_t kinds = d->desc.memory_kinds;
+  if (!d->desc.own_memory)
+    return false;
+  if (kinds == STRATA_MEMORY_MANAGED)
+    return true;
+  if (!listed(wanted, d->desc.name))
+    return false;
+  if (!(kinds & STRATA_MEMORY_MANAGED)) {
+    STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP,
+               "managed_devices: %s offers no managed memory; its data stays "
+               "in device memory",
+               d->desc.name);
+    return false;
+  }
+  STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "%s: data in managed memory",
+             d->desc.name);
+  return true;
+}
+
 const char *strata__device_model_name(const strata__device_t *d) {
   return d->desc.model[0] ? d->desc.model : d->desc.name;
 }
@@ -430,11 +598,19 @@ int strata_device_info(const strata_runtime_t *rt, int index,
   info.ecc = d->desc.ecc;
   info.failed = atomic_load(&d->failed);
   strata__strlcpy(info.model, strata__device_model_name(d), sizeof info.model);
-  if (d->desc.peers)
-    info.peer_gbps =
-        (float)((d->desc.peer_bandwidth > 0 ? d->desc.peer_bandwidth
-                                            : d->desc.link_bandwidth) /
-                1e9);
+  double bw;
+  if (strata__peers_best(rt, index, &bw))
+    info.peer_gbps = (float)(bw / 1e9);
+  for (size_t s = 0; s < rt->ndevices; s++)
+    info.npeers += strata__peers_direct(rt, index, (int)s);
+  memcpy(info.uuid, d->desc.uuid, sizeof info.uuid);
+  info.cc_major = d->desc.cc_major;
+  info.cc_minor = d->desc.cc_minor;
+  info.memory_bus_width = d->desc.memory_bus_width;
+  info.pcie_gen = d->desc.pcie_gen;
+  info.pcie_width = d->desc.pcie_width;
+  info.managed = d->node >= 0 && (size_t)d->node < rt->mem.nnodes &&
+                 rt->mem.nodes[d->node]->managed;
   return strata__copy_out(out, &info, sizeof info);
 }
 
@@ -460,17 +636,13 @@ int strata_device_health(const strata_runtime_t *rt, int index,
   int qrc = query(rt, index, out, &d);
   if (qrc)
     return qrc;
-  const strata_backend_component_t *c = d->backend->comp;
-  if (!c->health)
-    return STRATA_ENOTSUP;
-  strata_health_t h = {.struct_size = sizeof h,
-                       .temperature_c = -300,
-                       .power_w = -1,
-                       .utilisation = -1,
-                       .throttled = -1};
-  int rc = c->health(d->backend->state, d->bindex, &h);
+  /* The cache, never the backend: a slow driver call must not hold up
+   * placement or a policy's view. */
+  strata_health_t h;
+  int rc = strata__health_read(rt, index, &h);
   if (rc)
     return rc;
+  h.struct_size = sizeof h;
   return strata__copy_out(out, &h, sizeof h);
 }
 

@@ -108,6 +108,13 @@ void strata__devices_watch_start(struct strata_runtime *rt, int timeout_ms);
  *  @thread owner (destruction, before devices and memory go) */
 void strata__devices_watch_stop(struct strata_runtime *rt);
 
+/** Should d's replicas live in managed memory? Yes when d offers only
+ *  managed memory, or offers it and `wanted` (strata_runtime_opts_t.
+ *  managed_devices: names, or "all") names d; a name d cannot honour is
+ *  logged at INFO. @thread owner (creation) */
+bool strata__device_managed(const struct strata_runtime *rt,
+                            const strata__device_t *d, const char *wanted);
+
 /** The device's model (its name when the backend gave none). */
 const char *strata__device_model_name(const strata__device_t *d);
 

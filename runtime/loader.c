@@ -27,9 +27,9 @@
  * call, from any runtime in the process, goes through this mutex. */
 static pthread_mutex_t ltdl_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* The fields of ABI 2.0, which every plugin must provide (2.1 appended
- * `inject`, taken from `reserved`: a 2.0 plugin has it NULL). */
-#define COMPONENT_MIN_SIZE offsetof(strata_backend_component_t, inject)
+/* The fields of ABI 3.0, which every plugin must provide (a later minor
+ * takes its fields from `reserved`). */
+#define COMPONENT_MIN_SIZE offsetof(strata_backend_component_t, reserved)
 
 /* {=== The option strings (sandbox/optlist.h) ===} */
 
@@ -190,6 +190,11 @@ static void *svc_alloc(strata_core_t *core, void *ptr, size_t osize,
   return a->fn(a->ud, ptr, ptr ? osize : 0, nsize);
 }
 
+static void svc_copy_done(strata_core_t *core, void *token, int status) {
+  (void)core;
+  strata__copy_done(token, status);
+}
+
 static void init_services(strata__backend_t *be) {
   be->services = (strata_core_services_t){
       .abi_major = STRATA_BACKEND_ABI_MAJOR,
@@ -203,6 +208,7 @@ static void init_services(strata__backend_t *be) {
       .complete = strata__sched_complete,
       .bind_worker = strata__sched_bind_worker,
       .device_failed = strata__sched_device_failed,
+      .copy_done = svc_copy_done,
   };
   be->config = (strata_backend_config_t){
       .struct_size = sizeof(strata_backend_config_t),
@@ -576,6 +582,10 @@ int strata__loader_start(strata_runtime_t *rt,
                  path);
     rc = STRATA_EBACKEND;
   }
+  /* Peer lists may name devices of any backend: match them once all are
+   * in. */
+  if (rc == STRATA_OK)
+    rc = strata__peers_build(rt);
 out:
   free_candidates(rt, &cands);
   return rc;
@@ -590,6 +600,7 @@ void strata__loader_stop(strata_runtime_t *rt) {
     be->comp->fini(be->state);
     backend_free(rt, be);
   }
+  strata__peers_free(rt);
   strata__free(&rt->alloc, rt->backends,
                rt->cap_backends * sizeof *rt->backends);
   rt->backends = NULL;

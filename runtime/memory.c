@@ -126,6 +126,8 @@ int strata__memory_init(strata_runtime_t *rt,
       cap = opts->device_bytes;
     if ((d->node = add_node(rt, STRATA__NODE_DEVICE, d, d->desc.name, cap)) < 0)
       return STRATA_ENOMEM;
+    m->nodes[d->node]->managed =
+        strata__device_managed(rt, d, opts->managed_devices);
   }
   m->active = m->nnodes > 1 || opts->host_bytes;
   m->links =
@@ -159,12 +161,19 @@ void strata__memory_fini(strata_runtime_t *rt) {
 
 /* {=== Raw memory of a node ===} */
 
+/* Device nodes allocate from their backend (managed memory when the node
+ * is managed); the pinned tier from the backend that provides pinned host
+ * memory (staging.h); the others from the embedder's allocator. */
 static int raw_alloc(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
                      void **ptr) {
   if (n->kind == STRATA__NODE_DEVICE) {
     const strata_backend_component_t *c = n->dev->backend->comp;
-    return c->mem_alloc(n->dev->backend->state, n->dev->bindex, size, ptr);
+    void *st = n->dev->backend->state;
+    return n->managed ? c->managed_alloc(st, n->dev->bindex, size, ptr)
+                      : c->mem_alloc(st, n->dev->bindex, size, ptr);
   }
+  if (n->kind == STRATA__NODE_PINNED)
+    return strata__hostmem_alloc(rt, size, ptr);
   *ptr = strata__alloc(&rt->alloc, size);
   return *ptr ? STRATA_OK : STRATA_ENOMEM;
 }
@@ -173,11 +182,18 @@ static void raw_free(strata_runtime_t *rt, strata__mnode_t *n, void *ptr,
                      size_t size) {
   if (!ptr)
     return;
-  if (n->kind == STRATA__NODE_DEVICE)
-    n->dev->backend->comp->mem_free(n->dev->backend->state, n->dev->bindex, ptr,
-                                    size);
-  else
+  if (n->kind == STRATA__NODE_DEVICE) {
+    const strata_backend_component_t *c = n->dev->backend->comp;
+    void *st = n->dev->backend->state;
+    if (n->managed)
+      c->managed_free(st, n->dev->bindex, ptr, size);
+    else
+      c->mem_free(st, n->dev->bindex, ptr, size);
+  } else if (n->kind == STRATA__NODE_PINNED) {
+    strata__hostmem_free(rt, ptr, size);
+  } else {
     strata__free(&rt->alloc, ptr, size);
+  }
 }
 
 static bool fits(const strata__mnode_t *n, uint64_t need) {
@@ -228,7 +244,10 @@ static void *take_cached(strata__mnode_t *n, size_t size) {
 /* Keep a freed block for reuse, or give it back (n->mu held). */
 static void put_cached(strata_runtime_t *rt, strata__mnode_t *n, void *ptr,
                        size_t size) {
-  if (n->ncache < CACHE_MAX &&
+  /* A backend with its own pool caches better than we can (stream-ordered
+   * reuse): it gets every block back at once. */
+  bool pooled = n->kind == STRATA__NODE_DEVICE && n->dev->desc.memory_pool;
+  if (!pooled && n->ncache < CACHE_MAX &&
       strata__grow(&rt->alloc, (void **)&n->cache, &n->cap_cache, n->ncache + 1,
                    sizeof *n->cache) == STRATA_OK) {
     n->cache[n->ncache++] = (strata__block_t){ptr, size};
@@ -303,6 +322,49 @@ static void count(strata_runtime_t *rt, int src, int dst, size_t bytes,
 /* Copy a replica's bytes between two nodes, staging through host memory
  * when the two cannot copy directly. Counts bytes per link. */
 static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
+                        int src, strata__replica_t *rs, size_t size);
+
+/* Through host memory, when neither end can reach the other: the host
+ * node stands for the middle hop in the link counts. Between two devices
+ * the bytes go a staging buffer (pinned, from the pool) at a time; a
+ * spill file is read or written whole (its checksum covers all of it), so
+ * with a spill end a larger copy takes a block of its own. */
+static int copy_staged(strata_runtime_t *rt, int dst, strata__replica_t *rd,
+                       int src, strata__replica_t *rs, size_t size) {
+  bool spill = node_of(rt, dst)->kind == STRATA__NODE_SPILL ||
+               node_of(rt, src)->kind == STRATA__NODE_SPILL;
+  bool pooled = !spill || size <= STRATA__STAGING_BYTES;
+  int h = rt->mem.host, rc;
+  strata__replica_t stage = {.buf = rs->buf};
+  if (pooled ? strata__staging_take(rt, &stage.ptr)
+             : !(stage.ptr = strata__alloc(&rt->alloc, size)))
+    return STRATA_ENOMEM;
+  size_t step = pooled ? STRATA__STAGING_BYTES : size, off = 0;
+  do {
+    size_t n = STRATA_MIN(step, size - off);
+    strata__replica_t from = {.buf = rs->buf,
+                              .ptr = spill ? rs->ptr : (char *)rs->ptr + off,
+                              .checksum = rs->checksum};
+    strata__replica_t to = {.buf = rd->buf,
+                            .ptr = spill ? rd->ptr : (char *)rd->ptr + off,
+                            .checksum = rd->checksum};
+    rc = copy_between(rt, h, &stage, src, &from, n);
+    if (rc == STRATA_OK)
+      rc = copy_between(rt, dst, &to, h, &stage, n);
+    if (spill) { /* a spill write gives the file's number and checksum */
+      rd->ptr = to.ptr;
+      rd->checksum = to.checksum;
+    }
+    off += n;
+  } while (rc == STRATA_OK && off < size);
+  if (pooled)
+    strata__staging_give(rt, stage.ptr);
+  else
+    strata__free(&rt->alloc, stage.ptr, size);
+  return rc;
+}
+
+static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
                         int src, strata__replica_t *rs, size_t size) {
   strata__mnode_t *dn = node_of(rt, dst), *sn = node_of(rt, src);
   int rc;
@@ -338,17 +400,7 @@ static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
       count(rt, src, dst, size, true);
     return rc;
   }
-  /* Through a staging block in host memory: the host node stands for the
-   * middle hop in the link counts. */
-  strata__replica_t stage = {.buf = rs->buf};
-  if (!(stage.ptr = strata__alloc(&rt->alloc, size)))
-    return STRATA_ENOMEM;
-  int h = rt->mem.host;
-  rc = copy_between(rt, h, &stage, src, rs, size);
-  if (rc == STRATA_OK)
-    rc = copy_between(rt, dst, rd, h, &stage, size);
-  strata__free(&rt->alloc, stage.ptr, size);
-  return rc;
+  return copy_staged(rt, dst, rd, src, rs, size);
 }
 
 /* {=== Making room ===} */

@@ -67,6 +67,9 @@ typedef struct strata__mnode {
   struct strata_device_handle *dev; /* DEVICE nodes: the device */
   char name[64];
   uint64_t capacity; /* bytes; 0: unlimited */
+  /* DEVICE nodes: replicas are managed memory (managed_alloc), filled
+   * from the host by the CPU and moved with managed_prefetch. */
+  bool managed;
 
   pthread_mutex_t mu;
   pthread_cond_t freed;  /* memory was released or unpinned */

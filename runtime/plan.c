@@ -120,9 +120,7 @@ int strata__plan_copy(const strata_runtime_t *rt, const strata__buffer_t *b,
   int card = from >= 0                ? device_of_node(rt, from)
              : host_like_valid(rt, b) ? -1
                                       : holding_card(rt, b);
-  bool peer = card >= 0 && dev->desc.own_memory &&
-              rt->devices[card]->backend == dev->backend &&
-              (dev->desc.peers >> rt->devices[card]->bindex & 1);
+  bool peer = card >= 0 && strata__peers_direct(rt, d, card);
   uint64_t host = atomic_load_explicit(&b->plan_host, memory_order_relaxed);
   *staged = -1;
   if (card >= 0 && !peer && host) {
@@ -133,7 +131,7 @@ int strata__plan_copy(const strata_runtime_t *rt, const strata__buffer_t *b,
   if (card >= 0 && !peer)
     legs[n++] = leg(rt, card, true, b->size, 0);
   if (dev->desc.own_memory)
-    legs[n++] = leg(rt, d, false, b->size, peer ? dev->desc.peer_bandwidth : 0);
+    legs[n++] = leg(rt, d, false, b->size, peer ? strata__peers_bandwidth(rt, d, card) : 0);
   return n;
 }
 

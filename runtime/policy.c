@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* runtime/policy.c: the policy engine (see policy.h): the Lua state and
  * its sandbox, calling hooks within their limits, checking what they
- * answer, the shape cache, reload, the health monitor and the public
+ * answer, the shape cache, reload, the health alerts and the public
  * policy API. The views a script reads are in policy_views.c. */
 #include "config.h"
 
@@ -17,7 +17,6 @@
 #define LOAD_TIME_NS 1000000000u   /* wall clock for the main chunk */
 #define DEFAULT_TEMPERATURE 85.0   /* degrees C */
 #define DEFAULT_POWER 300.0        /* W */
-#define DEFAULT_HEALTH_PERIOD_MS 1000
 #define CALL_SAMPLE 8           /* hook calls per timed one (call_ns) */
 #define SCRIPT_MAX (1u << 20)   /* bytes of policy source */
 #define SEEN_MAX 1024           /* distinct errors remembered */
@@ -645,7 +644,7 @@ static bool call_cache(strata__policy_t *P, strata__buffer_t *b) {
   return true;
 }
 
-/* {=== alert and the health monitor ===} */
+/* {=== alert, from the health thread ===} */
 
 static void call_alert(strata__policy_t *P, int d, const char *metric,
                        double value) {
@@ -704,47 +703,8 @@ static void check_health(strata_runtime_t *rt) {
   pthread_mutex_unlock(&P->mu);
 }
 
-static void *monitor(void *arg) {
-  strata__policy_t *P = arg;
-  pthread_mutex_lock(&P->mon_mu);
-  while (!P->mon_stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)P->period_ms * 1000000u;
-    ts.tv_sec += (time_t)(ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
-    pthread_cond_timedwait(&P->mon_cv, &P->mon_mu, &ts);
-    if (P->mon_stop)
-      break;
-    pthread_mutex_unlock(&P->mon_mu);
-    check_health(P->rt);
-    pthread_mutex_lock(&P->mon_mu);
-  }
-  pthread_mutex_unlock(&P->mon_mu);
-  return NULL;
-}
-
-static void start_monitor(strata__policy_t *P) {
-  pthread_mutex_init(&P->mon_mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&P->mon_cv, &ca);
-  pthread_condattr_destroy(&ca);
-  if (P->period_ms > 0 && !pthread_create(&P->monitor, NULL, monitor, P))
-    P->monitor_running = true;
-}
-
-static void stop_monitor(strata__policy_t *P) {
-  pthread_mutex_lock(&P->mon_mu);
-  P->mon_stop = true;
-  pthread_cond_broadcast(&P->mon_cv);
-  pthread_mutex_unlock(&P->mon_mu);
-  if (P->monitor_running)
-    pthread_join(P->monitor, NULL);
-  pthread_cond_destroy(&P->mon_cv);
-  pthread_mutex_destroy(&P->mon_mu);
-}
+/* The health thread's hook (health.h), after each round of readings. */
+static void health_round(strata_runtime_t *rt) { check_health(rt); }
 
 /* {=== Performance models ===} */
 
@@ -784,8 +744,6 @@ static void set_limits(strata__policy_t *P, const strata_runtime_opts_t *o) {
   P->alert_temperature =
       o->alert_temperature > 0 ? o->alert_temperature : DEFAULT_TEMPERATURE;
   P->alert_power = o->alert_power > 0 ? o->alert_power : DEFAULT_POWER;
-  P->period_ms =
-      o->health_period_ms ? o->health_period_ms : DEFAULT_HEALTH_PERIOD_MS;
   P->record = o->record_decisions != 0;
 }
 
@@ -854,7 +812,7 @@ int strata__policy_init(strata_runtime_t *rt,
       (strata__placer_t){.name = "policy", .state = P, .place = policy_place};
   if (P->s.L)
     STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s loaded", P->name);
-  start_monitor(P);
+  rt->health.after = health_round; /* before the health thread starts */
   return STRATA_OK;
 }
 
@@ -862,7 +820,6 @@ void strata__policy_fini(strata_runtime_t *rt) {
   strata__policy_t *P = rt->policy;
   if (!P)
     return;
-  stop_monitor(P);
   if (P->perf_path)
     (void)strata__perf_save(&P->perf, P->perf_path, &rt->log);
   rt->policy = NULL;
@@ -938,7 +895,9 @@ int strata_policy_reload(strata_runtime_t *rt, const char *path) {
 int strata_health_check(strata_runtime_t *rt) {
   if (!rt)
     return STRATA_EINVAL;
-  check_health(rt);
+  /* The health thread reads the backends and calls the alert hook; with
+   * no device that can tell, there is nothing to read. */
+  (void)strata__health_refresh(rt);
   return STRATA_OK;
 }
 

@@ -79,13 +79,7 @@ typedef struct strata__policy {
 
   strata__shape_t shapes[STRATA__SHAPES];
 
-  /* Health monitor and alert state. */
-  pthread_t monitor;
-  bool monitor_running;
-  pthread_mutex_t mon_mu;
-  pthread_cond_t mon_cv;
-  bool mon_stop;
-  int period_ms;
+  /* Alert state (the health thread calls check_health). */
   double alert_temperature, alert_power;
   uint8_t *over;  /* per device: bit 0 temperature, bit 1 power over */
   bool *modelled; /* per device: its time is modelled (no history) */

@@ -99,11 +99,13 @@ static void teardown(strata_runtime_t *rt) {
    * still loaded; then the backends and their devices. */
   strata__devices_watch_stop(rt); /* it fails devices: before they go */
   strata__jobs_release_all(rt);
-  strata__policy_fini(rt); /* the monitor reads devices: before they go */
+  strata__health_stop(rt); /* it calls the policy: before it goes */
+  strata__policy_fini(rt);
   strata__buffers_free(rt);
   strata__prefetch_stop(rt);
   if (rt->mem.nodes)
     strata__memory_fini(rt);
+  strata__staging_fini(rt); /* its memory is a backend's: before they go */
   strata__loader_stop(rt);
   strata__devices_free(rt);
   strata__kernels_free(rt);
@@ -160,9 +162,11 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
     rc = STRATA_ENODEV;
     goto fail;
   }
+  strata__staging_init(rt); /* pinned memory: before the pinned tier */
   if ((rc = strata__memory_init(rt, &o)) ||
       (rc = strata__prefetch_start(rt, o.prefetch != 0)) ||
-      (rc = strata__policy_init(rt, &o)))
+      (rc = strata__policy_init(rt, &o)) ||
+      (rc = strata__health_start(rt, o.health_period_ms)))
     goto fail;
   /* Last: failing a device needs memory, placement and the policy. */
   strata__devices_watch_start(rt, o.worker_start_timeout_ms);

@@ -10,13 +10,16 @@
 #include "device.h"
 #include "graph.h"
 #include "handle.h"
+#include "health.h"
 #include "loader.h"
 #include "log.h"
 #include "copy.h"
 #include "memory.h"
+#include "peers.h"
 #include "placement.h"
 #include "policy.h"
 #include "prefetch.h"
+#include "staging.h"
 #include "topology.h"
 
 /* Lock order, outermost first: graph_mu, then a queue's mu or the task
@@ -37,6 +40,9 @@ struct strata_runtime {
   strata__device_t **devices;
   size_t ndevices, cap_devices;
   strata__watchdog_t watchdog; /* devices whose workers never start */
+  strata__peers_t peers;       /* direct paths, machine-wide */
+  strata__health_t health;     /* cached readings, polled by its thread */
+  strata__staging_t staging;   /* pinned host memory and staging buffers */
 
   strata__memory_t mem;
   strata__prefetcher_t prefetcher;

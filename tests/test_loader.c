@@ -15,50 +15,59 @@
 
 #include <strata/backend.h>
 
-/* {=== ABI 1.0 layout ===}
+/* {=== ABI 3.0 layout ===}
  * These offsets are what plugins already built were compiled against: a
  * change here breaks them silently, so it must come with a major bump. */
 #define PTR sizeof(void *)
+#define AT(field, n)                                                           \
+  _Static_assert(offsetof(strata_backend_component_t, field) == 8 + (n)*PTR,   \
+                 #field " moved")
 _Static_assert(offsetof(strata_backend_component_t, abi_major) == 0,
                "abi_major moved");
 _Static_assert(offsetof(strata_backend_component_t, abi_minor) == 2,
                "abi_minor moved");
 _Static_assert(offsetof(strata_backend_component_t, struct_size) == 4,
                "struct_size moved");
-_Static_assert(offsetof(strata_backend_component_t, name) == 8, "name moved");
-_Static_assert(offsetof(strata_backend_component_t, description) == 8 + PTR,
-               "description moved");
-_Static_assert(offsetof(strata_backend_component_t, init) == 8 + 2 * PTR,
-               "init moved");
-_Static_assert(offsetof(strata_backend_component_t, probe) == 8 + 3 * PTR,
-               "probe moved");
-_Static_assert(offsetof(strata_backend_component_t, start) == 8 + 4 * PTR,
-               "start moved");
-_Static_assert(offsetof(strata_backend_component_t, stop) == 8 + 5 * PTR,
-               "stop moved");
-_Static_assert(offsetof(strata_backend_component_t, fini) == 8 + 6 * PTR,
-               "fini moved");
-_Static_assert(offsetof(strata_backend_component_t, mem_alloc) == 8 + 7 * PTR,
-               "mem_alloc moved");
-_Static_assert(offsetof(strata_backend_component_t, model) == 8 + 11 * PTR,
-               "model moved");
-_Static_assert(offsetof(strata_backend_component_t, inject) == 8 + 12 * PTR,
-               "inject (2.1) moved");
+AT(name, 0);
+AT(description, 1);
+AT(init, 2);
+AT(probe, 3);
+AT(start, 4);
+AT(stop, 5);
+AT(fini, 6);
+AT(mem_alloc, 7);
+AT(mem_free, 8);
+AT(copy, 9);
+AT(copy_async, 10);
+AT(host_alloc, 11);
+AT(host_free, 12);
+AT(host_register, 13);
+AT(host_unregister, 14);
+AT(managed_alloc, 15);
+AT(managed_free, 16);
+AT(managed_prefetch, 17);
+AT(health, 18);
+AT(model, 19);
+AT(inject, 20);
+AT(reserved, 21);
+#undef AT
 /* A minor bump takes fields from `reserved`: the total size never moves;
- * since 2.1 (2.2 only appended to the device description), seven reserved
- * slots are free and last. */
-_Static_assert(sizeof(strata_backend_component_t) == 8 + 20 * PTR,
+ * eight reserved slots are free and last. */
+_Static_assert(sizeof(strata_backend_component_t) == 8 + 29 * PTR,
                "component size changed");
 _Static_assert(offsetof(strata_backend_device_t, struct_size) == 0,
                "a probed device must start with its size");
 _Static_assert(sizeof(strata_backend_component_t) ==
-                   offsetof(strata_backend_component_t, reserved) + 7 * PTR,
-               "reserved is not the last member, or not 7 pointers");
+                   offsetof(strata_backend_component_t, reserved) + 8 * PTR,
+               "reserved is not the last member, or not 8 pointers");
 _Static_assert(offsetof(strata_core_services_t, abi_major) == 0 &&
                    offsetof(strata_core_services_t, abi_minor) == 2 &&
                    offsetof(strata_core_services_t, struct_size) == 4 &&
                    offsetof(strata_core_services_t, core) == 8,
                "services header moved");
+_Static_assert(sizeof(strata_core_services_t) ==
+                   offsetof(strata_core_services_t, reserved) + 8 * PTR,
+               "services: reserved is not the last member, or not 8 pointers");
 #undef PTR
 
 /* {=== Fixture ===} */
@@ -241,10 +250,9 @@ static int noop(const strata_kernel_call_t *call) {
  * class, so that a runtime can run one on each).
  * @return the device it ran on */
 static int run_task(strata_runtime_t *rt, strata_device_class_t cls) {
-  static const char *const names[STRATA_CLASS_COUNT] = {
-      "noop-cpu", "noop-hbm", "noop-gddr"};
-  strata_kernel_desc_t desc = {.struct_size = sizeof desc,
-                               .name = names[cls]};
+  static const char *const names[STRATA_CLASS_COUNT] = {"noop-cpu", "noop-hbm",
+                                                        "noop-gddr"};
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = names[cls]};
   desc.impl[cls] = noop;
   strata_kernel_t k;
   strata_task_t t;
@@ -298,10 +306,10 @@ static void test_loader_abi_layout(void **state) {
   /* The layout is checked at compile time above; here, the numbers the
    * loader compares plugins against (a minor bump must revisit the
    * reserved-slot assertion, so it revisits this one too). */
-  assert_int_equal(STRATA_BACKEND_ABI_MAJOR, 2);
-  assert_int_equal(STRATA_BACKEND_ABI_MINOR, 2);
+  assert_int_equal(STRATA_BACKEND_ABI_MAJOR, 3);
+  assert_int_equal(STRATA_BACKEND_ABI_MINOR, 0);
   assert_int_equal(sizeof(((strata_backend_component_t *)0)->reserved),
-                   7 * sizeof(void *));
+                   8 * sizeof(void *));
 }
 
 /* {=== Broken plugins ===} */
@@ -317,9 +325,9 @@ static void assert_broken_logged(fixture_t *f) {
   assert_logged(f, "WARN", "backend 'no-symbol'",
                 "does not export strata_backend_no_symbol_component");
   assert_logged(f, "WARN", "backend 'misnamed'", "'somebody-else'");
-  /* What a 2.0 plugin provides is enough: 2.1's inject may be absent. */
+  /* Every field of 3.0 up to the reserved slots. */
   snprintf(size, sizeof size, "struct is 16 bytes, at least %zu",
-           offsetof(strata_backend_component_t, inject));
+           offsetof(strata_backend_component_t, reserved));
   assert_logged(f, "WARN", "backend 'small-struct'", size);
   assert_logged(f, "WARN", "backend 'null-entry'", "entry point is NULL");
   assert_logged(f, "WARN", "backend 'init-fails'", "init failed");
@@ -533,9 +541,7 @@ static void test_loader_liar_list(void **state) {
   liar_refused(f, "count", "probe reported 100000 devices, at most 64");
   snprintf(size, sizeof size,
            "device 0: struct_size is 4096, not the size of a published "
-           "layout (%zu, %zu or %zu bytes)",
-           offsetof(strata_backend_device_t, peers) + sizeof(uint64_t),
-           offsetof(strata_backend_device_t, peer_bandwidth),
+           "layout (%zu bytes, ABI 3.0)",
            sizeof(strata_backend_device_t));
   liar_refused(f, "size-huge", size);
   liar_refused(f, "size-small", "device 0: struct_size is 16, not the size");
@@ -557,9 +563,24 @@ static void test_loader_liar_fields(void **state) {
       {"nan", "device 0: fp64_flops is nan, not a finite number >= 0"},
       {"negative", "device 0: link_bandwidth is -1, not a finite number"},
       {"numa", "device 0: numa_node is -7, not an OS index or -1"},
-      {"peers", "device 0: peers has bit 5 set, but the backend reported 3"},
+      {"peers", "device 0: npeers is 5 but peers is NULL"},
       {"ecc", "device 0: ecc is 7, not 1, 0 or -1"},
       {"memory", "device 0: own_memory is 2, not 0 or 1"},
+      /* ABI 3.0 */
+      {"uuid", "device 0: uuid is not NUL-terminated within 64 bytes"},
+      {"cc", "device 0: compute capability is 100.0, not major 0 to 99"},
+      {"buswidth", "device 0: memory_bus_width is 70000 bits, not 0 to 65536"},
+      {"pciegen", "device 0: pcie_gen is 9, not 0 (unknown) to 7"},
+      {"pciewidth", "device 0: pcie_width is 3, not 0 (unknown), 1, 2, 4"},
+      {"kinds", "device 0: memory_kinds is 0x8, which has bits beyond"},
+      {"pool", "device 0: memory_pool is 1 but own_memory is 0"},
+      {"managed", "device 0: memory_kinds offers STRATA_MEMORY_MANAGED, but "
+                  "managed_alloc, managed_free or managed_prefetch is NULL"},
+      {"peers-max", "device 0: npeers is 1000, at most 256"},
+      {"peer-nomem", "device 0: it lists peers, but own_memory is 0"},
+      {"peer-self", "device 0: peers[0] is the device itself (0000:01:00.0)"},
+      {"peer-nan", "device 0: peers[0].bandwidth is nan, not a finite number"},
+      {"dupbus", "device 1: pci_busid '0000:01:00.0' is another device's"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     liar_refused(f, bad[i][0], bad[i][1]);

@@ -982,6 +982,8 @@ static void test_memory_health_runs_hot(void **state) {
   for (int i = 0; i < 3; i++)
     submit_fill(m.rt, fill, b, (uint64_t)i);
   assert_int_equal(strata_runtime_wait_all(m.rt), 0);
+  /* Readings are cached by the health thread: have it read them now. */
+  assert_int_equal(strata_health_check(m.rt), 0);
   assert_int_equal(strata_device_health(m.rt, 0, &h), 0);
   assert_true(h.temperature_c == 92);
   assert_int_equal(h.throttled, 1);
@@ -999,12 +1001,15 @@ static void test_memory_inject_faults(void **state) {
   int g = test_device_of(m.rt, STRATA_CLASS_GDDR);
   strata_health_t hl = {.struct_size = sizeof hl};
   assert_int_equal(strata_device_inject(m.rt, g, "temperature", 91), 0);
+  assert_int_equal(strata_health_check(m.rt), 0);
   assert_int_equal(strata_device_health(m.rt, g, &hl), 0);
   assert_true(hl.temperature_c == 91);
   assert_int_equal(strata_device_inject(m.rt, g, "power", 420), 0);
+  assert_int_equal(strata_health_check(m.rt), 0);
   assert_int_equal(strata_device_health(m.rt, g, &hl), 0);
   assert_true(hl.power_w == 420);
   assert_int_equal(strata_device_inject(m.rt, g, "temperature", -1000), 0);
+  assert_int_equal(strata_health_check(m.rt), 0);
   assert_int_equal(strata_device_health(m.rt, g, &hl), 0);
   assert_true(hl.temperature_c == 40); /* the description's again */
   /* Bad input. */

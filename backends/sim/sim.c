@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <strata/backend.h>
 
@@ -82,6 +83,17 @@ typedef struct vt_entry {
   double t;
 } vt_entry_t;
 
+/* A copy in flight: it lands (the bytes move) and completes at `due`,
+ * from the copy thread, in the order of their due times, whatever the
+ * order they were issued in. */
+typedef struct sim_copy {
+  const strata_backend_copy_t *op; /* the core's, valid until copy_done */
+  void *token;
+  uint64_t due_ns; /* CLOCK_MONOTONIC */
+  int status;      /* decided at issue (injected failures) */
+  struct sim_copy *next;
+} sim_copy_t;
+
 struct sim_state {
   const strata_core_services_t *core;
   sim_machine_t machine;
@@ -95,6 +107,14 @@ struct sim_state {
   pthread_mutex_t model_mu;
   vt_entry_t *vt; /* open addressing, power-of-two size */
   size_t vt_cap, vt_n;
+  /* Peer lists, one row of SIM_MAX_DEVICES per kept device. */
+  strata_backend_peer_t *peers;
+  /* Copies in flight, sorted by due time (copy_mu). */
+  pthread_mutex_t copy_mu;
+  pthread_cond_t copy_cv; /* CLOCK_MONOTONIC: a copy queued, stop */
+  sim_copy_t *copies;
+  pthread_t copy_tid;
+  bool copy_running, copy_stop;
 };
 
 /* {=== Allocation through the core ===} */
@@ -280,8 +300,8 @@ static void model_copy(sim_state_t *st, sim_dev_t *to, sim_dev_t *from,
   pthread_mutex_lock(&st->model_mu);
   sim_dev_t *dev = to ? to : from;
   double bw = to && from ? to->spec->peer_bandwidth : dev->spec->link_bandwidth;
-  double len = sim_time_add(dev->spec->link_latency,
-                            sim_time_div((double)size, bw));
+  double len =
+      sim_time_add(dev->spec->link_latency, sim_time_div((double)size, bw));
   sim_timeline_t *a = to ? &to->link[LINK_IN] : NULL;
   sim_timeline_t *b = from ? &from->link[LINK_OUT] : NULL;
   double t0 = vt_get(st, src);
@@ -398,7 +418,14 @@ static void describe(const sim_device_spec_t *sp, strata_backend_device_t *d) {
   d->fp64_flops = sp->fp64;
   d->fp32_flops = sp->fp32;
   d->ecc = sp->ecc;
-  d->peer_bandwidth = sp->peer_bandwidth;
+}
+
+/* A bus id of its own for each simulated card, so that peer lists can
+ * name it (domain 0x5151 is not one real buses use). */
+static void sim_busid(strata_backend_device_t *d, size_t i) {
+  if (d->own_memory)
+    snprintf(d->pci_busid, sizeof d->pci_busid, "5151:%02x:00.0",
+             (unsigned)(i & 0xff));
 }
 
 /* Keep the devices of the classes asked for; peer bits follow the new
@@ -430,10 +457,29 @@ static int build_devices(sim_state_t *st, const char *classes) {
     describe(d->spec, &st->descs[st->ndevs]);
     st->ndevs++;
   }
+  st->peers =
+      sim_alloc(st->core, m->ndevices * SIM_MAX_DEVICES * sizeof *st->peers);
+  if (!st->peers) {
+    sim_free(st->core, newidx, m->ndevices * sizeof *newidx);
+    return STRATA_ENOMEM;
+  }
   for (size_t i = 0; i < m->ndevices; i++)
-    for (size_t j = 0; j < m->ndevices && newidx[i] >= 0; j++)
-      if ((m->devices[i].peers >> j & 1) && newidx[j] >= 0)
-        st->descs[newidx[i]].peers |= UINT64_C(1) << newidx[j];
+    if (newidx[i] >= 0)
+      sim_busid(&st->descs[newidx[i]], (size_t)newidx[i]);
+  for (size_t i = 0; i < m->ndevices; i++) {
+    if (newidx[i] < 0)
+      continue;
+    strata_backend_device_t *d = &st->descs[newidx[i]];
+    strata_backend_peer_t *row =
+        &st->peers[(size_t)newidx[i] * SIM_MAX_DEVICES];
+    for (size_t j = 0; j < m->ndevices; j++)
+      if ((m->devices[i].peers >> j & 1) && newidx[j] >= 0) {
+        memcpy(row[d->npeers].busid, st->descs[newidx[j]].pci_busid,
+               sizeof row->busid);
+        row[d->npeers++].bandwidth = m->devices[i].peer_bandwidth;
+      }
+    d->peers = d->npeers ? row : NULL;
+  }
   sim_free(st->core, newidx, m->ndevices * sizeof *newidx);
   return STRATA_OK;
 }
@@ -455,6 +501,9 @@ static void sim_fini(void *state) {
   }
   sim_free(st->core, st->devs, n * sizeof *st->devs);
   sim_free(st->core, st->vt, st->vt_cap * sizeof *st->vt);
+  sim_free(st->core, st->peers, n * SIM_MAX_DEVICES * sizeof *st->peers);
+  pthread_cond_destroy(&st->copy_cv);
+  pthread_mutex_destroy(&st->copy_mu);
   if (st->loaded)
     sim_machine_free(&st->machine, core_alloc_fn, (void *)st->core);
   pthread_mutex_destroy(&st->model_mu);
@@ -534,6 +583,12 @@ static int sim_init(const strata_core_services_t *core,
     return STRATA_ENOMEM;
   st->core = core;
   pthread_mutex_init(&st->model_mu, NULL);
+  pthread_mutex_init(&st->copy_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&st->copy_cv, &ca);
+  pthread_condattr_destroy(&ca);
   int rc = load(st);
   if (rc) {
     sim_fini(st);
@@ -591,9 +646,88 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* {=== Copies in flight ===} */
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Land one copy and report it. */
+static void land(sim_state_t *st, sim_copy_t *c) {
+  if (c->status == STRATA_OK)
+    memcpy(c->op->dst, c->op->src, c->op->size);
+  void *token = c->token;
+  int status = c->status;
+  sim_free(st->core, c, sizeof *c);
+  st->core->copy_done(st->core->core, token, status);
+}
+
+static void *copy_main(void *arg) {
+  sim_state_t *st = arg;
+  pthread_mutex_lock(&st->copy_mu);
+  for (;;) {
+    sim_copy_t *c = st->copies;
+    if (!c && st->copy_stop)
+      break;
+    uint64_t now = now_ns();
+    if (c && (c->due_ns <= now || st->copy_stop)) {
+      st->copies = c->next;
+      /* Without the lock: copy_done may issue the next copy at once. */
+      pthread_mutex_unlock(&st->copy_mu);
+      land(st, c);
+      pthread_mutex_lock(&st->copy_mu);
+      continue;
+    }
+    if (!c) {
+      pthread_cond_wait(&st->copy_cv, &st->copy_mu);
+      continue;
+    }
+    struct timespec due = {(time_t)(c->due_ns / 1000000000u),
+                           (long)(c->due_ns % 1000000000u)};
+    pthread_cond_timedwait(&st->copy_cv, &st->copy_mu, &due);
+  }
+  pthread_mutex_unlock(&st->copy_mu);
+  return NULL;
+}
+
+/* Queue c by its due time (ties keep the order of issue). */
+static void enqueue(sim_state_t *st, sim_copy_t *c) {
+  pthread_mutex_lock(&st->copy_mu);
+  sim_copy_t **p = &st->copies;
+  while (*p && (*p)->due_ns <= c->due_ns)
+    p = &(*p)->next;
+  c->next = *p;
+  *p = c;
+  pthread_cond_signal(&st->copy_cv);
+  pthread_mutex_unlock(&st->copy_mu);
+}
+
+static int start_copies(sim_state_t *st) {
+  if (pthread_create(&st->copy_tid, NULL, copy_main, st))
+    return STRATA_EBACKEND;
+  st->copy_running = true;
+  return STRATA_OK;
+}
+
+/* Every copy still queued lands first: the core waits for each. */
+static void stop_copies(sim_state_t *st) {
+  if (!st->copy_running)
+    return;
+  pthread_mutex_lock(&st->copy_mu);
+  st->copy_stop = true;
+  pthread_cond_signal(&st->copy_cv);
+  pthread_mutex_unlock(&st->copy_mu);
+  pthread_join(st->copy_tid, NULL);
+  st->copy_running = false;
+}
+
 static int sim_start(void *state, strata_device_handle_t *const *handles,
                      size_t n) {
   sim_state_t *st = state;
+  if (n && start_copies(st))
+    return STRATA_EBACKEND;
   size_t total = 0;
   for (size_t i = 0; i < n; i++)
     total += st->descs[i].nworkers;
@@ -619,6 +753,7 @@ static void sim_stop(void *state) {
   for (size_t i = 0; i < st->nthreads; i++)
     pthread_join(st->threads[i].tid, NULL);
   st->nthreads = 0;
+  stop_copies(st);
 }
 
 /* {=== Memory ===} */
@@ -664,22 +799,52 @@ static bool copy_fails(sim_dev_t *d) {
   return f->copy_fail_at && n >= f->copy_fail_at && n < f->copy_fail_at + count;
 }
 
-static int sim_copy(void *state, int dst_dev, void *dst, int src_dev,
-                    const void *src, size_t size) {
+/* Real time: the longest a copy is held back, so that a description with
+ * a tiny bandwidth cannot stall a test for long. */
+#define SIM_COPY_DELAY_MAX_NS 10000000u
+
+/* How long a copy takes on the simulated link, in real time: latency plus
+ * bytes over the host link, or over the peer bandwidth between two cards. */
+static uint64_t copy_delay_ns(const sim_dev_t *a, const sim_dev_t *b,
+                              size_t size) {
+  double bw = b ? a->spec->peer_bandwidth : a->spec->link_bandwidth;
+  double t =
+      sim_time_add(a->spec->link_latency, sim_time_div((double)size, bw));
+  double ns = t * 1e9;
+  return ns < SIM_COPY_DELAY_MAX_NS ? (uint64_t)ns : SIM_COPY_DELAY_MAX_NS;
+}
+
+/* copy_async: checked and modelled now, landed and reported by the copy
+ * thread (at once in modelled time; after the link's time in real time),
+ * so copies overlap the kernels and may end out of order. A foreign
+ * source (another backend's card) is read through its pointer: every
+ * simulated memory is host memory. */
+static int sim_copy_async(void *state, const strata_backend_copy_t *op,
+                          void *token) {
   sim_state_t *st = state;
-  sim_dev_t *a = dst_dev >= 0 ? &st->devs[dst_dev] : &st->devs[src_dev];
-  sim_dev_t *b = dst_dev >= 0 && src_dev >= 0 ? &st->devs[src_dev] : NULL;
-  if (atomic_load(&a->dead) || (b && atomic_load(&b->dead)))
-    return STRATA_EDEVICE;
-  if (copy_fails(a) || (b && copy_fails(b))) {
+  int dd = op->dst_dev, sd = op->src_dev;
+  sim_dev_t *to = dd >= 0 ? &st->devs[dd] : NULL;
+  sim_dev_t *from = sd >= 0 ? &st->devs[sd] : NULL;
+  sim_dev_t *a = to ? to : from;
+  sim_dev_t *b = to && from ? from : NULL;
+  if (!a)
+    return STRATA_EINVAL;
+  sim_copy_t *c = sim_alloc(st->core, sizeof *c);
+  if (!c)
+    return STRATA_ENOMEM;
+  *c = (sim_copy_t){.op = op, .token = token, .due_ns = now_ns()};
+  if (atomic_load(&a->dead) || (b && atomic_load(&b->dead))) {
+    c->status = STRATA_EDEVICE;
+  } else if (copy_fails(a) || (b && copy_fails(b))) {
     st->core->log(st->core->core, STRATA_LOG_INFO,
                   "injected copy failure on %s", a->spec->name);
-    return STRATA_EIO;
+    c->status = STRATA_EIO;
+  } else if (st->modelled) {
+    model_copy(st, to, from, op->dst, op->src, op->size);
+  } else {
+    c->due_ns += copy_delay_ns(a, b, op->size);
   }
-  memcpy(dst, src, size);
-  if (st->modelled)
-    model_copy(st, dst_dev >= 0 ? &st->devs[dst_dev] : NULL,
-               src_dev >= 0 ? &st->devs[src_dev] : NULL, dst, src, size);
+  enqueue(st, c);
   return STRATA_OK;
 }
 
@@ -753,7 +918,7 @@ STRATA_BACKEND_EXPORT const strata_backend_component_t
         .fini = sim_fini,
         .mem_alloc = sim_mem_alloc,
         .mem_free = sim_mem_free,
-        .copy = sim_copy,
+        .copy_async = sim_copy_async,
         .health = sim_health,
         .model = sim_model,
         .inject = sim_inject,

@@ -140,6 +140,15 @@ typedef struct strata_runtime_opts {
    * that its tasks run elsewhere or end STRATA_EDEVICE. 0: 5000;
    * negative: never. */
   int worker_start_timeout_ms;
+
+  /* {=== Managed memory ===} */
+  /* Devices whose replicas live in managed memory (one allocation the
+   * host and the device both see, moved ahead of each task with the
+   * backend's prefetch) instead of device memory: a comma-separated list
+   * of device names, or "all". A device named here whose backend does not
+   * offer managed memory keeps device memory (logged at INFO). A device
+   * that offers only managed memory uses it anyway. NULL: none. */
+  const char *managed_devices;
 } strata_runtime_opts_t;
 
 /** Fill `opts` with the defaults described above.
@@ -217,8 +226,14 @@ typedef struct strata_device_info {
   double fp64_flops, fp32_flops; /* flop/s; 0 unknown */
   int32_t ecc;                   /* 1 yes, 0 no, -1 unknown */
   int32_t failed;                /* the device failed: it runs nothing */
-  char model[64]; /* the kind of device, shared by identical cards */
+  char model[64];  /* the kind of device, shared by identical cards */
   float peer_gbps; /* direct copies from its peers, GB/s; 0: no peers */
+  char uuid[64];   /* the card's identity ("GPU-5f3c..."); "" unknown */
+  int32_t cc_major, cc_minor;    /* compute capability; 0.0 unknown or n/a */
+  uint32_t memory_bus_width;     /* bits; 0 unknown */
+  uint32_t pcie_gen, pcie_width; /* host link; 0 unknown or not PCIe */
+  int32_t managed; /* 1: its tasks' data lives in managed memory */
+  uint32_t npeers; /* devices, of any backend, it copies from directly */
 } strata_device_info_t;
 
 /** Cumulative counters of a device since the runtime started. */

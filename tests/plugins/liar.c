@@ -10,8 +10,15 @@
  *   size-huge    struct_size 4096;   size-small   struct_size 16
  *   size-mixed   device 1's struct_size differs from device 0's
  *   nan          fp64_flops NaN;   negative   link_bandwidth -1
- *   numa         numa_node -7;     peers      bit 5 set with 3 devices
+ *   numa         numa_node -7;     peers      npeers 5, peers NULL
  *   ecc          ecc 7;            memory     own_memory 2
+ *   uuid         a uuid with no NUL;  cc      compute capability 100.0
+ *   buswidth     memory_bus_width 70000;  pciegen 9;  pciewidth 3
+ *   kinds        memory_kinds 8;   pool       memory_pool 1, own_memory 0
+ *   managed      own memory of kind MANAGED, without managed_* entries
+ *   peers-max    npeers 1000;      peer-nomem a peer list, own_memory 0
+ *   peer-self    device 0 lists its own bus id;  peer-nan  bandwidth NaN
+ *   dupbus       devices 0 and 1 share a bus id
  *   stall        one honest HBM device ("liar0"), whose workers start()
  *                never starts: it returns 0 and runs no thread
  * Every lie but stall and count reports 3 devices, device 0 the liar. */
@@ -31,7 +38,24 @@ typedef struct liar_state {
   strata_backend_device_t devs[NDEVS];
   size_t ndevs;
   const strata_backend_device_t *array; /* what probe hands over */
+  strata_backend_peer_t peer;
 } liar_state_t;
+
+/* Memory entries, so that the checks reach the fields past them (a
+ * device of the liar never gets as far as using them). */
+static int liar_mem_alloc(void *state, unsigned dev, size_t size, void **ptr) {
+  (void)state, (void)dev, (void)size, (void)ptr;
+  return STRATA_ENOMEM;
+}
+
+static void liar_mem_free(void *state, unsigned dev, void *ptr, size_t size) {
+  (void)state, (void)dev, (void)ptr, (void)size;
+}
+
+static int liar_copy(void *state, const strata_backend_copy_t *op) {
+  (void)state, (void)op;
+  return STRATA_EIO;
+}
 
 static void describe(strata_backend_device_t *d, size_t i) {
   memset(d, 0, sizeof *d);
@@ -42,6 +66,55 @@ static void describe(strata_backend_device_t *d, size_t i) {
   d->nworkers = 1;
   d->numa_node = -1;
   d->ecc = -1;
+}
+
+/* A device with memory of its own, whose peer list is st->peer. */
+static void with_memory(liar_state_t *st, strata_backend_device_t *d) {
+  d->own_memory = 1;
+  d->memory_bytes = 1 << 20;
+  snprintf(d->pci_busid, sizeof d->pci_busid, "0000:0%c:00.0",
+           '1' + (int)(d - st->devs));
+  snprintf(st->peer.busid, sizeof st->peer.busid, "0000:09:00.0");
+  d->peers = &st->peer;
+  d->npeers = 1;
+}
+
+/* The lies of ABI 3.0's fields. */
+static void lie_more(liar_state_t *st, strata_backend_device_t *d,
+                     const char *l) {
+  if (!strcmp(l, "uuid"))
+    memset(d->uuid, 'x', sizeof d->uuid);
+  else if (!strcmp(l, "cc"))
+    d->cc_major = 100;
+  else if (!strcmp(l, "buswidth"))
+    d->memory_bus_width = 70000;
+  else if (!strcmp(l, "pciegen"))
+    d->pcie_gen = 9;
+  else if (!strcmp(l, "pciewidth"))
+    d->pcie_width = 3;
+  else if (!strcmp(l, "kinds"))
+    d->memory_kinds = 8;
+  else if (!strcmp(l, "pool"))
+    d->memory_pool = 1;
+  else if (!strcmp(l, "managed")) {
+    with_memory(st, d);
+    d->memory_kinds = STRATA_MEMORY_MANAGED;
+  } else if (!strcmp(l, "peers-max")) {
+    with_memory(st, d);
+    d->npeers = 1000;
+  } else if (!strcmp(l, "peer-nomem")) {
+    with_memory(st, d);
+    d->own_memory = 0;
+  } else if (!strcmp(l, "peer-self")) {
+    with_memory(st, d);
+    memcpy(st->peer.busid, d->pci_busid, sizeof d->pci_busid);
+  } else if (!strcmp(l, "peer-nan")) {
+    with_memory(st, d);
+    st->peer.bandwidth = NAN;
+  } else if (!strcmp(l, "dupbus")) {
+    snprintf(d->pci_busid, sizeof d->pci_busid, "0000:01:00.0");
+    snprintf(st->devs[1].pci_busid, sizeof d->pci_busid, "0000:01:00.0");
+  }
 }
 
 /* Tell the lie named in st->lie, which is not "stall" nor empty. */
@@ -76,11 +149,13 @@ static void lie(liar_state_t *st) {
   else if (!strcmp(l, "numa"))
     d->numa_node = -7;
   else if (!strcmp(l, "peers"))
-    d->peers = UINT64_C(1) << 5;
+    d->npeers = 5;
   else if (!strcmp(l, "ecc"))
     d->ecc = 7;
   else if (!strcmp(l, "memory"))
     d->own_memory = 2;
+  else
+    lie_more(st, d, l);
 }
 
 static int liar_init(const strata_core_services_t *core,
@@ -138,4 +213,7 @@ STRATA_BACKEND_EXPORT const strata_backend_component_t
         .start = liar_start,
         .stop = liar_stop,
         .fini = liar_fini,
+        .mem_alloc = liar_mem_alloc,
+        .mem_free = liar_mem_free,
+        .copy = liar_copy,
 };
