@@ -153,8 +153,7 @@ static void parse_option(const program_t *p, options_t *o, int argc,
   else if (!strcmp(name, "--seed"))
     o->seed = parse_count(prog, name, option_value(prog, argc, argv, i, inl), 0,
                           UINT64_MAX);
-  else if (!strcmp(name, "--sleep-us"))
-  {
+  else if (!strcmp(name, "--sleep-us")) {
     o->sleep_us = parse_count(
         prog, name, option_value(prog, argc, argv, i, inl), 0, 1000000);
     o->sleep_given = true;
@@ -354,9 +353,10 @@ static void print_latencies(uint64_t *lat, uint64_t n) {
 
 /* The wake line for n latencies (ns; n >= 1), which it sorts in place.
  * (strata-bench prints more fields, with print_latencies.) */
-BENCH_MAYBE_UNUSED static void print_wake(const char *runtime, const char *sched,
-                       const options_t *o, unsigned workers, uint64_t *lat,
-                       uint64_t n) {
+BENCH_MAYBE_UNUSED static void print_wake(const char *runtime,
+                                          const char *sched, const options_t *o,
+                                          unsigned workers, uint64_t *lat,
+                                          uint64_t n) {
   print_head(runtime, sched);
   printf(",\"workload\":\"wake\",\"workers\":%u,\"samples\":%" PRIu64
          ",\"sleep_us\":%" PRIu64,

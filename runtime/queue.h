@@ -81,9 +81,7 @@ typedef struct strata__queue {
 
   pthread_mutex_t park_mu;    /* the waiters' list */
   strata__qwaiter_t *waiters; /* most recently parked first */
-#ifndef __linux__
-  pthread_cond_t park_cv; /* where there is no futex: waiters block here */
-#endif
+  pthread_cond_t park_cv;     /* where there is no futex, waiters block here */
   _Atomic uint64_t n_spins, n_spin_hits, n_parks, n_unparks;
 } strata__queue_t;
 
