@@ -250,6 +250,8 @@ static void unlink_waiter(strata__queue_t *q, strata__qwaiter_t *w) {
     q->waiters = w->next;
   if (w->next)
     w->next->prev = w->prev;
+  else
+    q->oldest = w->prev;
   w->prev = w->next = NULL;
   atomic_fetch_sub_explicit(&q->parked, 1, memory_order_relaxed);
 }
@@ -261,11 +263,15 @@ static void claim(strata__queue_t *q, strata__qwaiter_t *w) {
   atomic_store_explicit(&w->word, 1, memory_order_release);
 }
 
-/* Unpark the most recently parked worker, if any: its caches are the
- * warmest, and the others may sleep on. */
+/* Unpark the worker parked longest, if any. (Waking the most recent one
+ * instead, whose caches are warmer, measured slower on a 2-vCPU machine:
+ * there it is usually the worker that has just run the last task, on the
+ * other core than the thread that was waiting for that task and now
+ * submits, while the one parked longest often shares that thread's core
+ * and runs as soon as it blocks.) */
 static void unpark_one(strata__queue_t *q) {
   pthread_mutex_lock(&q->park_mu);
-  strata__qwaiter_t *w = q->waiters;
+  strata__qwaiter_t *w = q->oldest;
   if (w)
     claim(q, w);
   pthread_mutex_unlock(&q->park_mu);
@@ -284,6 +290,8 @@ static void park(strata__queue_t *q, uint64_t until) {
   w->next = q->waiters;
   if (w->next)
     w->next->prev = w;
+  else
+    q->oldest = w;
   q->waiters = w;
   /* Pairs with strata__queue_push's increment of size and look at parked
    * (all sequentially consistent): either this sees the node below, or

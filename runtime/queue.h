@@ -81,6 +81,7 @@ typedef struct strata__queue {
 
   pthread_mutex_t park_mu;    /* the waiters' list */
   strata__qwaiter_t *waiters; /* most recently parked first */
+  strata__qwaiter_t *oldest;  /* the list's last: parked longest */
   pthread_cond_t park_cv;     /* where there is no futex, waiters block here */
   _Atomic uint64_t n_spins, n_spin_hits, n_parks, n_unparks;
 } strata__queue_t;
