@@ -12,9 +12,9 @@
  * time where an error can be returned.
  *
  * How an idle worker waits: the first one to find the queue empty polls it
- * (with the CPU's pause hint) for up to spin_ns, so that a task pushed soon
- * after starts within a microsecond or two; past that budget, and for every
- * other idle worker at once, it parks: it puts a waiter of its own on the
+ * (yielding the core between looks) for up to spin_ns, so that a task pushed
+ * soon after starts within a microsecond or two; past that budget, and for
+ * every other idle worker at once, it parks: it puts a waiter of its own on the
  * queue's list and blocks on that waiter's word (a futex on Linux). A push
  * unparks one waiter only when no poller will take its node, and takes it
  * off the list itself, so that two pushes never spend two wake-ups on one
