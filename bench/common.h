@@ -32,8 +32,10 @@
 
 #if defined(__GNUC__)
 #define BENCH_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define BENCH_MAYBE_UNUSED __attribute__((unused))
 #else
 #define BENCH_PRINTF(fmt, args)
+#define BENCH_MAYBE_UNUSED
 #endif
 
 /* {=== Workloads and options ===} */
@@ -52,6 +54,7 @@ typedef struct options {
   uint64_t repeat;
   uint64_t seed;     /* dag only */
   uint64_t sleep_us; /* wake only: idle time before each sample */
+  bool sleep_given;  /* --sleep-us was on the command line */
 } options_t;
 
 /* A string-valued option that only one program has ("--sched"). */
@@ -150,10 +153,11 @@ static void parse_option(const program_t *p, options_t *o, int argc,
   else if (!strcmp(name, "--seed"))
     o->seed = parse_count(prog, name, option_value(prog, argc, argv, i, inl), 0,
                           UINT64_MAX);
-  else if (!strcmp(name, "--sleep-us"))
+  else if (!strcmp(name, "--sleep-us")) {
     o->sleep_us = parse_count(
         prog, name, option_value(prog, argc, argv, i, inl), 0, 1000000);
-  else {
+    o->sleep_given = true;
+  } else {
     for (size_t k = 0; k < p->nown; k++)
       if (!strcmp(name, p->own[k].name)) {
         *p->own[k].value = option_value(prog, argc, argv, i, inl);
@@ -338,18 +342,27 @@ static int cmp_u64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* The wake line for n latencies (ns; n >= 1), which it sorts in place. */
-static void print_wake(const char *runtime, const char *sched,
-                       const options_t *o, unsigned workers, uint64_t *lat,
-                       uint64_t n) {
+/* The latency fields of a wake line for n latencies (ns; n >= 1), which
+ * it sorts in place. */
+static void print_latencies(uint64_t *lat, uint64_t n) {
   qsort(lat, n, sizeof *lat, cmp_u64);
   uint64_t p99 = (n * 99 + 99) / 100 - 1; /* ceil(0.99 n) - 1 */
+  printf(",\"min_us\":%.2f,\"median_us\":%.2f,\"p99_us\":%.2f,\"max_us\":%.2f",
+         lat[0] * 1e-3, lat[n / 2] * 1e-3, lat[p99] * 1e-3, lat[n - 1] * 1e-3);
+}
+
+/* The wake line for n latencies (ns; n >= 1), which it sorts in place.
+ * (strata-bench prints more fields, with print_latencies.) */
+BENCH_MAYBE_UNUSED static void print_wake(const char *runtime,
+                                          const char *sched, const options_t *o,
+                                          unsigned workers, uint64_t *lat,
+                                          uint64_t n) {
   print_head(runtime, sched);
   printf(",\"workload\":\"wake\",\"workers\":%u,\"samples\":%" PRIu64
-         ",\"sleep_us\":%" PRIu64 ",\"min_us\":%.2f,\"median_us\":%.2f,"
-         "\"p99_us\":%.2f,\"max_us\":%.2f}\n",
-         workers, n, o->sleep_us, lat[0] * 1e-3, lat[n / 2] * 1e-3,
-         lat[p99] * 1e-3, lat[n - 1] * 1e-3);
+         ",\"sleep_us\":%" PRIu64,
+         workers, n, o->sleep_us);
+  print_latencies(lat, n);
+  printf("}\n");
   fflush(stdout);
 }
 

@@ -1,17 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /* bench/strata-bench.c: runtime-overhead benchmarks (overhead, chain, dag,
- * wake) that print one JSON line per measurement and never judge time. */
+ * wake) that print one JSON line per measurement and never judge time.
+ * wake also measures, in the same run, the machine's own floor (a bare
+ * condition variable and futex ping-pong, bench/pingpong.h) and the CPU an
+ * idle runtime uses. */
 #include "config.h"
 
 #include "common.h" /* what starpu/overhead.c shares */
 
 #include <strata.h>
 
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
 #ifndef STRATA_BUILD_BACKENDS
 #define STRATA_BUILD_BACKENDS NULL /* the library's configured path */
 #endif
 
 #define PROG "strata-bench"
+#include "pingpong.h"
 #include "strata-helpers.h"
 
 #define SLOT 64 /* bytes per buffer: one cache line, no false sharing */
@@ -46,7 +54,8 @@ static void usage(FILE *f) {
           "  --repeat R          print R measurements (default 1)\n"
           "  --seed S            dag: random seed (default 1)\n"
           "  --sleep-us U        wake: idle time before each sample "
-          "(default 2000)\n"
+          "(default:\n"
+          "                      200, 2000 and 20000, alternated)\n"
           "  --backend-path P    backend plugin directory\n"
           "  --policy FILE       Lua policy (default: the library's, "
           "tiered.lua;\n"
@@ -290,11 +299,47 @@ static int run_throughput(bench_t *b, uint64_t rep) {
 
 /* {=== Wake-up latency ===} */
 
-/* Submit-to-start latency of one task, after the workers have been idle
- * long enough to stop polling and go to sleep. */
-static int wake_sample(bench_t *b, uint64_t *lat_ns) {
+/* Idle times of a wake run, in µs: --sleep-us alone, else these three,
+ * alternated sample by sample. */
+static const uint64_t default_idles_us[] = {200, 2000, 20000};
+#define MAX_IDLES (sizeof default_idles_us / sizeof *default_idles_us)
+
+/* The steady state of a long idle: CPU used between these two times after
+ * the runtime ran out of work, sampled every CPU_EVERY-th round. */
+#define CPU_FROM_MS 10
+#define CPU_TO_MS 60
+#define CPU_EVERY 10
+
+/* What the runtime's threads (every thread but this one) used, in ns:
+ * signed, since the two clocks are read one after the other. */
+static int64_t runtime_cpu_ns(void) {
+  int64_t all = (int64_t)clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+  return all - (int64_t)thread_cpu_ns();
+}
+
+/* The floors measured beside Strata. */
+typedef struct floor_kind {
+  pp_kind_t kind;
+  bool cross;
+  const char *name;
+} floor_kind_t;
+
+static const floor_kind_t floors[] = {{PP_CONDVAR, false, "condvar"},
+                                      {PP_FUTEX, false, "futex"},
+                                      {PP_FUTEX, true, "futex-cross"}};
+#define NFLOOR (sizeof floors / sizeof *floors)
+
+/* Samples of one subject (Strata or a floor) at one idle time. */
+typedef struct wake_series {
+  uint64_t *lat;    /* submit-to-start, ns */
+  uint64_t idle_ns; /* sum of the idles as they really were */
+  int64_t cpu_ns;   /* Strata: what its threads used over those idles */
+} wake_series_t;
+
+/* Run one stamp task and wait for it. @return its kernel's start stamp
+ * minus t0 (when it is given) in *lat_ns. */
+static int stamp_task(bench_t *b, uint64_t *lat_ns, bool timed) {
   static const strata_access_mode_t mode = STRATA_W;
-  sleep_us(b->opt.sleep_us);
   strata_task_t t;
   int rc = strata_task_create(b->rt, b->k_stamp, &t);
   if (rc)
@@ -313,21 +358,159 @@ static int wake_sample(bench_t *b, uint64_t *lat_ns) {
   int rrc = strata_task_release(b->rt, t);
   if (rc || rrc)
     return rc ? rc : report("strata_task_release", rrc);
-  *lat_ns = *slot(b, 0) - t0;
+  if (timed)
+    *lat_ns = *slot(b, 0) - t0;
   return 0;
+}
+
+/* Submit-to-start latency of one task submitted to a runtime that has been
+ * idle for about idle_us: a task runs first, so that the idle starts when
+ * it does (the workers had work just before, as they would in an
+ * application that pauses), then the program sleeps, then the timed task.
+ * Also adds the real idle (from the first task's start) and the CPU the
+ * runtime's threads used meanwhile to s. */
+static int wake_sample(bench_t *b, uint64_t idle_us, wake_series_t *s,
+                       uint64_t i) {
+  int rc = stamp_task(b, NULL, false);
+  if (rc)
+    return rc;
+  uint64_t idle_from = *slot(b, 0);
+  int64_t cpu0 = runtime_cpu_ns();
+  sleep_us(idle_us);
+  int64_t cpu1 = runtime_cpu_ns();
+  uint64_t idle_to = now_ns();
+  if ((rc = stamp_task(b, &s->lat[i], true)))
+    return rc;
+  s->idle_ns += idle_to - idle_from;
+  s->cpu_ns += cpu1 - cpu0;
+  return 0;
+}
+
+/* The CPU the runtime's threads use from CPU_FROM_MS to CPU_TO_MS after it
+ * ran out of work, as a percentage of one core. */
+static int idle_cpu_sample(bench_t *b, double *pct) {
+  int rc = stamp_task(b, NULL, false);
+  if (rc)
+    return rc;
+  sleep_us(CPU_FROM_MS * 1000);
+  int64_t c0 = runtime_cpu_ns();
+  uint64_t t0 = now_ns();
+  sleep_us((CPU_TO_MS - CPU_FROM_MS) * 1000);
+  int64_t c1 = runtime_cpu_ns();
+  uint64_t t1 = now_ns();
+  *pct = 100.0 * (double)(c1 - c0) / (double)(t1 - t0);
+  return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* One line per subject and idle: the latency statistics (common.h's wake
+ * line, with the idle measured and, for Strata, the CPU it used). */
+static void print_series(const char *runtime, const char *wait,
+                         unsigned workers, uint64_t idle_us, wake_series_t *s,
+                         uint64_t n) {
+  print_head(runtime, NULL);
+  if (wait)
+    printf(",\"wait\":\"%s\"", wait);
+  printf(",\"workload\":\"wake\",\"workers\":%u,\"samples\":%" PRIu64
+         ",\"sleep_us\":%" PRIu64 ",\"idle_us\":%.1f",
+         workers, n, idle_us, (double)s->idle_ns * 1e-3 / (double)n);
+  print_latencies(s->lat, n);
+  if (!wait)
+    printf(",\"idle_cpu_pct\":%.2f",
+           s->idle_ns ? 100.0 * (double)s->cpu_ns / (double)s->idle_ns : 0.0);
+  printf("}\n");
+  fflush(stdout);
+}
+
+static void print_idle_cpu(unsigned workers, double *pct, uint64_t n) {
+  qsort(pct, n, sizeof *pct, cmp_double);
+  printf("{\"runtime\":\"strata\",\"workload\":\"wake-idle-cpu\","
+         "\"workers\":%u,\"samples\":%" PRIu64 ",\"from_ms\":%d,"
+         "\"to_ms\":%d,\"median_pct\":%.3f,\"max_pct\":%.3f}\n",
+         workers, n, CPU_FROM_MS, CPU_TO_MS, pct[n / 2], pct[n - 1]);
+  fflush(stdout);
+}
+
+/* Everything a wake run keeps: per idle, Strata's series and the floors'. */
+typedef struct wake_run {
+  uint64_t idles[MAX_IDLES];
+  size_t nidle;
+  wake_series_t strata[MAX_IDLES], floor[NFLOOR][MAX_IDLES];
+  pingpong_t pp[NFLOOR];
+  bool pp_up[NFLOOR];
+  double *cpu_pct;
+  uint64_t ncpu;
+} wake_run_t;
+
+/* One round: every idle time, Strata then each floor, so that drift in
+ * the machine's state touches all of them alike. */
+static int wake_round(bench_t *b, wake_run_t *w, uint64_t i) {
+  for (size_t j = 0; j < w->nidle; j++) {
+    int rc = wake_sample(b, w->idles[j], &w->strata[j], i);
+    if (rc)
+      return rc;
+    for (size_t k = 0; k < NFLOOR; k++)
+      if (w->pp_up[k])
+        w->floor[k][j].lat[i] =
+            pp_sample(&w->pp[k], w->idles[j], &w->floor[k][j].idle_ns);
+  }
+  if (i % CPU_EVERY == 0)
+    return idle_cpu_sample(b, &w->cpu_pct[w->ncpu++]);
+  return 0;
+}
+
+static void wake_print(const bench_t *b, wake_run_t *w, uint64_t n) {
+  for (size_t j = 0; j < w->nidle; j++) {
+    print_series("strata", NULL, b->workers, w->idles[j], &w->strata[j], n);
+    for (size_t k = 0; k < NFLOOR; k++)
+      if (w->pp_up[k])
+        print_series("floor", floors[k].name, 1, w->idles[j], &w->floor[k][j],
+                     n);
+  }
+  print_idle_cpu(b->workers, w->cpu_pct, w->ncpu);
 }
 
 static int run_wake(bench_t *b) {
   uint64_t n = b->opt.tasks;
-  uint64_t *lat = malloc(n * sizeof *lat);
-  if (!lat)
-    return report("allocating samples", STRATA_ENOMEM);
+  wake_run_t w = {.nidle = b->opt.sleep_given ? 1 : MAX_IDLES};
+  if (b->opt.sleep_given)
+    w.idles[0] = b->opt.sleep_us;
+  else
+    memcpy(w.idles, default_idles_us, sizeof default_idles_us);
   int rc = 0;
+#ifdef __linux__
+  /* Sleep as long as asked: the default slack (50 µs) would stretch the
+   * short idle by a quarter. */
+  (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+#endif
+  w.cpu_pct = malloc((n / CPU_EVERY + 1) * sizeof *w.cpu_pct);
+  bool ok = w.cpu_pct != NULL;
+  for (size_t j = 0; j < w.nidle; j++) {
+    ok &= (w.strata[j].lat = malloc(n * sizeof(uint64_t))) != NULL;
+    for (size_t k = 0; k < NFLOOR; k++)
+      ok &= (w.floor[k][j].lat = malloc(n * sizeof(uint64_t))) != NULL;
+  }
+  if (!ok)
+    rc = report("allocating samples", STRATA_ENOMEM);
+  for (size_t k = 0; k < NFLOOR && rc == 0; k++)
+    w.pp_up[k] = pp_init(&w.pp[k], floors[k].kind, floors[k].cross) == 0;
   for (uint64_t i = 0; i < n && rc == 0; i++)
-    rc = wake_sample(b, &lat[i]);
+    rc = wake_round(b, &w, i);
   if (rc == 0)
-    print_wake("strata", NULL, &b->opt, b->workers, lat, n);
-  free(lat);
+    wake_print(b, &w, n);
+  for (size_t k = 0; k < NFLOOR; k++)
+    if (w.pp_up[k])
+      pp_fini(&w.pp[k]);
+  for (size_t j = 0; j < w.nidle; j++) {
+    free(w.strata[j].lat);
+    for (size_t k = 0; k < NFLOOR; k++)
+      free(w.floor[k][j].lat);
+  }
+  free(w.cpu_pct);
   return rc;
 }
 

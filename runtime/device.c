@@ -13,10 +13,6 @@
 
 #define COMP "device"
 
-/* How long an idle worker polls its queue before sleeping. Long enough to
- * catch the next task of a busy stream, short enough that an idle
- * embedding application sees no spinning cores. */
-#define STRATA__IDLE_SPIN_NS 20000
 
 /* {=== Checking what probe reported ===}
  * A plugin is third-party code: every field is checked before the core
@@ -375,7 +371,7 @@ int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
       strata__free(&rt->alloc, d, sizeof *d);
       break;
     }
-    if (strata__queue_init(&d->queue, STRATA__IDLE_SPIN_NS)) {
+    if (strata__queue_init(&d->queue, STRATA__QUEUE_SPIN_NS)) {
       strata__free(&rt->alloc, d->workers_block, slots_bytes(d->desc.nworkers));
       strata__free(&rt->alloc, d, sizeof *d);
       break;
