@@ -279,8 +279,8 @@ static void model_copy(sim_state_t *st, sim_dev_t *to, sim_dev_t *from,
   pthread_mutex_lock(&st->model_mu);
   sim_dev_t *dev = to ? to : from;
   double bw = to && from ? to->spec->peer_bandwidth : dev->spec->link_bandwidth;
-  double len = sim_time_add(dev->spec->link_latency,
-                            sim_time_div((double)size, bw));
+  double len =
+      sim_time_add(dev->spec->link_latency, sim_time_div((double)size, bw));
   sim_timeline_t *a = to ? &to->link[LINK_IN] : NULL;
   sim_timeline_t *b = from ? &from->link[LINK_OUT] : NULL;
   double t0 = vt_get(st, src);
@@ -363,7 +363,11 @@ static bool class_kept(const char *classes, strata_device_class_t c) {
 static void describe(const sim_device_spec_t *sp, strata_backend_device_t *d) {
   d->struct_size = sizeof *d;
   d->device_class = sp->device_class;
-  d->impl_class = STRATA_CLASS_CPU; /* kernels run on the host */
+  /* A simulated card is a candidate where a real one of its class would
+   * be (the kernel has CUDA code) and runs the CPU code as the stand-in. */
+  d->candidate_impl =
+      sp->device_class == STRATA_CLASS_CPU ? STRATA_IMPL_CPU : STRATA_IMPL_CUDA;
+  d->run_impl = STRATA_IMPL_CPU;
   memcpy(d->name, sp->name, sizeof d->name);
   memcpy(d->model, sp->model, sizeof d->model);
   d->memory_bytes = sp->memory;
