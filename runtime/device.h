@@ -30,12 +30,15 @@ typedef union strata__worker_slot {
      * next(), cleared by whoever completes that work. */
     _Atomic(struct strata__task *) own;
     /* Added to by complete() on whatever thread; read by
-     * strata_device_stats. busy_ns sums next() to complete() over works,
-     * so it exceeds the elapsed time when several are in flight. */
+     * strata_device_stats. busy_ns sums each work's time from next(), or
+     * from the end of the worker's work before it, to complete(). */
     _Atomic uint64_t tasks_run, tasks_failed, busy_ns;
+    _Atomic uint64_t last_end_ns; /* when a work of it last completed */
   } w;
   char line[64];
 } strata__worker_slot_t;
+_Static_assert(sizeof(strata__worker_slot_t) == 64,
+               "a worker slot is one cache line");
 
 /* How many works a device may hold at once (inflight_depth), counted
  * without a shared write per work where the depth allows it: when the

@@ -278,8 +278,15 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
   strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
   strata__device_t *d = rt->devices[t->device];
   strata__worker_slot_t *slot = &d->workers[t->work.call.worker];
-  /* Works of one worker may complete on several threads at once: adds. */
-  uint64_t ran_ns = strata__now_ns() - t->start_ns;
+  /* Works of one worker may complete on several threads at once: adds.
+   * A work taken while the worker's previous one was still running is
+   * taken to start when that one ended (a device holding several works
+   * runs them one after another on each worker, as far as it tells), so
+   * that its queueing inside the backend is not charged as its run time. */
+  uint64_t now = strata__now_ns();
+  uint64_t prev = atomic_exchange_explicit(&slot->w.last_end_ns, now,
+                                           memory_order_relaxed);
+  uint64_t ran_ns = now - STRATA_MAX(t->start_ns, STRATA_MIN(prev, now));
   atomic_fetch_add_explicit(&slot->w.busy_ns, ran_ns, memory_order_relaxed);
   uint64_t ran =
       atomic_fetch_add_explicit(&slot->w.tasks_run, 1, memory_order_relaxed) +
