@@ -118,7 +118,8 @@ static void *complete_main(void *arg) {
       pending_t *next = p->next;
       unsigned dev = p->dev;
       strata_work_t *w = p->work;
-      p->work = NULL; /* the worker may reuse the slot from now on */
+      /* The worker may reuse the slot from now on. */
+      __atomic_store_n(&p->work, NULL, __ATOMIC_RELEASE);
       run_and_complete(st, dev, w);
       p = next;
     }
