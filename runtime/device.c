@@ -356,8 +356,8 @@ static struct timespec deadline_after(int64_t ns) {
   return ts;
 }
 
-int strata__depth_take(strata__device_t *d, unsigned worker,
-                       int64_t timeout_ns) {
+int strata__depth_take_slow(strata__device_t *d, unsigned worker,
+                            int64_t timeout_ns) {
   int got = try_place(d, worker);
   if (STRATA_LIKELY(got >= 0))
     return got;
@@ -575,9 +575,11 @@ int strata_device_stats(const strata_runtime_t *rt, int index,
     return qrc;
   strata_device_stats_t st = {.struct_size = sizeof st};
   for (uint32_t w = 0; w < d->desc.nworkers; w++) {
-    st.tasks_run += atomic_load(&d->workers[w].w.tasks_run);
-    st.tasks_failed += atomic_load(&d->workers[w].w.tasks_failed);
-    st.busy_ns += atomic_load(&d->workers[w].w.busy_ns);
+    const strata__worker_slot_t *s = &d->workers[w];
+    st.tasks_run += atomic_load(&s->w.tasks_run) + atomic_load(&s->w.far_run);
+    st.tasks_failed +=
+        atomic_load(&s->w.tasks_failed) + atomic_load(&s->w.far_failed);
+    st.busy_ns += atomic_load(&s->w.busy_ns) + atomic_load(&s->w.far_busy_ns);
   }
   st.load = strata__device_load(d);
   return strata__copy_out(out, &st, sizeof st);

@@ -15,9 +15,9 @@ struct strata_runtime;
 struct strata_core;
 struct strata__task;
 
-/* What one worker of a device owns. Slots are cache-line sized and
- * aligned so that workers never write to each other's lines (a work
- * completed on another thread than its worker's writes there too). */
+/* What one worker of a device owns: two cache lines, so that workers
+ * never write to each other's lines, and the threads that complete its
+ * works off its thread (an event or callback thread) write the second. */
 typedef union strata__worker_slot {
   struct {
     /* A successor its last task made ready, to run next without going
@@ -26,19 +26,27 @@ typedef union strata__worker_slot {
      * for this worker (strata__sched_complete). */
     struct strata__task *next_task;
     /* The work holding this worker's own place in the device's depth
-     * (see strata__device_t.depth), NULL when free: set by the worker in
-     * next(), cleared by whoever completes that work. */
+     * (see strata__depth_t), NULL when free: set by the worker in next(),
+     * cleared by whoever completes that work. */
     _Atomic(struct strata__task *) own;
-    /* Added to by complete() on whatever thread; read by
-     * strata_device_stats. busy_ns sums each work's time from next(), or
-     * from the end of the worker's work before it, to complete(). */
+    /* When a work of it last completed (a hint: completions on two
+     * threads at once may keep either time). */
+    _Atomic uint64_t last_end_ns;
+    /* Works completed on the worker's own thread: written by it alone
+     * (plain adds, published atomically); read by strata_device_stats.
+     * busy_ns sums each work's time from next(), or from the end of the
+     * worker's work before it, to complete(). */
     _Atomic uint64_t tasks_run, tasks_failed, busy_ns;
-    _Atomic uint64_t last_end_ns; /* when a work of it last completed */
+    char pad[16];
+    /* Works completed on any other thread: atomic adds. */
+    _Atomic uint64_t far_run, far_failed, far_busy_ns;
   } w;
-  char line[64];
+  char line[128];
 } strata__worker_slot_t;
-_Static_assert(sizeof(strata__worker_slot_t) == 64,
-               "a worker slot is one cache line");
+_Static_assert(sizeof(strata__worker_slot_t) == 128,
+               "a worker slot is two cache lines");
+_Static_assert(offsetof(strata__worker_slot_t, w.far_run) == 64,
+               "other threads write the second line only");
 
 /* How many works a device may hold at once (inflight_depth), counted
  * without a shared write per work where the depth allows it: when the
@@ -130,8 +138,18 @@ void strata__devices_free(struct strata_runtime *rt);
  *          slot's `own`); 0 (a shared place taken); STRATA_EAGAIN (timed
  *          out); STRATA_ESHUTDOWN (the device stops)
  *  @thread the worker's own thread */
-int strata__depth_take(strata__device_t *d, unsigned worker,
-                       int64_t timeout_ns);
+int strata__depth_take_slow(strata__device_t *d, unsigned worker,
+                            int64_t timeout_ns);
+static inline int strata__depth_take(strata__device_t *d, unsigned worker,
+                                     int64_t timeout_ns) {
+  /* Only this worker sets its own place, so a stale look errs one way: a
+   * place just freed is taken as busy, and the slow path looks again. */
+  if (STRATA_LIKELY(d->depth.own_places &&
+                    !atomic_load_explicit(&d->workers[worker].w.own,
+                                          memory_order_relaxed)))
+    return 1;
+  return strata__depth_take_slow(d, worker, timeout_ns);
+}
 /** Give back a shared place (0 from strata__depth_take) and wake a sleeper.
  *  @thread any */
 void strata__depth_give_shared(strata__device_t *d);

@@ -122,7 +122,8 @@ void strata__sched_device_failed(strata_core_t *core,
 /* The worker slot whose work this thread took last (set by next()): a
  * completion on this thread may hand a successor over to that worker only,
  * since only that worker is sure to call next() again soon. */
-static _Thread_local strata__worker_slot_t *serving;
+static _Thread_local strata__worker_slot_t *serving
+    __attribute__((tls_model("initial-exec")));
 
 /* The task a worker should run next: its handed-over successor, else the
  * best of its device's queue. */
@@ -278,24 +279,39 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
   strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
   strata__device_t *d = rt->devices[t->device];
   strata__worker_slot_t *slot = &d->workers[t->work.call.worker];
-  /* Works of one worker may complete on several threads at once: adds.
-   * A work taken while the worker's previous one was still running is
+  /* A work taken while the worker's previous one was still running is
    * taken to start when that one ended (a device holding several works
    * runs them one after another on each worker, as far as it tells), so
    * that its queueing inside the backend is not charged as its run time. */
   uint64_t now = strata__now_ns();
-  uint64_t prev = atomic_exchange_explicit(&slot->w.last_end_ns, now,
-                                           memory_order_relaxed);
+  uint64_t prev =
+      atomic_load_explicit(&slot->w.last_end_ns, memory_order_relaxed);
+  atomic_store_explicit(&slot->w.last_end_ns, now, memory_order_relaxed);
   uint64_t ran_ns = now - STRATA_MAX(t->start_ns, STRATA_MIN(prev, now));
-  atomic_fetch_add_explicit(&slot->w.busy_ns, ran_ns, memory_order_relaxed);
-  uint64_t ran =
-      atomic_fetch_add_explicit(&slot->w.tasks_run, 1, memory_order_relaxed) +
-      1;
+  /* On the worker's own thread, its counters have one writer: plain adds
+   * published atomically. Elsewhere, several threads may add at once. */
+  bool mine = serving == slot;
+  uint64_t ran;
+  if (STRATA_LIKELY(mine)) {
+    atomic_store_explicit(
+        &slot->w.busy_ns,
+        atomic_load_explicit(&slot->w.busy_ns, memory_order_relaxed) + ran_ns,
+        memory_order_relaxed);
+    ran = atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1;
+    atomic_store_explicit(&slot->w.tasks_run, ran, memory_order_relaxed);
+  } else {
+    atomic_fetch_add_explicit(&slot->w.far_busy_ns, ran_ns,
+                              memory_order_relaxed);
+    ran = atomic_fetch_add_explicit(&slot->w.far_run, 1, memory_order_relaxed) +
+          1;
+  }
   if (status == STRATA_OK &&
       atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
     strata__policy_task_ran(rt, t, d->index, ran_ns);
   if (status != STRATA_OK) {
-    atomic_fetch_add_explicit(&slot->w.tasks_failed, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(mine ? &slot->w.tasks_failed
+                                   : &slot->w.far_failed,
+                              1, memory_order_relaxed);
     t->kernel_status = status;
     STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
                "task '%s' failed on %s: kernel '%s' returned %d; tasks that "
@@ -317,7 +333,7 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
    * Only where this thread is that worker's, which calls next() again,
    * and it holds none yet (works complete several per call of next()). */
   strata__task_t *next = NULL;
-  bool hand_over = serving == slot && !slot->w.next_task;
+  bool hand_over = mine && !slot->w.next_task;
   strata__graph_task_ran(rt, t, status, hand_over ? &next : NULL);
   if (next) {
     atomic_store_explicit(&next->state, STRATA_TASK_READY,
