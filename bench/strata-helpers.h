@@ -33,14 +33,19 @@ static void log_stderr(void *ud, strata_log_level_t level,
   fprintf(stderr, PROG ": [%s] %s: %s\n", names[level], component, msg);
 }
 
-/* Register fn as the CPU implementation of kernel `name` (simulated
- * devices run the CPU implementation too), with user_data ud. */
+/* Register fn as the CPU implementation of kernel `name`, with user_data
+ * ud. It is given as the CUDA implementation too, so that simulated GPUs
+ * are candidates: they run the CPU code and never call the CUDA entry. */
 static int register_cpu_kernel(strata_runtime_t *rt, const char *name,
                                strata_kernel_fn fn, void *ud,
                                strata_kernel_t *out) {
-  strata_kernel_desc_t d = {
-      .struct_size = sizeof d, .name = name, .user_data = ud};
-  d.impl[STRATA_CLASS_CPU] = fn;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, fn},
+                                        {STRATA_IMPL_CUDA, fn}};
+  strata_kernel_desc_t d = {.struct_size = sizeof d,
+                            .name = name,
+                            .impls = impls,
+                            .nimpls = 2,
+                            .user_data = ud};
   int rc = strata_kernel_register(rt, &d, out);
   return rc ? report("strata_kernel_register", rc) : 0;
 }

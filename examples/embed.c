@@ -39,8 +39,9 @@ int main(void) {
     return 1;
   }
 
-  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "scale"};
-  desc.impl[STRATA_CLASS_CPU] = scale;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, scale}};
+  strata_kernel_desc_t desc = {
+      .struct_size = sizeof desc, .name = "scale", .impls = impls, .nimpls = 1};
   strata_kernel_t kernel;
   rc = strata_kernel_register(rt, &desc, &kernel);
 

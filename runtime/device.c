@@ -5,6 +5,7 @@
 #include "runtime.h"
 #include "sched.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -141,9 +142,20 @@ static bool bad_fields(const strata_backend_device_t *d, size_t i, char *why,
   if ((unsigned)d->device_class >= STRATA_CLASS_COUNT)
     return bad(why, len, "device %zu: device_class %d is not a known class", i,
                (int)d->device_class);
-  if ((unsigned)d->impl_class >= STRATA_CLASS_COUNT)
-    return bad(why, len, "device %zu: impl_class %d is not a known class", i,
-               (int)d->impl_class);
+  if ((unsigned)d->candidate_impl >= STRATA_IMPL_COUNT)
+    return bad(why, len,
+               "device %zu: candidate_impl %d is not a known implementation "
+               "kind",
+               i, (int)d->candidate_impl);
+  if ((unsigned)d->run_impl >= STRATA_IMPL_COUNT)
+    return bad(why, len,
+               "device %zu: run_impl %d is not a known implementation kind", i,
+               (int)d->run_impl);
+  if (d->inflight_depth > STRATA_BACKEND_INFLIGHT_MAX)
+    return bad(why, len,
+               "device %zu: inflight_depth is %u, not 0 to %d "
+               "(STRATA_BACKEND_INFLIGHT_MAX)",
+               i, d->inflight_depth, STRATA_BACKEND_INFLIGHT_MAX);
   if (d->nworkers < 1 || d->nworkers > STRATA_BACKEND_WORKERS_MAX)
     return bad(
         why, len,
@@ -347,7 +359,36 @@ static int alloc_slots(strata_runtime_t *rt, strata__device_t *d) {
   return STRATA_OK;
 }
 
+static int depth_init(strata__device_t *d) {
+  strata__depth_t *p = &d->depth;
+  uint32_t n = d->desc.nworkers;
+  p->depth = d->desc.inflight_depth ? d->desc.inflight_depth : n;
+  p->own_places = p->depth >= n;
+  p->shared_cap = p->own_places ? p->depth - n : p->depth;
+  atomic_init(&p->shared_used, 0);
+  atomic_init(&p->waiters, 0);
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca))
+    return STRATA_ENOMEM;
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int rc = pthread_cond_init(&p->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (rc)
+    return STRATA_ENOMEM;
+  if (pthread_mutex_init(&p->mu, NULL)) {
+    pthread_cond_destroy(&p->cv);
+    return STRATA_ENOMEM;
+  }
+  return STRATA_OK;
+}
+
+static void depth_destroy(strata__depth_t *p) {
+  pthread_cond_destroy(&p->cv);
+  pthread_mutex_destroy(&p->mu);
+}
+
 static void device_free(strata_runtime_t *rt, strata__device_t *d) {
+  depth_destroy(&d->depth);
   strata__free(&rt->alloc, d->workers_block, slots_bytes(d->desc.nworkers));
   strata__queue_destroy(&d->queue, &rt->alloc);
   strata__free(&rt->alloc, d, sizeof *d);
@@ -371,7 +412,13 @@ int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
       strata__free(&rt->alloc, d, sizeof *d);
       break;
     }
+    if (depth_init(d)) {
+      strata__free(&rt->alloc, d->workers_block, slots_bytes(d->desc.nworkers));
+      strata__free(&rt->alloc, d, sizeof *d);
+      break;
+    }
     if (strata__queue_init(&d->queue, STRATA__QUEUE_SPIN_NS)) {
+      depth_destroy(&d->depth);
       strata__free(&rt->alloc, d->workers_block, slots_bytes(d->desc.nworkers));
       strata__free(&rt->alloc, d, sizeof *d);
       break;
@@ -395,8 +442,10 @@ void strata__devices_drop_last(strata_runtime_t *rt, size_t n) {
 
 void strata__devices_stop(strata_runtime_t *rt, strata__backend_t *be) {
   for (size_t i = 0; i < rt->ndevices; i++)
-    if (rt->devices[i]->backend == be)
+    if (rt->devices[i]->backend == be) {
       strata__queue_stop(&rt->devices[i]->queue);
+      strata__depth_stop(rt->devices[i]);
+    }
 }
 
 void strata__devices_free(strata_runtime_t *rt) {
@@ -404,6 +453,86 @@ void strata__devices_free(strata_runtime_t *rt) {
   strata__free(&rt->alloc, rt->devices, rt->cap_devices * sizeof *rt->devices);
   rt->devices = NULL;
   rt->cap_devices = 0;
+}
+
+/* {=== In-flight depth ===} */
+
+/* A shared place, if one is left. */
+static bool take_shared(strata__depth_t *p) {
+  uint32_t used = atomic_load(&p->shared_used);
+  while (used < p->shared_cap)
+    if (atomic_compare_exchange_weak(&p->shared_used, &used, used + 1))
+      return true;
+  return false;
+}
+
+/* 1: w's own place is free; 0: a shared place was taken; -1: neither. */
+static int try_place(strata__device_t *d, unsigned w) {
+  if (d->depth.own_places && !atomic_load(&d->workers[w].w.own))
+    return 1;
+  return take_shared(&d->depth) ? 0 : -1;
+}
+
+static struct timespec deadline_after(int64_t ns) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += ns / 1000000000;
+  ts.tv_nsec += ns % 1000000000;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  return ts;
+}
+
+int strata__depth_take_slow(strata__device_t *d, unsigned worker,
+                            int64_t timeout_ns) {
+  int got = try_place(d, worker);
+  if (STRATA_LIKELY(got >= 0))
+    return got;
+  if (timeout_ns == 0)
+    return STRATA_EAGAIN;
+  strata__depth_t *p = &d->depth;
+  struct timespec until;
+  if (timeout_ns > 0)
+    until = deadline_after(timeout_ns);
+  int rc = 0;
+  pthread_mutex_lock(&p->mu);
+  /* Announce the sleep, then look again: pairs with the waiters load after
+   * a place is given back (both sequentially consistent), so that either
+   * this sees the place or the giver sees this waiter and signals under
+   * the lock held until the wait starts. */
+  atomic_fetch_add(&p->waiters, 1);
+  while ((got = try_place(d, worker)) < 0 && !p->stopping && rc != ETIMEDOUT)
+    rc = timeout_ns < 0 ? pthread_cond_wait(&p->cv, &p->mu)
+                        : pthread_cond_timedwait(&p->cv, &p->mu, &until);
+  atomic_fetch_sub(&p->waiters, 1);
+  bool stopping = p->stopping;
+  pthread_mutex_unlock(&p->mu);
+  if (got >= 0)
+    return got;
+  return stopping ? STRATA_ESHUTDOWN : STRATA_EAGAIN;
+}
+
+void strata__depth_wake(strata__device_t *d) {
+  pthread_mutex_lock(&d->depth.mu);
+  /* Broadcast: the place given back may be one worker's own, which only
+   * that worker can take. */
+  pthread_cond_broadcast(&d->depth.cv);
+  pthread_mutex_unlock(&d->depth.mu);
+}
+
+void strata__depth_give_shared(strata__device_t *d) {
+  atomic_fetch_sub(&d->depth.shared_used, 1);
+  if (STRATA_UNLIKELY(atomic_load(&d->depth.waiters)))
+    strata__depth_wake(d);
+}
+
+void strata__depth_stop(strata__device_t *d) {
+  pthread_mutex_lock(&d->depth.mu);
+  d->depth.stopping = true;
+  pthread_cond_broadcast(&d->depth.cv);
+  pthread_mutex_unlock(&d->depth.mu);
 }
 
 /* {=== Watchdog ===} */
@@ -618,9 +747,11 @@ int strata_device_stats(const strata_runtime_t *rt, int index,
     return qrc;
   strata_device_stats_t st = {.struct_size = sizeof st};
   for (uint32_t w = 0; w < d->desc.nworkers; w++) {
-    st.tasks_run += atomic_load(&d->workers[w].w.tasks_run);
-    st.tasks_failed += atomic_load(&d->workers[w].w.tasks_failed);
-    st.busy_ns += atomic_load(&d->workers[w].w.busy_ns);
+    const strata__worker_slot_t *s = &d->workers[w];
+    st.tasks_run += atomic_load(&s->w.tasks_run) + atomic_load(&s->w.far_run);
+    st.tasks_failed +=
+        atomic_load(&s->w.tasks_failed) + atomic_load(&s->w.far_failed);
+    st.busy_ns += atomic_load(&s->w.busy_ns) + atomic_load(&s->w.far_busy_ns);
   }
   st.load = strata__device_load(d);
   return strata__copy_out(out, &st, sizeof st);

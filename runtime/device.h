@@ -15,18 +15,59 @@ struct strata_runtime;
 struct strata_core;
 struct strata__task;
 
-/* What one worker of a device owns. Slots are cache-line sized and
- * aligned so that workers never write to each other's lines. */
+/* What one worker of a device owns: two cache lines, so that workers
+ * never write to each other's lines, and the threads that complete its
+ * works off its thread (an event or callback thread) write the second. */
 typedef union strata__worker_slot {
   struct {
     /* A successor its last task made ready, to run next without going
-     * through the queue. Touched only by this worker. */
+     * through the queue. Touched only by this worker's thread: complete()
+     * hands one over only when it runs on the thread that last took work
+     * for this worker (strata__sched_complete). */
     struct strata__task *next_task;
-    /* Written by this worker only; read by strata_device_stats. */
+    /* The work holding this worker's own place in the device's depth
+     * (see strata__depth_t), NULL when free: set by the worker in next(),
+     * cleared by whoever completes that work. */
+    _Atomic(struct strata__task *) own;
+    /* When a work of it last completed (a hint: completions on two
+     * threads at once may keep either time). */
+    _Atomic uint64_t last_end_ns;
+    /* Works completed on the worker's own thread: written by it alone
+     * (plain adds, published atomically); read by strata_device_stats.
+     * busy_ns sums each work's time from next(), or from the end of the
+     * worker's work before it, to complete(). */
     _Atomic uint64_t tasks_run, tasks_failed, busy_ns;
+    char pad[16];
+    /* Works completed on any other thread: atomic adds. */
+    _Atomic uint64_t far_run, far_failed, far_busy_ns;
   } w;
-  char line[64];
+  char line[128];
 } strata__worker_slot_t;
+_Static_assert(sizeof(strata__worker_slot_t) == 128,
+               "a worker slot is two cache lines");
+_Static_assert(offsetof(strata__worker_slot_t, w.far_run) == 64,
+               "other threads write the second line only");
+
+/* How many works a device may hold at once (inflight_depth), counted
+ * without a shared write per work where the depth allows it: when the
+ * depth is at least the worker count, each worker has one place of its own
+ * (its slot's `own`, touched only by it and the completer of that work),
+ * and the rest are shared places counted in `shared_used`; otherwise every
+ * place is shared. A synchronous backend with one work per worker thus
+ * never writes a line another worker writes. Beyond the depth, next()
+ * sleeps on cv until a place is given back. */
+typedef struct strata__depth {
+  uint32_t depth;      /* inflight_depth, 0 read as nworkers */
+  bool own_places;     /* depth >= nworkers */
+  uint32_t shared_cap; /* places that are not a worker's own */
+  char pad0[64];
+  _Atomic uint32_t shared_used;
+  _Atomic uint32_t waiters; /* threads sleeping (or about to) on cv */
+  char pad1[64];
+  pthread_mutex_t mu; /* cv, stopping */
+  pthread_cond_t cv;  /* CLOCK_MONOTONIC */
+  bool stopping;      /* the device stops: waiters return */
+} strata__depth_t;
 
 typedef struct strata_device_handle {
   int index;
@@ -35,15 +76,19 @@ typedef struct strata_device_handle {
   atomic_bool failed; /* the backend reported it failed: no more work */
   /* One of its workers has called next(): the watchdog leaves it alone. */
   atomic_bool worker_seen;
-  uint64_t thrash_mark; /* its node's evictions at the last look (worker 0) */
-  bool thrash_warned;
+  /* Its node's evictions at the last look (by a completer of a worker 0
+   * work whose count closes a window: atomics, since those may run on
+   * different threads). */
+  _Atomic uint64_t thrash_mark;
+  atomic_bool thrash_warned;
   strata_backend_device_t desc; /* as probed; worker_cores stays the
                                    backend's, valid until its fini */
   struct strata_core *backend;
   struct strata_runtime *rt;
   strata__queue_t queue;
   strata__worker_slot_t *workers; /* desc.nworkers, 64-byte aligned */
-  void *workers_block;            /* the allocation they live in */
+  strata__depth_t depth;
+  void *workers_block; /* the allocation they live in */
   /* Tasks placed here, and those of them that ended: their difference is
    * the device's load. Two counters on separate cache lines, so that
    * submitting threads and workers do not write to the same line. */
@@ -83,6 +128,42 @@ void strata__devices_drop_last(struct strata_runtime *rt, size_t n);
 /** Stop every device queue of a backend: next() answers ESHUTDOWN. */
 void strata__devices_stop(struct strata_runtime *rt, struct strata_core *be);
 void strata__devices_free(struct strata_runtime *rt);
+
+/* {=== In-flight depth ===} */
+
+/** Wait until worker `worker` of d may take one more work: its own place
+ *  is free or a shared place can be taken (which this takes). Sleeps up to
+ *  timeout_ns (< 0: without limit; 0: not at all).
+ *  @return 1 (its own place is free: the caller takes it by setting the
+ *          slot's `own`); 0 (a shared place taken); STRATA_EAGAIN (timed
+ *          out); STRATA_ESHUTDOWN (the device stops)
+ *  @thread the worker's own thread */
+int strata__depth_take_slow(strata__device_t *d, unsigned worker,
+                            int64_t timeout_ns);
+static inline int strata__depth_take(strata__device_t *d, unsigned worker,
+                                     int64_t timeout_ns) {
+  /* Only this worker sets its own place, so a stale look errs one way: a
+   * place just freed is taken as busy, and the slow path looks again. */
+  if (STRATA_LIKELY(d->depth.own_places &&
+                    !atomic_load_explicit(&d->workers[worker].w.own,
+                                          memory_order_relaxed)))
+    return 1;
+  return strata__depth_take_slow(d, worker, timeout_ns);
+}
+/** Give back a shared place (0 from strata__depth_take) and wake a sleeper.
+ *  @thread any */
+void strata__depth_give_shared(strata__device_t *d);
+/** Wake the threads sleeping in strata__depth_take. @thread any */
+void strata__depth_wake(strata__device_t *d);
+/** A worker's own place was cleared (with a sequentially consistent
+ *  store): wake a sleeper if there is one. @thread any */
+static inline void strata__depth_gave_own(strata__device_t *d) {
+  if (STRATA_UNLIKELY(atomic_load(&d->depth.waiters)))
+    strata__depth_wake(d);
+}
+/** Wake every sleeper for good: the device stops or failed.
+ *  @thread any */
+void strata__depth_stop(strata__device_t *d);
 
 /* {=== Watchdog ===}
  * A backend whose start() succeeded but that never runs a device's workers

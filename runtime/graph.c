@@ -783,7 +783,7 @@ static strata_precision_t precision_of(const char *label) {
 
 void strata__graph_retarget(strata_runtime_t *rt, strata__task_t *t, int d) {
   t->device = d;
-  t->work.fn = t->kernel->impl[rt->devices[d]->desc.impl_class];
+  t->work.fn = strata__kernel_impl_for(t->kernel, &rt->devices[d]->desc);
   t->work.call.device = d;
 }
 

@@ -4,6 +4,7 @@
 
 #include "runtime.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define COMP "kernel"
@@ -26,11 +27,42 @@ static void kernel_free(strata_runtime_t *rt, strata__kernel_t *k) {
   strata__free(&rt->alloc, k, sizeof *k);
 }
 
-static bool has_impl(const strata_kernel_fn *impl) {
-  for (int c = 0; c < STRATA_CLASS_COUNT; c++)
-    if (impl[c])
-      return true;
-  return false;
+static const char *kind_name(int kind) {
+  return kind == STRATA_IMPL_CPU    ? "CPU"
+         : kind == STRATA_IMPL_CUDA ? "CUDA"
+                                    : "?";
+}
+
+/* Spread d's pairs into impl (indexed by kind). @return NULL, or why the
+ * description is refused: a caller that mixes up kinds would otherwise
+ * run code where it cannot run, or lose one of two functions silently. */
+static const char *spread_impls(const strata_kernel_desc_t *d,
+                                strata_kernel_fn impl[STRATA_IMPL_COUNT],
+                                char *why, size_t len) {
+  if (!d->nimpls)
+    return "no implementation given";
+  if (!d->impls)
+    return "impls is NULL";
+  for (uint32_t i = 0; i < d->nimpls; i++) {
+    const strata_kernel_impl_t *p = &d->impls[i];
+    int kind = (int)p->kind;
+    if (kind < 0 || kind >= STRATA_IMPL_COUNT)
+      snprintf(why, len,
+               "implementation %u has kind %d, which this runtime "
+               "does not know",
+               i, kind);
+    else if (!p->fn)
+      snprintf(why, len, "implementation %u (%s) has no function", i,
+               kind_name(kind));
+    else if (impl[kind])
+      snprintf(why, len, "two implementations of kind %s", kind_name(kind));
+    else {
+      impl[kind] = p->fn;
+      continue;
+    }
+    return why;
+  }
+  return NULL;
 }
 
 int strata_kernel_register(strata_runtime_t *rt,
@@ -41,10 +73,13 @@ int strata_kernel_register(strata_runtime_t *rt,
     return STRATA_EINVAL;
   strata_kernel_desc_t d = {0};
   memcpy(&d, desc, STRATA_MIN(desc->struct_size, sizeof d));
-  if (!d.name || !*d.name || !has_impl(d.impl)) {
+  strata_kernel_fn impl[STRATA_IMPL_COUNT] = {0};
+  char buf[128];
+  const char *why =
+      !d.name || !*d.name ? "no name" : spread_impls(&d, impl, buf, sizeof buf);
+  if (why) {
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP, "kernel '%s' rejected: %s",
-               d.name ? d.name : "(null)",
-               d.name && *d.name ? "no implementation given" : "no name");
+               d.name ? d.name : "(null)", why);
     return STRATA_EINVAL;
   }
   strata__kernel_t *k = strata__zalloc(&rt->alloc, sizeof *k);
@@ -52,7 +87,7 @@ int strata_kernel_register(strata_runtime_t *rt,
     strata__free(&rt->alloc, k, sizeof *k);
     return STRATA_ENOMEM;
   }
-  memcpy(k->impl, d.impl, sizeof k->impl);
+  memcpy(k->impl, impl, sizeof k->impl);
   k->user_data = d.user_data;
 
   int rc;

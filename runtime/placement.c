@@ -6,12 +6,13 @@
 
 #define COMP "placement"
 
-/* Has device d an implementation of t's kernel, and is it alive? */
+/* Is device d a candidate for t's kernel (it has the kinds of code the
+ * device asks for), and is it alive? */
 static bool can_run(const strata_runtime_t *rt, const strata__task_t *t,
                     int d) {
   return d >= 0 && (size_t)d < rt->ndevices &&
          !atomic_load(&rt->devices[d]->failed) &&
-         t->kernel->impl[rt->devices[d]->desc.impl_class] != NULL;
+         strata__kernel_impl_for(t->kernel, &rt->devices[d]->desc) != NULL;
 }
 
 bool strata__placement_eligible(const strata_runtime_t *rt,

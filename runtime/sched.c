@@ -95,8 +95,11 @@ void strata__sched_fail_device(strata_runtime_t *rt, strata__device_t *d,
                "STRATA_ELOST (eager_writeback keeps copies at home)",
                lost, d->desc.name);
   strata__queue_stop(&d->queue);
+  strata__depth_stop(d);
   drain_failed(rt, d);
 }
+
+static void give_place(strata__device_t *d, strata__task_t *t);
 
 void strata__sched_device_failed(strata_core_t *core,
                                  strata_device_handle_t *dev,
@@ -104,6 +107,7 @@ void strata__sched_device_failed(strata_core_t *core,
   strata_runtime_t *rt = core->rt;
   if (work) {
     strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
+    give_place(dev, t);
     if (rt->mem.active)
       (void)strata__memory_release(rt, t, dev->index, false);
     strata__sched_fail_device(rt, dev, why ? why : "reported by its backend");
@@ -114,6 +118,12 @@ void strata__sched_device_failed(strata_core_t *core,
 }
 
 /* {=== Workers ===} */
+
+/* The worker slot whose work this thread took last (set by next()): a
+ * completion on this thread may hand a successor over to that worker only,
+ * since only that worker is sure to call next() again soon. */
+static _Thread_local strata__worker_slot_t *serving
+    __attribute__((tls_model("initial-exec")));
 
 /* The task a worker should run next: its handed-over successor, else the
  * best of its device's queue. */
@@ -158,20 +168,22 @@ static int stop_worker(strata_runtime_t *rt, strata__device_t *dev,
   return STRATA_ESHUTDOWN;
 }
 
-int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
-                       unsigned worker, int64_t timeout_ns,
-                       strata_work_t **out) {
-  strata_runtime_t *rt = core->rt;
-  if (worker >= dev->desc.nworkers) {
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "backend '%s' asked work for worker %u of %s, which has %u",
-               core->name, worker, dev->desc.name, dev->desc.nworkers);
-    return STRATA_EINVAL;
+/* Give back the place in dev's depth that t held (see strata__depth_t). */
+static void give_place(strata__device_t *d, strata__task_t *t) {
+  strata__worker_slot_t *slot = &d->workers[t->work.call.worker];
+  if (atomic_load_explicit(&slot->w.own, memory_order_relaxed) == t) {
+    atomic_store(&slot->w.own, NULL); /* seq_cst: see strata__depth_take */
+    strata__depth_gave_own(d);
+  } else {
+    strata__depth_give_shared(d);
   }
-  /* The watchdog fails devices none of whose workers ever gets here. */
-  if (STRATA_UNLIKELY(
-          !atomic_load_explicit(&dev->worker_seen, memory_order_relaxed)))
-    atomic_store_explicit(&dev->worker_seen, true, memory_order_relaxed);
+}
+
+/* Take the next task for a worker that holds a place (own: its own one):
+ * on success the place is t's; otherwise the caller gives it back. */
+static int take_runnable(strata_runtime_t *rt, strata__device_t *dev,
+                         unsigned worker, int64_t timeout_ns,
+                         strata__task_t **out) {
   for (;;) {
     if (STRATA_UNLIKELY(
             atomic_load_explicit(&dev->failed, memory_order_relaxed)))
@@ -187,26 +199,72 @@ int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
     }
     if (rt->mem.active && !stage_data(rt, dev, t))
       continue;
-    atomic_store_explicit(&t->state, STRATA_TASK_RUNNING, memory_order_relaxed);
-    t->work.call.worker = worker;
-    t->start_ns = strata__now_ns();
-    *out = &t->work;
+    *out = t;
     return STRATA_OK;
   }
+}
+
+int strata__sched_next(strata_core_t *core, strata_device_handle_t *dev,
+                       unsigned worker, int64_t timeout_ns,
+                       strata_work_t **out) {
+  strata_runtime_t *rt = core->rt;
+  if (worker >= dev->desc.nworkers) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "backend '%s' asked work for worker %u of %s, which has %u",
+               core->name, worker, dev->desc.name, dev->desc.nworkers);
+    serving = NULL;
+    return STRATA_EINVAL;
+  }
+  /* The watchdog fails devices none of whose workers ever gets here. */
+  if (STRATA_UNLIKELY(
+          !atomic_load_explicit(&dev->worker_seen, memory_order_relaxed)))
+    atomic_store_explicit(&dev->worker_seen, true, memory_order_relaxed);
+  strata__worker_slot_t *slot = &dev->workers[worker];
+  /* A place in the device's depth first, so that a task is never taken
+   * and then held waiting for one. */
+  int own = strata__depth_take(dev, worker, timeout_ns);
+  if (STRATA_UNLIKELY(own < 0)) {
+    if (own == STRATA_ESHUTDOWN) {
+      serving = NULL;
+      if (atomic_load_explicit(&dev->failed, memory_order_relaxed))
+        return stop_worker(rt, dev, worker);
+    }
+    return own;
+  }
+  strata__task_t *t;
+  int rc = take_runnable(rt, dev, worker, timeout_ns, &t);
+  if (STRATA_UNLIKELY(rc)) {
+    if (!own)
+      strata__depth_give_shared(dev);
+    /* After ESHUTDOWN this worker may never call again: completions on
+     * this thread must not hand it successors. */
+    if (rc == STRATA_ESHUTDOWN)
+      serving = NULL;
+    return rc;
+  }
+  if (own)
+    atomic_store_explicit(&slot->w.own, t, memory_order_relaxed);
+  atomic_store_explicit(&t->state, STRATA_TASK_RUNNING, memory_order_relaxed);
+  t->work.call.worker = worker;
+  t->start_ns = strata__now_ns();
+  serving = slot;
+  *out = &t->work;
+  return STRATA_OK;
 }
 
 /* Warn once when a device evicts as many replicas as it runs tasks. */
 static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
                             uint64_t tasks) {
   const strata__mnode_t *n = rt->mem.nodes[d->node];
-  if (tasks % THRASH_WINDOW || d->thrash_warned ||
+  if (tasks % THRASH_WINDOW ||
+      atomic_load_explicit(&d->thrash_warned, memory_order_relaxed) ||
       n->kind != STRATA__NODE_DEVICE)
     return;
   uint64_t now = atomic_load_explicit(&n->evictions, memory_order_relaxed);
-  uint64_t ev = now - d->thrash_mark;
-  d->thrash_mark = now;
-  if (ev >= THRASH_WINDOW) {
-    d->thrash_warned = true;
+  uint64_t ev = now - atomic_exchange_explicit(&d->thrash_mark, now,
+                                               memory_order_relaxed);
+  if (ev >= THRASH_WINDOW && !atomic_exchange_explicit(&d->thrash_warned, true,
+                                                       memory_order_relaxed)) {
     STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
                "%s is thrashing: %llu evictions in its last %d tasks (the "
                "data its tasks use does not fit its %llu bytes)",
@@ -221,20 +279,39 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
   strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
   strata__device_t *d = rt->devices[t->device];
   strata__worker_slot_t *slot = &d->workers[t->work.call.worker];
-  /* Only this worker writes its slot: plain adds, published atomically. */
-  uint64_t ran_ns = strata__now_ns() - t->start_ns;
-  atomic_store_explicit(
-      &slot->w.busy_ns,
-      atomic_load_explicit(&slot->w.busy_ns, memory_order_relaxed) + ran_ns,
-      memory_order_relaxed);
-  uint64_t ran =
-      atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1;
-  atomic_store_explicit(&slot->w.tasks_run, ran, memory_order_relaxed);
+  /* A work taken while the worker's previous one was still running is
+   * taken to start when that one ended (a device holding several works
+   * runs them one after another on each worker, as far as it tells), so
+   * that its queueing inside the backend is not charged as its run time. */
+  uint64_t now = strata__now_ns();
+  uint64_t prev =
+      atomic_load_explicit(&slot->w.last_end_ns, memory_order_relaxed);
+  atomic_store_explicit(&slot->w.last_end_ns, now, memory_order_relaxed);
+  uint64_t ran_ns = now - STRATA_MAX(t->start_ns, STRATA_MIN(prev, now));
+  /* On the worker's own thread, its counters have one writer: plain adds
+   * published atomically. Elsewhere, several threads may add at once. */
+  bool mine = serving == slot;
+  uint64_t ran;
+  if (STRATA_LIKELY(mine)) {
+    atomic_store_explicit(
+        &slot->w.busy_ns,
+        atomic_load_explicit(&slot->w.busy_ns, memory_order_relaxed) + ran_ns,
+        memory_order_relaxed);
+    ran = atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1;
+    atomic_store_explicit(&slot->w.tasks_run, ran, memory_order_relaxed);
+  } else {
+    atomic_fetch_add_explicit(&slot->w.far_busy_ns, ran_ns,
+                              memory_order_relaxed);
+    ran = atomic_fetch_add_explicit(&slot->w.far_run, 1, memory_order_relaxed) +
+          1;
+  }
   if (status == STRATA_OK &&
       atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
     strata__policy_task_ran(rt, t, d->index, ran_ns);
   if (status != STRATA_OK) {
-    atomic_fetch_add_explicit(&slot->w.tasks_failed, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(mine ? &slot->w.tasks_failed
+                                   : &slot->w.far_failed,
+                              1, memory_order_relaxed);
     t->kernel_status = status;
     STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
                "task '%s' failed on %s: kernel '%s' returned %d; tasks that "
@@ -248,10 +325,16 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
     if (t->work.call.worker == 0)
       watch_thrashing(rt, d, ran);
   }
+  /* t's place goes back before its successors are released: a worker
+   * held at the depth can take one of them at once. */
+  give_place(d, t);
   /* A successor this task makes ready on this device runs next on this
-   * worker: no queue round trip, no wake-up, its inputs still in cache. */
+   * worker: no queue round trip, no wake-up, its inputs still in cache.
+   * Only where this thread is that worker's, which calls next() again,
+   * and it holds none yet (works complete several per call of next()). */
   strata__task_t *next = NULL;
-  strata__graph_task_ran(rt, t, status, &next);
+  bool hand_over = mine && !slot->w.next_task;
+  strata__graph_task_ran(rt, t, status, hand_over ? &next : NULL);
   if (next) {
     atomic_store_explicit(&next->state, STRATA_TASK_READY,
                           memory_order_release);

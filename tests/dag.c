@@ -45,8 +45,13 @@ int test_mix_kernel(const strata_kernel_call_t *c) {
 
 strata_kernel_t test_register_cpu(strata_runtime_t *rt, const char *name,
                                   strata_kernel_fn fn) {
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = name};
-  d.impl[STRATA_CLASS_CPU] = fn;
+  /* fn is the CPU code, and stands as the CUDA code too so that simulated
+   * GPUs are candidates: they run the CPU code, never the CUDA entry (the
+   * fake backend's GPUs call it, on host threads). */
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, fn},
+                                        {STRATA_IMPL_CUDA, fn}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = name, .impls = impls, .nimpls = 2};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(rt, &d, &k), STRATA_OK);
   return k;

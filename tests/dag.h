@@ -26,7 +26,9 @@ uint64_t test_mix64(uint64_t x);
 void test_mix_apply(const test_mix_args_t *a, uint64_t *const *bufs);
 /** The kernel: fails (returns -1) on arguments that do not match. */
 int test_mix_kernel(const strata_kernel_call_t *c);
-/** Register "mix" (name) with a CPU implementation, asserting success. */
+/** Register "mix" (name) with fn as its CPU implementation (and as its CUDA
+ *  one, so that simulated GPUs, which run the CPU code, are candidates),
+ *  asserting success. */
 strata_kernel_t test_register_cpu(strata_runtime_t *rt, const char *name,
                                   strata_kernel_fn fn);
 

@@ -22,7 +22,17 @@ typedef struct fx {
   test_log_t log;
   strata_runtime_opts_t o;
   strata_runtime_t *rt;
+  char dir[512]; /* holds the policy */
 } fx_t;
+
+/* Both peer cards stand for GPUs, so every kernel with CUDA code may run
+ * on either: this policy keeps "on-a" on the HBM card and "on-b" on the
+ * GDDR one, so that each test knows which card holds what. */
+static const char pin_policy[] =
+    "function place(task, machine)\n"
+    "  if task.kernel == 'on-a' then return 'hbm' end\n"
+    "  if task.kernel == 'on-b' then return 'gddr' end\n"
+    "end\n";
 
 static void fx_create(fx_t *f, const char *backends, const char *options) {
   test_log_init(&f->log);
@@ -31,7 +41,8 @@ static void fx_create(fx_t *f, const char *backends, const char *options) {
   f->o.backends = backends;
   f->o.required_backends = backends;
   f->o.backend_options = options;
-  f->o.policy = "";
+  test_tmpdir(f->dir, sizeof f->dir, "abi3");
+  f->o.policy = test_write_file(f->dir, "pin.lua", pin_policy);
   f->o.health_period_ms = -1;
   f->o.log_level = STRATA_LOG_INFO; /* what the plugins count, no more */
   assert_int_equal(strata_runtime_create(&f->o, &f->rt), 0);
@@ -39,6 +50,7 @@ static void fx_create(fx_t *f, const char *backends, const char *options) {
 
 static void fx_destroy(fx_t *f) {
   assert_int_equal(strata_runtime_destroy(f->rt), 0);
+  test_tmpdir_remove(f->dir);
 }
 
 static size_t log_count(fx_t *f, const char *needle) {
@@ -58,8 +70,15 @@ static int bump(const strata_kernel_call_t *c) {
 
 static strata_kernel_t on_class(fx_t *f, const char *name,
                                 strata_device_class_t cls) {
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = name};
-  d.impl[cls] = bump;
+  /* The peer cards stand for GPUs: a candidate needs CUDA code, and they
+   * run the CPU code (the CUDA entry is never called). */
+  const strata_kernel_impl_t impls[] = {
+      {STRATA_IMPL_CPU, bump},
+      {cls == STRATA_CLASS_CPU ? STRATA_IMPL_CPU : STRATA_IMPL_CUDA, bump}};
+  strata_kernel_desc_t d = {.struct_size = sizeof d,
+                            .name = name,
+                            .impls = impls,
+                            .nimpls = cls == STRATA_CLASS_CPU ? 1 : 2};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(f->rt, &d, &k), 0);
   return k;

@@ -32,8 +32,9 @@ static int affinity_kernel(const strata_kernel_call_t *c) {
 }
 
 static void run_affinity(strata_runtime_t *rt, unsigned workers) {
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "affinity"};
-  d.impl[STRATA_CLASS_CPU] = affinity_kernel;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, affinity_kernel}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "affinity", .impls = impls, .nimpls = 1};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(rt, &d, &k), 0);
   memset(masks, 0, sizeof masks);

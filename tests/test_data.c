@@ -30,8 +30,9 @@ static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   test_log_init(&f->log);
   f->rt = test_runtime(2, &f->log);
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "slow-inc"};
-  d.impl[STRATA_CLASS_CPU] = slow_inc;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, slow_inc}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "slow-inc", .impls = impls, .nimpls = 1};
   assert_int_equal(strata_kernel_register(f->rt, &d, &f->slow_inc), 0);
   atomic_store(&gate_open, 1);
   *state = f;
@@ -218,8 +219,9 @@ static int stall(const strata_kernel_call_t *c) {
 
 static void test_data_unregister_ignores_other_work(void **state) {
   fixture_t *f = *state;
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "stall"};
-  d.impl[STRATA_CLASS_CPU] = stall;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, stall}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "stall", .impls = impls, .nimpls = 1};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(f->rt, &d, &k), 0);
   atomic_store(&other_gate, 0);

@@ -383,8 +383,9 @@ static int hbm_only(const strata_kernel_call_t *c) {
 
 static void test_graph_no_eligible_device(void **state) {
   fixture_t *f = *state;
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "gpu-only"};
-  d.impl[STRATA_CLASS_HBM] = hbm_only;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CUDA, hbm_only}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "gpu-only", .impls = impls, .nimpls = 1};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(f->rt, &d, &k), 0);
   strata_task_t t;

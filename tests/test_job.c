@@ -44,8 +44,9 @@ static int setup_n(void **state, unsigned workers) {
   fixture_t *f = calloc(1, sizeof *f);
   test_log_init(&f->log);
   f->rt = test_runtime(workers, &f->log);
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "step"};
-  d.impl[STRATA_CLASS_CPU] = step_kernel;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, step_kernel}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "step", .impls = impls, .nimpls = 1};
   assert_int_equal(strata_kernel_register(f->rt, &d, &f->step), 0);
   for (int i = 0; i < 8; i++)
     assert_int_equal(

@@ -246,14 +246,19 @@ static int noop(const strata_kernel_call_t *call) {
   return 0;
 }
 
-/* Run one task of a kernel implemented only for `cls` (one kernel per
- * class, so that a runtime can run one on each).
+/* Run one task of a kernel implemented only with the code devices of
+ * class `cls` run (CPU code for the CPU, CUDA code for the GPU classes; one
+ * kernel per class, so that a runtime can run one of each).
  * @return the device it ran on */
 static int run_task(strata_runtime_t *rt, strata_device_class_t cls) {
   static const char *const names[STRATA_CLASS_COUNT] = {"noop-cpu", "noop-hbm",
                                                         "noop-gddr"};
-  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = names[cls]};
-  desc.impl[cls] = noop;
+  const strata_kernel_impl_t impls[] = {
+      {cls == STRATA_CLASS_CPU ? STRATA_IMPL_CPU : STRATA_IMPL_CUDA, noop}};
+  strata_kernel_desc_t desc = {.struct_size = sizeof desc,
+                               .name = names[cls],
+                               .impls = impls,
+                               .nimpls = 1};
   strata_kernel_t k;
   strata_task_t t;
   assert_int_equal(strata_kernel_register(rt, &desc, &k), STRATA_OK);
@@ -484,7 +489,8 @@ static void test_loader_fake_malformed_devices(void **state) {
   fixture_t *f = *state;
   const char *bad[][2] = {
       {"class", "device 0: device_class 42 is not a known class"},
-      {"impl", "device 0: impl_class 42 is not a known class"},
+      {"impl", "device 0: candidate_impl 42 is not a known implementation "
+               "kind"},
       {"workers", "device 0: nworkers is 0, not 1 to 4096"},
       {"name", "device 0: name is empty"},
       {"core", "device 0: worker_cores[0] is 1073741824, but the machine"}};
@@ -621,8 +627,9 @@ static int nap(const strata_kernel_call_t *call) {
 }
 
 static strata_kernel_t hbm_kernel(strata_runtime_t *rt, strata_kernel_fn fn) {
-  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "hbm"};
-  desc.impl[STRATA_CLASS_HBM] = fn;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CUDA, fn}};
+  strata_kernel_desc_t desc = {
+      .struct_size = sizeof desc, .name = "hbm", .impls = impls, .nimpls = 1};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(rt, &desc, &k), STRATA_OK);
   return k;
@@ -942,8 +949,9 @@ static int create_run_destroy(const strata_runtime_opts_t *o) {
   int rc = strata_runtime_create(o, &rt);
   if (rc)
     return rc;
-  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "noop"};
-  desc.impl[STRATA_CLASS_HBM] = noop;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CUDA, noop}};
+  strata_kernel_desc_t desc = {
+      .struct_size = sizeof desc, .name = "noop", .impls = impls, .nimpls = 1};
   strata_kernel_t k;
   strata_task_t t;
   if (!(rc = strata_kernel_register(rt, &desc, &k)) &&

@@ -348,8 +348,11 @@ static void run_one(strata_runtime_t *rt, strata_kernel_t k) {
 static void test_queue_idle_runtime_sleeps(void **state) {
   (void)state;
   strata_runtime_t *rt = test_runtime(2, NULL);
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "queue.stamp"};
-  d.impl[STRATA_CLASS_CPU] = stamp_kernel;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, stamp_kernel}};
+  strata_kernel_desc_t d = {.struct_size = sizeof d,
+                            .name = "queue.stamp",
+                            .impls = impls,
+                            .nimpls = 1};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(rt, &d, &k), 0);
   run_one(rt, k);

@@ -21,8 +21,9 @@ static int count_kernel(const strata_kernel_call_t *c) {
 }
 
 static strata_kernel_t register_count(strata_runtime_t *rt) {
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "count"};
-  d.impl[STRATA_CLASS_CPU] = count_kernel;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, count_kernel}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "count", .impls = impls, .nimpls = 1};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(rt, &d, &k), 0);
   return k;
@@ -117,10 +118,12 @@ static void test_runtime_log_levels(void **state) {
 static void test_runtime_kernel_registry(void **state) {
   (void)state;
   strata_runtime_t *rt = test_runtime(1, NULL);
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, count_kernel}};
   strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "k"};
   strata_kernel_t k, k2;
   assert_int_equal(strata_kernel_register(rt, &d, &k), STRATA_EINVAL);
-  d.impl[STRATA_CLASS_CPU] = count_kernel;
+  d.impls = impls;
+  d.nimpls = 1;
   d.name = "";
   assert_int_equal(strata_kernel_register(rt, &d, &k), STRATA_EINVAL);
   d.name = NULL;
@@ -306,8 +309,9 @@ static int session(strata_runtime_opts_t *o) {
   int rc = strata_runtime_create(o, &rt);
   if (rc)
     return rc;
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "count"};
-  d.impl[STRATA_CLASS_CPU] = count_kernel;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, count_kernel}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "count", .impls = impls, .nimpls = 1};
   strata_kernel_t k;
   strata_job_t j = STRATA_NONE;
   strata_task_t t = STRATA_NONE;

@@ -29,12 +29,19 @@ static int record_kernel(const strata_kernel_call_t *c) {
   return 0;
 }
 
+/* record_kernel as the code the classes in class_mask run: CPU code for
+ * the CPU, CUDA code for the GPU classes (the fake backend's GPUs run it,
+ * on host threads). */
 static strata_kernel_t register_impls(strata_runtime_t *rt, const char *name,
                                       unsigned class_mask) {
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = name};
-  for (int c = 0; c < STRATA_CLASS_COUNT; c++)
-    if (class_mask & (1u << c))
-      d.impl[c] = record_kernel;
+  strata_kernel_impl_t impls[2];
+  uint32_t n = 0;
+  if (class_mask & (1u << STRATA_CLASS_CPU))
+    impls[n++] = (strata_kernel_impl_t){STRATA_IMPL_CPU, record_kernel};
+  if (class_mask & ~(1u << STRATA_CLASS_CPU))
+    impls[n++] = (strata_kernel_impl_t){STRATA_IMPL_CUDA, record_kernel};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = name, .impls = impls, .nimpls = n};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(rt, &d, &k), 0);
   return k;
@@ -167,8 +174,9 @@ static int cmp_u64(const void *a, const void *b) {
 static void test_sched_sleeping_worker_wakes(void **state) {
   (void)state;
   strata_runtime_t *rt = test_runtime(1, NULL);
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "stamp"};
-  d.impl[STRATA_CLASS_CPU] = stamp_kernel;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, stamp_kernel}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "stamp", .impls = impls, .nimpls = 1};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(rt, &d, &k), 0);
   enum { N = 30 };
@@ -250,15 +258,16 @@ static void test_sched_eligible_class_only(void **state) {
   (void)state;
   strata_runtime_t *rt =
       fake_runtime("fake:devices=hbm+gddr+cpu,workers=2", "fake");
-  strata_kernel_t gddr =
-      register_impls(rt, "gddr-only", 1u << STRATA_CLASS_GDDR);
+  /* Kernels are told apart by their kinds of code: CPU code runs only on
+   * the CPU, CUDA code only on the (fake) GPUs. */
+  strata_kernel_t cpu = register_impls(rt, "cpu-only", 1u << STRATA_CLASS_CPU);
   strata_kernel_t gpus = register_impls(
       rt, "gpus", (1u << STRATA_CLASS_HBM) | (1u << STRATA_CLASS_GDDR));
   for (int i = 0; i < 6; i++) {
-    strata_task_t a = rec_task(rt, gddr, i, 0), b = rec_task(rt, gpus, i, 0);
+    strata_task_t a = rec_task(rt, cpu, i, 0), b = rec_task(rt, gpus, i, 0);
     assert_int_equal(strata_task_submit(rt, a), 0);
     assert_int_equal(strata_task_submit(rt, b), 0);
-    assert_int_equal(class_of(rt, device_of(rt, a)), STRATA_CLASS_GDDR);
+    assert_int_equal(class_of(rt, device_of(rt, a)), STRATA_CLASS_CPU);
     assert_int_not_equal(class_of(rt, device_of(rt, b)), STRATA_CLASS_CPU);
     assert_int_equal(strata_task_wait(rt, a), 0);
     assert_int_equal(strata_task_wait(rt, b), 0);
@@ -291,16 +300,20 @@ static strata_task_t noted(strata_runtime_t *rt, strata_kernel_t k, int slot,
 
 static void test_sched_successor_stays_on_its_device(void **state) {
   (void)state;
-  /* An HBM task fails; its GDDR consumer is doomed and ended by the HBM
-   * worker; the GDDR task after that becomes ready on the HBM worker's
-   * thread, yet must run on the GDDR device's own worker. */
-  strata_runtime_t *rt = fake_runtime("fake:devices=hbm+gddr", "fake");
-  strata_kernel_desc_t d = {.struct_size = sizeof d, .name = "fail-hbm"};
-  d.impl[STRATA_CLASS_HBM] = fail_kernel;
+  /* An HBM task fails; its CPU consumer is doomed and ended by the HBM
+   * worker; the CPU task after that becomes ready on the HBM worker's
+   * thread, yet must run on the CPU device's own worker. (Kernels are
+   * kept on one device each by their kinds of code: CUDA code for the
+   * fake HBM card, CPU code for the fake CPU.) */
+  strata_runtime_t *rt = fake_runtime("fake:devices=hbm+cpu", "fake");
+  const strata_kernel_impl_t fi[] = {{STRATA_IMPL_CUDA, fail_kernel}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "fail-hbm", .impls = fi, .nimpls = 1};
   strata_kernel_t khbm, kgddr;
   assert_int_equal(strata_kernel_register(rt, &d, &khbm), 0);
-  strata_kernel_desc_t g = {.struct_size = sizeof g, .name = "note-gddr"};
-  g.impl[STRATA_CLASS_GDDR] = note_kernel;
+  const strata_kernel_impl_t ni[] = {{STRATA_IMPL_CPU, note_kernel}};
+  strata_kernel_desc_t g = {
+      .struct_size = sizeof g, .name = "note-cpu", .impls = ni, .nimpls = 1};
   assert_int_equal(strata_kernel_register(rt, &g, &kgddr), 0);
   int mem[4];
   strata_buffer_t b, other;
@@ -308,7 +321,7 @@ static void test_sched_successor_stays_on_its_device(void **state) {
   assert_int_equal(strata_buffer_register(rt, &mem[2], sizeof(int), &other), 0);
   strata_task_t first = noted(rt, kgddr, 0, other, STRATA_RW);
   assert_int_equal(strata_task_submit(rt, first), 0);
-  assert_int_equal(strata_task_wait(rt, first), 0); /* the GDDR thread */
+  assert_int_equal(strata_task_wait(rt, first), 0); /* the CPU thread */
   atomic_store(&gate_open, 0);
   strata_task_t gate = rec_task(
       rt, register_impls(rt, "gate-hbm", 1u << STRATA_CLASS_HBM), 1, 1);

@@ -446,8 +446,9 @@ static void submit_add(fx_t *f, strata_kernel_t k, strata_buffer_t b,
 static void test_topology_xml_runs_task(void **state) {
   fx_t *f = *state;
   fx_create(f, TWO_NUMA, 16);
-  strata_kernel_desc_t desc = {.struct_size = sizeof desc, .name = "add"};
-  desc.impl[STRATA_CLASS_CPU] = add_kernel;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, add_kernel}};
+  strata_kernel_desc_t desc = {
+      .struct_size = sizeof desc, .name = "add", .impls = impls, .nimpls = 1};
   strata_kernel_t k;
   assert_int_equal(strata_kernel_register(f->rt, &desc, &k), STRATA_OK);
   int data[256];

@@ -110,7 +110,10 @@ static int build_devices(cpu_state_t *st) {
       if (node_of[v] == node_of[w])
         st->cores[placed + d->nworkers++] = v % m->ncores;
     placed += d->nworkers;
-    d->device_class = d->impl_class = STRATA_CLASS_CPU;
+    d->device_class = STRATA_CLASS_CPU;
+    d->candidate_impl = d->run_impl = STRATA_IMPL_CPU;
+    /* Each worker runs its work to the end before taking another. */
+    d->inflight_depth = d->nworkers;
     d->numa_node = node_of[w];
     d->memory_bytes = node_memory(m, node_of[w]);
     char node[16] = "any";

@@ -12,9 +12,17 @@
  * one that runs hot) come from the description or, at any time, from
  * strata_device_inject.
  *
+ * Execution is asynchronous, as on a real card: a worker thread runs the
+ * kernel it takes and goes back to next(), and the backend's completion
+ * thread completes the work, in real time once its modelled compute time
+ * has passed (the device's compute slots, one per worker, are booked in
+ * wall-clock time), in modelled time at once. A device holds up to
+ * inflight_depth works (twice its workers unless depth= says otherwise),
+ * and works end in the order their times say, not the order they began.
+ *
  * Options: machine=PATH (no devices without it), time=real|modelled,
  * skip_kernels=1 (modelled only), classes=hbm+gddr (keep only those
- * classes of the description). */
+ * classes of the description), depth=N (works in flight per device). */
 #include "config.h"
 
 #include <math.h>
@@ -68,7 +76,18 @@ typedef struct sim_dev {
    * are full duplex): [LINK_IN] into the device, [LINK_OUT] out of it. */
   sim_timeline_t link[2];
   sim_timeline_t *wline; /* spec->workers entries */
+  /* Real time (st->done_mu): when each compute slot is free, in
+   * CLOCK_MONOTONIC ns. */
+  uint64_t *slot_free; /* spec->workers entries */
 } sim_dev_t;
+
+/* A work run and waiting for its end (st->done_mu). */
+typedef struct sim_done {
+  struct sim_done *next;
+  strata_work_t *work;
+  int status;
+  uint64_t due; /* CLOCK_MONOTONIC ns; 0: now */
+} sim_done_t;
 
 typedef struct sim_thread {
   sim_dev_t *dev;
@@ -105,6 +124,16 @@ struct sim_state {
   sim_thread_t *threads;
   size_t nthreads, cap_threads;
   pthread_mutex_t model_mu;
+  uint32_t depth; /* depth= (0: twice each device's workers) */
+  /* {=== Completion (done_mu) ===} */
+  pthread_mutex_t done_mu;
+  pthread_cond_t done_cv; /* CLOCK_MONOTONIC; the completion thread */
+  sim_done_t *due;        /* sorted by due time, FIFO among equals */
+  sim_done_t *free_done;  /* one per work a device may hold */
+  sim_done_t *done_block;
+  size_t ndone;
+  bool done_stop, completer_running;
+  pthread_t completer;
   vt_entry_t *vt; /* open addressing, power-of-two size */
   size_t vt_cap, vt_n;
   /* Peer lists, one row of SIM_MAX_DEVICES per kept device. */
@@ -325,24 +354,32 @@ static void model_copy(sim_state_t *st, sim_dev_t *to, sim_dev_t *from,
   pthread_mutex_unlock(&st->model_mu);
 }
 
-/* A task in modelled time: it starts in the earliest gap of a worker of
- * the device after its data is valid, and lasts its flops at the rate of
- * its precision, or its bytes at memory bandwidth, whichever is longer. */
-static void model_task(sim_state_t *st, sim_dev_t *dev,
-                       const strata_work_t *work) {
+/* How long a task computes on one worker slot of the device: its flops at
+ * the rate of its precision, or its bytes at memory bandwidth, whichever
+ * is longer. The device's rates are shared by its workers: a task gets
+ * its part. */
+static double compute_time(const sim_device_spec_t *sp,
+                           const strata_work_t *work) {
   const strata_kernel_call_t *c = &work->call;
-  const sim_device_spec_t *sp = dev->spec;
-  pthread_mutex_lock(&st->model_mu);
-  double ready = 0, bytes = 0;
-  for (uint32_t i = 0; i < c->nbuffers; i++) {
-    ready = max2(ready, vt_get(st, c->buffers[i]));
+  double bytes = 0;
+  for (uint32_t i = 0; i < c->nbuffers; i++)
     bytes += (double)c->sizes[i];
-  }
-  /* The device's rates are shared by its workers: a task gets its part. */
   double share = sp->workers ? sp->workers : 1;
   double rate = work->precision == STRATA_PRECISION_FP64 ? sp->fp64 : sp->fp32;
   double t = sim_time_div(work->flops * share, rate);
-  t = max2(t, sim_time_div(bytes * share, sp->mem_bandwidth));
+  return max2(t, sim_time_div(bytes * share, sp->mem_bandwidth));
+}
+
+/* A task in modelled time: it starts in the earliest gap of a worker of
+ * the device after its data is valid, and lasts its compute_time. */
+static void model_task(sim_state_t *st, sim_dev_t *dev,
+                       const strata_work_t *work) {
+  const strata_kernel_call_t *c = &work->call;
+  pthread_mutex_lock(&st->model_mu);
+  double ready = 0;
+  for (uint32_t i = 0; i < c->nbuffers; i++)
+    ready = max2(ready, vt_get(st, c->buffers[i]));
+  double t = compute_time(dev->spec, work);
   /* The task takes the worker slot that can start it first, whichever
    * thread really runs it: the model must not depend on which one woke. */
   sim_timeline_t *line = &dev->wline[0];
@@ -402,15 +439,21 @@ static int check_classes(const strata_core_services_t *core,
   return STRATA_OK;
 }
 
-static void describe(const sim_device_spec_t *sp, strata_backend_device_t *d) {
+static void describe(const sim_device_spec_t *sp, uint32_t depth,
+                     strata_backend_device_t *d) {
   d->struct_size = sizeof *d;
   d->device_class = sp->device_class;
-  d->impl_class = STRATA_CLASS_CPU; /* kernels run on the host */
+  /* A simulated card is a candidate where a real one of its class would
+   * be (the kernel has CUDA code) and runs the CPU code as the stand-in. */
+  d->candidate_impl =
+      sp->device_class == STRATA_CLASS_CPU ? STRATA_IMPL_CPU : STRATA_IMPL_CUDA;
+  d->run_impl = STRATA_IMPL_CPU;
   memcpy(d->name, sp->name, sizeof d->name);
   memcpy(d->model, sp->model, sizeof d->model);
   d->memory_bytes = sp->memory;
   d->numa_node = sp->numa;
   d->nworkers = sp->workers;
+  d->inflight_depth = depth ? depth : 2 * sp->workers;
   d->own_memory = sp->device_class != STRATA_CLASS_CPU;
   d->link_bandwidth = sp->link_bandwidth;
   d->link_latency = sp->link_latency;
@@ -454,7 +497,12 @@ static int build_devices(sim_state_t *st, const char *classes) {
     }
     atomic_init(&d->temperature, NAN);
     atomic_init(&d->power, NAN);
-    describe(d->spec, &st->descs[st->ndevs]);
+    d->slot_free = sim_alloc(st->core, d->spec->workers * sizeof *d->slot_free);
+    if (!d->slot_free) {
+      sim_free(st->core, newidx, m->ndevices * sizeof *newidx);
+      return STRATA_ENOMEM;
+    }
+    describe(d->spec, st->depth, &st->descs[st->ndevs]);
     st->ndevs++;
   }
   st->peers =
@@ -498,7 +546,9 @@ static void sim_fini(void *state) {
     for (unsigned w = 0; d->wline && w < d->spec->workers; w++)
       timeline_free(st->core, &d->wline[w]);
     sim_free(st->core, d->wline, d->spec->workers * sizeof *d->wline);
+    sim_free(st->core, d->slot_free, d->spec->workers * sizeof *d->slot_free);
   }
+  sim_free(st->core, st->done_block, st->ndone * sizeof *st->done_block);
   sim_free(st->core, st->devs, n * sizeof *st->devs);
   sim_free(st->core, st->vt, st->vt_cap * sizeof *st->vt);
   sim_free(st->core, st->peers, n * SIM_MAX_DEVICES * sizeof *st->peers);
@@ -507,6 +557,8 @@ static void sim_fini(void *state) {
   if (st->loaded)
     sim_machine_free(&st->machine, core_alloc_fn, (void *)st->core);
   pthread_mutex_destroy(&st->model_mu);
+  pthread_cond_destroy(&st->done_cv);
+  pthread_mutex_destroy(&st->done_mu);
   sim_free(st->core, st, sizeof *st);
 }
 
@@ -527,6 +579,17 @@ static int time_options(sim_state_t *st) {
       return STRATA_EINVAL;
     }
     st->modelled = !strcmp(buf, "modelled");
+  }
+  if (option_set(core, "depth", buf, sizeof buf)) {
+    char *end;
+    long n = strtol(buf, &end, 10);
+    if (*end || n < 1 || n > STRATA_BACKEND_INFLIGHT_MAX) {
+      core->log(core->core, STRATA_LOG_ERROR,
+                "option depth=%s: expected a count from 1 to %d", buf,
+                STRATA_BACKEND_INFLIGHT_MAX);
+      return STRATA_EINVAL;
+    }
+    st->depth = (uint32_t)n;
   }
   st->skip_kernels = st->machine.skip_kernels;
   if (option_set(core, "skip_kernels", buf, sizeof buf))
@@ -588,6 +651,8 @@ static int sim_init(const strata_core_services_t *core,
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&st->copy_cv, &ca);
+  pthread_mutex_init(&st->done_mu, NULL);
+  pthread_cond_init(&st->done_cv, &ca);
   pthread_condattr_destroy(&ca);
   int rc = load(st);
   if (rc) {
@@ -627,6 +692,94 @@ static bool survives(sim_dev_t *d, strata_work_t *work) {
   return false;
 }
 
+/* {=== Completion ===} */
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* When a work taken at t0 ends in real time: on the device's compute slot
+ * free first, after what it already holds, for its compute_time. Called
+ * with done_mu held. */
+static uint64_t book_real(sim_dev_t *d, const strata_work_t *work,
+                          uint64_t t0) {
+  double secs = compute_time(d->spec, work);
+  /* Saturate rather than overflow (SIM_TIME_MAX is far beyond a run). */
+  uint64_t len = secs >= 1e9 ? UINT64_C(1) << 62 : (uint64_t)(secs * 1e9);
+  unsigned best = 0;
+  for (unsigned w = 1; w < d->spec->workers; w++)
+    if (d->slot_free[w] < d->slot_free[best])
+      best = w;
+  uint64_t start = d->slot_free[best] > t0 ? d->slot_free[best] : t0;
+  d->slot_free[best] = start + len;
+  return start + len;
+}
+
+/* Queue a work that ran for the completion thread, due at its modelled
+ * end in real time (at once in modelled time). */
+static void finish_later(sim_dev_t *d, strata_work_t *work, int status,
+                         uint64_t t0) {
+  sim_state_t *st = d->st;
+  pthread_mutex_lock(&st->done_mu);
+  sim_done_t *n = st->free_done;
+  /* The core holds a device to its depth, and there is a node per place:
+   * none can be missing. */
+  st->free_done = n->next;
+  n->work = work;
+  n->status = status;
+  n->due = st->modelled ? 0 : book_real(d, work, t0);
+  sim_done_t **at = &st->due;
+  while (*at && (*at)->due <= n->due)
+    at = &(*at)->next;
+  n->next = *at;
+  *at = n;
+  if (st->due == n) /* the completion thread's next deadline moved */
+    pthread_cond_signal(&st->done_cv);
+  pthread_mutex_unlock(&st->done_mu);
+}
+
+static struct timespec at_ns(uint64_t ns) {
+  return (struct timespec){(time_t)(ns / 1000000000u),
+                           (long)(ns % 1000000000u)};
+}
+
+/* Complete works as they fall due; at stop, what is left at once. */
+static void *complete_main(void *arg) {
+  sim_state_t *st = arg;
+  const strata_core_services_t *core = st->core;
+  pthread_mutex_lock(&st->done_mu);
+  for (;;) {
+    sim_done_t *n = st->due;
+    if (!n) {
+      if (st->done_stop)
+        break;
+      pthread_cond_wait(&st->done_cv, &st->done_mu);
+      continue;
+    }
+    if (n->due && !st->done_stop && n->due > now_ns()) {
+      struct timespec until = at_ns(n->due);
+      pthread_cond_timedwait(&st->done_cv, &st->done_mu, &until);
+      continue;
+    }
+    st->due = n->next;
+    strata_work_t *work = n->work;
+    int status = n->status;
+    /* The node is free before complete(): the place it stands for may be
+     * taken again as soon as the core has it back. */
+    n->next = st->free_done;
+    st->free_done = n;
+    pthread_mutex_unlock(&st->done_mu);
+    core->complete(core->core, work, status);
+    pthread_mutex_lock(&st->done_mu);
+  }
+  pthread_mutex_unlock(&st->done_mu);
+  return NULL;
+}
+
+/* {=== Workers ===} */
+
 static void *worker_main(void *arg) {
   sim_thread_t *th = arg;
   sim_dev_t *d = th->dev;
@@ -638,21 +791,16 @@ static void *worker_main(void *arg) {
       break;
     if (rc || !survives(d, work))
       continue;
+    uint64_t t0 = d->st->modelled ? 0 : now_ns();
     if (d->st->modelled)
       model_task(d->st, d, work);
     int status = d->st->skip_kernels ? 0 : work->fn(&work->call);
-    core->complete(core->core, work, status);
+    finish_later(d, work, status, t0);
   }
   return NULL;
 }
 
 /* {=== Copies in flight ===} */
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Land one copy and report it. */
 static void land(sim_state_t *st, sim_copy_t *c) {
@@ -723,6 +871,22 @@ static void stop_copies(sim_state_t *st) {
   st->copy_running = false;
 }
 
+/* One completion node per place of every device. */
+static int alloc_done(sim_state_t *st, size_t n) {
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += st->descs[i].inflight_depth;
+  st->done_block = sim_alloc(st->core, total * sizeof *st->done_block);
+  if (!st->done_block)
+    return STRATA_ENOMEM;
+  st->ndone = total;
+  for (size_t i = 0; i < total; i++) {
+    st->done_block[i].next = st->free_done;
+    st->free_done = &st->done_block[i];
+  }
+  return STRATA_OK;
+}
+
 static int sim_start(void *state, strata_device_handle_t *const *handles,
                      size_t n) {
   sim_state_t *st = state;
@@ -731,6 +895,13 @@ static int sim_start(void *state, strata_device_handle_t *const *handles,
   size_t total = 0;
   for (size_t i = 0; i < n; i++)
     total += st->descs[i].nworkers;
+  if (n && alloc_done(st, n))
+    return STRATA_ENOMEM;
+  if (n) {
+    if (pthread_create(&st->completer, NULL, complete_main, st))
+      return STRATA_EBACKEND;
+    st->completer_running = true;
+  }
   st->threads = sim_alloc(st->core, total * sizeof *st->threads);
   if (!st->threads)
     return STRATA_ENOMEM;
@@ -753,6 +924,15 @@ static void sim_stop(void *state) {
   for (size_t i = 0; i < st->nthreads; i++)
     pthread_join(st->threads[i].tid, NULL);
   st->nthreads = 0;
+  /* The workers are gone: what they ran is completed now, due or not. */
+  if (st->completer_running) {
+    pthread_mutex_lock(&st->done_mu);
+    st->done_stop = true;
+    pthread_cond_signal(&st->done_cv);
+    pthread_mutex_unlock(&st->done_mu);
+    pthread_join(st->completer, NULL);
+    st->completer_running = false;
+  }
   stop_copies(st);
 }
 

@@ -115,8 +115,15 @@ static const struct {
  * (a second job on the same runtime). */
 static int get_kernels(chol_t *c) {
   for (int i = 0; i < K_COUNT; i++) {
-    strata_kernel_desc_t d = {.struct_size = sizeof d, .name = kinds[i].name};
-    d.impl[STRATA_CLASS_CPU] = kinds[i].cpu;
+    /* CPU code only so far; it stands as the CUDA entry so that simulated
+     * GPUs (which run the CPU code, never the CUDA entry) take tiles too.
+     * No real CUDA backend exists yet to call it with device memory. */
+    const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, kinds[i].cpu},
+                                          {STRATA_IMPL_CUDA, kinds[i].cpu}};
+    strata_kernel_desc_t d = {.struct_size = sizeof d,
+                              .name = kinds[i].name,
+                              .impls = impls,
+                              .nimpls = 2};
     int rc = strata_kernel_register(c->rt, &d, &c->kernels[i]);
     if (rc == STRATA_EEXIST)
       rc = strata_kernel_find(c->rt, kinds[i].name, &c->kernels[i]);

@@ -43,6 +43,8 @@ extern "C" {
  * the backend's own devices. */
 #define STRATA_BACKEND_HOST (-1)    /* host memory */
 #define STRATA_BACKEND_FOREIGN (-2) /* a device of another backend */
+/* Works in flight per device (inflight_depth). */
+#define STRATA_BACKEND_INFLIGHT_MAX 65536
 
 /** The core as seen by one backend (opaque). */
 typedef struct strata_core strata_core_t;
@@ -69,10 +71,11 @@ typedef enum strata_memory_kind {
                                 managed_prefetch */
 } strata_memory_kind_t;
 
-/** One unit of work handed to a backend worker: call fn(&call), then
- *  report the result with services->complete. */
+/** One unit of work handed to a backend worker: call fn(&call) (on the
+ *  worker or wherever the device runs it), then report the result with
+ *  services->complete. Valid from next() until complete(). */
 typedef struct strata_work {
-  strata_kernel_fn fn;       /* the implementation for this device */
+  strata_kernel_fn fn;       /* the device's run_impl implementation */
   strata_kernel_call_t call; /* its arguments; buffers already valid on
                                 the device */
   double flops;              /* the task's "flops" attribute; < 0 unknown */
@@ -124,16 +127,32 @@ typedef struct strata_core_services {
 
   /** Take the next task for `worker` of `dev`. Idle callers sleep (no
    *  spinning beyond a few microseconds) and wake when work arrives.
+   *  A backend may take several works before it completes the first, up
+   *  to the device's inflight_depth outstanding (all its workers
+   *  together); beyond that, next() waits (within timeout_ns) until a
+   *  complete() of this device frees a place, so a backend's thread may
+   *  simply call next() again and be held back. The thread that would
+   *  complete the device's works must therefore not be the one waiting
+   *  here for them.
    *  @param timeout_ns  0: do not wait; < 0: wait without limit
-   *  @return 0 (*out set); STRATA_EAGAIN (timed out); STRATA_ESHUTDOWN
-   *          (the device is stopping: the worker must return)
-   *  @thread the worker's own thread */
+   *  @return 0 (*out set); STRATA_EAGAIN (timed out: no work, or the
+   *          device holds inflight_depth works); STRATA_ESHUTDOWN (the
+   *          device is stopping: the worker must return, and complete
+   *          what it holds); STRATA_EINVAL (no such worker)
+   *  @thread the worker's own thread: one thread per worker index, which
+   *          may change between calls only when it holds nothing */
   int (*next)(strata_core_t *core, strata_device_handle_t *dev, unsigned worker,
               int64_t timeout_ns, strata_work_t **out);
 
   /** Report that work taken with next() ended: status 0, or the kernel's
-   *  non-zero return. The work pointer is dead afterwards.
-   *  @thread the worker that took it */
+   *  non-zero return. Exactly once per work, in any order (works of one
+   *  device may end in another order than they were taken), from any
+   *  thread: the worker that took it, an event or callback thread. The
+   *  work pointer is dead afterwards. When the worker that took it calls
+   *  it, a successor it makes ready on the device may be kept for that
+   *  worker's next call of next() (no queue round trip); from any other
+   *  thread, successors go through the device's queue.
+   *  @thread any */
   void (*complete)(strata_core_t *core, strata_work_t *work, int status);
 
   /** Allocate through the embedder's allocator, strata_alloc_fn style
@@ -257,13 +276,18 @@ typedef struct strata_backend_device {
   const strata_backend_peer_t *peers;
   uint32_t npeers;
 
-  /* {=== Execution ===}
-   * The fields of task execution and kernel implementations (in-flight
-   * depth, the implementation kind a kernel needs and the one the device
-   * calls) live here. impl_class stands in for the last two until they
-   * come: which kernel implementation it runs, its own class for real
-   * devices, a simulated GPU's the CPU implementation. */
-  strata_device_class_t impl_class;
+  /* {=== Execution ===} */
+  /* Kernel implementations, by what runs them (strata/kernel.h): the
+   * device is a candidate for a kernel that has code of candidate_impl
+   * (and of run_impl), and calls the run_impl code. CPU: CPU/CPU; a CUDA
+   * card: CUDA/CUDA; a simulated GPU: CUDA/CPU (placed only where a real
+   * card could run the kernel, running its CPU code as the stand-in). */
+  strata_impl_kind_t candidate_impl;
+  strata_impl_kind_t run_impl;
+  /* Works the device may hold at once, taken with next() and not yet
+   * completed, all its workers together: 1 to
+   * STRATA_BACKEND_INFLIGHT_MAX; 0 means nworkers (one per worker). */
+  uint32_t inflight_depth;
 } strata_backend_device_t;
 
 /** The one symbol a backend exports. init, probe, start, stop and fini

@@ -191,14 +191,16 @@ static void set_attr(strata_runtime_t *rt, strata_task_t t, strata_job_t j,
 static void run_job(strata_runtime_t *rt, const input_t *in) {
   static uint64_t buf[WORDS];
   memset(buf, 0, sizeof buf);
-  strata_kernel_desc_t kd = {.struct_size = sizeof kd, .name = "step"};
-  for (int c = 0; c < STRATA_CLASS_COUNT; c++)
-    kd.impl[c] = step_kernel;
+  /* Every device may run it: CPU code, and the same function as CUDA code
+   * so that simulated GPUs (which run the CPU code) are candidates. */
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, step_kernel},
+                                        {STRATA_IMPL_CUDA, step_kernel}};
+  strata_kernel_desc_t kd = {
+      .struct_size = sizeof kd, .name = "step", .impls = impls, .nimpls = 2};
   strata_kernel_t k;
   FUZZ_CHECK(strata_kernel_register(rt, &kd, &k) == 0, "kernel");
   strata_buffer_t b;
-  FUZZ_CHECK(strata_buffer_register(rt, buf, sizeof buf, &b) == 0,
-             "register");
+  FUZZ_CHECK(strata_buffer_register(rt, buf, sizeof buf, &b) == 0, "register");
   strata_job_t j;
   FUZZ_CHECK(strata_job_create(rt, &j) == 0, "job");
   strata_task_t t[2];

@@ -58,9 +58,7 @@ typedef struct gen {
 
 /* Past the end of the input every byte reads 0, which decodes to nil:
  * any prefix of an input is an input. */
-static unsigned byte(gen_t *g) {
-  return g->pos < g->len ? g->in[g->pos++] : 0;
-}
+static unsigned byte(gen_t *g) { return g->pos < g->len ? g->in[g->pos++] : 0; }
 
 static void emit(gen_t *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -75,14 +73,32 @@ static void emit(gen_t *g, const char *fmt, ...) {
 }
 
 static const char *const strings[] = {
-    "cpu",  "hbm",  "gddr",    "pinned", "host", "spill", "keep", "",
-    "CPU",  "disk", "cpu\\0x", "cpu ",   "nil",  "gpu",   "hbm,gddr",
-    "0",    "1",    "-1",      "device", "node"};
-static const char *const numbers[] = {
-    "0",    "1",      "-1",   "2",     "3",    "63",    "64",
-    "0.5",  "-0.0",   "0/0",  "1/0",   "-1/0", "1e308", "-(0/0)",
-    "2^53", "1e-300", "math.maxinteger",   "math.mininteger",
-    "255",  "1<<32",  "1.5",  "4096",  "-4096"};
+    "cpu",      "hbm", "gddr", "pinned",  "host",   "spill", "keep",
+    "",         "CPU", "disk", "cpu\\0x", "cpu ",   "nil",   "gpu",
+    "hbm,gddr", "0",   "1",    "-1",      "device", "node"};
+static const char *const numbers[] = {"0",
+                                      "1",
+                                      "-1",
+                                      "2",
+                                      "3",
+                                      "63",
+                                      "64",
+                                      "0.5",
+                                      "-0.0",
+                                      "0/0",
+                                      "1/0",
+                                      "-1/0",
+                                      "1e308",
+                                      "-(0/0)",
+                                      "2^53",
+                                      "1e-300",
+                                      "math.maxinteger",
+                                      "math.mininteger",
+                                      "255",
+                                      "1<<32",
+                                      "1.5",
+                                      "4096",
+                                      "-4096"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -144,10 +160,9 @@ static void metamethod(gen_t *g, int depth) {
 }
 
 static void with_metatable(gen_t *g, int depth) {
-  static const char *const events[] = {"__len",  "__index",    "__tostring",
-                                       "__name", "__eq",       "__lt",
-                                       "__call", "__newindex", "__concat",
-                                       "__pairs"};
+  static const char *const events[] = {
+      "__len", "__index", "__tostring", "__name",   "__eq",
+      "__lt",  "__call",  "__newindex", "__concat", "__pairs"};
   emit(g, "setmetatable(");
   if (byte(g) & 1)
     list(g, depth);
@@ -244,8 +259,7 @@ static void expr(gen_t *g, int depth) {
   case 20: /* nested deeper than any parser would allow in source */
     emit(g, "(function() local t = ");
     expr(g, depth + 1);
-    emit(g, " for i = 1, %u do t = {t} end return t end)()",
-         1 + byte(g) * 4u);
+    emit(g, " for i = 1, %u do t = {t} end return t end)()", 1 + byte(g) * 4u);
     break;
   case 21: /* a table that holds itself */
     emit(g, "(function() local t = ");
@@ -253,15 +267,16 @@ static void expr(gen_t *g, int depth) {
     emit(g, " t[#t + 1] = t t.class = t return t end)()");
     break;
   case 22: /* a long list of the same answer */
-    emit(g, "(function() local t = {} for i = 1, %u do t[i] = ",
-         1 + byte(g) * 8u);
+    emit(g,
+         "(function() local t = {} for i = 1, %u do t[i] = ", 1 + byte(g) * 8u);
     expr(g, depth + 1);
     emit(g, " end return t end)()");
     break;
   default: { /* a helper's answer, maybe called with the wrong things */
     static const char *const helpers[] = {
-        "m.least_loaded()",    "m.least_loaded(a)", "m.first_idle(a)",
-        "m.eft(a)",            "m.by_class()",      "m.devices[#m.devices]",
+        "m.least_loaded()",      "m.least_loaded(a)",
+        "m.first_idle(a)",       "m.eft(a)",
+        "m.by_class()",          "m.devices[#m.devices]",
         "string.rep('x', 4096)", "m.has_room(m.devices[1], 1)"};
     emit(g, "%s", helpers[byte(g) % COUNT(helpers)]);
   }
@@ -365,9 +380,12 @@ static void run_job(const char *policy) {
   int rc = strata_runtime_create(&o, &rt);
   FUZZ_CHECK(rc == 0, "create: %s", strata_err_name(rc));
 
-  strata_kernel_desc_t kd = {.struct_size = sizeof kd, .name = "step"};
-  for (int c = 0; c < STRATA_CLASS_COUNT; c++)
-    kd.impl[c] = step_kernel;
+  /* Every device may run it: CPU code, and the same function as CUDA code
+   * so that simulated GPUs (which run the CPU code) are candidates. */
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, step_kernel},
+                                        {STRATA_IMPL_CUDA, step_kernel}};
+  strata_kernel_desc_t kd = {
+      .struct_size = sizeof kd, .name = "step", .impls = impls, .nimpls = 2};
   strata_kernel_t k;
   FUZZ_CHECK(strata_kernel_register(rt, &kd, &k) == 0, "kernel");
   strata_buffer_t b[NBUF];

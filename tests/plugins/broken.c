@@ -12,7 +12,8 @@
 static const strata_backend_device_t device = {
     .struct_size = sizeof(strata_backend_device_t),
     .device_class = STRATA_CLASS_CPU,
-    .impl_class = STRATA_CLASS_CPU,
+    .candidate_impl = STRATA_IMPL_CPU,
+    .run_impl = STRATA_IMPL_CPU,
     .name = "broken",
     .nworkers = 1,
     .numa_node = -1,

@@ -59,7 +59,7 @@ static void describe_wrongly(fake_state_t *st, strata_backend_device_t *d,
   if (!strcmp(what, "class"))
     d->device_class = (strata_device_class_t)42;
   else if (!strcmp(what, "impl"))
-    d->impl_class = (strata_device_class_t)42;
+    d->candidate_impl = (strata_impl_kind_t)42;
   else if (!strcmp(what, "workers"))
     d->nworkers = 0;
   else if (!strcmp(what, "name"))
@@ -98,7 +98,11 @@ static int fake_init(const strata_core_services_t *core,
       return STRATA_EINVAL;
     }
     d->struct_size = sizeof *d;
-    d->impl_class = d->device_class;
+    /* GPU classes stand for CUDA cards: their kernels' CUDA entries run
+     * (on host threads, as every kernel here). */
+    d->candidate_impl = d->run_impl = d->device_class == STRATA_CLASS_CPU
+                                          ? STRATA_IMPL_CPU
+                                          : STRATA_IMPL_CUDA;
     d->nworkers = workers ? workers : 1;
     d->numa_node = -1;
     d->memory_bytes = (uint64_t)(st->ndevs + 1) << 30;

@@ -61,7 +61,7 @@ static void describe(strata_backend_device_t *d, size_t i) {
   memset(d, 0, sizeof *d);
   d->struct_size = sizeof *d;
   d->device_class = STRATA_CLASS_HBM;
-  d->impl_class = STRATA_CLASS_HBM;
+  d->candidate_impl = d->run_impl = STRATA_IMPL_CUDA;
   snprintf(d->name, sizeof d->name, "liar%zu", i);
   d->nworkers = 1;
   d->numa_node = -1;

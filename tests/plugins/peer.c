@@ -73,7 +73,10 @@ static int p_init(const strata_core_services_t *core,
   core->option(core->core, "class", buf, sizeof buf);
   d->struct_size = sizeof *d;
   d->device_class = !strcmp(buf, "gddr") ? STRATA_CLASS_GDDR : STRATA_CLASS_HBM;
-  d->impl_class = d->device_class;
+  /* Stands for a GPU as the sim does: a candidate for kernels with CUDA
+   * code, running their CPU code. */
+  d->candidate_impl = STRATA_IMPL_CUDA;
+  d->run_impl = STRATA_IMPL_CPU;
   snprintf(d->name, sizeof d->name, "%s-card", PLUGIN_NAME);
   d->memory_bytes = 64u << 20;
   d->numa_node = -1;
