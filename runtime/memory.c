@@ -296,6 +296,16 @@ static void count(strata_runtime_t *rt, int src, int dst, size_t bytes,
   }
 }
 
+/* The spill node's used bytes: a file of `size` bytes came or went. */
+static void spill_account(strata__mnode_t *n, size_t size, bool added) {
+  pthread_mutex_lock(&n->mu);
+  if (added)
+    n->used += size;
+  else
+    n->used -= size;
+  pthread_mutex_unlock(&n->mu);
+}
+
 /* Copy a replica's bytes between two nodes, staging through host memory
  * when the two cannot copy directly. Counts bytes per link. */
 static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
@@ -318,11 +328,16 @@ static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
     return rc;
   }
   if (dn->kind == STRATA__NODE_SPILL && host_like(sn)) {
-    /* A spilled replica's ptr holds its file's number (it has no memory). */
+    /* A spilled replica's ptr holds its file's number (it has no memory).
+     * The write replaces any file it had, or leaves none on failure: the
+     * node's used bytes follow whether a file is held. */
     uintptr_t id = (uintptr_t)rd->ptr;
+    bool had = id != 0;
     rc = strata__spill_write(&rt->mem.files, &rt->log, &id, &rd->checksum,
                              rs->ptr, size);
     rd->ptr = (void *)id;
+    if (had != (id != 0))
+      spill_account(dn, size, id != 0);
     if (rc == STRATA_OK)
       count(rt, src, dst, size, true);
     return rc;
@@ -420,8 +435,10 @@ static void free_replica(strata_runtime_t *rt, strata__mnode_t *n,
                          strata__replica_t *r) {
   lru_remove(n, r);
   if (n->kind == STRATA__NODE_SPILL) {
-    if (r->ptr)
+    if (r->ptr) {
       strata__spill_remove(&rt->mem.files, (uintptr_t)r->ptr);
+      n->used -= r->buf->size; /* n->mu held */
+    }
   } else if (r->ptr) {
     put_cached(rt, n, r->ptr, r->buf->size);
   }
@@ -537,8 +554,15 @@ static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   if (!p && rc == STRATA_OK && !(p = take_cached(n, b->size)) &&
       (rc = raw_alloc(rt, n, b->size, &p)) == STRATA_OK)
     n->used += b->size;
-  if (rc == STRATA_OK)
+  if (rc == STRATA_OK) {
     r->ptr = p;
+    /* Every allocated replica that no task pins is in its node's LRU,
+     * stale until filled: memory allocated for a write-back or a hop
+     * through host memory must stay evictable, or it holds the node's
+     * room for good (a capped host node then starves every task). */
+    if (!r->pins)
+      lru_insert(n, r, true);
+  }
   pthread_mutex_unlock(&n->mu);
   return rc;
 }
@@ -947,39 +971,86 @@ int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
   return STRATA_OK;
 }
 
-/* Copy a freshly written device replica home (eager write-back).
- * @return 0; STRATA_EAGAIN (no room at home); copy errors */
-static int write_home(strata_runtime_t *rt, strata__buffer_t *b, int node) {
-  int h = rt->mem.host;
-  strata__replica_t *r = &b->rep[node], *rh = &b->rep[h];
-  int rc = alloc_on(rt, b, h);
-  if (rc)
-    return rc;
-  rc = copy_unlocked(rt, b, h, node);
-  if (rc == STRATA_OK) {
-    rh->state = r->state = STRATA__SHARED;
-    atomic_fetch_add(&node_of(rt, node)->writebacks, 1);
+/* Eager write-back of what t wrote on `node`, in two steps so that a
+ * failure changes nothing: every written replica is first copied into a
+ * staging block of host memory, with every other replica left as it was
+ * before t ran; only when all copies succeeded are the results committed
+ * (host replicas updated, others invalidated). When one copy fails, the
+ * written replicas on node are dropped instead: t's inputs are still valid
+ * where they were, so t can run again elsewhere. These copies are not
+ * evictions: they do not count as the node's writebacks.
+ * @return 0; STRATA_ENOMEM (no staging block: the results stay on node as
+ *         their only copy, as without eager write-back); STRATA_EDEVICE
+ *         (a copy kept failing: nothing was committed) */
+static int write_home(strata_runtime_t *rt, strata__task_t *t, int node) {
+  int h = rt->mem.host, rc = STRATA_OK;
+  void **stage = strata__zalloc(&rt->alloc, t->naccess * sizeof *stage);
+  if (!stage)
+    return STRATA_ENOMEM;
+  for (size_t i = 0; i < t->naccess && rc == STRATA_OK; i++) {
+    strata__buffer_t *b = t->access[i].buf;
+    if (!(strata__task_access_mode(t, i) & STRATA_W))
+      continue;
+    strata__replica_t tmp = {.buf = b};
+    if (!(tmp.ptr = stage[i] = strata__alloc(&rt->alloc, b->size))) {
+      rc = STRATA_ENOMEM;
+      break;
+    }
+    pthread_mutex_lock(&b->mu);
+    strata__replica_t *r = &b->rep[node];
+    r->busy++;
+    pthread_mutex_unlock(&b->mu);
+    rc = copy_between(rt, h, &tmp, node, r, b->size);
+    pthread_mutex_lock(&b->mu);
+    r->busy--;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
   }
-  return rc;
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata__buffer_t *b = t->access[i].buf;
+    if (!(strata__task_access_mode(t, i) & STRATA_W))
+      continue;
+    pthread_mutex_lock(&b->mu);
+    if (rc == STRATA_EDEVICE) {
+      /* t's output is gone with the card; its inputs stay valid. */
+      wait_no_copy(rt, b);
+      if (b->rep[node].state != STRATA__INVALID && !other_valid(rt, b, node))
+        b->lost = true; /* an earlier result kept there for lack of room */
+      b->rep[node].state = STRATA__INVALID;
+      park_stale(rt, b, node);
+    } else {
+      make_sole(rt, b, node);
+      strata__replica_t *rh = &b->rep[h];
+      if (rc == STRATA_OK && alloc_on(rt, b, h) == STRATA_OK) {
+        memcpy(rh->ptr, stage[i], b->size);
+        rh->state = b->rep[node].state = STRATA__SHARED;
+        if (!fixed_host(b, h, rt) && !rh->pins)
+          lru_put(node_of(rt, h), rh, false);
+      }
+    }
+    pthread_mutex_unlock(&b->mu);
+  }
+  for (size_t i = 0; i < t->naccess; i++)
+    if (stage[i])
+      strata__free(&rt->alloc, stage[i], t->access[i].buf->size);
+  strata__free(&rt->alloc, stage, t->naccess * sizeof *stage);
+  return rc == STRATA_EDEVICE ? rc : STRATA_OK;
 }
 
 int strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
                            bool wrote) {
   int node = rt->devices[d]->node;
-  bool eager =
-      rt->mem.eager_writeback && node_of(rt, node)->kind == STRATA__NODE_DEVICE;
-  int status = STRATA_OK;
+  bool eager = wrote && rt->mem.eager_writeback &&
+               node_of(rt, node)->kind == STRATA__NODE_DEVICE;
+  int status = eager ? write_home(rt, t, node) : STRATA_OK;
   for (size_t i = 0; i < t->naccess; i++) {
     strata_access_mode_t mode = strata__task_access_mode(t, i);
     if (!mode)
       continue;
     strata__buffer_t *b = t->access[i].buf;
     pthread_mutex_lock(&b->mu);
-    if (wrote && (mode & STRATA_W)) {
+    if (wrote && !eager && (mode & STRATA_W))
       make_sole(rt, b, node);
-      if (eager && write_home(rt, b, node) == STRATA_EDEVICE)
-        status = STRATA_EDEVICE;
-    }
     unhold(rt, b, node, mode);
     pthread_mutex_unlock(&b->mu);
   }

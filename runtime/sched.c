@@ -215,6 +215,19 @@ static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
   }
 }
 
+/* Release t's data after it ran on d. With eager write-back a task is
+ * not done until its results are home: when copying them home keeps
+ * failing, d is failed and t runs again elsewhere from its inputs, which
+ * are still valid where they were. @return false when t was moved. */
+static bool results_home(strata_runtime_t *rt, strata__device_t *d,
+                         strata__task_t *t) {
+  if (strata__memory_release(rt, t, d->index, true) != STRATA_EDEVICE)
+    return true;
+  strata__sched_fail_device(rt, d, "copying results home keeps failing");
+  run_elsewhere(rt, t);
+  return false;
+}
+
 void strata__sched_complete(strata_core_t *core, strata_work_t *work,
                             int status) {
   strata_runtime_t *rt = core->rt;
@@ -243,10 +256,10 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
     status = STRATA_EKERNEL;
   }
   if (rt->mem.active) {
-    if (strata__memory_release(rt, t, d->index, true) == STRATA_EDEVICE)
-      strata__sched_fail_device(rt, d, "copying results home keeps failing");
     if (t->work.call.worker == 0)
       watch_thrashing(rt, d, ran);
+    if (STRATA_UNLIKELY(!results_home(rt, d, t)))
+      return;
   }
   /* A successor this task makes ready on this device runs next on this
    * worker: no queue round trip, no wake-up, its inputs still in cache. */
