@@ -892,6 +892,18 @@ static void admit(strata__mnode_t *n, uint64_t ws) {
   pthread_mutex_unlock(&n->mu);
 }
 
+/* Admit without waiting. @return whether the working set was admitted */
+static bool try_admit(strata__mnode_t *n, uint64_t ws) {
+  if (!n->capacity)
+    return true;
+  pthread_mutex_lock(&n->mu);
+  bool ok = !n->reserved || n->reserved + ws <= n->capacity;
+  if (ok)
+    n->reserved += ws;
+  pthread_mutex_unlock(&n->mu);
+  return ok;
+}
+
 static void unadmit(strata__mnode_t *n, uint64_t ws) {
   if (!n->capacity)
     return;
@@ -946,6 +958,60 @@ static int acquire_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
       return rc;
     }
   }
+  return STRATA_OK;
+}
+
+/* Is b usable on `node` for `mode` with no copy and no allocation: valid
+ * and not being copied (or, to be written only, holding memory)? */
+static bool in_place(const strata_runtime_t *rt, const strata__buffer_t *b,
+                     int node, strata_access_mode_t mode) {
+  const strata__replica_t *r = &b->rep[node];
+  if (r->busy)
+    return false;
+  if (r->state != STRATA__INVALID)
+    return true;
+  return !(mode & STRATA_R) && (r->ptr || fixed_host(b, node, rt));
+}
+
+/* acquire_pass, but only over buffers already in place. @return 0;
+ * STRATA_EAGAIN (one needs a copy or room: all was undone) */
+static int cached_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata_access_mode_t mode = strata__task_access_mode(t, i);
+    if (!mode)
+      continue;
+    strata__buffer_t *b = t->access[i].buf;
+    pthread_mutex_lock(&b->mu);
+    bool ok = in_place(rt, b, node, mode) &&
+              make_valid(rt, b, node, mode) == STRATA_OK;
+    if (ok)
+      hold(rt, b, node, mode);
+    pthread_mutex_unlock(&b->mu);
+    if (!ok) {
+      unpin_upto(rt, t, node, i);
+      return STRATA_EAGAIN;
+    }
+  }
+  return STRATA_OK;
+}
+
+int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
+                               bool may_copy) {
+  int node = rt->devices[d]->node;
+  strata__mnode_t *n = node_of(rt, node);
+  if (!try_admit(n, t->working_set))
+    return STRATA_EAGAIN;
+  int rc;
+  unsigned tries = 0;
+  do
+    rc = may_copy ? acquire_pass(rt, t, node) : cached_pass(rt, t, node);
+  while (may_copy && spill_retry(rc, &tries));
+  if (rc) {
+    unadmit(n, t->working_set);
+    return rc;
+  }
+  for (size_t i = 0; i < t->naccess; i++) /* sizes: set at submit */
+    t->ptrs[i] = t->access[i].buf->rep[node].ptr;
   return STRATA_OK;
 }
 
@@ -1055,6 +1121,7 @@ int strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
     pthread_mutex_unlock(&b->mu);
   }
   unadmit(node_of(rt, node), t->working_set);
+  strata__transfer_released(rt); /* tasks waiting for room may fit now */
   return status;
 }
 

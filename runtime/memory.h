@@ -89,10 +89,10 @@ typedef struct strata__link {
 typedef struct strata__memory {
   strata__mnode_t **nodes;
   size_t nnodes;
-  int host, pinned, spill; /* node indexes; -1: absent */
-  strata__link_t *links;   /* nnodes * nnodes, [src * nnodes + dst] */
-  strata__spill_t files; /* the spill node's files (spill.h) */
-  int device_tiers[3]; /* where device evictions go, in order */
+  int host, pinned, spill;    /* node indexes; -1: absent */
+  strata__link_t *links;      /* nnodes * nnodes, [src * nnodes + dst] */
+  strata__spill_t files;      /* the spill node's files (spill.h) */
+  int device_tiers[3];        /* where device evictions go, in order */
   atomic_bool keep_overruled; /* said once: the evict hook kept too much */
   size_t ndevice_tiers;
   bool eager_writeback;
@@ -150,6 +150,16 @@ bool strata__memory_fits(struct strata_runtime *rt, int d, uint64_t bytes);
  *  @thread the worker that will run t */
 int strata__memory_acquire(struct strata_runtime *rt, struct strata__task *t,
                            int d);
+/** strata__memory_acquire without waiting: when d's node cannot admit
+ *  t's working set now, or (with may_copy) a pass finds no room, or
+ *  (without may_copy) a buffer is not already in place, everything is
+ *  undone and STRATA_EAGAIN returned. With may_copy, copies run (the
+ *  calling thread waits for them) and spill failures are retried as in
+ *  strata__memory_acquire.
+ *  @return 0; STRATA_EAGAIN; the errors of strata__memory_acquire
+ *  @thread a transfer thread (may_copy), or any (without) */
+int strata__memory_try_acquire(struct strata_runtime *rt,
+                               struct strata__task *t, int d, bool may_copy);
 /** After t ran on d: its written buffers become modified there (and
  *  invalid elsewhere), everything is unpinned. With eager write-back the
  *  written replicas are also copied home before this returns.

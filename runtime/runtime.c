@@ -101,7 +101,7 @@ static void teardown(strata_runtime_t *rt) {
   strata__jobs_release_all(rt);
   strata__policy_fini(rt); /* the monitor reads devices: before they go */
   strata__buffers_free(rt);
-  strata__prefetch_stop(rt);
+  strata__transfer_stop(rt);
   if (rt->mem.nodes)
     strata__memory_fini(rt);
   strata__loader_stop(rt);
@@ -161,7 +161,7 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
     goto fail;
   }
   if ((rc = strata__memory_init(rt, &o)) ||
-      (rc = strata__prefetch_start(rt, o.prefetch != 0)) ||
+      (rc = strata__transfer_start(rt, o.prefetch != 0)) ||
       (rc = strata__policy_init(rt, &o)))
     goto fail;
   /* Last: failing a device needs memory, placement and the policy. */

@@ -16,7 +16,7 @@
 #include "memory.h"
 #include "placement.h"
 #include "policy.h"
-#include "prefetch.h"
+#include "transfer.h"
 #include "topology.h"
 
 /* Lock order, outermost first: graph_mu, then a queue's mu or the task
@@ -39,7 +39,7 @@ struct strata_runtime {
   strata__watchdog_t watchdog; /* devices whose workers never start */
 
   strata__memory_t mem;
-  strata__prefetcher_t prefetcher;
+  strata__transfer_t xfer; /* the transfer engine (transfer.h) */
 
   strata__placer_t placer;
   struct strata__policy *policy; /* NULL: none */
