@@ -430,6 +430,7 @@ int strata__memory_tier(strata_runtime_t *rt, const strata__buffer_t *b,
 }
 
 static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node);
+static void park_stale(strata_runtime_t *rt, strata__buffer_t *b, int node);
 
 static void free_replica(strata_runtime_t *rt, strata__mnode_t *n,
                          strata__replica_t *r) {
@@ -465,54 +466,30 @@ static bool spill_retry(int rc, unsigned *tries) {
   return true;
 }
 
-/* Evict replica r from node n (n->mu and r's buffer mutex held): write
- * it to the next tier first when it is the only valid copy. With
- * `overrule_keep`, a policy's "keep" gives way to the default tiers.
- * @return 0; STRATA_EAGAIN (nowhere to put it right now); STRATA_ENOSPC,
- *         STRATA_EIO (writing it to the spill directory failed: it
- *         stays) */
-static int evict(strata_runtime_t *rt, strata__mnode_t *n, strata__replica_t *r,
-                 bool overrule_keep) {
-  strata__buffer_t *b = r->buf;
-  if (r->state != STRATA__INVALID && !other_valid(rt, b, n->index)) {
-    int dest = strata__memory_tier(rt, b, n->index, overrule_keep);
-    if (dest < 0)
-      return STRATA_EAGAIN;
-    strata__replica_t *rd = &b->rep[dest];
-    /* A task running there holds that memory (a write-only task writes
-     * into it in place): writing the old data over it would corrupt its
-     * result. Its release will supersede this copy anyway. */
-    if (rd->pins || rd->busy)
-      return STRATA_EAGAIN;
-    int rc = alloc_on(rt, b, dest);
-    if (rc == STRATA_OK)
-      rc = copy_between(rt, dest, rd, n->index, r, b->size);
-    if (rc) /* keep the only copy where it is */
-      return spill_error(rc) ? rc : STRATA_EAGAIN;
-    rd->state = r->state;
-    strata__mnode_t *dn = node_of(rt, dest);
-    if (!fixed_host(b, dest, rt))
-      lru_put(dn, rd, false);
-    atomic_fetch_add(&n->writebacks, 1);
-  }
+/* Evict replica r from node n (n->mu and r's buffer mutex held) when that
+ * needs no copy: it is stale, or another valid copy exists. A replica
+ * that is the only valid copy is left to strata__memory_clean, which
+ * writes it elsewhere first with no lock held.
+ * @return 0; STRATA_EAGAIN (it must be written back first) */
+static int evict(strata_runtime_t *rt, strata__mnode_t *n,
+                 strata__replica_t *r) {
+  if (r->state != STRATA__INVALID && !other_valid(rt, r->buf, n->index))
+    return STRATA_EAGAIN;
   free_replica(rt, n, r);
   atomic_fetch_add(&n->evictions, 1);
   return STRATA_OK;
 }
 
-/* Evict least recently used replicas until `size` more bytes fit on n or,
- * with `reuse`, a cached block of that size can be taken (n->mu held).
- * Victims whose buffer is busy are skipped. @return 0; STRATA_EAGAIN;
- * STRATA_ENOSPC, STRATA_EIO (no room, and a victim's spill failed) */
+/* Evict least recently used clean replicas until `size` more bytes fit on
+ * n or, with `reuse`, a cached block of that size can be taken (n->mu
+ * held). No copy and no policy call happen here. Victims in use, or whose
+ * buffer is locked, are skipped. With `spare_kept`, replicas the policy
+ * keeps here (its cache hook) are never taken (a prefetch's room);
+ * without, they go last. @return 0; STRATA_EAGAIN */
 static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
-                     bool reuse) {
-  int failed = STRATA_OK; /* the first spill failure */
+                     bool reuse, bool spare_kept) {
   shrink_cache(rt, n, size, reuse);
-  /* First spare the replicas the policy keeps here (its cache hook), then
-   * take anything that is not in use, and last overrule the evict hook's
-   * "keep": a policy that keeps everything must not stall the task that
-   * needs the room. */
-  for (int pass = 0; pass < 3; pass++) {
+  for (int pass = 0; pass < (spare_kept ? 1 : 2); pass++) {
     strata__replica_t *r = n->lru_tail;
     while (!(reuse ? has_room(n, size) : fits(n, size)) && r) {
       strata__replica_t *prev = r->lru_prev;
@@ -524,20 +501,136 @@ static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
       if ((pass || !kept) && pthread_mutex_trylock(&b->mu) == 0) {
         /* The victim's block joins the cache: reused when it has the size
          * asked for, else given back by shrink_cache. */
-        int rc =
-            r->pins || r->busy ? STRATA_EAGAIN : evict(rt, n, r, pass == 2);
-        if (rc == STRATA_OK)
+        if (!r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
           shrink_cache(rt, n, size, reuse);
-        else if (spill_error(rc) && !failed)
-          failed = rc;
         pthread_mutex_unlock(&b->mu);
       }
       r = prev;
     }
   }
-  if (reuse ? has_room(n, size) : fits(n, size))
-    return STRATA_OK;
-  return failed ? failed : STRATA_EAGAIN;
+  return (reuse ? has_room(n, size) : fits(n, size)) ? STRATA_OK
+                                                     : STRATA_EAGAIN;
+}
+
+/* {=== Writing back: making room where only copies can ===} */
+
+/* Take the least recently used replica on n that is the only valid copy
+ * of its buffer and that nobody uses, marking it busy (so that it is
+ * neither written, evicted nor dropped while it is copied), skipping
+ * `skip` of them. @return it, or NULL */
+static strata__replica_t *pick_dirty(strata_runtime_t *rt, strata__mnode_t *n,
+                                     unsigned skip) {
+  strata__replica_t *found = NULL;
+  pthread_mutex_lock(&n->mu);
+  for (strata__replica_t *r = n->lru_tail; r && !found; r = r->lru_prev) {
+    strata__buffer_t *b = r->buf;
+    if (r->pins || r->busy || pthread_mutex_trylock(&b->mu))
+      continue;
+    if (!r->pins && !r->busy && r->state != STRATA__INVALID &&
+        !other_valid(rt, b, n->index) && skip-- == 0) {
+      r->busy++;
+      found = r;
+    }
+    pthread_mutex_unlock(&b->mu);
+  }
+  pthread_mutex_unlock(&n->mu);
+  return found;
+}
+
+/* Write back replica r (busy, picked by pick_dirty) from node n to
+ * `dest`, then evict it when nobody took it meanwhile. No lock is held
+ * during the copy. @return 0; STRATA_EAGAIN (no room at dest, or dest is
+ * in use); copy and spill errors (the replica stays, the only copy) */
+static int write_back(strata_runtime_t *rt, strata__mnode_t *n,
+                      strata__replica_t *r, int dest) {
+  strata__buffer_t *b = r->buf;
+  strata__replica_t *rd = &b->rep[dest];
+  pthread_mutex_lock(&b->mu);
+  /* A task running there holds that memory (a write-only task writes into
+   * it in place): writing the old data over it would corrupt its result.
+   * Its release will supersede this copy anyway. */
+  int rc = rd->pins || rd->busy ? STRATA_EAGAIN : alloc_on(rt, b, dest);
+  if (rc == STRATA_EAGAIN && !rd->pins && !rd->busy) {
+    /* dest is full of data that must be written further first (a tier
+     * down: device, host, spill). */
+    pthread_mutex_unlock(&b->mu);
+    (void)strata__memory_clean(rt, dest, b->size);
+    pthread_mutex_lock(&b->mu);
+    rc = rd->pins || rd->busy ? STRATA_EAGAIN : alloc_on(rt, b, dest);
+  }
+  if (rc == STRATA_OK) {
+    rd->busy++;
+    pthread_mutex_unlock(&b->mu);
+    rc = copy_between(rt, dest, rd, n->index, r, b->size);
+    pthread_mutex_lock(&b->mu);
+    rd->busy--;
+  }
+  r->busy--;
+  if (rc == STRATA_OK) {
+    rd->state = STRATA__SHARED;
+    r->state = STRATA__SHARED;
+    if (!fixed_host(b, dest, rt) && !rd->pins)
+      lru_put(node_of(rt, dest), rd, false);
+    pthread_mutex_lock(&n->mu);
+    if (!r->pins && !r->busy) {
+      free_replica(rt, n, r);
+      atomic_fetch_add(&n->evictions, 1);
+      atomic_fetch_add(&n->writebacks, 1);
+      pthread_cond_broadcast(&n->freed);
+    }
+    pthread_mutex_unlock(&n->mu);
+  } else if (!rd->pins && !rd->busy && rd->state == STRATA__INVALID) {
+    park_stale(rt, b, dest);
+  }
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+  if (rc && !spill_error(rc))
+    rc = STRATA_EAGAIN;
+  return rc;
+}
+
+/* The most replicas one call of strata__memory_clean looks at: each costs
+ * a policy call and maybe a copy. */
+#define CLEAN_MAX 64
+
+int strata__memory_clean(strata_runtime_t *rt, int node, uint64_t need) {
+  strata__mnode_t *n = node_of(rt, node);
+  uint64_t made = 0;
+  unsigned kept = 0, looked = 0;
+  int failed = STRATA_OK;
+  bool overrule = false;
+  while (made < need && looked++ < CLEAN_MAX) {
+    strata__replica_t *r = pick_dirty(rt, n, kept);
+    if (!r && kept && !overrule) {
+      /* The evict hook kept every replica that could leave: a policy must
+       * not stall work, so after one round the default tiers decide. */
+      overrule = true;
+      kept = 0;
+      continue;
+    }
+    if (!r)
+      break;
+    /* The policy decides with no runtime lock held (r is busy: stable). */
+    int dest = strata__memory_tier(rt, r->buf, node, overrule);
+    int rc = dest < 0 ? STRATA_EAGAIN : write_back(rt, n, r, dest);
+    if (dest < 0) {
+      strata__buffer_t *b = r->buf;
+      pthread_mutex_lock(&b->mu);
+      r->busy--;
+      pthread_cond_broadcast(&b->cv);
+      pthread_mutex_unlock(&b->mu);
+      kept++;
+      continue;
+    }
+    if (rc == STRATA_OK) {
+      made += r->buf->size;
+      continue;
+    }
+    if (spill_error(rc) && !failed)
+      failed = rc;
+    kept++; /* it stays: try the next one */
+  }
+  return made ? (int)STRATA_OK : failed ? failed : STRATA_EAGAIN;
 }
 
 /* Give b memory on `node` if its replica there has none (b->mu held).
@@ -550,7 +643,7 @@ static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node) {
     return STRATA_OK;
   pthread_mutex_lock(&n->mu);
   void *p = take_cached(n, b->size);
-  int rc = p ? STRATA_OK : make_room(rt, n, b->size, true);
+  int rc = p ? STRATA_OK : make_room(rt, n, b->size, true, false);
   if (!p && rc == STRATA_OK && !(p = take_cached(n, b->size)) &&
       (rc = raw_alloc(rt, n, b->size, &p)) == STRATA_OK)
     n->used += b->size;
@@ -567,8 +660,11 @@ static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node) {
   return rc;
 }
 
-/* Like alloc_on, but only into free room (cached blocks of other sizes may
- * be given back): a prefetch evicts nothing. @return 0; STRATA_EAGAIN */
+/* Like alloc_on, for a prefetch: into free room, or room made by evicting
+ * clean replicas (another valid copy exists, or stale) that no staged or
+ * running task pins and that the policy does not keep here. A prefetch
+ * never writes anything back, so it never evicts modified data, and never
+ * takes data a staged task holds. @return 0; STRATA_EAGAIN */
 static int alloc_in_free_room(strata_runtime_t *rt, strata__buffer_t *b,
                               int node) {
   strata__replica_t *r = &b->rep[node];
@@ -578,11 +674,14 @@ static int alloc_in_free_room(strata_runtime_t *rt, strata__buffer_t *b,
   pthread_mutex_lock(&n->mu);
   void *p = take_cached(n, b->size);
   if (!p) {
-    shrink_cache(rt, n, b->size, false);
-    if (fits(n, b->size) && raw_alloc(rt, n, b->size, &p) == STRATA_OK)
+    if (make_room(rt, n, b->size, true, true) == STRATA_OK &&
+        !(p = take_cached(n, b->size)) &&
+        raw_alloc(rt, n, b->size, &p) == STRATA_OK)
       n->used += b->size;
   }
   r->ptr = p;
+  if (p && !r->pins)
+    lru_insert(n, r, true);
   pthread_mutex_unlock(&n->mu);
   return p ? STRATA_OK : STRATA_EAGAIN;
 }
@@ -607,15 +706,21 @@ int strata__memory_buffer_init(strata_runtime_t *rt, strata__buffer_t *b,
     strata__mnode_t *n = node_of(rt, rt->mem.host);
     int rc;
     unsigned tries = 0;
-    do {
+    for (;;) {
       pthread_mutex_lock(&n->mu);
-      rc = make_room(rt, n, b->size, false);
+      rc = make_room(rt, n, b->size, false, false);
       if (rc == STRATA_OK) {
         n->used += b->size;
         lru_insert(n, h, false);
       }
       pthread_mutex_unlock(&n->mu);
-    } while (spill_retry(rc, &tries));
+      if (rc == STRATA_EAGAIN) /* spill some, with no lock held */
+        rc = strata__memory_clean(rt, rt->mem.host, b->size);
+      else
+        break;
+      if (rc != STRATA_OK && !spill_retry(rc, &tries))
+        break;
+    }
     if (rc) {
       if (spill_error(rc))
         STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
@@ -1003,9 +1108,26 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
     return STRATA_EAGAIN;
   int rc;
   unsigned tries = 0;
-  do
+  for (;;) {
     rc = may_copy ? acquire_pass(rt, t, node) : cached_pass(rt, t, node);
-  while (may_copy && spill_retry(rc, &tries));
+    if (!may_copy)
+      break;
+    if (rc == STRATA_EAGAIN) {
+      /* Write modified data elsewhere (no lock held), then try again;
+       * nothing to write: the caller parks t. */
+      int crc = strata__memory_clean(rt, node, t->working_set);
+      if (crc == STRATA_OK)
+        continue;
+      if (crc == STRATA_EAGAIN)
+        break;
+      rc = crc; /* the spill directory fails: retried, then returned */
+      if (!spill_retry(crc, &tries))
+        break;
+      continue;
+    }
+    if (!spill_retry(rc, &tries))
+      break;
+  }
   if (rc) {
     unadmit(n, t->working_set);
     return rc;
@@ -1023,10 +1145,15 @@ int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
   unsigned tries = 0;
   for (;;) {
     rc = acquire_pass(rt, t, node);
-    if (rc == STRATA_EAGAIN)
-      wait_for_room(n); /* running tasks hold the room: they will end */
-    else if (!spill_retry(rc, &tries))
+    if (rc == STRATA_EAGAIN) {
+      rc = strata__memory_clean(rt, node, t->working_set);
+      if (rc == STRATA_EAGAIN)
+        wait_for_room(n); /* running tasks hold the room: they will end */
+      else if (rc && !spill_retry(rc, &tries))
+        break;
+    } else if (!spill_retry(rc, &tries)) {
       break;
+    }
   }
   if (rc) {
     unadmit(n, t->working_set);
@@ -1136,9 +1263,11 @@ int strata__memory_to_host(strata_runtime_t *rt, strata__buffer_t *b,
     if (rc != STRATA_EAGAIN && !spill_error(rc))
       break;
     pthread_mutex_unlock(&b->mu);
-    bool again = rc == STRATA_EAGAIN || spill_retry(rc, &tries);
-    if (rc == STRATA_EAGAIN)
+    if (rc == STRATA_EAGAIN &&
+        (rc = strata__memory_clean(rt, h, b->size)) == STRATA_EAGAIN)
       wait_for_room(node_of(rt, h));
+    bool again =
+        rc == STRATA_EAGAIN || rc == STRATA_OK || spill_retry(rc, &tries);
     pthread_mutex_lock(&b->mu);
     if (!again)
       break;

@@ -198,6 +198,17 @@ void strata__memory_prefetch_cancel(struct strata_runtime *rt,
 void strata__memory_prefetch(struct strata_runtime *rt,
                              struct strata__buffer *b, int node);
 
+/** Make room on `node` where only a copy can: write the least recently
+ *  used replicas there that are the only valid copy of their buffer to
+ *  the tier the evict hook (or the default) names, then evict them, until
+ *  `need` bytes went or nothing more can. No node or buffer lock is held
+ *  across a copy or a policy call: the victim is marked busy instead. An
+ *  evict hook that keeps every such replica is overruled after one round
+ *  (logged). @return 0 (some room was made); STRATA_EAGAIN (none could
+ *  be); STRATA_ENOSPC, STRATA_EIO (writing to the spill directory failed)
+ *  @thread any, holding no runtime lock */
+int strata__memory_clean(struct strata_runtime *rt, int node, uint64_t need);
+
 /** Forget the replicas on a failed device's node: copies there are gone.
  *  @return the number of buffers whose only valid copy was there */
 size_t strata__memory_device_lost(struct strata_runtime *rt, int d);

@@ -306,6 +306,87 @@ static void test_transfer_spill_node_used(void **state) {
   test_tmpdir_remove(dir);
 }
 
+/* {=== Eviction makes room for prefetches ===} */
+
+static strata_runtime_t *gate_rt;
+static uint64_t gate_seen; /* prefetches before the gate */
+
+static uint64_t card_prefetches(strata_runtime_t *rt) {
+  return node_info(rt, test_device_info(rt, 0).memory_node).prefetches;
+}
+
+/* Holds the only worker until the task behind it had its input
+ * prefetched (or 10 s pass, which fails the test). */
+static int gate_kernel(const strata_kernel_call_t *c) {
+  (void)c;
+  for (int i = 0; i < 10000 && card_prefetches(gate_rt) < gate_seen + 1; i++)
+    test_sleep_ms(1);
+  return 0;
+}
+
+static void test_transfer_prefetch_evicts_clean(void **state) {
+  (void)state;
+  /* A 2 KiB card holds M, just written there (its only copy), and A,
+   * read there (a clean copy: home has it too). While a gate task holds
+   * the only worker, a task reading C is staged: C's prefetch makes room
+   * by evicting A, never M (that would need a write-back, which a
+   * prefetch does not make), and the task finds C in place. */
+  test_sim_rt_t m;
+  test_sim_opts(&m, "sim",
+                machine("one", TEST_SIM_DEV("hbm", "H", "2 * KiB", "")), 0);
+  test_sim_create(&m);
+  watch(&m.log, 20);
+  gate_rt = m.rt;
+  strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
+  strata_kernel_t add = test_register_cpu(m.rt, "add", add_kernel);
+  strata_kernel_t gate = test_register_cpu(m.rt, "gate", gate_kernel);
+  static uint64_t a[WORDS], c[WORDS], mm[WORDS], out[WORDS];
+  for (size_t w = 0; w < WORDS; w++)
+    a[w] = c[w] = w;
+  strata_buffer_t ba, bc, bm, bo;
+  assert_int_equal(strata_buffer_register(m.rt, a, sizeof a, &ba), 0);
+  assert_int_equal(strata_buffer_register(m.rt, c, sizeof c, &bc), 0);
+  assert_int_equal(strata_buffer_register(m.rt, mm, sizeof mm, &bm), 0);
+  assert_int_equal(strata_buffer_register(m.rt, out, sizeof out, &bo), 0);
+  /* M written on the card; A read there (into M: M += A). */
+  submit_fill(m.rt, fill, bm, 5, false);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(m.rt, add, &t), 0);
+  assert_int_equal(strata_task_access(m.rt, t, bm, STRATA_RW), 0);
+  assert_int_equal(strata_task_access(m.rt, t, ba, STRATA_R), 0);
+  assert_int_equal(strata_task_submit(m.rt, t), 0);
+  assert_int_equal(strata_task_wait(m.rt, t), 0);
+  assert_int_equal(strata_task_release(m.rt, t), 0);
+  strata_memory_node_info_t before =
+      node_info(m.rt, test_device_info(m.rt, 0).memory_node);
+  assert_int_equal(before.used, 2 * BUF_BYTES); /* full: M and A */
+  gate_seen = before.prefetches;
+  /* The gate, then a task reading C (and writing nothing on the card). */
+  assert_int_equal(strata_task_create(m.rt, gate, &t), 0);
+  assert_int_equal(strata_task_submit(m.rt, t), 0);
+  assert_int_equal(strata_task_release(m.rt, t), 0);
+  assert_int_equal(strata_task_create(m.rt, add, &t), 0);
+  assert_int_equal(strata_task_access(m.rt, t, bc, STRATA_RW), 0);
+  assert_int_equal(strata_task_submit(m.rt, t), 0);
+  assert_int_equal(strata_task_wait(m.rt, t), 0);
+  assert_int_equal(strata_task_release(m.rt, t), 0);
+  strata_memory_node_info_t after =
+      node_info(m.rt, test_device_info(m.rt, 0).memory_node);
+  assert_int_equal(after.prefetches - before.prefetches, 1);
+  assert_int_equal(after.misses, before.misses); /* C was there in time */
+  assert_true(after.evictions > before.evictions);
+  assert_int_equal(after.writebacks, before.writebacks); /* M stayed */
+  assert_int_equal(strata_buffer_unregister(m.rt, bm), 0);
+  for (size_t w = 0; w < WORDS; w++)
+    assert_int_equal(mm[w], 5 + w + w);
+  for (strata_buffer_t *h = (strata_buffer_t[]){ba, bc, bo}, *e = h + 3; h < e;
+       h++)
+    assert_int_equal(strata_buffer_unregister(m.rt, *h), 0);
+  assert_int_equal(c[1], 2);
+  unwatch();
+  test_sim_destroy(&m);
+}
+
 int main(void) {
   test_tmpdir(tmpdir, sizeof tmpdir, "transfer");
   const struct CMUnitTest tests[] = {
@@ -314,6 +395,7 @@ int main(void) {
       cmocka_unit_test(test_transfer_keep_is_bounded),
       cmocka_unit_test(test_transfer_writebacks_subset),
       cmocka_unit_test(test_transfer_spill_node_used),
+      cmocka_unit_test(test_transfer_prefetch_evicts_clean),
   };
   return test_run_group(tests, sizeof tests / sizeof tests[0], tmpdir);
 }
