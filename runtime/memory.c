@@ -524,7 +524,7 @@ static strata__replica_t *pick_dirty(strata_runtime_t *rt, strata__mnode_t *n,
   pthread_mutex_lock(&n->mu);
   for (strata__replica_t *r = n->lru_tail; r && !found; r = r->lru_prev) {
     strata__buffer_t *b = r->buf;
-    if (r->pins || r->busy || pthread_mutex_trylock(&b->mu))
+    if (pthread_mutex_trylock(&b->mu))
       continue;
     if (!r->pins && !r->busy && r->state != STRATA__INVALID &&
         !other_valid(rt, b, n->index) && skip-- == 0) {
@@ -1066,6 +1066,17 @@ static int acquire_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
   return STRATA_OK;
 }
 
+/* The kernel's pointers (sizes were set at submit), read under each
+ * buffer's lock: a failed device's replicas are dropped concurrently. */
+static void fill_ptrs(strata__task_t *t, int node) {
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata__buffer_t *b = t->access[i].buf;
+    pthread_mutex_lock(&b->mu);
+    t->ptrs[i] = b->rep[node].ptr;
+    pthread_mutex_unlock(&b->mu);
+  }
+}
+
 /* Is b usable on `node` for `mode` with no copy and no allocation: valid
  * and not being copied (or, to be written only, holding memory)? */
 static bool in_place(const strata_runtime_t *rt, const strata__buffer_t *b,
@@ -1132,8 +1143,7 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
     unadmit(n, t->working_set);
     return rc;
   }
-  for (size_t i = 0; i < t->naccess; i++) /* sizes: set at submit */
-    t->ptrs[i] = t->access[i].buf->rep[node].ptr;
+  fill_ptrs(t, node);
   return STRATA_OK;
 }
 
@@ -1159,8 +1169,7 @@ int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
     unadmit(n, t->working_set);
     return rc;
   }
-  for (size_t i = 0; i < t->naccess; i++) /* sizes: set at submit */
-    t->ptrs[i] = t->access[i].buf->rep[node].ptr;
+  fill_ptrs(t, node);
   return STRATA_OK;
 }
 
