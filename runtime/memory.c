@@ -445,6 +445,7 @@ static void free_replica(strata_runtime_t *rt, strata__mnode_t *n,
   }
   r->ptr = NULL;
   r->state = STRATA__INVALID;
+  r->prefetched = false;
 }
 
 /* Is rc a failure of the spill directory (which waiting for room does not
@@ -499,9 +500,12 @@ static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
           (atomic_load_explicit(&b->keep, memory_order_relaxed) >> n->index) &
               1;
       if ((pass || !kept) && pthread_mutex_trylock(&b->mu) == 0) {
+        /* A prefetch also spares what other prefetches brought for tasks
+         * still to come (evicting it would only move it again). */
+        bool spare = spare_kept && r->prefetched && r->state != STRATA__INVALID;
         /* The victim's block joins the cache: reused when it has the size
          * asked for, else given back by shrink_cache. */
-        if (!r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
+        if (!spare && !r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
           shrink_cache(rt, n, size, reuse);
         pthread_mutex_unlock(&b->mu);
       }
@@ -932,6 +936,7 @@ static void unpin(strata_runtime_t *rt, strata__buffer_t *b, int node) {
 static void hold(strata_runtime_t *rt, strata__buffer_t *b, int node,
                  strata_access_mode_t mode) {
   pin(rt, b, node);
+  b->rep[node].prefetched = false;
   if (mode & STRATA_W)
     b->writers++;
 }
@@ -1337,9 +1342,10 @@ void strata__memory_prefetch(strata_runtime_t *rt, strata__buffer_t *b,
     int rc = fill(rt, b, node);
     if (rc == STRATA_OK && !r->pins)
       lru_put(n, r, false);
-    if (rc == STRATA_OK)
+    if (rc == STRATA_OK) {
+      r->prefetched = true;
       atomic_fetch_add(&n->prefetches, 1);
-    else
+    } else
       STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
                  "prefetch of %zu bytes to %s failed: %s", b->size, n->name,
                  strata_strerror(rc));

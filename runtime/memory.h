@@ -51,7 +51,9 @@ typedef struct strata__replica {
   uint16_t busy;         /* copies into or out of it in flight: a replica
                             can be the source of several at once */
   bool in_lru;
-  uint32_t pins; /* running tasks using it: not evictable */
+  bool prefetched; /* filled ahead of a task that has not used it yet:
+                      another prefetch does not evict it */
+  uint32_t pins;   /* running tasks using it: not evictable */
   struct strata__replica *lru_prev, *lru_next;
 } strata__replica_t;
 
