@@ -101,6 +101,9 @@ typedef struct strata__task {
   /* The application's access to a buffer (strata_buffer_acquire): never
    * queued, ends at strata_buffer_release. */
   bool host;
+  /* Its data is in place on its device and held for it (the transfer
+   * engine staged it); the worker that takes it owns the hold. */
+  bool staged;
   uint64_t working_set; /* bytes of distinct buffers, set at submit */
   uint64_t seq;         /* submission order */
   uint64_t start_ns;

@@ -319,6 +319,16 @@ static void count(strata_runtime_t *rt, int src, int dst, size_t bytes,
   }
 }
 
+/* The spill node's used bytes: a file of `size` bytes came or went. */
+static void spill_account(strata__mnode_t *n, size_t size, bool added) {
+  pthread_mutex_lock(&n->mu);
+  if (added)
+    n->used += size;
+  else
+    n->used -= size;
+  pthread_mutex_unlock(&n->mu);
+}
+
 /* Copy a replica's bytes between two nodes, staging through host memory
  * when the two cannot copy directly. Counts bytes per link. */
 static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
@@ -384,11 +394,16 @@ static int copy_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
     return rc;
   }
   if (dn->kind == STRATA__NODE_SPILL && host_like(sn)) {
-    /* A spilled replica's ptr holds its file's number (it has no memory). */
+    /* A spilled replica's ptr holds its file's number (it has no memory).
+     * The write replaces any file it had, or leaves none on failure: the
+     * node's used bytes follow whether a file is held. */
     uintptr_t id = (uintptr_t)rd->ptr;
+    bool had = id != 0;
     rc = strata__spill_write(&rt->mem.files, &rt->log, &id, &rd->checksum,
                              rs->ptr, size);
     rd->ptr = (void *)id;
+    if (had != (id != 0))
+      spill_account(dn, size, id != 0);
     if (rc == STRATA_OK)
       count(rt, src, dst, size, true);
     return rc;
@@ -471,18 +486,22 @@ int strata__memory_tier(strata_runtime_t *rt, const strata__buffer_t *b,
 }
 
 static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node);
+static void park_stale(strata_runtime_t *rt, strata__buffer_t *b, int node);
 
 static void free_replica(strata_runtime_t *rt, strata__mnode_t *n,
                          strata__replica_t *r) {
   lru_remove(n, r);
   if (n->kind == STRATA__NODE_SPILL) {
-    if (r->ptr)
+    if (r->ptr) {
       strata__spill_remove(&rt->mem.files, (uintptr_t)r->ptr);
+      n->used -= r->buf->size; /* n->mu held */
+    }
   } else if (r->ptr) {
     put_cached(rt, n, r->ptr, r->buf->size);
   }
   r->ptr = NULL;
   r->state = STRATA__INVALID;
+  r->prefetched = false;
 }
 
 /* Is rc a failure of the spill directory (which waiting for room does not
@@ -504,54 +523,30 @@ static bool spill_retry(int rc, unsigned *tries) {
   return true;
 }
 
-/* Evict replica r from node n (n->mu and r's buffer mutex held): write
- * it to the next tier first when it is the only valid copy. With
- * `overrule_keep`, a policy's "keep" gives way to the default tiers.
- * @return 0; STRATA_EAGAIN (nowhere to put it right now); STRATA_ENOSPC,
- *         STRATA_EIO (writing it to the spill directory failed: it
- *         stays) */
-static int evict(strata_runtime_t *rt, strata__mnode_t *n, strata__replica_t *r,
-                 bool overrule_keep) {
-  strata__buffer_t *b = r->buf;
-  if (r->state != STRATA__INVALID && !other_valid(rt, b, n->index)) {
-    int dest = strata__memory_tier(rt, b, n->index, overrule_keep);
-    if (dest < 0)
-      return STRATA_EAGAIN;
-    strata__replica_t *rd = &b->rep[dest];
-    /* A task running there holds that memory (a write-only task writes
-     * into it in place): writing the old data over it would corrupt its
-     * result. Its release will supersede this copy anyway. */
-    if (rd->pins || rd->busy)
-      return STRATA_EAGAIN;
-    int rc = alloc_on(rt, b, dest);
-    if (rc == STRATA_OK)
-      rc = copy_between(rt, dest, rd, n->index, r, b->size);
-    if (rc) /* keep the only copy where it is */
-      return spill_error(rc) ? rc : STRATA_EAGAIN;
-    rd->state = r->state;
-    strata__mnode_t *dn = node_of(rt, dest);
-    if (!fixed_host(b, dest, rt))
-      lru_put(dn, rd, false);
-    atomic_fetch_add(&n->writebacks, 1);
-  }
+/* Evict replica r from node n (n->mu and r's buffer mutex held) when that
+ * needs no copy: it is stale, or another valid copy exists. A replica
+ * that is the only valid copy is left to strata__memory_clean, which
+ * writes it elsewhere first with no lock held.
+ * @return 0; STRATA_EAGAIN (it must be written back first) */
+static int evict(strata_runtime_t *rt, strata__mnode_t *n,
+                 strata__replica_t *r) {
+  if (r->state != STRATA__INVALID && !other_valid(rt, r->buf, n->index))
+    return STRATA_EAGAIN;
   free_replica(rt, n, r);
   atomic_fetch_add(&n->evictions, 1);
   return STRATA_OK;
 }
 
-/* Evict least recently used replicas until `size` more bytes fit on n or,
- * with `reuse`, a cached block of that size can be taken (n->mu held).
- * Victims whose buffer is busy are skipped. @return 0; STRATA_EAGAIN;
- * STRATA_ENOSPC, STRATA_EIO (no room, and a victim's spill failed) */
+/* Evict least recently used clean replicas until `size` more bytes fit on
+ * n or, with `reuse`, a cached block of that size can be taken (n->mu
+ * held). No copy and no policy call happen here. Victims in use, or whose
+ * buffer is locked, are skipped. With `spare_kept`, replicas the policy
+ * keeps here (its cache hook) are never taken (a prefetch's room);
+ * without, they go last. @return 0; STRATA_EAGAIN */
 static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
-                     bool reuse) {
-  int failed = STRATA_OK; /* the first spill failure */
+                     bool reuse, bool spare_kept) {
   shrink_cache(rt, n, size, reuse);
-  /* First spare the replicas the policy keeps here (its cache hook), then
-   * take anything that is not in use, and last overrule the evict hook's
-   * "keep": a policy that keeps everything must not stall the task that
-   * needs the room. */
-  for (int pass = 0; pass < 3; pass++) {
+  for (int pass = 0; pass < (spare_kept ? 1 : 2); pass++) {
     strata__replica_t *r = n->lru_tail;
     while (!(reuse ? has_room(n, size) : fits(n, size)) && r) {
       strata__replica_t *prev = r->lru_prev;
@@ -561,22 +556,141 @@ static int make_room(strata_runtime_t *rt, strata__mnode_t *n, size_t size,
           (atomic_load_explicit(&b->keep, memory_order_relaxed) >> n->index) &
               1;
       if ((pass || !kept) && pthread_mutex_trylock(&b->mu) == 0) {
+        /* A prefetch also spares what other prefetches brought for tasks
+         * still to come (evicting it would only move it again). */
+        bool spare = spare_kept && r->prefetched && r->state != STRATA__INVALID;
         /* The victim's block joins the cache: reused when it has the size
          * asked for, else given back by shrink_cache. */
-        int rc =
-            r->pins || r->busy ? STRATA_EAGAIN : evict(rt, n, r, pass == 2);
-        if (rc == STRATA_OK)
+        if (!spare && !r->pins && !r->busy && evict(rt, n, r) == STRATA_OK)
           shrink_cache(rt, n, size, reuse);
-        else if (spill_error(rc) && !failed)
-          failed = rc;
         pthread_mutex_unlock(&b->mu);
       }
       r = prev;
     }
   }
-  if (reuse ? has_room(n, size) : fits(n, size))
-    return STRATA_OK;
-  return failed ? failed : STRATA_EAGAIN;
+  return (reuse ? has_room(n, size) : fits(n, size)) ? STRATA_OK
+                                                     : STRATA_EAGAIN;
+}
+
+/* {=== Writing back: making room where only copies can ===} */
+
+/* Take the least recently used replica on n that is the only valid copy
+ * of its buffer and that nobody uses, marking it busy (so that it is
+ * neither written, evicted nor dropped while it is copied), skipping
+ * `skip` of them. @return it, or NULL */
+static strata__replica_t *pick_dirty(strata_runtime_t *rt, strata__mnode_t *n,
+                                     unsigned skip) {
+  strata__replica_t *found = NULL;
+  pthread_mutex_lock(&n->mu);
+  for (strata__replica_t *r = n->lru_tail; r && !found; r = r->lru_prev) {
+    strata__buffer_t *b = r->buf;
+    if (pthread_mutex_trylock(&b->mu))
+      continue;
+    if (!r->pins && !r->busy && r->state != STRATA__INVALID &&
+        !other_valid(rt, b, n->index) && skip-- == 0) {
+      r->busy++;
+      found = r;
+    }
+    pthread_mutex_unlock(&b->mu);
+  }
+  pthread_mutex_unlock(&n->mu);
+  return found;
+}
+
+/* Write back replica r (busy, picked by pick_dirty) from node n to
+ * `dest`, then evict it when nobody took it meanwhile. No lock is held
+ * during the copy. @return 0; STRATA_EAGAIN (no room at dest, or dest is
+ * in use); copy and spill errors (the replica stays, the only copy) */
+static int write_back(strata_runtime_t *rt, strata__mnode_t *n,
+                      strata__replica_t *r, int dest) {
+  strata__buffer_t *b = r->buf;
+  strata__replica_t *rd = &b->rep[dest];
+  pthread_mutex_lock(&b->mu);
+  /* A task running there holds that memory (a write-only task writes into
+   * it in place): writing the old data over it would corrupt its result.
+   * Its release will supersede this copy anyway. */
+  int rc = rd->pins || rd->busy ? STRATA_EAGAIN : alloc_on(rt, b, dest);
+  if (rc == STRATA_EAGAIN && !rd->pins && !rd->busy) {
+    /* dest is full of data that must be written further first (a tier
+     * down: device, host, spill). */
+    pthread_mutex_unlock(&b->mu);
+    (void)strata__memory_clean(rt, dest, b->size);
+    pthread_mutex_lock(&b->mu);
+    rc = rd->pins || rd->busy ? STRATA_EAGAIN : alloc_on(rt, b, dest);
+  }
+  if (rc == STRATA_OK) {
+    rd->busy++;
+    pthread_mutex_unlock(&b->mu);
+    rc = copy_between(rt, dest, rd, n->index, r, b->size);
+    pthread_mutex_lock(&b->mu);
+    rd->busy--;
+  }
+  r->busy--;
+  if (rc == STRATA_OK) {
+    rd->state = STRATA__SHARED;
+    r->state = STRATA__SHARED;
+    if (!fixed_host(b, dest, rt) && !rd->pins)
+      lru_put(node_of(rt, dest), rd, false);
+    pthread_mutex_lock(&n->mu);
+    if (!r->pins && !r->busy) {
+      free_replica(rt, n, r);
+      atomic_fetch_add(&n->evictions, 1);
+      atomic_fetch_add(&n->writebacks, 1);
+      pthread_cond_broadcast(&n->freed);
+    }
+    pthread_mutex_unlock(&n->mu);
+  } else if (!rd->pins && !rd->busy && rd->state == STRATA__INVALID) {
+    park_stale(rt, b, dest);
+  }
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+  if (rc && !spill_error(rc))
+    rc = STRATA_EAGAIN;
+  return rc;
+}
+
+/* The most replicas one call of strata__memory_clean looks at: each costs
+ * a policy call and maybe a copy. */
+#define CLEAN_MAX 64
+
+int strata__memory_clean(strata_runtime_t *rt, int node, uint64_t need) {
+  strata__mnode_t *n = node_of(rt, node);
+  uint64_t made = 0;
+  unsigned kept = 0, looked = 0;
+  int failed = STRATA_OK;
+  bool overrule = false;
+  while (made < need && looked++ < CLEAN_MAX) {
+    strata__replica_t *r = pick_dirty(rt, n, kept);
+    if (!r && kept && !overrule) {
+      /* The evict hook kept every replica that could leave: a policy must
+       * not stall work, so after one round the default tiers decide. */
+      overrule = true;
+      kept = 0;
+      continue;
+    }
+    if (!r)
+      break;
+    /* The policy decides with no runtime lock held (r is busy: stable). */
+    int dest = strata__memory_tier(rt, r->buf, node, overrule);
+    int rc = dest < 0 ? STRATA_EAGAIN : write_back(rt, n, r, dest);
+    if (dest < 0) {
+      strata__buffer_t *b = r->buf;
+      pthread_mutex_lock(&b->mu);
+      r->busy--;
+      pthread_cond_broadcast(&b->cv);
+      pthread_mutex_unlock(&b->mu);
+      kept++;
+      continue;
+    }
+    if (rc == STRATA_OK) {
+      made += r->buf->size;
+      continue;
+    }
+    if (spill_error(rc) && !failed)
+      failed = rc;
+    kept++; /* it stays: try the next one */
+  }
+  return made ? (int)STRATA_OK : failed ? failed : STRATA_EAGAIN;
 }
 
 /* Give b memory on `node` if its replica there has none (b->mu held).
@@ -589,18 +703,28 @@ static int alloc_on(strata_runtime_t *rt, strata__buffer_t *b, int node) {
     return STRATA_OK;
   pthread_mutex_lock(&n->mu);
   void *p = take_cached(n, b->size);
-  int rc = p ? STRATA_OK : make_room(rt, n, b->size, true);
+  int rc = p ? STRATA_OK : make_room(rt, n, b->size, true, false);
   if (!p && rc == STRATA_OK && !(p = take_cached(n, b->size)) &&
       (rc = raw_alloc(rt, n, b->size, &p)) == STRATA_OK)
     n->used += b->size;
-  if (rc == STRATA_OK)
+  if (rc == STRATA_OK) {
     r->ptr = p;
+    /* Every allocated replica that no task pins is in its node's LRU,
+     * stale until filled: memory allocated for a write-back or a hop
+     * through host memory must stay evictable, or it holds the node's
+     * room for good (a capped host node then starves every task). */
+    if (!r->pins)
+      lru_insert(n, r, true);
+  }
   pthread_mutex_unlock(&n->mu);
   return rc;
 }
 
-/* Like alloc_on, but only into free room (cached blocks of other sizes may
- * be given back): a prefetch evicts nothing. @return 0; STRATA_EAGAIN */
+/* Like alloc_on, for a prefetch: into free room, or room made by evicting
+ * clean replicas (another valid copy exists, or stale) that no staged or
+ * running task pins and that the policy does not keep here. A prefetch
+ * never writes anything back, so it never evicts modified data, and never
+ * takes data a staged task holds. @return 0; STRATA_EAGAIN */
 static int alloc_in_free_room(strata_runtime_t *rt, strata__buffer_t *b,
                               int node) {
   strata__replica_t *r = &b->rep[node];
@@ -610,11 +734,14 @@ static int alloc_in_free_room(strata_runtime_t *rt, strata__buffer_t *b,
   pthread_mutex_lock(&n->mu);
   void *p = take_cached(n, b->size);
   if (!p) {
-    shrink_cache(rt, n, b->size, false);
-    if (fits(n, b->size) && raw_alloc(rt, n, b->size, &p) == STRATA_OK)
+    if (make_room(rt, n, b->size, true, true) == STRATA_OK &&
+        !(p = take_cached(n, b->size)) &&
+        raw_alloc(rt, n, b->size, &p) == STRATA_OK)
       n->used += b->size;
   }
   r->ptr = p;
+  if (p && !r->pins)
+    lru_insert(n, r, true);
   pthread_mutex_unlock(&n->mu);
   return p ? STRATA_OK : STRATA_EAGAIN;
 }
@@ -639,15 +766,21 @@ int strata__memory_buffer_init(strata_runtime_t *rt, strata__buffer_t *b,
     strata__mnode_t *n = node_of(rt, rt->mem.host);
     int rc;
     unsigned tries = 0;
-    do {
+    for (;;) {
       pthread_mutex_lock(&n->mu);
-      rc = make_room(rt, n, b->size, false);
+      rc = make_room(rt, n, b->size, false, false);
       if (rc == STRATA_OK) {
         n->used += b->size;
         lru_insert(n, h, false);
       }
       pthread_mutex_unlock(&n->mu);
-    } while (spill_retry(rc, &tries));
+      if (rc == STRATA_EAGAIN) /* spill some, with no lock held */
+        rc = strata__memory_clean(rt, rt->mem.host, b->size);
+      else
+        break;
+      if (rc != STRATA_OK && !spill_retry(rc, &tries))
+        break;
+    }
     if (rc) {
       if (spill_error(rc))
         STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
@@ -859,6 +992,7 @@ static void unpin(strata_runtime_t *rt, strata__buffer_t *b, int node) {
 static void hold(strata_runtime_t *rt, strata__buffer_t *b, int node,
                  strata_access_mode_t mode) {
   pin(rt, b, node);
+  b->rep[node].prefetched = false;
   if (mode & STRATA_W)
     b->writers++;
 }
@@ -924,6 +1058,18 @@ static void admit(strata__mnode_t *n, uint64_t ws) {
   pthread_mutex_unlock(&n->mu);
 }
 
+/* Admit without waiting. @return whether the working set was admitted */
+static bool try_admit(strata__mnode_t *n, uint64_t ws) {
+  if (!n->capacity)
+    return true;
+  pthread_mutex_lock(&n->mu);
+  bool ok = !n->reserved || n->reserved + ws <= n->capacity;
+  if (ok)
+    n->reserved += ws;
+  pthread_mutex_unlock(&n->mu);
+  return ok;
+}
+
 static void unadmit(strata__mnode_t *n, uint64_t ws) {
   if (!n->capacity)
     return;
@@ -981,6 +1127,87 @@ static int acquire_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
   return STRATA_OK;
 }
 
+/* The kernel's pointers (sizes were set at submit), read under each
+ * buffer's lock: a failed device's replicas are dropped concurrently. */
+static void fill_ptrs(strata__task_t *t, int node) {
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata__buffer_t *b = t->access[i].buf;
+    pthread_mutex_lock(&b->mu);
+    t->ptrs[i] = b->rep[node].ptr;
+    pthread_mutex_unlock(&b->mu);
+  }
+}
+
+/* Is b usable on `node` for `mode` with no copy and no allocation: valid
+ * and not being copied (or, to be written only, holding memory)? */
+static bool in_place(const strata_runtime_t *rt, const strata__buffer_t *b,
+                     int node, strata_access_mode_t mode) {
+  const strata__replica_t *r = &b->rep[node];
+  if (r->busy)
+    return false;
+  if (r->state != STRATA__INVALID)
+    return true;
+  return !(mode & STRATA_R) && (r->ptr || fixed_host(b, node, rt));
+}
+
+/* acquire_pass, but only over buffers already in place. @return 0;
+ * STRATA_EAGAIN (one needs a copy or room: all was undone) */
+static int cached_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata_access_mode_t mode = strata__task_access_mode(t, i);
+    if (!mode)
+      continue;
+    strata__buffer_t *b = t->access[i].buf;
+    pthread_mutex_lock(&b->mu);
+    bool ok = in_place(rt, b, node, mode) &&
+              make_valid(rt, b, node, mode) == STRATA_OK;
+    if (ok)
+      hold(rt, b, node, mode);
+    pthread_mutex_unlock(&b->mu);
+    if (!ok) {
+      unpin_upto(rt, t, node, i);
+      return STRATA_EAGAIN;
+    }
+  }
+  return STRATA_OK;
+}
+
+int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
+                               bool may_copy) {
+  int node = rt->devices[d]->node;
+  strata__mnode_t *n = node_of(rt, node);
+  if (!try_admit(n, t->working_set))
+    return STRATA_EAGAIN;
+  int rc;
+  unsigned tries = 0;
+  for (;;) {
+    rc = may_copy ? acquire_pass(rt, t, node) : cached_pass(rt, t, node);
+    if (!may_copy)
+      break;
+    if (rc == STRATA_EAGAIN) {
+      /* Write modified data elsewhere (no lock held), then try again;
+       * nothing to write: the caller parks t. */
+      int crc = strata__memory_clean(rt, node, t->working_set);
+      if (crc == STRATA_OK)
+        continue;
+      if (crc == STRATA_EAGAIN)
+        break;
+      rc = crc; /* the spill directory fails: retried, then returned */
+      if (!spill_retry(crc, &tries))
+        break;
+      continue;
+    }
+    if (!spill_retry(rc, &tries))
+      break;
+  }
+  if (rc) {
+    unadmit(n, t->working_set);
+    return rc;
+  }
+  fill_ptrs(t, node);
+  return STRATA_OK;
+}
+
 int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
   int node = rt->devices[d]->node;
   strata__mnode_t *n = node_of(rt, node);
@@ -989,57 +1216,109 @@ int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
   unsigned tries = 0;
   for (;;) {
     rc = acquire_pass(rt, t, node);
-    if (rc == STRATA_EAGAIN)
-      wait_for_room(n); /* running tasks hold the room: they will end */
-    else if (!spill_retry(rc, &tries))
+    if (rc == STRATA_EAGAIN) {
+      rc = strata__memory_clean(rt, node, t->working_set);
+      if (rc == STRATA_EAGAIN)
+        wait_for_room(n); /* running tasks hold the room: they will end */
+      else if (rc && !spill_retry(rc, &tries))
+        break;
+    } else if (!spill_retry(rc, &tries)) {
       break;
+    }
   }
   if (rc) {
     unadmit(n, t->working_set);
     return rc;
   }
-  for (size_t i = 0; i < t->naccess; i++) /* sizes: set at submit */
-    t->ptrs[i] = t->access[i].buf->rep[node].ptr;
+  fill_ptrs(t, node);
   return STRATA_OK;
 }
 
-/* Copy a freshly written device replica home (eager write-back).
- * @return 0; STRATA_EAGAIN (no room at home); copy errors */
-static int write_home(strata_runtime_t *rt, strata__buffer_t *b, int node) {
-  int h = rt->mem.host;
-  strata__replica_t *r = &b->rep[node], *rh = &b->rep[h];
-  int rc = alloc_on(rt, b, h);
-  if (rc)
-    return rc;
-  rc = copy_unlocked(rt, b, h, node);
-  if (rc == STRATA_OK) {
-    rh->state = r->state = STRATA__SHARED;
-    atomic_fetch_add(&node_of(rt, node)->writebacks, 1);
+/* Eager write-back of what t wrote on `node`, in two steps so that a
+ * failure changes nothing: every written replica is first copied into a
+ * staging block of host memory, with every other replica left as it was
+ * before t ran; only when all copies succeeded are the results committed
+ * (host replicas updated, others invalidated). When one copy fails, the
+ * written replicas on node are dropped instead: t's inputs are still valid
+ * where they were, so t can run again elsewhere. These copies are not
+ * evictions: they do not count as the node's writebacks.
+ * @return 0; STRATA_ENOMEM (no staging block: the results stay on node as
+ *         their only copy, as without eager write-back); STRATA_EDEVICE
+ *         (a copy kept failing: nothing was committed) */
+static int write_home(strata_runtime_t *rt, strata__task_t *t, int node) {
+  int h = rt->mem.host, rc = STRATA_OK;
+  void **stage = strata__zalloc(&rt->alloc, t->naccess * sizeof *stage);
+  if (!stage)
+    return STRATA_ENOMEM;
+  for (size_t i = 0; i < t->naccess && rc == STRATA_OK; i++) {
+    strata__buffer_t *b = t->access[i].buf;
+    if (!(strata__task_access_mode(t, i) & STRATA_W))
+      continue;
+    strata__replica_t tmp = {.buf = b};
+    if (!(tmp.ptr = stage[i] = strata__alloc(&rt->alloc, b->size))) {
+      rc = STRATA_ENOMEM;
+      break;
+    }
+    pthread_mutex_lock(&b->mu);
+    strata__replica_t *r = &b->rep[node];
+    r->busy++;
+    pthread_mutex_unlock(&b->mu);
+    rc = copy_between(rt, h, &tmp, node, r, b->size);
+    pthread_mutex_lock(&b->mu);
+    r->busy--;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
   }
-  return rc;
+  for (size_t i = 0; i < t->naccess; i++) {
+    strata__buffer_t *b = t->access[i].buf;
+    if (!(strata__task_access_mode(t, i) & STRATA_W))
+      continue;
+    pthread_mutex_lock(&b->mu);
+    if (rc == STRATA_EDEVICE) {
+      /* t's output is gone with the card; its inputs stay valid. */
+      wait_no_copy(rt, b);
+      if (b->rep[node].state != STRATA__INVALID && !other_valid(rt, b, node))
+        b->lost = true; /* an earlier result kept there for lack of room */
+      b->rep[node].state = STRATA__INVALID;
+      park_stale(rt, b, node);
+    } else {
+      make_sole(rt, b, node);
+      strata__replica_t *rh = &b->rep[h];
+      if (rc == STRATA_OK && alloc_on(rt, b, h) == STRATA_OK) {
+        memcpy(rh->ptr, stage[i], b->size);
+        rh->state = b->rep[node].state = STRATA__SHARED;
+        if (!fixed_host(b, h, rt) && !rh->pins)
+          lru_put(node_of(rt, h), rh, false);
+      }
+    }
+    pthread_mutex_unlock(&b->mu);
+  }
+  for (size_t i = 0; i < t->naccess; i++)
+    if (stage[i])
+      strata__free(&rt->alloc, stage[i], t->access[i].buf->size);
+  strata__free(&rt->alloc, stage, t->naccess * sizeof *stage);
+  return rc == STRATA_EDEVICE ? rc : STRATA_OK;
 }
 
 int strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
                            bool wrote) {
   int node = rt->devices[d]->node;
-  bool eager =
-      rt->mem.eager_writeback && node_of(rt, node)->kind == STRATA__NODE_DEVICE;
-  int status = STRATA_OK;
+  bool eager = wrote && rt->mem.eager_writeback &&
+               node_of(rt, node)->kind == STRATA__NODE_DEVICE;
+  int status = eager ? write_home(rt, t, node) : STRATA_OK;
   for (size_t i = 0; i < t->naccess; i++) {
     strata_access_mode_t mode = strata__task_access_mode(t, i);
     if (!mode)
       continue;
     strata__buffer_t *b = t->access[i].buf;
     pthread_mutex_lock(&b->mu);
-    if (wrote && (mode & STRATA_W)) {
+    if (wrote && !eager && (mode & STRATA_W))
       make_sole(rt, b, node);
-      if (eager && write_home(rt, b, node) == STRATA_EDEVICE)
-        status = STRATA_EDEVICE;
-    }
     unhold(rt, b, node, mode);
     pthread_mutex_unlock(&b->mu);
   }
   unadmit(node_of(rt, node), t->working_set);
+  strata__transfer_released(rt); /* tasks waiting for room may fit now */
   return status;
 }
 
@@ -1054,9 +1333,11 @@ int strata__memory_to_host(strata_runtime_t *rt, strata__buffer_t *b,
     if (rc != STRATA_EAGAIN && !spill_error(rc))
       break;
     pthread_mutex_unlock(&b->mu);
-    bool again = rc == STRATA_EAGAIN || spill_retry(rc, &tries);
-    if (rc == STRATA_EAGAIN)
+    if (rc == STRATA_EAGAIN &&
+        (rc = strata__memory_clean(rt, h, b->size)) == STRATA_EAGAIN)
       wait_for_room(node_of(rt, h));
+    bool again =
+        rc == STRATA_EAGAIN || rc == STRATA_OK || spill_retry(rc, &tries);
     pthread_mutex_lock(&b->mu);
     if (!again)
       break;
@@ -1117,9 +1398,10 @@ void strata__memory_prefetch(strata_runtime_t *rt, strata__buffer_t *b,
     int rc = fill(rt, b, node);
     if (rc == STRATA_OK && !r->pins)
       lru_put(n, r, false);
-    if (rc == STRATA_OK)
+    if (rc == STRATA_OK) {
+      r->prefetched = true;
       atomic_fetch_add(&n->prefetches, 1);
-    else
+    } else
       STRATA_LOG(&rt->log, STRATA_LOG_DEBUG, COMP,
                  "prefetch of %zu bytes to %s failed: %s", b->size, n->name,
                  strata_strerror(rc));

@@ -51,7 +51,9 @@ typedef struct strata__replica {
   uint16_t busy;         /* copies into or out of it in flight: a replica
                             can be the source of several at once */
   bool in_lru;
-  uint32_t pins; /* running tasks using it: not evictable */
+  bool prefetched; /* filled ahead of a task that has not used it yet:
+                      another prefetch does not evict it */
+  uint32_t pins;   /* running tasks using it: not evictable */
   struct strata__replica *lru_prev, *lru_next;
 } strata__replica_t;
 
@@ -92,10 +94,10 @@ typedef struct strata__link {
 typedef struct strata__memory {
   strata__mnode_t **nodes;
   size_t nnodes;
-  int host, pinned, spill; /* node indexes; -1: absent */
-  strata__link_t *links;   /* nnodes * nnodes, [src * nnodes + dst] */
-  strata__spill_t files; /* the spill node's files (spill.h) */
-  int device_tiers[3]; /* where device evictions go, in order */
+  int host, pinned, spill;    /* node indexes; -1: absent */
+  strata__link_t *links;      /* nnodes * nnodes, [src * nnodes + dst] */
+  strata__spill_t files;      /* the spill node's files (spill.h) */
+  int device_tiers[3];        /* where device evictions go, in order */
   atomic_bool keep_overruled; /* said once: the evict hook kept too much */
   size_t ndevice_tiers;
   bool eager_writeback;
@@ -153,6 +155,16 @@ bool strata__memory_fits(struct strata_runtime *rt, int d, uint64_t bytes);
  *  @thread the worker that will run t */
 int strata__memory_acquire(struct strata_runtime *rt, struct strata__task *t,
                            int d);
+/** strata__memory_acquire without waiting: when d's node cannot admit
+ *  t's working set now, or (with may_copy) a pass finds no room, or
+ *  (without may_copy) a buffer is not already in place, everything is
+ *  undone and STRATA_EAGAIN returned. With may_copy, copies run (the
+ *  calling thread waits for them) and spill failures are retried as in
+ *  strata__memory_acquire.
+ *  @return 0; STRATA_EAGAIN; the errors of strata__memory_acquire
+ *  @thread a transfer thread (may_copy), or any (without) */
+int strata__memory_try_acquire(struct strata_runtime *rt,
+                               struct strata__task *t, int d, bool may_copy);
 /** After t ran on d: its written buffers become modified there (and
  *  invalid elsewhere), everything is unpinned. With eager write-back the
  *  written replicas are also copied home before this returns.
@@ -190,6 +202,17 @@ void strata__memory_prefetch_cancel(struct strata_runtime *rt,
  *  @thread a prefetch thread */
 void strata__memory_prefetch(struct strata_runtime *rt,
                              struct strata__buffer *b, int node);
+
+/** Make room on `node` where only a copy can: write the least recently
+ *  used replicas there that are the only valid copy of their buffer to
+ *  the tier the evict hook (or the default) names, then evict them, until
+ *  `need` bytes went or nothing more can. No node or buffer lock is held
+ *  across a copy or a policy call: the victim is marked busy instead. An
+ *  evict hook that keeps every such replica is overruled after one round
+ *  (logged). @return 0 (some room was made); STRATA_EAGAIN (none could
+ *  be); STRATA_ENOSPC, STRATA_EIO (writing to the spill directory failed)
+ *  @thread any, holding no runtime lock */
+int strata__memory_clean(struct strata_runtime *rt, int node, uint64_t need);
 
 /** Forget the replicas on a failed device's node: copies there are gone.
  *  @return the number of buffers whose only valid copy was there */

@@ -102,7 +102,7 @@ static void teardown(strata_runtime_t *rt) {
   strata__health_stop(rt); /* it calls the policy: before it goes */
   strata__policy_fini(rt);
   strata__buffers_free(rt);
-  strata__prefetch_stop(rt);
+  strata__transfer_stop(rt);
   if (rt->mem.nodes)
     strata__memory_fini(rt);
   strata__staging_fini(rt); /* its memory is a backend's: before they go */
@@ -164,7 +164,7 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
   }
   strata__staging_init(rt); /* pinned memory: before the pinned tier */
   if ((rc = strata__memory_init(rt, &o)) ||
-      (rc = strata__prefetch_start(rt, o.prefetch != 0)) ||
+      (rc = strata__transfer_start(rt, o.prefetch != 0)) ||
       (rc = strata__policy_init(rt, &o)) ||
       (rc = strata__health_start(rt, o.health_period_ms)))
     goto fail;

@@ -18,8 +18,8 @@
 #include "peers.h"
 #include "placement.h"
 #include "policy.h"
-#include "prefetch.h"
 #include "staging.h"
+#include "transfer.h"
 #include "topology.h"
 
 /* Lock order, outermost first: graph_mu, then a queue's mu or the task
@@ -45,7 +45,7 @@ struct strata_runtime {
   strata__staging_t staging;   /* pinned host memory and staging buffers */
 
   strata__memory_t mem;
-  strata__prefetcher_t prefetcher;
+  strata__transfer_t xfer; /* the transfer engine (transfer.h) */
 
   strata__placer_t placer;
   struct strata__policy *policy; /* NULL: none */

@@ -27,24 +27,53 @@ static void drain_failed(strata_runtime_t *rt, strata__device_t *d) {
     run_elsewhere(rt, STRATA_CONTAINER_OF(n, strata__task_t, qnode));
 }
 
+/* Queue t on its device, ready to run. */
+static void queue(strata_runtime_t *rt, strata__task_t *t) {
+  strata__device_t *d = rt->devices[t->device];
+  strata__queue_push(&d->queue, &t->qnode);
+  /* The device may have failed after the task was placed on it: its
+   * workers take nothing any more, so move what is queued. */
+  if (STRATA_UNLIKELY(atomic_load(&d->failed)))
+    drain_failed(rt, d);
+}
+
 void strata__sched_enqueue(strata_runtime_t *rt, strata__task_t *t) {
   if (t->host) { /* the application, waiting for this in host_begin */
     atomic_store(&t->state, STRATA_TASK_READY);
     strata__runtime_notify(rt);
     return;
   }
-  strata__device_t *d = rt->devices[t->device];
   atomic_store_explicit(&t->state, STRATA_TASK_READY, memory_order_release);
-  /* Prefetch when t will wait in the queue (an idle worker would take it
-   * and copy its data at once); before the push, so that no worker can
-   * take and end t while its requests are queued. */
-  if (rt->prefetcher.nthreads && !strata__queue_has_idle_worker(&d->queue))
-    strata__prefetch_task(rt, t);
-  strata__queue_push(&d->queue, &t->qnode);
-  /* The device may have failed after the task was placed on it: its
-   * workers take nothing any more, so move what is queued. */
-  if (STRATA_UNLIKELY(atomic_load(&d->failed)))
-    drain_failed(rt, d);
+  /* With data to move, the transfer engine stages t first and queues it
+   * through strata__sched_staged: workers take only tasks whose data is
+   * in place. Without, nothing moves and t is queued at once. */
+  if (rt->mem.active) {
+    t->staged = false;
+    strata__transfer_stage(rt, t);
+    return;
+  }
+  queue(rt, t);
+}
+
+static void stage_failed(strata_runtime_t *rt, strata__device_t *dev,
+                         strata__task_t *t, int rc);
+
+void strata__sched_staged(strata_runtime_t *rt, strata__task_t *t, int status) {
+  if (status == STRATA_OK) {
+    t->staged = true;
+    queue(rt, t);
+    return;
+  }
+  stage_failed(rt, rt->devices[t->device], t, status);
+}
+
+/* Give back what staging holds for t on its device (t does not run there
+ * after all). */
+static void unstage(strata_runtime_t *rt, strata__task_t *t) {
+  if (!t->staged)
+    return;
+  t->staged = false;
+  (void)strata__memory_release(rt, t, t->device, false);
 }
 
 bool strata__sched_may_run_next(strata_runtime_t *rt, const strata__task_t *t) {
@@ -58,6 +87,7 @@ bool strata__sched_may_run_next(strata_runtime_t *rt, const strata__task_t *t) {
 /* Place a task again, away from failed devices, and queue it; when no
  * working device can run it, it ends STRATA_EDEVICE. */
 static void run_elsewhere(strata_runtime_t *rt, strata__task_t *t) {
+  unstage(rt, t);
   strata__device_t *old = rt->devices[t->device];
   int d;
   int rc = strata__placement_choose(rt, t, &d);
@@ -139,13 +169,9 @@ static strata__task_t *take(strata__device_t *dev, unsigned worker,
   return n ? STRATA_CONTAINER_OF(n, strata__task_t, qnode) : NULL;
 }
 
-/* Bring t's data to the device. @return true when t may run now; false
- * when it was ended or moved instead. */
-static bool stage_data(strata_runtime_t *rt, strata__device_t *dev,
-                       strata__task_t *t) {
-  int rc = strata__memory_acquire(rt, t, dev->index);
-  if (rc == STRATA_OK)
-    return true;
+/* Staging t on dev failed with rc: move t (dev failed) or end it. */
+static void stage_failed(strata_runtime_t *rt, strata__device_t *dev,
+                         strata__task_t *t, int rc) {
   if (rc == STRATA_EDEVICE) {
     strata__sched_fail_device(rt, dev, "copies to or from it keep failing");
     run_elsewhere(rt, t);
@@ -155,6 +181,21 @@ static bool stage_data(strata_runtime_t *rt, strata__device_t *dev,
                dev->desc.name, strata_strerror(rc));
     strata__graph_task_ran(rt, t, rc, NULL);
   }
+}
+
+/* Bring t's data to the device when the transfer engine has not (a
+ * fallback: every task passes through the engine). @return true when t
+ * may run now; false when it was ended or moved instead. */
+static bool stage_data(strata_runtime_t *rt, strata__device_t *dev,
+                       strata__task_t *t) {
+  if (t->staged) {
+    t->staged = false; /* the hold passes to the running task */
+    return true;
+  }
+  int rc = strata__memory_acquire(rt, t, dev->index);
+  if (rc == STRATA_OK)
+    return true;
+  stage_failed(rt, dev, t, rc);
   return false;
 }
 
@@ -194,6 +235,7 @@ static int take_runnable(strata_runtime_t *rt, strata__device_t *dev,
       return stopped ? STRATA_ESHUTDOWN : STRATA_EAGAIN;
     if (t->job && atomic_load(&t->job->canceled)) {
       /* Canceled after it was queued: end it here instead of running. */
+      unstage(rt, t);
       strata__graph_task_cancel(rt, t);
       continue;
     }
@@ -273,6 +315,19 @@ static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
   }
 }
 
+/* Release t's data after it ran on d. With eager write-back a task is
+ * not done until its results are home: when copying them home keeps
+ * failing, d is failed and t runs again elsewhere from its inputs, which
+ * are still valid where they were. @return false when t was moved. */
+static bool results_home(strata_runtime_t *rt, strata__device_t *d,
+                         strata__task_t *t) {
+  if (strata__memory_release(rt, t, d->index, true) != STRATA_EDEVICE)
+    return true;
+  strata__sched_fail_device(rt, d, "copying results home keeps failing");
+  run_elsewhere(rt, t);
+  return false;
+}
+
 void strata__sched_complete(strata_core_t *core, strata_work_t *work,
                             int status) {
   strata_runtime_t *rt = core->rt;
@@ -320,10 +375,10 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
     status = STRATA_EKERNEL;
   }
   if (rt->mem.active) {
-    if (strata__memory_release(rt, t, d->index, true) == STRATA_EDEVICE)
-      strata__sched_fail_device(rt, d, "copying results home keeps failing");
     if (t->work.call.worker == 0)
       watch_thrashing(rt, d, ran);
+    if (STRATA_UNLIKELY(!results_home(rt, d, t)))
+      return;
   }
   /* t's place goes back before its successors are released: a worker
    * held at the depth can take one of them at once. */
@@ -333,7 +388,8 @@ void strata__sched_complete(strata_core_t *core, strata_work_t *work,
    * Only where this thread is that worker's, which calls next() again,
    * and it holds none yet (works complete several per call of next()). */
   strata__task_t *next = NULL;
-  bool hand_over = mine && !slot->w.next_task;
+  /* With memory active, successors are staged like any other task. */
+  bool hand_over = mine && !slot->w.next_task && !rt->mem.active;
   strata__graph_task_ran(rt, t, status, hand_over ? &next : NULL);
   if (next) {
     atomic_store_explicit(&next->state, STRATA_TASK_READY,

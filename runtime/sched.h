@@ -11,6 +11,13 @@
 /** Queue a task whose dependencies are satisfied. @thread any */
 void strata__sched_enqueue(struct strata_runtime *rt, strata__task_t *t);
 
+/** The transfer engine staged t (status 0: its data is in place and
+ *  held: queue it) or could not (STRATA_EDEVICE: the device fails and t
+ *  moves; other errors end t). @thread a transfer thread, or the thread
+ *  that made t ready */
+void strata__sched_staged(struct strata_runtime *rt, strata__task_t *t,
+                          int status);
+
 /** May ready task t run before everything queued on its device (nothing is
  *  queued there, or nothing can outrank it)? A hint, read without locks.
  *  @thread any */
