@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../runtime/attrs.h"
+#include "attrs.h"
 
 typedef struct fixture {
   test_alloc_t alloc;

@@ -8,7 +8,7 @@
 
 #include <stdlib.h>
 
-#include "../runtime/handle.h"
+#include "handle.h"
 
 typedef struct fixture {
   test_alloc_t alloc;

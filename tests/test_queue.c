@@ -13,7 +13,7 @@
 
 #include <stdlib.h>
 
-#include "../runtime/queue.h"
+#include "queue.h"
 
 #define SPIN_NS 200000 /* polling budget of the queues under test */
 

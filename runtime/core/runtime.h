@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/core/runtime.h: the runtime object every module hangs its state off,
+ * and the completion signalling that waits are built on. */
+#ifndef STRATA_RUNTIME_INTERNAL_H
+#define STRATA_RUNTIME_INTERNAL_H
+
+#include <pthread.h>
+
+#include "alloc.h"
+#include "device.h"
+#include "graph.h"
+#include "handle.h"
+#include "health.h"
+#include "loader.h"
+#include "log.h"
+#include "copy.h"
+#include "memory.h"
+#include "peers.h"
+#include "placement.h"
+#include "policy.h"
+#include "staging.h"
+#include "transfer.h"
+#include "topology.h"
+
+/* Lock order, outermost first: graph_mu, then a queue's mu or the task
+ * pool's mu; data_mu, kernels_mu, a job's mu and done_mu are leaves. No
+ * runtime lock is held while calling a kernel or a backend; the log
+ * callback may be called under graph_mu (it must not re-enter the runtime,
+ * as strata/common.h says). */
+struct strata_runtime {
+  strata__allocator_t alloc;
+  strata__logger_t log;
+  void *user_data;
+
+  strata__topology_t topo;
+
+  bool ltdl_ready; /* lt_dlinit succeeded; lt_dlexit owed */
+  strata__backend_t **backends;
+  size_t nbackends, cap_backends;
+  strata__device_t **devices;
+  size_t ndevices, cap_devices;
+  strata__watchdog_t watchdog; /* devices whose workers never start */
+  strata__peers_t peers;       /* direct paths, machine-wide */
+  strata__health_t health;     /* cached readings, polled by its thread */
+  strata__staging_t staging;   /* pinned host memory and staging buffers */
+
+  strata__memory_t mem;
+  strata__transfer_t xfer; /* the transfer engine (transfer.h) */
+
+  strata__placer_t placer;
+  struct strata__policy *policy; /* NULL: none */
+  /* The script has asked for an estimate (machine.estimate, eft...): from
+   * then on, keep run-time estimates per device and task and performance
+   * history. Until then a submission pays nothing for them. */
+  atomic_bool track_estimates;
+  strata__placement_stats_t placement;
+
+  strata__htable_t tasks, jobs, buffers, kernels;
+  strata__task_pool_t task_pool;
+
+  pthread_mutex_t kernels_mu; /* the name list */
+  strata__kernel_t **kernel_list;
+  size_t nkernels, cap_kernels;
+
+  pthread_mutex_t data_mu; /* registered ranges, sorted by address */
+  strata__buffer_t **ranges;
+  size_t nranges, cap_ranges;
+
+  pthread_mutex_t graph_mu; /* dependency linking, shutdown flag */
+  atomic_bool shutdown;     /* written under graph_mu */
+  uint64_t next_seq;
+  uint64_t visit_epoch;
+
+  /* Waits (task, job, buffer, all) sleep on done_cv and re-check their
+   * condition; enders broadcast only when someone is waiting. */
+  pthread_mutex_t done_mu;
+  pthread_cond_t done_cv;
+  _Atomic unsigned waiters;
+};
+
+/** Wake threads blocked in waits; cheap when nobody waits. @thread any */
+void strata__runtime_notify(struct strata_runtime *rt);
+
+/** Block until done(arg) is true, re-checking after each notification.
+ *  @thread any */
+void strata__runtime_wait_until(struct strata_runtime *rt,
+                                bool (*done)(void *arg), void *arg);
+
+#endif /* STRATA_RUNTIME_INTERNAL_H */

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/data/transfer.c: the transfer engine (see transfer.h): the staging
+ * and prefetch request queues and the threads that serve them. What makes
+ * a copy safe, and the copies themselves, are the memory manager's
+ * (strata__memory_try_acquire, strata__memory_prefetch); this file only
+ * decides when and on which thread they run, and where a task waits. */
+#include "config.h"
+
+#include "runtime.h"
+#include "dispatch.h"
+
+#include <time.h>
+
+#define COMP "transfer"
+
+/* Queued prefetch requests at most; beyond, requests are dropped. */
+#define RING_CAP 4096
+/* Threads at most. One per device node, plus one for host-side work (CPU
+ * tasks, spill reads), so that one card's slow copies do not hold another
+ * card's staging; no more, or they take cores from the workers (and with
+ * asynchronous copies a thread only waits for a fence, it does not copy). */
+#define MAX_THREADS 3
+/* Parked tasks are tried again at least this often: room can also come
+ * back without a release (a victim that was busy, a spill that recovered). */
+#define PARK_RETRY_NS 1000000
+
+/* {=== Queues (x->mu held) ===} */
+
+static strata__task_t *link_of(strata__task_t *t) {
+  return t->qnode.next
+             ? STRATA_CONTAINER_OF(t->qnode.next, strata__task_t, qnode)
+             : NULL;
+}
+
+static void append(strata__task_t **head, strata__task_t **tail,
+                   strata__task_t *t) {
+  t->qnode.next = NULL;
+  if (*tail)
+    (*tail)->qnode.next = &t->qnode;
+  else
+    *head = t;
+  *tail = t;
+}
+
+static strata__task_t *take_first(strata__task_t **head,
+                                  strata__task_t **tail) {
+  strata__task_t *t = *head;
+  if (t && !(*head = link_of(t)))
+    *tail = NULL;
+  if (t)
+    t->qnode.next = NULL;
+  return t;
+}
+
+/* Move every parked task back to the staging queue. */
+static void unpark(strata__transfer_t *x) {
+  if (!x->park_head)
+    return;
+  if (x->stage_tail)
+    x->stage_tail->qnode.next = &x->park_head->qnode;
+  else
+    x->stage_head = x->park_head;
+  x->stage_tail = x->park_tail;
+  x->park_head = x->park_tail = NULL;
+  x->nparked = 0;
+}
+
+/* {=== Staging ===} */
+
+/* Copy t's inputs into free room ahead of the task when it will wait in
+ * its device's queue (counted as prefetches, as they were before staging
+ * moved here), and queue copies to where the policy keeps them. */
+static void prefetch_inputs(strata_runtime_t *rt, strata__task_t *t, int node) {
+  for (size_t i = 0; i < t->naccess; i++) {
+    if (!(strata__task_access_mode(t, i) & STRATA_R))
+      continue;
+    strata__buffer_t *b = t->access[i].buf;
+    if (strata__memory_prefetch_wanted(rt, b, node))
+      strata__memory_prefetch(rt, b, node);
+    strata__prefetch_kept(rt, b, node);
+  }
+}
+
+static void park(strata__transfer_t *x, strata__task_t *t) {
+  pthread_mutex_lock(&x->mu);
+  append(&x->park_head, &x->park_tail, t);
+  x->nparked++;
+  pthread_mutex_unlock(&x->mu);
+}
+
+/* Stage t on an engine thread: copies may run (and block this thread, not
+ * a worker). */
+static void stage(strata_runtime_t *rt, strata__task_t *t) {
+  strata__transfer_t *x = &rt->xfer;
+  strata__device_t *d = rt->devices[t->device];
+  int node = d->node;
+  if (x->prefetch && rt->mem.nodes[node]->kind == STRATA__NODE_DEVICE &&
+      !strata__queue_has_idle_worker(&d->queue))
+    prefetch_inputs(rt, t, node);
+  int rc = strata__memory_try_acquire(rt, t, t->device, true);
+  if (rc == STRATA_EAGAIN)
+    park(x, t); /* no thread waits: a release brings it back */
+  else
+    strata__dispatch_staged(rt, t, rc);
+}
+
+void strata__transfer_stage(strata_runtime_t *rt, strata__task_t *t) {
+  strata__transfer_t *x = &rt->xfer;
+  /* Everything in place already: no copy to wait for, no thread hop. */
+  if (!x->nthreads ||
+      strata__memory_try_acquire(rt, t, t->device, false) == STRATA_OK) {
+    if (!x->nthreads) /* no engine thread: stage here, blocking */
+      strata__dispatch_staged(rt, t, strata__memory_acquire(rt, t, t->device));
+    else
+      strata__dispatch_staged(rt, t, STRATA_OK);
+    return;
+  }
+  pthread_mutex_lock(&x->mu);
+  append(&x->stage_head, &x->stage_tail, t);
+  pthread_cond_signal(&x->cv);
+  pthread_mutex_unlock(&x->mu);
+}
+
+void strata__transfer_released(strata_runtime_t *rt) {
+  strata__transfer_t *x = &rt->xfer;
+  if (!x->ready)
+    return;
+  pthread_mutex_lock(&x->mu);
+  x->releases++;
+  if (x->nparked) {
+    unpark(x);
+    pthread_cond_broadcast(&x->cv);
+  }
+  pthread_mutex_unlock(&x->mu);
+}
+
+/* {=== Threads ===} */
+
+static void deadline_in(struct timespec *ts, long ns) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_nsec += ns;
+  if (ts->tv_nsec >= 1000000000) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000;
+  }
+}
+
+static void *serve(void *arg) {
+  strata_runtime_t *rt = arg;
+  strata__transfer_t *x = &rt->xfer;
+  pthread_mutex_lock(&x->mu);
+  for (;;) {
+    strata__task_t *t = take_first(&x->stage_head, &x->stage_tail);
+    if (t) {
+      pthread_mutex_unlock(&x->mu);
+      stage(rt, t);
+      pthread_mutex_lock(&x->mu);
+      continue;
+    }
+    if (x->n) {
+      strata__prefetch_req_t req = x->ring[x->head];
+      x->head = (x->head + 1) % x->cap;
+      x->n--;
+      pthread_mutex_unlock(&x->mu);
+      strata__memory_prefetch(rt, req.buf, req.node);
+      pthread_mutex_lock(&x->mu);
+      continue;
+    }
+    if (x->stop)
+      break;
+    if (x->nparked) {
+      struct timespec ts;
+      deadline_in(&ts, PARK_RETRY_NS);
+      if (pthread_cond_timedwait(&x->cv, &x->mu, &ts))
+        unpark(x);
+    } else {
+      pthread_cond_wait(&x->cv, &x->mu);
+    }
+  }
+  pthread_mutex_unlock(&x->mu);
+  return NULL;
+}
+
+static size_t device_nodes(const strata_runtime_t *rt) {
+  size_t n = 0;
+  for (size_t i = 0; i < rt->mem.nnodes; i++)
+    n += rt->mem.nodes[i]->kind == STRATA__NODE_DEVICE;
+  return n;
+}
+
+int strata__transfer_start(strata_runtime_t *rt, bool prefetch) {
+  strata__transfer_t *x = &rt->xfer;
+  if (!rt->mem.active)
+    return STRATA_OK;
+  size_t want = STRATA_MIN(device_nodes(rt) + 1, (size_t)MAX_THREADS);
+  x->ring = strata__alloc(&rt->alloc, RING_CAP * sizeof *x->ring);
+  x->threads = strata__alloc(&rt->alloc, want * sizeof *x->threads);
+  if (!x->ring || !x->threads) {
+    strata__free(&rt->alloc, x->ring, RING_CAP * sizeof *x->ring);
+    strata__free(&rt->alloc, x->threads, want * sizeof *x->threads);
+    x->ring = NULL;
+    x->threads = NULL;
+    return STRATA_ENOMEM;
+  }
+  x->cap = RING_CAP;
+  x->cap_threads = want;
+  x->prefetch = prefetch && device_nodes(rt) > 0;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_mutex_init(&x->mu, NULL);
+  pthread_cond_init(&x->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  x->ready = true;
+  for (size_t i = 0; i < want; i++) {
+    if (pthread_create(&x->threads[i], NULL, serve, rt)) {
+      STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+                 "could not start transfer thread %zu of %zu%s", i + 1, want,
+                 i ? "" : ": tasks stage their data when they become ready");
+      break;
+    }
+    x->nthreads++;
+  }
+  return STRATA_OK;
+}
+
+void strata__transfer_stop(strata_runtime_t *rt) {
+  strata__transfer_t *x = &rt->xfer;
+  if (!x->ready)
+    return;
+  pthread_mutex_lock(&x->mu);
+  x->stop = true;
+  pthread_cond_broadcast(&x->cv);
+  pthread_mutex_unlock(&x->mu);
+  /* The threads serve what is queued before they leave, so every request
+   * is settled; every task ended before, so none is staged or parked. */
+  for (size_t i = 0; i < x->nthreads; i++)
+    pthread_join(x->threads[i], NULL);
+  strata__free(&rt->alloc, x->ring, x->cap * sizeof *x->ring);
+  strata__free(&rt->alloc, x->threads, x->cap_threads * sizeof *x->threads);
+  pthread_cond_destroy(&x->cv);
+  pthread_mutex_destroy(&x->mu);
+  memset(x, 0, sizeof *x);
+}
+
+/* {=== Prefetch requests ===} */
+
+/* Queue a request. @return false when the queue is full or stopping. */
+static bool push(strata__transfer_t *x, strata__buffer_t *b, int node) {
+  pthread_mutex_lock(&x->mu);
+  bool ok = x->n < x->cap && !x->stop;
+  if (ok) {
+    x->ring[(x->head + x->n) % x->cap] = (strata__prefetch_req_t){b, node};
+    x->n++;
+    pthread_cond_signal(&x->cv);
+  }
+  pthread_mutex_unlock(&x->mu);
+  return ok;
+}
+
+void strata__prefetch_buffer(strata_runtime_t *rt, strata__buffer_t *b,
+                             int node) {
+  strata__transfer_t *x = &rt->xfer;
+  if (!x->prefetch || !x->nthreads ||
+      rt->mem.nodes[node]->kind != STRATA__NODE_DEVICE)
+    return;
+  if (strata__memory_prefetch_wanted(rt, b, node) && !push(x, b, node))
+    strata__memory_prefetch_cancel(rt, b);
+}
+
+void strata__prefetch_kept(strata_runtime_t *rt, strata__buffer_t *b,
+                           int skip) {
+  uint64_t keep = atomic_load_explicit(&b->keep, memory_order_relaxed);
+  for (int n = 0; n < 64 && keep; n++)
+    if ((keep >> n & 1) && n != skip)
+      strata__prefetch_buffer(rt, b, n);
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/data/transfer.h: the transfer engine. When memory is active (any
+ * node but plain host memory, or a host cap), every ready task passes
+ * through it before it reaches its device's queue: the engine makes the
+ * task's buffers valid on the device's memory node (staging), so a worker
+ * only ever takes tasks whose data is in place and never waits on a copy.
+ * Staging runs on the engine's own threads, except when every buffer is
+ * already in place (then the thread that made the task ready stages it at
+ * once, with no copy). A task whose data cannot fit now (the node is
+ * reserved by staged and running tasks, or everything there is pinned)
+ * waits in the engine's parked list, holding no thread, and is tried again
+ * when a task releases its data on that node (or after a millisecond).
+ * Staged tasks hold their working set's reservation on the node, so a
+ * card's depth of staged tasks is bounded by its memory.
+ *
+ * The engine also serves prefetch requests (copies made ahead of a task,
+ * into free room, e.g. where the policy's cache hook keeps a buffer):
+ * staging requests go first; a full request queue drops prefetches (a
+ * prefetch is a hint). With memory inactive the engine starts nothing and
+ * costs a task nothing. */
+#ifndef STRATA_TRANSFER_H
+#define STRATA_TRANSFER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct strata_runtime;
+struct strata__buffer;
+struct strata__task;
+
+typedef struct strata__prefetch_req {
+  struct strata__buffer *buf;
+  int node;
+} strata__prefetch_req_t;
+
+typedef struct strata__transfer {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  /* Tasks to stage, FIFO, linked through their qnode (a task is in no
+   * device queue while the engine has it). */
+  struct strata__task *stage_head, *stage_tail;
+  /* Tasks that found no room, waiting for a release (FIFO). */
+  struct strata__task *park_head, *park_tail;
+  size_t nparked;
+  unsigned long releases; /* bumped by every release: parked tasks retry */
+  strata__prefetch_req_t *ring; /* cap entries, n queued from head */
+  size_t cap, head, n;
+  pthread_t *threads; /* cap_threads, of which nthreads started */
+  size_t nthreads, cap_threads;
+  bool prefetch; /* prefetch requests are served */
+  bool stop;
+  bool ready; /* mu and cv initialised */
+} strata__transfer_t;
+
+/** Start the engine's threads when memory is active; serve prefetch
+ *  requests when `prefetch` (runtime options) and some device has its own
+ *  memory. @return 0; STRATA_ENOMEM; STRATA_ESYSTEM (no thread at all)
+ *  @thread owner (runtime creation, after strata__memory_init) */
+int strata__transfer_start(struct strata_runtime *rt, bool prefetch);
+/** Stop the threads and drop the request queue. Every task has ended and
+ *  every buffer was flushed (which waits for the requests naming it).
+ *  @thread owner (runtime teardown) */
+void strata__transfer_stop(struct strata_runtime *rt);
+
+/** Stage ready task t (memory active): its data is made valid on its
+ *  device's node, then strata__dispatch_staged(rt, t, status) queues it (or
+ *  ends or moves it on a failure). Takes ownership of t until then.
+ *  @thread any (the thread that makes t ready; no runtime lock held) */
+void strata__transfer_stage(struct strata_runtime *rt, struct strata__task *t);
+/** A task released its data on some node: parked tasks may fit now.
+ *  Cheap when none is parked. @thread any */
+void strata__transfer_released(struct strata_runtime *rt);
+
+/** Queue b for copying to memory node `node` (a device's), e.g. where the
+ *  policy keeps it. @thread any */
+void strata__prefetch_buffer(struct strata_runtime *rt,
+                             struct strata__buffer *b, int node);
+/** Queue b for every node the policy keeps it on (b->keep), but `skip`
+ *  (-1: none). @thread any */
+void strata__prefetch_kept(struct strata_runtime *rt, struct strata__buffer *b,
+                           int skip);
+
+#endif /* STRATA_TRANSFER_H */

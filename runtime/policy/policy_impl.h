@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/policy/policy_impl.h: what the two halves of the policy engine share:
+ * policy.c (the state, its sandbox and limits, calling hooks, checking
+ * their answers, reload, health alerts) and policy_views.c (the read-only
+ * views and helpers a script sees). Not for other modules: they use
+ * policy.h. */
+#ifndef STRATA_POLICY_IMPL_H
+#define STRATA_POLICY_IMPL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "perfmodel.h"
+#include "sandbox.h"
+#include "plan.h"
+#include "runtime.h"
+
+/* Entries of the shape cache: where tasks of one (kernel, tier,
+ * precision) go, when the place hook said its answer holds for all of
+ * them. Direct-mapped by a hash of the shape. */
+#define STRATA__SHAPES 256
+
+typedef struct strata__shape {
+  const strata__kernel_t *kernel; /* NULL: empty */
+  uint64_t mask;                  /* devices named; 0: "no opinion" */
+  char tier[32];
+  char precision[16];
+} strata__shape_t;
+
+/* A loaded script: its state and the references into its registry. A
+ * reload builds a new one beside the running one and swaps. */
+typedef struct strata__pstate {
+  strata__sandbox_t *sb; /* NULL: no script */
+  lua_State *L;          /* sb's state */
+  int ref_place, ref_cache, ref_evict, ref_alert; /* LUA_NOREF: absent */
+  int ref_task, ref_buffer, ref_machine, ref_nodes;
+  int ref_proxies; /* read-only proxy -> the table behind it */
+  int ref_task_mt, ref_device_mt; /* to recognise views quickly */
+} strata__pstate_t;
+
+/* The hooks, for their failure records. */
+typedef enum strata__hook {
+  STRATA__HOOK_PLACE,
+  STRATA__HOOK_CACHE,
+  STRATA__HOOK_EVICT,
+  STRATA__HOOK_ALERT,
+  STRATA__HOOKS
+} strata__hook_t;
+
+/* A hook that keeps failing is put on probation: the default decides
+ * without calling it until `until_ns`, for a period that doubles each
+ * time the hook fails again after one. */
+typedef struct strata__probation {
+  unsigned failures; /* consecutive */
+  unsigned level;    /* times put on probation in a row */
+  uint64_t until_ns; /* 0: not on probation */
+} strata__probation_t;
+
+typedef struct strata__policy {
+  strata_runtime_t *rt;
+  pthread_mutex_t mu; /* the state, the shape cache, the error log */
+  strata__pstate_t s;
+  atomic_bool has_place; /* the running script has a place hook */
+  char name[64];
+  char *path; /* NULL: the built-in tiered.lua */
+  /* The subjects of the task and buffer views during a hook call; NULL
+   * outside one (a view kept by the script then refuses to be read). */
+  const strata__task_t *task;
+  const strata__buffer_t *buffer;
+
+  /* Limits of a state, and how long a caller waits for the engine. */
+  strata__sandbox_limits_t limits;
+  uint64_t wait_ns;
+  strata__probation_t probation[STRATA__HOOKS];
+
+  /* Distinct error messages already logged (hashes). */
+  uint64_t *seen;
+  size_t nseen, cap_seen;
+
+  strata__shape_t shapes[STRATA__SHAPES];
+
+  /* Alert state (the health thread calls check_health). */
+  double alert_temperature, alert_power;
+  uint8_t *over;  /* per device: bit 0 temperature, bit 1 power over */
+  bool *modelled; /* per device: its time is modelled (no history) */
+
+  strata__perfmodel_t perf;
+  strata__plan_t plan; /* placed work, for finish-time estimates */
+  char *perf_path;
+  bool record;
+
+  _Atomic uint64_t calls, cached, fallbacks, errors, alerts, reloads,
+      reload_failures, call_ns, probations, skipped, busy;
+} strata__policy_t;
+
+/* A task's tier and precision: its own attribute, else its job's. (The
+ * job's attributes are set before its tasks are submitted.) */
+static inline const char *strata__task_tier(const strata__task_t *t) {
+  return t->attrs.tier ? t->attrs.tier : t->job ? t->job->attrs.tier : NULL;
+}
+
+static inline const char *strata__task_precision(const strata__task_t *t) {
+  return t->attrs.precision ? t->attrs.precision
+         : t->job           ? t->job->attrs.precision
+                            : NULL;
+}
+
+/* {=== policy_views.c ===} */
+
+/** Create the metatables, the device, node and machine views and the
+ *  reusable task and buffer views in P->s.L, and keep their references in
+ *  P->s. @return 0; STRATA_ENOMEM (a Lua error while building) */
+int strata__pviews_open(strata__policy_t *P);
+
+/** Push device d's view. */
+void strata__pviews_push_device(strata__policy_t *P, int d);
+
+/** The devices the value at idx names (a device view, a class name, or a
+ *  list of those) as a mask (bit d: device d). @return NULL, or why the
+ *  value names no device */
+const char *strata__pviews_mask(strata__policy_t *P, lua_State *L, int idx,
+                                uint64_t *mask);
+
+/** The device a view on the stack names, or -1 when idx is not one. */
+int strata__pviews_to_device(strata__policy_t *P, lua_State *L, int idx);
+
+/** Seconds t would run on device d: measured history, else rated speed. */
+double strata__pviews_estimate(strata__policy_t *P, const strata__task_t *t,
+                               int d);
+
+#endif /* STRATA_POLICY_IMPL_H */

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/scheduling/queue.h: a device's ready queue. Tasks are ordered by priority
+ * (highest first), FIFO within a priority; idle workers wait on it and are
+ * woken by pushes.
+ *
+ * Pushing is lock-free: nodes go onto an atomic inbox that the consumers
+ * drain into the priority levels under the queue's lock, so a submitting
+ * thread never waits for a worker (on a busy machine, a thread that blocks
+ * on a lock costs a wake-up of several, sometimes tens of, microseconds).
+ * Nodes are intrusive, so pushing never allocates: the only allocation is a
+ * new priority level, made in advance by strata__queue_reserve at submit
+ * time where an error can be returned.
+ *
+ * How an idle worker waits: the first one to find the queue empty polls it
+ * (yielding the core between looks) for up to spin_ns, so that a task pushed
+ * soon after starts within a microsecond or two; past that budget, and for
+ * every other idle worker at once, it parks: it puts a waiter of its own on the
+ * queue's list and blocks on that waiter's word (a futex on Linux). A push
+ * unparks one waiter only when no poller will take its node, and takes it
+ * off the list itself, so that two pushes never spend two wake-ups on one
+ * worker; a push to a queue with no parked worker makes no system call. A
+ * long idle thus costs no CPU, and a wake-up after it costs one FUTEX_WAKE,
+ * this machine's own price for waking a blocked thread. */
+#ifndef STRATA_QUEUE_H
+#define STRATA_QUEUE_H
+
+#include <pthread.h>
+
+#include "alloc.h"
+
+typedef struct strata__qnode {
+  struct strata__qnode *next;
+  int priority;
+} strata__qnode_t;
+
+typedef struct strata__qlevel {
+  int priority;
+  strata__qnode_t *head, *tail;
+} strata__qlevel_t;
+
+/* A parked worker: one per thread (thread-local), on at most one queue's
+ * list at a time. */
+typedef struct strata__qwaiter {
+  _Atomic uint32_t word; /* 0 while parked; set to 1 by whoever unparks */
+  struct strata__qwaiter *prev, *next;
+} strata__qwaiter_t;
+
+/* How long the first idle worker of a queue polls before it parks: long
+ * enough to bridge a short pause of the application (a few hundred
+ * microseconds, where a wake-up would cost tens on a virtual machine),
+ * short enough that an idle runtime's cores go quiet within a millisecond;
+ * it costs one core for that time per idle period, and nothing after. */
+#define STRATA__QUEUE_SPIN_NS 500000
+
+/* Priorities whose level is known to exist without taking the lock. */
+#define STRATA__QFAST_MIN (-64)
+#define STRATA__QFAST_MAX 63
+
+/* What idle workers did, for tests and diagnostics (relaxed counters). */
+typedef struct strata__queue_stats {
+  uint64_t spins;     /* polls started by an idle worker */
+  uint64_t spin_hits; /* polls that ended with work to take */
+  uint64_t parks;     /* times a worker blocked */
+  uint64_t unparks;   /* wake-ups a push or stop issued */
+} strata__queue_stats_t;
+
+typedef struct strata__queue {
+  _Atomic(strata__qnode_t *) inbox; /* pushed, not yet sorted (LIFO) */
+  _Atomic size_t size;              /* queued nodes, inbox included */
+  _Atomic unsigned spinners;        /* idle workers polling before they park */
+  _Atomic unsigned parked;          /* waiters on the list (not yet woken) */
+  _Atomic int top_priority;         /* the highest level's priority */
+  _Atomic bool stopping;
+
+  pthread_mutex_t mu;       /* consumers: levels */
+  strata__qlevel_t *levels; /* sorted by priority, highest first; levels
+                               are never removed */
+  size_t nlevels, cap;
+  uint64_t spin_ns; /* how long an idle worker polls before parking */
+  atomic_bool reserved[STRATA__QFAST_MAX - STRATA__QFAST_MIN + 1];
+
+  pthread_mutex_t park_mu;    /* the waiters' list */
+  strata__qwaiter_t *waiters; /* most recently parked first */
+  strata__qwaiter_t *oldest;  /* the list's last: parked longest */
+  pthread_cond_t park_cv;     /* where there is no futex, waiters block here */
+  _Atomic uint64_t n_spins, n_spin_hits, n_parks, n_unparks;
+} strata__queue_t;
+
+/** Set up an empty queue whose idle workers poll for spin_ns (0: never)
+ *  before they park. @return 0; STRATA_ENOMEM  @thread owner */
+int strata__queue_init(strata__queue_t *q, uint64_t spin_ns);
+/** Free the levels. No worker may be in a pop any more. @thread owner */
+void strata__queue_destroy(strata__queue_t *q, const strata__allocator_t *a);
+
+/** Make sure pushing at `priority` will not need memory.
+ *  @return 0; STRATA_ENOMEM  @thread any */
+int strata__queue_reserve(strata__queue_t *q, const strata__allocator_t *a,
+                          int priority);
+
+/** Append n at n->priority (reserved before) and unpark a worker if no
+ *  polling worker will take it. Lock-free and free of system calls unless
+ *  a worker is parked. @own n: the queue's until popped  @thread any */
+void strata__queue_push(strata__queue_t *q, strata__qnode_t *n);
+
+/** Take the best node, waiting up to timeout_ns (< 0: forever; 0: not at
+ *  all). @return the node, or NULL on timeout or once the queue is
+ *  stopping (*stopped tells which). @thread any (a worker) */
+strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
+                                   bool *stopped);
+
+/** Wake every waiting pop; from now on a pop that finds nothing queued
+ *  returns NULL with *stopped set at once (nodes still queued are still
+ *  handed out, so that they can be moved elsewhere). @thread any */
+void strata__queue_stop(strata__queue_t *q);
+
+/** What the queue's idle workers did so far (a snapshot). @thread any */
+void strata__queue_stats(const strata__queue_t *q, strata__queue_stats_t *out);
+
+/** Number of queued nodes (a hint when read concurrently). */
+static inline size_t strata__queue_size(const strata__queue_t *q) {
+  return atomic_load_explicit(&q->size, memory_order_relaxed);
+}
+
+/** Will a node pushed now be taken at once: nothing queued and a worker
+ *  idle? (A hint when read concurrently.) */
+static inline bool strata__queue_has_idle_worker(const strata__queue_t *q) {
+  return !strata__queue_size(q) &&
+         (atomic_load_explicit(&q->spinners, memory_order_relaxed) ||
+          atomic_load_explicit(&q->parked, memory_order_relaxed));
+}
+
+/** The highest priority ever reserved (a hint when read concurrently). */
+static inline int strata__queue_top_priority(const strata__queue_t *q) {
+  return atomic_load_explicit(&q->top_priority, memory_order_relaxed);
+}
+
+#endif /* STRATA_QUEUE_H */

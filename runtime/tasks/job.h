@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* runtime/tasks/job.h: jobs, groups of tasks accounted, waited on and canceled
+ * together. */
+#ifndef STRATA_JOB_INTERNAL_H
+#define STRATA_JOB_INTERNAL_H
+
+#include <pthread.h>
+
+#include "attrs.h"
+
+struct strata_runtime;
+struct strata__task;
+
+typedef struct strata__job {
+  uint64_t id;
+  _Atomic uint32_t refs; /* the handle + one per task that names it */
+  pthread_mutex_t mu;    /* guards attrs and the first_failed_* fields */
+  strata__attrs_t attrs;
+  atomic_bool canceled;
+  _Atomic uint64_t submitted, pending, succeeded, failed, dep_failed, ncanceled;
+  /* The first task to end non-zero, copied rather than referenced (a
+   * reference would form a cycle through the task's own job reference). */
+  bool has_failure;
+  uint64_t first_failed_id;
+  int first_failed_status;
+  char first_failed_name[64];
+} strata__job_t;
+
+strata__job_t *strata__job_get(struct strata_runtime *rt, strata_job_t j);
+void strata__job_ref(strata__job_t *job);
+void strata__job_unref(struct strata_runtime *rt, strata__job_t *job);
+
+/** Account for a task of the job that ended with `status`; `task` is
+ *  remembered if it is the first to end non-zero. @thread any */
+void strata__job_task_ended(struct strata_runtime *rt, strata__job_t *job,
+                            struct strata__task *task, int status);
+
+/** Release every job handle still held (runtime destroy). */
+void strata__jobs_release_all(struct strata_runtime *rt);
+
+#endif /* STRATA_JOB_INTERNAL_H */
