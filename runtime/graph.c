@@ -512,11 +512,12 @@ static void link_accesses(strata__task_t *t) {
 /* Look up a task that is still being described. */
 static int get_created(strata_runtime_t *rt, strata_task_t h,
                        strata__task_t **out) {
+  *out = NULL;
   if (!rt)
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, h);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, h.id);
   if (strata__task_state(t) != STRATA_TASK_CREATED)
     return STRATA_ESTATE;
   *out = t;
@@ -577,7 +578,7 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
     return STRATA_EINVAL;
   strata__kernel_t *k = strata__kernel_get(rt, kernel);
   if (!k)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->kernels, kernel.id);
   if (atomic_load(&rt->shutdown))
     return STRATA_ESHUTDOWN;
   strata__task_t *t = new_task(rt, k);
@@ -611,10 +612,13 @@ int strata_task_access(strata_runtime_t *rt, strata_task_t task,
   }
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b) {
+    rc = strata__htable_miss(&rt->buffers, buf.id);
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "task '%s': buffer %#llx is not registered",
+               rc == STRATA_EINVAL
+                   ? "task '%s': handle %#llx is not a buffer handle"
+                   : "task '%s': buffer %#llx is not registered",
                strata__task_name(t), (unsigned long long)buf.id);
-    return STRATA_ENOENT;
+    return rc;
   }
   if ((rc = grow_inline(&rt->alloc, (void **)&t->access, &t->cap_access,
                         t->access_inline, t->naccess + 1, sizeof *t->access)))
@@ -680,7 +684,7 @@ int strata_task_set_job(strata_runtime_t *rt, strata_task_t task,
     return rc;
   strata__job_t *j = strata__job_get(rt, job);
   if (!j)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->jobs, job.id);
   strata__job_ref(j);
   if (t->job)
     strata__job_unref(rt, t->job);
@@ -693,7 +697,7 @@ int strata_task_set_data(strata_runtime_t *rt, strata_task_t task, void *data) {
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, task);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, task.id);
   t->user_data = data;
   return STRATA_OK;
 }
@@ -711,7 +715,7 @@ int strata_task_depend(strata_runtime_t *rt, strata_task_t task,
     return rc;
   strata__task_t *p = strata__task_get(rt, on);
   if (!p)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, on.id);
   bool cycle = p == t;
   pthread_mutex_lock(&rt->graph_mu);
   if (atomic_load(&rt->shutdown)) {
@@ -874,7 +878,7 @@ int strata_task_wait(strata_runtime_t *rt, strata_task_t task) {
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, task);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, task.id);
   int state = strata__task_state(t);
   if (state == STRATA_TASK_CREATED)
     return STRATA_ESTATE;
@@ -895,7 +899,7 @@ int strata_task_info(strata_runtime_t *rt, strata_task_t task,
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, task);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, task.id);
   strata_task_info_t info = {.struct_size = sizeof info};
   info.state = (strata_task_state_t)strata__task_state(t);
   if (info.state == STRATA_TASK_DONE) {
@@ -918,7 +922,7 @@ int strata_task_release(strata_runtime_t *rt, strata_task_t task) {
     return STRATA_EINVAL;
   strata__task_t *t = strata__htable_retire(&rt->tasks, task.id);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, task.id);
   if (strata__task_state(t) == STRATA_TASK_CREATED) {
     pthread_mutex_lock(&rt->graph_mu);
     /* Re-check: a concurrent submit may have won the race. */
@@ -1009,7 +1013,9 @@ int strata_task_decision(strata_runtime_t *rt, strata_task_t task,
   if (!rt || !out || out->struct_size <= sizeof(size_t))
     return STRATA_EINVAL;
   strata__task_t *t = strata__htable_get(&rt->tasks, task.id);
-  if (!t || !t->submitted || !t->decision)
+  if (!t)
+    return strata__htable_miss(&rt->tasks, task.id);
+  if (!t->submitted || !t->decision)
     return STRATA_ENOENT;
   const strata__decision_t *d = t->decision;
   strata_decision_t r = {.struct_size = sizeof r};

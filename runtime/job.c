@@ -83,7 +83,7 @@ int strata_job_set_attr(strata_runtime_t *rt, strata_job_t j, const char *key,
     return STRATA_EINVAL;
   strata__job_t *job = strata__job_get(rt, j);
   if (!job)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->jobs, j.id);
   pthread_mutex_lock(&job->mu);
   int rc = strata__attrs_set(&job->attrs, &rt->alloc, key, value);
   pthread_mutex_unlock(&job->mu);
@@ -113,7 +113,7 @@ int strata_job_wait(strata_runtime_t *rt, strata_job_t j) {
     return STRATA_EINVAL;
   strata__job_t *job = strata__job_get(rt, j);
   if (!job)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->jobs, j.id);
   /* Hold a reference: another thread may release the handle meanwhile. */
   strata__job_ref(job);
   strata__runtime_wait_until(rt, job_idle, job);
@@ -127,7 +127,7 @@ int strata_job_cancel(strata_runtime_t *rt, strata_job_t j) {
     return STRATA_EINVAL;
   strata__job_t *job = strata__job_get(rt, j);
   if (!job)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->jobs, j.id);
   if (!atomic_exchange(&job->canceled, true))
     STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP,
                "job '%s' canceled with %llu task(s) pending",
@@ -142,7 +142,7 @@ int strata_job_info(strata_runtime_t *rt, strata_job_t j,
     return STRATA_EINVAL;
   strata__job_t *job = strata__job_get(rt, j);
   if (!job)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->jobs, j.id);
   strata_job_info_t info = {.struct_size = sizeof info};
   info.submitted = atomic_load(&job->submitted);
   info.pending = atomic_load(&job->pending);
@@ -167,7 +167,7 @@ int strata_job_release(strata_runtime_t *rt, strata_job_t j) {
     return STRATA_EINVAL;
   strata__job_t *job = strata__htable_remove(&rt->jobs, j.id);
   if (!job)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->jobs, j.id);
   strata__job_unref(rt, job);
   return STRATA_OK;
 }

@@ -83,10 +83,10 @@ static void init_locks(strata_runtime_t *rt) {
   strata__mutex_init_hot(&rt->graph_mu);
   pthread_mutex_init(&rt->done_mu, NULL);
   pthread_cond_init(&rt->done_cv, NULL);
-  strata__htable_init(&rt->tasks);
-  strata__htable_init(&rt->jobs);
-  strata__htable_init(&rt->buffers);
-  strata__htable_init(&rt->kernels);
+  strata__htable_init(&rt->tasks, STRATA__HKIND_TASK);
+  strata__htable_init(&rt->jobs, STRATA__HKIND_JOB);
+  strata__htable_init(&rt->buffers, STRATA__HKIND_BUFFER);
+  strata__htable_init(&rt->kernels, STRATA__HKIND_KERNEL);
   strata__task_pool_init(&rt->task_pool);
 }
 
