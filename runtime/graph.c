@@ -173,6 +173,10 @@ static bool will_not_run(strata__task_t *t) {
  * waits for one of them to reach zero. */
 static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
   bool wake = atomic_load(&t->waited);
+  /* The job first: once every device is idle (what destroy waits for),
+   * every job's accounting, and the callback its end may post, is done. */
+  if (t->job)
+    strata__job_task_ended(rt, t->job, t, status);
   /* A device going idle may make the whole runtime idle; only look when
    * someone waits, since reading `submitted` on every end would pull its
    * line away from the submitting thread. (Sequentially consistent: a
@@ -183,8 +187,6 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
     if (atomic_load(&rt->waiters) && ended == atomic_load(&d->submitted))
       wake = true;
   }
-  if (t->job)
-    strata__job_task_ended(rt, t->job, t, status);
   if (status == STRATA_EDEPFAILED || status == STRATA_ECANCELED) {
     strata__task_t *o = atomic_load(&t->doom);
     if (o)
@@ -199,6 +201,28 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
   }
   if (wake)
     strata__runtime_notify(rt);
+}
+
+/* On the notifier thread: the task's callback, then its watch. */
+static void deliver_done(strata_runtime_t *rt, strata__notice_t *n) {
+  strata__task_t *t = STRATA_CONTAINER_OF(n, strata__task_t, notice);
+  t->done_cb(rt, (strata_task_t){t->id}, t->status, t->done_arg);
+  if (t->watched)
+    strata__evfd_signal(&rt->notify.ev);
+  strata__task_unref(t);
+}
+
+/* A submitted task with a callback or a watch ended: queue the callback
+ * (the watch follows it), or signal the watch now. Never runs embedder
+ * code here: the caller may hold graph_mu or be inside a submission. */
+static void tell_embedder(strata_runtime_t *rt, strata__task_t *t) {
+  if (t->done_cb) {
+    strata__task_ref(t); /* until delivered */
+    t->notice.deliver = deliver_done;
+    strata__notify_post(rt, &t->notice);
+  } else {
+    strata__evfd_signal(&rt->notify.ev);
+  }
 }
 
 /* Where the successors that become ready go while tasks end. */
@@ -251,6 +275,10 @@ static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
     b = i < n ? b->next : NULL;
   }
   if (submitted) {
+    /* After the status is published (waits see it) and before the end is
+     * counted (destroy, once everything is counted, runs what is queued). */
+    if (STRATA_UNLIKELY(t->done_cb || t->watched))
+      tell_embedder(rt, t);
     account_end(rt, t, status);
     strata__task_unref(t);
   }
@@ -569,6 +597,9 @@ static strata__task_t *new_task(strata_runtime_t *rt, strata__kernel_t *k) {
   t->qnode.priority = 0;
   t->host = false;
   t->decision = NULL;
+  t->done_cb = NULL;
+  t->done_arg = NULL;
+  t->watched = false;
   return t;
 }
 
@@ -665,6 +696,20 @@ int strata_task_set_attr(strata_runtime_t *rt, strata_task_t task,
   return rc;
 }
 
+int strata_task_set_attr_number(strata_runtime_t *rt, strata_task_t task,
+                                const char *key, double value) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  rc = strata__attrs_set_number(&t->attrs, &rt->alloc, key, value);
+  if (rc == STRATA_EINVAL)
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s': numeric attribute '%s'=%g rejected",
+               strata__task_name(t), key ? key : "(null)", value);
+  return rc;
+}
+
 int strata_task_set_priority(strata_runtime_t *rt, strata_task_t task,
                              int priority) {
   strata__task_t *t;
@@ -689,6 +734,28 @@ int strata_task_set_job(strata_runtime_t *rt, strata_task_t task,
   if (t->job)
     strata__job_unref(rt, t->job);
   t->job = j;
+  return STRATA_OK;
+}
+
+int strata_task_set_callback(strata_runtime_t *rt, strata_task_t task,
+                             strata_task_done_fn fn, void *arg) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  if (fn && (rc = strata__notify_start(rt)))
+    return rc;
+  t->done_cb = fn;
+  t->done_arg = fn ? arg : NULL;
+  return STRATA_OK;
+}
+
+int strata_task_watch(strata_runtime_t *rt, strata_task_t task) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  t->watched = true;
   return STRATA_OK;
 }
 

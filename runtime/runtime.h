@@ -14,6 +14,7 @@
 #include "log.h"
 #include "copy.h"
 #include "memory.h"
+#include "notify.h"
 #include "placement.h"
 #include "policy.h"
 #include "prefetch.h"
@@ -70,6 +71,8 @@ struct strata_runtime {
   pthread_mutex_t done_mu;
   pthread_cond_t done_cv;
   _Atomic unsigned waiters;
+
+  strata__notifier_t notify; /* callbacks and the event fd (notify.h) */
 };
 
 /** Wake threads blocked in waits; cheap when nobody waits. @thread any */

@@ -61,7 +61,7 @@ extern "C" {
   XX(ENOTSUP, -19, "operation not supported")                                  \
   XX(ERANGE, -20, "value out of range")                                        \
   XX(EDEVICE, -21, "device failed")                                            \
-  XX(ENOSPC, -22, "no space left (device memory or spill directory)")         \
+  XX(ENOSPC, -22, "no space left (device memory or spill directory)")          \
   XX(EIO, -23, "input/output error")                                           \
   XX(ELOST, -24, "data lost with a failed device")
 
