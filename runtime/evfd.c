@@ -103,7 +103,7 @@ int strata__evfd_open(strata__evfd_t *e, int *fd) {
   int rc = STRATA_OK;
   pthread_mutex_lock(&e->mu);
   if (atomic_load(&e->rfd) < 0) {
-    int r, w, err = make(&r, &w);
+    int r = -1, w = -1, err = make(&r, &w);
     if (err) {
       rc = from_errno(err);
       goto out;
