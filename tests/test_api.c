@@ -91,7 +91,8 @@ static int teardown(void **state) {
 #define MAX_CALLS 256
 
 typedef struct calls {
-  atomic_int n;          /* calls so far */
+  atomic_int taken;      /* slots taken */
+  atomic_int n;          /* calls finished (after everything they record) */
   int status[MAX_CALLS]; /* status given to call i */
   uint64_t handle[MAX_CALLS];
   atomic_int off_main;    /* calls not on the main thread */
@@ -102,7 +103,7 @@ typedef struct calls {
 static void record_task(strata_runtime_t *rt, strata_task_t task, int status,
                         void *arg) {
   calls_t *c = arg;
-  int i = atomic_fetch_add(&c->n, 1);
+  int i = atomic_fetch_add(&c->taken, 1);
   if (i < MAX_CALLS) {
     c->status[i] = status;
     c->handle[i] = task.id;
@@ -117,12 +118,13 @@ static void record_task(strata_runtime_t *rt, strata_task_t task, int status,
         ti.status == status)
       atomic_fetch_add(&c->wait_agrees, 1);
   }
+  atomic_fetch_add(&c->n, 1);
 }
 
 static void record_job(strata_runtime_t *rt, strata_job_t job, int status,
                        void *arg) {
   calls_t *c = arg;
-  int i = atomic_fetch_add(&c->n, 1);
+  int i = atomic_fetch_add(&c->taken, 1);
   if (i < MAX_CALLS) {
     c->status[i] = status;
     c->handle[i] = job.id;
@@ -131,6 +133,7 @@ static void record_job(strata_runtime_t *rt, strata_job_t job, int status,
     atomic_fetch_add(&c->off_main, 1);
   if (c->check_wait && strata_job_wait(rt, job) == status)
     atomic_fetch_add(&c->wait_agrees, 1);
+  atomic_fetch_add(&c->n, 1);
 }
 
 /* Wait (up to 10 s, polling) until *n reaches want. */
@@ -572,7 +575,7 @@ typedef struct rearm {
 static void record_and_rearm(strata_runtime_t *rt, strata_job_t job, int status,
                              void *arg) {
   rearm_t *r = arg;
-  bool first = atomic_load(&r->calls.n) == 0;
+  bool first = atomic_load(&r->calls.taken) == 0;
   record_job(rt, job, status, &r->calls);
   if (first) /* the next one may be set from inside */
     atomic_store(&r->rearm_rc,
