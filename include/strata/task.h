@@ -163,9 +163,13 @@ STRATA_API int strata_task_depend(strata_runtime_t *rt, strata_task_t task,
  *  @return 0; STRATA_ESTATE (submitted twice); STRATA_ENODEV (no device has
  *          an implementation of the kernel); STRATA_ENOENT (a buffer was
  *          unregistered); STRATA_ECANCELED (its job is canceled);
- *          STRATA_ESHUTDOWN (strata_runtime_destroy has started)
+ *          STRATA_ESHUTDOWN (strata_runtime_destroy has started).
+ *          On failure the task stays created (fix it and submit again, or
+ *          release it).
  *  @own    the handle stays the caller's: release it when done with it
- *  @thread any  @blocks no */
+ *  @thread any  @blocks no
+ *  @cb     its callback runs on the callback thread once it has ended,
+ *          never inside this call */
 STRATA_API int strata_task_submit(strata_runtime_t *rt,
                                   strata_task_t task) STRATA_WARN_UNUSED;
 
@@ -350,8 +354,10 @@ STRATA_API int strata_task_set_data(strata_runtime_t *rt, strata_task_t task,
                                     void *data);
 STRATA_API void *strata_task_get_data(strata_runtime_t *rt, strata_task_t task);
 
-/** Drop the caller's handle. A submitted task still runs. A task never
- *  submitted is discarded: tasks that depend on it end STRATA_ECANCELED.
+/** Drop the caller's handle. A submitted task still runs (and its
+ *  callback and watch still fire). A task never submitted is discarded:
+ *  its callback never runs, and tasks that depend on it end
+ *  STRATA_ECANCELED.
  *  @return 0; STRATA_ENOENT (already released)
  *  @thread any */
 STRATA_API int strata_task_release(strata_runtime_t *rt, strata_task_t task);
