@@ -10,6 +10,7 @@
 #include "dag.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -673,8 +674,12 @@ static void test_api_destroy_runs_due_callbacks(void **state) {
         .struct_size = sizeof d, .kernel = k, .callback = slow_callback};
     assert_int_equal(strata_task_insert(rt, &d, NULL), 0);
   }
-  /* Callbacks still queued: destroy runs them all before it returns. */
+  int fd;
+  assert_int_equal(strata_runtime_event_fd(rt, &fd), 0);
+  /* Callbacks still queued: destroy runs them all before it returns, and
+   * closes the event fd. */
   assert_int_equal(strata_runtime_destroy(rt), 0);
+  assert_int_equal(fcntl(fd, F_GETFD), -1);
   assert_int_equal(atomic_load(&slow_calls), 20);
   assert_int_equal(atomic_load(&destroy_rc_in_cb), STRATA_EBUSY);
   test_alloc_assert_clean(&alloc);
@@ -1028,6 +1033,8 @@ static void test_api_job_counters_device_and_data(void **state) {
   strata_task_t t;
   assert_int_equal(strata_task_insert(m.rt, &d, &t), 0);
   assert_int_equal(strata_task_wait(m.rt, t), 0);
+  /* Until its end is counted, H looks loaded to the placement. */
+  assert_int_equal(strata_runtime_wait_all(m.rt), 0);
   strata_task_info_t ti = {.struct_size = sizeof ti};
   assert_int_equal(strata_task_info(m.rt, t, &ti), 0);
   assert_int_equal(ti.device, h);
