@@ -85,6 +85,49 @@ static void test_attrs_tags(void **state) {
   assert_null(strata__attrs_tag(&f->at, "missing"));
 }
 
+static void test_attrs_numbers(void **state) {
+  fixture_t *f = *state;
+  assert_int_equal(strata__attrs_set_number(&f->at, &f->a, "flops", 3e9), 0);
+  assert_true(f->at.flops == 3e9);
+  assert_int_equal(strata__attrs_set_number(&f->at, &f->a, "priority", -2), 0);
+  assert_int_equal(f->at.priority, -2);
+  assert_true(f->at.has_priority);
+  /* A number tag keeps its exact text beside the number. */
+  assert_int_equal(strata__attrs_set_number(&f->at, &f->a, "lr", 0.1), 0);
+  assert_int_equal(f->at.ntags, 1);
+  assert_true(f->at.tags[0].is_number);
+  assert_true(f->at.tags[0].number == 0.1);
+  assert_true(strtod(strata__attrs_tag(&f->at, "lr"), NULL) == 0.1);
+  /* Set again as a string: a string again. */
+  assert_int_equal(strata__attrs_set(&f->at, &f->a, "lr", "fast"), 0);
+  assert_false(f->at.tags[0].is_number);
+  assert_string_equal(strata__attrs_tag(&f->at, "lr"), "fast");
+  /* Refused, and nothing changes. */
+  const char *keys[] = {"name", "tier", "precision", "owner", ""};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+    assert_int_equal(strata__attrs_set_number(&f->at, &f->a, keys[i], 1),
+                     STRATA_EINVAL);
+  assert_int_equal(strata__attrs_set_number(&f->at, &f->a, NULL, 1),
+                   STRATA_EINVAL);
+  assert_int_equal(strata__attrs_set_number(&f->at, &f->a, "flops", -1),
+                   STRATA_EINVAL);
+  assert_int_equal(strata__attrs_set_number(&f->at, &f->a, "priority", 2.5),
+                   STRATA_EINVAL);
+  assert_int_equal(strata__attrs_set_number(&f->at, &f->a, "priority", 3e9),
+                   STRATA_EINVAL);
+  assert_int_equal(strata__attrs_set_number(&f->at, &f->a, "x", 1.0 / 0.0),
+                   STRATA_EINVAL);
+  assert_true(f->at.flops == 3e9);
+  assert_int_equal(f->at.priority, -2);
+  assert_null(f->at.name);
+  assert_int_equal(f->at.ntags, 1);
+  /* A failed allocation leaves the tags as they were. */
+  f->alloc.fail_after = 1;
+  assert_int_equal(strata__attrs_set_number(&f->at, &f->a, "batch", 8),
+                   STRATA_ENOMEM);
+  assert_int_equal(f->at.ntags, 1);
+}
+
 static void test_attrs_allocation_failures(void **state) {
   fixture_t *f = *state;
   assert_int_equal(strata__attrs_set(&f->at, &f->a, "name", "old"), 0);
@@ -111,6 +154,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_attrs_bad_values_rejected, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_attrs_tags, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_attrs_numbers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_attrs_allocation_failures, setup,
                                       teardown),
   };

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/test_handle.c: generational handle tables (white-box): ids stay
- * unique, released ids never resolve again, lookups run concurrently with
- * adds and removes. */
+ * unique, released ids never resolve again, an id of one table's kind never
+ * resolves in another's (and says so), lookups run concurrently with adds
+ * and removes. */
 #include "config.h"
 
 #include "util.h"
@@ -20,7 +21,7 @@ static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   test_alloc_init(&f->alloc);
   f->a = (strata__allocator_t){test_alloc_fn, &f->alloc};
-  strata__htable_init(&f->t);
+  strata__htable_init(&f->t, STRATA__HKIND_BUFFER);
   *state = f;
   return 0;
 }
@@ -98,6 +99,48 @@ static void test_handle_allocation_failure(void **state) {
   strata__htable_remove(&f->t, id);
 }
 
+static void test_handle_kinds_never_cross(void **state) {
+  fixture_t *f = *state;
+  /* Two tables of different kinds hand out the same slot first: the ids
+   * still differ, each resolves only in its own table, and a lookup in the
+   * wrong one is told apart from a released handle. */
+  strata__htable_t kernels;
+  strata__htable_init(&kernels, STRATA__HKIND_KERNEL);
+  int buf, ker;
+  uint64_t b, k;
+  assert_int_equal(strata__htable_add(&f->t, &f->a, &buf, &b), 0);
+  assert_int_equal(strata__htable_add(&kernels, &f->a, &ker, &k), 0);
+  assert_int_not_equal(b, k);
+  assert_int_equal(b & STRATA__HSLOT_MASK, k & STRATA__HSLOT_MASK);
+  assert_ptr_equal(strata__htable_get(&f->t, b), &buf);
+  assert_ptr_equal(strata__htable_get(&kernels, k), &ker);
+  assert_null(strata__htable_get(&f->t, k));
+  assert_null(strata__htable_get(&kernels, b));
+  assert_int_equal(strata__htable_miss(&f->t, k), STRATA_EINVAL);
+  assert_int_equal(strata__htable_miss(&kernels, b), STRATA_EINVAL);
+  /* Removing or retiring through the wrong table touches nothing. */
+  assert_null(strata__htable_remove(&f->t, k));
+  assert_null(strata__htable_retire(&f->t, k));
+  assert_ptr_equal(strata__htable_get(&kernels, k), &ker);
+  /* Released, zero, and numbers of no kind: ENOENT. */
+  assert_ptr_equal(strata__htable_remove(&f->t, b), &buf);
+  assert_int_equal(strata__htable_miss(&f->t, b), STRATA_ENOENT);
+  assert_int_equal(strata__htable_miss(&f->t, 0), STRATA_ENOENT);
+  assert_int_equal(strata__htable_miss(&f->t, 42), STRATA_ENOENT);
+  assert_int_equal(strata__htable_miss(&f->t, 0xf0000001u), STRATA_ENOENT);
+  /* Sticky slots keep their kind across lives. */
+  void *o = strata__htable_retire(&kernels, k);
+  assert_ptr_equal(o, &ker);
+  uint64_t k2 = strata__htable_readd(&kernels, (uint32_t)k, &ker);
+  assert_int_not_equal(k2, k);
+  assert_int_equal((uint32_t)k2 >> STRATA__HKIND_SHIFT, STRATA__HKIND_KERNEL);
+  assert_ptr_equal(strata__htable_get(&kernels, k2), &ker);
+  assert_null(strata__htable_get(&kernels, k));
+  assert_ptr_equal(strata__htable_retire(&kernels, k2), &ker);
+  strata__htable_release_slot(&kernels, (uint32_t)k2);
+  strata__htable_destroy(&kernels, &f->a);
+}
+
 typedef struct churn {
   fixture_t *f;
   uint64_t *shared_ids;
@@ -149,6 +192,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_handle_many_across_chunks, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_handle_allocation_failure, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_handle_kinds_never_cross, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_handle_concurrent_churn, setup,
                                       teardown),

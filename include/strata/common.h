@@ -33,8 +33,9 @@ extern "C" {
  * counts. A call that fails had no effect, ownership of its arguments did
  * not move, and callbacks it was given are never called, unless its own
  * documentation says otherwise. Each function lists only its specific
- * codes; any function may also return STRATA_EINVAL for a NULL or stale
- * handle and STRATA_ENOMEM when the allocator fails.
+ * codes; any function may also return STRATA_EINVAL for a NULL pointer or
+ * a handle of the wrong kind, STRATA_ENOENT for a released handle (see
+ * Handles below), and STRATA_ENOMEM when the allocator fails.
  *
  * The numeric values are part of the ABI (backends return them across the
  * plugin boundary): they never change, new codes are only appended. */
@@ -60,7 +61,7 @@ extern "C" {
   XX(ENOTSUP, -19, "operation not supported")                                  \
   XX(ERANGE, -20, "value out of range")                                        \
   XX(EDEVICE, -21, "device failed")                                            \
-  XX(ENOSPC, -22, "no space left (device memory or spill directory)")         \
+  XX(ENOSPC, -22, "no space left (device memory or spill directory)")          \
   XX(EIO, -23, "input/output error")                                           \
   XX(ELOST, -24, "data lost with a failed device")
 
@@ -136,10 +137,18 @@ typedef enum strata_access_mode {
 /* {=== Handles ===}
  *
  * Tasks, jobs, buffers and kernels are named by small value handles rather
- * than pointers: a handle carries a generation number, so using one after
- * it was released or unregistered is detected and answered with
- * STRATA_ENOENT instead of touching freed memory. A zero id is never
- * valid and stands for "none". */
+ * than pointers. The id is opaque, but it carries:
+ *   - a generation number, so using a handle after it was released or
+ *     unregistered is detected and answered with STRATA_ENOENT instead of
+ *     touching freed memory;
+ *   - its kind, so a handle of one kind given where another belongs (a
+ *     kernel's id cast to a buffer handle, or a number mixed up by a
+ *     language binding) is refused with STRATA_EINVAL on every call,
+ *     instead of acting on whatever object of the other kind shares its
+ *     number.
+ * A number the runtime never issued answers STRATA_ENOENT. A zero id is
+ * never valid and stands for "none". Compare handles by id; do not do
+ * arithmetic on them or rely on how the bits are laid out. */
 typedef struct strata_task {
   uint64_t id;
 } strata_task_t;

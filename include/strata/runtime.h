@@ -174,16 +174,20 @@ STRATA_API int strata_runtime_create(const strata_runtime_opts_t *opts,
 /** Shut the runtime down. From the moment this is called, submissions
  *  from any thread fail with STRATA_ESHUTDOWN; tasks created but never
  *  submitted are discarded (their dependents end STRATA_ECANCELED); every
- *  submitted task runs to completion (nothing already submitted is lost);
- *  then workers stop, backends unload and every handle is released.
- *  @return 0; STRATA_EINVAL (rt is NULL)
+ *  submitted task runs to completion (nothing already submitted is lost),
+ *  and every completion callback due runs (strata/task.h); then workers
+ *  stop, backends unload, the event fd is closed and every handle is
+ *  released.
+ *  @return 0; STRATA_EINVAL (rt is NULL); STRATA_EBUSY (called from a
+ *          completion callback: nothing was done)
  *  @own    rt: freed; the pointer and all handles of rt are dead on return
  *  @thread owner (other threads may still be inside `any` calls, which
  *          then fail with STRATA_ESHUTDOWN) @blocks until drained */
 STRATA_API int strata_runtime_destroy(strata_runtime_t *rt);
 
 /** Wait until every submitted task has ended (ok, failed or canceled).
- *  Tasks submitted concurrently by other threads are waited for too.
+ *  Tasks submitted concurrently by other threads are waited for too. Their
+ *  completion callbacks may still be running or due when it returns.
  *  @return 0
  *  @thread any  @blocks yes */
 STRATA_API int strata_runtime_wait_all(strata_runtime_t *rt);

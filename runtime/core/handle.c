@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/core/handle.c: generational handle tables (see handle.h). */
+/* runtime/core/handle.c: generational, typed handle tables (see handle.h). */
 #include "config.h"
 
 #include "handle.h"
@@ -15,9 +15,36 @@ static strata__hslot_t *slot_at(const strata__htable_t *t, uint32_t slot) {
   return chunk ? &chunk[slot & (STRATA__HCHUNK_SLOTS - 1)] : NULL;
 }
 
-void strata__htable_init(strata__htable_t *t) {
+/* The id of slot number `slot` (slot + 1, kind bits ignored) at
+ * generation gen in t. */
+static uint64_t make_id(const strata__htable_t *t, uint32_t gen,
+                        uint32_t slot) {
+  return ((uint64_t)gen << 32) | ((uint64_t)t->kind << STRATA__HKIND_SHIFT) |
+         (uint64_t)(slot & STRATA__HSLOT_MASK);
+}
+
+/* The slot + 1 that id names in t, or 0 when id is 0 or of another kind. */
+static uint32_t slot_of(const strata__htable_t *t, uint64_t id) {
+  uint32_t lo = (uint32_t)id;
+  if ((lo >> STRATA__HKIND_SHIFT) != (uint32_t)t->kind)
+    return 0;
+  return lo & STRATA__HSLOT_MASK;
+}
+
+void strata__htable_init(strata__htable_t *t, strata__hkind_t kind) {
   memset(t, 0, sizeof *t);
+  t->kind = kind;
   strata__mutex_init_hot(&t->mu);
+}
+
+int strata__htable_miss(const strata__htable_t *t, uint64_t id) {
+  /* Numbers whose kind bits name no kind at all were never issued: as
+   * unknown as a released handle. */
+  uint32_t kind = (uint32_t)id >> STRATA__HKIND_SHIFT;
+  if (kind >= STRATA__HKIND_TASK && kind <= STRATA__HKIND_LAST &&
+      kind != (uint32_t)t->kind)
+    return STRATA_EINVAL;
+  return STRATA_ENOENT;
 }
 
 void strata__htable_destroy(strata__htable_t *t, const strata__allocator_t *a) {
@@ -59,8 +86,8 @@ int strata__htable_add(strata__htable_t *t, const strata__allocator_t *a,
   strata__hslot_t *s = slot_at(t, slot);
   t->free_head = s->next_free;
   atomic_store_explicit(&s->obj, obj, memory_order_release);
-  *id = ((uint64_t)atomic_load_explicit(&s->gen, memory_order_relaxed) << 32) |
-        (uint64_t)(slot + 1);
+  *id =
+      make_id(t, atomic_load_explicit(&s->gen, memory_order_relaxed), slot + 1);
   atomic_fetch_add(&t->live, 1);
 out:
   pthread_mutex_unlock(&t->mu);
@@ -68,7 +95,7 @@ out:
 }
 
 void *strata__htable_get(const strata__htable_t *t, uint64_t id) {
-  uint32_t lo = (uint32_t)id;
+  uint32_t lo = slot_of(t, id);
   if (!lo)
     return NULL;
   const strata__hslot_t *s = slot_at(t, lo - 1);
@@ -79,7 +106,7 @@ void *strata__htable_get(const strata__htable_t *t, uint64_t id) {
 }
 
 void *strata__htable_remove(strata__htable_t *t, uint64_t id) {
-  uint32_t lo = (uint32_t)id;
+  uint32_t lo = slot_of(t, id);
   void *obj = NULL;
   if (!lo)
     return NULL;
@@ -99,7 +126,7 @@ void *strata__htable_remove(strata__htable_t *t, uint64_t id) {
 }
 
 void *strata__htable_retire(strata__htable_t *t, uint64_t id) {
-  uint32_t lo = (uint32_t)id;
+  uint32_t lo = slot_of(t, id);
   strata__hslot_t *s = lo ? slot_at(t, lo - 1) : NULL;
   if (!s || atomic_load(&s->gen) != (uint32_t)(id >> 32))
     return NULL;
@@ -113,13 +140,15 @@ void *strata__htable_retire(strata__htable_t *t, uint64_t id) {
 }
 
 uint64_t strata__htable_readd(strata__htable_t *t, uint32_t slot, void *obj) {
+  slot &= STRATA__HSLOT_MASK;
   strata__hslot_t *s = slot_at(t, slot - 1);
   atomic_store_explicit(&s->obj, obj, memory_order_release);
   atomic_fetch_add(&t->live, 1);
-  return ((uint64_t)atomic_load(&s->gen) << 32) | slot;
+  return make_id(t, atomic_load(&s->gen), slot);
 }
 
 void strata__htable_release_slot(strata__htable_t *t, uint32_t slot) {
+  slot &= STRATA__HSLOT_MASK;
   pthread_mutex_lock(&t->mu);
   strata__hslot_t *s = slot_at(t, slot - 1);
   s->next_free = t->free_head;
@@ -137,7 +166,7 @@ void strata__htable_foreach(strata__htable_t *t,
       if (!obj)
         continue;
       uint32_t slot = (c << STRATA__HCHUNK_BITS) + i;
-      fn(((uint64_t)atomic_load(&chunk[i].gen) << 32) | (slot + 1), obj, ud);
+      fn(make_id(t, atomic_load(&chunk[i].gen), slot + 1), obj, ud);
     }
   }
 }

@@ -83,11 +83,12 @@ static void init_locks(strata_runtime_t *rt) {
   strata__mutex_init_hot(&rt->graph_mu);
   pthread_mutex_init(&rt->done_mu, NULL);
   pthread_cond_init(&rt->done_cv, NULL);
-  strata__htable_init(&rt->tasks);
-  strata__htable_init(&rt->jobs);
-  strata__htable_init(&rt->buffers);
-  strata__htable_init(&rt->kernels);
+  strata__htable_init(&rt->tasks, STRATA__HKIND_TASK);
+  strata__htable_init(&rt->jobs, STRATA__HKIND_JOB);
+  strata__htable_init(&rt->buffers, STRATA__HKIND_BUFFER);
+  strata__htable_init(&rt->kernels, STRATA__HKIND_KERNEL);
   strata__task_pool_init(&rt->task_pool);
+  strata__notify_init(&rt->notify);
 }
 
 /* Free what creation may have set up; every piece tolerates never having
@@ -118,6 +119,7 @@ static void teardown(strata_runtime_t *rt) {
   strata__htable_destroy(&rt->buffers, &rt->alloc);
   strata__htable_destroy(&rt->kernels, &rt->alloc);
   strata__task_pool_drain(&rt->task_pool, &rt->alloc);
+  strata__notify_fini(&rt->notify);
   pthread_cond_destroy(&rt->done_cv);
   pthread_mutex_destroy(&rt->done_mu);
   pthread_mutex_destroy(&rt->graph_mu);
@@ -188,11 +190,16 @@ static void release_task_handle(uint64_t id, void *obj, void *ud) {
 int strata_runtime_destroy(strata_runtime_t *rt) {
   if (!rt)
     return STRATA_EINVAL;
+  /* From a callback, destroy would wait for the thread it runs on. */
+  if (strata__notify_on_thread(rt))
+    return STRATA_EBUSY;
   pthread_mutex_lock(&rt->graph_mu);
   atomic_store(&rt->shutdown, true);
   pthread_mutex_unlock(&rt->graph_mu);
   strata__graph_discard_unsubmitted(rt);
   strata__runtime_wait_until(rt, all_idle, rt);
+  /* Every task has ended and posted its callback: run them all. */
+  strata__notify_stop(rt);
   strata__htable_foreach(&rt->tasks, release_task_handle, rt);
   teardown(rt);
   return STRATA_OK;

@@ -16,6 +16,7 @@
 #include "copy.h"
 #include "memory.h"
 #include "peers.h"
+#include "notify.h"
 #include "placement.h"
 #include "policy.h"
 #include "staging.h"
@@ -76,6 +77,8 @@ struct strata_runtime {
   pthread_mutex_t done_mu;
   pthread_cond_t done_cv;
   _Atomic unsigned waiters;
+
+  strata__notifier_t notify; /* callbacks and the event fd (notify.h) */
 };
 
 /** Wake threads blocked in waits; cheap when nobody waits. @thread any */

@@ -229,7 +229,7 @@ int strata_buffer_unregister(strata_runtime_t *rt, strata_buffer_t buf) {
     return STRATA_EINVAL;
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->buffers, buf.id);
   /* From here on, submissions that access it fail, unless the
    * application holds it (checked under the same lock). */
   bool was_dead, acquired;
@@ -270,7 +270,7 @@ int strata_buffer_acquire(strata_runtime_t *rt, strata_buffer_t buf,
     return STRATA_EINVAL;
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->buffers, buf.id);
   strata__task_t *t;
   int rc = strata__graph_host_begin(rt, b, mode, &t);
   if (rc)
@@ -290,7 +290,7 @@ int strata_buffer_release(strata_runtime_t *rt, strata_buffer_t buf) {
     return STRATA_EINVAL;
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->buffers, buf.id);
   pthread_mutex_lock(&rt->graph_mu);
   strata__task_t *t = b->acquired;
   pthread_mutex_unlock(&rt->graph_mu);
@@ -307,7 +307,7 @@ int strata_buffer_get(const strata_runtime_t *rt, strata_buffer_t buf,
     return STRATA_EINVAL;
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->buffers, buf.id);
   if (ptr)
     *ptr = b->ptr;
   if (size)

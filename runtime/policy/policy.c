@@ -907,7 +907,7 @@ int strata_buffer_set_tag(strata_runtime_t *rt, strata_buffer_t buf,
     return STRATA_EINVAL;
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->buffers, buf.id);
   strata__strlcpy(b->tag, tag, sizeof b->tag);
   strata__policy_t *P = rt->policy;
   if (!P)

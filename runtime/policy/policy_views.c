@@ -151,7 +151,10 @@ static void push_buffers(lua_State *L, const strata__task_t *t) {
 static void push_tags(lua_State *L, const strata__attrs_t *a) {
   lua_createtable(L, 0, (int)a->ntags);
   for (size_t i = 0; i < a->ntags; i++) {
-    lua_pushstring(L, a->tags[i].value);
+    if (a->tags[i].is_number) /* set with a number: Lua sees a number */
+      lua_pushnumber(L, a->tags[i].number);
+    else
+      lua_pushstring(L, a->tags[i].value);
     lua_setfield(L, -2, a->tags[i].key);
   }
 }
@@ -165,6 +168,8 @@ typedef struct job_copy {
   bool has_priority;
   size_t ntags;
   char keys[JOB_TAGS_MAX][64], values[JOB_TAGS_MAX][64];
+  double numbers[JOB_TAGS_MAX];
+  bool is_number[JOB_TAGS_MAX];
 } job_copy_t;
 
 static void copy_job(strata__job_t *job, job_copy_t *c) {
@@ -181,6 +186,8 @@ static void copy_job(strata__job_t *job, job_copy_t *c) {
   for (size_t i = 0; i < a->ntags && c->ntags < JOB_TAGS_MAX; i++, c->ntags++) {
     strata__strlcpy(c->keys[c->ntags], a->tags[i].key, 64);
     strata__strlcpy(c->values[c->ntags], a->tags[i].value, 64);
+    c->numbers[c->ntags] = a->tags[i].number;
+    c->is_number[c->ntags] = a->tags[i].is_number;
   }
   pthread_mutex_unlock(&job->mu);
 }
@@ -204,7 +211,10 @@ static void push_job(lua_State *L, strata__job_t *job) {
   lua_setfield(L, -2, "priority");
   lua_createtable(L, 0, (int)c.ntags);
   for (size_t i = 0; i < c.ntags; i++) {
-    lua_pushstring(L, c.values[i]);
+    if (c.is_number[i])
+      lua_pushnumber(L, c.numbers[i]);
+    else
+      lua_pushstring(L, c.values[i]);
     lua_setfield(L, -2, c.keys[i]);
   }
   lua_setfield(L, -2, "tags");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* runtime/tasks/attrs.h: key/value attributes of tasks and jobs. Well-known keys
  * are parsed once into typed fields (the placement policy reads them per
- * task); other keys are kept as string tags. */
+ * task); other keys are kept as tags, each a string or a number (a number
+ * tag also keeps its shortest exact text, for readers that want strings). */
 #ifndef STRATA_ATTRS_H
 #define STRATA_ATTRS_H
 
@@ -9,6 +10,8 @@
 
 typedef struct strata__tag {
   char *key, *value;
+  double number; /* when is_number: value is its "%.17g" text */
+  bool is_number;
 } strata__tag_t;
 
 typedef struct strata__attrs {
@@ -31,6 +34,15 @@ void strata__attrs_free(strata__attrs_t *at, const strata__allocator_t *a);
  *          STRATA_ENOMEM (at unchanged) */
 int strata__attrs_set(strata__attrs_t *at, const strata__allocator_t *a,
                       const char *key, const char *value);
+
+/** Set key to a number: "flops" (finite, >= 0), "priority" (an integer in
+ *  int's range) or a user tag; the string keys ("name", "tier",
+ *  "precision", "owner") refuse numbers.
+ *  @return 0; STRATA_EINVAL (empty key, string key, out of range, not
+ *          finite);
+ *          STRATA_ENOMEM (at unchanged) */
+int strata__attrs_set_number(strata__attrs_t *at, const strata__allocator_t *a,
+                             const char *key, double value);
 
 /** Value of a user tag, or NULL. */
 const char *strata__attrs_tag(const strata__attrs_t *at, const char *key);

@@ -173,6 +173,10 @@ static bool will_not_run(strata__task_t *t) {
  * waits for one of them to reach zero. */
 static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
   bool wake = atomic_load(&t->waited);
+  /* The job first: once every device is idle (what destroy waits for),
+   * every job's accounting, and the callback its end may post, is done. */
+  if (t->job)
+    strata__job_task_ended(rt, t->job, t, status);
   /* A device going idle may make the whole runtime idle; only look when
    * someone waits, since reading `submitted` on every end would pull its
    * line away from the submitting thread. (Sequentially consistent: a
@@ -183,8 +187,6 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
     if (atomic_load(&rt->waiters) && ended == atomic_load(&d->submitted))
       wake = true;
   }
-  if (t->job)
-    strata__job_task_ended(rt, t->job, t, status);
   if (status == STRATA_EDEPFAILED || status == STRATA_ECANCELED) {
     strata__task_t *o = atomic_load(&t->doom);
     if (o)
@@ -199,6 +201,28 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
   }
   if (wake)
     strata__runtime_notify(rt);
+}
+
+/* On the notifier thread: the task's callback, then its watch. */
+static void deliver_done(strata_runtime_t *rt, strata__notice_t *n) {
+  strata__task_t *t = STRATA_CONTAINER_OF(n, strata__task_t, notice);
+  t->done_cb(rt, (strata_task_t){t->id}, t->status, t->done_arg);
+  if (t->watched)
+    strata__evfd_signal(&rt->notify.ev);
+  strata__task_unref(t);
+}
+
+/* A submitted task with a callback or a watch ended: queue the callback
+ * (the watch follows it), or signal the watch now. Never runs embedder
+ * code here: the caller may hold graph_mu or be inside a submission. */
+static void tell_embedder(strata_runtime_t *rt, strata__task_t *t) {
+  if (t->done_cb) {
+    strata__task_ref(t); /* until delivered */
+    t->notice.deliver = deliver_done;
+    strata__notify_post(rt, &t->notice);
+  } else {
+    strata__evfd_signal(&rt->notify.ev);
+  }
 }
 
 /* Where the successors that become ready go while tasks end. */
@@ -251,6 +275,10 @@ static void end_one(strata_runtime_t *rt, strata__task_t *t, int status,
     b = i < n ? b->next : NULL;
   }
   if (submitted) {
+    /* After the status is published (waits see it) and before the end is
+     * counted (destroy, once everything is counted, runs what is queued). */
+    if (STRATA_UNLIKELY(t->done_cb || t->watched))
+      tell_embedder(rt, t);
     account_end(rt, t, status);
     strata__task_unref(t);
   }
@@ -512,11 +540,12 @@ static void link_accesses(strata__task_t *t) {
 /* Look up a task that is still being described. */
 static int get_created(strata_runtime_t *rt, strata_task_t h,
                        strata__task_t **out) {
+  *out = NULL;
   if (!rt)
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, h);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, h.id);
   if (strata__task_state(t) != STRATA_TASK_CREATED)
     return STRATA_ESTATE;
   *out = t;
@@ -568,6 +597,9 @@ static strata__task_t *new_task(strata_runtime_t *rt, strata__kernel_t *k) {
   t->qnode.priority = 0;
   t->host = false;
   t->decision = NULL;
+  t->done_cb = NULL;
+  t->done_arg = NULL;
+  t->watched = false;
   return t;
 }
 
@@ -577,7 +609,7 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
     return STRATA_EINVAL;
   strata__kernel_t *k = strata__kernel_get(rt, kernel);
   if (!k)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->kernels, kernel.id);
   if (atomic_load(&rt->shutdown))
     return STRATA_ESHUTDOWN;
   strata__task_t *t = new_task(rt, k);
@@ -611,10 +643,13 @@ int strata_task_access(strata_runtime_t *rt, strata_task_t task,
   }
   strata__buffer_t *b = strata__buffer_get(rt, buf);
   if (!b) {
+    rc = strata__htable_miss(&rt->buffers, buf.id);
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "task '%s': buffer %#llx is not registered",
+               rc == STRATA_EINVAL
+                   ? "task '%s': handle %#llx is not a buffer handle"
+                   : "task '%s': buffer %#llx is not registered",
                strata__task_name(t), (unsigned long long)buf.id);
-    return STRATA_ENOENT;
+    return rc;
   }
   if ((rc = grow_inline(&rt->alloc, (void **)&t->access, &t->cap_access,
                         t->access_inline, t->naccess + 1, sizeof *t->access)))
@@ -661,6 +696,20 @@ int strata_task_set_attr(strata_runtime_t *rt, strata_task_t task,
   return rc;
 }
 
+int strata_task_set_attr_number(strata_runtime_t *rt, strata_task_t task,
+                                const char *key, double value) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  rc = strata__attrs_set_number(&t->attrs, &rt->alloc, key, value);
+  if (rc == STRATA_EINVAL)
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s': numeric attribute '%s'=%g rejected",
+               strata__task_name(t), key ? key : "(null)", value);
+  return rc;
+}
+
 int strata_task_set_priority(strata_runtime_t *rt, strata_task_t task,
                              int priority) {
   strata__task_t *t;
@@ -680,11 +729,33 @@ int strata_task_set_job(strata_runtime_t *rt, strata_task_t task,
     return rc;
   strata__job_t *j = strata__job_get(rt, job);
   if (!j)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->jobs, job.id);
   strata__job_ref(j);
   if (t->job)
     strata__job_unref(rt, t->job);
   t->job = j;
+  return STRATA_OK;
+}
+
+int strata_task_set_callback(strata_runtime_t *rt, strata_task_t task,
+                             strata_task_done_fn fn, void *arg) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  if (fn && (rc = strata__notify_start(rt)))
+    return rc;
+  t->done_cb = fn;
+  t->done_arg = fn ? arg : NULL;
+  return STRATA_OK;
+}
+
+int strata_task_watch(strata_runtime_t *rt, strata_task_t task) {
+  strata__task_t *t;
+  int rc = get_created(rt, task, &t);
+  if (rc)
+    return rc;
+  t->watched = true;
   return STRATA_OK;
 }
 
@@ -693,7 +764,7 @@ int strata_task_set_data(strata_runtime_t *rt, strata_task_t task, void *data) {
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, task);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, task.id);
   t->user_data = data;
   return STRATA_OK;
 }
@@ -711,7 +782,7 @@ int strata_task_depend(strata_runtime_t *rt, strata_task_t task,
     return rc;
   strata__task_t *p = strata__task_get(rt, on);
   if (!p)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, on.id);
   bool cycle = p == t;
   pthread_mutex_lock(&rt->graph_mu);
   if (atomic_load(&rt->shutdown)) {
@@ -874,7 +945,7 @@ int strata_task_wait(strata_runtime_t *rt, strata_task_t task) {
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, task);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, task.id);
   int state = strata__task_state(t);
   if (state == STRATA_TASK_CREATED)
     return STRATA_ESTATE;
@@ -895,7 +966,7 @@ int strata_task_info(strata_runtime_t *rt, strata_task_t task,
     return STRATA_EINVAL;
   strata__task_t *t = strata__task_get(rt, task);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, task.id);
   strata_task_info_t info = {.struct_size = sizeof info};
   info.state = (strata_task_state_t)strata__task_state(t);
   if (info.state == STRATA_TASK_DONE) {
@@ -918,7 +989,7 @@ int strata_task_release(strata_runtime_t *rt, strata_task_t task) {
     return STRATA_EINVAL;
   strata__task_t *t = strata__htable_retire(&rt->tasks, task.id);
   if (!t)
-    return STRATA_ENOENT;
+    return strata__htable_miss(&rt->tasks, task.id);
   if (strata__task_state(t) == STRATA_TASK_CREATED) {
     pthread_mutex_lock(&rt->graph_mu);
     /* Re-check: a concurrent submit may have won the race. */
@@ -1009,7 +1080,9 @@ int strata_task_decision(strata_runtime_t *rt, strata_task_t task,
   if (!rt || !out || out->struct_size <= sizeof(size_t))
     return STRATA_EINVAL;
   strata__task_t *t = strata__htable_get(&rt->tasks, task.id);
-  if (!t || !t->submitted || !t->decision)
+  if (!t)
+    return strata__htable_miss(&rt->tasks, task.id);
+  if (!t->submitted || !t->decision)
     return STRATA_ENOENT;
   const strata__decision_t *d = t->decision;
   strata_decision_t r = {.struct_size = sizeof r};

@@ -16,6 +16,7 @@
 #include "data.h"
 #include "job.h"
 #include "kernel.h"
+#include "notify.h"
 #include "queue.h"
 
 #include <strata/backend.h>
@@ -129,6 +130,14 @@ typedef struct strata__task {
   /* Why it runs where it runs (strata_task_decision): allocated when the
    * runtime records decisions, else NULL. */
   strata__decision_t *decision;
+
+  /* What its end tells the embedder (set while CREATED, read once it has
+   * ended): a callback run on the notifier thread, and whether to signal
+   * the event fd (after the callback, when there is one). */
+  strata_task_done_fn done_cb;
+  void *done_arg;
+  bool watched;
+  strata__notice_t notice;
 
   /* Aligned as malloc's memory is: kernels cast it to their own struct. */
   _Alignas(max_align_t) unsigned char args_inline[STRATA__INLINE_ARGS];

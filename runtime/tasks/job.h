@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "attrs.h"
+#include "notify.h"
 
 struct strata_runtime;
 struct strata__task;
@@ -18,12 +19,22 @@ typedef struct strata__job {
   strata__attrs_t attrs;
   atomic_bool canceled;
   _Atomic uint64_t submitted, pending, succeeded, failed, dep_failed, ncanceled;
+  /* `failed` by cause (strata_job_info_t says which status goes where). */
+  _Atomic uint64_t kernel_failed, device_failed, data_lost, data_failed,
+      no_memory, other_failed;
   /* The first task to end non-zero, copied rather than referenced (a
    * reference would form a cycle through the task's own job reference). */
   bool has_failure;
   uint64_t first_failed_id;
   int first_failed_status;
   char first_failed_name[64];
+  /* What the job's next idle moment tells the embedder (guarded by mu):
+   * a one-shot callback (still set while its notice is queued, so that a
+   * second one is refused until it has run) and a one-shot watch. */
+  strata_job_done_fn done_cb;
+  void *done_arg;
+  bool notice_queued, notice_watch, watch_armed;
+  strata__notice_t notice;
 } strata__job_t;
 
 strata__job_t *strata__job_get(struct strata_runtime *rt, strata_job_t j);
