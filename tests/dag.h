@@ -38,6 +38,10 @@ typedef struct test_dag {
   uint64_t *ref;  /* the same, computed sequentially */
   test_mix_args_t *args;
   uint16_t (*which)[TEST_MIX_MAX_ACC];
+  /* Kernels that may run twice: a task whose results a failing device
+   * could not bring home runs again elsewhere (eager_writeback). The
+   * results are checked exactly all the same. Default 0. */
+  unsigned reruns_max;
 } test_dag_t;
 
 /** A random DAG of `ntask` tasks over `nbuf` buffers of `words` words;

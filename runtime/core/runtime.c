@@ -19,30 +19,6 @@ void strata_runtime_opts_init(strata_runtime_opts_t *opts) {
   opts->prefetch = 1;
 }
 
-/* {=== Completion signalling ===} */
-
-void strata__runtime_notify(strata_runtime_t *rt) {
-  /* Pairs with the increment in wait_until (both sequentially
-   * consistent): either the waiter sees the state change that preceded
-   * this call, or this call sees the waiter and broadcasts under the lock
-   * the waiter holds until it sleeps. */
-  if (!atomic_load(&rt->waiters))
-    return;
-  pthread_mutex_lock(&rt->done_mu);
-  pthread_cond_broadcast(&rt->done_cv);
-  pthread_mutex_unlock(&rt->done_mu);
-}
-
-void strata__runtime_wait_until(strata_runtime_t *rt, bool (*done)(void *arg),
-                                void *arg) {
-  pthread_mutex_lock(&rt->done_mu);
-  atomic_fetch_add(&rt->waiters, 1);
-  while (!done(arg))
-    pthread_cond_wait(&rt->done_cv, &rt->done_mu);
-  atomic_fetch_sub(&rt->waiters, 1);
-  pthread_mutex_unlock(&rt->done_mu);
-}
-
 /* Every submitted task counts in its device's load until it ends, so the
  * runtime is idle when every load is zero (no separate global counter for
  * every task end to contend on). */
@@ -57,7 +33,7 @@ static bool all_idle(void *arg) {
 int strata_runtime_wait_all(strata_runtime_t *rt) {
   if (!rt)
     return STRATA_EINVAL;
-  strata__runtime_wait_until(rt, all_idle, rt);
+  strata__waits_until(&rt->waits, all_idle, rt);
   return STRATA_OK;
 }
 
@@ -81,8 +57,7 @@ static void init_locks(strata_runtime_t *rt) {
   pthread_mutex_init(&rt->kernels_mu, NULL);
   pthread_mutex_init(&rt->data_mu, NULL);
   strata__mutex_init_hot(&rt->graph_mu);
-  pthread_mutex_init(&rt->done_mu, NULL);
-  pthread_cond_init(&rt->done_cv, NULL);
+  (void)strata__waits_init(&rt->waits);
   strata__htable_init(&rt->tasks, STRATA__HKIND_TASK);
   strata__htable_init(&rt->jobs, STRATA__HKIND_JOB);
   strata__htable_init(&rt->buffers, STRATA__HKIND_BUFFER);
@@ -98,7 +73,7 @@ static void teardown(strata_runtime_t *rt) {
    * the buffers (whose access history holds the last task references) and
    * the memory nodes, while the backends that hold device memory are
    * still loaded; then the backends and their devices. */
-  strata__devices_watch_stop(rt); /* it fails devices: before they go */
+  strata__watchdog_stop(rt); /* it fails devices: before they go */
   strata__jobs_release_all(rt);
   strata__health_stop(rt); /* it calls the policy: before it goes */
   strata__policy_fini(rt);
@@ -120,8 +95,7 @@ static void teardown(strata_runtime_t *rt) {
   strata__htable_destroy(&rt->kernels, &rt->alloc);
   strata__task_pool_drain(&rt->task_pool, &rt->alloc);
   strata__notify_fini(&rt->notify);
-  pthread_cond_destroy(&rt->done_cv);
-  pthread_mutex_destroy(&rt->done_mu);
+  strata__waits_fini(&rt->waits);
   pthread_mutex_destroy(&rt->graph_mu);
   pthread_mutex_destroy(&rt->data_mu);
   pthread_mutex_destroy(&rt->kernels_mu);
@@ -171,7 +145,7 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
       (rc = strata__health_start(rt, o.health_period_ms)))
     goto fail;
   /* Last: failing a device needs memory, placement and the policy. */
-  strata__devices_watch_start(rt, o.worker_start_timeout_ms);
+  strata__watchdog_start(rt, o.worker_start_timeout_ms);
   *out = rt;
   return STRATA_OK;
 fail:
@@ -197,7 +171,7 @@ int strata_runtime_destroy(strata_runtime_t *rt) {
   atomic_store(&rt->shutdown, true);
   pthread_mutex_unlock(&rt->graph_mu);
   strata__graph_discard_unsubmitted(rt);
-  strata__runtime_wait_until(rt, all_idle, rt);
+  strata__waits_until(&rt->waits, all_idle, rt);
   /* Every task has ended and posted its callback: run them all. */
   strata__notify_stop(rt);
   strata__htable_foreach(&rt->tasks, release_task_handle, rt);

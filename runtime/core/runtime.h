@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/core/runtime.h: the runtime object every module hangs its state off,
- * and the completion signalling that waits are built on. */
+/* runtime/core/runtime.h: the runtime object every module hangs its state
+ * off: what ties the modules together (runtime/README.md). */
 #ifndef STRATA_RUNTIME_INTERNAL_H
 #define STRATA_RUNTIME_INTERNAL_H
 
@@ -21,10 +21,12 @@
 #include "policy.h"
 #include "staging.h"
 #include "transfer.h"
+#include "wait.h"
+#include "watchdog.h"
 #include "topology.h"
 
 /* Lock order, outermost first: graph_mu, then a queue's mu or the task
- * pool's mu; data_mu, kernels_mu, a job's mu and done_mu are leaves. No
+ * pool's mu; data_mu, kernels_mu, a job's mu and the waits' mu are leaves. No
  * runtime lock is held while calling a kernel or a backend; the log
  * callback may be called under graph_mu (it must not re-enter the runtime,
  * as strata/common.h says). */
@@ -72,21 +74,9 @@ struct strata_runtime {
   uint64_t next_seq;
   uint64_t visit_epoch;
 
-  /* Waits (task, job, buffer, all) sleep on done_cv and re-check their
-   * condition; enders broadcast only when someone is waiting. */
-  pthread_mutex_t done_mu;
-  pthread_cond_t done_cv;
-  _Atomic unsigned waiters;
+  strata__waits_t waits; /* every wait of the API sleeps here (wait.h) */
 
   strata__notifier_t notify; /* callbacks and the event fd (notify.h) */
 };
-
-/** Wake threads blocked in waits; cheap when nobody waits. @thread any */
-void strata__runtime_notify(struct strata_runtime *rt);
-
-/** Block until done(arg) is true, re-checking after each notification.
- *  @thread any */
-void strata__runtime_wait_until(struct strata_runtime *rt,
-                                bool (*done)(void *arg), void *arg);
 
 #endif /* STRATA_RUNTIME_INTERNAL_H */

@@ -248,7 +248,7 @@ int strata_buffer_unregister(strata_runtime_t *rt, strata_buffer_t buf) {
   ask_to_be_woken(h.writer);
   for (size_t i = 0; i < h.nreaders; i++)
     ask_to_be_woken(h.readers[i]);
-  strata__runtime_wait_until(rt, history_idle, &h);
+  strata__waits_until(&rt->waits, history_idle, &h);
   drop_history(rt, &h);
   /* The latest data goes home before the replicas are freed. */
   int rc = strata__memory_buffer_flush(rt, b);

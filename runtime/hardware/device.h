@@ -165,30 +165,6 @@ static inline void strata__depth_gave_own(strata__device_t *d) {
  *  @thread any */
 void strata__depth_stop(strata__device_t *d);
 
-/* {=== Watchdog ===}
- * A backend whose start() succeeded but that never runs a device's workers
- * would leave the tasks placed there waiting forever: once the bound has
- * passed, every device none of whose workers has called next() is failed,
- * so that its tasks run elsewhere or end STRATA_EDEVICE. */
-typedef struct strata__watchdog {
-  pthread_mutex_t mu;
-  pthread_cond_t cv; /* CLOCK_MONOTONIC; signalled to stop */
-  pthread_t thread;
-  uint64_t bound_ns;
-  bool running; /* the thread was started and is not joined yet */
-  bool stop;    /* under mu */
-} strata__watchdog_t;
-
-/** Watch the devices for `timeout_ms` from now (0: the default, 5 s;
- *  negative: do not watch). No thread is started when every device already
- *  has a worker; a thread that cannot be started is logged at WARN and the
- *  devices go unwatched.
- *  @thread owner (creation, once the devices and memory are set up) */
-void strata__devices_watch_start(struct strata_runtime *rt, int timeout_ms);
-/** Stop the watchdog and wait for it; a no-op when it never started.
- *  @thread owner (destruction, before devices and memory go) */
-void strata__devices_watch_stop(struct strata_runtime *rt);
-
 /** Should d's replicas live in managed memory? Yes when d offers only
  *  managed memory, or offers it and `wanted` (strata_runtime_opts_t.
  *  managed_devices: names, or "all") names d; a name d cannot honour is

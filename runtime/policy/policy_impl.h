@@ -93,18 +93,6 @@ typedef struct strata__policy {
       reload_failures, call_ns, probations, skipped, busy;
 } strata__policy_t;
 
-/* A task's tier and precision: its own attribute, else its job's. (The
- * job's attributes are set before its tasks are submitted.) */
-static inline const char *strata__task_tier(const strata__task_t *t) {
-  return t->attrs.tier ? t->attrs.tier : t->job ? t->job->attrs.tier : NULL;
-}
-
-static inline const char *strata__task_precision(const strata__task_t *t) {
-  return t->attrs.precision ? t->attrs.precision
-         : t->job           ? t->job->attrs.precision
-                            : NULL;
-}
-
 /* {=== policy_views.c ===} */
 
 /** Create the metatables, the device, node and machine views and the
@@ -124,8 +112,5 @@ const char *strata__pviews_mask(strata__policy_t *P, lua_State *L, int idx,
 /** The device a view on the stack names, or -1 when idx is not one. */
 int strata__pviews_to_device(strata__policy_t *P, lua_State *L, int idx);
 
-/** Seconds t would run on device d: measured history, else rated speed. */
-double strata__pviews_estimate(strata__policy_t *P, const strata__task_t *t,
-                               int d);
 
 #endif /* STRATA_POLICY_IMPL_H */

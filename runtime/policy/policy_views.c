@@ -20,9 +20,6 @@
 /* Most entries a list answer may have (a device may appear more than
  * once, so this is above the device count). */
 #define ANSWER_LIST_MAX 1024
-/* Rate assumed for a device that does not know its own (the cpu backend
- * on a real machine): per worker, flop/s. */
-#define GUESS_FLOPS_PER_WORKER 1e10
 
 static strata__policy_t *engine(lua_State *L) {
   return lua_touserdata(L, lua_upvalueindex(1));
@@ -504,37 +501,10 @@ static uint64_t check_set(lua_State *L, int idx) {
 
 /* {=== Estimates ===} */
 
-static double rate_per_task(const strata__device_t *dev, const char *prec) {
-  /* As the sim and the rated speeds mean it: FP64 only when said. */
-  bool fp64 = prec && !strcmp(prec, "fp64");
-  double rate = fp64 ? dev->desc.fp64_flops : dev->desc.fp32_flops;
-  if (rate <= 0)
-    return GUESS_FLOPS_PER_WORKER;
-  return rate / (dev->desc.nworkers ? dev->desc.nworkers : 1);
-}
-
 /* A helper that needs estimates was called: keep them from now on. */
 static void want_estimates(strata__policy_t *P) {
   if (!atomic_load_explicit(&P->rt->track_estimates, memory_order_relaxed))
     atomic_store(&P->rt->track_estimates, true);
-}
-
-double strata__pviews_estimate(strata__policy_t *P, const strata__task_t *t,
-                               int d) {
-  const strata__device_t *dev = P->rt->devices[d];
-  double s;
-  uint64_t count;
-  if (strata__perf_lookup(&P->perf, t->kernel->name,
-                          strata__device_model_name(dev), t->working_set, &s,
-                          &count))
-    return s;
-  double compute =
-      t->attrs.flops > 0
-          ? t->attrs.flops / rate_per_task(dev, strata__task_precision(t))
-          : 0;
-  double bw = dev->desc.mem_bandwidth;
-  double memory = bw > 0 ? (double)t->working_set / bw : 0;
-  return compute > memory ? compute : memory;
 }
 
 /* Seconds to bring t's inputs to device d's memory, one copy after the
@@ -661,7 +631,8 @@ static int m_estimate(lua_State *L) {
   strata__policy_t *P = engine(L);
   want_estimates(P);
   const strata__task_t *t = check_task(L, 1);
-  lua_pushnumber(L, strata__pviews_estimate(P, t, check_device(L, 2)));
+  lua_pushnumber(L, strata__perf_estimate(
+                        &P->perf, P->rt->devices[check_device(L, 2)], t));
   return 1;
 }
 

@@ -40,7 +40,7 @@ static void queue(strata_runtime_t *rt, strata__task_t *t) {
 void strata__dispatch_enqueue(strata_runtime_t *rt, strata__task_t *t) {
   if (t->host) { /* the application, waiting for this in host_begin */
     atomic_store(&t->state, STRATA_TASK_READY);
-    strata__runtime_notify(rt);
+    strata__waits_notify(&rt->waits);
     return;
   }
   atomic_store_explicit(&t->state, STRATA_TASK_READY, memory_order_release);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/scheduling/perfmodel.c: run-time history per (kernel, device model, size
- * bucket), and its file (see perfmodel.h). */
+/* runtime/scheduling/perfmodel.c: run-time history per (kernel, device model,
+ * size bucket), and its file (see perfmodel.h). */
 #include "config.h"
 
 #include "perfmodel.h"
+
+#include "device.h"
+#include "graph.h"
 
 #include "sandbox.h"
 
@@ -20,7 +23,7 @@
 #define AVERAGE_WINDOW 32
 #define NAME_MAX_LEN 255 /* kernel and model names in the file */
 #define LINE_MAX_LEN (2 * NAME_MAX_LEN + 94) /* bytes of one line */
-#define FILE_MAX ((size_t)64 << 20)         /* bytes of the file */
+#define FILE_MAX ((size_t)64 << 20)          /* bytes of the file */
 
 void strata__perf_init(strata__perfmodel_t *pm) {
   memset(pm, 0, sizeof *pm);
@@ -337,4 +340,36 @@ int strata__perf_save(strata__perfmodel_t *pm, const char *path,
     return STRATA_EIO;
   }
   return STRATA_OK;
+}
+
+/* {=== Estimates ===} */
+
+/* Rate assumed for a device that does not know its own (the cpu backend
+ * on a real machine): per worker, flop/s. */
+#define GUESS_FLOPS_PER_WORKER 1e10
+
+static double rate_per_task(const strata__device_t *dev, const char *prec) {
+  /* As the sim and the rated speeds mean it: FP64 only when said. */
+  bool fp64 = prec && !strcmp(prec, "fp64");
+  double rate = fp64 ? dev->desc.fp64_flops : dev->desc.fp32_flops;
+  if (rate <= 0)
+    return GUESS_FLOPS_PER_WORKER;
+  return rate / (dev->desc.nworkers ? dev->desc.nworkers : 1);
+}
+
+double strata__perf_estimate(strata__perfmodel_t *perf,
+                             const strata__device_t *dev,
+                             const strata__task_t *t) {
+  double s;
+  uint64_t count;
+  if (strata__perf_lookup(perf, t->kernel->name, strata__device_model_name(dev),
+                          t->working_set, &s, &count))
+    return s;
+  double compute =
+      t->attrs.flops > 0
+          ? t->attrs.flops / rate_per_task(dev, strata__task_precision(t))
+          : 0;
+  double bw = dev->desc.mem_bandwidth;
+  double memory = bw > 0 ? (double)t->working_set / bw : 0;
+  return compute > memory ? compute : memory;
 }

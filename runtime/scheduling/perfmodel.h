@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/scheduling/perfmodel.h: how long a kernel runs on a kind of device. One
- * entry per (kernel name, device model, size bucket), the bucket being the
+/* runtime/scheduling/perfmodel.h: how long a kernel runs on a kind of device.
+ * One entry per (kernel name, device model, size bucket), the bucket being the
  * power of two of the task's working set, holds the mean of the measured
  * run times (an exponential average once it has enough samples, so the
  * model follows a device that slows down). Until an entry has history,
@@ -71,5 +71,18 @@ int strata__perf_load(strata__perfmodel_t *pm, const strata__allocator_t *a,
 /** @return 0; STRATA_EIO (logged) */
 int strata__perf_save(strata__perfmodel_t *pm, const char *path,
                       const strata__logger_t *log);
+
+struct strata_device_handle;
+struct strata__task;
+
+/** Seconds task t would run on device dev: its kernel's measured history
+ *  on that model of device for working sets like t's, else its flops over
+ *  the device's rated speed per worker (FP64 only for "fp64" tasks), or
+ *  its bytes over memory bandwidth, whichever is longer. Placement, the
+ *  plan and the policy's views all estimate through this one function.
+ *  @thread any */
+double strata__perf_estimate(strata__perfmodel_t *perf,
+                             const struct strata_device_handle *dev,
+                             const struct strata__task *t);
 
 #endif /* STRATA_PERFMODEL_H */

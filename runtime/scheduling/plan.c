@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/scheduling/plan.c: the estimated timeline of placed work (see plan.h). */
+/* runtime/scheduling/plan.c: the estimated timeline of placed work (see
+ * plan.h). */
 #include "config.h"
 
 #include "plan.h"
@@ -131,7 +132,8 @@ int strata__plan_copy(const strata_runtime_t *rt, const strata__buffer_t *b,
   if (card >= 0 && !peer)
     legs[n++] = leg(rt, card, true, b->size, 0);
   if (dev->desc.own_memory)
-    legs[n++] = leg(rt, d, false, b->size, peer ? strata__peers_bandwidth(rt, d, card) : 0);
+    legs[n++] = leg(rt, d, false, b->size,
+                    peer ? strata__peers_bandwidth(rt, d, card) : 0);
   return n;
 }
 
@@ -198,7 +200,7 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
     }
     ready = max2(ready, made);
   }
-  double run = strata__pviews_estimate(P, t, d);
+  double run = strata__perf_estimate(&P->perf, P->rt->devices[d], t);
   e->start = ready;
   e->finish = ready + run;
   /* The worker is booked as a throughput too: a task waiting for late

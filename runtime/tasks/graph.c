@@ -20,10 +20,6 @@ void strata__task_ref(strata__task_t *t) {
   atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 }
 
-const char *strata__task_name(const strata__task_t *t) {
-  return t->attrs.name ? t->attrs.name : t->kernel->name;
-}
-
 /* {=== Task pool ===} */
 
 /* Tasks kept for reuse; beyond this, ended tasks go back to the allocator
@@ -184,7 +180,7 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
   if (t->device >= 0) {
     strata__device_t *d = rt->devices[t->device];
     uint64_t ended = atomic_fetch_add(&d->ended, 1) + 1;
-    if (atomic_load(&rt->waiters) && ended == atomic_load(&d->submitted))
+    if (strata__waits_any(&rt->waits) && ended == atomic_load(&d->submitted))
       wake = true;
   }
   if (status == STRATA_EDEPFAILED || status == STRATA_ECANCELED) {
@@ -200,7 +196,7 @@ static void account_end(strata_runtime_t *rt, strata__task_t *t, int status) {
                  strata__task_name(t));
   }
   if (wake)
-    strata__runtime_notify(rt);
+    strata__waits_notify(&rt->waits);
 }
 
 /* On the notifier thread: the task's callback, then its watch. */
@@ -596,6 +592,7 @@ static strata__task_t *new_task(strata_runtime_t *rt, strata__kernel_t *k) {
   t->qnode.next = NULL;
   t->qnode.priority = 0;
   t->host = false;
+  t->staged = false;
   t->decision = NULL;
   t->done_cb = NULL;
   t->done_arg = NULL;
@@ -952,7 +949,7 @@ int strata_task_wait(strata_runtime_t *rt, strata_task_t task) {
   if (state != STRATA_TASK_DONE) {
     strata__task_ref(t);
     atomic_store(&t->waited, true);
-    strata__runtime_wait_until(rt, task_done, t);
+    strata__waits_until(&rt->waits, task_done, t);
     int st = t->status;
     strata__task_unref(t);
     return st;
@@ -1061,7 +1058,7 @@ int strata__graph_host_begin(strata_runtime_t *rt, strata__buffer_t *b,
   atomic_store(&t->waited, true);
   if (atomic_fetch_sub(&t->npending, 1) == 1)
     atomic_store(&t->state, STRATA_TASK_READY);
-  strata__runtime_wait_until(rt, host_ready, t);
+  strata__waits_until(&rt->waits, host_ready, t);
   atomic_store(&t->state, STRATA_TASK_RUNNING);
   *out = t;
   return STRATA_OK;

@@ -174,8 +174,24 @@ void strata__task_unref(strata__task_t *t);
 void strata__graph_retarget(struct strata_runtime *rt, strata__task_t *t,
                             int d);
 
-/** The name shown to users: the "name" attribute, else the kernel's. */
-const char *strata__task_name(const strata__task_t *t);
+/** The name shown to users: the "name" attribute, else the kernel's.
+ *  Inline: every module that logs about a task reads it, and none of them
+ *  should depend on the graph for that. @thread any */
+static inline const char *strata__task_name(const strata__task_t *t) {
+  return t->attrs.name ? t->attrs.name : t->kernel->name;
+}
+
+/* A task's tier and precision: its own attribute, else its job's. (The
+ * job's attributes are set before its tasks are submitted.) */
+static inline const char *strata__task_tier(const strata__task_t *t) {
+  return t->attrs.tier ? t->attrs.tier : t->job ? t->job->attrs.tier : NULL;
+}
+
+static inline const char *strata__task_precision(const strata__task_t *t) {
+  return t->attrs.precision ? t->attrs.precision
+         : t->job           ? t->job->attrs.precision
+                            : NULL;
+}
 
 /** The union of the modes t uses the buffer of access i with, when access
  *  i is that buffer's first in t; 0 otherwise (so callers visit each

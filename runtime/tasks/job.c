@@ -129,7 +129,7 @@ void strata__job_task_ended(strata_runtime_t *rt, strata__job_t *job,
    * waiter that sees pending == 0 also sees the final counts. */
   if (atomic_fetch_sub(&job->pending, 1) == 1) {
     went_idle(rt, job);
-    strata__runtime_notify(rt);
+    strata__waits_notify(&rt->waits);
   }
 }
 
@@ -200,7 +200,7 @@ int strata_job_wait(strata_runtime_t *rt, strata_job_t j) {
     return strata__htable_miss(&rt->jobs, j.id);
   /* Hold a reference: another thread may release the handle meanwhile. */
   strata__job_ref(job);
-  strata__runtime_wait_until(rt, job_idle, job);
+  strata__waits_until(&rt->waits, job_idle, job);
   int st = job_status(job);
   strata__job_unref(rt, job);
   return st;
