@@ -385,13 +385,11 @@ static void test_policy_broken_policies(void **state) {
      * without calling the hook (32 tasks in well under 10 ms would all
      * be skipped; a slow machine may give the hook a trial or two). */
     strata_policy_stats_t s = stats(&p);
-    if (s.fallbacks + s.skipped != 32 || s.fallbacks < 3 ||
-        s.probations < 1)
+    if (s.fallbacks + s.skipped != 32 || s.fallbacks < 3 || s.probations < 1)
       fail_msg("%s: %llu fallbacks + %llu skipped (%llu probations), "
-               "expected 32", broken[i].name,
-               (unsigned long long)s.fallbacks,
-               (unsigned long long)s.skipped,
-               (unsigned long long)s.probations);
+               "expected 32",
+               broken[i].name, (unsigned long long)s.fallbacks,
+               (unsigned long long)s.skipped, (unsigned long long)s.probations);
     if (!test_log_has(&p.s.log, broken[i].logged))
       fail_msg("%s: the log lacks '%s':\n%s", broken[i].name, broken[i].logged,
                p.s.log.text);
@@ -631,7 +629,9 @@ static void test_policy_perf_models(void **state) {
                tmpdir, "estimate.lua",
                "function place(task, m)\n"
                "  local d = m.by_class('gddr')[1]\n"
-               "  print(string.format('estimate %.6f', m.estimate(task, d)))\n"
+               "  local e = m.estimate(task, d)\n"
+               "  print(string.format('estimate %.6f', e))\n"
+               "  if e >= 0.0019 then print('estimate from history') end\n"
                "  return d\nend\n"));
   prt_t p;
   prt_opts(&p, "cpu,sim", pair_machine(), path);
@@ -647,9 +647,10 @@ static void test_policy_perf_models(void **state) {
     assert_int_equal(strata_task_release(p.s.rt, t), 0);
   }
   /* The first estimate came from the rates (~1 ns for 1 KiB at 1 TB/s);
-   * the last from history: ~2 ms. */
+   * the last from history: the kernel sleeps 2 ms, so at least that (more
+   * on a loaded machine). */
   assert_true(test_log_has(&p.s.log, "estimate 0.000000"));
-  assert_true(test_log_has(&p.s.log, "estimate 0.002"));
+  assert_true(test_log_has(&p.s.log, "estimate from history"));
   prt_stop(&p);
   /* Saved; a new runtime starts from them. */
   FILE *f = fopen(models, "r");
@@ -671,7 +672,7 @@ static void test_policy_perf_models(void **state) {
   assert_int_equal(strata_task_wait(p.s.rt, t), 0);
   assert_int_equal(strata_task_release(p.s.rt, t), 0);
   assert_false(test_log_has(&p.s.log, "estimate 0.000000"));
-  assert_true(test_log_has(&p.s.log, "estimate 0.002"));
+  assert_true(test_log_has(&p.s.log, "estimate from history"));
   prt_stop(&p);
   /* A corrupt file: logged, ignored from the bad line on. */
   test_write_file(tmpdir, "models.txt", "strata-perfmodel 1\nnonsense\n");

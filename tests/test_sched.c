@@ -56,6 +56,19 @@ static strata_task_t rec_task(strata_runtime_t *rt, strata_kernel_t k, int id,
   return t;
 }
 
+/* Wait until t runs (the only worker is then inside the gate task): a
+ * poll, not a sleep, so that a loaded machine cannot reorder the test. */
+static void wait_running(strata_runtime_t *rt, strata_task_t t) {
+  for (int i = 0; i < 10000; i++) {
+    strata_task_info_t info = {.struct_size = sizeof info};
+    assert_int_equal(strata_task_info(rt, t, &info), 0);
+    if (info.state == STRATA_TASK_RUNNING)
+      return;
+    test_sleep_ms(1);
+  }
+  fail_msg("the gate task never started");
+}
+
 static int reset(void **state) {
   (void)state;
   atomic_store(&gate_open, 1);
@@ -73,7 +86,7 @@ static void test_sched_priority_then_fifo(void **state) {
   atomic_store(&gate_open, 0);
   strata_task_t gate = rec_task(rt, k, 100, 1);
   assert_int_equal(strata_task_submit(rt, gate), 0);
-  test_sleep_ms(10); /* the only worker is now inside the gate task */
+  wait_running(rt, gate);
   int prios[] = {3, 1, 5, 1, 3, 5, 0, -2, 5};
   int n = (int)(sizeof prios / sizeof *prios);
   for (int i = 0; i < n; i++) {
@@ -101,7 +114,7 @@ static void test_sched_job_priority_is_default(void **state) {
   atomic_store(&gate_open, 0);
   strata_task_t gate = rec_task(rt, k, 100, 1);
   assert_int_equal(strata_task_submit(rt, gate), 0);
-  test_sleep_ms(10);
+  wait_running(rt, gate);
   strata_task_t plain = rec_task(rt, k, 1, 0);
   strata_task_t in_job = rec_task(rt, k, 2, 0);
   strata_task_t own = rec_task(rt, k, 3, 0);

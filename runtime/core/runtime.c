@@ -77,6 +77,7 @@ static void teardown(strata_runtime_t *rt) {
   strata__jobs_release_all(rt);
   strata__health_stop(rt); /* it calls the policy: before it goes */
   strata__policy_fini(rt);
+  strata__estimates_fini(rt); /* saves the history: after the policy */
   strata__buffers_free(rt);
   strata__transfer_stop(rt);
   if (rt->mem.nodes)
@@ -141,6 +142,7 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
   strata__staging_init(rt); /* pinned memory: before the pinned tier */
   if ((rc = strata__memory_init(rt, &o)) ||
       (rc = strata__transfer_start(rt, o.prefetch != 0)) ||
+      (rc = strata__estimates_init(rt, &o)) ||
       (rc = strata__policy_init(rt, &o)) ||
       (rc = strata__health_start(rt, o.health_period_ms)))
     goto fail;

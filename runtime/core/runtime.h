@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "device.h"
+#include "estimates.h"
 #include "graph.h"
 #include "handle.h"
 #include "health.h"
@@ -74,6 +75,7 @@ struct strata_runtime {
   uint64_t next_seq;
   uint64_t visit_epoch;
 
+  strata__estimates_t estimates; /* run-time history (estimates.h) */
   strata__waits_t waits; /* every wait of the API sleeps here (wait.h) */
 
   strata__notifier_t notify; /* callbacks and the event fd (notify.h) */

@@ -13,17 +13,17 @@
 
 #define COMP "policy"
 
-#define DEFAULT_TIME_MS 50         /* wall clock per hook call */
-#define LOAD_TIME_NS 1000000000u   /* wall clock for the main chunk */
-#define DEFAULT_TEMPERATURE 85.0   /* degrees C */
-#define DEFAULT_POWER 300.0        /* W */
-#define CALL_SAMPLE 8           /* hook calls per timed one (call_ns) */
-#define SCRIPT_MAX (1u << 20)   /* bytes of policy source */
-#define SEEN_MAX 1024           /* distinct errors remembered */
-#define PRINT_MAX 1024          /* bytes of one print() line */
-#define PROBATION_AFTER 3       /* consecutive failures */
-#define PROBATION_FIRST_NS 10000000u      /* 10 ms */
-#define PROBATION_MAX_NS 10000000000u     /* 10 s */
+#define DEFAULT_TIME_MS 50            /* wall clock per hook call */
+#define LOAD_TIME_NS 1000000000u      /* wall clock for the main chunk */
+#define DEFAULT_TEMPERATURE 85.0      /* degrees C */
+#define DEFAULT_POWER 300.0           /* W */
+#define CALL_SAMPLE 8                 /* hook calls per timed one (call_ns) */
+#define SCRIPT_MAX (1u << 20)         /* bytes of policy source */
+#define SEEN_MAX 1024                 /* distinct errors remembered */
+#define PRINT_MAX 1024                /* bytes of one print() line */
+#define PROBATION_AFTER 3             /* consecutive failures */
+#define PROBATION_FIRST_NS 10000000u  /* 10 ms */
+#define PROBATION_MAX_NS 10000000000u /* 10 s */
 
 extern const char strata__policy_tiered[];
 extern const size_t strata__policy_tiered_size;
@@ -138,8 +138,8 @@ static bool push_hook(strata__policy_t *P, int ref) {
 
 /* {=== Failing hooks: probation ===} */
 
-static const char *const hook_names[STRATA__HOOKS] = {"place", "cache",
-                                                      "evict", "alert"};
+static const char *const hook_names[STRATA__HOOKS] = {"place", "cache", "evict",
+                                                      "alert"};
 
 /* Is hook h on probation now? Counts the decision it leaves to the
  * default. A hook whose period has run out is called again: on trial.
@@ -708,18 +708,6 @@ static void health_round(strata_runtime_t *rt) { check_health(rt); }
 
 /* {=== Performance models ===} */
 
-void strata__policy_task_ran(strata_runtime_t *rt, const strata__task_t *t,
-                             int d, uint64_t ns) {
-  strata__policy_t *P = rt->policy;
-  /* A device whose time is modelled: its real run times say nothing, and
-   * the rated estimate is what the model charges anyway. */
-  if (!P || P->modelled[d])
-    return;
-  strata__perf_record(&P->perf, &rt->alloc, t->kernel->name,
-                      strata__device_model_name(rt->devices[d]), t->working_set,
-                      (double)ns * 1e-9);
-}
-
 void strata__policy_placed(strata_runtime_t *rt, const strata__task_t *t,
                            int d) {
   strata__policy_t *P = rt->policy;
@@ -749,13 +737,10 @@ static void set_limits(strata__policy_t *P, const strata_runtime_opts_t *o) {
 
 static void free_policy(strata_runtime_t *rt, strata__policy_t *P) {
   close_state(&P->s);
-  strata__perf_fini(&P->perf, &rt->alloc);
   strata__plan_fini(&P->plan, rt);
   strata__free(&rt->alloc, P->seen, P->cap_seen * sizeof *P->seen);
   strata__free(&rt->alloc, P->over, rt->ndevices ? rt->ndevices : 1);
-  strata__free(&rt->alloc, P->modelled, rt->ndevices ? rt->ndevices : 1);
   strata__strfree(&rt->alloc, P->path);
-  strata__strfree(&rt->alloc, P->perf_path);
   pthread_mutex_destroy(&P->mu);
   strata__free(&rt->alloc, P, sizeof *P);
 }
@@ -767,44 +752,28 @@ int strata__policy_init(strata_runtime_t *rt,
     return STRATA_ENOMEM;
   P->rt = rt;
   pthread_mutex_init(&P->mu, NULL);
-  strata__perf_init(&P->perf);
   set_limits(P, opts);
   P->s.ref_place = P->s.ref_cache = P->s.ref_evict = P->s.ref_alert = LUA_NOREF;
   P->over = strata__zalloc(&rt->alloc, rt->ndevices ? rt->ndevices : 1);
-  P->modelled = strata__zalloc(&rt->alloc, rt->ndevices ? rt->ndevices : 1);
   bool script = !opts->policy || opts->policy[0];
-  if (!P->over || !P->modelled ||
-      (opts->policy && opts->policy[0] &&
-       !(P->path = strata__strdup(&rt->alloc, opts->policy))) ||
-      (opts->perf_models &&
-       !(P->perf_path = strata__strdup(&rt->alloc, opts->perf_models)))) {
+  if (!P->over || (opts->policy && opts->policy[0] &&
+                   !(P->path = strata__strdup(&rt->alloc, opts->policy)))) {
     free_policy(rt, P);
     return STRATA_ENOMEM;
   }
   int rc = script ? load(P, P->path) : STRATA_OK;
-  if (rc == STRATA_OK && P->perf_path)
-    rc = strata__perf_load(&P->perf, &rt->alloc, P->perf_path, &rt->log) ==
-                 STRATA_ENOMEM
-             ? STRATA_ENOMEM
-             : STRATA_OK;
   if (rc) {
     free_policy(rt, P);
     return rc;
   }
-  bool modelled = false;
-  for (size_t d = 0; d < rt->ndevices; d++) {
-    strata_device_model_t m = {.struct_size = sizeof m};
-    P->modelled[d] = strata_device_model(rt, (int)d, &m) == STRATA_OK;
-    modelled |= P->modelled[d];
-  }
-  if (strata__plan_init(&P->plan, rt, modelled)) {
+  if (strata__plan_init(&P->plan, rt, rt->estimates.any_modelled)) {
     free_policy(rt, P);
     return STRATA_ENOMEM;
   }
   rt->policy = P;
   /* Estimates are kept from a script's first question on; a perf-model
    * file means someone wants the history anyway. */
-  atomic_store(&rt->track_estimates, P->perf_path != NULL);
+  atomic_store(&rt->track_estimates, rt->estimates.path != NULL);
   /* The engine is the placer from now on, also without a script: a reload
    * may bring one, and the placer must not change under submitters. */
   atomic_store(&P->has_place, P->s.L && P->s.ref_place != LUA_NOREF);
@@ -820,8 +789,6 @@ void strata__policy_fini(strata_runtime_t *rt) {
   strata__policy_t *P = rt->policy;
   if (!P)
     return;
-  if (P->perf_path)
-    (void)strata__perf_save(&P->perf, P->perf_path, &rt->log);
   rt->policy = NULL;
   atomic_store(&rt->track_estimates, false);
   rt->placer = strata__placer_default;

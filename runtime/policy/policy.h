@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/policy/policy.h: the Lua policy engine. A policy script defines hooks,
- * each optional: place(task, machine) at submit time, cache(buffer,
+/* runtime/policy/policy.h: the Lua policy engine. A policy script defines
+ * hooks, each optional: place(task, machine) at submit time, cache(buffer,
  * machine) when a tagged buffer is first read, evict(buffer, node,
  * machine) when a replica must leave a full node, and alert(device,
  * metric, value) when a health reading crosses its threshold. The engine
@@ -53,11 +53,6 @@ void strata__policy_fini(struct strata_runtime *rt);
  *  error: the default tiers apply). @thread any (memory locks held) */
 int strata__policy_evict(struct strata_runtime *rt,
                          const struct strata__buffer *b, int node);
-
-/** A task ended on device d after running `ns` nanoseconds: feed the
- *  performance model. @thread the worker */
-void strata__policy_task_ran(struct strata_runtime *rt,
-                             const struct strata__task *t, int d, uint64_t ns);
 
 /** t was placed on device d: enter its estimated run in the plan (see
  *  plan.h), and note d as where the buffers it writes will be.

@@ -30,11 +30,11 @@ typedef struct strata__shape {
 /* A loaded script: its state and the references into its registry. A
  * reload builds a new one beside the running one and swaps. */
 typedef struct strata__pstate {
-  strata__sandbox_t *sb; /* NULL: no script */
-  lua_State *L;          /* sb's state */
+  strata__sandbox_t *sb;                          /* NULL: no script */
+  lua_State *L;                                   /* sb's state */
   int ref_place, ref_cache, ref_evict, ref_alert; /* LUA_NOREF: absent */
   int ref_task, ref_buffer, ref_machine, ref_nodes;
-  int ref_proxies; /* read-only proxy -> the table behind it */
+  int ref_proxies;                /* read-only proxy -> the table behind it */
   int ref_task_mt, ref_device_mt; /* to recognise views quickly */
 } strata__pstate_t;
 
@@ -81,12 +81,9 @@ typedef struct strata__policy {
 
   /* Alert state (the health thread calls check_health). */
   double alert_temperature, alert_power;
-  uint8_t *over;  /* per device: bit 0 temperature, bit 1 power over */
-  bool *modelled; /* per device: its time is modelled (no history) */
+  uint8_t *over; /* per device: bit 0 temperature, bit 1 power over */
 
-  strata__perfmodel_t perf;
   strata__plan_t plan; /* placed work, for finish-time estimates */
-  char *perf_path;
   bool record;
 
   _Atomic uint64_t calls, cached, fallbacks, errors, alerts, reloads,
@@ -111,6 +108,5 @@ const char *strata__pviews_mask(strata__policy_t *P, lua_State *L, int idx,
 
 /** The device a view on the stack names, or -1 when idx is not one. */
 int strata__pviews_to_device(strata__policy_t *P, lua_State *L, int idx);
-
 
 #endif /* STRATA_POLICY_IMPL_H */

@@ -631,8 +631,7 @@ static int m_estimate(lua_State *L) {
   strata__policy_t *P = engine(L);
   want_estimates(P);
   const strata__task_t *t = check_task(L, 1);
-  lua_pushnumber(L, strata__perf_estimate(
-                        &P->perf, P->rt->devices[check_device(L, 2)], t));
+  lua_pushnumber(L, strata__estimates_run_time(P->rt, t, check_device(L, 2)));
   return 1;
 }
 

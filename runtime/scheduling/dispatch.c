@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/scheduling/dispatch.c: ready tasks into device queues, and the worker-side
- * services (next, complete, device_failed, bind) that backends call:
- * around each task, the memory manager brings its data to the device and
+/* runtime/scheduling/dispatch.c: ready tasks into device queues, and the
+ * worker-side services (next, complete, device_failed, bind) that backends
+ * call: around each task, the memory manager brings its data to the device and
  * takes note of what it wrote; a device that fails has its work run
  * elsewhere. */
 #include "config.h"
@@ -58,7 +58,8 @@ void strata__dispatch_enqueue(strata_runtime_t *rt, strata__task_t *t) {
 static void stage_failed(strata_runtime_t *rt, strata__device_t *dev,
                          strata__task_t *t, int rc);
 
-void strata__dispatch_staged(strata_runtime_t *rt, strata__task_t *t, int status) {
+void strata__dispatch_staged(strata_runtime_t *rt, strata__task_t *t,
+                             int status) {
   if (status == STRATA_OK) {
     t->staged = true;
     queue(rt, t);
@@ -76,7 +77,8 @@ static void unstage(strata_runtime_t *rt, strata__task_t *t) {
   (void)strata__memory_release(rt, t, t->device, false);
 }
 
-bool strata__dispatch_may_run_next(strata_runtime_t *rt, const strata__task_t *t) {
+bool strata__dispatch_may_run_next(strata_runtime_t *rt,
+                                   const strata__task_t *t) {
   const strata__queue_t *q = &rt->devices[t->device]->queue;
   return !strata__queue_size(q) ||
          t->qnode.priority >= strata__queue_top_priority(q);
@@ -112,7 +114,7 @@ static void run_elsewhere(strata_runtime_t *rt, strata__task_t *t) {
 }
 
 void strata__dispatch_fail_device(strata_runtime_t *rt, strata__device_t *d,
-                               const char *why) {
+                                  const char *why) {
   if (atomic_exchange(&d->failed, true))
     return;
   size_t lost = strata__memory_device_lost(rt, d->index);
@@ -132,15 +134,16 @@ void strata__dispatch_fail_device(strata_runtime_t *rt, strata__device_t *d,
 static void give_place(strata__device_t *d, strata__task_t *t);
 
 void strata__dispatch_device_failed(strata_core_t *core,
-                                 strata_device_handle_t *dev,
-                                 strata_work_t *work, const char *why) {
+                                    strata_device_handle_t *dev,
+                                    strata_work_t *work, const char *why) {
   strata_runtime_t *rt = core->rt;
   if (work) {
     strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
     give_place(dev, t);
     if (rt->mem.active)
       (void)strata__memory_release(rt, t, dev->index, false);
-    strata__dispatch_fail_device(rt, dev, why ? why : "reported by its backend");
+    strata__dispatch_fail_device(rt, dev,
+                                 why ? why : "reported by its backend");
     run_elsewhere(rt, t);
     return;
   }
@@ -247,8 +250,8 @@ static int take_runnable(strata_runtime_t *rt, strata__device_t *dev,
 }
 
 int strata__dispatch_next(strata_core_t *core, strata_device_handle_t *dev,
-                       unsigned worker, int64_t timeout_ns,
-                       strata_work_t **out) {
+                          unsigned worker, int64_t timeout_ns,
+                          strata_work_t **out) {
   strata_runtime_t *rt = core->rt;
   if (worker >= dev->desc.nworkers) {
     STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
@@ -329,7 +332,7 @@ static bool results_home(strata_runtime_t *rt, strata__device_t *d,
 }
 
 void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
-                            int status) {
+                               int status) {
   strata_runtime_t *rt = core->rt;
   strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
   strata__device_t *d = rt->devices[t->device];
@@ -362,7 +365,7 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
   }
   if (status == STRATA_OK &&
       atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
-    strata__policy_task_ran(rt, t, d->index, ran_ns);
+    strata__estimates_task_ran(rt, t, d->index, ran_ns);
   if (status != STRATA_OK) {
     atomic_fetch_add_explicit(mine ? &slot->w.tasks_failed
                                    : &slot->w.far_failed,
@@ -398,8 +401,8 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
   }
 }
 
-int strata__dispatch_bind_worker(strata_core_t *core, strata_device_handle_t *dev,
-                              unsigned worker) {
+int strata__dispatch_bind_worker(strata_core_t *core,
+                                 strata_device_handle_t *dev, unsigned worker) {
   strata_runtime_t *rt = core->rt;
   if (worker >= dev->desc.nworkers)
     return STRATA_ERANGE;

@@ -200,7 +200,7 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
     }
     ready = max2(ready, made);
   }
-  double run = strata__perf_estimate(&P->perf, P->rt->devices[d], t);
+  double run = strata__estimates_run_time(P->rt, t, d);
   e->start = ready;
   e->finish = ready + run;
   /* The worker is booked as a throughput too: a task waiting for late
