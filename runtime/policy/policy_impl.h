@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/policy/policy_impl.h: what the two halves of the policy engine share:
- * policy.c (the state, its sandbox and limits, calling hooks, checking
- * their answers, reload, health alerts) and policy_views.c (the read-only
- * views and helpers a script sees). Not for other modules: they use
- * policy.h. */
+/* runtime/policy/policy_impl.h: what the three parts of the policy engine
+ * share: policy.c (the state, its sandbox and limits, calling hooks,
+ * probation, loading and reload), hooks.c (asking the place, evict, cache
+ * and alert hooks and checking their answers) and policy_views.c (the
+ * read-only views and helpers a script sees); plan.c reads the plan in it.
+ * Not for other modules: they use policy.h. */
 #ifndef STRATA_POLICY_IMPL_H
 #define STRATA_POLICY_IMPL_H
 
@@ -89,6 +90,39 @@ typedef struct strata__policy {
   _Atomic uint64_t calls, cached, fallbacks, errors, alerts, reloads,
       reload_failures, call_ns, probations, skipped, busy;
 } strata__policy_t;
+
+/* {=== Shared by policy.c (the engine) and hooks.c ===} */
+
+/** Call the function below nargs arguments on the stack within the hook
+ *  limits; times one call in a few. @return a lua_pcall status
+ *  @thread holder of P->mu */
+int strata__policy_pcall(strata__policy_t *P, int nargs, int nresults);
+/** Log a hook's error once per distinct message (with a traceback when
+ *  `raised`) and count it. @thread holder of P->mu */
+void strata__policy_hook_error(strata__policy_t *P, const char *hook,
+                               const char *msg, bool raised);
+/** Push the hook `ref` names. @return false when there is none */
+bool strata__policy_push_hook(strata__policy_t *P, int ref);
+/** Is hook h on probation (skipped, the default decides)? */
+bool strata__policy_on_probation(strata__policy_t *P, strata__hook_t h);
+/** A call of hook h succeeded, or failed: probation bookkeeping. */
+void strata__policy_hook_succeeded(strata__policy_t *P, strata__hook_t h);
+void strata__policy_hook_failed(strata__policy_t *P, strata__hook_t h);
+/** Take P->mu, waiting at most the per-call time limit for another
+ *  thread's hook. @return false (counted as busy) when it was not taken */
+bool strata__policy_lock(strata__policy_t *P);
+/** Forget every cached placement answer (a reload, an alert). P->mu held. */
+void strata__policy_clear_shapes(strata__policy_t *P);
+
+/** The placer the engine installs (placement.h's place). @thread any */
+int strata__policy_place(void *state, struct strata_runtime *rt,
+                         strata__task_t *t, int *device);
+/** Run the cache hook for a tagged buffer. @return whether it ran
+ *  @thread holder of P->mu */
+bool strata__policy_call_cache(strata__policy_t *P, strata__buffer_t *b);
+/** After each round of health readings: alert on devices over a threshold.
+ *  @thread the health thread */
+void strata__policy_health_round(struct strata_runtime *rt);
 
 /* {=== policy_views.c ===} */
 
