@@ -1334,12 +1334,13 @@ static void print_overlap(const bench_t *b, const overlap_shape_t *s,
   fflush(stdout);
 }
 
-/* Every input crossed the link exactly once, and a capped card made room
- * by evicting. */
+/* Every input crossed the link (more than once is no error, only slower:
+ * a prefetch evicted before its task ran; h2d_bytes shows it), and a
+ * capped card made room by evicting. */
 static int overlap_check(const overlap_shape_t *s, const overlap_counts_t *c) {
-  if (c->h2d != s->tasks * s->size)
-    return wrong("overlap: %" PRIu64
-                 " bytes went to the card, expected %" PRIu64,
+  if (c->h2d < s->tasks * s->size)
+    return wrong("overlap: %" PRIu64 " bytes went to the card, expected at "
+                 "least %" PRIu64,
                  c->h2d, s->tasks * s->size);
   if (s->capped && s->tasks > OVERLAP_FIT &&
       c->evictions < s->tasks - OVERLAP_FIT)
@@ -1383,13 +1384,10 @@ static int overlap_once(bench_t *b, const overlap_shape_t *s,
         !(rc = task_counts(b, &before[0], &before[1])) &&
         !(rc = overlap_counts(b, node, &c0))) {
       uint64_t t0 = now_ns();
-      fprintf(stderr, "%8.3f t0\n", t0 / 1e6);
       rc = overlap_submit(b, s);
-      fprintf(stderr, "%8.3f submitted\n", now_ns() / 1e6);
       /* Wait even after a failed submit: tasks in flight use the buffers. */
       int wrc = finish_round(b, before, rc ? 0 : s->tasks);
       ns = now_ns() - t0;
-      fprintf(stderr, "%8.3f waited\n", now_ns() / 1e6);
       if (!rc)
         rc = wrc;
       if (!rc && !(rc = overlap_counts(b, node, &c))) {
