@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* bench/strata-membench.c: memory-manager benchmarks on the sim backend,
  * whose devices keep their memory in separate host memory and copy with
- * memcpy (and, for the last two, what policies make of a machine). Four
+ * memcpy (and, for tiled and tiers, what policies make of a machine). Five
  * workloads, each printing one JSON line per measurement:
  *   transfer  host->device copies of N buffers, against plain memcpy;
  *   evict     a cyclic sweep over 3x a device's memory, reading (clean
@@ -1264,7 +1264,11 @@ typedef struct overlap_shape {
 
 /* One card, one worker (one compute slot: the tasks compute one after
  * another), in real time, with memory for every input: the cap, where
- * there is one, is device_bytes. */
+ * there is one, is device_bytes. Why the compute time is a flops
+ * attribute and not a kernel that spins: the sim models it (a work
+ * completes once its compute slot was busy that long), and a spinning
+ * kernel would take a host core from the copy and staging threads.
+ * @return 0; 1 (said on stderr) when the file cannot be written */
 static int write_overlap_machine(bench_t *b, const overlap_shape_t *s,
                                  char *path, size_t len) {
   snprintf(path, len, "%s/overlap.lua", b->tmpdir);
@@ -1330,7 +1334,6 @@ static void print_overlap(const bench_t *b, const overlap_shape_t *s,
          b->opt.prefetch, s->t, s->t, copy, compute, bound, copy + compute,
          makespan, makespan / bound, makespan / (copy + compute), c->h2d,
          c->evictions, c->prefetches);
-  (void)b;
   fflush(stdout);
 }
 
