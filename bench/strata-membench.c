@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* bench/strata-membench.c: memory-manager benchmarks on the sim backend,
  * whose devices keep their memory in separate host memory and copy with
- * memcpy (and, for the last two, what policies make of a machine). Four
+ * memcpy (and, for tiled and tiers, what policies make of a machine). Five
  * workloads, each printing one JSON line per measurement:
  *   transfer  host->device copies of N buffers, against plain memcpy;
  *   evict     a cyclic sweep over 3x a device's memory, reading (clean
@@ -9,7 +9,11 @@
  *   tiled     a tiled matrix multiply on a machine description in modelled
  *             time, with the data moved per link and the modelled makespan;
  *   tiers     a three-tier job (preprocessing, FP64 training, FP32
- *             validation) in modelled time, next to its lower bounds.
+ *             validation) in modelled time, next to its lower bounds;
+ *   overlap   independent tasks on one card in real time, each copying
+ *             its input for as long as it then computes: the makespan
+ *             against max(copies, compute) and against their sum, on a
+ *             roomy card and on one that holds a few inputs.
  * Time is never judged; a wrong result or a failed call is an error
  * (exit 1), a bad command line exits 2. */
 #include "config.h"
@@ -48,10 +52,10 @@
 #define EVICT_FIT 8      /* ... which holds this many buffers */
 #define HOST_NODE 0      /* host memory is always memory node 0 */
 
-typedef enum { W_TRANSFER, W_EVICT, W_TILED, W_TIERS } workload_t;
+typedef enum { W_TRANSFER, W_EVICT, W_TILED, W_TIERS, W_OVERLAP } workload_t;
 
 static const char *const workload_names[] = {"transfer", "evict", "tiled",
-                                             "tiers"};
+                                             "tiers", "overlap"};
 
 typedef struct options {
   workload_t workload;
@@ -83,16 +87,19 @@ typedef struct bench {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: " PROG " transfer|evict|tiled|tiers [options]\n"
+          "usage: " PROG " transfer|evict|tiled|tiers|overlap [options]\n"
           "  --size BYTES       transfer: buffer size (default: each of 64K,\n"
-          "                     1M, 16M); evict: buffer size (default 1M);\n"
-          "                     tiled: tile size, b*b*8 (default 2M, b=512).\n"
+          "                     1M, 16M); evict, overlap: buffer size\n"
+          "                     (default 1M); tiled: tile size, b*b*8\n"
+          "                     (default 2M, b=512).\n"
           "                     Suffixes K, M, G (powers of 1024)\n"
           "  --count N          transfer: buffers (default 256M/size, at\n"
           "                     least 4); evict: sweeps (default 20); tiled:\n"
-          "                     tiles per side T (default 8)\n"
+          "                     tiles per side T (default 8); overlap: tasks\n"
+          "                     (default 64)\n"
           "  --repeat R         transfer: timed rounds, best kept (default\n"
-          "                     5); evict, tiled: measurements (default 1)\n"
+          "                     5); evict, tiled, overlap: measurements\n"
+          "                     (default 1)\n"
           "  --machine FILE     tiled: machine description (default\n"
           "                     " STRATA_SOURCE_MACHINES "/mixed.lua)\n"
           "  --oversub X        tiled: cap device memory at working set / X\n"
@@ -270,7 +277,7 @@ static options_t parse_args(int argc, char **argv) {
     }
   }
   if (!have_workload)
-    usage_error("no workload given: transfer, evict, tiled or tiers");
+    usage_error("no workload given: transfer, evict, tiled, tiers or overlap");
   bool modelled = o.workload == W_TILED || o.workload == W_TIERS;
   if (!modelled && (o.machine || o.policy))
     usage_error("--machine and --policy apply to tiled and tiers only");
@@ -283,7 +290,8 @@ static options_t parse_args(int argc, char **argv) {
 
 /* {=== Machine descriptions in a temporary directory ===} */
 
-static const char *const machine_files[] = {"transfer.lua", "evict.lua"};
+static const char *const machine_files[] = {"transfer.lua", "evict.lua",
+                                            "overlap.lua"};
 
 static int make_tmpdir(bench_t *b) {
   const char *base = getenv("TMPDIR");
@@ -1233,18 +1241,212 @@ static int run_tiers(bench_t *b) {
   return rc;
 }
 
+/* {=== overlap: copies and compute of equal length, in real time ===} */
+
+/* The card: mixed.lua's RTX 4090 (simulated) with its host link slowed
+ * from 32 GB/s to 1 GB/s. The sim really copies the bytes (memcpy, about
+ * 8 GB/s on the development machine), and that must be a small part of
+ * each modelled copy, or the benchmark would time the host's memcpy. */
+#define OVERLAP_LINK_BANDWIDTH 1e9 /* bytes/s */
+#define OVERLAP_LINK_LATENCY 5e-6  /* s */
+#define OVERLAP_FP32 82.6e12       /* flop/s, as in mixed.lua */
+#define OVERLAP_TASKS 64
+#define OVERLAP_FIT 4 /* capped: the card holds this many inputs */
+/* The sim holds a copy back 10 ms at most (SIM_COPY_DELAY_MAX_NS). */
+#define OVERLAP_COPY_MAX 0.01
+
+typedef struct overlap_shape {
+  uint64_t size, tasks;
+  double t;     /* one task's copy time, and its compute time */
+  double flops; /* what makes its compute time t */
+  bool capped;  /* device_bytes holds OVERLAP_FIT inputs */
+} overlap_shape_t;
+
+/* One card, one worker (one compute slot: the tasks compute one after
+ * another), in real time, with memory for every input: the cap, where
+ * there is one, is device_bytes. Why the compute time is a flops
+ * attribute and not a kernel that spins: the sim models it (a work
+ * completes once its compute slot was busy that long), and a spinning
+ * kernel would take a host core from the copy and staging threads.
+ * @return 0; 1 (said on stderr) when the file cannot be written */
+static int write_overlap_machine(bench_t *b, const overlap_shape_t *s,
+                                 char *path, size_t len) {
+  snprintf(path, len, "%s/overlap.lua", b->tmpdir);
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  fprintf(
+      f,
+      "-- written by " PROG ": mixed.lua's GDDR card, host link at "
+      "%g GB/s\n"
+      "return {\n"
+      "  name = \"membench overlap\",\n"
+      "  time = \"real\",\n"
+      "  devices = {\n"
+      "    { class = \"gddr\", name = \"RTX 4090 (simulated, slow link)\",\n"
+      "      memory = %" PRIu64 ", mem_bandwidth = 1.008 * TB,\n"
+      "      link_bandwidth = %.0f, link_latency = %g,\n"
+      "      fp64 = 1.3 * TFLOPS, fp32 = %.0f, workers = 1 },\n"
+      "  },\n"
+      "}\n",
+      OVERLAP_LINK_BANDWIDTH / 1e9, 2 * s->tasks * s->size + 64 * MIB,
+      OVERLAP_LINK_BANDWIDTH, OVERLAP_LINK_LATENCY, OVERLAP_FP32);
+  if (fclose(f)) {
+    fprintf(stderr, PROG ": writing %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
+/* What the timed round added to the card's counters and its host link. */
+typedef struct overlap_counts {
+  uint64_t h2d, evictions, prefetches;
+} overlap_counts_t;
+
+static int overlap_counts(const bench_t *b, int node, overlap_counts_t *c) {
+  strata_memory_node_info_t n;
+  int rc;
+  if ((rc = node_info(b, node, &n)) ||
+      (rc = link_bytes(b, HOST_NODE, node, &c->h2d)))
+    return rc;
+  c->evictions = n.evictions;
+  c->prefetches = n.prefetches;
+  return 0;
+}
+
+static void print_overlap(const bench_t *b, const overlap_shape_t *s,
+                          uint64_t device_bytes, uint64_t ns,
+                          const overlap_counts_t *c) {
+  double n = (double)s->tasks, copy = n * s->t, compute = n * s->t;
+  /* The pipeline fills with one copy before the first compute starts. */
+  double bound = (copy > compute ? copy : compute) + s->t;
+  double makespan = secs(ns);
+  printf("{\"bench\":\"overlap\",\"mode\":\"%s\",\"size\":%" PRIu64
+         ",\"tasks\":%" PRIu64 ",\"device_bytes\":%" PRIu64
+         ",\"prefetch\":%d,\"task_copy_s\":%.6g,\"task_compute_s\":%.6g"
+         ",\"copy_s\":%.6f,\"compute_s\":%.6f,\"bound_s\":%.6f"
+         ",\"sum_s\":%.6f,\"makespan_s\":%.6f,\"ratio\":%.4f"
+         ",\"sum_ratio\":%.4f,\"h2d_bytes\":%" PRIu64 ",\"evictions\":%" PRIu64
+         ",\"prefetches\":%" PRIu64 "}\n",
+         s->capped ? "capped" : "roomy", s->size, s->tasks, device_bytes,
+         b->opt.prefetch, s->t, s->t, copy, compute, bound, copy + compute,
+         makespan, makespan / bound, makespan / (copy + compute), c->h2d,
+         c->evictions, c->prefetches);
+  fflush(stdout);
+}
+
+/* Every input crossed the link (more than once is no error, only slower:
+ * a prefetch evicted before its task ran; h2d_bytes shows it), and a
+ * capped card made room by evicting. */
+static int overlap_check(const overlap_shape_t *s, const overlap_counts_t *c) {
+  if (c->h2d < s->tasks * s->size)
+    return wrong("overlap: %" PRIu64 " bytes went to the card, expected at "
+                 "least %" PRIu64,
+                 c->h2d, s->tasks * s->size);
+  if (s->capped && s->tasks > OVERLAP_FIT &&
+      c->evictions < s->tasks - OVERLAP_FIT)
+    return wrong("overlap: %" PRIu64 " evictions on a card that holds %d of "
+                 "%" PRIu64 " inputs",
+                 c->evictions, OVERLAP_FIT, s->tasks);
+  return 0;
+}
+
+/* One task per buffer, each reading its own (k_check: a copy that did
+ * not land fails it) and computing for s->t in the sim's model. */
+static int overlap_submit(bench_t *b, const overlap_shape_t *s) {
+  static const strata_access_mode_t mode = STRATA_R;
+  char flops[32];
+  snprintf(flops, sizeof flops, "%.0f", s->flops);
+  task_extra_t extra = {.flops = flops, .precision = "fp32"};
+  for (size_t i = 0; i < b->nbuf; i++) {
+    int rc = submit(b, b->k_check, &b->bufs[i], &mode, 1, extra);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* One measurement in a fresh runtime. An untimed round first (without
+ * the flops: the copies only) leaves the card's blocks in the core's
+ * cache, then every input is made valid at home only: the timed round
+ * copies every input again, but into memory the host has touched, so
+ * that page faults in the sim's memcpy stay out of the timing. */
+static int overlap_once(bench_t *b, const overlap_shape_t *s,
+                        const char *machine) {
+  uint64_t device_bytes = s->capped ? OVERLAP_FIT * s->size : 0;
+  uint64_t before[2], ns = 0;
+  overlap_counts_t c0 = {0}, c = {0};
+  int node = 0;
+  int rc = start_runtime(b, machine, NULL, device_bytes);
+  if (!rc && !(rc = alloc_buffers(b, s->tasks, s->size))) {
+    tag_buffers(b);
+    if (!(rc = register_buffers(b)) && !(rc = device_node(b, &node)) &&
+        !(rc = warm_up(b, b->k_check)) && !(rc = invalidate_device_copies(b)) &&
+        !(rc = task_counts(b, &before[0], &before[1])) &&
+        !(rc = overlap_counts(b, node, &c0))) {
+      uint64_t t0 = now_ns();
+      rc = overlap_submit(b, s);
+      /* Wait even after a failed submit: tasks in flight use the buffers. */
+      int wrc = finish_round(b, before, rc ? 0 : s->tasks);
+      ns = now_ns() - t0;
+      if (!rc)
+        rc = wrc;
+      if (!rc && !(rc = overlap_counts(b, node, &c))) {
+        c = (overlap_counts_t){c.h2d - c0.h2d, c.evictions - c0.evictions,
+                               c.prefetches - c0.prefetches};
+        rc = overlap_check(s, &c);
+      }
+    }
+  }
+  int src = stop_runtime(b);
+  if (!rc && !(rc = src))
+    print_overlap(b, s, device_bytes, ns, &c);
+  free_buffers(b);
+  return rc;
+}
+
+static int run_overlap(bench_t *b) {
+  overlap_shape_t s = {.size = b->opt.size ? b->opt.size : MIB,
+                       .tasks = b->opt.count ? b->opt.count : OVERLAP_TASKS};
+  s.t = OVERLAP_LINK_LATENCY + (double)s.size / OVERLAP_LINK_BANDWIDTH;
+  s.flops = s.t * OVERLAP_FP32;
+  if (s.t > OVERLAP_COPY_MAX) {
+    fprintf(stderr,
+            PROG ": overlap: a %" PRIu64 "-byte copy takes %g s on the "
+                 "card's %g GB/s link, more than the %g s the sim holds a "
+                 "copy back: use a smaller --size\n",
+            s.size, s.t, OVERLAP_LINK_BANDWIDTH / 1e9, OVERLAP_COPY_MAX);
+    return 1;
+  }
+  if (too_big(2 * s.tasks, s.size))
+    return 1;
+  char machine[sizeof b->tmpdir + 32];
+  int rc = write_overlap_machine(b, &s, machine, sizeof machine);
+  uint64_t repeat = b->opt.repeat ? b->opt.repeat : 1;
+  for (int capped = 0; capped <= 1 && !rc; capped++) {
+    s.capped = capped;
+    for (uint64_t r = 0; r < repeat && !rc; r++)
+      rc = overlap_once(b, &s, machine);
+  }
+  return rc;
+}
+
 /* {=== main ===} */
 
 int main(int argc, char **argv) {
   bench_t b = {.opt = parse_args(argc, argv)};
   int rc = 0;
-  if (b.opt.workload == W_TRANSFER || b.opt.workload == W_EVICT)
+  if (b.opt.workload == W_TRANSFER || b.opt.workload == W_EVICT ||
+      b.opt.workload == W_OVERLAP)
     rc = make_tmpdir(&b);
   if (rc == 0)
     rc = b.opt.workload == W_TRANSFER ? run_transfer(&b)
          : b.opt.workload == W_EVICT  ? run_evict(&b)
          : b.opt.workload == W_TILED  ? run_tiled(&b)
-                                      : run_tiers(&b);
+         : b.opt.workload == W_TIERS  ? run_tiers(&b)
+                                      : run_overlap(&b);
   remove_tmpdir(&b);
   return rc ? 1 : 0;
 }

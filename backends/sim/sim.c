@@ -79,6 +79,9 @@ typedef struct sim_dev {
   /* Real time (st->done_mu): when each compute slot is free, in
    * CLOCK_MONOTONIC ns. */
   uint64_t *slot_free; /* spec->workers entries */
+  /* Real time (st->copy_mu): when each direction of the host link is
+   * free, in CLOCK_MONOTONIC ns: copies share a link one after another. */
+  uint64_t link_free[2];
 } sim_dev_t;
 
 /* A work run and waiting for its end (st->done_mu). */
@@ -840,9 +843,32 @@ static void *copy_main(void *arg) {
   return NULL;
 }
 
-/* Queue c by its due time (ties keep the order of issue). */
-static void enqueue(sim_state_t *st, sim_copy_t *c) {
+/* When a copy of `len` ns issued at `now` ends in real time: after what
+ * the link already carries, each direction on its own as in modelled time
+ * (into `to`, out of `from`; a peer copy takes both). Called with copy_mu
+ * held. */
+static uint64_t book_link(sim_dev_t *to, sim_dev_t *from, uint64_t now,
+                          uint64_t len) {
+  uint64_t start = now;
+  if (to && to->link_free[LINK_IN] > start)
+    start = to->link_free[LINK_IN];
+  if (from && from->link_free[LINK_OUT] > start)
+    start = from->link_free[LINK_OUT];
+  if (to)
+    to->link_free[LINK_IN] = start + len;
+  if (from)
+    from->link_free[LINK_OUT] = start + len;
+  return start + len;
+}
+
+/* Queue c by its due time (ties keep the order of issue); in real time a
+ * copy of `len` ns (0: none, it is due now) is booked on the links of
+ * `to` and `from` first. */
+static void enqueue(sim_state_t *st, sim_copy_t *c, sim_dev_t *to,
+                    sim_dev_t *from, uint64_t len) {
   pthread_mutex_lock(&st->copy_mu);
+  if (len)
+    c->due_ns = book_link(to, from, c->due_ns, len);
   sim_copy_t **p = &st->copies;
   while (*p && (*p)->due_ns <= c->due_ns)
     p = &(*p)->next;
@@ -979,8 +1005,8 @@ static bool copy_fails(sim_dev_t *d) {
   return f->copy_fail_at && n >= f->copy_fail_at && n < f->copy_fail_at + count;
 }
 
-/* Real time: the longest a copy is held back, so that a description with
- * a tiny bandwidth cannot stall a test for long. */
+/* Real time: the longest one copy holds its link, so that a description
+ * with a tiny bandwidth cannot stall a test for long. */
 #define SIM_COPY_DELAY_MAX_NS 10000000u
 
 /* How long a copy takes on the simulated link, in real time: latency plus
@@ -995,8 +1021,9 @@ static uint64_t copy_delay_ns(const sim_dev_t *a, const sim_dev_t *b,
 }
 
 /* copy_async: checked and modelled now, landed and reported by the copy
- * thread (at once in modelled time; after the link's time in real time),
- * so copies overlap the kernels and may end out of order. A foreign
+ * thread (at once in modelled time; in real time once the link, which
+ * carries one copy at a time per direction, has carried it), so copies
+ * overlap the kernels and may end out of order. A foreign
  * source (another backend's card) is read through its pointer: every
  * simulated memory is host memory. */
 static int sim_copy_async(void *state, const strata_backend_copy_t *op,
@@ -1013,6 +1040,7 @@ static int sim_copy_async(void *state, const strata_backend_copy_t *op,
   if (!c)
     return STRATA_ENOMEM;
   *c = (sim_copy_t){.op = op, .token = token, .due_ns = now_ns()};
+  uint64_t len = 0;
   if (atomic_load(&a->dead) || (b && atomic_load(&b->dead))) {
     c->status = STRATA_EDEVICE;
   } else if (copy_fails(a) || (b && copy_fails(b))) {
@@ -1022,9 +1050,9 @@ static int sim_copy_async(void *state, const strata_backend_copy_t *op,
   } else if (st->modelled) {
     model_copy(st, to, from, op->dst, op->src, op->size);
   } else {
-    c->due_ns += copy_delay_ns(a, b, op->size);
+    len = copy_delay_ns(a, b, op->size);
   }
-  enqueue(st, c);
+  enqueue(st, c, to, from, len);
   return STRATA_OK;
 }
 
