@@ -80,25 +80,176 @@ static void unpin_upto(strata_runtime_t *rt, strata__task_t *t, int node,
   }
 }
 
-/* One pass over t's buffers. @return 0; STRATA_EAGAIN (no room: all was
- * undone); other errors (all was undone) */
-static int acquire_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
-  for (size_t i = 0; i < t->naccess; i++) {
+/* {=== Acquiring a task's buffers, its copies issued together ===} */
+
+/* Copies of one pass in flight at once at most: beyond, the pass waits
+ * for those before it issues more (a bound on what one task holds busy). */
+#define BATCH_MAX 32
+
+/* The copies a pass has issued and not yet settled, all counted on one
+ * fence: the task's copies overlap each other, and the thread waits once
+ * for all of them instead of once per buffer. */
+typedef struct batch {
+  strata__fence_t f;
+  size_t n;
+  struct {
+    size_t i; /* index in t->access */
+    int src;  /* the node copied from */
+  } op[BATCH_MAX];
+} batch_t;
+
+/* Is buffer b's replica on `node` (b->mu held, no copy on it) filled by
+ * one direct copy from another node, which a pass can issue without
+ * waiting? Returns that node, or -1 when not (valid already, written
+ * only, lost, or its fill hops through host memory or a spill file:
+ * strata__coherence_make_valid then fills it as before). */
+static int direct_source(strata_runtime_t *rt, const strata__buffer_t *b,
+                         int node, strata_access_mode_t mode) {
+  const strata__replica_t *r = &b->rep[node];
+  if (r->state != STRATA__INVALID || !(mode & STRATA_R) || b->lost)
+    return -1;
+  int src = strata__coherence_pick_source(rt, b, node);
+  if (src < 0 || strata__coherence_stage_in_host(rt, b, node, src) ||
+      !strata__move_is_direct(rt, node, src))
+    return -1;
+  return src;
+}
+
+/* Issue the copy filling b's allocated replica on `node` from `src`
+ * (b->mu held on entry, dropped on return). Both replicas are marked
+ * busy until batch_settle: neither is evicted, refilled or written
+ * meanwhile, and nobody waits for the copy holding a lock. */
+static void batch_issue(strata_runtime_t *rt, batch_t *q, size_t i,
+                        strata__buffer_t *b, int node, int src) {
+  strata__replica_t *rd = &b->rep[node], *rs = &b->rep[src];
+  rd->busy++;
+  rs->busy++;
+  void *dst = rd->ptr;
+  const void *from = rs->ptr;
+  pthread_mutex_unlock(&b->mu);
+  q->op[q->n].i = i;
+  q->op[q->n].src = src;
+  q->n++;
+  strata__fence_add(&q->f, 1);
+  strata__copy_issue(rt, node_of(rt, node), dst, node_of(rt, src), from,
+                     b->size, &q->f);
+}
+
+/* Wait for the batch's copies, then settle each: with every copy (and the
+ * pass so far, `ok`) good, its replica becomes shared and is held for t;
+ * else it stays invalid, its memory stale cache (the fence keeps only
+ * the first failure, so one failure drops the whole batch: the next
+ * pass copies again). The batch's entries stay listed (for the undo).
+ * @return 0; the first copy error */
+static int batch_settle(strata_runtime_t *rt, strata__task_t *t, int node,
+                        batch_t *q, bool ok) {
+  int rc = q->n ? strata__fence_wait(&q->f) : STRATA_OK;
+  strata__mnode_t *n = node_of(rt, node);
+  for (size_t k = 0; k < q->n; k++) {
+    size_t i = q->op[k].i;
+    strata__buffer_t *b = t->access[i].buf;
+    strata__replica_t *rd = &b->rep[node], *rs = &b->rep[q->op[k].src];
+    pthread_mutex_lock(&b->mu);
+    rd->busy--;
+    rs->busy--;
+    pthread_cond_broadcast(&b->cv);
+    if (rc == STRATA_OK && ok) {
+      rd->state = STRATA__SHARED;
+      if (rs->state == STRATA__MODIFIED)
+        rs->state = STRATA__SHARED;
+      atomic_fetch_add(&n->misses, 1);
+      strata__move_count(rt, q->op[k].src, node, b->size);
+      strata__coherence_hold(rt, b, node, strata__task_access_mode(t, i));
+    } else {
+      strata__lru_park_stale(rt, b, node);
+    }
+    pthread_mutex_unlock(&b->mu);
+  }
+  return rc;
+}
+
+/* Is access i among the batch's (not held: settled as failed)? */
+static bool in_batch(const batch_t *q, size_t i) {
+  for (size_t k = 0; k < q->n; k++)
+    if (q->op[k].i == i)
+      return true;
+  return false;
+}
+
+/* Undo a pass that failed at access `upto`: unhold what it held (every
+ * distinct buffer before it but the failed batch's). */
+static void undo_pass(strata_runtime_t *rt, strata__task_t *t, int node,
+                      size_t upto, const batch_t *q) {
+  for (size_t i = 0; i < upto; i++) {
     strata_access_mode_t mode = strata__task_access_mode(t, i);
-    if (!mode)
+    if (!mode || in_batch(q, i))
       continue;
     strata__buffer_t *b = t->access[i].buf;
     pthread_mutex_lock(&b->mu);
-    int rc = strata__coherence_make_valid(rt, b, node, mode);
-    if (rc == STRATA_OK)
-      strata__coherence_hold(rt, b, node, mode);
+    strata__coherence_unhold(rt, b, node, mode);
     pthread_mutex_unlock(&b->mu);
-    if (rc) {
-      unpin_upto(rt, t, node, i);
-      return rc;
-    }
   }
-  return STRATA_OK;
+}
+
+/* Make one buffer of t valid on node for the pass: held at once when no
+ * copy is needed or its fill is not a direct copy (made here, waited
+ * for), else its copy issued into the batch. @return 0; the errors of
+ * strata__coherence_make_valid */
+static int pass_one(strata_runtime_t *rt, strata__task_t *t, size_t i, int node,
+                    batch_t *q) {
+  strata_access_mode_t mode = strata__task_access_mode(t, i);
+  strata__buffer_t *b = t->access[i].buf;
+  pthread_mutex_lock(&b->mu);
+  strata__coherence_wait_for_copy(b, &b->rep[node]);
+  if (direct_source(rt, b, node, mode) >= 0 &&
+      strata__evict_alloc_on(rt, b, node) == STRATA_OK) {
+    /* alloc_on keeps b->mu: the source it was picked with still holds. */
+    batch_issue(rt, q, i, b, node, direct_source(rt, b, node, mode));
+    return STRATA_OK;
+  }
+  int rc = strata__coherence_make_valid(rt, b, node, mode);
+  if (rc == STRATA_OK)
+    strata__coherence_hold(rt, b, node, mode);
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+/* One pass over t's buffers. The direct copies it needs are issued
+ * together (up to BATCH_MAX at once) and waited for once, so that they
+ * overlap and may complete in any order, on any thread; fills that hop
+ * through host memory or read a spill file are made one at a time as
+ * before. @return 0; STRATA_EAGAIN (no room: all was undone); other
+ * errors (all was undone) */
+static int acquire_pass(strata_runtime_t *rt, strata__task_t *t, int node) {
+  batch_t q;
+  if (strata__fence_init(&q.f))
+    return STRATA_ENOMEM;
+  q.n = 0;
+  int rc = STRATA_OK;
+  bool pending = true; /* q holds copies not settled yet */
+  size_t i;
+  for (i = 0; i < t->naccess; i++) {
+    if (!strata__task_access_mode(t, i))
+      continue;
+    if (q.n == BATCH_MAX) {
+      if ((rc = batch_settle(rt, t, node, &q, true))) {
+        pending = false;
+        break;
+      }
+      q.n = 0;
+    }
+    if ((rc = pass_one(rt, t, i, node, &q)))
+      break; /* access i was not held */
+  }
+  if (pending) {
+    int copied = batch_settle(rt, t, node, &q, rc == STRATA_OK);
+    if (rc == STRATA_OK)
+      rc = copied;
+  }
+  if (rc) /* the batch's entries were settled as failed: not held */
+    undo_pass(rt, t, node, i, &q);
+  strata__fence_fini(&q.f);
+  return rc;
 }
 
 /* The kernel's pointers (sizes were set at submit), read under each
