@@ -101,7 +101,7 @@ static int check_inputs(const strata_kernel_call_t *c) {
 static void test_transfer2_out_of_order(void **state) {
   (void)state;
   fx_t f;
-  fx_opts(&f, "gather", "gather:gather=4");
+  fx_opts(&f, "gather", "gather:busid=0000:0c:00.0,gather=4");
   fx_create(&f);
   strata_kernel_t k = gpu_kernel(&f, "check", check_inputs);
   static uint64_t in[NIN][4096 + NIN * 64];
@@ -156,7 +156,7 @@ static void test_transfer2_slow_copy_holds_only_its_task(void **state) {
   (void)state;
   enum { SLOW = 3 * 4096, FAST = 4096 };
   fx_t f;
-  fx_opts(&f, "gather", "gather:slow=12288");
+  fx_opts(&f, "gather", "gather:busid=0000:0c:00.0,slow=12288");
   fx_create(&f);
   atomic_store(&order, 0);
   ran_at[0] = ran_at[1] = 0;
@@ -222,7 +222,7 @@ static void reenter_run(const char *backend) {
   enum { NBUF = 8, WORDS = 8192, ROUNDS = 3 };
   fx_t f;
   char opts[128];
-  snprintf(opts, sizeof opts, "%s:reenter=%llx", backend,
+  snprintf(opts, sizeof opts, "%s:busid=0000:0c:00.0,reenter=%llx", backend,
            (unsigned long long)(uintptr_t)reenter);
   fx_opts(&f, backend, opts);
   f.o.device_bytes = 2 * WORDS * sizeof(uint64_t) + 4096;

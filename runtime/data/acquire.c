@@ -101,7 +101,8 @@ typedef struct batch {
 /* Is buffer b's replica on `node` (b->mu held, no copy on it) filled by
  * one direct copy from another node, which a pass can issue without
  * waiting? Returns that node, or -1 when not (valid already, written
- * only, lost, or its fill hops through host memory or a spill file:
+ * only, lost, a memcpy between host-like nodes, or its fill hops through
+ * host memory or a spill file:
  * strata__coherence_make_valid then fills it as before). */
 static int direct_source(strata_runtime_t *rt, const strata__buffer_t *b,
                          int node, strata_access_mode_t mode) {
@@ -109,7 +110,10 @@ static int direct_source(strata_runtime_t *rt, const strata__buffer_t *b,
   if (r->state != STRATA__INVALID || !(mode & STRATA_R) || b->lost)
     return -1;
   int src = strata__coherence_pick_source(rt, b, node);
-  if (src < 0 || strata__coherence_stage_in_host(rt, b, node, src) ||
+  /* Between two host-like nodes a fill is a memcpy: nothing to overlap. */
+  if (src < 0 ||
+      (host_like(node_of(rt, node)) && host_like(node_of(rt, src))) ||
+      strata__coherence_stage_in_host(rt, b, node, src) ||
       !strata__move_is_direct(rt, node, src))
     return -1;
   return src;

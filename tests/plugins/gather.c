@@ -5,7 +5,8 @@
  * copy, made on the caller's thread. It stands for a GPU (a candidate for
  * kernels with CUDA code, running their CPU code), with one worker.
  * Options:
- *   busid=ID       its bus id (default 0000:0c:00.0)
+ *   busid=ID       its bus id (without it: no card, so that the plugin
+ *                  stays out of other tests' way)
  *   gather=N       (gather) hold completions until N copies are in flight
  *                  together, or 200 ms passed since the oldest; then end
  *                  them all, newest first, logging "completed K together"
@@ -103,7 +104,6 @@ static int g_init(const strata_core_services_t *core,
   d->ecc = -1;
   d->link_bandwidth = 16e9;
   snprintf(d->uuid, sizeof d->uuid, "GPU-%s", PLUGIN_NAME);
-  snprintf(d->pci_busid, sizeof d->pci_busid, "0000:0c:00.0");
   core->option(core->core, "busid", d->pci_busid, sizeof d->pci_busid);
   st->gather = (unsigned)option_ul(core, "gather", 10);
   st->slow_bytes = option_ul(core, "slow", 10);
@@ -116,7 +116,7 @@ static int g_probe(void *state, const strata_backend_device_t **devices,
                    size_t *n) {
   gather_state_t *st = state;
   *devices = &st->dev;
-  *n = 1;
+  *n = st->dev.pci_busid[0] ? 1 : 0;
   return STRATA_OK;
 }
 
