@@ -158,9 +158,10 @@ int strata__memory_acquire(struct strata_runtime *rt, struct strata__task *t,
 /** strata__memory_acquire without waiting: when d's node cannot admit
  *  t's working set now, or (with may_copy) a pass finds no room, or
  *  (without may_copy) a buffer is not already in place, everything is
- *  undone and STRATA_EAGAIN returned. With may_copy, copies run (the
- *  calling thread waits for them) and spill failures are retried as in
- *  strata__memory_acquire.
+ *  undone and STRATA_EAGAIN returned. With may_copy, copies run: the
+ *  direct ones of a pass issued together on one fence (they overlap and
+ *  may end in any order, on any thread), the calling thread waiting once
+ *  for them; spill failures are retried as in strata__memory_acquire.
  *  @return 0; STRATA_EAGAIN; the errors of strata__memory_acquire
  *  @thread a transfer thread (may_copy), or any (without) */
 int strata__memory_try_acquire(struct strata_runtime *rt,
