@@ -447,7 +447,6 @@ int strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
     pthread_mutex_unlock(&b->mu);
   }
   unadmit(node_of(rt, node), t->working_set);
-  strata__transfer_released(rt); /* tasks waiting for room may fit now */
   return status;
 }
 

@@ -28,7 +28,7 @@ int strata__memory_tier(strata_runtime_t *rt, const strata__buffer_t *b,
                         int node, bool overrule_keep) {
   strata__memory_t *m = &rt->mem;
   strata__mnode_t *n = node_of(rt, node);
-  int told = rt->policy ? strata__policy_evict(rt, b, node) : -2;
+  int told = m->evict_advice ? m->evict_advice(rt, b, node) : -2;
   if (told >= 0 || (told == -1 && !overrule_keep))
     return told; /* the policy's tier, or -1: keep it here */
   if (told == -1 && !atomic_exchange(&m->keep_overruled, true))

@@ -101,6 +101,12 @@ typedef struct strata__memory {
   atomic_bool keep_overruled; /* said once: the evict hook kept too much */
   size_t ndevice_tiers;
   bool eager_writeback;
+  /* Where the only valid copy of b should go when it must leave `node`:
+   * a node index, -1 keep it here, -2 no opinion (the default tiers
+   * decide). Set by the policy engine while it exists (it is the evict
+   * hook); NULL: no advice. Memory asks, it does not know who answers. */
+  int (*evict_advice)(struct strata_runtime *rt, const struct strata__buffer *b,
+                      int node);
   /* Anything but host memory (or a cap on it): tasks must stage their
    * data. Off, tasks use the registered host memory directly. */
   bool active;

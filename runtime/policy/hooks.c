@@ -385,9 +385,9 @@ void strata__policy_health_round(strata_runtime_t *rt) { check_health(rt); }
 
 /* {=== Performance models ===} */
 
-void strata__policy_placed(strata_runtime_t *rt, const strata__task_t *t,
-                           int d) {
-  strata__policy_t *P = rt->policy;
+void strata__policy_placed(void *state, strata_runtime_t *rt,
+                           const strata__task_t *t, int d) {
+  strata__policy_t *P = state;
   strata__plan_est_t e;
   /* Before the writer devices change: t reads what it writes from where
    * the data is now. eft may have just evaluated it. */

@@ -397,8 +397,11 @@ int strata__policy_init(strata_runtime_t *rt,
   /* The engine is the placer from now on, also without a script: a reload
    * may bring one, and the placer must not change under submitters. */
   atomic_store(&P->has_place, P->s.L && P->s.ref_place != LUA_NOREF);
-  rt->placer = (strata__placer_t){
-      .name = "policy", .state = P, .place = strata__policy_place};
+  rt->placer = (strata__placer_t){.name = "policy",
+                                  .state = P,
+                                  .place = strata__policy_place,
+                                  .placed = strata__policy_placed};
+  rt->mem.evict_advice = strata__policy_evict;
   if (P->s.L)
     STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s loaded", P->name);
   rt->health.after =
@@ -410,6 +413,7 @@ void strata__policy_fini(strata_runtime_t *rt) {
   strata__policy_t *P = rt->policy;
   if (!P)
     return;
+  rt->mem.evict_advice = NULL;
   rt->policy = NULL;
   atomic_store(&rt->track_estimates, false);
   rt->placer = strata__placer_default;

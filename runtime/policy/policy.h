@@ -48,16 +48,4 @@ int strata__policy_init(struct strata_runtime *rt,
  *  @thread owner (teardown, after every task ended) */
 void strata__policy_fini(struct strata_runtime *rt);
 
-/** The evict hook's answer for b's replica on `node`: a node index, -1 for
- *  "keep it here", or -2 when the script has no opinion (no hook, or an
- *  error: the default tiers apply). @thread any (memory locks held) */
-int strata__policy_evict(struct strata_runtime *rt,
-                         const struct strata__buffer *b, int node);
-
-/** t was placed on device d: enter its estimated run in the plan (see
- *  plan.h), and note d as where the buffers it writes will be.
- *  @thread the submitter */
-void strata__policy_placed(struct strata_runtime *rt,
-                           const struct strata__task *t, int d);
-
 #endif /* STRATA_POLICY_INTERNAL_H */

@@ -124,6 +124,20 @@ bool strata__policy_call_cache(strata__policy_t *P, strata__buffer_t *b);
  *  @thread the health thread */
 void strata__policy_health_round(struct strata_runtime *rt);
 
+/** The evict hook's answer (the memory manager's evict_advice while the
+ *  engine exists) for b's replica on `node`: a node index, -1 for
+ *  "keep it here", or -2 when the script has no opinion (no hook, or an
+ *  error: the default tiers apply). @thread any (memory locks held) */
+int strata__policy_evict(struct strata_runtime *rt,
+                         const struct strata__buffer *b, int node);
+
+/** The placer's `placed` (placement.h): t was placed on device d: enter its
+ * estimated run in the plan (see plan.h), and note d as where the buffers it
+ * writes will be.
+ *  @thread the submitter */
+void strata__policy_placed(void *state, struct strata_runtime *rt,
+                           const strata__task_t *t, int d);
+
 /* {=== policy_views.c ===} */
 
 /** Create the metatables, the device, node and machine views and the

@@ -68,13 +68,23 @@ void strata__dispatch_staged(strata_runtime_t *rt, strata__task_t *t,
   stage_failed(rt, rt->devices[t->device], t, status);
 }
 
+/* The memory manager releases what t held on device d (see
+ * strata__memory_release for `wrote` and the status); then the engine
+ * retries the tasks parked for lack of room, which may fit now. */
+static int release_data(strata_runtime_t *rt, strata__task_t *t, int d,
+                        bool wrote) {
+  int rc = strata__memory_release(rt, t, d, wrote);
+  strata__transfer_released(rt);
+  return rc;
+}
+
 /* Give back what staging holds for t on its device (t does not run there
  * after all). */
 static void unstage(strata_runtime_t *rt, strata__task_t *t) {
   if (!t->staged)
     return;
   t->staged = false;
-  (void)strata__memory_release(rt, t, t->device, false);
+  (void)release_data(rt, t, t->device, false);
 }
 
 bool strata__dispatch_may_run_next(strata_runtime_t *rt,
@@ -141,7 +151,7 @@ void strata__dispatch_device_failed(strata_core_t *core,
     strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
     give_place(dev, t);
     if (rt->mem.active)
-      (void)strata__memory_release(rt, t, dev->index, false);
+      (void)release_data(rt, t, dev->index, false);
     strata__dispatch_fail_device(rt, dev,
                                  why ? why : "reported by its backend");
     run_elsewhere(rt, t);
@@ -324,7 +334,7 @@ static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
  * are still valid where they were. @return false when t was moved. */
 static bool results_home(strata_runtime_t *rt, strata__device_t *d,
                          strata__task_t *t) {
-  if (strata__memory_release(rt, t, d->index, true) != STRATA_EDEVICE)
+  if (release_data(rt, t, d->index, true) != STRATA_EDEVICE)
     return true;
   strata__dispatch_fail_device(rt, d, "copying results home keeps failing");
   run_elsewhere(rt, t);

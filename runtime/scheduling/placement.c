@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/scheduling/placement.c: the placement interface and the built-in placer. */
+/* runtime/scheduling/placement.c: the placement interface and the built-in
+ * placer. */
 #include "config.h"
 
 #include "runtime.h"
@@ -126,8 +127,8 @@ static int choose(strata_runtime_t *rt, strata__task_t *t, int *device) {
 int strata__placement_choose(strata_runtime_t *rt, strata__task_t *t,
                              int *device) {
   int rc = choose(rt, t, device);
-  if (rc == STRATA_OK &&
+  if (rc == STRATA_OK && rt->placer.placed &&
       atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
-    strata__policy_placed(rt, t, *device);
+    rt->placer.placed(rt->placer.state, rt, t, *device);
   return rc;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/scheduling/placement.h: where a task runs is decided once, at submit time,
- * by a placer: one call per submitted task, given the task (kernel,
+/* runtime/scheduling/placement.h: where a task runs is decided once, at submit
+ * time, by a placer: one call per submitted task, given the task (kernel,
  * attributes, accesses) and the devices with their current load. The
  * built-in placer picks an eligible device with the least queued work per
  * worker; a policy engine plugs in by installing another placer. A placer
@@ -22,6 +22,12 @@ typedef struct strata__placer {
    *  built-in placer decides. @thread any submitter */
   int (*place)(void *state, struct strata_runtime *rt, strata__task_t *t,
                int *device);
+  /** t was placed on device d (by this placer or the built-in one): enter
+   *  it in whatever estimates the placer keeps. NULL: none. Called only
+   *  once estimates are tracked (rt->track_estimates). @thread any
+   *  submitter */
+  void (*placed)(void *state, struct strata_runtime *rt,
+                 const strata__task_t *t, int d);
   void (*destroy)(void *state, struct strata_runtime *rt);
 } strata__placer_t;
 
