@@ -106,13 +106,13 @@ static void stage(strata_runtime_t *rt, strata__task_t *t) {
 
 void strata__transfer_stage(strata_runtime_t *rt, strata__task_t *t) {
   strata__transfer_t *x = &rt->xfer;
+  if (!x->nthreads) { /* no engine thread: stage here, blocking */
+    strata__dispatch_staged(rt, t, strata__memory_acquire(rt, t, t->device));
+    return;
+  }
   /* Everything in place already: no copy to wait for, no thread hop. */
-  if (!x->nthreads ||
-      strata__memory_try_acquire(rt, t, t->device, false) == STRATA_OK) {
-    if (!x->nthreads) /* no engine thread: stage here, blocking */
-      strata__dispatch_staged(rt, t, strata__memory_acquire(rt, t, t->device));
-    else
-      strata__dispatch_staged(rt, t, STRATA_OK);
+  if (strata__memory_try_acquire(rt, t, t->device, false) == STRATA_OK) {
+    strata__dispatch_staged(rt, t, STRATA_OK);
     return;
   }
   pthread_mutex_lock(&x->mu);

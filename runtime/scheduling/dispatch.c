@@ -55,8 +55,19 @@ void strata__dispatch_enqueue(strata_runtime_t *rt, strata__task_t *t) {
   queue(rt, t);
 }
 
+/* Staging t on dev failed with rc: move t (dev failed) or end it. */
 static void stage_failed(strata_runtime_t *rt, strata__device_t *dev,
-                         strata__task_t *t, int rc);
+                         strata__task_t *t, int rc) {
+  if (rc == STRATA_EDEVICE) {
+    strata__dispatch_fail_device(rt, dev, "copies to or from it keep failing");
+    run_elsewhere(rt, t);
+  } else {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "task '%s' cannot run on %s: its data: %s", strata__task_name(t),
+               dev->desc.name, strata_strerror(rc));
+    strata__graph_task_ran(rt, t, rc, NULL);
+  }
+}
 
 void strata__dispatch_staged(strata_runtime_t *rt, strata__task_t *t,
                              int status) {
@@ -182,36 +193,6 @@ static strata__task_t *take(strata__device_t *dev, unsigned worker,
   return n ? STRATA_CONTAINER_OF(n, strata__task_t, qnode) : NULL;
 }
 
-/* Staging t on dev failed with rc: move t (dev failed) or end it. */
-static void stage_failed(strata_runtime_t *rt, strata__device_t *dev,
-                         strata__task_t *t, int rc) {
-  if (rc == STRATA_EDEVICE) {
-    strata__dispatch_fail_device(rt, dev, "copies to or from it keep failing");
-    run_elsewhere(rt, t);
-  } else {
-    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
-               "task '%s' cannot run on %s: its data: %s", strata__task_name(t),
-               dev->desc.name, strata_strerror(rc));
-    strata__graph_task_ran(rt, t, rc, NULL);
-  }
-}
-
-/* Bring t's data to the device when the transfer engine has not (a
- * fallback: every task passes through the engine). @return true when t
- * may run now; false when it was ended or moved instead. */
-static bool stage_data(strata_runtime_t *rt, strata__device_t *dev,
-                       strata__task_t *t) {
-  if (t->staged) {
-    t->staged = false; /* the hold passes to the running task */
-    return true;
-  }
-  int rc = strata__memory_acquire(rt, t, dev->index);
-  if (rc == STRATA_OK)
-    return true;
-  stage_failed(rt, dev, t, rc);
-  return false;
-}
-
 /* Hand a failed device's work on: what this worker still holds. */
 static int stop_worker(strata_runtime_t *rt, strata__device_t *dev,
                        unsigned worker) {
@@ -252,8 +233,11 @@ static int take_runnable(strata_runtime_t *rt, strata__device_t *dev,
       strata__graph_task_cancel(rt, t);
       continue;
     }
-    if (rt->mem.active && !stage_data(rt, dev, t))
-      continue;
+    /* With memory active, only strata__dispatch_staged queues tasks (and
+     * no successor is handed over): the hold on t's data passes to the
+     * running task. */
+    STRATA_ASSERT(!rt->mem.active || t->staged);
+    t->staged = false;
     *out = t;
     return STRATA_OK;
   }
