@@ -62,7 +62,7 @@ static void unpark(strata__transfer_t *x) {
     x->stage_head = x->park_head;
   x->stage_tail = x->park_tail;
   x->park_head = x->park_tail = NULL;
-  x->nparked = 0;
+  atomic_store_explicit(&x->nparked, 0, memory_order_relaxed);
 }
 
 /* {=== Staging ===} */
@@ -125,8 +125,10 @@ void strata__transfer_released(strata_runtime_t *rt) {
   strata__transfer_t *x = &rt->xfer;
   if (!x->ready)
     return;
+  /* Every completion passes here: no lock unless someone is parked. */
+  if (!atomic_load_explicit(&x->nparked, memory_order_relaxed))
+    return;
   pthread_mutex_lock(&x->mu);
-  x->releases++;
   if (x->nparked) {
     unpark(x);
     pthread_cond_broadcast(&x->cv);

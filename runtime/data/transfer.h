@@ -42,8 +42,10 @@ typedef struct strata__transfer {
   struct strata__task *stage_head, *stage_tail;
   /* Tasks that found no room, waiting for a release (FIFO). */
   struct strata__task *park_head, *park_tail;
-  size_t nparked;
-  unsigned long releases; /* bumped by every release: parked tasks retry */
+  /* Tasks parked for lack of room; written under mu, read without it by
+   * strata__transfer_released (a release that misses a task parking at
+   * that moment is made up for by the retry a millisecond later). */
+  _Atomic size_t nparked;
   strata__prefetch_req_t *ring; /* cap entries, n queued from head */
   size_t cap, head, n;
   pthread_t *threads; /* cap_threads, of which nthreads started */
