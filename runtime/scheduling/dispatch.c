@@ -320,6 +320,7 @@ static bool results_home(strata_runtime_t *rt, strata__device_t *d,
                          strata__task_t *t) {
   if (release_data(rt, t, d->index, true) != STRATA_EDEVICE)
     return true;
+  give_place(d, t); /* t leaves d: so does the place it held there */
   strata__dispatch_fail_device(rt, d, "copying results home keeps failing");
   run_elsewhere(rt, t);
   return false;
