@@ -502,6 +502,9 @@ static int build_devices(sim_state_t *st, const char *classes) {
     atomic_init(&d->power, NAN);
     d->slot_free = sim_alloc(st->core, d->spec->workers * sizeof *d->slot_free);
     if (!d->slot_free) {
+      /* d is not counted in ndevs yet: sim_fini would not free its lines */
+      sim_free(st->core, d->wline, d->spec->workers * sizeof *d->wline);
+      d->wline = NULL;
       sim_free(st->core, newidx, m->ndevices * sizeof *newidx);
       return STRATA_ENOMEM;
     }

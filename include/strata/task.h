@@ -402,6 +402,7 @@ STRATA_API int strata_job_wait(strata_runtime_t *rt, strata_job_t job);
  *  @return 0; STRATA_EINVAL (fn NULL); STRATA_EBUSY (a callback is set and
  *          has not been called yet); STRATA_EAGAIN (the callback thread
  *          could not be started); STRATA_ESHUTDOWN
+ *  @own    arg: the caller's; kept and passed to fn, never dereferenced
  *  @thread any */
 STRATA_API int strata_job_set_callback(strata_runtime_t *rt, strata_job_t job,
                                        strata_job_done_fn fn, void *arg);

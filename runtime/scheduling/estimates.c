@@ -11,7 +11,8 @@ int strata__estimates_init(strata_runtime_t *rt,
   strata__perf_init(&e->history);
   e->ready = true;
   e->ndevices = rt->ndevices;
-  e->modelled = strata__zalloc(&rt->alloc, e->ndevices ? e->ndevices : 1);
+  e->modelled = strata__zalloc(&rt->alloc, (e->ndevices ? e->ndevices : 1) *
+                                               sizeof *e->modelled);
   if (!e->modelled ||
       (opts->perf_models &&
        !(e->path = strata__strdup(&rt->alloc, opts->perf_models))))
@@ -36,7 +37,8 @@ void strata__estimates_fini(strata_runtime_t *rt) {
   if (e->path && e->modelled)
     (void)strata__perf_save(&e->history, e->path, &rt->log);
   strata__perf_fini(&e->history, &rt->alloc);
-  strata__free(&rt->alloc, e->modelled, e->ndevices ? e->ndevices : 1);
+  strata__free(&rt->alloc, e->modelled,
+               (e->ndevices ? e->ndevices : 1) * sizeof *e->modelled);
   strata__strfree(&rt->alloc, e->path);
   *e = (strata__estimates_t){0};
 }
