@@ -325,16 +325,14 @@ bool strata__policy_call_cache(strata__policy_t *P, strata__buffer_t *b) {
 
 static void call_alert(strata__policy_t *P, int d, const char *metric,
                        double value) {
+  if (strata__policy_on_probation(P, STRATA__HOOK_ALERT))
+    return;
   lua_State *L = P->s.L;
   int top = lua_gettop(L);
   strata__policy_push_hook(P, P->s.ref_alert);
   strata__pviews_push_device(P, d);
   lua_pushstring(L, metric);
   lua_pushnumber(L, value);
-  if (strata__policy_on_probation(P, STRATA__HOOK_ALERT)) {
-    lua_settop(L, top);
-    return;
-  }
   if (strata__policy_pcall(P, 3, 0) != LUA_OK) {
     strata__policy_hook_error(P, "alert", lua_tostring(L, -1), true);
     strata__policy_hook_failed(P, STRATA__HOOK_ALERT);

@@ -1076,7 +1076,7 @@ int strata_task_decision(strata_runtime_t *rt, strata_task_t task,
                          strata_decision_t *out) {
   if (!rt || !out || out->struct_size <= sizeof(size_t))
     return STRATA_EINVAL;
-  strata__task_t *t = strata__htable_get(&rt->tasks, task.id);
+  strata__task_t *t = strata__task_get(rt, task);
   if (!t)
     return strata__htable_miss(&rt->tasks, task.id);
   if (!t->submitted || !t->decision)
