@@ -120,13 +120,17 @@ int strata__devices_check(const struct strata_runtime *rt,
                           const strata_backend_device_t *descs, size_t n,
                           char *why, size_t len);
 /** Append the devices a backend probed (checked with
- *  strata__devices_check first). @return 0; STRATA_ENOMEM */
+ *  strata__devices_check first); each copies its description.
+ *  @return 0; STRATA_ENOMEM (none appended)  @thread owner (creation) */
 int strata__devices_add(struct strata_runtime *rt, struct strata_core *be,
                         const strata_backend_device_t *descs, size_t n);
-/** Remove the last n devices (a backend that failed to start). */
+/** Remove the last n devices (a backend that failed to start).
+ *  @thread owner (creation) */
 void strata__devices_drop_last(struct strata_runtime *rt, size_t n);
-/** Stop every device queue of a backend: next() answers ESHUTDOWN. */
+/** Stop every device queue of a backend: next() answers ESHUTDOWN.
+ *  @thread owner (destruction, or a backend that failed to start) */
 void strata__devices_stop(struct strata_runtime *rt, struct strata_core *be);
+/** Free every device (their backends stopped). @thread owner (destruction) */
 void strata__devices_free(struct strata_runtime *rt);
 
 /* {=== In-flight depth ===} */
@@ -172,7 +176,8 @@ void strata__depth_stop(strata__device_t *d);
 bool strata__device_managed(const struct strata_runtime *rt,
                             const strata__device_t *d, const char *wanted);
 
-/** The device's model (its name when the backend gave none). */
+/** The device's model (its name when the backend gave none); valid as
+ *  long as the device. @thread any */
 const char *strata__device_model_name(const strata__device_t *d);
 
 #endif /* STRATA_DEVICE_H */

@@ -34,11 +34,15 @@ typedef struct strata_core {
  *  @return 0; STRATA_EINVAL (a malformed backends, required_backends,
  *          backend_options or backend_path, or settings for a backend not
  *          in the path: logged, nothing loaded); STRATA_EBACKEND (a
- *          required backend failed); STRATA_ENOMEM */
+ *          required backend failed); STRATA_ENOMEM
+ *  @own    the backends: rt's, until strata__loader_stop
+ *  @thread owner (creation) */
 int strata__loader_start(struct strata_runtime *rt,
                          const strata_runtime_opts_t *opts);
 
-/** Stop and unload every backend (devices must be stopped first). */
+/** Stop and unload every backend (devices must be stopped first).
+ *  Tolerates a strata__loader_start that failed half way.
+ *  @thread owner (destruction) */
 void strata__loader_stop(struct strata_runtime *rt);
 
 #endif /* STRATA_LOADER_H */
