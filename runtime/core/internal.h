@@ -61,6 +61,19 @@ static inline uint64_t strata__now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/** The absolute CLOCK_MONOTONIC time `ns` (as strata__now_ns counts) as a
+ *  timespec, for waits on condition variables made with
+ *  pthread_condattr_setclock(CLOCK_MONOTONIC) and for futexes. */
+static inline struct timespec strata__timespec_at(uint64_t ns) {
+  return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u),
+                           .tv_nsec = (long)(ns % 1000000000u)};
+}
+
+/** The CLOCK_MONOTONIC deadline `ns` from now (any length). */
+static inline struct timespec strata__deadline_in(uint64_t ns) {
+  return strata__timespec_at(strata__now_ns() + ns);
+}
+
 /** Tell the CPU we are in a spin-wait loop. */
 static inline void strata__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

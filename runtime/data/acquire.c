@@ -54,13 +54,7 @@ static void unadmit(strata__mnode_t *n, uint64_t ws) {
 }
 
 static void wait_for_room(strata__mnode_t *n) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_nsec += ROOM_WAIT_NS;
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000;
-  }
+  struct timespec ts = strata__deadline_in(ROOM_WAIT_NS);
   pthread_mutex_lock(&n->mu);
   pthread_cond_timedwait(&n->freed, &n->mu, &ts);
   pthread_mutex_unlock(&n->mu);

@@ -138,15 +138,6 @@ void strata__transfer_released(strata_runtime_t *rt) {
 
 /* {=== Threads ===} */
 
-static void deadline_in(struct timespec *ts, long ns) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_nsec += ns;
-  if (ts->tv_nsec >= 1000000000) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000;
-  }
-}
-
 static void *serve(void *arg) {
   strata_runtime_t *rt = arg;
   strata__transfer_t *x = &rt->xfer;
@@ -171,8 +162,7 @@ static void *serve(void *arg) {
     if (x->stop)
       break;
     if (x->nparked) {
-      struct timespec ts;
-      deadline_in(&ts, PARK_RETRY_NS);
+      struct timespec ts = strata__deadline_in(PARK_RETRY_NS);
       if (pthread_cond_timedwait(&x->cv, &x->mu, &ts))
         unpark(x);
     } else {

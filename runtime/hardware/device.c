@@ -471,18 +471,6 @@ static int try_place(strata__device_t *d, unsigned w) {
   return take_shared(&d->depth) ? 0 : -1;
 }
 
-static struct timespec deadline_after(int64_t ns) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += ns / 1000000000;
-  ts.tv_nsec += ns % 1000000000;
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000;
-  }
-  return ts;
-}
-
 int strata__depth_take_slow(strata__device_t *d, unsigned worker,
                             int64_t timeout_ns) {
   int got = try_place(d, worker);
@@ -493,7 +481,7 @@ int strata__depth_take_slow(strata__device_t *d, unsigned worker,
   strata__depth_t *p = &d->depth;
   struct timespec until;
   if (timeout_ns > 0)
-    until = deadline_after(timeout_ns);
+    until = strata__deadline_in((uint64_t)timeout_ns);
   int rc = 0;
   pthread_mutex_lock(&p->mu);
   /* Announce the sleep, then look again: pairs with the waiters load after

@@ -16,15 +16,6 @@ static bool has_health(const strata__device_t *d) {
   return d->backend->comp->health != NULL;
 }
 
-static struct timespec deadline_in(uint64_t ns) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  uint64_t t = (uint64_t)ts.tv_nsec + ns;
-  ts.tv_sec += (time_t)(t / 1000000000u);
-  ts.tv_nsec = (long)(t % 1000000000u);
-  return ts;
-}
-
 /* Read device d from its backend (no lock held: it may be slow) and keep
  * the reading. */
 static void poll_device(strata_runtime_t *rt, size_t d) {
@@ -64,7 +55,7 @@ static void *health_main(void *arg) {
     pthread_mutex_lock(&H->mu);
     H->rounds = ticket;
     pthread_cond_broadcast(&H->done);
-    struct timespec due = deadline_in(period_ns);
+    struct timespec due = strata__deadline_in(period_ns);
     /* Sleep until the period ends or someone asks for a round. */
     while (!H->stop && H->asked == ticket)
       if (period_ns ? pthread_cond_timedwait(&H->wake, &H->mu, &due)
@@ -114,7 +105,7 @@ int strata__health_start(strata_runtime_t *rt, int period_ms) {
     return STRATA_OK;
   }
   H->running = true;
-  struct timespec until = deadline_in(FIRST_ROUND_NS);
+  struct timespec until = strata__deadline_in(FIRST_ROUND_NS);
   pthread_mutex_lock(&H->mu);
   while (H->rounds < 1)
     if (pthread_cond_timedwait(&H->done, &H->mu, &until))

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/scheduling/queue.c: priority ready queue; idle workers poll it briefly, then
- * park on a futex of their own until a push or a stop unparks them. */
+/* runtime/scheduling/queue.c: priority ready queue; idle workers poll it
+ * briefly, then park on a futex of their own until a push or a stop unparks
+ * them. */
 #include "config.h"
 
 #include "queue.h"
@@ -201,11 +202,6 @@ static strata__qnode_t *try_take(strata__queue_t *q) {
 
 /* {=== Parking: block on a waiter's word until it is set ===} */
 
-static struct timespec timespec_of(uint64_t ns) {
-  return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u),
-                           .tv_nsec = (long)(ns % 1000000000u)};
-}
-
 /* Block while w->word is 0, until at most the absolute CLOCK_MONOTONIC
  * time *until (NULL: no limit). May return early (a signal, a spurious
  * wake-up): the caller looks at the word and the clock again. */
@@ -300,7 +296,7 @@ static void park(strata__queue_t *q, uint64_t until) {
   pthread_mutex_unlock(&q->park_mu);
   if (!atomic_load(&q->size) && !atomic_load(&q->stopping)) {
     count(&q->n_parks);
-    struct timespec ts = timespec_of(until);
+    struct timespec ts = strata__timespec_at(until);
     const struct timespec *limit = until == UINT64_MAX ? NULL : &ts;
     while (!atomic_load_explicit(&w->word, memory_order_acquire)) {
       park_wait(q, w, limit);

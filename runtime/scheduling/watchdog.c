@@ -24,11 +24,6 @@ static bool all_have_workers(const strata_runtime_t *rt) {
   return true;
 }
 
-static struct timespec at_ns(uint64_t ns) {
-  return (struct timespec){(time_t)(ns / 1000000000u),
-                           (long)(ns % 1000000000u)};
-}
-
 /* Fail each device still without a worker. No lock is held: failing runs
  * its tasks elsewhere, through placement and the graph. */
 static void fail_stalled(strata_runtime_t *rt, uint64_t bound_ns) {
@@ -55,7 +50,8 @@ static void *watch(void *arg) {
     uint64_t now = strata__now_ns();
     if (now >= deadline)
       break;
-    struct timespec until = at_ns(STRATA_MIN(deadline, now + WATCH_POLL_NS));
+    struct timespec until =
+        strata__timespec_at(STRATA_MIN(deadline, now + WATCH_POLL_NS));
     pthread_cond_timedwait(&w->cv, &w->mu, &until);
   }
   bool stop = w->stop;
