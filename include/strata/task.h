@@ -310,8 +310,10 @@ typedef struct strata_task_desc {
  *  order and strata_task_submit would have made it.
  *  On failure nothing stays behind: no task was submitted, none is left
  *  created, *out is untouched, the callback never runs, no event is
- *  counted, and the buffers, job and dependencies named are as they were
- *  (no reference, no edge, no count). The failing field is logged.
+ *  counted, and the buffers and job named are as they were (no reference,
+ *  no count). A dependency already added when a later field failed keeps
+ *  an edge to the discarded task until it ends: the task never runs and
+ *  the dependency is not affected. The failing field is logged.
  *  @param[out] out  the task's handle (the caller's, release it when done
  *                   with it); NULL: no handle is kept (the task runs all
  *                   the same; use a callback, a watch or its job to learn
