@@ -3,7 +3,8 @@
  * order, timeouts, stop, no lost node under concurrent pushes and pops, and
  * how idle workers wait: the first polls, then every idle worker parks (a
  * long idle costs no CPU), a push with no parked worker wakes nobody, and
- * a push after a long idle still reaches a parked worker. Built twice: on
+ * a push after a long idle still reaches a parked worker; the polling
+ * budget follows the gaps between pushes. Built twice: on
  * the futex, and with STRATA_QUEUE_NO_FUTEX on the condition variable.
  * No assertion depends on how fast anything runs: waits are polls with
  * bounds of seconds, CPU bounds are fractions of what polling would take. */
@@ -189,7 +190,8 @@ static void test_queue_idle_worker_parks_and_wakes(void **state) {
 /* Only one worker polls; the second parks at once. */
 static void test_queue_one_poller(void **state) {
   fixture_t *f = *state;
-  f->q.spin_ns = UINT64_C(60) * 1000000000u; /* the first polls on */
+  /* The first polls on. */
+  strata__queue_set_spin(&f->q, SPIN_NS, UINT64_C(60) * 1000000000u);
   pthread_t t[2];
   popper_t p[2];
   for (int i = 0; i < 2; i++)
@@ -218,7 +220,7 @@ static void test_queue_push_to_poller_wakes_nobody(void **state) {
   bool stopped;
   assert_ptr_equal(strata__queue_pop(q, 0, &stopped), &n0);
   /* A worker that polls for a long time: catch it while it polls. */
-  q->spin_ns = UINT64_C(60) * 1000000000u;
+  strata__queue_set_spin(q, SPIN_NS, UINT64_C(60) * 1000000000u);
   pthread_t t;
   popper_t p;
   start_popper(&t, &p, q, -1);
@@ -244,6 +246,91 @@ static void test_queue_no_spin_parks_at_once(void **state) {
   strata__queue_stop(&f->q);
   pthread_join(t, NULL);
   assert_true(p.stopped);
+}
+
+/* {=== The polling budget follows the gaps ===} */
+
+#define FLOOR_NS 1000000u                    /* 1 ms */
+#define LONG_NS (UINT64_C(60) * 1000000000u) /* a minute */
+
+/* The pure rule: a fresh queue polls for its whole budget; polls that
+ * find work within a microsecond bring it to the floor within a few
+ * dozen; gaps of a few hundred microseconds raise it back to the top in a
+ * few. */
+static void test_queue_budget_rule(void **state) {
+  (void)state;
+  const uint64_t lo = 20000, max = 500000;
+  uint64_t avg = max / STRATA__QUEUE_SPIN_FACTOR; /* as set up */
+  assert_int_equal(strata__queue_budget(avg, lo, max), max);
+  int n = 0;
+  while (strata__queue_budget(avg, lo, max) > lo && n < 64) {
+    avg = strata__queue_learn(avg, 500);
+    n++;
+  }
+  assert_true(n < 64);
+  assert_int_equal(strata__queue_budget(avg, lo, max), lo);
+  for (n = 0; strata__queue_budget(avg, lo, max) < max && n < 8; n++)
+    avg = strata__queue_learn(avg, 200000);
+  assert_true(n < 8);
+  /* Never above the top nor below the floor, at the extremes too. */
+  assert_int_equal(strata__queue_budget(UINT64_MAX, lo, max), max);
+  assert_int_equal(strata__queue_budget(0, lo, max), lo);
+}
+
+/* Catch a popper while it polls, then push: a poll that found work at
+ * once, each time. */
+static void quick_hits(fixture_t *f, int rounds) {
+  for (int i = 0; i < rounds; i++) {
+    pthread_t t;
+    popper_t p;
+    strata__qnode_t n = {.priority = 0};
+    start_popper(&t, &p, &f->q, -1);
+    ASSERT_EVENTUALLY(atomic_load(&f->q.spinners) == 1);
+    strata__queue_push(&f->q, &n);
+    pthread_join(t, NULL);
+    assert_ptr_equal(p.got, &n);
+  }
+}
+
+/* After polls that found work quickly, an idle worker parks after the
+ * floor instead of polling for the whole budget (a minute here): the
+ * queue learnt that its producer does not pause for long. */
+static void test_queue_budget_falls_after_quick_hits(void **state) {
+  fixture_t *f = *state;
+  assert_int_equal(strata__queue_reserve(&f->q, &f->a, 0), 0);
+  strata__queue_set_spin(&f->q, FLOOR_NS, LONG_NS);
+  /* However slow this machine, 64 hits leave the average below a
+   * sixteenth of a minute's: each waited for at most a few seconds. */
+  quick_hits(f, 64);
+  assert_true(atomic_load(&f->q.hit_wait_ns) < LONG_NS / 16 / 8);
+  pthread_t t;
+  popper_t p;
+  start_popper(&t, &p, &f->q, -1);
+  ASSERT_EVENTUALLY(stats(&f->q).parks == 1);
+  strata__queue_stop(&f->q);
+  pthread_join(t, NULL);
+  assert_true(p.stopped);
+}
+
+/* A worker that polled in vain and is then woken by a push has measured
+ * a gap longer than its budget: the average it follows grows. */
+static void test_queue_budget_grows_after_a_longer_gap(void **state) {
+  fixture_t *f = *state;
+  assert_int_equal(strata__queue_reserve(&f->q, &f->a, 0), 0);
+  strata__queue_set_spin(&f->q, FLOOR_NS, LONG_NS);
+  quick_hits(f, 64);
+  uint64_t before = atomic_load(&f->q.hit_wait_ns);
+  pthread_t t;
+  popper_t p;
+  strata__qnode_t n = {.priority = 0};
+  start_popper(&t, &p, &f->q, -1);
+  ASSERT_EVENTUALLY(stats(&f->q).parks == 1); /* past its budget */
+  strata__queue_push(&f->q, &n);
+  pthread_join(t, NULL);
+  assert_ptr_equal(p.got, &n);
+  /* The gap was at least the budget it polled for, which is at least
+   * eight times the average: the average grows whatever it was. */
+  assert_true(atomic_load(&f->q.hit_wait_ns) > before);
 }
 
 /* {=== Concurrency: every node is taken exactly once ===} */
@@ -382,6 +469,11 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_queue_no_spin_parks_at_once,
                                       setup_nospin, teardown),
+      cmocka_unit_test(test_queue_budget_rule),
+      cmocka_unit_test_setup_teardown(test_queue_budget_falls_after_quick_hits,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_queue_budget_grows_after_a_longer_gap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_queue_concurrent_no_node_lost, setup,
                                       teardown),
       cmocka_unit_test(test_queue_idle_runtime_sleeps),

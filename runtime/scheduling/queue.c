@@ -53,7 +53,7 @@ int strata__queue_init(strata__queue_t *q, uint64_t spin_ns) {
     return STRATA_ENOMEM;
   }
 #endif
-  q->spin_ns = spin_ns;
+  strata__queue_set_spin(q, STRATA__QUEUE_SPIN_FLOOR_NS, spin_ns);
   atomic_init(&q->inbox, NULL);
   atomic_init(&q->size, 0);
   atomic_init(&q->top_priority, 0);
@@ -67,6 +67,16 @@ int strata__queue_init(strata__queue_t *q, uint64_t spin_ns) {
   for (size_t i = 0; i < sizeof q->reserved / sizeof *q->reserved; i++)
     atomic_init(&q->reserved[i], false);
   return STRATA_OK;
+}
+
+void strata__queue_set_spin(strata__queue_t *q, uint64_t floor_ns,
+                            uint64_t max_ns) {
+  q->spin_ns = max_ns;
+  q->spin_floor_ns = floor_ns < max_ns ? floor_ns : max_ns;
+  /* The average whose budget is max_ns: the first polls bridge the
+   * longest pause, until the queue has seen what its gaps are. */
+  atomic_store_explicit(&q->hit_wait_ns, max_ns / STRATA__QUEUE_SPIN_FACTOR,
+                        memory_order_relaxed);
 }
 
 void strata__queue_destroy(strata__queue_t *q, const strata__allocator_t *a) {
@@ -277,8 +287,9 @@ static void unpark_one(strata__queue_t *q) {
 }
 
 /* Block the calling worker until a push or a stop unparks it, or until the
- * absolute time `until` (UINT64_MAX: none). */
-static void park(strata__queue_t *q, uint64_t until) {
+ * absolute time `until` (UINT64_MAX: none). @return whether a push or a
+ * stop unparked it. */
+static bool park(strata__queue_t *q, uint64_t until) {
   strata__qwaiter_t *w = &self_waiter;
   atomic_store_explicit(&w->word, 0, memory_order_relaxed);
   pthread_mutex_lock(&q->park_mu);
@@ -305,11 +316,13 @@ static void park(strata__queue_t *q, uint64_t until) {
     }
   }
   if (atomic_load_explicit(&w->word, memory_order_acquire))
-    return; /* claimed: whoever did took it off the list */
+    return true; /* claimed: whoever did took it off the list */
   pthread_mutex_lock(&q->park_mu);
-  if (!atomic_load_explicit(&w->word, memory_order_relaxed))
+  bool claimed = atomic_load_explicit(&w->word, memory_order_relaxed);
+  if (!claimed)
     unlink_waiter(q, w); /* not claimed: leave as if never parked */
   pthread_mutex_unlock(&q->park_mu);
+  return claimed;
 }
 
 /* {=== Polling ===} */
@@ -323,13 +336,33 @@ static void park(strata__queue_t *q, uint64_t until) {
  * cache line: a loop of pause hints instead, reading the line every half
  * microsecond, made overhead and chain about 20% slower on 2 vCPUs.
  * @return whether there is something to take or the queue stops. */
-static bool spin(strata__queue_t *q, uint64_t start, uint64_t until) {
+typedef enum { SPIN_NONE, SPIN_FOUND, SPIN_EXPIRED } spin_result_t;
+
+/* A gap between pushes of `gap_ns` that polling could have bridged enters
+ * the average the budget follows (a longer one, an idle period, would
+ * only keep a core polling in vain). Written by the poller and by a worker
+ * that polled, then parked: two writers at once lose one sample, which a
+ * running average can spare. */
+static void learn_gap(strata__queue_t *q, uint64_t gap_ns) {
+  if (gap_ns > q->spin_ns ||
+      atomic_load_explicit(&q->stopping, memory_order_relaxed))
+    return;
+  uint64_t avg = atomic_load_explicit(&q->hit_wait_ns, memory_order_relaxed);
+  atomic_store_explicit(&q->hit_wait_ns, strata__queue_learn(avg, gap_ns),
+                        memory_order_relaxed);
+}
+
+static spin_result_t spin(strata__queue_t *q, uint64_t start, uint64_t until) {
   unsigned none = 0;
   if (!q->spin_ns || !atomic_compare_exchange_strong(&q->spinners, &none, 1))
-    return false; /* one poller per queue is enough to catch the next task */
+    return SPIN_NONE; /* one poller per queue is enough to catch the next task
+                       */
   count(&q->n_spins);
-  if (start + q->spin_ns < until)
-    until = start + q->spin_ns;
+  uint64_t budget = strata__queue_budget(
+      atomic_load_explicit(&q->hit_wait_ns, memory_order_relaxed),
+      q->spin_floor_ns, q->spin_ns);
+  if (start + budget < until)
+    until = start + budget;
   bool found = false;
   for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(&q->size, memory_order_relaxed) ||
@@ -343,10 +376,12 @@ static bool spin(strata__queue_t *q, uint64_t start, uint64_t until) {
   }
   /* Before taking anything (see strata__queue_push): a push that still
    * counts this poller wakes nobody, and this poller will see its node. */
-  atomic_fetch_sub(&q->spinners, 1);
-  if (found)
+  if (found) {
+    learn_gap(q, strata__now_ns() - start);
     count(&q->n_spin_hits);
-  return found;
+  }
+  atomic_fetch_sub(&q->spinners, 1);
+  return found ? SPIN_FOUND : SPIN_EXPIRED;
 }
 
 /* {=== Push, pop, stop ===} */
@@ -375,7 +410,8 @@ strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
   }
   uint64_t start = strata__now_ns();
   uint64_t until = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
-  for (bool polled = false;;) {
+  spin_result_t polled = SPIN_NONE;
+  for (bool first = true;; first = false) {
     if ((n = try_take(q)))
       return n;
     if (atomic_load(&q->stopping)) {
@@ -384,12 +420,14 @@ strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
     }
     if (until != UINT64_MAX && strata__now_ns() >= until)
       return NULL;
-    if (!polled) {
-      polled = true;
-      if (spin(q, start, until))
-        continue;
+    if (first && (polled = spin(q, start, until)) == SPIN_FOUND)
+      continue;
+    /* A worker that polled in vain and is woken by a push has measured a
+     * gap longer than its budget: the next polls may bridge such gaps. */
+    if (park(q, until) && polled == SPIN_EXPIRED) {
+      learn_gap(q, strata__now_ns() - start);
+      polled = SPIN_NONE; /* one gap, one sample */
     }
-    park(q, until);
   }
 }
 
