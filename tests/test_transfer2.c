@@ -6,7 +6,8 @@
  * only its own task; no runtime lock is held across a copy (a backend
  * that calls back into the runtime from inside one does not deadlock);
  * the host hop between two cards that are not peers reuses the staging
- * pool. */
+ * pool; a backend's own pool gets freed blocks back at once; pinned
+ * memory by host_register, and what happens when registration fails. */
 #include "config.h"
 
 #include "util.h"
@@ -350,6 +351,132 @@ static void test_transfer2_staging_pool_reused(void **state) {
   fx_destroy(&f);
 }
 
+/* {=== Who caches device memory, who pins host memory ===} */
+
+enum { PWORDS = 8192, PSIZE = PWORDS * sizeof(uint64_t), NBUF = 4 };
+
+/* Write NBUF buffers on the one card (which holds two), then add to each
+ * there again and check them all: every buffer left the card at least
+ * once, by the tiers `tiers`, and came back. */
+static void round_trip(fx_t *f, const char *tiers) {
+  f->o.device_bytes = 2 * PSIZE;
+  f->o.device_tiers = tiers;
+  f->o.policy = test_write_file(f->dir, "pin.lua", pin_policy);
+  fx_create(f);
+  strata_kernel_t kb = on_card(f, "on-b");
+  strata_buffer_t x[NBUF];
+  for (int i = 0; i < NBUF; i++) {
+    assert_int_equal(strata_buffer_create(f->rt, PSIZE, &x[i]), 0);
+    run_on(f, kb, x[i]);
+  }
+  for (int i = 0; i < NBUF; i++)
+    run_on(f, kb, x[i]);
+  for (int i = 0; i < NBUF; i++) {
+    void *p;
+    assert_int_equal(strata_buffer_acquire(f->rt, x[i], STRATA_R, &p), 0);
+    const uint64_t *w = p;
+    assert_int_equal(w[0], 2);
+    assert_int_equal(w[PWORDS - 1], 2);
+    assert_int_equal(strata_buffer_release(f->rt, x[i]), 0);
+  }
+  strata_memory_node_info_t mi = {.struct_size = sizeof mi};
+  assert_int_equal(strata_memory_node_info(
+                       f->rt, test_device_info(f->rt, 0).memory_node, &mi),
+                   0);
+  assert_true(mi.evictions >= NBUF);
+  for (int i = 0; i < NBUF; i++)
+    assert_int_equal(strata_buffer_unregister(f->rt, x[i]), 0);
+}
+
+/* A card that declares its own pool (memory_pool) gets each freed block
+ * back at once; without one, the core keeps freed blocks for reuse and
+ * gives them back at destroy. */
+static void pool_case(bool pool) {
+  fx_t f;
+  fx_opts(&f, "peer-b",
+          pool ? "peer-b:class=gddr,busid=" B_BUS ",pool=1"
+               : "peer-b:class=gddr,busid=" B_BUS);
+  test_tmpdir(f.dir, sizeof f.dir, "transfer2");
+  round_trip(&f, "host");
+  size_t frees = log_count(&f, "mem_free");
+  if (pool)
+    assert_true(frees >= NBUF); /* every eviction's block, at once */
+  else
+    assert_int_equal(frees, 0); /* cached, given back at destroy */
+  fx_destroy(&f);
+}
+
+static void test_transfer2_backend_pool_gets_blocks_back(void **state) {
+  (void)state;
+  pool_case(true);
+  pool_case(false);
+}
+
+/* peer-b pins with host_register: the pinned tier's blocks are its
+ * registered ranges, each unregistered once (never one it did not
+ * register). */
+static void test_transfer2_pinned_tier_registers(void **state) {
+  (void)state;
+  fx_t f;
+  fx_opts(&f, "peer-b", "peer-b:class=gddr,busid=" B_BUS);
+  test_tmpdir(f.dir, sizeof f.dir, "transfer2");
+  f.o.pinned_bytes = 16 * PSIZE;
+  round_trip(&f, "pinned,host");
+  assert_true(log_count(&f, " registered ") >= 1);
+  assert_int_equal(log_count(&f, "never registered"), 0);
+  fx_destroy(&f);
+  assert_int_equal(log_count(&f, " registered "),
+                   log_count(&f, "unregistered "));
+}
+
+/* Where registration fails (a locked-memory limit), nothing fails for
+ * it: the pinned tier is full, so evicted data goes to host memory; and
+ * staging buffers (the hop between the card and the spill directory)
+ * are plain memory, said once at WARN. */
+static void register_fails_case(const char *tiers) {
+  fx_t f;
+  fx_opts(&f, "peer-b", "peer-b:class=gddr,busid=" B_BUS ",register=fail");
+  test_tmpdir(f.dir, sizeof f.dir, "transfer2");
+  f.o.pinned_bytes = 16 * PSIZE;
+  f.o.spill_dir = f.dir;
+  round_trip(&f, tiers);
+  assert_int_equal(log_count(&f, " registered "), 0);
+  fx_destroy(&f);
+  assert_int_equal(log_count(&f, "never registered"), 0);
+}
+
+static void test_transfer2_register_fails_nothing_lost(void **state) {
+  (void)state;
+  register_fails_case("pinned,host");
+  register_fails_case("spill");
+}
+
+/* Staging between the card and the spill directory goes through the
+ * pool, whose buffers peer-b registers; when it cannot, they are plain
+ * memory and the run says so once. */
+static void test_transfer2_staging_plain_when_unpinnable(void **state) {
+  (void)state;
+  for (int fail = 0; fail < 2; fail++) {
+    fx_t f;
+    fx_opts(&f, "peer-b",
+            fail ? "peer-b:class=gddr,busid=" B_BUS ",register=fail"
+                 : "peer-b:class=gddr,busid=" B_BUS);
+    test_tmpdir(f.dir, sizeof f.dir, "transfer2");
+    f.o.spill_dir = f.dir;
+    round_trip(&f, "spill");
+    size_t pinned = log_count(&f, " registered 1048576 bytes");
+    size_t warned = log_count(&f, "staging uses plain memory");
+    if (fail) {
+      assert_int_equal(pinned, 0);
+      assert_int_equal(warned, 1);
+    } else {
+      assert_true(pinned >= 1);
+      assert_int_equal(warned, 0);
+    }
+    fx_destroy(&f);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_transfer2_out_of_order),
@@ -357,6 +484,10 @@ int main(void) {
       cmocka_unit_test(test_transfer2_copy_reenters_async),
       cmocka_unit_test(test_transfer2_copy_reenters_blocking),
       cmocka_unit_test(test_transfer2_staging_pool_reused),
+      cmocka_unit_test(test_transfer2_backend_pool_gets_blocks_back),
+      cmocka_unit_test(test_transfer2_pinned_tier_registers),
+      cmocka_unit_test(test_transfer2_register_fails_nothing_lost),
+      cmocka_unit_test(test_transfer2_staging_plain_when_unpinnable),
   };
   return cmocka_run_group_tests_name("transfer2", tests, NULL, NULL);
 }

@@ -100,9 +100,11 @@ typedef struct strata_runtime_opts {
    * when the application takes the data back. */
   int eager_writeback;
   /* Start copying a task's inputs to its device as soon as it is ready
-   * and placed, so the copies overlap other tasks' compute (prefetches
-   * only fill free room: they evict nothing). Default 1; 0: copy when a
-   * worker takes the task. */
+   * and placed, so the copies overlap other tasks' compute. A prefetch
+   * takes free room, or room made by evicting clean replicas (another
+   * valid copy exists) that no staged or running task holds and the
+   * policy does not keep there; it never writes data back, so it never
+   * evicts modified data. Default 1; 0: copy when the task is staged. */
   int prefetch;
 
   /* {=== Policy (see strata/policy.h and lua/README.md) ===} */

@@ -158,6 +158,42 @@ static strata__replica_t *pick_dirty(strata_runtime_t *rt, strata__mnode_t *n,
   return found;
 }
 
+/* The tier below `node` for b's data when `node` refuses memory it has
+ * room for (pinned memory the backend cannot allocate or register): host
+ * memory below the pinned tier, the spill directory below host memory for
+ * buffers the runtime owns. @return it, or -1 */
+static int lower_tier(strata_runtime_t *rt, const strata__buffer_t *b,
+                      int node) {
+  const strata__memory_t *m = &rt->mem;
+  strata__node_kind_t kind = node_of(rt, node)->kind;
+  if (kind == STRATA__NODE_PINNED)
+    return m->host;
+  if (kind == STRATA__NODE_HOST && b->owned)
+    return m->spill;
+  return -1;
+}
+
+/* Memory for b's write-back on `*dest`, or on the tiers below it while
+ * one refuses memory (STRATA_ENOMEM: waiting for room there would wait
+ * forever); *dest is where memory was found (b->mu held). @return as
+ * strata__evict_alloc_on, STRATA_EAGAIN also when dest is in use */
+static int alloc_dest(strata_runtime_t *rt, strata__buffer_t *b, int *dest) {
+  for (;;) {
+    strata__replica_t *rd = &b->rep[*dest];
+    int rc = rd->pins || rd->busy ? STRATA_EAGAIN
+                                  : strata__evict_alloc_on(rt, b, *dest);
+    int lower = rc == STRATA_ENOMEM ? lower_tier(rt, b, *dest) : -1;
+    if (lower < 0)
+      return rc;
+    if (!atomic_exchange(&rt->mem.tier_refused, true))
+      STRATA_LOG(&rt->log, STRATA_LOG_WARN, STRATA__MEMORY_COMP,
+                 "%s could not allocate %zu bytes it has room for: evicted "
+                 "data goes to %s instead (logged once)",
+                 node_of(rt, *dest)->name, b->size, node_of(rt, lower)->name);
+    *dest = lower;
+  }
+}
+
 /* Write back replica r (busy, picked by pick_dirty) from node n to
  * `dest`, then evict it when nobody took it meanwhile. No lock is held
  * during the copy. @return 0; STRATA_EAGAIN (no room at dest, or dest is
@@ -165,21 +201,20 @@ static strata__replica_t *pick_dirty(strata_runtime_t *rt, strata__mnode_t *n,
 static int write_back(strata_runtime_t *rt, strata__mnode_t *n,
                       strata__replica_t *r, int dest) {
   strata__buffer_t *b = r->buf;
-  strata__replica_t *rd = &b->rep[dest];
   pthread_mutex_lock(&b->mu);
   /* A task running there holds that memory (a write-only task writes into
    * it in place): writing the old data over it would corrupt its result.
    * Its release will supersede this copy anyway. */
-  int rc = rd->pins || rd->busy ? STRATA_EAGAIN
-                                : strata__evict_alloc_on(rt, b, dest);
+  int rc = alloc_dest(rt, b, &dest);
+  strata__replica_t *rd = &b->rep[dest];
   if (rc == STRATA_EAGAIN && !rd->pins && !rd->busy) {
     /* dest is full of data that must be written further first (a tier
      * down: device, host, spill). */
     pthread_mutex_unlock(&b->mu);
     (void)strata__memory_clean(rt, dest, b->size);
     pthread_mutex_lock(&b->mu);
-    rc = rd->pins || rd->busy ? STRATA_EAGAIN
-                              : strata__evict_alloc_on(rt, b, dest);
+    rc = alloc_dest(rt, b, &dest);
+    rd = &b->rep[dest];
   }
   if (rc == STRATA_OK) {
     rd->busy++;

@@ -99,6 +99,7 @@ typedef struct strata__memory {
   strata__spill_t files;      /* the spill node's files (spill.h) */
   int device_tiers[3];        /* where device evictions go, in order */
   atomic_bool keep_overruled; /* said once: the evict hook kept too much */
+  atomic_bool tier_refused;   /* said once: a tier refused memory */
   size_t ndevice_tiers;
   bool eager_writeback;
   /* Where the only valid copy of b should go when it must leave `node`:

@@ -29,12 +29,24 @@ void strata__staging_init(strata_runtime_t *rt) {
                s->registers ? "host_register" : "host_alloc");
 }
 
+/* Is buf one of the pool's plain (not pinned) buffers? (s->mu held, or
+ * no other thread left.) */
+static bool is_plain(const strata__staging_t *s, const void *buf) {
+  for (unsigned i = 0; i < s->nplain; i++)
+    if (s->plain[i] == buf)
+      return true;
+  return false;
+}
+
 void strata__staging_fini(strata_runtime_t *rt) {
   strata__staging_t *s = &rt->staging;
   if (!s->ready)
     return;
   for (unsigned i = 0; i < s->nfree; i++)
-    strata__hostmem_free(rt, s->free[i], STRATA__STAGING_BYTES);
+    if (is_plain(s, s->free[i]))
+      strata__free(&rt->alloc, s->free[i], STRATA__STAGING_BYTES);
+    else
+      strata__hostmem_free(rt, s->free[i], STRATA__STAGING_BYTES);
   pthread_cond_destroy(&s->given);
   pthread_mutex_destroy(&s->mu);
   *s = (strata__staging_t){0};
@@ -72,6 +84,31 @@ void strata__hostmem_free(strata_runtime_t *rt, void *ptr, size_t size) {
   strata__free(&rt->alloc, ptr, size);
 }
 
+/* Without pinned memory (exhausted, or its registration refused), a
+ * staging buffer of plain memory: copies through it are slower, but none
+ * fails for want of pinning. Called without s->mu, for a slot counted in
+ * nbuf. */
+static int take_plain(strata_runtime_t *rt, void **buf) {
+  strata__staging_t *s = &rt->staging;
+  if (!s->provider ||
+      !(*buf = strata__alloc(&rt->alloc, STRATA__STAGING_BYTES)))
+    return STRATA_ENOMEM;
+  pthread_mutex_lock(&s->mu);
+  s->plain[s->nplain++] = *buf;
+  bool warn = !s->warned_plain;
+  s->warned_plain = true;
+  pthread_mutex_unlock(&s->mu);
+  if (warn)
+    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
+               "backend '%s' gave no pinned memory for a staging buffer "
+               "(%s failed): staging uses plain memory, copies through it "
+               "are slower",
+               s->provider->name,
+               s->registers ? "host_register" : "host_alloc");
+  atomic_fetch_add(&s->takes, 1);
+  return STRATA_OK;
+}
+
 int strata__staging_take(strata_runtime_t *rt, void **buf) {
   strata__staging_t *s = &rt->staging;
   pthread_mutex_lock(&s->mu);
@@ -87,6 +124,8 @@ int strata__staging_take(strata_runtime_t *rt, void **buf) {
         atomic_fetch_add(&s->takes, 1);
         return STRATA_OK;
       }
+      if (take_plain(rt, buf) == STRATA_OK)
+        return STRATA_OK;
       pthread_mutex_lock(&s->mu);
       s->nbuf--;
       if (s->nbuf == s->nfree) { /* nothing out to wait for */

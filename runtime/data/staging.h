@@ -6,7 +6,10 @@
  * pinned tier's blocks come from it, and so does a pool of fixed-size
  * staging buffers through which copies between two devices without a
  * direct path go, a chunk at a time: buffers are taken and given back,
- * never allocated per copy. */
+ * never allocated per copy. Where pinned memory runs out or cannot be
+ * registered (a locked-memory limit), a staging buffer is plain memory
+ * instead (copies through it are slower, none fails for it; WARN once),
+ * and the pinned tier is full (data falls to the next tier). */
 #ifndef STRATA_STAGING_H
 #define STRATA_STAGING_H
 
@@ -30,7 +33,10 @@ typedef struct strata__staging {
   pthread_mutex_t mu;           /* the pool */
   pthread_cond_t given;         /* a buffer came back */
   void *free[STRATA__STAGING_MAX];
-  unsigned nfree, nbuf;   /* free now; allocated in all */
+  unsigned nfree, nbuf;             /* free now; allocated in all */
+  void *plain[STRATA__STAGING_MAX]; /* buffers that are not pinned */
+  unsigned nplain;
+  bool warned_plain;      /* the WARN about them was logged */
   bool ready;             /* mu and given are set up */
   _Atomic uint64_t takes; /* buffers taken, for the statistics */
 } strata__staging_t;

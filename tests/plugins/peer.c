@@ -4,17 +4,22 @@
  * copies in flight together end out of order). Built twice (peer-a with
  * PEER_HOSTMEM: it also offers pinned host memory and managed memory;
  * peer-b without), so that two backends can copy between their cards
- * directly. Options:
+ * directly; peer-b pins host memory with host_register instead. Options:
  *   class=hbm|gddr   the card's class (default hbm)
  *   busid=ID         its bus id (without it: no card, so that the plugin
  *                    stays out of other tests' way)
  *   peer=ID          the one bus id it can copy from directly (default none)
  *   managed=1        (peer-a) offer managed memory only
+ *   pool=1           declare a pool of its own (memory_pool): the core
+ *                    gives every freed block back at once
+ *   register=fail    (peer-b) host_register fails, as with a locked-memory
+ *                    limit reached
  *   health=block     health() answers once, then blocks until
  *                    strata_device_inject(..., "release", 0) (or 30 s);
  *                    inject "blocked" answers 0 once it is blocked
- * It logs at INFO each host_alloc, managed_prefetch and copy from a
- * foreign card, for the tests to count. */
+ * It logs at INFO each host_alloc, host_register, host_unregister,
+ * mem_free, managed_prefetch and copy from a foreign card, for the tests to
+ * count, and at ERROR an unregister of a range it did not register. */
 #include "config.h"
 
 #include <pthread.h>
@@ -47,6 +52,8 @@ typedef struct peer_state {
   bool stop;
   bool block_health, blocked, released; /* under mu */
   unsigned readings;
+  bool register_fail;   /* register=fail */
+  void *registered[64]; /* host_register ranges, under mu */
 } peer_state_t;
 
 static void *palloc(peer_state_t *st, size_t n) {
@@ -99,6 +106,12 @@ static int p_init(const strata_core_services_t *core,
   st->block_health =
       core->option(core->core, "health", buf, sizeof buf) == STRATA_OK &&
       !strcmp(buf, "block");
+  if (core->option(core->core, "pool", buf, sizeof buf) == STRATA_OK &&
+      !strcmp(buf, "1"))
+    d->memory_pool = 1;
+  st->register_fail =
+      core->option(core->core, "register", buf, sizeof buf) == STRATA_OK &&
+      !strcmp(buf, "fail");
 #ifdef PEER_HOSTMEM
   if (core->option(core->core, "managed", buf, sizeof buf) == STRATA_OK)
     d->memory_kinds = STRATA_MEMORY_MANAGED;
@@ -195,7 +208,9 @@ static int p_mem_alloc(void *state, unsigned dev, size_t size, void **ptr) {
 }
 
 static void p_mem_free(void *state, unsigned dev, void *ptr, size_t size) {
+  peer_state_t *st = state;
   (void)dev;
+  st->core->log(st->core->core, STRATA_LOG_INFO, "mem_free %zu", size);
   pfree(state, ptr, size);
 }
 
@@ -241,6 +256,46 @@ static int p_managed_prefetch(void *state, int dev, const void *ptr,
   st->core->log(st->core->core, STRATA_LOG_INFO, "managed_prefetch %zu to %d",
                 size, dev);
   return push(st, NULL, token);
+}
+#endif
+
+#ifndef PEER_HOSTMEM
+/* Page-locks nothing (the tests need no locked memory): it keeps the
+ * ranges, so that an unregister of one it never registered shows. */
+static int p_host_register(void *state, void *ptr, size_t size) {
+  peer_state_t *st = state;
+  if (st->register_fail)
+    return STRATA_ENOMEM;
+  int rc = STRATA_ENOMEM;
+  pthread_mutex_lock(&st->mu);
+  for (size_t i = 0; i < sizeof st->registered / sizeof *st->registered; i++)
+    if (!st->registered[i]) {
+      st->registered[i] = ptr;
+      rc = STRATA_OK;
+      break;
+    }
+  pthread_mutex_unlock(&st->mu);
+  if (rc == STRATA_OK)
+    st->core->log(st->core->core, STRATA_LOG_INFO, "registered %zu bytes",
+                  size);
+  return rc;
+}
+
+static void p_host_unregister(void *state, void *ptr, size_t size) {
+  peer_state_t *st = state;
+  bool found = false;
+  pthread_mutex_lock(&st->mu);
+  for (size_t i = 0; i < sizeof st->registered / sizeof *st->registered; i++)
+    if (st->registered[i] == ptr) {
+      st->registered[i] = NULL;
+      found = true;
+      break;
+    }
+  pthread_mutex_unlock(&st->mu);
+  st->core->log(st->core->core, found ? STRATA_LOG_INFO : STRATA_LOG_ERROR,
+                found ? "unregistered %zu bytes"
+                      : "unregister of %zu bytes never registered",
+                size);
 }
 #endif
 
@@ -302,5 +357,8 @@ STRATA_BACKEND_EXPORT const strata_backend_component_t SYMBOL(PLUGIN) = {
     .managed_alloc = p_mem_alloc,
     .managed_free = p_mem_free,
     .managed_prefetch = p_managed_prefetch,
+#else
+    .host_register = p_host_register,
+    .host_unregister = p_host_unregister,
 #endif
 };
