@@ -81,4 +81,11 @@ struct strata_runtime {
   strata__notifier_t notify; /* callbacks and the event fd (notify.h) */
 };
 
+/** Whether strata_runtime_destroy has begun: new work is refused with
+ *  STRATA_ESHUTDOWN. Set once, under graph_mu, by core/runtime.c.
+ *  @thread any */
+static inline bool strata__runtime_shutting_down(const strata_runtime_t *rt) {
+  return atomic_load(&rt->shutdown);
+}
+
 #endif /* STRATA_RUNTIME_INTERNAL_H */
