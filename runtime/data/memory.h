@@ -130,8 +130,8 @@ static inline size_t strata__memory_nnodes(const strata__memory_t *m) {
  *  (STRATA__NODE_DEVICE: -1, a device's node is its `node`). @thread any */
 static inline int strata__memory_tier_node(const strata__memory_t *m,
                                            strata__node_kind_t kind) {
-  return kind == STRATA__NODE_PINNED ? m->pinned
-         : kind == STRATA__NODE_HOST ? m->host
+  return kind == STRATA__NODE_PINNED  ? m->pinned
+         : kind == STRATA__NODE_HOST  ? m->host
          : kind == STRATA__NODE_SPILL ? m->spill
                                       : -1;
 }
@@ -165,8 +165,8 @@ static inline uint64_t strata__memory_node_used(const strata__memory_t *m,
                                                 size_t i) {
   return atomic_load_explicit(&m->nodes[i]->used, memory_order_relaxed);
 }
-static inline uint64_t
-strata__memory_node_evictions(const strata__memory_t *m, size_t i) {
+static inline uint64_t strata__memory_node_evictions(const strata__memory_t *m,
+                                                     size_t i) {
   return atomic_load_explicit(&m->nodes[i]->evictions, memory_order_relaxed);
 }
 /** Whether a replica (&b->rep[node]) holds valid data, read without the
@@ -178,9 +178,9 @@ static inline bool strata__replica_valid(const strata__replica_t *r) {
 /** Install (or, with NULL, remove) the evict hook's advice: see
  *  evict_advice above. @thread owner (creation, destruction: no task runs) */
 static inline void strata__memory_set_evict_advice(
-    strata__memory_t *m, int (*advice)(struct strata_runtime *rt,
-                                       const struct strata__buffer *b,
-                                       int node)) {
+    strata__memory_t *m,
+    int (*advice)(struct strata_runtime *rt, const struct strata__buffer *b,
+                  int node)) {
   m->evict_advice = advice;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/hardware/topology.h: the machine as hwloc sees it (this system or an XML
- * description): packages, NUMA nodes, cores, PUs and PCI GPUs with their
+/* runtime/hardware/topology.h: the machine as hwloc sees it (this system or an
+ * XML description): packages, NUMA nodes, cores, PUs and PCI GPUs with their
  * link speed and closest NUMA node, plus thread binding. */
 #ifndef STRATA_TOPOLOGY_H
 #define STRATA_TOPOLOGY_H

@@ -227,8 +227,9 @@ static int evict_answer(strata__policy_t *P, int node, const char **why) {
     *why = "not 'pinned', 'host', 'spill' or 'keep'";
   else if (dest < 0)
     *why = "a tier this runtime does not have";
-  else if (dest == node || strata__memory_node_kind(&P->rt->mem, (size_t)dest) <=
-                               strata__memory_node_kind(&P->rt->mem, (size_t)node))
+  else if (dest == node ||
+           strata__memory_node_kind(&P->rt->mem, (size_t)dest) <=
+               strata__memory_node_kind(&P->rt->mem, (size_t)node))
     *why = "not a tier below the victim's node";
   else
     return dest;

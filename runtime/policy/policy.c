@@ -399,9 +399,9 @@ int strata__policy_init(strata_runtime_t *rt,
    * may bring one, and the placer must not change under submitters. */
   atomic_store(&P->has_place, P->s.L && P->s.ref_place != LUA_NOREF);
   strata__placer_set(rt, &(strata__placer_t){.name = "policy",
-                                              .state = P,
-                                              .place = strata__policy_place,
-                                              .placed = strata__policy_placed});
+                                             .state = P,
+                                             .place = strata__policy_place,
+                                             .placed = strata__policy_placed});
   strata__memory_set_evict_advice(&rt->mem, strata__policy_evict);
   if (P->s.L)
     STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s loaded", P->name);

@@ -238,8 +238,8 @@ static int task_index(lua_State *L) {
       lua_pushnil(L);
   } else if (!strcmp(k, "priority"))
     lua_pushinteger(L, t->attrs.has_priority ? t->attrs.priority
-                       : t->job                ? strata__job_priority(t->job)
-                                               : 0);
+                       : t->job              ? strata__job_priority(t->job)
+                                             : 0);
   else if (!strcmp(k, "working_set"))
     lua_pushinteger(L, (lua_Integer)t->working_set);
   else if (!strcmp(k, "buffers"))

@@ -304,11 +304,12 @@ static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
                                                memory_order_relaxed);
   if (ev >= THRASH_WINDOW && !atomic_exchange_explicit(&d->thrash_warned, true,
                                                        memory_order_relaxed)) {
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
-               "%s is thrashing: %llu evictions in its last %d tasks (the "
-               "data its tasks use does not fit its %llu bytes)",
-               d->desc.name, (unsigned long long)ev, THRASH_WINDOW,
-               (unsigned long long)strata__memory_node_capacity(m, (size_t)d->node));
+    STRATA_LOG(
+        &rt->log, STRATA_LOG_WARN, COMP,
+        "%s is thrashing: %llu evictions in its last %d tasks (the "
+        "data its tasks use does not fit its %llu bytes)",
+        d->desc.name, (unsigned long long)ev, THRASH_WINDOW,
+        (unsigned long long)strata__memory_node_capacity(m, (size_t)d->node));
   }
 }
 
@@ -387,7 +388,8 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
    * and it holds none yet (works complete several per call of next()). */
   strata__task_t *next = NULL;
   /* With memory active, successors are staged like any other task. */
-  bool hand_over = mine && !slot->w.next_task && !strata__memory_active(&rt->mem);
+  bool hand_over =
+      mine && !slot->w.next_task && !strata__memory_active(&rt->mem);
   strata__graph_task_ran(rt, t, status, hand_over ? &next : NULL);
   if (next) {
     atomic_store_explicit(&next->state, STRATA_TASK_READY,

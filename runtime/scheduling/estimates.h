@@ -35,7 +35,8 @@ void strata__estimates_track(struct strata_runtime *rt, bool on);
 
 /** Whether some device's times are modelled (it has no history): fixed by
  *  strata__estimates_init. @thread any */
-static inline bool strata__estimates_any_modelled(const strata__estimates_t *e) {
+static inline bool
+strata__estimates_any_modelled(const strata__estimates_t *e) {
   return e->any_modelled;
 }
 /** The perf-model file (opts->perf_models), NULL: kept in memory only.

@@ -70,8 +70,7 @@ static int device_of_node(const strata_runtime_t *rt, int n) {
 static bool host_like_valid(const strata_runtime_t *rt,
                             const strata__buffer_t *b) {
   for (size_t n = 0; n < strata__memory_nnodes(&rt->mem); n++)
-    if (device_of_node(rt, (int)n) < 0 &&
-        strata__replica_valid(&b->rep[n]))
+    if (device_of_node(rt, (int)n) < 0 && strata__replica_valid(&b->rep[n]))
       return true;
   return false;
 }
