@@ -80,16 +80,13 @@ static void teardown(strata_runtime_t *rt) {
   strata__estimates_fini(rt); /* saves the history: after the policy */
   strata__buffers_free(rt);
   strata__transfer_stop(rt);
-  if (rt->mem.nodes)
-    strata__memory_fini(rt);
+  strata__memory_fini(rt);
   strata__staging_fini(rt); /* its memory is a backend's: before they go */
   strata__loader_stop(rt);
   strata__devices_free(rt);
   strata__kernels_free(rt);
-  if (rt->placer.destroy)
-    rt->placer.destroy(rt->placer.state, rt);
-  if (rt->topo.hw)
-    strata__topology_free(&rt->topo, &rt->alloc);
+  strata__placer_fini(rt);
+  strata__topology_free(&rt->topo, &rt->alloc);
   strata__htable_destroy(&rt->tasks, &rt->alloc);
   strata__htable_destroy(&rt->jobs, &rt->alloc);
   strata__htable_destroy(&rt->buffers, &rt->alloc);
@@ -125,7 +122,7 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
     return STRATA_ENOMEM;
   rt->alloc = a;
   rt->log = (strata__logger_t){o.log, o.log_ud, o.log_level};
-  rt->placer = strata__placer_default;
+  strata__placer_reset(rt);
   init_locks(rt);
 
   if ((rc = strata__topology_load(&rt->topo, o.topology_xml, &rt->alloc,
@@ -193,5 +190,5 @@ void *strata_runtime_get_data(const strata_runtime_t *rt) {
 }
 
 const strata_machine_t *strata_runtime_machine(const strata_runtime_t *rt) {
-  return rt ? &rt->topo.view : NULL;
+  return rt ? strata__topology_view(&rt->topo) : NULL;
 }

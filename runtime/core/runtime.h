@@ -26,7 +26,17 @@
 #include "watchdog.h"
 #include "topology.h"
 
-/* Lock order, outermost first: graph_mu, then a queue's mu or the task
+/* Who owns what (runtime/README.md): each member is touched by its
+ * module's folder only (the table is in scripts/module-reach): topo,
+ * backends, devices, peers, health: hardware/; staging, mem, xfer,
+ * buffers, ranges, data_mu: data/; watchdog, placer, track_estimates,
+ * placement, estimates: scheduling/; policy: policy/; tasks, jobs,
+ * kernels, task_pool, notify, graph_mu, next_seq, visit_epoch: tasks/;
+ * waits, shutdown: core/ (which also creates and destroys the three
+ * locks). alloc, log and user_data are everyone's; every folder reads the
+ * device and backend tables, fixed at creation.
+ *
+ * Lock order, outermost first: graph_mu, then a queue's mu or the task
  * pool's mu; data_mu, kernels_mu, a job's mu and the waits' mu are leaves. No
  * runtime lock is held while calling a kernel or a backend; the log
  * callback may be called under graph_mu (it must not re-enter the runtime,
@@ -80,5 +90,12 @@ struct strata_runtime {
 
   strata__notifier_t notify; /* callbacks and the event fd (notify.h) */
 };
+
+/** Whether strata_runtime_destroy has begun: new work is refused with
+ *  STRATA_ESHUTDOWN. Set once, under graph_mu, by core/runtime.c.
+ *  @thread any */
+static inline bool strata__runtime_shutting_down(const strata_runtime_t *rt) {
+  return atomic_load(&rt->shutdown);
+}
 
 #endif /* STRATA_RUNTIME_INTERNAL_H */

@@ -123,7 +123,7 @@ int strata_buffer_register(strata_runtime_t *rt, void *ptr, size_t size,
                        : "wraps around");
     return STRATA_EINVAL;
   }
-  if (atomic_load(&rt->shutdown))
+  if (strata__runtime_shutting_down(rt))
     return STRATA_ESHUTDOWN;
   strata__buffer_t *b = buffer_new(rt, ptr, size, false);
   if (!b)
@@ -151,7 +151,7 @@ int strata_buffer_create(strata_runtime_t *rt, size_t size,
                          strata_buffer_t *out) {
   if (!rt || !out || !size)
     return STRATA_EINVAL;
-  if (atomic_load(&rt->shutdown))
+  if (strata__runtime_shutting_down(rt))
     return STRATA_ESHUTDOWN;
   void *mem = strata__zalloc(&rt->alloc, size);
   strata__buffer_t *b = mem ? buffer_new(rt, mem, size, true) : NULL;

@@ -15,7 +15,12 @@
 struct strata_runtime;
 struct strata__task;
 
-/* Field order: what every submission touches (the handle's checks, the
+/* A shared description (runtime/README.md, "Who owns what"): other
+ * modules read the public part (id, ptr, size, owned, tag); the history
+ * fields are the graph's (under graph_mu); `rep` and the fields marked
+ * (mu) are the memory manager's, read elsewhere only through memory.h's
+ * accessors (strata__replica_valid).
+ * Field order: what every submission touches (the handle's checks, the
  * reference count, the access history) shares the first cache line; the
  * memory manager's and the policy's fields follow. */
 typedef struct strata__buffer {

@@ -119,6 +119,8 @@ int strata__memory_init(strata_runtime_t *rt,
 
 void strata__memory_fini(strata_runtime_t *rt) {
   strata__memory_t *m = &rt->mem;
+  if (!m->nodes)
+    return; /* init never ran, or failed before anything was set up */
   for (size_t i = 0; i < m->nnodes; i++) {
     strata__mnode_t *n = m->nodes[i];
     strata__blockcache_fini(rt, n);

@@ -114,6 +114,77 @@ typedef struct strata__memory {
   unsigned copy_retries;
 } strata__memory_t;
 
+/* {=== What other modules read ===}
+ * The structs above are the memory manager's (runtime/data/): other
+ * folders read them only through these accessors, and pass &rt->mem. */
+
+/** Whether tasks must stage their data (anything but uncapped host
+ *  memory). Fixed at creation. @thread any */
+static inline bool strata__memory_active(const strata__memory_t *m) {
+  return m->active;
+}
+/** The number of memory nodes (fixed at creation). @thread any */
+static inline size_t strata__memory_nnodes(const strata__memory_t *m) {
+  return m->nnodes;
+}
+/** The index of the pinned, host or spill node, -1 when absent
+ *  (STRATA__NODE_DEVICE: -1, a device's node is its `node`). @thread any */
+static inline int strata__memory_tier_node(const strata__memory_t *m,
+                                           strata__node_kind_t kind) {
+  return kind == STRATA__NODE_PINNED  ? m->pinned
+         : kind == STRATA__NODE_HOST  ? m->host
+         : kind == STRATA__NODE_SPILL ? m->spill
+                                      : -1;
+}
+/** Node i's facts, fixed at creation (i < strata__memory_nnodes).
+ *  @thread any */
+static inline strata__node_kind_t
+strata__memory_node_kind(const strata__memory_t *m, size_t i) {
+  return m->nodes[i]->kind;
+}
+static inline const char *strata__memory_node_name(const strata__memory_t *m,
+                                                   size_t i) {
+  return m->nodes[i]->name;
+}
+/** Bytes; 0: unlimited. */
+static inline uint64_t strata__memory_node_capacity(const strata__memory_t *m,
+                                                    size_t i) {
+  return m->nodes[i]->capacity;
+}
+/** DEVICE nodes: the device; others: NULL. */
+static inline struct strata_device_handle *
+strata__memory_node_device(const strata__memory_t *m, size_t i) {
+  return m->nodes[i]->dev;
+}
+/** Whether node i's replicas are managed memory. */
+static inline bool strata__memory_node_managed(const strata__memory_t *m,
+                                               size_t i) {
+  return m->nodes[i]->managed;
+}
+/** Node i's counters, read without its lock (a hint). @thread any */
+static inline uint64_t strata__memory_node_used(const strata__memory_t *m,
+                                                size_t i) {
+  return atomic_load_explicit(&m->nodes[i]->used, memory_order_relaxed);
+}
+static inline uint64_t strata__memory_node_evictions(const strata__memory_t *m,
+                                                     size_t i) {
+  return atomic_load_explicit(&m->nodes[i]->evictions, memory_order_relaxed);
+}
+/** Whether a replica (&b->rep[node]) holds valid data, read without the
+ *  buffer's lock (a hint: it may change right after). @thread any */
+static inline bool strata__replica_valid(const strata__replica_t *r) {
+  return atomic_load_explicit(&r->state, memory_order_relaxed) !=
+         STRATA__INVALID;
+}
+/** Install (or, with NULL, remove) the evict hook's advice: see
+ *  evict_advice above. @thread owner (creation, destruction: no task runs) */
+static inline void strata__memory_set_evict_advice(
+    strata__memory_t *m,
+    int (*advice)(struct strata_runtime *rt, const struct strata__buffer *b,
+                  int node)) {
+  m->evict_advice = advice;
+}
+
 /** Set up the host, pinned and spill nodes and one node per device with
  *  its own memory (devices must be registered). With a spill_dir, make
  *  the runtime's private directory there (mode 0700).

@@ -626,8 +626,9 @@ int strata_device_info(const strata_runtime_t *rt, int index,
   info.memory_bus_width = d->desc.memory_bus_width;
   info.pcie_gen = d->desc.pcie_gen;
   info.pcie_width = d->desc.pcie_width;
-  info.managed = d->node >= 0 && (size_t)d->node < rt->mem.nnodes &&
-                 rt->mem.nodes[d->node]->managed;
+  info.managed = d->node >= 0 &&
+                 (size_t)d->node < strata__memory_nnodes(&rt->mem) &&
+                 strata__memory_node_managed(&rt->mem, (size_t)d->node);
   return strata__copy_out(out, &info, sizeof info);
 }
 

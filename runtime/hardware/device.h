@@ -69,6 +69,14 @@ typedef struct strata__depth {
   bool stopping;      /* the device stops: waiters return */
 } strata__depth_t;
 
+/* A shared description (runtime/README.md, "Who owns what"): every
+ * module reads a device. hardware/device writes index, bindex, node (with
+ * data/memory at set-up), desc, backend, rt and the worker slots' block
+ * at creation; after that: `failed` scheduling/dispatch (a failure),
+ * `worker_seen` dispatch and read by scheduling/watchdog, `thrash_*`
+ * dispatch, `queue` and `depth` scheduling (queue, dispatch),
+ * `submitted` and `ended` tasks/graph (at submit, at the end) and
+ * scheduling/dispatch (failover moves a task to another device). */
 typedef struct strata_device_handle {
   int index;
   unsigned bindex;    /* its index in the backend's probe list */

@@ -48,6 +48,13 @@ typedef struct strata__health {
  *  @return 0; STRATA_ENOMEM
  *  @thread owner (creation, after the policy registered its hook) */
 int strata__health_start(struct strata_runtime *rt, int period_ms);
+/** Have the thread call after(rt) after each round (NULL: nothing): the
+ *  policy's alerts. @thread owner (creation, before strata__health_start) */
+static inline void
+strata__health_set_round_hook(strata__health_t *h,
+                              void (*after)(struct strata_runtime *rt)) {
+  h->after = after;
+}
 /** Stop and join the thread; free the cache. A no-op when never started.
  *  @thread owner (destruction, before the policy goes) */
 void strata__health_stop(struct strata_runtime *rt);

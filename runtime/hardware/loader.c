@@ -186,8 +186,8 @@ static int svc_option(strata_core_t *core, const char *key, char *buf,
 
 static void *svc_alloc(strata_core_t *core, void *ptr, size_t osize,
                        size_t nsize) {
-  const strata__allocator_t *a = &core->rt->alloc;
-  return a->fn(a->ud, ptr, ptr ? osize : 0, nsize);
+  return strata__alloc_via((void *)&core->rt->alloc, ptr, ptr ? osize : 0,
+                           nsize);
 }
 
 static void svc_copy_done(strata_core_t *core, void *token, int status) {

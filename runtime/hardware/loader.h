@@ -14,6 +14,9 @@
 
 struct strata_runtime;
 
+/* A shared description: written by the loader while it loads and starts
+ * the backend; read by the modules that call it (data/copy, staging and
+ * the block cache: comp and state; scheduling: rt and name). */
 typedef struct strata_core {
   struct strata_runtime *rt;
   char *name;

@@ -223,12 +223,13 @@ fail:
 
 void strata__topology_free(strata__topology_t *t,
                            const strata__allocator_t *a) {
+  if (!t->hw)
+    return; /* never loaded */
   strata__free(a, t->numa, t->view.nnuma * sizeof *t->numa);
   strata__free(a, t->cores, t->view.ncores * sizeof *t->cores);
   strata__free(a, t->gpus, t->view.ngpus * sizeof *t->gpus);
   strata__strfree(a, t->cpu_model);
-  if (t->hw)
-    hwloc_topology_destroy(t->hw);
+  hwloc_topology_destroy(t->hw);
   memset(t, 0, sizeof *t);
 }
 

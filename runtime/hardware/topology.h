@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/hardware/topology.h: the machine as hwloc sees it (this system or an XML
- * description): packages, NUMA nodes, cores, PUs and PCI GPUs with their
+/* runtime/hardware/topology.h: the machine as hwloc sees it (this system or an
+ * XML description): packages, NUMA nodes, cores, PUs and PCI GPUs with their
  * link speed and closest NUMA node, plus thread binding. */
 #ifndef STRATA_TOPOLOGY_H
 #define STRATA_TOPOLOGY_H
@@ -25,7 +25,16 @@ typedef struct strata__topology {
 int strata__topology_load(strata__topology_t *t, const char *xml,
                           const strata__allocator_t *a,
                           const strata__logger_t *lg);
+/** Free what strata__topology_load made; a topology never loaded (zeroed)
+ *  is ignored. @thread owner (destruction) */
 void strata__topology_free(strata__topology_t *t, const strata__allocator_t *a);
+
+/** The machine as published to users and backends (the arrays it points
+ *  to live until strata__topology_free). @thread any */
+static inline const strata_machine_t *
+strata__topology_view(const strata__topology_t *t) {
+  return &t->view;
+}
 
 /** Bind the calling thread to core `logical` (index into view.cores) or to
  *  the cores of NUMA node `numa_os`.

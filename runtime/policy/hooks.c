@@ -203,11 +203,11 @@ int strata__policy_place(void *state, strata_runtime_t *rt, strata__task_t *t,
 /* The node a string names: "pinned", "host", "spill" (when configured). */
 static int tier_node(const strata_runtime_t *rt, const char *s) {
   if (!strcmp(s, "host"))
-    return rt->mem.host;
+    return strata__memory_tier_node(&rt->mem, STRATA__NODE_HOST);
   if (!strcmp(s, "pinned"))
-    return rt->mem.pinned;
+    return strata__memory_tier_node(&rt->mem, STRATA__NODE_PINNED);
   if (!strcmp(s, "spill"))
-    return rt->mem.spill;
+    return strata__memory_tier_node(&rt->mem, STRATA__NODE_SPILL);
   return -2;
 }
 
@@ -228,7 +228,8 @@ static int evict_answer(strata__policy_t *P, int node, const char **why) {
   else if (dest < 0)
     *why = "a tier this runtime does not have";
   else if (dest == node ||
-           P->rt->mem.nodes[dest]->kind <= P->rt->mem.nodes[node]->kind)
+           strata__memory_node_kind(&P->rt->mem, (size_t)dest) <=
+               strata__memory_node_kind(&P->rt->mem, (size_t)node))
     *why = "not a tier below the victim's node";
   else
     return dest;

@@ -386,26 +386,27 @@ int strata__policy_init(strata_runtime_t *rt,
     free_policy(rt, P);
     return rc;
   }
-  if (strata__plan_init(&P->plan, rt, rt->estimates.any_modelled)) {
+  if (strata__plan_init(&P->plan, rt,
+                        strata__estimates_any_modelled(&rt->estimates))) {
     free_policy(rt, P);
     return STRATA_ENOMEM;
   }
   rt->policy = P;
   /* Estimates are kept from a script's first question on; a perf-model
    * file means someone wants the history anyway. */
-  atomic_store(&rt->track_estimates, rt->estimates.path != NULL);
+  strata__estimates_track(rt, strata__estimates_path(&rt->estimates) != NULL);
   /* The engine is the placer from now on, also without a script: a reload
    * may bring one, and the placer must not change under submitters. */
   atomic_store(&P->has_place, P->s.L && P->s.ref_place != LUA_NOREF);
-  rt->placer = (strata__placer_t){.name = "policy",
-                                  .state = P,
-                                  .place = strata__policy_place,
-                                  .placed = strata__policy_placed};
-  rt->mem.evict_advice = strata__policy_evict;
+  strata__placer_set(rt, &(strata__placer_t){.name = "policy",
+                                             .state = P,
+                                             .place = strata__policy_place,
+                                             .placed = strata__policy_placed});
+  strata__memory_set_evict_advice(&rt->mem, strata__policy_evict);
   if (P->s.L)
     STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s loaded", P->name);
-  rt->health.after =
-      strata__policy_health_round; /* before the health thread starts */
+  /* before the health thread starts */
+  strata__health_set_round_hook(&rt->health, strata__policy_health_round);
   return STRATA_OK;
 }
 
@@ -413,10 +414,10 @@ void strata__policy_fini(strata_runtime_t *rt) {
   strata__policy_t *P = rt->policy;
   if (!P)
     return;
-  rt->mem.evict_advice = NULL;
+  strata__memory_set_evict_advice(&rt->mem, NULL);
   rt->policy = NULL;
-  atomic_store(&rt->track_estimates, false);
-  rt->placer = strata__placer_default;
+  strata__estimates_track(rt, false);
+  strata__placer_reset(rt);
   free_policy(rt, P);
 }
 

@@ -80,18 +80,14 @@ static void make_read_only(strata__policy_t *P, lua_State *L) {
 
 /* {=== Small readers ===} */
 
-static const strata__mnode_t *node_of_device(const strata_runtime_t *rt,
-                                             int d) {
-  return rt->mem.nodes[rt->devices[d]->node];
-}
-
 /* Bytes free on device d's memory; its total memory when uncapped. */
 static uint64_t free_bytes(const strata_runtime_t *rt, int d) {
-  const strata__mnode_t *n = node_of_device(rt, d);
-  if (!n->capacity)
+  size_t n = (size_t)rt->devices[d]->node;
+  uint64_t capacity = strata__memory_node_capacity(&rt->mem, n);
+  if (!capacity)
     return rt->devices[d]->desc.memory_bytes;
-  uint64_t used = atomic_load_explicit(&n->used, memory_order_relaxed);
-  return used >= n->capacity ? 0 : n->capacity - used;
+  uint64_t used = strata__memory_node_used(&rt->mem, n);
+  return used >= capacity ? 0 : capacity - used;
 }
 
 static void push_or_nil(lua_State *L, const char *s) {
@@ -169,10 +165,9 @@ typedef struct job_copy {
   bool is_number[JOB_TAGS_MAX];
 } job_copy_t;
 
-static void copy_job(strata__job_t *job, job_copy_t *c) {
-  memset(c, 0, sizeof *c);
-  pthread_mutex_lock(&job->mu);
-  const strata__attrs_t *a = &job->attrs;
+/* Called under the job's mu (strata__job_read_attrs). */
+static void copy_attrs(const strata__attrs_t *a, void *arg) {
+  job_copy_t *c = arg;
   strata__strlcpy(c->name, a->name ? a->name : "", sizeof c->name);
   strata__strlcpy(c->tier, a->tier ? a->tier : "", sizeof c->tier);
   strata__strlcpy(c->precision, a->precision ? a->precision : "",
@@ -186,7 +181,11 @@ static void copy_job(strata__job_t *job, job_copy_t *c) {
     c->numbers[c->ntags] = a->tags[i].number;
     c->is_number[c->ntags] = a->tags[i].is_number;
   }
-  pthread_mutex_unlock(&job->mu);
+}
+
+static void copy_job(strata__job_t *job, job_copy_t *c) {
+  memset(c, 0, sizeof *c);
+  strata__job_read_attrs(job, copy_attrs, c);
 }
 
 static void push_job(lua_State *L, strata__job_t *job) {
@@ -239,9 +238,8 @@ static int task_index(lua_State *L) {
       lua_pushnil(L);
   } else if (!strcmp(k, "priority"))
     lua_pushinteger(L, t->attrs.has_priority ? t->attrs.priority
-                       : t->job && t->job->attrs.has_priority
-                           ? t->job->attrs.priority
-                           : 0);
+                       : t->job              ? strata__job_priority(t->job)
+                                             : 0);
   else if (!strcmp(k, "working_set"))
     lua_pushinteger(L, (lua_Integer)t->working_set);
   else if (!strcmp(k, "buffers"))
@@ -403,9 +401,8 @@ static int buffer_index(lua_State *L) {
   else if (!strcmp(k, "valid")) {
     lua_newtable(L);
     int n = 0;
-    for (size_t i = 0; i < P->rt->mem.nnodes; i++)
-      if (atomic_load_explicit(&b->rep[i].state, memory_order_relaxed) !=
-          STRATA__INVALID) {
+    for (size_t i = 0; i < strata__memory_nnodes(&P->rt->mem); i++)
+      if (strata__replica_valid(&b->rep[i])) {
         lua_pushinteger(L, (lua_Integer)i);
         lua_rawseti(L, -2, ++n);
       }
@@ -503,8 +500,7 @@ static uint64_t check_set(lua_State *L, int idx) {
 
 /* A helper that needs estimates was called: keep them from now on. */
 static void want_estimates(strata__policy_t *P) {
-  if (!atomic_load_explicit(&P->rt->track_estimates, memory_order_relaxed))
-    atomic_store(&P->rt->track_estimates, true);
+  strata__estimates_track(P->rt, true);
 }
 
 /* Seconds to bring t's inputs to device d's memory, one copy after the
@@ -748,20 +744,21 @@ static const char *node_kind(strata__node_kind_t k) {
 static void build_nodes(strata__policy_t *P) {
   lua_State *L = P->s.L;
   const strata__memory_t *m = &P->rt->mem;
-  lua_createtable(L, (int)m->nnodes, 0);
-  for (size_t i = 0; i < m->nnodes; i++) {
-    const strata__mnode_t *n = m->nodes[i];
+  size_t nnodes = strata__memory_nnodes(m);
+  lua_createtable(L, (int)nnodes, 0);
+  for (size_t i = 0; i < nnodes; i++) {
+    const strata__device_t *dev = strata__memory_node_device(m, i);
     lua_createtable(L, 0, 5);
     lua_pushinteger(L, (lua_Integer)i);
     lua_setfield(L, -2, "index");
-    lua_pushstring(L, node_kind(n->kind));
+    lua_pushstring(L, node_kind(strata__memory_node_kind(m, i)));
     lua_setfield(L, -2, "kind");
-    lua_pushstring(L, n->name);
+    lua_pushstring(L, strata__memory_node_name(m, i));
     lua_setfield(L, -2, "name");
-    lua_pushinteger(L, (lua_Integer)n->capacity);
+    lua_pushinteger(L, (lua_Integer)strata__memory_node_capacity(m, i));
     lua_setfield(L, -2, "capacity");
-    if (n->dev) {
-      strata__pviews_push_device(P, n->dev->index);
+    if (dev) {
+      strata__pviews_push_device(P, dev->index);
       lua_setfield(L, -2, "device");
     }
     make_read_only(P, L);

@@ -47,7 +47,7 @@ void strata__dispatch_enqueue(strata_runtime_t *rt, strata__task_t *t) {
   /* With data to move, the transfer engine stages t first and queues it
    * through strata__dispatch_staged: workers take only tasks whose data is
    * in place. Without, nothing moves and t is queued at once. */
-  if (rt->mem.active) {
+  if (strata__memory_active(&rt->mem)) {
     t->staged = false;
     strata__transfer_stage(rt, t);
     return;
@@ -161,7 +161,7 @@ void strata__dispatch_device_failed(strata_core_t *core,
   if (work) {
     strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
     give_place(dev, t);
-    if (rt->mem.active)
+    if (strata__memory_active(&rt->mem))
       (void)release_data(rt, t, dev->index, false);
     strata__dispatch_fail_device(rt, dev,
                                  why ? why : "reported by its backend");
@@ -227,7 +227,7 @@ static int take_runnable(strata_runtime_t *rt, strata__device_t *dev,
     strata__task_t *t = take(dev, worker, timeout_ns, &stopped);
     if (!t)
       return stopped ? STRATA_ESHUTDOWN : STRATA_EAGAIN;
-    if (t->job && atomic_load(&t->job->canceled)) {
+    if (t->job && strata__job_canceled(t->job)) {
       /* Canceled after it was queued: end it here instead of running. */
       unstage(rt, t);
       strata__graph_task_cancel(rt, t);
@@ -236,7 +236,7 @@ static int take_runnable(strata_runtime_t *rt, strata__device_t *dev,
     /* With memory active, only strata__dispatch_staged queues tasks (and
      * no successor is handed over): the hold on t's data passes to the
      * running task. */
-    STRATA_ASSERT(!rt->mem.active || t->staged);
+    STRATA_ASSERT(!strata__memory_active(&rt->mem) || t->staged);
     t->staged = false;
     *out = t;
     return STRATA_OK;
@@ -294,21 +294,22 @@ int strata__dispatch_next(strata_core_t *core, strata_device_handle_t *dev,
 /* Warn once when a device evicts as many replicas as it runs tasks. */
 static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
                             uint64_t tasks) {
-  const strata__mnode_t *n = rt->mem.nodes[d->node];
+  const strata__memory_t *m = &rt->mem;
   if (tasks % THRASH_WINDOW ||
       atomic_load_explicit(&d->thrash_warned, memory_order_relaxed) ||
-      n->kind != STRATA__NODE_DEVICE)
+      strata__memory_node_kind(m, (size_t)d->node) != STRATA__NODE_DEVICE)
     return;
-  uint64_t now = atomic_load_explicit(&n->evictions, memory_order_relaxed);
+  uint64_t now = strata__memory_node_evictions(m, (size_t)d->node);
   uint64_t ev = now - atomic_exchange_explicit(&d->thrash_mark, now,
                                                memory_order_relaxed);
   if (ev >= THRASH_WINDOW && !atomic_exchange_explicit(&d->thrash_warned, true,
                                                        memory_order_relaxed)) {
-    STRATA_LOG(&rt->log, STRATA_LOG_WARN, COMP,
-               "%s is thrashing: %llu evictions in its last %d tasks (the "
-               "data its tasks use does not fit its %llu bytes)",
-               d->desc.name, (unsigned long long)ev, THRASH_WINDOW,
-               (unsigned long long)n->capacity);
+    STRATA_LOG(
+        &rt->log, STRATA_LOG_WARN, COMP,
+        "%s is thrashing: %llu evictions in its last %d tasks (the "
+        "data its tasks use does not fit its %llu bytes)",
+        d->desc.name, (unsigned long long)ev, THRASH_WINDOW,
+        (unsigned long long)strata__memory_node_capacity(m, (size_t)d->node));
   }
 }
 
@@ -372,7 +373,7 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
                strata__task_name(t), d->desc.name, t->kernel->name, status);
     status = STRATA_EKERNEL;
   }
-  if (rt->mem.active) {
+  if (strata__memory_active(&rt->mem)) {
     if (t->work.call.worker == 0)
       watch_thrashing(rt, d, ran);
     if (STRATA_UNLIKELY(!results_home(rt, d, t)))
@@ -387,7 +388,8 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
    * and it holds none yet (works complete several per call of next()). */
   strata__task_t *next = NULL;
   /* With memory active, successors are staged like any other task. */
-  bool hand_over = mine && !slot->w.next_task && !rt->mem.active;
+  bool hand_over =
+      mine && !slot->w.next_task && !strata__memory_active(&rt->mem);
   strata__graph_task_ran(rt, t, status, hand_over ? &next : NULL);
   if (next) {
     atomic_store_explicit(&next->state, STRATA_TASK_READY,

@@ -30,6 +30,13 @@ int strata__estimates_init(strata_runtime_t *rt,
   return STRATA_OK;
 }
 
+void strata__estimates_track(strata_runtime_t *rt, bool on) {
+  /* Read first: once on, the first question of every script call would
+   * otherwise write a line every submitter reads. */
+  if (atomic_load_explicit(&rt->track_estimates, memory_order_relaxed) != on)
+    atomic_store(&rt->track_estimates, on);
+}
+
 void strata__estimates_fini(strata_runtime_t *rt) {
   strata__estimates_t *e = &rt->estimates;
   if (!e->ready)

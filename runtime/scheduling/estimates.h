@@ -28,6 +28,23 @@ typedef struct strata__estimates {
   bool ready; /* init ran: fini has something to free */
 } strata__estimates_t;
 
+/** Keep run-time estimates from now on (on), or stop (off: the policy
+ *  went). Until a script asks for one, a submission pays nothing for
+ *  them. @thread owner (on, off), any (on: a script's first question) */
+void strata__estimates_track(struct strata_runtime *rt, bool on);
+
+/** Whether some device's times are modelled (it has no history): fixed by
+ *  strata__estimates_init. @thread any */
+static inline bool
+strata__estimates_any_modelled(const strata__estimates_t *e) {
+  return e->any_modelled;
+}
+/** The perf-model file (opts->perf_models), NULL: kept in memory only.
+ *  @thread any */
+static inline const char *strata__estimates_path(const strata__estimates_t *e) {
+  return e->path;
+}
+
 /** Set up the history for the runtime's devices (after they are known) and
  *  load opts->perf_models when given (a missing or bad file is logged and
  *  ignored).

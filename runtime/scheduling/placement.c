@@ -20,7 +20,7 @@ bool strata__placement_eligible(const strata_runtime_t *rt,
                                 const strata__task_t *t, int d) {
   /* Without device memory (or a host cap) everything fits. */
   return can_run(rt, t, d) &&
-         (!rt->mem.active ||
+         (!strata__memory_active(&rt->mem) ||
           strata__memory_fits((strata_runtime_t *)rt, d, t->working_set));
 }
 
@@ -68,6 +68,20 @@ static int default_place(void *state, strata_runtime_t *rt, strata__task_t *t,
 
 const strata__placer_t strata__placer_default = {.name = "default",
                                                  .place = default_place};
+
+void strata__placer_set(strata_runtime_t *rt, const strata__placer_t *p) {
+  rt->placer = *p;
+}
+
+void strata__placer_reset(strata_runtime_t *rt) {
+  rt->placer = strata__placer_default;
+}
+
+void strata__placer_fini(strata_runtime_t *rt) {
+  if (rt->placer.destroy)
+    rt->placer.destroy(rt->placer.state, rt);
+  strata__placer_reset(rt);
+}
 
 /* No device can take t: say why, and tell a task too big for every
  * device that could run its kernel from one no device can run. */

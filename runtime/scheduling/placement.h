@@ -61,4 +61,16 @@ int strata__placement_least_loaded(const struct strata_runtime *rt,
 /** The built-in placer. */
 extern const strata__placer_t strata__placer_default;
 
+/** Make p (copied) the placer, in place of the one before, which is not
+ *  destroyed (its owner does that). Submitters read the placer without a
+ *  lock: set it only when none runs.
+ *  @thread owner (creation, destruction) */
+void strata__placer_set(struct strata_runtime *rt, const strata__placer_t *p);
+/** Go back to the built-in placer (the one before is not destroyed).
+ *  @thread owner (creation, destruction) */
+void strata__placer_reset(struct strata_runtime *rt);
+/** Destroy the placer (its destroy callback, when it has one) and go back
+ *  to the built-in one. @thread owner (destruction) */
+void strata__placer_fini(struct strata_runtime *rt);
+
 #endif /* STRATA_PLACEMENT_H */

@@ -63,25 +63,22 @@ double strata__plan_now(const strata__plan_t *pl, const strata_runtime_t *rt) {
 /* The device whose host link a copy from memory node n crosses, or -1
  * (host memory, or a node without a device). */
 static int device_of_node(const strata_runtime_t *rt, int n) {
-  const strata__mnode_t *node = rt->mem.nodes[n];
-  return node->dev && node->dev->desc.own_memory ? node->dev->index : -1;
+  const strata__device_t *dev = strata__memory_node_device(&rt->mem, (size_t)n);
+  return dev && dev->desc.own_memory ? dev->index : -1;
 }
 
 static bool host_like_valid(const strata_runtime_t *rt,
                             const strata__buffer_t *b) {
-  for (size_t n = 0; n < rt->mem.nnodes; n++)
-    if (device_of_node(rt, (int)n) < 0 &&
-        atomic_load_explicit(&b->rep[n].state, memory_order_relaxed) !=
-            STRATA__INVALID)
+  for (size_t n = 0; n < strata__memory_nnodes(&rt->mem); n++)
+    if (device_of_node(rt, (int)n) < 0 && strata__replica_valid(&b->rep[n]))
       return true;
   return false;
 }
 
 /* The card holding b's only copy when no writer is placed, or -1. */
 static int holding_card(const strata_runtime_t *rt, const strata__buffer_t *b) {
-  for (size_t n = 0; n < rt->mem.nnodes; n++)
-    if (atomic_load_explicit(&b->rep[n].state, memory_order_relaxed) !=
-        STRATA__INVALID)
+  for (size_t n = 0; n < strata__memory_nnodes(&rt->mem); n++)
+    if (strata__replica_valid(&b->rep[n]))
       return device_of_node(rt, (int)n);
   return -1;
 }
@@ -112,8 +109,7 @@ int strata__plan_copy(const strata_runtime_t *rt, const strata__buffer_t *b,
   int node = dev->node;
   int wd = atomic_load_explicit(&b->writer_device, memory_order_relaxed);
   int from = wd >= 0 ? rt->devices[wd]->node : -1;
-  bool here = atomic_load_explicit(&b->rep[node].state, memory_order_relaxed) !=
-              STRATA__INVALID;
+  bool here = strata__replica_valid(&b->rep[node]);
   uint64_t planned = atomic_load_explicit(&b->plan_valid, memory_order_relaxed);
   if (from == node || (here && (from < 0 || wd == d)) ||
       (d < 64 && (planned >> d & 1)))

@@ -607,7 +607,7 @@ int strata_task_create(strata_runtime_t *rt, strata_kernel_t kernel,
   strata__kernel_t *k = strata__kernel_get(rt, kernel);
   if (!k)
     return strata__htable_miss(&rt->kernels, kernel.id);
-  if (atomic_load(&rt->shutdown))
+  if (strata__runtime_shutting_down(rt))
     return STRATA_ESHUTDOWN;
   strata__task_t *t = new_task(rt, k);
   if (!t)
@@ -782,7 +782,7 @@ int strata_task_depend(strata_runtime_t *rt, strata_task_t task,
     return strata__htable_miss(&rt->tasks, on.id);
   bool cycle = p == t;
   pthread_mutex_lock(&rt->graph_mu);
-  if (atomic_load(&rt->shutdown)) {
+  if (strata__runtime_shutting_down(rt)) {
     rc = STRATA_ESHUTDOWN;
   } else if (strata__task_state(t) != STRATA_TASK_CREATED) {
     rc = STRATA_ESTATE;
@@ -818,7 +818,7 @@ static int effective_priority(strata__task_t *t) {
 /* Checks made under graph_mu, where they cannot race with unregister,
  * cancel or shutdown. */
 static int check_submittable(strata_runtime_t *rt, strata__task_t *t) {
-  if (atomic_load(&rt->shutdown))
+  if (strata__runtime_shutting_down(rt))
     return STRATA_ESHUTDOWN;
   if (strata__task_state(t) != STRATA_TASK_CREATED)
     return STRATA_ESTATE;
@@ -897,7 +897,7 @@ int strata_task_submit(strata_runtime_t *rt, strata_task_t task) {
   strata__task_t *t;
   /* Shutdown first: destroy discards unsubmitted tasks, and the caller
    * should learn why rather than see a task that changed state. */
-  if (rt && atomic_load(&rt->shutdown))
+  if (rt && strata__runtime_shutting_down(rt))
     return STRATA_ESHUTDOWN;
   int rc = get_created(rt, task, &t);
   if (rc)
@@ -1023,7 +1023,7 @@ static bool host_ready(void *arg) {
 /* Link t (accessing b) as a task submitted now. graph_mu held. */
 static int link_host(strata_runtime_t *rt, strata__buffer_t *b,
                      strata__task_t *t) {
-  if (atomic_load(&rt->shutdown))
+  if (strata__runtime_shutting_down(rt))
     return STRATA_ESHUTDOWN;
   if (b->dead)
     return STRATA_ENOENT;

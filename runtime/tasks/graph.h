@@ -58,7 +58,14 @@ typedef struct strata__decision {
   char why[128];
 } strata__decision_t;
 
-/* Field order follows who touches what: a task's ending thread visits
+/* A shared description (runtime/README.md, "Who owns what"): every
+ * module reads a task; tasks/ writes its fields, except those a comment
+ * gives another writer: `device` (scheduling/placement at submit),
+ * `qnode` (the link of whichever list holds the ready task: a device
+ * queue, the transfer engine's stage and park lists; its priority set by
+ * graph when the task becomes ready), the staging and run fields
+ * (data/transfer, scheduling/dispatch) as they say.
+ * Field order follows who touches what: a task's ending thread visits
  * each successor's first cache line, so everything the release of a
  * successor reads or writes sits in the first 64 bytes; the successor
  * slots a task owns follow, read by its own ending thread. */

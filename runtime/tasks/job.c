@@ -311,6 +311,21 @@ static void release_job(uint64_t id, void *obj, void *ud) {
   strata__job_unref(rt, obj);
 }
 
+int strata__job_priority(strata__job_t *job) {
+  pthread_mutex_lock(&job->mu);
+  int p = job->attrs.has_priority ? job->attrs.priority : 0;
+  pthread_mutex_unlock(&job->mu);
+  return p;
+}
+
+void strata__job_read_attrs(strata__job_t *job,
+                            void (*read)(const strata__attrs_t *a, void *arg),
+                            void *arg) {
+  pthread_mutex_lock(&job->mu);
+  read(&job->attrs, arg);
+  pthread_mutex_unlock(&job->mu);
+}
+
 void strata__jobs_release_all(strata_runtime_t *rt) {
   strata__htable_foreach(&rt->jobs, release_job, rt);
 }

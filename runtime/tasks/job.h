@@ -46,6 +46,21 @@ void strata__job_unref(struct strata_runtime *rt, strata__job_t *job);
 void strata__job_task_ended(struct strata_runtime *rt, strata__job_t *job,
                             struct strata__task *task, int status);
 
+/** Whether the job was canceled (its tasks not yet run end canceled).
+ *  @thread any */
+static inline bool strata__job_canceled(const strata__job_t *job) {
+  return atomic_load(&job->canceled);
+}
+/** The job's priority attribute, 0 when it has none. @thread any (takes
+ *  the job's mu) */
+int strata__job_priority(strata__job_t *job);
+/** Call read(&job's attrs, arg) under the job's mu, for a reader in
+ *  another module to copy what it needs; read must not call back into the
+ *  job. @thread any */
+void strata__job_read_attrs(strata__job_t *job,
+                            void (*read)(const strata__attrs_t *a, void *arg),
+                            void *arg);
+
 /** Release every job handle still held (runtime destroy). */
 void strata__jobs_release_all(struct strata_runtime *rt);
 
