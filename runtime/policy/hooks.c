@@ -390,6 +390,6 @@ void strata__policy_placed(void *state, strata_runtime_t *rt,
   /* Before the writer devices change: t reads what it writes from where
    * the data is now. eft may have just evaluated it. */
   if (!strata__plan_recall(&P->plan, t, d, &e))
-    strata__plan_eval(P, t, d, strata__plan_now(&P->plan, rt), &e);
-  strata__plan_commit(P, t, d, &e);
+    strata__plan_eval(&P->plan, rt, t, d, strata__plan_now(&P->plan, rt), &e);
+  strata__plan_commit(&P->plan, t, d, &e);
 }

@@ -3,8 +3,8 @@
  * share: policy.c (the state, its sandbox and limits, calling hooks,
  * probation, loading and reload), hooks.c (asking the place, evict, cache
  * and alert hooks and checking their answers) and policy_views.c (the
- * read-only views and helpers a script sees); plan.c reads the plan in it.
- * Not for other modules: they use policy.h. */
+ * read-only views and helpers a script sees). Not for other modules: they
+ * use policy.h (and scheduling/plan.h takes the plan, P->plan, itself). */
 #ifndef STRATA_POLICY_IMPL_H
 #define STRATA_POLICY_IMPL_H
 
