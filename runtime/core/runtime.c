@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "runtime.h"
+#include "dispatch.h"
 
 #include <string.h>
 
@@ -141,7 +142,8 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
   }
   strata__staging_init(rt); /* pinned memory: before the pinned tier */
   if ((rc = strata__memory_init(rt, &o)) ||
-      (rc = strata__transfer_start(rt, o.prefetch != 0)) ||
+      (rc = strata__transfer_start(rt, o.prefetch != 0,
+                                   strata__dispatch_staged)) ||
       (rc = strata__estimates_init(rt, &o)) ||
       (rc = strata__policy_init(rt, &o)) ||
       (rc = strata__health_start(rt, o.health_period_ms)))
