@@ -6,6 +6,7 @@
 
 #include "runtime.h"
 #include "dispatch.h"
+#include "host_access.h"
 
 #include <string.h>
 
@@ -78,7 +79,8 @@ static void teardown(strata_runtime_t *rt) {
   strata__jobs_release_all(rt);
   strata__health_stop(rt); /* it calls the policy: before it goes */
   strata__policy_fini(rt);
-  strata__estimates_fini(rt); /* saves the history: after the policy */
+  strata__estimates_fini(rt);   /* saves the history: after the policy */
+  strata__host_access_fini(rt); /* the tasks' side of the buffers */
   strata__buffers_free(rt);
   strata__transfer_stop(rt);
   if (rt->mem.nodes)
