@@ -23,7 +23,10 @@
 extern const char strata__policy_tiered[];
 extern const size_t strata__policy_tiered_size;
 
-/* Load P->path, or the built-in tiered.lua. P->mu held. */
+/* {=== Which script ===} */
+
+/* Load P->path, or the built-in tiered.lua (strata__policy_load_text).
+ * P->mu held. @return 0; STRATA_EPOLICY (logged); STRATA_ENOMEM */
 static int load(strata__policy_t *P, const char *path) {
   char chunk[300];
   if (!path) {
