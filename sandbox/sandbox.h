@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* sandbox/sandbox.h: the one Lua 5.4 sandbox every script Strata runs
- * goes through: policies (runtime/policy.c), sim machine descriptions
+ * goes through: policies (runtime/policy/state.c), sim machine descriptions
  * (backends/sim/machine.c) and the launcher's job files. A noinst
  * convenience library linked into each of them: the core, a backend and a
  * tool each carry their own copy, so no backend reaches into libstrata.

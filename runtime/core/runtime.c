@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include "runtime.h"
+#include "dispatch.h"
+#include "host_access.h"
 
 #include <string.h>
 
@@ -77,7 +79,8 @@ static void teardown(strata_runtime_t *rt) {
   strata__jobs_release_all(rt);
   strata__health_stop(rt); /* it calls the policy: before it goes */
   strata__policy_fini(rt);
-  strata__estimates_fini(rt); /* saves the history: after the policy */
+  strata__estimates_fini(rt);   /* saves the history: after the policy */
+  strata__host_access_fini(rt); /* the tasks' side of the buffers */
   strata__buffers_free(rt);
   strata__transfer_stop(rt);
   strata__memory_fini(rt);
@@ -138,7 +141,8 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
   }
   strata__staging_init(rt); /* pinned memory: before the pinned tier */
   if ((rc = strata__memory_init(rt, &o)) ||
-      (rc = strata__transfer_start(rt, o.prefetch != 0)) ||
+      (rc = strata__transfer_start(rt, o.prefetch != 0,
+                                   strata__dispatch_staged)) ||
       (rc = strata__estimates_init(rt, &o)) ||
       (rc = strata__policy_init(rt, &o)) ||
       (rc = strata__health_start(rt, o.health_period_ms)))

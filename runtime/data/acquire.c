@@ -4,7 +4,9 @@
  * acquiring every buffer of a task (with or without copies, waiting or
  * not), release after the task ran (results become modified there, or
  * with eager write-back are committed home first), and the application's
- * access to a buffer's host replica.
+ * access to a buffer's host replica, which also brings a buffer home when
+ * it is unregistered (strata__memory_buffer_flush; coherence.c, below
+ * this file, owns the replica slots it frees).
  *
  * Owns: a node's reserved bytes. Locking: buffers one at a time under
  * their mu; the node's mu for the reservation and waiting for room; no
@@ -468,6 +470,28 @@ int strata__memory_to_host(strata_runtime_t *rt, strata__buffer_t *b,
     strata__coherence_make_sole(rt, b, h);
   if (rc == STRATA_OK && pinned)
     strata__coherence_hold(rt, b, h, will_write ? STRATA_W : STRATA_R);
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+/* Unregistering: the latest data goes home (strata__memory_to_host, as for
+ * the application's access), then every replica but the host's is freed
+ * once no prefetch request or copy names b. */
+int strata__memory_buffer_flush(strata_runtime_t *rt, strata__buffer_t *b) {
+  int rc = b->lost ? STRATA_ELOST : strata__memory_to_host(rt, b, false, false);
+  pthread_mutex_lock(&b->mu);
+  while (b->prefetches) /* queued requests still name b */
+    pthread_cond_wait(&b->cv, &b->mu);
+  strata__coherence_wait_no_copy(rt, b);
+  for (size_t i = 0; i < rt->mem.nnodes; i++) {
+    if ((int)i == rt->mem.host)
+      continue;
+    strata__mnode_t *n = node_of(rt, (int)i);
+    pthread_mutex_lock(&n->mu);
+    strata__evict_free_replica(rt, n, &b->rep[i]);
+    pthread_cond_broadcast(&n->freed);
+    pthread_mutex_unlock(&n->mu);
+  }
   pthread_mutex_unlock(&b->mu);
   return rc;
 }

@@ -2,7 +2,7 @@
 /* runtime/data/coherence.c: the MSI states of a buffer's replicas. A read
  * makes a replica valid by filling it from the best valid one; a write
  * makes its replica the only valid one (make_sole). Also the replica
- * slots of a buffer (created, flushed home, freed), holding a replica for
+ * slots of a buffer (created, freed), holding a replica for
  * a task (pins and writers), prefetch, and forgetting a failed device's
  * replicas (marking buffers whose only copy was there lost).
  *
@@ -110,25 +110,6 @@ void strata__coherence_wait_no_copy(strata_runtime_t *rt, strata__buffer_t *b) {
       return;
     pthread_cond_wait(&b->cv, &b->mu);
   }
-}
-
-int strata__memory_buffer_flush(strata_runtime_t *rt, strata__buffer_t *b) {
-  int rc = b->lost ? STRATA_ELOST : strata__memory_to_host(rt, b, false, false);
-  pthread_mutex_lock(&b->mu);
-  while (b->prefetches) /* queued requests still name b */
-    pthread_cond_wait(&b->cv, &b->mu);
-  strata__coherence_wait_no_copy(rt, b);
-  for (size_t i = 0; i < rt->mem.nnodes; i++) {
-    if ((int)i == rt->mem.host)
-      continue;
-    strata__mnode_t *n = node_of(rt, (int)i);
-    pthread_mutex_lock(&n->mu);
-    strata__evict_free_replica(rt, n, &b->rep[i]);
-    pthread_cond_broadcast(&n->freed);
-    pthread_mutex_unlock(&n->mu);
-  }
-  pthread_mutex_unlock(&b->mu);
-  return rc;
 }
 
 void strata__memory_buffer_fini(strata_runtime_t *rt, strata__buffer_t *b) {

@@ -70,7 +70,15 @@ strata__buffer_t *strata__buffer_get(const struct strata_runtime *rt,
 void strata__buffer_ref(strata__buffer_t *b);
 void strata__buffer_unref(struct strata_runtime *rt, strata__buffer_t *b);
 
-/** Drop every buffer at runtime destroy (all tasks have ended). */
+/** The end of unregistering b, once no task uses it (its handle is gone
+ *  and its access history was dropped): its latest data goes home, its
+ *  range leaves the index, and the handle's reference is dropped (b may
+ *  be freed). @return 0; or the flush's error (logged; the replicas are
+ *  freed anyway) @thread any, no runtime lock held  @blocks on copies */
+int strata__buffer_retire(struct strata_runtime *rt, strata__buffer_t *b);
+
+/** Drop every buffer at runtime destroy (all tasks have ended, and
+ *  strata__host_access_fini dropped their access histories). */
 void strata__buffers_free(struct strata_runtime *rt);
 
 #endif /* STRATA_DATA_INTERNAL_H */

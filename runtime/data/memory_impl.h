@@ -11,7 +11,9 @@
  *   coherence.c   replica states (MSI), filling a replica, buffers'
  *                 replica slots, prefetch, a failed device's replicas
  *   acquire.c     admitting and acquiring a task's data, release and
- *                 eager write-back, the application's host access
+ *                 eager write-back, the application's host access and
+ *                 flushing a buffer home (calls coherence.c, never the
+ *                 other way)
  * Other modules use memory.h. */
 #ifndef STRATA_MEMORY_IMPL_H
 #define STRATA_MEMORY_IMPL_H

@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include "runtime.h"
-#include "dispatch.h"
 
 #include <time.h>
 
@@ -101,18 +100,18 @@ static void stage(strata_runtime_t *rt, strata__task_t *t) {
   if (rc == STRATA_EAGAIN)
     park(x, t); /* no thread waits: a release brings it back */
   else
-    strata__dispatch_staged(rt, t, rc);
+    x->staged(rt, t, rc);
 }
 
 void strata__transfer_stage(strata_runtime_t *rt, strata__task_t *t) {
   strata__transfer_t *x = &rt->xfer;
   if (!x->nthreads) { /* no engine thread: stage here, blocking */
-    strata__dispatch_staged(rt, t, strata__memory_acquire(rt, t, t->device));
+    x->staged(rt, t, strata__memory_acquire(rt, t, t->device));
     return;
   }
   /* Everything in place already: no copy to wait for, no thread hop. */
   if (strata__memory_try_acquire(rt, t, t->device, false) == STRATA_OK) {
-    strata__dispatch_staged(rt, t, STRATA_OK);
+    x->staged(rt, t, STRATA_OK);
     return;
   }
   pthread_mutex_lock(&x->mu);
@@ -180,8 +179,10 @@ static size_t device_nodes(const strata_runtime_t *rt) {
   return n;
 }
 
-int strata__transfer_start(strata_runtime_t *rt, bool prefetch) {
+int strata__transfer_start(strata_runtime_t *rt, bool prefetch,
+                           strata__staged_fn *staged) {
   strata__transfer_t *x = &rt->xfer;
+  x->staged = staged;
   if (!rt->mem.active)
     return STRATA_OK;
   size_t want = STRATA_MIN(device_nodes(rt) + 1, (size_t)MAX_THREADS);

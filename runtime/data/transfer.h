@@ -29,6 +29,14 @@ struct strata_runtime;
 struct strata__buffer;
 struct strata__task;
 
+/* Staging's completion, given to the engine at start (the scheduler's
+ * strata__dispatch_staged): t's data is in place and held on its device's
+ * node (status 0: queue it), or could not be made so (STRATA_EDEVICE: the
+ * device fails and t moves; other errors end t). Takes t back. Called on
+ * an engine thread, or on the thread that made t ready. */
+typedef void strata__staged_fn(struct strata_runtime *rt,
+                               struct strata__task *t, int status);
+
 typedef struct strata__prefetch_req {
   struct strata__buffer *buf;
   int node;
@@ -50,24 +58,28 @@ typedef struct strata__transfer {
   size_t cap, head, n;
   pthread_t *threads; /* cap_threads, of which nthreads started */
   size_t nthreads, cap_threads;
-  bool prefetch; /* prefetch requests are served */
+  strata__staged_fn *staged; /* where staged tasks go (set at start) */
+  bool prefetch;             /* prefetch requests are served */
   bool stop;
   bool ready; /* mu and cv initialised */
 } strata__transfer_t;
 
 /** Start the engine's threads when memory is active; serve prefetch
  *  requests when `prefetch` (runtime options) and some device has its own
- *  memory. @return 0; STRATA_ENOMEM; STRATA_ESYSTEM (no thread at all)
+ *  memory. Every staged task is handed to `staged` (the engine sits below
+ *  the scheduler and never calls it directly). @return 0; STRATA_ENOMEM;
+ *  STRATA_ESYSTEM (no thread at all)
  *  @thread owner (runtime creation, after strata__memory_init) */
-int strata__transfer_start(struct strata_runtime *rt, bool prefetch);
+int strata__transfer_start(struct strata_runtime *rt, bool prefetch,
+                           strata__staged_fn *staged);
 /** Stop the threads and drop the request queue. Every task has ended and
  *  every buffer was flushed (which waits for the requests naming it).
  *  @thread owner (runtime teardown) */
 void strata__transfer_stop(struct strata_runtime *rt);
 
 /** Stage ready task t (memory active): its data is made valid on its
- *  device's node, then strata__dispatch_staged(rt, t, status) queues it (or
- *  ends or moves it on a failure). Takes ownership of t until then.
+ *  device's node, then the `staged` completion given at start takes it
+ *  back with the status. Takes ownership of t until then.
  *  @thread any (the thread that makes t ready; no runtime lock held) */
 void strata__transfer_stage(struct strata_runtime *rt, struct strata__task *t);
 /** A task released its data on some node: parked tasks may fit now.

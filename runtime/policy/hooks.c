@@ -2,8 +2,10 @@
 /* runtime/policy/hooks.c: the four hooks as the runtime asks them: place
  * (with the shape cache that lets a cacheable answer skip Lua), evict,
  * cache and alert (from the health thread), and the plan entry of each
- * placed task. Each call goes through the engine (policy.c): its lock,
- * limits, error reports and probation. */
+ * placed task. Each call goes through the engine's state (state.c): its
+ * lock, limits, error reports and probation. Called by policy.c (the
+ * interfaces it registers, the cache hook of strata_buffer_set_tag);
+ * calls only down, into state.c and policy_views.c. */
 #include "config.h"
 
 #include "policy_impl.h"
@@ -14,6 +16,10 @@
 #define COMP "policy"
 
 /* {=== place ===} */
+
+void strata__policy_clear_shapes(strata__policy_t *P) {
+  memset(P->shapes, 0, sizeof P->shapes);
+}
 
 static uint64_t shape_hash(const strata__kernel_t *k, const char *tier,
                            const char *prec) {
@@ -391,6 +397,6 @@ void strata__policy_placed(void *state, strata_runtime_t *rt,
   /* Before the writer devices change: t reads what it writes from where
    * the data is now. eft may have just evaluated it. */
   if (!strata__plan_recall(&P->plan, t, d, &e))
-    strata__plan_eval(P, t, d, strata__plan_now(&P->plan, rt), &e);
-  strata__plan_commit(P, t, d, &e);
+    strata__plan_eval(&P->plan, rt, t, d, strata__plan_now(&P->plan, rt), &e);
+  strata__plan_commit(&P->plan, t, d, &e);
 }

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/policy/policy_impl.h: what the three parts of the policy engine
- * share: policy.c (the state, its sandbox and limits, calling hooks,
- * probation, loading and reload), hooks.c (asking the place, evict, cache
- * and alert hooks and checking their answers) and policy_views.c (the
- * read-only views and helpers a script sees); plan.c reads the plan in it.
- * Not for other modules: they use policy.h. */
+/* runtime/policy/policy_impl.h: what the four parts of the policy engine
+ * share. From the top down: policy.c (setup, the interfaces it registers,
+ * reload, the public API), hooks.c (asking the place, evict, cache and
+ * alert hooks and checking their answers), state.c (the Lua state in its
+ * sandbox, loading a script into it, calling hooks within their limits,
+ * the error log, probation, the lock) and policy_views.c (the read-only
+ * views and helpers a script sees). Each file calls only the ones below
+ * it. Not for other modules: they
+ * use policy.h (and scheduling/plan.h takes the plan, P->plan, itself). */
 #ifndef STRATA_POLICY_IMPL_H
 #define STRATA_POLICY_IMPL_H
 
@@ -91,7 +94,21 @@ typedef struct strata__policy {
       reload_failures, call_ns, probations, skipped, busy;
 } strata__policy_t;
 
-/* {=== Shared by policy.c (the engine) and hooks.c ===} */
+/* {=== state.c: the state and calls into it (hooks.c, policy.c) ===} */
+
+/** Build a new sandbox for script `text` (len bytes; chunkname as Lua
+ *  wants it: "@file" or "=name"), run its main chunk, take its hooks and
+ *  build its views; when all of that works, put it in place of the
+ *  running script (closed), else leave the running one as it was.
+ *  @return 0; STRATA_EPOLICY (logged); STRATA_ENOMEM
+ *  @thread holder of P->mu (or P not yet shared) */
+int strata__policy_load_text(strata__policy_t *P, const char *text, size_t len,
+                             const char *chunkname);
+/** Close the running script's state (teardown). @thread owner */
+void strata__policy_unload(strata__policy_t *P);
+/** A new script is in force: no hook is on probation, and errors already
+ *  logged are logged again. @thread holder of P->mu */
+void strata__policy_forget_failures(strata__policy_t *P);
 
 /** Call the function below nargs arguments on the stack within the hook
  *  limits; times one call in a few. @return a lua_pcall status
@@ -111,6 +128,9 @@ void strata__policy_hook_failed(strata__policy_t *P, strata__hook_t h);
 /** Take P->mu, waiting at most the per-call time limit for another
  *  thread's hook. @return false (counted as busy) when it was not taken */
 bool strata__policy_lock(strata__policy_t *P);
+
+/* {=== hooks.c: the hooks as the runtime asks them (policy.c) ===} */
+
 /** Forget every cached placement answer (a reload, an alert). P->mu held. */
 void strata__policy_clear_shapes(strata__policy_t *P);
 

@@ -525,7 +525,7 @@ static double transfer_time(const strata_runtime_t *rt, const strata__task_t *t,
 static double finish_time(strata__policy_t *P, const strata__task_t *t, int d,
                           double now) {
   strata__plan_est_t e;
-  strata__plan_eval(P, t, d, now, &e);
+  strata__plan_eval(&P->plan, P->rt, t, d, now, &e);
   return e.finish - now;
 }
 
@@ -670,7 +670,7 @@ static int m_eft(lua_State *L) {
     if (!strata__placement_in_mask(mask, i) ||
         !strata__placement_eligible(P->rt, t, (int)i))
       continue;
-    strata__plan_eval(P, t, (int)i, now, &e);
+    strata__plan_eval(&P->plan, P->rt, t, (int)i, now, &e);
     double score = e.finish + weight * e.copy_s; /* copies again */
     if (score < best_score) {
       best = (int)i;

@@ -5,7 +5,7 @@
 
 #include "plan.h"
 
-#include "policy_impl.h"
+#include "runtime.h"
 
 static uint64_t to_ns(double s) {
   return s > 0 && s < 1e9 ? (uint64_t)(s * 1e9) : 0;
@@ -149,10 +149,9 @@ static double *link_end(strata__plan_est_t *e, const strata__plan_t *pl,
   return &e->link_end[e->nlinks++];
 }
 
-void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
-                       double now, strata__plan_est_t *e) {
-  const strata_runtime_t *rt = P->rt;
-  const strata__plan_t *pl = &P->plan;
+void strata__plan_eval(const strata__plan_t *pl, strata_runtime_t *rt,
+                       const strata__task_t *t, int d, double now,
+                       strata__plan_est_t *e) {
   unsigned workers = rt->devices[d]->desc.nworkers;
   e->now = now;
   e->nlinks = e->nstaged = 0;
@@ -196,7 +195,7 @@ void strata__plan_eval(strata__policy_t *P, const strata__task_t *t, int d,
     }
     ready = max2(ready, made);
   }
-  double run = strata__estimates_run_time(P->rt, t, d);
+  double run = strata__estimates_run_time(rt, t, d);
   e->start = ready;
   e->finish = ready + run;
   /* The worker is booked as a throughput too: a task waiting for late
@@ -232,9 +231,8 @@ bool strata__plan_recall(const strata__plan_t *pl, const strata__task_t *t,
 
 void strata__plan_forget(void) { chosen.t = NULL; }
 
-void strata__plan_commit(strata__policy_t *P, const strata__task_t *t, int d,
+void strata__plan_commit(strata__plan_t *pl, const strata__task_t *t, int d,
                          const strata__plan_est_t *e) {
-  strata__plan_t *pl = &P->plan;
   uint64_t finish = to_ns(e->finish);
   atomic_store_explicit(&pl->slot_free[e->slot], to_ns(e->slot_end),
                         memory_order_relaxed);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime/scheduling/plan.h: the policy engine's plan of placed work, behind the
- * earliest-finish-time helpers (machine.finish_time, machine.eft).
+/* runtime/scheduling/plan.h: the policy engine's plan of placed work, behind
+ * the earliest-finish-time helpers (machine.finish_time, machine.eft).
  *
  * Every task placed while estimates are kept gets an estimated start and
  * finish on one timeline, as in HEFT's list scheduling: it starts when a
@@ -26,7 +26,6 @@
 struct strata_runtime;
 struct strata__task;
 struct strata__buffer;
-struct strata__policy;
 
 typedef struct strata__plan {
   _Atomic uint64_t *slot_free; /* per worker slot: free from (plan ns) */
@@ -83,9 +82,11 @@ int strata__plan_copy(const struct strata_runtime *rt,
                       const struct strata__buffer *b, int d,
                       strata__plan_leg_t legs[2], double *staged);
 
-/** Estimate t on device d at time `now` (from strata__plan_now). */
-void strata__plan_eval(struct strata__policy *P, const struct strata__task *t,
-                       int d, double now, strata__plan_est_t *e);
+/** Estimate t on device d of rt at time `now` (from strata__plan_now),
+ *  against what pl has placed. @thread any (reads pl's atomics) */
+void strata__plan_eval(const strata__plan_t *pl, struct strata_runtime *rt,
+                       const struct strata__task *t, int d, double now,
+                       strata__plan_est_t *e);
 
 /** Keep e, t's estimate on d, for the placement of t that follows on this
  *  thread (eft's choice: placing it then needs no second evaluation). */
@@ -100,7 +101,7 @@ void strata__plan_forget(void);
 
 /** Enter t, placed on d as e estimated, in the plan; d becomes the device
  *  the buffers t writes will be on. */
-void strata__plan_commit(struct strata__policy *P, const struct strata__task *t,
+void strata__plan_commit(strata__plan_t *pl, const struct strata__task *t,
                          int d, const strata__plan_est_t *e);
 
 #endif /* STRATA_PLAN_H */
