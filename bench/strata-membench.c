@@ -543,16 +543,11 @@ static int submit(bench_t *b, strata_kernel_t k, const strata_buffer_t *bufs,
   return rc;
 }
 
-/* One task per buffer, in buffer order, each accessing it with `mode`;
- * `ordered`: each a lower priority than the one before (from
- * priority * nbuf down), so that they run in buffer order whatever order
- * their data is staged in. */
+/* One task per buffer, in buffer order, each accessing it with `mode`. */
 static int submit_sweep(bench_t *b, strata_kernel_t k,
-                        strata_access_mode_t mode, int priority, bool ordered) {
+                        strata_access_mode_t mode, int priority) {
   task_extra_t extra = {.priority = priority};
   for (size_t i = 0; i < b->nbuf; i++) {
-    if (ordered)
-      extra.priority = priority * (int)b->nbuf - (int)i;
     int rc = submit(b, k, &b->bufs[i], &mode, 1, extra);
     if (rc)
       return rc;
@@ -595,7 +590,7 @@ static int finish_round(bench_t *b, const uint64_t before[2], uint64_t n) {
 static int warm_up(bench_t *b, strata_kernel_t k) {
   uint64_t before[2];
   int rc = task_counts(b, &before[0], &before[1]);
-  if (rc || (rc = submit_sweep(b, k, STRATA_R, 0, false)))
+  if (rc || (rc = submit_sweep(b, k, STRATA_R, 0)))
     return rc;
   return finish_round(b, before, b->nbuf);
 }
@@ -689,7 +684,7 @@ static int transfer_round(bench_t *b, int dev_node, uint64_t *ns) {
       (rc = link_bytes(b, HOST_NODE, dev_node, &h2d0)))
     return rc;
   uint64_t t0 = now_ns();
-  rc = submit_sweep(b, b->k_check, STRATA_R, 0, false);
+  rc = submit_sweep(b, b->k_check, STRATA_R, 0);
   /* Wait even after a failed submit: tasks in flight use the buffers. */
   int wrc = finish_round(b, before, b->nbuf);
   *ns = now_ns() - t0;
@@ -794,6 +789,41 @@ typedef struct evict_result {
   evict_snap_t before, after;
 } evict_result_t;
 
+/* `sweeps` dirty sweeps (each task increments its buffer), task k also
+ * depending on task k - EVICT_FIT, so that at most EVICT_FIT are staged
+ * or running and none finds its buffer still on the card. */
+static int dirty_sweeps(bench_t *b, uint64_t sweeps) {
+  strata_task_t ring[EVICT_FIT];
+  bool live[EVICT_FIT] = {false}; /* ring[i] is a handle still to release */
+  uint64_t n = sweeps * b->nbuf;
+  int rc = 0;
+  for (uint64_t k = 0; k < n && rc == 0; k++) {
+    size_t i = k % EVICT_FIT;
+    strata_task_t t;
+    if ((rc = strata_task_create(b->rt, b->k_incr, &t))) {
+      report("strata_task_create", rc);
+      break;
+    }
+    if ((rc = strata_task_access(b->rt, t, b->bufs[k % b->nbuf], STRATA_RW)))
+      report("strata_task_access", rc);
+    else if (live[i] && (rc = strata_task_depend(b->rt, t, ring[i])))
+      report("strata_task_depend", rc);
+    else if ((rc = strata_task_submit(b->rt, t)))
+      report("strata_task_submit", rc);
+    int crc = live[i] ? strata_task_release(b->rt, ring[i]) : 0;
+    if (crc && !rc)
+      rc = report("strata_task_release", crc);
+    ring[i] = t; /* released below, submitted or not */
+    live[i] = true;
+  }
+  for (size_t i = 0; i < EVICT_FIT; i++) {
+    int crc = live[i] ? strata_task_release(b->rt, ring[i]) : 0;
+    if (crc && !rc)
+      rc = report("strata_task_release", crc);
+  }
+  return rc;
+}
+
 /* The sweeps, timed: clean ones read (check), dirty ones increment. */
 static int evict_measure(bench_t *b, bool dirty, uint64_t sweeps,
                          evict_result_t *res) {
@@ -808,21 +838,19 @@ static int evict_measure(bench_t *b, bool dirty, uint64_t sweeps,
     return rc;
   res->tasks = sweeps * b->nbuf;
   uint64_t t0 = now_ns();
-  /* Later sweeps get lower priorities, so that the worker takes a clean
-   * sweep's tasks in order. A dirty task's successor (same buffer, next
-   * sweep) is ready when it ends and its buffer is still on the card:
-   * the engine stages it at once, with no copy, ahead of the tasks of
-   * the sweep still waiting for room, whatever their priorities, and the
-   * sweeps turn into buffer after buffer, all hits. A dirty sweep is
-   * therefore submitted only once the one before has ended: by then its
-   * first buffers have been evicted by its last ones, and every task
-   * misses and evicts a modified replica. */
-  for (uint64_t s = 0; s < sweeps && rc == 0; s++) {
-    rc = dirty ? submit_sweep(b, b->k_incr, STRATA_RW, -(int)s, true)
-               : submit_sweep(b, b->k_check, STRATA_R, -(int)s, false);
-    if (rc == 0 && dirty && (rc = strata_runtime_wait_all(b->rt)))
-      report("strata_runtime_wait_all", rc);
-  }
+  /* Later sweeps get lower priorities. A clean sweep's tasks are all
+   * ready at once and run in order. A dirty task's successor (same
+   * buffer, next sweep) is ready when it ends, its buffer still on the
+   * card: the engine would stage it at once, with no copy, ahead of the
+   * tasks still waiting for room, and the sweeps would turn into buffer
+   * after buffer, all hits. So a dirty task also waits for the one
+   * EVICT_FIT before it (dirty_sweeps): when it is ready, its buffer was
+   * last used EVICT_BUFFERS tasks ago and the card has since held the
+   * ones after, and every task misses and evicts a modified replica. */
+  if (dirty)
+    rc = dirty_sweeps(b, sweeps);
+  for (uint64_t s = 0; !dirty && s < sweeps && rc == 0; s++)
+    rc = submit_sweep(b, b->k_check, STRATA_R, -(int)s);
   int wrc = finish_round(b, before, rc ? 0 : res->tasks);
   res->ns = now_ns() - t0;
   if (rc || wrc)
