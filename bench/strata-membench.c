@@ -791,7 +791,11 @@ typedef struct evict_result {
 
 /* `sweeps` dirty sweeps (each task increments its buffer), task k also
  * depending on task k - EVICT_FIT, so that at most EVICT_FIT are staged
- * or running and none finds its buffer still on the card. */
+ * or running and none finds its buffer still on the card, and each a
+ * lower priority than the one before, so that a task's successors are
+ * never handed to the worker ahead of the tasks before them (the runtime
+ * may run a successor next on the worker that ended its predecessor when
+ * it is not below what is queued). */
 static int dirty_sweeps(bench_t *b, uint64_t sweeps) {
   strata_task_t ring[EVICT_FIT];
   bool live[EVICT_FIT] = {false}; /* ring[i] is a handle still to release */
@@ -806,6 +810,8 @@ static int dirty_sweeps(bench_t *b, uint64_t sweeps) {
     }
     if ((rc = strata_task_access(b->rt, t, b->bufs[k % b->nbuf], STRATA_RW)))
       report("strata_task_access", rc);
+    else if ((rc = strata_task_set_priority(b->rt, t, -(int)k)))
+      report("strata_task_set_priority", rc);
     else if (live[i] && (rc = strata_task_depend(b->rt, t, ring[i])))
       report("strata_task_depend", rc);
     else if ((rc = strata_task_submit(b->rt, t)))
