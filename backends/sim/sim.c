@@ -19,6 +19,9 @@
  * wall-clock time), in modelled time at once. A device holds up to
  * inflight_depth works (twice its workers unless depth= says otherwise),
  * and works end in the order their times say, not the order they began.
+ * A work (or copy) already due when it is issued, with none queued
+ * before it, ends on the thread that issued it instead: thread hops cost
+ * more than such a work (see finish, sim_copy_async).
  *
  * Options: machine=PATH (no devices without it), time=real|modelled,
  * skip_kernels=1 (modelled only), classes=hbm+gddr (keep only those
@@ -105,16 +108,23 @@ typedef struct vt_entry {
   double t;
 } vt_entry_t;
 
-/* A copy in flight: it lands (the bytes move) and completes at `due`,
- * from the copy thread, in the order of their due times, whatever the
- * order they were issued in. */
+/* A copy in flight: it lands (the bytes move, unless they did at issue)
+ * and completes at `due`, from the copy thread, in the order of their due
+ * times, whatever the order they were issued in. */
 typedef struct sim_copy {
   const strata_backend_copy_t *op; /* the core's, valid until copy_done */
   void *token;
   uint64_t due_ns; /* CLOCK_MONOTONIC */
   int status;      /* decided at issue (injected failures) */
+  bool landed;     /* the bytes moved at issue: only the report waits */
   struct sim_copy *next;
 } sim_copy_t;
+
+/* A first guess at what a memcpy costs, in ps per byte (10 GB/s), until
+ * copies landed at issue have measured it; copies shorter than the _MIN
+ * are not timed. */
+#define SIM_MEMCPY_PS_GUESS 100u
+#define SIM_MEMCPY_LEARN_MIN 16384u
 
 struct sim_state {
   const strata_core_services_t *core;
@@ -147,6 +157,9 @@ struct sim_state {
   sim_copy_t *copies;
   pthread_t copy_tid;
   bool copy_running, copy_stop;
+  /* What a memcpy of this host costs, in picoseconds per byte (a moving
+   * average of the copies landed at issue; races only blur it). */
+  _Atomic uint64_t memcpy_ps_per_byte;
 };
 
 /* {=== Allocation through the core ===} */
@@ -653,6 +666,7 @@ static int sim_init(const strata_core_services_t *core,
   st->core = core;
   pthread_mutex_init(&st->model_mu, NULL);
   pthread_mutex_init(&st->copy_mu, NULL);
+  atomic_init(&st->memcpy_ps_per_byte, SIM_MEMCPY_PS_GUESS);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -723,19 +737,27 @@ static uint64_t book_real(sim_dev_t *d, const strata_work_t *work,
   return start + len;
 }
 
-/* Queue a work that ran for the completion thread, due at its modelled
- * end in real time (at once in modelled time). */
-static void finish_later(sim_dev_t *d, strata_work_t *work, int status,
-                         uint64_t t0) {
+/* End a work that ran: due at its modelled end in real time (at once in
+ * modelled time). One already due with none queued before it completes
+ * here, on the worker, as a blocking kernel would: a hop to the
+ * completion thread would only add two wake-ups. Others are queued for
+ * the completion thread, so that works end in the order of their times. */
+static void finish(sim_dev_t *d, strata_work_t *work, int status, uint64_t t0) {
   sim_state_t *st = d->st;
   pthread_mutex_lock(&st->done_mu);
+  uint64_t due = st->modelled ? 0 : book_real(d, work, t0);
+  if (!st->due && (!due || due <= now_ns())) {
+    pthread_mutex_unlock(&st->done_mu);
+    st->core->complete(st->core->core, work, status);
+    return;
+  }
   sim_done_t *n = st->free_done;
   /* The core holds a device to its depth, and there is a node per place:
    * none can be missing. */
   st->free_done = n->next;
   n->work = work;
   n->status = status;
-  n->due = st->modelled ? 0 : book_real(d, work, t0);
+  n->due = due;
   sim_done_t **at = &st->due;
   while (*at && (*at)->due <= n->due)
     at = &(*at)->next;
@@ -801,16 +823,16 @@ static void *worker_main(void *arg) {
     if (d->st->modelled)
       model_task(d->st, d, work);
     int status = d->st->skip_kernels ? 0 : work->fn(&work->call);
-    finish_later(d, work, status, t0);
+    finish(d, work, status, t0);
   }
   return NULL;
 }
 
 /* {=== Copies in flight ===} */
 
-/* Land one copy and report it. */
+/* Land one copy (unless it landed at issue) and report it. */
 static void land(sim_state_t *st, sim_copy_t *c) {
-  if (c->status == STRATA_OK)
+  if (c->status == STRATA_OK && !c->landed)
     memcpy(c->op->dst, c->op->src, c->op->size);
   void *token = c->token;
   int status = c->status;
@@ -864,14 +886,22 @@ static uint64_t book_link(sim_dev_t *to, sim_dev_t *from, uint64_t now,
   return start + len;
 }
 
-/* Queue c by its due time (ties keep the order of issue); in real time a
- * copy of `len` ns (0: none, it is due now) is booked on the links of
- * `to` and `from` first. */
-static void enqueue(sim_state_t *st, sim_copy_t *c, sim_dev_t *to,
-                    sim_dev_t *from, uint64_t len) {
+/* When a copy of `len` ns issued now is due, booked on the links of `to`
+ * and `from` (len 0: it takes no time, it is due now). */
+static uint64_t book_copy(sim_state_t *st, sim_dev_t *to, sim_dev_t *from,
+                          uint64_t len) {
+  uint64_t now = now_ns();
+  if (!len)
+    return now;
   pthread_mutex_lock(&st->copy_mu);
-  if (len)
-    c->due_ns = book_link(to, from, c->due_ns, len);
+  uint64_t due = book_link(to, from, now, len);
+  pthread_mutex_unlock(&st->copy_mu);
+  return due;
+}
+
+/* Queue c by its due time (ties keep the order of issue). */
+static void enqueue(sim_state_t *st, sim_copy_t *c) {
+  pthread_mutex_lock(&st->copy_mu);
   sim_copy_t **p = &st->copies;
   while (*p && (*p)->due_ns <= c->due_ns)
     p = &(*p)->next;
@@ -1023,12 +1053,37 @@ static uint64_t copy_delay_ns(const sim_dev_t *a, const sim_dev_t *b,
   return ns < SIM_COPY_DELAY_MAX_NS ? (uint64_t)ns : SIM_COPY_DELAY_MAX_NS;
 }
 
-/* copy_async: checked and modelled now, landed and reported by the copy
- * thread (at once in modelled time; in real time once the link, which
- * carries one copy at a time per direction, has carried it), so copies
- * overlap the kernels and may end out of order. A foreign
- * source (another backend's card) is read through its pointer: every
- * simulated memory is host memory. */
+/* What a memcpy of `size` bytes is expected to cost on this host, in ns. */
+static uint64_t memcpy_guess_ns(sim_state_t *st, size_t size) {
+  uint64_t ps =
+      atomic_load_explicit(&st->memcpy_ps_per_byte, memory_order_relaxed);
+  return (uint64_t)((double)size * (double)ps * 1e-3);
+}
+
+/* memcpy op's bytes now, and learn what it cost. */
+static void land_now(sim_state_t *st, const strata_backend_copy_t *op) {
+  uint64_t t0 = now_ns();
+  memcpy(op->dst, op->src, op->size);
+  if (op->size < SIM_MEMCPY_LEARN_MIN)
+    return; /* too short to time */
+  uint64_t ps = (now_ns() - t0) * 1000u / op->size;
+  uint64_t avg =
+      atomic_load_explicit(&st->memcpy_ps_per_byte, memory_order_relaxed);
+  atomic_store_explicit(&st->memcpy_ps_per_byte, (3 * avg + ps) / 4,
+                        memory_order_relaxed);
+}
+
+/* copy_async: checked and modelled now, so copies overlap the kernels and
+ * may end out of order; reported once due (at once in modelled time; in
+ * real time once the link, which carries one copy at a time per
+ * direction, has carried it). A copy that the copy thread could not land
+ * sooner than a memcpy here (no modelled time, a failure, or a link time
+ * no longer than the memcpy itself) lands on this thread, and if due by
+ * then is reported inside this call: the thread hops would cost more
+ * than the copy. Others land and are reported by the copy thread at
+ * their due time, so that a core reading a replica before its copy ended
+ * reads stale bytes. A foreign source (another backend's card) is read
+ * through its pointer: every simulated memory is host memory. */
 static int sim_copy_async(void *state, const strata_backend_copy_t *op,
                           void *token) {
   sim_state_t *st = state;
@@ -1039,23 +1094,39 @@ static int sim_copy_async(void *state, const strata_backend_copy_t *op,
   sim_dev_t *b = to && from ? from : NULL;
   if (!a)
     return STRATA_EINVAL;
-  sim_copy_t *c = sim_alloc(st->core, sizeof *c);
-  if (!c)
-    return STRATA_ENOMEM;
-  *c = (sim_copy_t){.op = op, .token = token, .due_ns = now_ns()};
+  int status = STRATA_OK;
   uint64_t len = 0;
   if (atomic_load(&a->dead) || (b && atomic_load(&b->dead))) {
-    c->status = STRATA_EDEVICE;
+    status = STRATA_EDEVICE;
   } else if (copy_fails(a) || (b && copy_fails(b))) {
     st->core->log(st->core->core, STRATA_LOG_INFO,
                   "injected copy failure on %s", a->spec->name);
-    c->status = STRATA_EIO;
+    status = STRATA_EIO;
   } else if (st->modelled) {
     model_copy(st, to, from, op->dst, op->src, op->size);
   } else {
     len = copy_delay_ns(a, b, op->size);
   }
-  enqueue(st, c, to, from, len);
+  uint64_t due = book_copy(st, to, from, len);
+  bool landed = false;
+  if (status != STRATA_OK || due <= now_ns() + memcpy_guess_ns(st, op->size)) {
+    if (status == STRATA_OK)
+      land_now(st, op);
+    landed = true;
+    if (now_ns() >= due) {
+      st->core->copy_done(st->core->core, token, status);
+      return STRATA_OK;
+    }
+  }
+  sim_copy_t *c = sim_alloc(st->core, sizeof *c);
+  if (!c)
+    return STRATA_ENOMEM; /* the link stays booked: the model runs late */
+  *c = (sim_copy_t){.op = op,
+                    .token = token,
+                    .due_ns = due,
+                    .status = status,
+                    .landed = landed};
+  enqueue(st, c);
   return STRATA_OK;
 }
 

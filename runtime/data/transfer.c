@@ -51,17 +51,36 @@ static strata__task_t *take_first(strata__task_t **head,
   return t;
 }
 
-/* Move every parked task back to the staging queue. */
+/* Give every parked task back for a retry: room may have come back on
+ * any node. */
 static void unpark(strata__transfer_t *x) {
+  memset(x->no_room, 0, x->nnodes * sizeof *x->no_room);
   if (!x->park_head)
     return;
-  if (x->stage_tail)
-    x->stage_tail->qnode.next = &x->park_head->qnode;
+  if (x->retry_tail)
+    x->retry_tail->qnode.next = &x->park_head->qnode;
   else
-    x->stage_head = x->park_head;
-  x->stage_tail = x->park_tail;
+    x->retry_head = x->park_head;
+  x->retry_tail = x->park_tail;
   x->park_head = x->park_tail = NULL;
-  atomic_store_explicit(&x->nparked, 0, memory_order_relaxed);
+}
+
+/* The memory node t stages on. */
+static int node_of_task(const strata_runtime_t *rt, const strata__task_t *t) {
+  return rt->devices[t->device]->node;
+}
+
+/* Would retried task t find no room for certain? Since the last release
+ * the room on a node only shrinks (staging reserves and holds; only a
+ * release gives back), so a task needing at least what one that parked
+ * there needed would park again: trying it would cost a pass over its
+ * buffers (and prefetch checks) for nothing, and with many tasks parked
+ * behind a full card every release would try them all. */
+static bool surely_no_room(const strata_runtime_t *rt,
+                           const strata__transfer_t *x,
+                           const strata__task_t *t) {
+  uint64_t least = x->no_room[node_of_task(rt, t)];
+  return least && t->working_set >= least;
 }
 
 /* {=== Staging ===} */
@@ -80,10 +99,20 @@ static void prefetch_inputs(strata_runtime_t *rt, strata__task_t *t, int node) {
   }
 }
 
-static void park(strata__transfer_t *x, strata__task_t *t) {
-  pthread_mutex_lock(&x->mu);
+/* Park t, which found no room on its node (x->mu held). */
+static void park_locked(strata_runtime_t *rt, strata__transfer_t *x,
+                        strata__task_t *t) {
+  uint64_t *least = &x->no_room[node_of_task(rt, t)];
+  if (!*least || t->working_set < *least)
+    *least = t->working_set ? t->working_set : 1;
   append(&x->park_head, &x->park_tail, t);
   x->nparked++;
+}
+
+static void park(strata_runtime_t *rt, strata__transfer_t *x,
+                 strata__task_t *t) {
+  pthread_mutex_lock(&x->mu);
+  park_locked(rt, x, t);
   pthread_mutex_unlock(&x->mu);
 }
 
@@ -98,7 +127,7 @@ static void stage(strata_runtime_t *rt, strata__task_t *t) {
     prefetch_inputs(rt, t, node);
   int rc = strata__memory_try_acquire(rt, t, t->device, true);
   if (rc == STRATA_EAGAIN)
-    park(x, t); /* no thread waits: a release brings it back */
+    park(rt, x, t); /* no thread waits: a release brings it back */
   else
     x->staged(rt, t, rc);
 }
@@ -149,6 +178,17 @@ static void *serve(void *arg) {
       pthread_mutex_lock(&x->mu);
       continue;
     }
+    if ((t = take_first(&x->retry_head, &x->retry_tail))) {
+      x->nparked--;
+      if (surely_no_room(rt, x, t)) {
+        park_locked(rt, x, t);
+        continue;
+      }
+      pthread_mutex_unlock(&x->mu);
+      stage(rt, t);
+      pthread_mutex_lock(&x->mu);
+      continue;
+    }
     if (x->n) {
       strata__prefetch_req_t req = x->ring[x->head];
       x->head = (x->head + 1) % x->cap;
@@ -160,7 +200,7 @@ static void *serve(void *arg) {
     }
     if (x->stop)
       break;
-    if (x->nparked) {
+    if (x->park_head) {
       struct timespec ts = strata__deadline_in(PARK_RETRY_NS);
       if (pthread_cond_timedwait(&x->cv, &x->mu, &ts))
         unpark(x);
@@ -188,13 +228,17 @@ int strata__transfer_start(strata_runtime_t *rt, bool prefetch,
   size_t want = STRATA_MIN(device_nodes(rt) + 1, (size_t)MAX_THREADS);
   x->ring = strata__alloc(&rt->alloc, RING_CAP * sizeof *x->ring);
   x->threads = strata__alloc(&rt->alloc, want * sizeof *x->threads);
-  if (!x->ring || !x->threads) {
+  x->no_room = strata__zalloc(&rt->alloc, rt->mem.nnodes * sizeof *x->no_room);
+  if (!x->ring || !x->threads || !x->no_room) {
     strata__free(&rt->alloc, x->ring, RING_CAP * sizeof *x->ring);
     strata__free(&rt->alloc, x->threads, want * sizeof *x->threads);
+    strata__free(&rt->alloc, x->no_room, rt->mem.nnodes * sizeof *x->no_room);
     x->ring = NULL;
     x->threads = NULL;
+    x->no_room = NULL;
     return STRATA_ENOMEM;
   }
+  x->nnodes = rt->mem.nnodes;
   x->cap = RING_CAP;
   x->cap_threads = want;
   x->prefetch = prefetch && device_nodes(rt) > 0;
@@ -231,6 +275,7 @@ void strata__transfer_stop(strata_runtime_t *rt) {
     pthread_join(x->threads[i], NULL);
   strata__free(&rt->alloc, x->ring, x->cap * sizeof *x->ring);
   strata__free(&rt->alloc, x->threads, x->cap_threads * sizeof *x->threads);
+  strata__free(&rt->alloc, x->no_room, x->nnodes * sizeof *x->no_room);
   pthread_cond_destroy(&x->cv);
   pthread_mutex_destroy(&x->mu);
   memset(x, 0, sizeof *x);

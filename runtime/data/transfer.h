@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct strata_runtime;
 struct strata__buffer;
@@ -50,9 +51,18 @@ typedef struct strata__transfer {
   struct strata__task *stage_head, *stage_tail;
   /* Tasks that found no room, waiting for a release (FIFO). */
   struct strata__task *park_head, *park_tail;
-  /* Tasks parked for lack of room; written under mu, read without it by
-   * strata__transfer_released (a release that misses a task parking at
-   * that moment is made up for by the retry a millisecond later). */
+  /* Parked tasks a release (or the periodic retry) gave back, to be tried
+   * again in order (FIFO). */
+  struct strata__task *retry_head, *retry_tail;
+  /* Per memory node, the smallest working set that found no room there
+   * since the last release (0: none): a retried task needing as much
+   * parks again untried (nnodes entries). */
+  uint64_t *no_room;
+  size_t nnodes;
+  /* Tasks parked or given back for a retry; written under mu, read
+   * without it by strata__transfer_released (a release that misses a
+   * task parking at that moment is made up for by the retry a
+   * millisecond later). */
   _Atomic size_t nparked;
   strata__prefetch_req_t *ring; /* cap entries, n queued from head */
   size_t cap, head, n;
