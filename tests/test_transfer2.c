@@ -477,6 +477,32 @@ static void test_transfer2_staging_plain_when_unpinnable(void **state) {
   }
 }
 
+/* A copy the card fails with STRATA_EDEVICE (gone) is not retried: one
+ * attempt, then the failover; the task's data is still whole on the
+ * host, where its CPU code may run it instead. */
+static void test_transfer2_gone_device_copy_not_retried(void **state) {
+  (void)state;
+  fx_t f;
+  fx_opts(&f, "peer-b", "peer-b:class=gddr,busid=" B_BUS ",copy=gone");
+  test_tmpdir(f.dir, sizeof f.dir, "transfer2");
+  f.o.policy = test_write_file(f.dir, "pin.lua", pin_policy);
+  f.o.device_bytes = 2 * PSIZE;
+  fx_create(&f);
+  strata_kernel_t kb = on_card(&f, "on-b");
+  strata_buffer_t x;
+  assert_int_equal(strata_buffer_create(f.rt, PSIZE, &x), 0);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(f.rt, kb, &t), 0);
+  assert_int_equal(strata_task_access(f.rt, t, x, STRATA_RW), 0);
+  assert_int_equal(strata_task_submit(f.rt, t), 0);
+  (void)strata_task_wait(f.rt, t); /* ran elsewhere, or EDEVICE */
+  assert_int_equal(strata_task_release(f.rt, t), 0);
+  assert_true(log_count(&f, "attempt 1 of") >= 1);
+  assert_int_equal(log_count(&f, "attempt 2 of"), 0);
+  assert_int_equal(strata_buffer_unregister(f.rt, x), 0);
+  fx_destroy(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_transfer2_out_of_order),
@@ -488,6 +514,7 @@ int main(void) {
       cmocka_unit_test(test_transfer2_pinned_tier_registers),
       cmocka_unit_test(test_transfer2_register_fails_nothing_lost),
       cmocka_unit_test(test_transfer2_staging_plain_when_unpinnable),
+      cmocka_unit_test(test_transfer2_gone_device_copy_not_retried),
   };
   return cmocka_run_group_tests_name("transfer2", tests, NULL, NULL);
 }

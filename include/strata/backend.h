@@ -350,14 +350,17 @@ typedef struct strata_backend_component {
   /** Make the copy `op` describes and return when it is done: the simple
    *  form, which the core runs on its own threads (it wraps it for
    *  callers that wait on a fence). Used only when copy_async is NULL.
-   *  @return 0, or a STRATA_E* code (the core retries, then gives up)
+   *  @return 0, or a STRATA_E* code (the core retries a few times, then
+   *          gives up; at once on STRATA_EINVAL or STRATA_ENOTSUP, a copy
+   *          the backend refuses, and STRATA_EDEVICE, a device gone)
    *  @thread any */
   int (*copy)(void *state, const strata_backend_copy_t *op);
   /** Start the copy `op` describes and return; report its end with the
    *  core's copy_done(token, status), exactly once, from any thread.
    *  Several copies may be outstanding, and they may end in any order.
    *  @return 0 (started: copy_done follows); a STRATA_E* code (not
-   *          started: copy_done is never called for this token)
+   *          started: copy_done is never called for this token). A
+   *          failure, returned or reported, is retried as copy's are.
    *  @own    op: the core's, valid until copy_done  @thread any, also
    *          from inside copy_done */
   int (*copy_async)(void *state, const strata_backend_copy_t *op, void *token);

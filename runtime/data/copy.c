@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* runtime/data/copy.c: fences and the one door to backend copies (see copy.h).
  * A backend's copy is retried a few times before the copy counts as
- * failed; every failed attempt is logged and counted on its link. */
+ * failed (not one it refuses, nor on a device it reports gone); every
+ * failed attempt is logged and counted on its link. */
 #include "config.h"
 
 #include "runtime.h"
@@ -92,6 +93,15 @@ static void finish(copy_op_t *c, int status) {
 
 static void attempt(copy_op_t *c);
 
+/* Can another attempt succeed where this one failed with `status`? Not
+ * for a copy the backend refuses (STRATA_EINVAL, STRATA_ENOTSUP) nor on
+ * a device it reports gone (STRATA_EDEVICE): retrying those only delays
+ * the failover. */
+static bool worth_retrying(int status) {
+  return status != STRATA_EINVAL && status != STRATA_ENOTSUP &&
+         status != STRATA_EDEVICE;
+}
+
 /* The backend reported an attempt's end (or could not start it). */
 static void ended(copy_op_t *c, int status) {
   strata_runtime_t *rt = c->rt;
@@ -105,7 +115,7 @@ static void ended(copy_op_t *c, int status) {
              c->prefetch ? "prefetch" : "copy", c->op.size, c->sn->name,
              c->dn->name, c->attempt, rt->mem.copy_retries,
              strata_strerror(status));
-  if (c->attempt >= rt->mem.copy_retries) {
+  if (c->attempt >= rt->mem.copy_retries || !worth_retrying(status)) {
     finish(c, STRATA_EDEVICE);
     return;
   }

@@ -14,6 +14,8 @@
  *                    gives every freed block back at once
  *   register=fail    (peer-b) host_register fails, as with a locked-memory
  *                    limit reached
+ *   copy=gone        every copy fails with STRATA_EDEVICE, as on a card
+ *                    that fell off the bus
  *   health=block     health() answers once, then blocks until
  *                    strata_device_inject(..., "release", 0) (or 30 s);
  *                    inject "blocked" answers 0 once it is blocked
@@ -53,6 +55,7 @@ typedef struct peer_state {
   bool block_health, blocked, released; /* under mu */
   unsigned readings;
   bool register_fail;   /* register=fail */
+  bool copy_gone;       /* copy=gone */
   void *registered[64]; /* host_register ranges, under mu */
 } peer_state_t;
 
@@ -112,6 +115,9 @@ static int p_init(const strata_core_services_t *core,
   st->register_fail =
       core->option(core->core, "register", buf, sizeof buf) == STRATA_OK &&
       !strcmp(buf, "fail");
+  st->copy_gone =
+      core->option(core->core, "copy", buf, sizeof buf) == STRATA_OK &&
+      !strcmp(buf, "gone");
 #ifdef PEER_HOSTMEM
   if (core->option(core->core, "managed", buf, sizeof buf) == STRATA_OK)
     d->memory_kinds = STRATA_MEMORY_MANAGED;
@@ -231,6 +237,8 @@ static int push(peer_state_t *st, const strata_backend_copy_t *op,
 static int p_copy_async(void *state, const strata_backend_copy_t *op,
                         void *token) {
   peer_state_t *st = state;
+  if (st->copy_gone)
+    return STRATA_EDEVICE;
   if (op->src_dev == STRATA_BACKEND_FOREIGN)
     st->core->log(st->core->core, STRATA_LOG_INFO,
                   "copy of %zu bytes from foreign card %s", op->size,
