@@ -4,7 +4,8 @@
  * how idle workers wait: the first polls, then every idle worker parks (a
  * long idle costs no CPU), a push with no parked worker wakes nobody, and
  * a push after a long idle still reaches a parked worker; the polling
- * budget follows the gaps between pushes. Built twice: on
+ * budget follows the gaps between pushes; with short tasks a push leaves
+ * work to the awake workers, and parked ones nap. Built twice: on
  * the futex, and with STRATA_QUEUE_NO_FUTEX on the condition variable.
  * No assertion depends on how fast anything runs: waits are polls with
  * bounds of seconds, CPU bounds are fractions of what polling would take. */
@@ -333,6 +334,57 @@ static void test_queue_budget_grows_after_a_longer_gap(void **state) {
   assert_true(atomic_load(&f->q.hit_wait_ns) > before);
 }
 
+/* {=== Short tasks: a push leaves work to the awake workers ===} */
+
+/* Of a device's two workers one is parked; the other (never started here,
+ * so held "by a task" for good) counts as awake. Once the queue knows its
+ * tasks are short, a push of one node wakes nobody: it is the awake
+ * worker's; and since that worker is held, the parked one finds the node
+ * when it next naps awake (about 1 ms). */
+static void test_queue_short_tasks_leave_work_to_awake(void **state) {
+  fixture_t *f = *state;
+  strata__queue_t *q = &f->q;
+  assert_int_equal(strata__queue_reserve(q, &f->a, 0), 0);
+  strata__queue_set_consumers(q, 2);
+  strata__queue_task_ran(q, STRATA__QUEUE_TASK_SAMPLE, 500);
+  pthread_t t;
+  popper_t p;
+  start_popper(&t, &p, q, -1);
+  ASSERT_EVENTUALLY(atomic_load(&q->parked) == 1);
+  strata__qnode_t n = {.priority = 0};
+  strata__queue_push(q, &n);
+  pthread_join(t, NULL); /* the nap ends it: no push woke it */
+  assert_ptr_equal(p.got, &n);
+  assert_int_equal(stats(q).unparks, 0);
+}
+
+/* A backlog worth more than a wake-up per awake worker does wake the
+ * parked one at once, and so does any push while task lengths are
+ * unknown (the test queues' default, checked by every test above). */
+static void test_queue_short_tasks_backlog_wakes(void **state) {
+  fixture_t *f = *state;
+  strata__queue_t *q = &f->q;
+  assert_int_equal(strata__queue_reserve(q, &f->a, 0), 0);
+  strata__queue_set_consumers(q, 2);
+  strata__queue_task_ran(q, STRATA__QUEUE_TASK_SAMPLE, 500);
+  enum { N = STRATA__QUEUE_WAKE_NS / (500 + STRATA__QUEUE_TASK_COST_NS) + 1 };
+  strata__qnode_t n[N];
+  pthread_t t;
+  popper_t p;
+  start_popper(&t, &p, q, -1);
+  ASSERT_EVENTUALLY(atomic_load(&q->parked) == 1);
+  for (int i = 0; i < N; i++) {
+    n[i].priority = 0;
+    strata__queue_push(q, &n[i]);
+  }
+  pthread_join(t, NULL);
+  assert_ptr_equal(p.got, &n[0]);
+  assert_int_equal(stats(q).unparks, 1);
+  bool stopped;
+  for (int i = 1; i < N; i++)
+    assert_ptr_equal(strata__queue_pop(q, 0, &stopped), &n[i]);
+}
+
 /* {=== Concurrency: every node is taken exactly once ===} */
 
 #define PRODUCERS 3
@@ -474,6 +526,10 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_queue_budget_grows_after_a_longer_gap, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_queue_short_tasks_leave_work_to_awake, setup_nospin, teardown),
+      cmocka_unit_test_setup_teardown(test_queue_short_tasks_backlog_wakes,
+                                      setup_nospin, teardown),
       cmocka_unit_test_setup_teardown(test_queue_concurrent_no_node_lost, setup,
                                       teardown),
       cmocka_unit_test(test_queue_idle_runtime_sleeps),

@@ -421,6 +421,7 @@ int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
       strata__free(&rt->alloc, d, sizeof *d);
       break;
     }
+    strata__queue_set_consumers(&d->queue, d->desc.nworkers);
     d->index = (int)rt->ndevices;
     d->backend = be;
     d->rt = rt;

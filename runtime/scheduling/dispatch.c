@@ -353,6 +353,7 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
         memory_order_relaxed);
     ran = atomic_load_explicit(&slot->w.tasks_run, memory_order_relaxed) + 1;
     atomic_store_explicit(&slot->w.tasks_run, ran, memory_order_relaxed);
+    strata__queue_task_ran(&d->queue, ran, ran_ns);
   } else {
     atomic_fetch_add_explicit(&slot->w.far_busy_ns, ran_ns,
                               memory_order_relaxed);

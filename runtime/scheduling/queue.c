@@ -54,6 +54,9 @@ int strata__queue_init(strata__queue_t *q, uint64_t spin_ns) {
   }
 #endif
   strata__queue_set_spin(q, STRATA__QUEUE_SPIN_FLOOR_NS, spin_ns);
+  atomic_init(&q->task_ns, UINT64_MAX);
+  atomic_init(&q->nappers, 0);
+  q->consumers = 0;
   atomic_init(&q->inbox, NULL);
   atomic_init(&q->size, 0);
   atomic_init(&q->top_priority, 0);
@@ -77,6 +80,10 @@ void strata__queue_set_spin(strata__queue_t *q, uint64_t floor_ns,
    * longest pause, until the queue has seen what its gaps are. */
   atomic_store_explicit(&q->hit_wait_ns, max_ns / STRATA__QUEUE_SPIN_FACTOR,
                         memory_order_relaxed);
+}
+
+void strata__queue_set_consumers(strata__queue_t *q, unsigned n) {
+  q->consumers = n;
 }
 
 void strata__queue_destroy(strata__queue_t *q, const strata__allocator_t *a) {
@@ -386,6 +393,13 @@ static spin_result_t spin(strata__queue_t *q, uint64_t start, uint64_t until) {
 
 /* {=== Push, pop, stop ===} */
 
+/* May a push leave its node to the awake workers (see queue.h)? */
+static bool defers_wakes(const strata__queue_t *q) {
+  return q->consumers > 1 &&
+         atomic_load_explicit(&q->task_ns, memory_order_relaxed) <
+             STRATA__QUEUE_SHORT_TASK_NS;
+}
+
 void strata__queue_push(strata__queue_t *q, strata__qnode_t *n) {
   strata__qnode_t *head = atomic_load_explicit(&q->inbox, memory_order_relaxed);
   do
@@ -394,8 +408,23 @@ void strata__queue_push(strata__queue_t *q, strata__qnode_t *n) {
   size_t size = atomic_fetch_add(&q->size, 1) + 1;
   /* Unpark only for work the pollers will not take: a poller that stops
    * polling looks at the size again before it parks. */
-  if (atomic_load(&q->parked) && size > atomic_load(&q->spinners))
-    unpark_one(q);
+  unsigned parked = atomic_load(&q->parked);
+  unsigned spinners = atomic_load(&q->spinners);
+  if (!parked || size <= spinners)
+    return;
+  /* Nor for work the awake workers take sooner (see queue.h): each pops
+   * again when its task ends, or is polling, and looks at the size before
+   * it parks. */
+  unsigned awake = q->consumers > parked ? q->consumers - parked : 0;
+  uint64_t task_ns = atomic_load_explicit(&q->task_ns, memory_order_relaxed);
+  /* Pairs with a napper's decrement before it looks at the size (all
+   * sequentially consistent): a push that counts it is seen by its look. */
+  if (awake && task_ns < STRATA__QUEUE_SHORT_TASK_NS &&
+      size * (task_ns + STRATA__QUEUE_TASK_COST_NS) <=
+          awake * (uint64_t)STRATA__QUEUE_WAKE_NS &&
+      atomic_load(&q->nappers))
+    return; /* a napping worker looks within STRATA__QUEUE_NAP_MAX_NS */
+  unpark_one(q);
 }
 
 strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
@@ -411,6 +440,7 @@ strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
   uint64_t start = strata__now_ns();
   uint64_t until = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
   spin_result_t polled = SPIN_NONE;
+  uint64_t nap = STRATA__QUEUE_NAP_NS;
   for (bool first = true;; first = false) {
     if ((n = try_take(q)))
       return n;
@@ -422,9 +452,27 @@ strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,
       return NULL;
     if (first && (polled = spin(q, start, until)) == SPIN_FOUND)
       continue;
+    /* Where pushes may leave work to the awake workers, one of those may
+     * be held by a task much longer than the average: a parked worker
+     * looks again now and then (after 1 ms, doubling up to every 64 ms),
+     * so that such work waits a millisecond or so, not for that task; and
+     * only while one naps may a push leave work unwoken, so that nothing
+     * waits longer than a nap whatever the awake workers do. */
+    uint64_t wake_at = until;
+    bool napping = defers_wakes(q);
+    if (napping) {
+      uint64_t t = strata__now_ns() + nap;
+      wake_at = t < until ? t : until;
+      if (nap < STRATA__QUEUE_NAP_MAX_NS)
+        nap *= 2;
+      atomic_fetch_add(&q->nappers, 1);
+    }
+    bool claimed = park(q, wake_at);
+    if (napping)
+      atomic_fetch_sub(&q->nappers, 1);
     /* A worker that polled in vain and is woken by a push has measured a
      * gap longer than its budget: the next polls may bridge such gaps. */
-    if (park(q, until) && polled == SPIN_EXPIRED) {
+    if (claimed && polled == SPIN_EXPIRED) {
       learn_gap(q, strata__now_ns() - start);
       polled = SPIN_NONE; /* one gap, one sample */
     }

@@ -32,7 +32,23 @@
  * takes that core from the producer: on 2 vCPUs a fixed 500 us budget made
  * `strata-bench chain` about 25% slower than a 20 us one. An application
  * that pauses a few hundred microseconds between submissions makes polls
- * that end after that long, and the budget grows to bridge its pauses. */
+ * that end after that long, and the budget grows to bridge its pauses.
+ *
+ * Nor does a push wake a parked worker for work that the awake ones
+ * (running a task: not parked, not polling) will have taken before a
+ * woken one could start: when the device's tasks are short (they run in
+ * less than STRATA__QUEUE_SHORT_TASK_NS) and the queued nodes, at their
+ * average run time plus a worker's own cost per task, amount to no more
+ * than a wake-up's time (STRATA__QUEUE_WAKE_NS) per awake worker. Waking
+ * another then only costs the pushing thread a system call and, on a
+ * small machine, its core: on 2 vCPUs, `strata-bench overhead` woke its
+ * second worker some 20000 times per million tasks, and the submitting
+ * thread, sharing its core with it, ran 40-60% slower. A longer backlog,
+ * or tasks of unknown or longer duration, wake a worker as before. An
+ * awake worker may still be held by a task far longer than the average:
+ * parked workers of such a queue nap (STRATA__QUEUE_NAP_NS), a push
+ * leaves work unwoken only while one naps, and what was left waits a
+ * millisecond or so, never more than STRATA__QUEUE_NAP_MAX_NS. */
 #ifndef STRATA_QUEUE_H
 #define STRATA_QUEUE_H
 
@@ -69,6 +85,22 @@ typedef struct strata__qwaiter {
 #define STRATA__QUEUE_SPIN_FLOOR_NS 20000
 /* The budget is this many times the average wait of successful polls. */
 #define STRATA__QUEUE_SPIN_FACTOR 8
+/* The short-task rule above: tasks shorter than SHORT count; a wake-up
+ * across cores takes some WAKE (5-50 us, the most on virtual machines);
+ * a worker spends about COST per task besides the task's own time. */
+#define STRATA__QUEUE_SHORT_TASK_NS 10000
+#define STRATA__QUEUE_WAKE_NS 20000
+#define STRATA__QUEUE_TASK_COST_NS 1000
+/* Meanwhile a parked worker naps: it looks at the queue after NAP, then
+ * after twice as long, and so on up to every NAP_MAX, for as long as the
+ * queue's tasks are short (so that work left to a worker held by an
+ * unusually long task waits about a millisecond, and never more than
+ * NAP_MAX; an idle runtime's worker then wakes 16 times a second, some
+ * microseconds each: well under 0.1% of a core). */
+#define STRATA__QUEUE_NAP_NS 1000000
+#define STRATA__QUEUE_NAP_MAX_NS 64000000
+/* Workers report one task in this many to the queue's running average. */
+#define STRATA__QUEUE_TASK_SAMPLE 16
 
 /* Priorities whose level is known to exist without taking the lock. */
 #define STRATA__QFAST_MIN (-64)
@@ -99,6 +131,14 @@ typedef struct strata__queue {
   _Atomic uint64_t hit_wait_ns; /* average wait of polls that found work */
   atomic_bool reserved[STRATA__QFAST_MAX - STRATA__QFAST_MIN + 1];
 
+  /* Written by workers once per STRATA__QUEUE_TASK_SAMPLE tasks, read by
+   * every push: a line of its own. */
+  char pad_task[64];
+  _Atomic uint64_t task_ns; /* average run time; UINT64_MAX: unknown */
+  _Atomic unsigned nappers; /* parked workers that will look again */
+  unsigned consumers;       /* workers that pop it; 0: unknown */
+  char pad_end[64];
+
   pthread_mutex_t park_mu;    /* the waiters' list */
   strata__qwaiter_t *waiters; /* most recently parked first */
   strata__qwaiter_t *oldest;  /* the list's last: parked longest */
@@ -117,6 +157,25 @@ int strata__queue_init(strata__queue_t *q, uint64_t spin_ns);
  *  their budget. @thread any */
 void strata__queue_set_spin(strata__queue_t *q, uint64_t floor_ns,
                             uint64_t max_ns);
+
+/** The queue is popped by n workers (for the short-task rule above; 0,
+ *  the default: unknown, every push that no poller takes may wake one).
+ *  @thread owner (set-up, before any pop) */
+void strata__queue_set_consumers(strata__queue_t *q, unsigned n);
+
+/** A worker's task ran for ran_ns; `count` is that worker's tasks so far
+ *  (one in STRATA__QUEUE_TASK_SAMPLE enters the average). @thread the
+ *  worker */
+static inline void strata__queue_task_ran(strata__queue_t *q, uint64_t count,
+                                          uint64_t ran_ns) {
+  if (count % STRATA__QUEUE_TASK_SAMPLE)
+    return;
+  uint64_t avg = atomic_load_explicit(&q->task_ns, memory_order_relaxed);
+  /* Two workers at once lose one sample: a running average can spare it. */
+  atomic_store_explicit(&q->task_ns,
+                        avg == UINT64_MAX ? ran_ns : avg - avg / 8 + ran_ns / 8,
+                        memory_order_relaxed);
+}
 
 /** The average wait of successful polls after one more that waited
  *  waited_ns (an exponential average over about eight polls). Pure. */
