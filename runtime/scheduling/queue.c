@@ -334,15 +334,6 @@ static bool park(strata__queue_t *q, uint64_t until) {
 
 /* {=== Polling ===} */
 
-/* Poll for up to spin_ns (and no later than until) from `start`, when no
- * other worker of the queue polls: a worker that has just run out of work
- * very often finds more within that time, and a parked one costs a wake-up
- * of several microseconds, tens on a virtual machine. Each look is
- * followed by a yield, which hands the core to a thread that wants it (on
- * a small machine, the submitter) and keeps the poller off the queue's
- * cache line: a loop of pause hints instead, reading the line every half
- * microsecond, made overhead and chain about 20% slower on 2 vCPUs.
- * @return whether there is something to take or the queue stops. */
 typedef enum { SPIN_NONE, SPIN_FOUND, SPIN_EXPIRED } spin_result_t;
 
 /* A gap between pushes of `gap_ns` that polling could have bridged enters
@@ -359,11 +350,20 @@ static void learn_gap(strata__queue_t *q, uint64_t gap_ns) {
                         memory_order_relaxed);
 }
 
+/* Poll for up to the queue's budget (and no later than until) from `start`,
+ * when no other worker of the queue polls: a worker that has just run out of
+ * work very often finds more within that time, and a parked one costs a wake-up
+ * of several microseconds, tens on a virtual machine. Each look is
+ * followed by a yield, which hands the core to a thread that wants it (on
+ * a small machine, the submitter) and keeps the poller off the queue's
+ * cache line: a loop of pause hints instead, reading the line every half
+ * microsecond, made overhead and chain about 20% slower on 2 vCPUs.
+ * @return SPIN_FOUND (something to take, or the queue stops);
+ * SPIN_EXPIRED (the budget ran out); SPIN_NONE (another worker polls). */
 static spin_result_t spin(strata__queue_t *q, uint64_t start, uint64_t until) {
   unsigned none = 0;
   if (!q->spin_ns || !atomic_compare_exchange_strong(&q->spinners, &none, 1))
-    return SPIN_NONE; /* one poller per queue is enough to catch the next task
-                       */
+    return SPIN_NONE; /* one poller per queue catches the next task */
   count(&q->n_spins);
   uint64_t budget = strata__queue_budget(
       atomic_load_explicit(&q->hit_wait_ns, memory_order_relaxed),
