@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/test_sim_machine.c: the sim backend's machine descriptions: the
- * shipped machines, defaults and constants, and the bad-input corpus in
+ * shipped machines, defaults and constants, the device facts as
+ * strata_device_info reports them, and the bad-input corpus in
  * tests/machines, each rejected with the file, the field and the reason. */
 #include "config.h"
 
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include "../backends/sim/machine.h"
+#include "util.h"
 
 #define GIB (UINT64_C(1) << 30)
 
@@ -205,11 +207,67 @@ static void test_sim_machine_mixed(void **state) {
   assert_false(rtx->ecc);
   assert_int_equal(rtx->numa, 0);
 
+  /* The real cards' facts; made-up uuids; none on the CPUs. */
+  assert_string_equal(h100->uuid, "SIM-mixed-2");
+  assert_int_equal(h100->cc_major, 9);
+  assert_int_equal(h100->cc_minor, 0);
+  assert_int_equal(h100->memory_bus_width, 5120);
+  assert_int_equal(h100->pcie_gen, 5);
+  assert_int_equal(h100->pcie_width, 16);
+  assert_string_equal(rtx->uuid, "SIM-mixed-3");
+  assert_int_equal(rtx->cc_major, 8);
+  assert_int_equal(rtx->cc_minor, 9);
+  assert_int_equal(rtx->memory_bus_width, 384);
+  assert_int_equal(rtx->pcie_gen, 4);
+  assert_int_equal(rtx->pcie_width, 16);
+  assert_string_equal(cpu->uuid, "");
+  assert_int_equal(cpu->cc_major + cpu->cc_minor, 0);
+  assert_int_equal(cpu->memory_bus_width + cpu->pcie_gen + cpu->pcie_width, 0);
+
   for (size_t i = 0; i < f->m.ndevices; i++) {
     assert_int_equal(f->m.devices[i].peers, 0);
     assert_true(f->m.devices[i].peer_bandwidth == 0);
     assert_int_equal(f->m.devices[i].faults.die_after, 0);
   }
+}
+
+/* The sim puts the facts where a real card's backend does: a runtime on
+ * mixed.lua reports them through strata_device_info. */
+static void test_sim_machine_facts_reported(void **state) {
+  (void)state;
+  test_sim_rt_t m;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/mixed.lua", getenv("STRATA_TEST_MACHINES"));
+  test_sim_start(&m, "sim", path, 1);
+  int seen = 0;
+  for (int d = 0; d < strata_device_count(m.rt); d++) {
+    strata_device_info_t i = test_device_info(m.rt, d);
+    if (strcmp(i.name, "H100 SXM (simulated)") == 0) {
+      assert_string_equal(i.uuid, "SIM-mixed-2");
+      assert_int_equal(i.cc_major, 9);
+      assert_int_equal(i.cc_minor, 0);
+      assert_int_equal(i.memory_bus_width, 5120);
+      assert_int_equal(i.pcie_gen, 5);
+      assert_int_equal(i.pcie_width, 16);
+      seen |= 1;
+    } else if (strcmp(i.name, "RTX 4090 (simulated)") == 0) {
+      assert_string_equal(i.uuid, "SIM-mixed-3");
+      assert_int_equal(i.cc_major, 8);
+      assert_int_equal(i.cc_minor, 9);
+      assert_int_equal(i.memory_bus_width, 384);
+      assert_int_equal(i.pcie_gen, 4);
+      assert_int_equal(i.pcie_width, 16);
+      seen |= 2;
+    } else if (i.device_class == STRATA_CLASS_CPU &&
+               strcmp(i.name, "host CPUs") == 0) {
+      assert_string_equal(i.uuid, ""); /* unknown */
+      assert_int_equal(i.cc_major + i.cc_minor, 0);
+      assert_int_equal(i.memory_bus_width + i.pcie_gen + i.pcie_width, 0);
+      seen |= 4;
+    }
+  }
+  assert_int_equal(seen, 7);
+  test_sim_destroy(&m);
 }
 
 /* The peers of devices[i] in big.lua: exactly the other HBM card of the
@@ -245,11 +303,23 @@ static void test_sim_machine_big(void **state) {
     if (d->device_class == STRATA_CLASS_HBM) {
       assert_int_equal(d->memory, 80 * GIB);
       assert_true(d->ecc);
+      assert_int_equal(d->cc_major * 10 + d->cc_minor, 90);
+      assert_int_equal(d->memory_bus_width, 5120);
+      assert_int_equal(d->pcie_gen * 100 + d->pcie_width, 516);
     } else if (d->device_class == STRATA_CLASS_GDDR) {
       assert_int_equal(d->memory, 24 * GIB);
+      assert_int_equal(d->cc_major * 10 + d->cc_minor, 89);
+      assert_int_equal(d->memory_bus_width, 384);
+      assert_int_equal(d->pcie_gen * 100 + d->pcie_width, 416);
     } else {
       assert_int_equal(d->memory, 0);
+      assert_int_equal(d->cc_major + d->memory_bus_width + d->pcie_gen, 0);
     }
+    /* Every card has its own made-up identity: devices[N] of big. */
+    char uuid[64] = "";
+    if (d->device_class != STRATA_CLASS_CPU)
+      snprintf(uuid, sizeof uuid, "SIM-big-%zu", i + 1);
+    assert_string_equal(d->uuid, uuid);
     check_big_peers(f, i);
   }
   for (int n = 0; n < 2; n++) {
@@ -456,6 +526,23 @@ static const struct bad_case {
     {"memory-bomb.lua", NULL, 0, "memory limit exceeded"},
     /* The instruction budget or the time limit, whichever comes first. */
     {"concat-bomb.lua", NULL, 7, ""},
+    {"cc-not-a-version.lua", "devices[1].compute_capability", 0,
+     "must be 'MAJOR.MINOR' with major 1 to 99 and minor 0 to 9, such as "
+     "'9.0' (got 'x.y')"},
+    {"cc-number.lua", "devices[1].compute_capability", 0,
+     "must be a string such as '9.0' (got 9)"},
+    {"pcie-gen-range.lua", "devices[1].pcie.gen", 0,
+     "9 is out of range (1 to 7)"},
+    {"pcie-width-lanes.lua", "devices[1].pcie.width", 0,
+     "must be 1, 2, 4, 8, 12, 16 or 32 lanes (got 3)"},
+    {"pcie-missing-width.lua", "devices[1].pcie.width", 0, "missing"},
+    {"bus-width-range.lua", "devices[1].memory_bus_width", 0,
+     "100000 bits is out of range (1 to 65536 bits)"},
+    {"uuid-too-long.lua", "devices[1].uuid", 0,
+     "must be a non-empty string of at most 63 bytes"},
+    {"uuid-duplicate.lua", "devices[2].uuid", 0,
+     "duplicate uuid 'GPU-same' (also devices[1])"},
+    {"cpu-pcie.lua", "devices[1].pcie", 0, "a cpu device has none"},
 };
 #define NBAD (sizeof bad_cases / sizeof bad_cases[0])
 
@@ -729,8 +816,7 @@ static void test_sim_machine_time_saturates(void **state) {
   assert_int_equal(sim_time_ns(-1), 0);
   assert_int_equal(sim_time_ns(1e300), UINT64_C(100000000000000000));
   /* The clocks of every device at the ceiling still sum within int64. */
-  assert_true((double)sim_time_ns(SIM_TIME_MAX) * SIM_MAX_DEVICES <
-              0x1p63);
+  assert_true((double)sim_time_ns(SIM_TIME_MAX) * SIM_MAX_DEVICES < 0x1p63);
   /* A clock that keeps adding work grows, then stays at the ceiling:
    * never wraps, never goes back. */
   double clock = 0, prev = 0;
@@ -806,6 +892,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sim_machine_mixed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_big, setup, teardown),
+      cmocka_unit_test(test_sim_machine_facts_reported),
       cmocka_unit_test_setup_teardown(test_sim_machine_defaults, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_constants, setup,
@@ -815,8 +902,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_corpus_complete, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_sim_machine_runaway_is_quick,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sim_machine_runaway_is_quick, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_bytecode, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sim_machine_huge, setup, teardown),

@@ -8,6 +8,7 @@
 
 #include "machine.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -50,6 +51,11 @@ static const figure_t NUMA = {0, 65535, "", "0 to 65535"}; /* an index */
 static const figure_t COPIES = {1, 1e12, "copies", "1 to 1e12"};
 static const figure_t FAIL_COUNT = {1, 1e9, "copies", "1 to 1e9"};
 static const figure_t TASKS = {1, 1e12, "tasks", "1 to 1e12"};
+/* The device facts, within what the core accepts (runtime/hardware/
+ * device.c): a real bus is 64 to 8192 bits wide. */
+static const figure_t BUS_WIDTH = {1, 65536, "bits", "1 to 65536"};
+static const figure_t PCIE_GEN = {1, 7, "", "1 to 7"};
+static const figure_t PCIE_WIDTH = {1, 32, "lanes", "1 to 32"};
 
 /* {=== Load state ===} */
 
@@ -209,8 +215,13 @@ static const char *const device_keys[] = {"class",
                                           "peer_bandwidth",
                                           "health",
                                           "faults",
+                                          "uuid",
+                                          "compute_capability",
+                                          "memory_bus_width",
+                                          "pcie",
                                           NULL};
 static const char *const health_keys[] = {"temperature", "power", NULL};
+static const char *const pcie_keys[] = {"gen", "width", NULL};
 static const char *const fault_keys[] = {"copy_fail_at",    "copy_fail_count",
                                          "die_after",       "hot_after",
                                          "hot_temperature", NULL};
@@ -306,6 +317,117 @@ static int check_faults(load_t *ld, int t, const char *obj,
                                &TEMPERATURE, &f->hot_temperature);
 }
 
+/* {=== Device facts ===} */
+
+/* Compute capability as CUDA writes it: "9.0" (a string, so that 8.9 and
+ * 8.90 cannot be confused): major 1 to 99, minor one digit. */
+static int get_cc(load_t *ld, int t, const char *obj, sim_device_spec_t *d) {
+  static const char *const key = "compute_capability";
+  lua_State *L = ld->L;
+  lua_pushstring(L, key);
+  int ty = lua_rawget(L, t);
+  if (ty == LUA_TNUMBER) { /* 9.0 written as a number */
+    int rc =
+        strata__schema_wrong_type(&ld->sc, obj, key, "a string such as '9.0'");
+    lua_pop(L, 1);
+    return rc;
+  }
+  lua_pop(L, 1);
+  char cc[16] = "";
+  TRY(strata__schema_string(&ld->sc, t, obj, key, OPT, sizeof cc - 1, cc));
+  if (!cc[0])
+    return 0;
+  const char *p = cc;
+  int major = 0;
+  for (int n = 0; n < 2 && *p >= '0' && *p <= '9'; n++)
+    major = major * 10 + (*p++ - '0');
+  bool ok = p != cc && major >= 1 && p[0] == '.' && p[1] >= '0' &&
+            p[1] <= '9' && p[2] == '\0';
+  if (!ok)
+    return strata__schema_fail(&ld->sc, obj, key,
+                               "must be 'MAJOR.MINOR' with major 1 to 99 and "
+                               "minor 0 to 9, such as '9.0' (got '%s')",
+                               cc);
+  d->cc_major = major;
+  d->cc_minor = p[1] - '0';
+  return 0;
+}
+
+/* pcie = { gen = 5, width = 16 }: both, with the lane counts the core
+ * accepts. */
+static int check_pcie(load_t *ld, int t, const char *obj,
+                      sim_device_spec_t *d) {
+  int64_t gen = 0, width = 0;
+  TRY(strata__schema_keys(&ld->sc, t, obj, pcie_keys, STRATA__SCHEMA_REFUSE));
+  TRY(strata__schema_integer(&ld->sc, t, obj, "gen", REQ, &PCIE_GEN, &gen,
+                             NULL));
+  TRY(strata__schema_integer(&ld->sc, t, obj, "width", REQ, &PCIE_WIDTH, &width,
+                             NULL));
+  if (width != 1 && width != 2 && width != 4 && width != 8 && width != 12 &&
+      width != 16 && width != 32)
+    return strata__schema_fail(&ld->sc, obj, "width",
+                               "must be 1, 2, 4, 8, 12, 16 or 32 lanes (got "
+                               "%" PRId64 ")",
+                               width);
+  d->pcie_gen = (uint32_t)gen;
+  d->pcie_width = (uint32_t)width;
+  return 0;
+}
+
+/* A cpu device works on host memory over no host link: the card facts
+ * do not apply to it. */
+static int card_facts_only(load_t *ld, int t, const char *obj,
+                           const sim_device_spec_t *d) {
+  static const char *const keys[] = {"compute_capability", "memory_bus_width",
+                                     "pcie"};
+  if (d->device_class != STRATA_CLASS_CPU)
+    return 0;
+  for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+    lua_pushstring(ld->L, keys[k]);
+    int ty = lua_rawget(ld->L, t);
+    lua_pop(ld->L, 1);
+    if (ty != LUA_TNIL)
+      return strata__schema_fail(&ld->sc, obj, keys[k],
+                                 "a cpu device has none (only hbm and gddr "
+                                 "devices do): leave it out");
+  }
+  return 0;
+}
+
+/* The made-up identity of a card without a uuid: stable for the file,
+ * and plainly not a real card's ("GPU-..."). */
+static void default_uuid(const sim_machine_t *m, size_t i,
+                         sim_device_spec_t *d) {
+  if (!d->uuid[0] && d->device_class != STRATA_CLASS_CPU)
+    snprintf(d->uuid, sizeof d->uuid, "SIM-%.48s-%u", m->name,
+             (unsigned)(i + 1) % 100u);
+}
+
+static int check_uuids(load_t *ld) {
+  for (size_t i = 0; i < ld->m.ndevices; i++)
+    for (size_t j = 0; j < i && ld->m.devices[i].uuid[0]; j++)
+      if (strcmp(ld->m.devices[i].uuid, ld->m.devices[j].uuid) == 0) {
+        char obj[32];
+        snprintf(obj, sizeof obj, "devices[%zu]", i + 1);
+        return strata__schema_fail(&ld->sc, obj, "uuid",
+                                   "duplicate uuid '%s' (also devices[%zu])",
+                                   ld->m.devices[i].uuid, j + 1);
+      }
+  return 0;
+}
+
+static int check_facts(load_t *ld, int t, const char *obj,
+                       sim_device_spec_t *d) {
+  uint64_t bus = 0;
+  TRY(card_facts_only(ld, t, obj, d));
+  TRY(strata__schema_string(&ld->sc, t, obj, "uuid", OPT, sizeof d->uuid - 1,
+                            d->uuid));
+  TRY(get_cc(ld, t, obj, d));
+  TRY(get_int(ld, t, obj, "memory_bus_width", &BUS_WIDTH, NULL, &bus));
+  d->memory_bus_width = (uint32_t)bus;
+  return 0;
+}
+
 /* Runs `check` on the table t[key] when present, as FIELD obj.key. */
 static int check_sub(load_t *ld, int t, const char *obj, const char *key,
                      sim_device_spec_t *d,
@@ -361,6 +483,8 @@ static int check_device(load_t *ld, int t, size_t i) {
   d->workers = (unsigned)workers;
   TRY(strata__schema_number(&ld->sc, t, obj, "peer_bandwidth", OPT, &BANDWIDTH,
                             &d->peer_bandwidth));
+  TRY(check_facts(ld, t, obj, d));
+  TRY(check_sub(ld, t, obj, "pcie", d, check_pcie));
   TRY(check_sub(ld, t, obj, "health", d, check_health));
   return check_sub(ld, t, obj, "faults", d, check_faults);
 }
@@ -468,6 +592,9 @@ static int check_devices(load_t *ld, int t) {
     TRY(check_device(ld, lua_gettop(L), i));
     lua_pop(L, 1);
   }
+  for (size_t i = 0; i < n; i++)
+    default_uuid(&ld->m, i, &ld->m.devices[i]);
+  TRY(check_uuids(ld));
   for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, devs, (lua_Integer)i + 1);
     TRY(check_peers(ld, lua_gettop(L), i));

@@ -46,6 +46,13 @@ typedef struct sim_device_spec {
   double temperature;     /* reported health: degrees Celsius, default 40 */
   double power;           /* watts, default 0 (unknown) */
   sim_faults_t faults;
+
+  /* Facts strata_device_info shows; 0 (or "") unknown. uuid defaults to
+   * "SIM-<machine>-<N>" for devices[N] when it is a card. */
+  char uuid[64];
+  int cc_major, cc_minor; /* compute capability */
+  uint32_t memory_bus_width; /* bits */
+  uint32_t pcie_gen, pcie_width; /* host link */
 } sim_device_spec_t;
 
 typedef struct sim_machine {

@@ -466,6 +466,7 @@ static void describe(const sim_device_spec_t *sp, uint32_t depth,
   d->run_impl = STRATA_IMPL_CPU;
   memcpy(d->name, sp->name, sizeof d->name);
   memcpy(d->model, sp->model, sizeof d->model);
+  memcpy(d->uuid, sp->uuid, sizeof d->uuid);
   d->memory_bytes = sp->memory;
   d->numa_node = sp->numa;
   d->nworkers = sp->workers;
@@ -477,6 +478,11 @@ static void describe(const sim_device_spec_t *sp, uint32_t depth,
   d->fp64_flops = sp->fp64;
   d->fp32_flops = sp->fp32;
   d->ecc = sp->ecc;
+  d->cc_major = sp->cc_major;
+  d->cc_minor = sp->cc_minor;
+  d->memory_bus_width = sp->memory_bus_width;
+  d->pcie_gen = sp->pcie_gen;
+  d->pcie_width = sp->pcie_width;
 }
 
 /* A bus id of its own for each simulated card, so that peer lists can

@@ -12,7 +12,9 @@
 --    concurrency for the scheduler without hundreds of threads.
 --  * H100 SXM and RTX 4090: the same figures as in mixed.lua (HBM3 at
 --    3.35 TB/s, 34 / 67 TFLOP/s, PCIe 5.0 x16; GDDR6X at 1.0 TB/s,
---    1.3 / 82.6 TFLOP/s, PCIe 4.0 x16).
+--    1.3 / 82.6 TFLOP/s, PCIe 4.0 x16), and their facts: compute
+--    capability 9.0 and a 5120-bit HBM3 bus; 8.9 and a 384-bit GDDR6X
+--    bus. Each card's uuid is the made-up "SIM-big-<N>" for devices[N].
 --  * the two H100s of a node are NVLink peers: NVLink 4 carries 900 GB/s
 --    in both directions together, about 450 GB/s each way. Cards on
 --    different nodes, and the consumer cards, copy through host memory.
@@ -46,6 +48,9 @@ local function h100(node, i)
     fp64 = 34 * TFLOPS,
     fp32 = 67 * TFLOPS,
     ecc = true,
+    compute_capability = "9.0",
+    memory_bus_width = 5120,
+    pcie = { gen = 5, width = 16 },
     numa = node,
     peer_bandwidth = 450 * GB,
   }
@@ -66,6 +71,9 @@ local function rtx4090(node, i)
     link_latency = 5 * us,
     fp64 = 1.3 * TFLOPS,
     fp32 = 82.6 * TFLOPS,
+    compute_capability = "8.9",
+    memory_bus_width = 384,
+    pcie = { gen = 4, width = 16 },
     numa = node,
   }
 end

@@ -11,10 +11,14 @@
 --    match the 2-core machines the tests run on.
 --  * H100 SXM: 80 GiB of HBM3 at 3.35 TB/s, FP64 34 TFLOP/s and FP32
 --    67 TFLOP/s without tensor cores, ECC on, reached over a PCIe 5.0 x16
---    host link (about 64 GB/s per direction).
+--    host link (about 64 GB/s per direction). Compute capability 9.0,
+--    a 5120-bit HBM3 bus.
 --  * RTX 4090: 24 GiB of GDDR6X at about 1.0 TB/s (1008 GB/s), FP32
 --    82.6 TFLOP/s but FP64 at 1/64 of that (about 1.3 TFLOP/s), no ECC,
---    PCIe 4.0 x16 host link (about 32 GB/s per direction).
+--    PCIe 4.0 x16 host link (about 32 GB/s per direction). Compute
+--    capability 8.9 (Ada), a 384-bit GDDR6X bus.
+-- The cards get made-up uuids ("SIM-mixed-2", "SIM-mixed-3"); the CPUs have
+-- none of the card facts.
 -- No peers: a consumer card has no peer-to-peer path to a server card, so
 -- copies between the two go through host memory.
 -- Health figures are plausible readings under moderate load, below the
@@ -42,6 +46,9 @@ return {
       fp64 = 34 * TFLOPS,
       fp32 = 67 * TFLOPS,
       ecc = true,
+      compute_capability = "9.0",
+      memory_bus_width = 5120,
+      pcie = { gen = 5, width = 16 },
       numa = 0,
       health = { temperature = 45, power = 300 },
     },
@@ -55,6 +62,9 @@ return {
       fp64 = 1.3 * TFLOPS,
       fp32 = 82.6 * TFLOPS,
       ecc = false,
+      compute_capability = "8.9",
+      memory_bus_width = 384,
+      pcie = { gen = 4, width = 16 },
       numa = 0,
       health = { temperature = 50, power = 280 },
     },

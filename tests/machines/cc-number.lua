@@ -1,0 +1,10 @@
+-- SPDX-License-Identifier: MIT
+-- tests/machines/cc-number.lua: a compute capability written as a number, not a string
+return {
+  devices = {
+    { class = "hbm", name = "H100", memory = 80 * GiB,
+      mem_bandwidth = 3 * TB, link_bandwidth = 64 * GB,
+      fp64 = 34 * TFLOPS, fp32 = 67 * TFLOPS,
+      compute_capability = 9.0 },
+  },
+}

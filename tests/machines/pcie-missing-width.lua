@@ -1,0 +1,10 @@
+-- SPDX-License-Identifier: MIT
+-- tests/machines/pcie-missing-width.lua: a PCIe link without its width
+return {
+  devices = {
+    { class = "hbm", name = "H100", memory = 80 * GiB,
+      mem_bandwidth = 3 * TB, link_bandwidth = 64 * GB,
+      fp64 = 34 * TFLOPS, fp32 = 67 * TFLOPS,
+      pcie = { gen = 5 } },
+  },
+}
