@@ -358,31 +358,31 @@ static void test_queue_short_tasks_leave_work_to_awake(void **state) {
   assert_int_equal(stats(q).unparks, 0);
 }
 
-/* A backlog worth more than a wake-up per awake worker does wake the
- * parked one at once, and so does any push while task lengths are
- * unknown (the test queues' default, checked by every test above). */
-static void test_queue_short_tasks_backlog_wakes(void **state) {
-  fixture_t *f = *state;
-  strata__queue_t *q = &f->q;
-  assert_int_equal(strata__queue_reserve(q, &f->a, 0), 0);
-  strata__queue_set_consumers(q, 2);
-  strata__queue_task_ran(q, STRATA__QUEUE_TASK_SAMPLE, 500);
-  enum { N = STRATA__QUEUE_WAKE_NS / (500 + STRATA__QUEUE_TASK_COST_NS) + 1 };
-  strata__qnode_t n[N];
-  pthread_t t;
-  popper_t p;
-  start_popper(&t, &p, q, -1);
-  ASSERT_EVENTUALLY(atomic_load(&q->parked) == 1);
-  for (int i = 0; i < N; i++) {
-    n[i].priority = 0;
-    strata__queue_push(q, &n[i]);
-  }
-  pthread_join(t, NULL);
-  assert_ptr_equal(p.got, &n[0]);
-  assert_int_equal(stats(q).unparks, 1);
-  bool stopped;
-  for (int i = 1; i < N; i++)
-    assert_ptr_equal(strata__queue_pop(q, 0, &stopped), &n[i]);
+/* The rule itself (pure): who is woken for what. */
+static void test_queue_should_wake_rule(void **state) {
+  (void)state;
+  const uint64_t shrt = 500, unknown = UINT64_MAX;
+  const size_t room =
+      STRATA__QUEUE_WAKE_NS / (500 + STRATA__QUEUE_TASK_COST_NS);
+  /* Nobody parked, or a poller for the node: no wake-up. */
+  assert_false(strata__queue_should_wake(1, 0, 0, 0, 2, unknown));
+  assert_false(strata__queue_should_wake(1, 1, 0, 1, 2, unknown));
+  assert_true(strata__queue_should_wake(2, 1, 0, 1, 2, unknown));
+  /* Tasks of unknown or long duration: as before, wake. */
+  assert_true(strata__queue_should_wake(1, 1, 1, 0, 2, unknown));
+  assert_true(strata__queue_should_wake(1, 1, 1, 0, 2, 50000));
+  /* Short tasks, one awake worker, a napper: a backlog within a wake-up's
+   * time is left to the awake one; one node more wakes. */
+  assert_false(strata__queue_should_wake(1, 1, 1, 0, 2, shrt));
+  assert_false(strata__queue_should_wake(room, 1, 1, 0, 2, shrt));
+  assert_true(strata__queue_should_wake(room + 1, 1, 1, 0, 2, shrt));
+  /* Two awake workers take twice as much. */
+  assert_false(strata__queue_should_wake(2 * room, 1, 1, 0, 3, shrt));
+  /* No napper to fall back on, or nobody awake (all parked, or the
+   * consumers unknown): wake. */
+  assert_true(strata__queue_should_wake(1, 1, 0, 0, 2, shrt));
+  assert_true(strata__queue_should_wake(1, 2, 2, 0, 2, shrt));
+  assert_true(strata__queue_should_wake(1, 1, 1, 0, 0, shrt));
 }
 
 /* {=== Concurrency: every node is taken exactly once ===} */
@@ -528,8 +528,7 @@ int main(void) {
           test_queue_budget_grows_after_a_longer_gap, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_queue_short_tasks_leave_work_to_awake, setup_nospin, teardown),
-      cmocka_unit_test_setup_teardown(test_queue_short_tasks_backlog_wakes,
-                                      setup_nospin, teardown),
+      cmocka_unit_test(test_queue_should_wake_rule),
       cmocka_unit_test_setup_teardown(test_queue_concurrent_no_node_lost, setup,
                                       teardown),
       cmocka_unit_test(test_queue_idle_runtime_sleeps),

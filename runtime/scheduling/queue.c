@@ -407,24 +407,20 @@ void strata__queue_push(strata__queue_t *q, strata__qnode_t *n) {
   while (!atomic_compare_exchange_weak(&q->inbox, &head, n));
   size_t size = atomic_fetch_add(&q->size, 1) + 1;
   /* Unpark only for work the pollers will not take: a poller that stops
-   * polling looks at the size again before it parks. */
+   * polling looks at the size again before it parks. Nor for work the
+   * awake workers take sooner (see queue.h): each pops again when its
+   * task ends, or is polling, and looks at the size before it parks; and
+   * a napper looks within STRATA__QUEUE_NAP_MAX_NS. The loads pair with a
+   * parker's increment and a napper's decrement before it looks at the
+   * size (all sequentially consistent). */
   unsigned parked = atomic_load(&q->parked);
-  unsigned spinners = atomic_load(&q->spinners);
-  if (!parked || size <= spinners)
+  if (!parked)
     return;
-  /* Nor for work the awake workers take sooner (see queue.h): each pops
-   * again when its task ends, or is polling, and looks at the size before
-   * it parks. */
-  unsigned awake = q->consumers > parked ? q->consumers - parked : 0;
-  uint64_t task_ns = atomic_load_explicit(&q->task_ns, memory_order_relaxed);
-  /* Pairs with a napper's decrement before it looks at the size (all
-   * sequentially consistent): a push that counts it is seen by its look. */
-  if (awake && task_ns < STRATA__QUEUE_SHORT_TASK_NS &&
-      size * (task_ns + STRATA__QUEUE_TASK_COST_NS) <=
-          awake * (uint64_t)STRATA__QUEUE_WAKE_NS &&
-      atomic_load(&q->nappers))
-    return; /* a napping worker looks within STRATA__QUEUE_NAP_MAX_NS */
-  unpark_one(q);
+  if (strata__queue_should_wake(
+          size, parked, atomic_load(&q->nappers), atomic_load(&q->spinners),
+          q->consumers,
+          atomic_load_explicit(&q->task_ns, memory_order_relaxed)))
+    unpark_one(q);
 }
 
 strata__qnode_t *strata__queue_pop(strata__queue_t *q, int64_t timeout_ns,

@@ -177,6 +177,25 @@ static inline void strata__queue_task_ran(strata__queue_t *q, uint64_t count,
                         memory_order_relaxed);
 }
 
+/** Should a push that made the queue hold `size` nodes unpark a worker,
+ *  with `parked` parked (of which `nappers` napping), `spinners` polling,
+ *  `consumers` in all (0: unknown) and tasks of average length task_ns
+ *  (UINT64_MAX: unknown)? Not when none is parked, nor for nodes the
+ *  pollers take, nor (short tasks, a napper to fall back on) for a
+ *  backlog the awake workers clear within a wake-up's time. Pure. */
+static inline bool strata__queue_should_wake(size_t size, unsigned parked,
+                                             unsigned nappers,
+                                             unsigned spinners,
+                                             unsigned consumers,
+                                             uint64_t task_ns) {
+  if (!parked || size <= spinners)
+    return false;
+  unsigned awake = consumers > parked ? consumers - parked : 0;
+  return !(awake && nappers && task_ns < STRATA__QUEUE_SHORT_TASK_NS &&
+           size * (task_ns + STRATA__QUEUE_TASK_COST_NS) <=
+               awake * (uint64_t)STRATA__QUEUE_WAKE_NS);
+}
+
 /** The average wait of successful polls after one more that waited
  *  waited_ns (an exponential average over about eight polls). Pure. */
 static inline uint64_t strata__queue_learn(uint64_t avg_ns,
