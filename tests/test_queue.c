@@ -18,6 +18,7 @@
 #include "queue.h"
 
 #define SPIN_NS 200000 /* polling budget of the queues under test */
+#define LONG_NS (UINT64_C(60) * 1000000000u) /* a minute */
 
 typedef struct fixture {
   test_alloc_t alloc;
@@ -192,7 +193,7 @@ static void test_queue_idle_worker_parks_and_wakes(void **state) {
 static void test_queue_one_poller(void **state) {
   fixture_t *f = *state;
   /* The first polls on. */
-  strata__queue_set_spin(&f->q, SPIN_NS, UINT64_C(60) * 1000000000u);
+  strata__queue_set_spin(&f->q, SPIN_NS, LONG_NS, LONG_NS);
   pthread_t t[2];
   popper_t p[2];
   for (int i = 0; i < 2; i++)
@@ -221,7 +222,7 @@ static void test_queue_push_to_poller_wakes_nobody(void **state) {
   bool stopped;
   assert_ptr_equal(strata__queue_pop(q, 0, &stopped), &n0);
   /* A worker that polls for a long time: catch it while it polls. */
-  strata__queue_set_spin(q, SPIN_NS, UINT64_C(60) * 1000000000u);
+  strata__queue_set_spin(q, SPIN_NS, LONG_NS, LONG_NS);
   pthread_t t;
   popper_t p;
   start_popper(&t, &p, q, -1);
@@ -251,8 +252,7 @@ static void test_queue_no_spin_parks_at_once(void **state) {
 
 /* {=== The polling budget follows the gaps ===} */
 
-#define FLOOR_NS 1000000u                    /* 1 ms */
-#define LONG_NS (UINT64_C(60) * 1000000000u) /* a minute */
+#define FLOOR_NS 1000000u /* 1 ms */
 
 /* The pure rule: a fresh queue polls for its whole budget; polls that
  * find work within a microsecond bring it to the floor within a few
@@ -278,6 +278,43 @@ static void test_queue_budget_rule(void **state) {
   assert_int_equal(strata__queue_budget(0, lo, max), lo);
 }
 
+/* The runtime's bounds: the budget starts at STRATA__QUEUE_SPIN_START_NS,
+ * and pauses of 2 ms (polled in vain at first, then bridged) raise it to
+ * the top, 4 ms, in a few; it never passes the 10 ms after which a
+ * runtime counts as idle. */
+static void test_queue_budget_grows_to_bridge_ms_pauses(void **state) {
+  (void)state;
+  const uint64_t lo = STRATA__QUEUE_SPIN_FLOOR_NS, max = STRATA__QUEUE_SPIN_NS;
+  assert_true(max < UINT64_C(10000000));
+  uint64_t avg = STRATA__QUEUE_SPIN_START_NS / STRATA__QUEUE_SPIN_FACTOR;
+  assert_int_equal(strata__queue_budget(avg, lo, max),
+                   STRATA__QUEUE_SPIN_START_NS);
+  int n = 0;
+  for (; strata__queue_budget(avg, lo, max) < max && n < 8; n++)
+    avg = strata__queue_learn(avg, 2000000);
+  assert_true(n < 8);
+  assert_int_equal(strata__queue_budget(avg, lo, max), max);
+}
+
+/* A queue set up with a start above its top starts at the top; with a top
+ * of 0 it never polls. */
+static void test_queue_budget_start_within_bounds(void **state) {
+  fixture_t *f = *state;
+  strata__queue_set_spin(&f->q, FLOOR_NS, LONG_NS, 2 * FLOOR_NS);
+  assert_int_equal(strata__queue_budget(atomic_load(&f->q.hit_wait_ns),
+                                        f->q.spin_floor_ns, f->q.spin_ns),
+                   2 * FLOOR_NS);
+  strata__queue_set_spin(&f->q, FLOOR_NS, FLOOR_NS, 0);
+  pthread_t t;
+  popper_t p;
+  start_popper(&t, &p, &f->q, -1);
+  ASSERT_EVENTUALLY(atomic_load(&f->q.parked) == 1);
+  assert_int_equal(stats(&f->q).spins, 0);
+  strata__queue_stop(&f->q);
+  pthread_join(t, NULL);
+  assert_true(p.stopped);
+}
+
 /* Catch a popper while it polls, then push: a poll that found work at
  * once, each time. */
 static void quick_hits(fixture_t *f, int rounds) {
@@ -299,7 +336,7 @@ static void quick_hits(fixture_t *f, int rounds) {
 static void test_queue_budget_falls_after_quick_hits(void **state) {
   fixture_t *f = *state;
   assert_int_equal(strata__queue_reserve(&f->q, &f->a, 0), 0);
-  strata__queue_set_spin(&f->q, FLOOR_NS, LONG_NS);
+  strata__queue_set_spin(&f->q, FLOOR_NS, LONG_NS, LONG_NS);
   /* However slow this machine, 64 hits leave the average below a
    * sixteenth of a minute's: each waited for at most a few seconds. */
   quick_hits(f, 64);
@@ -318,7 +355,7 @@ static void test_queue_budget_falls_after_quick_hits(void **state) {
 static void test_queue_budget_grows_after_a_longer_gap(void **state) {
   fixture_t *f = *state;
   assert_int_equal(strata__queue_reserve(&f->q, &f->a, 0), 0);
-  strata__queue_set_spin(&f->q, FLOOR_NS, LONG_NS);
+  strata__queue_set_spin(&f->q, FLOOR_NS, LONG_NS, LONG_NS);
   quick_hits(f, 64);
   uint64_t before = atomic_load(&f->q.hit_wait_ns);
   pthread_t t;
@@ -522,6 +559,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_queue_no_spin_parks_at_once,
                                       setup_nospin, teardown),
       cmocka_unit_test(test_queue_budget_rule),
+      cmocka_unit_test(test_queue_budget_grows_to_bridge_ms_pauses),
+      cmocka_unit_test_setup_teardown(test_queue_budget_start_within_bounds,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_queue_budget_falls_after_quick_hits,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(

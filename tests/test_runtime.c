@@ -188,6 +188,58 @@ static void test_runtime_devices_and_stats(void **state) {
   assert_int_equal(strata_runtime_destroy(rt), 0);
 }
 
+/* {=== Idle workers ===} */
+
+/* The device's counters after waiting (up to 10 s) until `done` holds. */
+static strata_device_stats_t
+stats_once(strata_runtime_t *rt, bool (*done)(const strata_device_stats_t *)) {
+  strata_device_stats_t st = {.struct_size = sizeof st};
+  for (int i = 0; i < 10000; i++) {
+    assert_int_equal(strata_device_stats(rt, 0, &st), 0);
+    if (done(&st))
+      break;
+    test_sleep_ms(1);
+  }
+  return st;
+}
+
+static bool all_asleep(const strata_device_stats_t *st) {
+  return st->sleeps >= 2;
+}
+
+/* By default the first worker to run dry polls before it sleeps; with
+ * idle_poll_us < 0, workers go to sleep at once and never poll; either
+ * way, every wake-up is counted, and a task submitted to sleeping workers
+ * still runs. */
+static void test_runtime_idle_poll_option(void **state) {
+  (void)state;
+  for (int never = 0; never < 2; never++) {
+    strata_runtime_opts_t o;
+    test_opts(&o, 2, NULL);
+    o.idle_poll_us = never ? -1 : 0;
+    strata_runtime_t *rt = NULL;
+    assert_int_equal(strata_runtime_create(&o, &rt), 0);
+    strata_kernel_t k = register_count(rt);
+    assert_int_equal(strata_task_release(rt, submit_count(rt, k)), 0);
+    assert_int_equal(strata_runtime_wait_all(rt), 0);
+    /* Both workers asleep: after its poll (500 us at first) for one. */
+    strata_device_stats_t st = stats_once(rt, all_asleep);
+    assert_true(st.sleeps >= 2);
+    if (never)
+      assert_int_equal(st.idle_polls, 0);
+    else
+      assert_true(st.idle_polls >= 1);
+    assert_true(st.idle_poll_hits <= st.idle_polls);
+    uint64_t wakeups = st.wakeups;
+    assert_int_equal(strata_task_release(rt, submit_count(rt, k)), 0);
+    assert_int_equal(strata_runtime_wait_all(rt), 0);
+    assert_int_equal(strata_device_stats(rt, 0, &st), 0);
+    assert_int_equal(st.tasks_run, 2);
+    assert_true(st.wakeups > wakeups); /* nobody polled: one was woken */
+    assert_int_equal(strata_runtime_destroy(rt), 0);
+  }
+}
+
 /* {=== Destroy ===} */
 
 static void test_runtime_destroy_drains(void **state) {
@@ -370,6 +422,7 @@ int main(void) {
       cmocka_unit_test(test_runtime_log_levels),
       cmocka_unit_test_setup(test_runtime_kernel_registry, reset),
       cmocka_unit_test_setup(test_runtime_devices_and_stats, reset),
+      cmocka_unit_test_setup(test_runtime_idle_poll_option, reset),
       cmocka_unit_test_setup(test_runtime_destroy_drains, reset),
       cmocka_unit_test_setup(test_runtime_destroy_discards_unsubmitted, reset),
       cmocka_unit_test_setup(test_runtime_submit_during_destroy, reset),

@@ -151,6 +151,21 @@ typedef struct strata_runtime_opts {
    * offer managed memory keeps device memory (logged at INFO). A device
    * that offers only managed memory uses it anyway. NULL: none. */
   const char *managed_devices;
+
+  /* {=== Idle workers ===} */
+  /* The longest the first idle worker of a device polls for new work
+   * before it sleeps (microseconds). A task submitted while a worker polls
+   * starts within a few microseconds; one submitted to a sleeping worker
+   * waits for a wake-up, the machine's cost of waking a thread on another
+   * core (a few microseconds on bare metal, tens on a virtual machine).
+   * The poll adapts to the pauses the device sees between tasks: a few
+   * times the recent ones, from 20 us up to this (it starts at 500 us, or
+   * this if smaller), so that a stream of tasks fed one at a time leaves
+   * no core polling. One worker per device polls (yielding its core to
+   * any other thread that wants it); after the poll, no CPU is used until
+   * work arrives. 0: 4000 (a runtime idle for longer than 10 ms uses no
+   * CPU); negative: never poll. */
+  int idle_poll_us;
 } strata_runtime_opts_t;
 
 /** Fill `opts` with the defaults described above.
@@ -250,6 +265,10 @@ typedef struct strata_device_stats {
   uint64_t busy_ns;      /* sum over the device's workers of time spent
                             in kernels */
   uint64_t load;         /* tasks placed here that have not ended yet */
+  /* How the device's idle workers waited (strata_runtime_opts_t.
+   * idle_poll_us): polls begun, polls that found work, times a worker
+   * went to sleep, and wake-ups issued to sleeping workers. */
+  uint64_t idle_polls, idle_poll_hits, sleeps, wakeups;
 } strata_device_stats_t;
 
 /** @return the number of devices (>= 1 for a created runtime)

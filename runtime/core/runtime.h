@@ -28,8 +28,8 @@
 
 /* Who owns what (runtime/README.md): each member is touched by its
  * module's folder only (the table is in scripts/module-reach): topo,
- * backends, devices, peers, health: hardware/; staging, mem, xfer,
- * buffers, ranges, data_mu: data/; watchdog, placer, track_estimates,
+ * backends, devices, idle_poll_ns, peers, health: hardware/; staging, mem,
+ * xfer, buffers, ranges, data_mu: data/; watchdog, placer, track_estimates,
  * placement, estimates: scheduling/; policy: policy/; tasks, jobs,
  * kernels, task_pool, notify, graph_mu, next_seq, visit_epoch: tasks/;
  * waits, shutdown: core/ (which also creates and destroys the three
@@ -53,6 +53,7 @@ struct strata_runtime {
   size_t nbackends, cap_backends;
   strata__device_t **devices;
   size_t ndevices, cap_devices;
+  uint64_t idle_poll_ns;       /* each device queue's longest poll (device.h) */
   strata__watchdog_t watchdog; /* devices whose workers never start */
   strata__peers_t peers;       /* direct paths, machine-wide */
   strata__health_t health;     /* cached readings, polled by its thread */

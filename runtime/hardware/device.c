@@ -392,6 +392,12 @@ static void device_free(strata_runtime_t *rt, strata__device_t *d) {
   strata__free(&rt->alloc, d, sizeof *d);
 }
 
+void strata__devices_set_idle_poll(strata_runtime_t *rt, int idle_poll_us) {
+  rt->idle_poll_ns = idle_poll_us < 0    ? 0
+                     : idle_poll_us == 0 ? STRATA__QUEUE_SPIN_NS
+                                         : (uint64_t)idle_poll_us * 1000u;
+}
+
 int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
                         const strata_backend_device_t *descs, size_t n) {
   int rc;
@@ -415,7 +421,7 @@ int strata__devices_add(strata_runtime_t *rt, strata__backend_t *be,
       strata__free(&rt->alloc, d, sizeof *d);
       break;
     }
-    if (strata__queue_init(&d->queue, STRATA__QUEUE_SPIN_NS)) {
+    if (strata__queue_init(&d->queue, rt->idle_poll_ns)) {
       depth_destroy(&d->depth);
       strata__free(&rt->alloc, d->workers_block, slots_bytes(d->desc.nworkers));
       strata__free(&rt->alloc, d, sizeof *d);
@@ -648,6 +654,7 @@ int strata_device_stats(const strata_runtime_t *rt, int index,
     st.busy_ns += atomic_load(&s->w.busy_ns) + atomic_load(&s->w.far_busy_ns);
   }
   st.load = strata__device_load(d);
+  strata__queue_device_stats(&d->queue, &st);
   return strata__copy_out(out, &st, sizeof st);
 }
 

@@ -127,6 +127,10 @@ int strata__devices_check(const struct strata_runtime *rt,
                           const struct strata_core *be,
                           const strata_backend_device_t *descs, size_t n,
                           char *why, size_t len);
+/** The longest poll of each device queue added from now on, from
+ *  strata_runtime_opts_t.idle_poll_us (0: the default; negative: none).
+ *  @thread owner (creation, before any device is added) */
+void strata__devices_set_idle_poll(struct strata_runtime *rt, int idle_poll_us);
 /** Append the devices a backend probed (checked with
  *  strata__devices_check first); each copies its description.
  *  @return 0; STRATA_ENOMEM (none appended)  @thread owner (creation) */

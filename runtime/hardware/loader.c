@@ -537,6 +537,7 @@ int strata__loader_start(strata_runtime_t *rt,
   candidates_t cands = {0};
   if (check_options(rt, opts))
     return STRATA_EINVAL;
+  strata__devices_set_idle_poll(rt, opts->idle_poll_us);
   pthread_mutex_lock(&ltdl_mu);
   int rc = lt_dlinit() ? STRATA_EBACKEND : STRATA_OK;
   pthread_mutex_unlock(&ltdl_mu);

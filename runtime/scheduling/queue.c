@@ -53,7 +53,8 @@ int strata__queue_init(strata__queue_t *q, uint64_t spin_ns) {
     return STRATA_ENOMEM;
   }
 #endif
-  strata__queue_set_spin(q, STRATA__QUEUE_SPIN_FLOOR_NS, spin_ns);
+  strata__queue_set_spin(q, STRATA__QUEUE_SPIN_FLOOR_NS,
+                         STRATA__QUEUE_SPIN_START_NS, spin_ns);
   atomic_init(&q->task_ns, UINT64_MAX);
   atomic_init(&q->nappers, 0);
   q->consumers = 0;
@@ -73,12 +74,14 @@ int strata__queue_init(strata__queue_t *q, uint64_t spin_ns) {
 }
 
 void strata__queue_set_spin(strata__queue_t *q, uint64_t floor_ns,
-                            uint64_t max_ns) {
+                            uint64_t start_ns, uint64_t max_ns) {
   q->spin_ns = max_ns;
   q->spin_floor_ns = floor_ns < max_ns ? floor_ns : max_ns;
-  /* The average whose budget is max_ns: the first polls bridge the
-   * longest pause, until the queue has seen what its gaps are. */
-  atomic_store_explicit(&q->hit_wait_ns, max_ns / STRATA__QUEUE_SPIN_FACTOR,
+  /* The average whose budget is start_ns: the first polls bridge a pause
+   * that long, until the queue has seen what its gaps are. */
+  if (start_ns > max_ns)
+    start_ns = max_ns;
+  atomic_store_explicit(&q->hit_wait_ns, start_ns / STRATA__QUEUE_SPIN_FACTOR,
                         memory_order_relaxed);
 }
 
@@ -100,6 +103,16 @@ void strata__queue_stats(const strata__queue_t *q, strata__queue_stats_t *out) {
   out->spin_hits = atomic_load_explicit(&q->n_spin_hits, memory_order_relaxed);
   out->parks = atomic_load_explicit(&q->n_parks, memory_order_relaxed);
   out->unparks = atomic_load_explicit(&q->n_unparks, memory_order_relaxed);
+}
+
+void strata__queue_device_stats(const strata__queue_t *q,
+                                strata_device_stats_t *out) {
+  strata__queue_stats_t s;
+  strata__queue_stats(q, &s);
+  out->idle_polls = s.spins;
+  out->idle_poll_hits = s.spin_hits;
+  out->sleeps = s.parks;
+  out->wakeups = s.unparks;
 }
 
 static void count(_Atomic uint64_t *c) {

@@ -55,6 +55,7 @@
 #include <pthread.h>
 
 #include "alloc.h"
+#include <strata/runtime.h> /* strata_device_stats_t */
 
 typedef struct strata__qnode {
   struct strata__qnode *next;
@@ -73,12 +74,18 @@ typedef struct strata__qwaiter {
   struct strata__qwaiter *prev, *next;
 } strata__qwaiter_t;
 
-/* How long the first idle worker of a queue polls before it parks: long
- * enough to bridge a short pause of the application (a few hundred
- * microseconds, where a wake-up would cost tens on a virtual machine),
- * short enough that an idle runtime's cores go quiet within a millisecond;
- * it costs one core for that time per idle period, and nothing after. */
-#define STRATA__QUEUE_SPIN_NS 500000
+/* The longest the first idle worker of a queue polls before it parks (the
+ * default of strata_runtime_opts_t.idle_poll_us): long enough to bridge
+ * an application's pauses of a few milliseconds, where a wake-up costs
+ * tens of microseconds on a virtual machine; well short of the 10 ms after
+ * which a runtime counts as idle and must go quiet. A queue polls that long
+ * only after it has seen pauses that long: it costs one core for that
+ * time per idle period, and nothing after. */
+#define STRATA__QUEUE_SPIN_NS 4000000
+/* Where the budget starts, before the queue has seen its gaps: a pause of
+ * a few hundred microseconds is bridged at once, and a runtime whose
+ * pauses are all long never polls longer than this. */
+#define STRATA__QUEUE_SPIN_START_NS 500000
 /* The least an adapted budget falls to: past a wake-up's cost on a
  * virtual machine (tens of microseconds), so that a worker never parks
  * where it would be woken sooner than the wake-up takes. */
@@ -149,14 +156,15 @@ typedef struct strata__queue {
 /** Set up an empty queue whose idle workers poll for at most spin_ns (0:
  *  never) before they park; the budget adapts between
  *  STRATA__QUEUE_SPIN_FLOOR_NS (or spin_ns if smaller) and spin_ns, and
- *  starts at spin_ns. @return 0; STRATA_ENOMEM  @thread owner */
+ *  starts at STRATA__QUEUE_SPIN_START_NS (or spin_ns if smaller).
+ *  @return 0; STRATA_ENOMEM  @thread owner */
 int strata__queue_init(strata__queue_t *q, uint64_t spin_ns);
 
-/** Change the polling bounds and forget what was learnt (the budget
- *  starts again at max_ns). For tests and tuning; polls under way keep
- *  their budget. @thread any */
+/** Change the polling bounds and forget what was learnt: the budget
+ *  starts again at start_ns, within [floor_ns, max_ns] (max_ns 0: never
+ *  poll). Polls under way keep their budget. @thread any */
 void strata__queue_set_spin(strata__queue_t *q, uint64_t floor_ns,
-                            uint64_t max_ns);
+                            uint64_t start_ns, uint64_t max_ns);
 
 /** The queue is popped by n workers (for the short-task rule above; 0,
  *  the default: unknown, every push that no poller takes may wake one).
@@ -238,6 +246,10 @@ void strata__queue_stop(strata__queue_t *q);
 
 /** What the queue's idle workers did so far (a snapshot). @thread any */
 void strata__queue_stats(const strata__queue_t *q, strata__queue_stats_t *out);
+/** The same, into a device's public counters (idle_polls, idle_poll_hits,
+ *  sleeps, wakeups). @thread any */
+void strata__queue_device_stats(const strata__queue_t *q,
+                                strata_device_stats_t *out);
 
 /** Number of queued nodes (a hint when read concurrently). */
 static inline size_t strata__queue_size(const strata__queue_t *q) {
