@@ -140,7 +140,9 @@ typedef struct strata_core_services {
    *          device is stopping: the worker must return, and complete
    *          what it holds); STRATA_EINVAL (no such worker)
    *  @thread the worker's own thread: one thread per worker index, which
-   *          may change between calls only when it holds nothing */
+   *          may change between calls only when it holds nothing (every
+   *          work taken for that index has been completed: complete()
+   *          returned) */
   int (*next)(strata_core_t *core, strata_device_handle_t *dev, unsigned worker,
               int64_t timeout_ns, strata_work_t **out);
 

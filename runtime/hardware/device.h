@@ -37,7 +37,12 @@ typedef union strata__worker_slot {
      * busy_ns sums each work's time from next(), or from the end of the
      * worker's work before it, to complete(). */
     _Atomic uint64_t tasks_run, tasks_failed, busy_ns;
-    char pad[16];
+    /* The thread that last took work for this worker (an address unique
+     * to it, set in next()): complete() on that thread, and on no other,
+     * is the worker's own (backend.h: one thread per worker index at a
+     * time), even after the index moved to another thread. */
+    _Atomic(const void *) server;
+    char pad[8];
     /* Works completed on any other thread: atomic adds. */
     _Atomic uint64_t far_run, far_failed, far_busy_ns;
   } w;

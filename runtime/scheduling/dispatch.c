@@ -287,6 +287,7 @@ int strata__dispatch_next(strata_core_t *core, strata_device_handle_t *dev,
   t->work.call.worker = worker;
   t->start_ns = strata__now_ns();
   serving = slot;
+  atomic_store_explicit(&slot->w.server, &serving, memory_order_relaxed);
   *out = &t->work;
   return STRATA_OK;
 }
@@ -344,7 +345,9 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
   uint64_t ran_ns = now - STRATA_MAX(t->start_ns, STRATA_MIN(prev, now));
   /* On the worker's own thread, its counters have one writer: plain adds
    * published atomically. Elsewhere, several threads may add at once. */
-  bool mine = serving == slot;
+  bool mine = serving == slot &&
+              atomic_load_explicit(&slot->w.server, memory_order_relaxed) ==
+                  (const void *)&serving;
   uint64_t ran;
   if (STRATA_LIKELY(mine)) {
     atomic_store_explicit(
@@ -382,7 +385,14 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
   }
   /* t's place goes back before its successors are released: a worker
    * held at the depth can take one of them at once. */
-  give_place(d, t);
+  if (STRATA_LIKELY(mine) &&
+      atomic_load_explicit(&slot->w.own, memory_order_relaxed) == t)
+    /* Its own place, on the worker's thread: only that thread takes the
+     * place, and it is here, not asleep in strata__depth_take, so neither
+     * the ordering against a sleeper nor a wake-up is needed. */
+    atomic_store_explicit(&slot->w.own, NULL, memory_order_relaxed);
+  else
+    give_place(d, t);
   /* A successor this task makes ready on this device runs next on this
    * worker: no queue round trip, no wake-up, its inputs still in cache.
    * Only where this thread is that worker's, which calls next() again,

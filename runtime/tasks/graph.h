@@ -93,11 +93,25 @@ typedef struct strata__task {
   uint32_t succ_cap;      /* inline + block slots (graph_mu) */
   uint32_t succ_promised; /* slots the current submission reserved
                              (graph_mu; back to 0 after linking) */
+  bool last_consumes;     /* whether the edge to last_pred consumes */
   strata__succ_block_t *succ_blocks, *succ_tail;
   const struct strata__task *last_pred; /* merges repeated edges to one
                                            predecessor (graph_mu) */
-  bool last_consumes;
-  strata__succ_t succ_inline[STRATA__INLINE_SUCCS];
+
+  /* Every field up to the inline arrays is written when the task is made
+   * (new_task, field by field): kept together, they fill as few cache
+   * lines as they can, which a submitter running ahead of the workers
+   * pays for in fresh lines. The inline arrays, touched only as far as a
+   * task uses them, come last. */
+  /* Why it runs where it runs (strata_task_decision): allocated when the
+   * runtime records decisions, else NULL. */
+  strata__decision_t *decision;
+  /* What its end tells the embedder (set while CREATED, read once it has
+   * ended): a callback run on the notifier thread, and whether to signal
+   * the event fd (`watched`, below: after the callback, when there is
+   * one). */
+  strata_task_done_fn done_cb;
+  void *done_arg;
 
   strata_work_t work; /* what a backend worker receives */
   struct strata_runtime *rt;
@@ -112,6 +126,7 @@ typedef struct strata__task {
   /* Its data is in place on its device and held for it (the transfer
    * engine staged it); the worker that takes it owns the hold. */
   bool staged;
+  bool watched;         /* see done_cb */
   uint64_t working_set; /* bytes of distinct buffers, set at submit */
   uint64_t seq;         /* submission order */
   uint64_t start_ns;
@@ -129,22 +144,13 @@ typedef struct strata__task {
 
   struct strata__task *resolve_next; /* worklist or free-list link */
   uint64_t visit;                    /* cycle-search epoch (graph lock) */
+  strata__notice_t notice;           /* its end, queued for the notifier */
 
+  strata__succ_t succ_inline[STRATA__INLINE_SUCCS];
   strata__access_t access_inline[STRATA__INLINE_ACCESSES];
   void *ptrs_inline[STRATA__INLINE_ACCESSES];
   size_t sizes_inline[STRATA__INLINE_ACCESSES];
   uint8_t modes_inline[STRATA__INLINE_ACCESSES];
-  /* Why it runs where it runs (strata_task_decision): allocated when the
-   * runtime records decisions, else NULL. */
-  strata__decision_t *decision;
-
-  /* What its end tells the embedder (set while CREATED, read once it has
-   * ended): a callback run on the notifier thread, and whether to signal
-   * the event fd (after the callback, when there is one). */
-  strata_task_done_fn done_cb;
-  void *done_arg;
-  bool watched;
-  strata__notice_t notice;
 
   /* Aligned as malloc's memory is: kernels cast it to their own struct. */
   _Alignas(max_align_t) unsigned char args_inline[STRATA__INLINE_ARGS];
