@@ -319,6 +319,27 @@ static void test_exec_dag_out_of_order(void **state) {
   dag_on("devices=1,workers=2,depth=8,batch=8,wait_ms=1,mixed=1");
 }
 
+/* A worker index served by one thread, then another, each completing
+ * works of the index it served before (tests/plugins/async.c, relay=1):
+ * the thread that completes is not the worker's own any more, and the
+ * worker's thread, asleep in next() at a full depth, must be woken when
+ * the place comes back. */
+static void test_exec_worker_changes_threads(void **state) {
+  (void)state;
+  fx_t f;
+  async_start(&f, "devices=1,workers=1,depth=1,relay=1");
+  test_watchdog(&f.log, 60);
+  test_dag_t g;
+  test_dag_build(&g, 12, 300, 4, 4, 7);
+  test_dag_run_sequential(&g);
+  test_dag_run_and_check(
+      &g, f.rt, test_register_cpu(f.rt, "mix", test_mix_kernel), false);
+  test_dag_free(&g);
+  fx_destroy(&f);
+  test_watchdog_off();
+  assert_false(test_log_has(&f.log, "held more works than its depth"));
+}
+
 /* Completions on the backend's thread, not the worker's: the successor of
  * each task of a chain must go through the queue (a worker asleep in
  * next() would never run one handed to it), so the chain ends. */
@@ -376,6 +397,7 @@ int main(void) {
       cmocka_unit_test(test_exec_out_of_order_completion),
       cmocka_unit_test(test_exec_depth_bound),
       cmocka_unit_test(test_exec_dag_out_of_order),
+      cmocka_unit_test(test_exec_worker_changes_threads),
       cmocka_unit_test(test_exec_chain_completed_off_worker),
       cmocka_unit_test(test_exec_sim_async_dag),
   };

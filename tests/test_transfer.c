@@ -10,7 +10,6 @@
 #include "util.h"
 #include "dag.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,27 +23,6 @@
 static char tmpdir[256];
 
 /* {=== Helpers ===} */
-
-/* A hang is a failure: after `s` seconds the program prints the log of
- * the runtime under test and exits with a failure. */
-static test_log_t *watched_log;
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "watchdog: the test hangs; its log:\n";
-  if (write(2, msg, sizeof msg - 1) < 0 ||
-      (watched_log && write(2, watched_log->text, watched_log->len) < 0))
-    _exit(2);
-  _exit(1);
-}
-static void watch(test_log_t *log, unsigned s) {
-  watched_log = log;
-  signal(SIGALRM, on_alarm);
-  alarm(s);
-}
-static void unwatch(void) {
-  alarm(0);
-  watched_log = NULL;
-}
 
 static const char *machine(const char *name, const char *devices) {
   char file[128], text[8192];
@@ -133,7 +111,7 @@ static void test_transfer_writeback_fails_task_reruns(void **state) {
   m.o.eager_writeback = 1;
   m.o.policy = "";
   test_sim_create(&m);
-  watch(&m.log, 20);
+  test_watchdog(&m.log, 20);
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
   strata_kernel_t add = test_register_cpu(m.rt, "add", add_kernel);
   int h = test_device_of(m.rt, STRATA_CLASS_HBM);
@@ -157,7 +135,7 @@ static void test_transfer_writeback_fails_task_reruns(void **state) {
   assert_int_equal(strata_buffer_unregister(m.rt, bb), 0);
   check_filled(a, 40);
   check_filled(b, 40);
-  unwatch();
+  test_watchdog_off();
   test_sim_destroy(&m);
 }
 
@@ -176,14 +154,14 @@ static void test_transfer_host_cap_no_deadlock(void **state) {
   m.o.spill_dir = dir;
   m.o.eager_writeback = 1;
   test_sim_create(&m);
-  watch(&m.log, 30);
+  test_watchdog(&m.log, 30);
   test_dag_t g;
   test_dag_build(&g, 24, 400, WORDS, 8, 77);
   test_dag_run_sequential(&g);
   strata_kernel_t k = test_register_cpu(m.rt, "mix", test_mix_kernel);
   test_dag_run_and_check(&g, m.rt, k, true);
   test_dag_free(&g);
-  unwatch();
+  test_watchdog_off();
   test_sim_destroy(&m);
   test_tmpdir_remove(dir);
 }
@@ -203,7 +181,7 @@ static void test_transfer_keep_is_bounded(void **state) {
                                "function place(t, m) return 'gddr' end\n"
                                "function evict(b, n, m) return 'keep' end\n");
   test_sim_create(&m);
-  watch(&m.log, 20);
+  test_watchdog(&m.log, 20);
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
   strata_kernel_t add = test_register_cpu(m.rt, "add", add_kernel);
   enum { N = 6 };
@@ -229,7 +207,7 @@ static void test_transfer_keep_is_bounded(void **state) {
   for (int b = 0; b + 1 < N; b++)
     for (size_t w = 0; w < WORDS; w++)
       assert_int_equal(data[b][w], 100u * (b + 1) + 100u * (b + 2) + 2 * w);
-  unwatch();
+  test_watchdog_off();
   test_sim_destroy(&m);
 }
 
@@ -335,7 +313,7 @@ static void test_transfer_prefetch_evicts_clean(void **state) {
   test_sim_opts(&m, "sim",
                 machine("one", TEST_SIM_DEV("hbm", "H", "2 * KiB", "")), 0);
   test_sim_create(&m);
-  watch(&m.log, 20);
+  test_watchdog(&m.log, 20);
   gate_rt = m.rt;
   strata_kernel_t fill = test_register_cpu(m.rt, "fill", fill_kernel);
   strata_kernel_t add = test_register_cpu(m.rt, "add", add_kernel);
@@ -383,7 +361,7 @@ static void test_transfer_prefetch_evicts_clean(void **state) {
        h++)
     assert_int_equal(strata_buffer_unregister(m.rt, *h), 0);
   assert_int_equal(c[1], 2);
-  unwatch();
+  test_watchdog_off();
   test_sim_destroy(&m);
 }
 

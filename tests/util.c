@@ -4,6 +4,7 @@
 
 #include "util.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,28 @@ bool test_log_has(test_log_t *l, const char *needle) {
   bool has = strstr(l->text, needle) != NULL;
   pthread_mutex_unlock(&l->mu);
   return has;
+}
+
+static test_log_t *watched_log;
+
+static void on_alarm(int sig) {
+  (void)sig;
+  static const char msg[] = "watchdog: the test hangs; its log:\n";
+  if (write(2, msg, sizeof msg - 1) < 0 ||
+      (watched_log && write(2, watched_log->text, watched_log->len) < 0))
+    _exit(2);
+  _exit(1);
+}
+
+void test_watchdog(test_log_t *log, unsigned s) {
+  watched_log = log;
+  signal(SIGALRM, on_alarm);
+  alarm(s);
+}
+
+void test_watchdog_off(void) {
+  alarm(0);
+  watched_log = NULL;
 }
 
 void test_log_clear(test_log_t *l) {

@@ -48,6 +48,11 @@ void test_log_fn(void *ud, strata_log_level_t level, const char *component,
                  const char *msg);
 /** Does any captured line contain `needle`? */
 bool test_log_has(test_log_t *l, const char *needle);
+/* A hang is a failure: after `s` seconds the program prints `log` (the
+ * runtime under test's, or NULL) and exits with a failure. One at a time;
+ * test_watchdog_off disarms it. */
+void test_watchdog(test_log_t *log, unsigned s);
+void test_watchdog_off(void);
 void test_log_clear(test_log_t *l);
 
 /* {=== Runtimes ===} */

@@ -15,6 +15,13 @@
  *                  batch (default 20; -1: without limit)
  *   mixed=1        the worker completes every second work of a batch
  *                  itself, at the same time as the completion thread
+ *   relay=1        two threads per device take turns as its one worker
+ *                  (workers=1, depth=1): the one whose turn it is takes a
+ *                  work and hands it to the other to complete, asks for the
+ *                  next one (and waits: the depth is full until the other
+ *                  completes the first), runs that one itself, then passes
+ *                  the turn on. Each thread thus completes works of a
+ *                  worker index it served before and no longer serves.
  * At stop it logs, per device, "async<i>: <n> works, at most <m> in flight
  * (depth <d>)" at INFO, and at ERROR any moment it held more than the
  * depth. */
@@ -52,6 +59,13 @@ typedef struct async_worker {
 
 typedef struct async_dev {
   strata_device_handle_t *handle;
+  /* relay=1: whose turn (0 or 1), the work handed over for the other
+   * thread to complete, and the end (mu). */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  unsigned turn;
+  strata_work_t *to_complete;
+  bool done;
   _Atomic unsigned held, max_held;
   _Atomic unsigned long long works;
 } async_dev_t;
@@ -63,7 +77,7 @@ struct async_state {
   size_t ndevs;
   unsigned workers, batch;
   long wait_ms;
-  bool mixed;
+  bool mixed, relay;
   async_worker_t threads[MAX_DEVS * MAX_WORKERS];
   size_t nthreads;
   /* The completion thread and its list (mu). */
@@ -190,10 +204,75 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* {=== relay=1: a worker index that changes threads ===} */
+
+/* One turn of thread `me`: two works, the first completed by the other
+ * thread, the second here; at the end the index holds nothing, so the
+ * other thread may serve it next (backend.h). @return false at the end */
+static bool relay_turn(async_worker_t *w, async_dev_t *d) {
+  const strata_core_services_t *core = w->st->core;
+  strata_work_t *first, *second;
+  int rc = core->next(core->core, d->handle, 0, -1, &first);
+  if (rc == STRATA_OK) {
+    took(d, 1);
+    pthread_mutex_lock(&d->mu);
+    d->to_complete = first;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    /* The depth is full until the other thread completes `first`, whose
+     * completion must wake this thread (without limit: a missed wake-up
+     * hangs here). */
+    rc = core->next(core->core, d->handle, 0, -1, &second);
+    if (rc == STRATA_OK) {
+      took(d, 1);
+      run_and_complete(w->st, w->dev, second);
+    }
+  }
+  pthread_mutex_lock(&d->mu);
+  if (rc == STRATA_ESHUTDOWN)
+    d->done = true;
+  else
+    d->turn = 1 - w->index;
+  pthread_cond_broadcast(&d->cv);
+  pthread_mutex_unlock(&d->mu);
+  return rc != STRATA_ESHUTDOWN;
+}
+
+static void *relay_main(void *arg) {
+  async_worker_t *w = arg;
+  async_dev_t *d = &w->st->devs[w->dev];
+  pthread_mutex_lock(&d->mu);
+  for (;;) {
+    while (d->turn != w->index && !d->to_complete && !d->done)
+      pthread_cond_wait(&d->cv, &d->mu);
+    if (d->to_complete && d->turn != w->index) {
+      strata_work_t *work = d->to_complete;
+      d->to_complete = NULL;
+      pthread_mutex_unlock(&d->mu);
+      run_and_complete(w->st, w->dev, work);
+      pthread_mutex_lock(&d->mu);
+      continue;
+    }
+    if (d->done)
+      break;
+    pthread_mutex_unlock(&d->mu);
+    bool more = relay_turn(w, d);
+    pthread_mutex_lock(&d->mu);
+    if (!more)
+      break;
+  }
+  pthread_mutex_unlock(&d->mu);
+  return NULL;
+}
+
 /* {=== Component ===} */
 
 static void async_fini(void *state) {
   async_state_t *st = state;
+  for (size_t i = 0; i < MAX_DEVS; i++) {
+    pthread_cond_destroy(&st->devs[i].cv);
+    pthread_mutex_destroy(&st->devs[i].mu);
+  }
   pthread_cond_destroy(&st->cv);
   pthread_mutex_destroy(&st->mu);
   st->core->alloc(st->core->core, st, sizeof *st, 0);
@@ -209,6 +288,10 @@ static int async_init(const strata_core_services_t *core,
   st->core = core;
   pthread_mutex_init(&st->mu, NULL);
   pthread_cond_init(&st->cv, NULL);
+  for (size_t i = 0; i < MAX_DEVS; i++) {
+    pthread_mutex_init(&st->devs[i].mu, NULL);
+    pthread_cond_init(&st->devs[i].cv, NULL);
+  }
   long ndevs = option_long(core, "devices", 0);
   long workers = option_long(core, "workers", 1);
   long depth = option_long(core, "depth", 4);
@@ -227,6 +310,12 @@ static int async_init(const strata_core_services_t *core,
   st->batch = (unsigned)batch;
   st->wait_ms = option_long(core, "wait_ms", 20);
   st->mixed = option_long(core, "mixed", 0) != 0;
+  st->relay = option_long(core, "relay", 0) != 0;
+  if (st->relay && (workers != 1 || depth != 1)) {
+    core->log(core->core, STRATA_LOG_ERROR, "relay=1 needs workers=1,depth=1");
+    async_fini(st);
+    return STRATA_EINVAL;
+  }
   bool gpu = !strcmp(cls, "hbm");
   for (size_t i = 0; i < st->ndevs; i++) {
     strata_backend_device_t *d = &st->descs[i];
@@ -260,12 +349,15 @@ static int async_start(void *state, strata_device_handle_t *const *h,
   st->completer_started = true;
   for (size_t d = 0; d < n; d++) {
     st->devs[d].handle = h[d];
-    for (unsigned i = 0; i < st->workers; i++) {
+    /* relay: two threads for the one worker, told apart by `index`. */
+    unsigned nthreads = st->relay ? 2 : st->workers;
+    for (unsigned i = 0; i < nthreads; i++) {
       async_worker_t *w = &st->threads[st->nthreads];
       w->st = st;
       w->dev = (unsigned)d;
       w->index = i;
-      if (pthread_create(&w->tid, NULL, worker_main, w))
+      if (pthread_create(&w->tid, NULL, st->relay ? relay_main : worker_main,
+                         w))
         return STRATA_EBACKEND;
       st->nthreads++;
     }
