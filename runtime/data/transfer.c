@@ -149,19 +149,41 @@ void strata__transfer_stage(strata_runtime_t *rt, strata__task_t *t) {
   pthread_mutex_unlock(&x->mu);
 }
 
-void strata__transfer_released(strata_runtime_t *rt) {
+/* The first task given back for a retry, when it stages on `node` (x->mu
+ * held): taking only the first keeps the order tasks are retried in. */
+static strata__task_t *take_retry_for(const strata_runtime_t *rt,
+                                      strata__transfer_t *x, int node) {
+  strata__task_t *t = x->retry_head;
+  if (!t || node_of_task(rt, t) != node)
+    return NULL;
+  take_first(&x->retry_head, &x->retry_tail);
+  x->nparked--;
+  return t;
+}
+
+void strata__transfer_released(strata_runtime_t *rt, int help_node) {
   strata__transfer_t *x = &rt->xfer;
   if (!x->ready)
     return;
   /* Every completion passes here: no lock unless someone is parked. */
   if (!atomic_load_explicit(&x->nparked, memory_order_relaxed))
     return;
+  strata__task_t *mine = NULL;
   pthread_mutex_lock(&x->mu);
   if (x->nparked) {
     unpark(x);
-    pthread_cond_broadcast(&x->cv);
+    /* A worker about to run dry stages the next task of its own device
+     * here: on a full card, where each task waits for the room the one
+     * before gives back, handing it to an engine thread would put two
+     * wake-ups (the engine's, then the worker's) between every two tasks. */
+    if (help_node >= 0 && x->nthreads)
+      mine = take_retry_for(rt, x, help_node);
+    if (x->retry_head)
+      pthread_cond_broadcast(&x->cv);
   }
   pthread_mutex_unlock(&x->mu);
+  if (mine)
+    stage(rt, mine);
 }
 
 /* {=== Threads ===} */

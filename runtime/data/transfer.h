@@ -93,8 +93,14 @@ void strata__transfer_stop(struct strata_runtime *rt);
  *  @thread any (the thread that makes t ready; no runtime lock held) */
 void strata__transfer_stage(struct strata_runtime *rt, struct strata__task *t);
 /** A task released its data on some node: parked tasks may fit now.
- *  Cheap when none is parked. @thread any */
-void strata__transfer_released(struct strata_runtime *rt);
+ *  Cheap when none is parked. help_node >= 0: the calling thread is a
+ *  worker of the device whose memory node that is, with nothing queued to
+ *  run: it stages the first task given back itself when that task is for
+ *  help_node (its copies are issued, and for a backend whose copies
+ *  block, made, on this thread, which would otherwise wait for the
+ *  engine's), and the engine's threads are woken only for the others.
+ *  -1: any thread, the engine's threads stage everything. @thread any */
+void strata__transfer_released(struct strata_runtime *rt, int help_node);
 
 /** Queue b for copying to memory node `node` (a device's), e.g. where the
  *  policy keeps it. @thread any */

@@ -81,11 +81,13 @@ void strata__dispatch_staged(strata_runtime_t *rt, strata__task_t *t,
 
 /* The memory manager releases what t held on device d (see
  * strata__memory_release for `wrote` and the status); then the engine
- * retries the tasks parked for lack of room, which may fit now. */
+ * retries the tasks parked for lack of room, which may fit now (help: the
+ * caller is d's worker with nothing queued, which may stage one of them
+ * itself, see strata__transfer_released). */
 static int release_data(strata_runtime_t *rt, strata__task_t *t, int d,
-                        bool wrote) {
+                        bool wrote, bool help) {
   int rc = strata__memory_release(rt, t, d, wrote);
-  strata__transfer_released(rt);
+  strata__transfer_released(rt, help ? rt->devices[d]->node : -1);
   return rc;
 }
 
@@ -95,7 +97,7 @@ static void unstage(strata_runtime_t *rt, strata__task_t *t) {
   if (!t->staged)
     return;
   t->staged = false;
-  (void)release_data(rt, t, t->device, false);
+  (void)release_data(rt, t, t->device, false, false);
 }
 
 bool strata__dispatch_may_run_next(strata_runtime_t *rt,
@@ -162,7 +164,7 @@ void strata__dispatch_device_failed(strata_core_t *core,
     strata__task_t *t = STRATA_CONTAINER_OF(work, strata__task_t, work);
     give_place(dev, t);
     if (strata__memory_active(&rt->mem))
-      (void)release_data(rt, t, dev->index, false);
+      (void)release_data(rt, t, dev->index, false, false);
     strata__dispatch_fail_device(rt, dev,
                                  why ? why : "reported by its backend");
     run_elsewhere(rt, t);
@@ -314,13 +316,14 @@ static void watch_thrashing(strata_runtime_t *rt, strata__device_t *d,
   }
 }
 
-/* Release t's data after it ran on d. With eager write-back a task is
- * not done until its results are home: when copying them home keeps
- * failing, d is failed and t runs again elsewhere from its inputs, which
- * are still valid where they were. @return false when t was moved. */
+/* Release t's data after it ran on d (help: see release_data). With eager
+ * write-back a task is not done until its results are home: when copying
+ * them home keeps failing, d is failed and t runs again elsewhere from its
+ * inputs, which are still valid where they were. @return false when t was
+ * moved. */
 static bool results_home(strata_runtime_t *rt, strata__device_t *d,
-                         strata__task_t *t) {
-  if (release_data(rt, t, d->index, true) != STRATA_EDEVICE)
+                         strata__task_t *t, bool help) {
+  if (release_data(rt, t, d->index, true, help) != STRATA_EDEVICE)
     return true;
   give_place(d, t); /* t leaves d: so does the place it held there */
   strata__dispatch_fail_device(rt, d, "copying results home keeps failing");
@@ -380,7 +383,10 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
   if (strata__memory_active(&rt->mem)) {
     if (t->work.call.worker == 0)
       watch_thrashing(rt, d, ran);
-    if (STRATA_UNLIKELY(!results_home(rt, d, t)))
+    /* On the worker's thread, with nothing queued, it stages the next
+     * task waiting for room on d itself. */
+    bool help = mine && !strata__queue_size(&d->queue);
+    if (STRATA_UNLIKELY(!results_home(rt, d, t, help)))
       return;
   }
   /* t's place goes back before its successors are released: a worker
