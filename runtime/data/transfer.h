@@ -98,7 +98,9 @@ void strata__transfer_stage(struct strata_runtime *rt, struct strata__task *t);
  *  run: it stages the first task given back itself when that task is for
  *  help_node (its copies are issued, and for a backend whose copies
  *  block, made, on this thread, which would otherwise wait for the
- *  engine's), and the engine's threads are woken only for the others.
+ *  engine's; meanwhile that worker takes no other work, which its
+ *  device's other workers can), and the engine's threads are woken only
+ *  for the others.
  *  -1: any thread, the engine's threads stage everything. @thread any */
 void strata__transfer_released(struct strata_runtime *rt, int help_node);
 
