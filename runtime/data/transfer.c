@@ -8,6 +8,7 @@
 
 #include "runtime.h"
 
+#include <sched.h>
 #include <time.h>
 
 #define COMP "transfer"
@@ -22,6 +23,16 @@
 /* Parked tasks are tried again at least this often: room can also come
  * back without a release (a victim that was busy, a spill that recovered). */
 #define PARK_RETRY_NS 1000000
+/* With tasks parked, an idle engine thread polls this long for the release
+ * that gives them room before it sleeps: behind a full card a release
+ * comes with every task that ends, and a sleeping thread's wake-up (tens
+ * of microseconds on a virtual machine) would delay each task's staging
+ * by that much. One thread polls at a time, yielding its core between
+ * looks to any thread that wants it, and only while releases come (the
+ * last within RELEASE_RECENT_NS): parked tasks that no release frees (a
+ * full spill directory) cost no polling. */
+#define RELEASE_POLL_NS 200000
+#define RELEASE_RECENT_NS 1000000
 
 /* {=== Queues (x->mu held) ===} */
 
@@ -172,6 +183,7 @@ void strata__transfer_released(strata_runtime_t *rt, int help_node) {
   pthread_mutex_lock(&x->mu);
   if (x->nparked) {
     unpark(x);
+    x->last_release_ns = strata__now_ns();
     /* A worker about to run dry stages the next task of its own device
      * here: on a full card, where each task waits for the room the one
      * before gives back, handing it to an engine thread would put two
@@ -187,6 +199,22 @@ void strata__transfer_released(strata_runtime_t *rt, int help_node) {
 }
 
 /* {=== Threads ===} */
+
+/* Poll for work for up to RELEASE_POLL_NS (x->mu held on entry and on
+ * return, dropped between looks). @return whether there is some */
+static bool poll_for_release(strata__transfer_t *x) {
+  x->polling = true;
+  uint64_t until = strata__now_ns() + RELEASE_POLL_NS;
+  bool found = false;
+  while (!found && strata__now_ns() < until) {
+    pthread_mutex_unlock(&x->mu);
+    sched_yield();
+    pthread_mutex_lock(&x->mu);
+    found = x->retry_head || x->stage_head || x->n || x->stop;
+  }
+  x->polling = false;
+  return found;
+}
 
 static void *serve(void *arg) {
   strata_runtime_t *rt = arg;
@@ -222,6 +250,10 @@ static void *serve(void *arg) {
     }
     if (x->stop)
       break;
+    if (x->park_head && !x->polling &&
+        strata__now_ns() - x->last_release_ns < RELEASE_RECENT_NS &&
+        poll_for_release(x))
+      continue;
     if (x->park_head) {
       struct timespec ts = strata__deadline_in(PARK_RETRY_NS);
       if (pthread_cond_timedwait(&x->cv, &x->mu, &ts))

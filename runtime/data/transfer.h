@@ -70,6 +70,8 @@ typedef struct strata__transfer {
   size_t nthreads, cap_threads;
   strata__staged_fn *staged; /* where staged tasks go (set at start) */
   bool prefetch;             /* prefetch requests are served */
+  bool polling;              /* a thread polls for a release (mu) */
+  uint64_t last_release_ns;  /* when a release last gave tasks back (mu) */
   bool stop;
   bool ready; /* mu and cv initialised */
 } strata__transfer_t;
