@@ -179,7 +179,7 @@ void strata__transfer_released(strata_runtime_t *rt, int help_node) {
   /* Every completion passes here: no lock unless someone is parked. */
   if (!atomic_load_explicit(&x->nparked, memory_order_relaxed))
     return;
-  strata__task_t *mine = NULL;
+  strata__task_t *own = NULL; /* staged here, by the helping worker */
   pthread_mutex_lock(&x->mu);
   if (x->nparked) {
     unpark(x);
@@ -189,13 +189,13 @@ void strata__transfer_released(strata_runtime_t *rt, int help_node) {
      * before gives back, handing it to an engine thread would put two
      * wake-ups (the engine's, then the worker's) between every two tasks. */
     if (help_node >= 0 && x->nthreads)
-      mine = take_retry_for(rt, x, help_node);
+      own = take_retry_for(rt, x, help_node);
     if (x->retry_head)
       pthread_cond_broadcast(&x->cv);
   }
   pthread_mutex_unlock(&x->mu);
-  if (mine)
-    stage(rt, mine);
+  if (own)
+    stage(rt, own);
 }
 
 /* {=== Threads ===} */
