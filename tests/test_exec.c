@@ -298,10 +298,12 @@ static void test_exec_depth_bound(void **state) {
 }
 
 /* Dependencies hold whatever order works end in, and successors are
- * released right: a random DAG gives the sequential result. */
+ * released right: a random DAG gives the sequential result. A hang (a
+ * worker never woken) fails the test after a minute. */
 static void dag_on(const char *options) {
   fx_t f;
   async_start(&f, options);
+  test_watchdog(&f.log, 60);
   test_dag_t g;
   test_dag_build(&g, 12, 300, 4, 4, 7);
   test_dag_run_sequential(&g);
@@ -309,6 +311,7 @@ static void dag_on(const char *options) {
       &g, f.rt, test_register_cpu(f.rt, "mix", test_mix_kernel), false);
   test_dag_free(&g);
   fx_destroy(&f);
+  test_watchdog_off();
   assert_false(test_log_has(&f.log, "held more works than its depth"));
 }
 
@@ -326,18 +329,7 @@ static void test_exec_dag_out_of_order(void **state) {
  * the place comes back. */
 static void test_exec_worker_changes_threads(void **state) {
   (void)state;
-  fx_t f;
-  async_start(&f, "devices=1,workers=1,depth=1,relay=1");
-  test_watchdog(&f.log, 60);
-  test_dag_t g;
-  test_dag_build(&g, 12, 300, 4, 4, 7);
-  test_dag_run_sequential(&g);
-  test_dag_run_and_check(
-      &g, f.rt, test_register_cpu(f.rt, "mix", test_mix_kernel), false);
-  test_dag_free(&g);
-  fx_destroy(&f);
-  test_watchdog_off();
-  assert_false(test_log_has(&f.log, "held more works than its depth"));
+  dag_on("devices=1,workers=1,depth=1,relay=1");
 }
 
 /* Completions on the backend's thread, not the worker's: the successor of

@@ -237,17 +237,22 @@ static void test_queue_push_to_poller_wakes_nobody(void **state) {
   assert_int_equal(s.unparks, 0);
 }
 
+/* An idle worker of q parks without polling; stop wakes it. */
+static void assert_parks_at_once(strata__queue_t *q) {
+  pthread_t t;
+  popper_t p;
+  start_popper(&t, &p, q, -1);
+  ASSERT_EVENTUALLY(atomic_load(&q->parked) == 1);
+  assert_int_equal(stats(q).spins, 0);
+  strata__queue_stop(q);
+  pthread_join(t, NULL);
+  assert_true(p.stopped);
+}
+
 /* Without a polling budget, idle workers park at once. */
 static void test_queue_no_spin_parks_at_once(void **state) {
   fixture_t *f = *state;
-  pthread_t t;
-  popper_t p;
-  start_popper(&t, &p, &f->q, -1);
-  ASSERT_EVENTUALLY(atomic_load(&f->q.parked) == 1);
-  assert_int_equal(stats(&f->q).spins, 0);
-  strata__queue_stop(&f->q);
-  pthread_join(t, NULL);
-  assert_true(p.stopped);
+  assert_parks_at_once(&f->q);
 }
 
 /* {=== The polling budget follows the gaps ===} */
@@ -305,14 +310,7 @@ static void test_queue_budget_start_within_bounds(void **state) {
                                         f->q.spin_floor_ns, f->q.spin_ns),
                    2 * FLOOR_NS);
   strata__queue_set_spin(&f->q, FLOOR_NS, FLOOR_NS, 0);
-  pthread_t t;
-  popper_t p;
-  start_popper(&t, &p, &f->q, -1);
-  ASSERT_EVENTUALLY(atomic_load(&f->q.parked) == 1);
-  assert_int_equal(stats(&f->q).spins, 0);
-  strata__queue_stop(&f->q);
-  pthread_join(t, NULL);
-  assert_true(p.stopped);
+  assert_parks_at_once(&f->q);
 }
 
 /* Catch a popper while it polls, then push: a poll that found work at
