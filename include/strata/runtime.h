@@ -162,9 +162,11 @@ typedef struct strata_runtime_opts {
    * times the recent ones, from 20 us up to this (it starts at 500 us, or
    * this if smaller), so that a stream of tasks fed one at a time leaves
    * no core polling. One worker per device polls (yielding its core to
-   * any other thread that wants it); after the poll, no CPU is used until
-   * work arrives. 0: 4000 (a runtime idle for longer than 10 ms uses no
-   * CPU); negative: never poll. */
+   * any other thread that wants it); after the poll, workers sleep until
+   * work arrives (those of a device whose tasks are short look at its
+   * queue now and then: well under 1% of a core). 0: 4000, so that a
+   * runtime idle for longer than 10 ms no longer polls; negative: never
+   * poll. */
   int idle_poll_us;
 } strata_runtime_opts_t;
 

@@ -162,7 +162,7 @@ int strata__queue_init(strata__queue_t *q, uint64_t spin_ns);
 
 /** Change the polling bounds and forget what was learnt: the budget
  *  starts again at start_ns, within [floor_ns, max_ns] (max_ns 0: never
- *  poll). Polls under way keep their budget. @thread any */
+ *  poll). @thread owner (set-up, or a test, while no worker pops) */
 void strata__queue_set_spin(strata__queue_t *q, uint64_t floor_ns,
                             uint64_t start_ns, uint64_t max_ns);
 
