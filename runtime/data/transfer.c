@@ -62,18 +62,59 @@ static strata__task_t *take_first(strata__task_t **head,
   return t;
 }
 
+static const strata__xlist_t empty_list = {NULL, NULL, 0, UINT64_MAX};
+
+static void list_append(strata__xlist_t *l, strata__task_t *t) {
+  append(&l->head, &l->tail, t);
+  l->n++;
+  if (t->working_set < l->min_ws)
+    l->min_ws = t->working_set;
+}
+
+static strata__task_t *list_take(strata__xlist_t *l) {
+  strata__task_t *t = take_first(&l->head, &l->tail);
+  if (t)
+    l->n--;
+  if (!l->head)
+    l->min_ws = UINT64_MAX;
+  return t;
+}
+
+/* Move all of `from` to the end of `to`, in order. */
+static void list_splice(strata__xlist_t *to, strata__xlist_t *from) {
+  if (!from->head)
+    return;
+  if (to->tail)
+    to->tail->qnode.next = &from->head->qnode;
+  else
+    to->head = from->head;
+  to->tail = from->tail;
+  to->n += from->n;
+  if (from->min_ws < to->min_ws)
+    to->min_ws = from->min_ws;
+  *from = empty_list;
+}
+
+/* Move all of `from` to the front of `to`: it comes first again. */
+static void list_splice_front(strata__xlist_t *to, strata__xlist_t *from) {
+  if (!from->head)
+    return;
+  strata__xlist_t rest = *to;
+  *to = *from;
+  *from = empty_list;
+  list_splice(to, &rest);
+}
+
 /* Give every parked task back for a retry: room may have come back on
  * any node. */
 static void unpark(strata__transfer_t *x) {
-  memset(x->no_room, 0, x->nnodes * sizeof *x->no_room);
-  if (!x->park_head)
-    return;
-  if (x->retry_tail)
-    x->retry_tail->qnode.next = &x->park_head->qnode;
-  else
-    x->retry_head = x->park_head;
-  x->retry_tail = x->park_tail;
-  x->park_head = x->park_tail = NULL;
+  for (size_t i = 0; i < x->nnodes; i++) {
+    strata__xnode_t *xn = &x->nodes[i];
+    xn->no_room = 0;
+    x->nretry += xn->parked.n;
+    x->nwaiting -= xn->parked.n;
+    list_splice(&xn->retry, &xn->parked);
+  }
 }
 
 /* The memory node t stages on. */
@@ -87,11 +128,8 @@ static int node_of_task(const strata_runtime_t *rt, const strata__task_t *t) {
  * there needed would park again: trying it would cost a pass over its
  * buffers (and prefetch checks) for nothing, and with many tasks parked
  * behind a full card every release would try them all. */
-static bool surely_no_room(const strata_runtime_t *rt,
-                           const strata__transfer_t *x,
-                           const strata__task_t *t) {
-  uint64_t least = x->no_room[node_of_task(rt, t)];
-  return least && t->working_set >= least;
+static bool surely_no_room(const strata__xnode_t *xn, uint64_t working_set) {
+  return xn->no_room && working_set >= xn->no_room;
 }
 
 /* {=== Staging ===} */
@@ -113,10 +151,11 @@ static void prefetch_inputs(strata_runtime_t *rt, strata__task_t *t, int node) {
 /* Park t, which found no room on its node (x->mu held). */
 static void park_locked(strata_runtime_t *rt, strata__transfer_t *x,
                         strata__task_t *t) {
-  uint64_t *least = &x->no_room[node_of_task(rt, t)];
-  if (!*least || t->working_set < *least)
-    *least = t->working_set ? t->working_set : 1;
-  append(&x->park_head, &x->park_tail, t);
+  strata__xnode_t *xn = &x->nodes[node_of_task(rt, t)];
+  if (!xn->no_room || t->working_set < xn->no_room)
+    xn->no_room = t->working_set ? t->working_set : 1;
+  list_append(&xn->parked, t);
+  x->nwaiting++;
   x->nparked++;
 }
 
@@ -160,16 +199,44 @@ void strata__transfer_stage(strata_runtime_t *rt, strata__task_t *t) {
   pthread_mutex_unlock(&x->mu);
 }
 
-/* The first task given back for a retry, when it stages on `node` (x->mu
- * held): taking only the first keeps the order tasks are retried in. */
-static strata__task_t *take_retry_for(const strata_runtime_t *rt,
-                                      strata__transfer_t *x, int node) {
-  strata__task_t *t = x->retry_head;
-  if (!t || node_of_task(rt, t) != node)
-    return NULL;
-  take_first(&x->retry_head, &x->retry_tail);
-  x->nparked--;
-  return t;
+/* The next task given back for a retry on `node` that may find room
+ * there (x->mu held), in order: when the first would surely find none and
+ * no retried task there needs less, they all go back to wait for the
+ * next release at once, untried, ahead of those parked since (they came
+ * first). NULL: none to try. */
+static strata__task_t *take_retry(strata__transfer_t *x, size_t node) {
+  strata__xnode_t *xn = &x->nodes[node];
+  while (xn->retry.head) {
+    if (surely_no_room(xn, xn->retry.min_ws)) {
+      x->nretry -= xn->retry.n;
+      x->nwaiting += xn->retry.n;
+      list_splice_front(&xn->parked, &xn->retry);
+      return NULL;
+    }
+    strata__task_t *t = list_take(&xn->retry);
+    x->nretry--;
+    if (!surely_no_room(xn, t->working_set)) {
+      x->nparked--;
+      return t;
+    }
+    list_append(&xn->parked, t); /* a larger one, behind smaller ones */
+    x->nwaiting++;
+  }
+  return NULL;
+}
+
+/* The next task to retry on any node, looking at the nodes in turn so
+ * that one card's queue of parked tasks does not hold the others'. */
+static strata__task_t *take_any_retry(strata__transfer_t *x) {
+  for (size_t k = 0; k < x->nnodes && x->nretry; k++) {
+    size_t node = (x->next_node + k) % x->nnodes;
+    strata__task_t *t = take_retry(x, node);
+    if (t) {
+      x->next_node = (node + 1) % x->nnodes;
+      return t;
+    }
+  }
+  return NULL;
 }
 
 void strata__transfer_released(strata_runtime_t *rt, int help_node) {
@@ -189,8 +256,8 @@ void strata__transfer_released(strata_runtime_t *rt, int help_node) {
      * before gives back, handing it to an engine thread would put two
      * wake-ups (the engine's, then the worker's) between every two tasks. */
     if (help_node >= 0 && x->nthreads)
-      own = take_retry_for(rt, x, help_node);
-    if (x->retry_head)
+      own = take_retry(x, (size_t)help_node);
+    if (x->nretry)
       pthread_cond_broadcast(&x->cv);
   }
   pthread_mutex_unlock(&x->mu);
@@ -210,7 +277,7 @@ static bool poll_for_release(strata__transfer_t *x) {
     pthread_mutex_unlock(&x->mu);
     sched_yield();
     pthread_mutex_lock(&x->mu);
-    found = x->retry_head || x->stage_head || x->n || x->stop;
+    found = x->nretry || x->stage_head || x->n || x->stop;
   }
   x->polling = false;
   return found;
@@ -228,12 +295,7 @@ static void *serve(void *arg) {
       pthread_mutex_lock(&x->mu);
       continue;
     }
-    if ((t = take_first(&x->retry_head, &x->retry_tail))) {
-      x->nparked--;
-      if (surely_no_room(rt, x, t)) {
-        park_locked(rt, x, t);
-        continue;
-      }
+    if ((t = take_any_retry(x))) {
       pthread_mutex_unlock(&x->mu);
       stage(rt, t);
       pthread_mutex_lock(&x->mu);
@@ -250,11 +312,11 @@ static void *serve(void *arg) {
     }
     if (x->stop)
       break;
-    if (x->park_head && !x->polling &&
+    if (x->nwaiting && !x->polling &&
         strata__now_ns() - x->last_release_ns < RELEASE_RECENT_NS &&
         poll_for_release(x))
       continue;
-    if (x->park_head) {
+    if (x->nwaiting) {
       struct timespec ts = strata__deadline_in(PARK_RETRY_NS);
       if (pthread_cond_timedwait(&x->cv, &x->mu, &ts))
         unpark(x);
@@ -282,17 +344,19 @@ int strata__transfer_start(strata_runtime_t *rt, bool prefetch,
   size_t want = STRATA_MIN(device_nodes(rt) + 1, (size_t)MAX_THREADS);
   x->ring = strata__alloc(&rt->alloc, RING_CAP * sizeof *x->ring);
   x->threads = strata__alloc(&rt->alloc, want * sizeof *x->threads);
-  x->no_room = strata__zalloc(&rt->alloc, rt->mem.nnodes * sizeof *x->no_room);
-  if (!x->ring || !x->threads || !x->no_room) {
+  x->nodes = strata__alloc(&rt->alloc, rt->mem.nnodes * sizeof *x->nodes);
+  if (!x->ring || !x->threads || !x->nodes) {
     strata__free(&rt->alloc, x->ring, RING_CAP * sizeof *x->ring);
     strata__free(&rt->alloc, x->threads, want * sizeof *x->threads);
-    strata__free(&rt->alloc, x->no_room, rt->mem.nnodes * sizeof *x->no_room);
+    strata__free(&rt->alloc, x->nodes, rt->mem.nnodes * sizeof *x->nodes);
     x->ring = NULL;
     x->threads = NULL;
-    x->no_room = NULL;
+    x->nodes = NULL;
     return STRATA_ENOMEM;
   }
   x->nnodes = rt->mem.nnodes;
+  for (size_t i = 0; i < x->nnodes; i++)
+    x->nodes[i] = (strata__xnode_t){empty_list, empty_list, 0};
   x->cap = RING_CAP;
   x->cap_threads = want;
   x->prefetch = prefetch && device_nodes(rt) > 0;
@@ -329,7 +393,7 @@ void strata__transfer_stop(strata_runtime_t *rt) {
     pthread_join(x->threads[i], NULL);
   strata__free(&rt->alloc, x->ring, x->cap * sizeof *x->ring);
   strata__free(&rt->alloc, x->threads, x->cap_threads * sizeof *x->threads);
-  strata__free(&rt->alloc, x->no_room, x->nnodes * sizeof *x->no_room);
+  strata__free(&rt->alloc, x->nodes, x->nnodes * sizeof *x->nodes);
   pthread_cond_destroy(&x->cv);
   pthread_mutex_destroy(&x->mu);
   memset(x, 0, sizeof *x);

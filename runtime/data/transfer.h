@@ -43,22 +43,36 @@ typedef struct strata__prefetch_req {
   int node;
 } strata__prefetch_req_t;
 
+/* A list of tasks linked through their qnode, FIFO, and the smallest
+ * working set in it (a bound: UINT64_MAX when empty, and it may stay
+ * below the true smallest after the head leaves). */
+typedef struct strata__xlist {
+  struct strata__task *head, *tail;
+  size_t n;
+  uint64_t min_ws;
+} strata__xlist_t;
+
+/* What the engine keeps for one memory node (x->mu). */
+typedef struct strata__xnode {
+  strata__xlist_t parked; /* found no room here, waiting for a release */
+  strata__xlist_t retry;  /* given back by a release, tried again in order */
+  /* The smallest working set that found no room here since the last
+   * release (0: none): a retried task needing as much parks again
+   * untried, and when no retried task needs less, they all do at once. */
+  uint64_t no_room;
+} strata__xnode_t;
+
 typedef struct strata__transfer {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   /* Tasks to stage, FIFO, linked through their qnode (a task is in no
    * device queue while the engine has it). */
   struct strata__task *stage_head, *stage_tail;
-  /* Tasks that found no room, waiting for a release (FIFO). */
-  struct strata__task *park_head, *park_tail;
-  /* Parked tasks a release (or the periodic retry) gave back, to be tried
-   * again in order (FIFO). */
-  struct strata__task *retry_head, *retry_tail;
-  /* Per memory node, the smallest working set that found no room there
-   * since the last release (0: none): a retried task needing as much
-   * parks again untried (nnodes entries). */
-  uint64_t *no_room;
+  strata__xnode_t *nodes; /* nnodes entries */
   size_t nnodes;
+  size_t next_node; /* where the look for a retry starts (round robin) */
+  size_t nretry;    /* tasks in the retry lists */
+  size_t nwaiting;  /* tasks in the parked lists */
   /* Tasks parked or given back for a retry; written under mu, read
    * without it by strata__transfer_released (a release that misses a
    * task parking at that moment is made up for by the retry a
