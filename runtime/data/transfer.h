@@ -6,10 +6,12 @@
  * only ever takes tasks whose data is in place and never waits on a copy.
  * Staging runs on the engine's own threads, except when every buffer is
  * already in place (then the thread that made the task ready stages it at
- * once, with no copy). A task whose data cannot fit now (the node is
- * reserved by staged and running tasks, or everything there is pinned)
- * waits in the engine's parked list, holding no thread, and is tried again
- * when a task releases its data on that node (or after a millisecond).
+ * once, with no copy), or when a worker that ran dry stages the next task
+ * of its own device (strata__transfer_released). A task whose data cannot
+ * fit now (the node is reserved by staged and running tasks, or everything
+ * there is pinned) waits in its node's parked list, holding no thread, and
+ * is tried again when a task releases its data (or after a millisecond;
+ * while releases come, an idle engine thread polls for the next one).
  * Staged tasks hold their working set's reservation on the node, so a
  * card's depth of staged tasks is bounded by its memory.
  *
