@@ -175,12 +175,20 @@ void strata__copy_issue(strata_runtime_t *rt, strata__mnode_t *dn, void *dst,
     strata__strlcpy(c->op.src_busid, sn->dev->desc.pci_busid,
                     sizeof c->op.src_busid);
   /* Managed memory is the host's too: fill it from host memory with the
-   * CPU, then have the backend move it to the device ahead of the task. */
+   * CPU, then have the backend move it to the device ahead of the task;
+   * read it back the same way, with the CPU (the pages follow it), once
+   * the tasks that wrote it have completed, which they have when a copy
+   * out of it is issued. */
   if (dn->kind == STRATA__NODE_DEVICE && dn->managed &&
       sn->kind != STRATA__NODE_DEVICE) {
     memcpy(dst, src, size);
     c->prefetch = true;
     c->dev = (int)dn->dev->bindex;
+  } else if (sn->kind == STRATA__NODE_DEVICE && sn->managed &&
+             dn->kind != STRATA__NODE_DEVICE) {
+    memcpy(dst, src, size);
+    finish(c, STRATA_OK);
+    return;
   }
   attempt(c);
 }
