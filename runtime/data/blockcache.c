@@ -83,6 +83,15 @@ void strata__blockcache_shrink(strata_runtime_t *rt, strata__mnode_t *n,
   }
 }
 
+void strata__blockcache_drop(strata_runtime_t *rt, strata__mnode_t *n) {
+  while (n->ncache) {
+    strata__block_t blk = n->cache[--n->ncache];
+    strata__blockcache_raw_free(rt, n, blk.ptr, blk.size);
+    n->used -= blk.size;
+    n->cached_bytes -= blk.size;
+  }
+}
+
 /* A cached block of exactly `size` bytes, or NULL (n->mu held). */
 void *strata__blockcache_take(strata__mnode_t *n, size_t size) {
   for (size_t i = n->ncache; i-- > 0;)

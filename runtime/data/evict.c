@@ -291,6 +291,34 @@ int strata__memory_clean(strata_runtime_t *rt, int node, uint64_t need) {
   return made ? (int)STRATA_OK : failed ? failed : STRATA_EAGAIN;
 }
 
+/* Allocate `size` bytes on n (n->mu held). A card can answer
+ * STRATA_ENOMEM below the capacity the core counts (another process, the
+ * driver's own use, fragmentation): then the node's cached blocks go back
+ * to the backend, then replicas worth `size` bytes are evicted, with
+ * another try after each. Counts the block in n->used. */
+static int raw_alloc_making_room(strata_runtime_t *rt, strata__mnode_t *n,
+                                 size_t size, void **p) {
+  int rc = strata__blockcache_raw_alloc(rt, n, size, p);
+  if (rc == STRATA_ENOMEM && n->kind == STRATA__NODE_DEVICE && n->ncache) {
+    strata__blockcache_drop(rt, n);
+    rc = strata__blockcache_raw_alloc(rt, n, size, p);
+  }
+  if (rc == STRATA_ENOMEM && n->kind == STRATA__NODE_DEVICE &&
+      n->used >= size) {
+    /* Evict as if the node were full now: its real room is what it
+     * holds. */
+    uint64_t capacity = n->capacity;
+    n->capacity = n->used;
+    int made = strata__evict_make_room(rt, n, size, false, false);
+    n->capacity = capacity;
+    if (made == STRATA_OK)
+      rc = strata__blockcache_raw_alloc(rt, n, size, p);
+  }
+  if (rc == STRATA_OK)
+    n->used += size;
+  return rc;
+}
+
 /* Give b memory on `node` if its replica there has none (b->mu held).
  * @return 0; STRATA_EAGAIN (no room now); STRATA_ENOMEM; STRATA_ENOSPC,
  *         STRATA_EIO (no room: spilling failed) */
@@ -303,9 +331,8 @@ int strata__evict_alloc_on(strata_runtime_t *rt, strata__buffer_t *b,
   pthread_mutex_lock(&n->mu);
   void *p = strata__blockcache_take(n, b->size);
   int rc = p ? STRATA_OK : strata__evict_make_room(rt, n, b->size, true, false);
-  if (!p && rc == STRATA_OK && !(p = strata__blockcache_take(n, b->size)) &&
-      (rc = strata__blockcache_raw_alloc(rt, n, b->size, &p)) == STRATA_OK)
-    n->used += b->size;
+  if (!p && rc == STRATA_OK && !(p = strata__blockcache_take(n, b->size)))
+    rc = raw_alloc_making_room(rt, n, b->size, &p);
   if (rc == STRATA_OK) {
     r->ptr = p;
     /* Every allocated replica that no task pins is in its node's LRU,

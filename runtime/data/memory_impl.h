@@ -78,6 +78,8 @@ bool strata__blockcache_has_room(const strata__mnode_t *n, size_t size);
  *  block of exactly `need` bytes stays (it is about to be taken). */
 void strata__blockcache_shrink(strata_runtime_t *rt, strata__mnode_t *n,
                                uint64_t need, bool keep);
+/** Give every cached block back (n->mu held). */
+void strata__blockcache_drop(strata_runtime_t *rt, strata__mnode_t *n);
 /** A cached block of exactly `size` bytes, taken from the cache (still
  *  counted in n->used), or NULL. */
 void *strata__blockcache_take(strata__mnode_t *n, size_t size);
