@@ -293,13 +293,33 @@ STRATA_API int strata_device_stats(const strata_runtime_t *rt, int index,
 
 /** Live health of a device (temperature, power, ...), as far as its
  *  backend can read it; unknown values are negative (temperature below
- *  -273). */
+ *  -273) or empty. Fields are appended, never moved: a backend writes
+ *  only those within the struct_size it is handed, and the core starts
+ *  every field at "unknown". */
 typedef struct strata_health {
   size_t struct_size;
   double temperature_c;
-  double power_w;
-  double utilisation;
-  int32_t throttled; /* 1 yes, 0 no, -1 unknown */
+  double power_w;     /* board power draw, watts */
+  double utilisation; /* 0..1 of the last sample period */
+  int32_t throttled;  /* 1 yes, 0 no, -1 unknown: clocks held down by
+                         something other than idleness or the
+                         application's own clock settings */
+  /* {=== Appended for the GPU backends ===} */
+  /* NVIDIA's clock-event reason bits (nvmlClocksEventReasons) as read;
+   * 0 none or unknown (see throttled). */
+  uint64_t throttle_reasons;
+  int64_t memory_used_bytes; /* device memory in use, by anyone */
+  int32_t ecc_mode;          /* ECC on now: 1 yes, 0 no, -1 unknown or
+                                not supported (consumer cards) */
+  /* Volatile ECC error counts (since the driver loaded); -1 unknown. An
+   * uncorrected error means the card's memory can no longer be trusted. */
+  int64_t ecc_corrected, ecc_uncorrected;
+  int32_t pcie_gen, pcie_width; /* the link as it runs now; -1 unknown */
+  int32_t persistence_mode;     /* 1 on, 0 off, -1 unknown */
+  /* NVML's compute mode: 0 default (shared), 2 prohibited, 3 exclusive
+   * process; -1 unknown. */
+  int32_t compute_mode;
+  char driver_version[32]; /* "580.65.06"; "" unknown */
 } strata_health_t;
 
 /** @return 0; STRATA_EINVAL (rt or out NULL, struct_size too small);

@@ -25,7 +25,15 @@ static void poll_device(strata_runtime_t *rt, size_t d) {
                        .temperature_c = -300,
                        .power_w = -1,
                        .utilisation = -1,
-                       .throttled = -1};
+                       .throttled = -1,
+                       .memory_used_bytes = -1,
+                       .ecc_mode = -1,
+                       .ecc_corrected = -1,
+                       .ecc_uncorrected = -1,
+                       .pcie_gen = -1,
+                       .pcie_width = -1,
+                       .persistence_mode = -1,
+                       .compute_mode = -1};
   int rc = dev->backend->comp->health(dev->backend->state, dev->bindex, &h);
   pthread_mutex_lock(&H->mu);
   H->readings[d].rc = rc;
