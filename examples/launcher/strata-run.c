@@ -574,6 +574,37 @@ static void print_device(const strata_device_info_t *di, int width) {
          cores, di->workers, di->backend);
 }
 
+/* What a GPU (real or simulated) told the runtime about itself: the facts
+ * placement and the performance models use. */
+static void print_gpu_facts(const strata_device_info_t *di) {
+  if (di->device_class == STRATA_CLASS_CPU)
+    return;
+  printf("  %3d  %s", di->index, di->model[0] ? di->model : di->name);
+  if (di->cc_major)
+    printf(", compute %" PRId32 ".%" PRId32, di->cc_major, di->cc_minor);
+  if (di->memory_bus_width)
+    printf(", %" PRIu32 "-bit bus", di->memory_bus_width);
+  if (di->mem_bandwidth > 0)
+    printf(", %.0f GB/s", di->mem_bandwidth / 1e9);
+  if (di->fp64_flops > 0 || di->fp32_flops > 0)
+    printf(", FP64 %.2f / FP32 %.1f Tflop/s", di->fp64_flops / 1e12,
+           di->fp32_flops / 1e12);
+  printf(", ECC %s", di->ecc > 0 ? "on" : di->ecc == 0 ? "off" : "?");
+  if (di->pcie_gen)
+    printf(", PCIe gen %" PRIu32 " x%" PRIu32, di->pcie_gen, di->pcie_width);
+  if (di->pci_busid[0])
+    printf(", bus %s", di->pci_busid);
+  if (di->npeers)
+    printf(", %" PRIu32 " peer(s)", di->npeers);
+  if (di->managed)
+    printf(", managed memory");
+  if (di->uuid[0])
+    printf(", %s", di->uuid);
+  if (di->failed)
+    printf(", FAILED");
+  printf("\n");
+}
+
 /* GPUs hwloc sees on the PCI bus, whether or not a backend drives them:
  * tells a user why a card is missing from the devices above. */
 static void print_pci_gpus(const strata_machine_t *m) {
@@ -605,6 +636,13 @@ static int list_devices(strata_runtime_t *rt) {
          "device", "memory", "node", "cores", "workers", "backend");
   for (int i = 0; i < d.n; i++)
     print_device(&d.info[i], width);
+  bool gpus = false;
+  for (int i = 0; i < d.n && !gpus; i++)
+    gpus = d.info[i].device_class != STRATA_CLASS_CPU;
+  if (gpus)
+    printf("\nGPU facts:\n");
+  for (int i = 0; i < d.n; i++)
+    print_gpu_facts(&d.info[i]);
   devices_free(&d);
   print_pci_gpus(strata_runtime_machine(rt));
   return EXIT_SUCCESS;
