@@ -18,6 +18,7 @@
 #include "dag.h"
 #include "fakecuda.h"
 #include "nvml.h"
+#include "scuk.h"
 #include "util.h"
 
 #include <strata/policy.h>
@@ -388,6 +389,42 @@ static void test_cuda_sticky_error_moves_work(void **state) {
   cu_destroy(&m);
 }
 
+/* Device code the fake cannot run (nvcc's kernels, kernels/cuda): the
+ * launch fails, and with it the task, as for any kernel error; the card
+ * stays in service (the DAG ran on it before). */
+static void test_cuda_kernel_launch_fails_task(void **state) {
+  cu_rt_t m;
+  cu_opts(&m, "h100", NULL);
+  m.o.backends = m.o.required_backends = "cuda-hbm";
+  cu_create(&m);
+  run_dag(m.rt, 8, 40, 16, 37, 0);
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CUDA, scuk_fill}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "fill", .impls = impls, .nimpls = 1};
+  strata_kernel_t fill;
+  assert_int_equal(strata_kernel_register(m.rt, &d, &fill), 0);
+  static double data[64];
+  strata_buffer_t buf;
+  assert_int_equal(strata_buffer_register(m.rt, data, sizeof data, &buf), 0);
+  strata_task_t t;
+  scuk_scalar_args_t a = {.value = 3.0};
+  assert_int_equal(strata_task_create(m.rt, fill, &t), 0);
+  assert_int_equal(strata_task_access(m.rt, t, buf, STRATA_W), 0);
+  assert_int_equal(strata_task_set_args(m.rt, t, &a, sizeof a), 0);
+  assert_int_equal(strata_task_submit(m.rt, t), 0);
+  assert_int_equal(strata_task_wait(m.rt, t), STRATA_EKERNEL);
+  strata_task_info_t ti = {.struct_size = sizeof ti};
+  assert_int_equal(strata_task_info(m.rt, t, &ti), 0);
+  assert_int_equal(ti.kernel_status, STRATA_EBACKEND);
+  assert_int_equal(strata_task_release(m.rt, t), 0);
+  assert_int_equal(strata_buffer_unregister(m.rt, buf), 0);
+  assert_int_equal(test_device_info(m.rt, 0).failed, 0);
+  /* A malformed call queues nothing. */
+  strata_kernel_call_t bad = {.struct_size = sizeof bad, .nbuffers = 0};
+  assert_int_equal(scuk_fill(&bad), STRATA_EINVAL);
+  cu_destroy(&m);
+}
+
 /* {=== Health through NVML ===} */
 
 static strata_health_t health_of(strata_runtime_t *rt, int dev) {
@@ -551,6 +588,7 @@ int main(void) {
       cmocka_unit_test(test_cuda_failed_copies_retried),
       cmocka_unit_test(test_cuda_out_of_memory_evicts),
       cmocka_unit_test(test_cuda_sticky_error_moves_work),
+      cmocka_unit_test(test_cuda_kernel_launch_fails_task),
       cmocka_unit_test(test_cuda_health_from_nvml),
       cmocka_unit_test(test_cuda_health_older_struct),
   };

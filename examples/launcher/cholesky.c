@@ -9,6 +9,7 @@
 #include <lapacke.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,28 +99,40 @@ static int gemm_cpu(const strata_kernel_call_t *call) {
   return STRATA_OK;
 }
 
-/* What each kind of task is: its kernel, and its cost in units of b^3
+/* The tiles' CUDA code: cuBLAS and cuSOLVER where the CUDA backends are
+ * built. Without them no real GPU exists to call it, and the CPU code
+ * stands as the CUDA entry so that simulated GPUs (which are candidates
+ * where a kernel has CUDA code, and run its CPU code) take tiles too. */
+#ifdef STRATA_CHOL_CUDA
+#include "scuk.h"
+_Static_assert(sizeof(tile_args_t) == sizeof(scuk_tile_args_t) &&
+                   offsetof(tile_args_t, b) == offsetof(scuk_tile_args_t, b),
+               "the CUDA tile kernels read the launcher's arguments");
+#define CUDA_OR(cuda, cpu) cuda
+#else
+#define CUDA_OR(cuda, cpu) cpu
+#endif
+
+/* What each kind of task is: its kernels, and its cost in units of b^3
  * flops (for the "flops" attribute the placement policy reads). */
 static const struct {
   const char *name;
-  strata_kernel_fn cpu;
+  strata_kernel_fn cpu, cuda;
   double flops_b3;
 } kinds[K_COUNT] = {
-    [K_POTRF] = {"dpotrf", potrf_cpu, 1.0 / 3.0},
-    [K_TRSM] = {"dtrsm", trsm_cpu, 1.0},
-    [K_SYRK] = {"dsyrk", syrk_cpu, 1.0},
-    [K_GEMM] = {"dgemm", gemm_cpu, 2.0},
+    [K_POTRF] = {"dpotrf", potrf_cpu, CUDA_OR(scuk_dpotrf, potrf_cpu),
+                 1.0 / 3.0},
+    [K_TRSM] = {"dtrsm", trsm_cpu, CUDA_OR(scuk_dtrsm, trsm_cpu), 1.0},
+    [K_SYRK] = {"dsyrk", syrk_cpu, CUDA_OR(scuk_dsyrk, syrk_cpu), 1.0},
+    [K_GEMM] = {"dgemm", gemm_cpu, CUDA_OR(scuk_dgemm, gemm_cpu), 2.0},
 };
 
 /* Register the kernels, or find them when this runtime already has them
  * (a second job on the same runtime). */
 static int get_kernels(chol_t *c) {
   for (int i = 0; i < K_COUNT; i++) {
-    /* CPU code only so far; it stands as the CUDA entry so that simulated
-     * GPUs (which run the CPU code, never the CUDA entry) take tiles too.
-     * No real CUDA backend exists yet to call it with device memory. */
     const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, kinds[i].cpu},
-                                          {STRATA_IMPL_CUDA, kinds[i].cpu}};
+                                          {STRATA_IMPL_CUDA, kinds[i].cuda}};
     strata_kernel_desc_t d = {.struct_size = sizeof d,
                               .name = kinds[i].name,
                               .impls = impls,

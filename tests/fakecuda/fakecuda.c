@@ -464,6 +464,86 @@ PUBLIC cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event,
   return enqueue(stream, (op_t){.kind = OP_WAIT, .ev = event, .gen = gen});
 }
 
+/* {=== Device code ===} */
+
+/* What nvcc's generated host code calls: a program holding device code
+ * registers it at start and launches through these. The fake runs no
+ * device code: a launch answers as a real runtime does for a card the
+ * binary has no code for. */
+
+PUBLIC void **__cudaRegisterFatBinary(void *fat_cubin);
+PUBLIC void __cudaRegisterFatBinaryEnd(void **handle);
+PUBLIC void __cudaUnregisterFatBinary(void **handle);
+PUBLIC void __cudaRegisterFunction(void **handle, const char *host_fn,
+                                   char *device_fn, const char *name,
+                                   int thread_limit, uint3 *tid, uint3 *bid,
+                                   dim3 *block, dim3 *grid, int *warp_size);
+PUBLIC unsigned __cudaPushCallConfiguration(dim3 grid, dim3 block,
+                                            size_t shared, void *stream);
+PUBLIC cudaError_t __cudaPopCallConfiguration(dim3 *grid, dim3 *block,
+                                              size_t *shared, void *stream);
+PUBLIC cudaError_t __cudaGetKernel(cudaKernel_t *kernel, const void *fn);
+PUBLIC cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 grid,
+                                      dim3 block, void **args, size_t shared,
+                                      cudaStream_t stream);
+
+static void *fat_handle;
+
+PUBLIC void **__cudaRegisterFatBinary(void *fat_cubin) {
+  (void)fat_cubin;
+  return &fat_handle;
+}
+
+PUBLIC void __cudaRegisterFatBinaryEnd(void **handle) { (void)handle; }
+
+PUBLIC void __cudaUnregisterFatBinary(void **handle) { (void)handle; }
+
+PUBLIC void __cudaRegisterFunction(void **handle, const char *host_fn,
+                                   char *device_fn, const char *name,
+                                   int thread_limit, uint3 *tid, uint3 *bid,
+                                   dim3 *block, dim3 *grid, int *warp_size) {
+  (void)handle, (void)host_fn, (void)device_fn, (void)name;
+  (void)thread_limit, (void)tid, (void)bid, (void)block, (void)grid;
+  (void)warp_size;
+}
+
+static _Thread_local struct {
+  dim3 grid, block;
+  size_t shared;
+  void *stream;
+} launch_config;
+
+PUBLIC unsigned __cudaPushCallConfiguration(dim3 grid, dim3 block,
+                                            size_t shared, void *stream) {
+  launch_config.grid = grid;
+  launch_config.block = block;
+  launch_config.shared = shared;
+  launch_config.stream = stream;
+  return 0;
+}
+
+PUBLIC cudaError_t __cudaPopCallConfiguration(dim3 *grid, dim3 *block,
+                                              size_t *shared, void *stream) {
+  *grid = launch_config.grid;
+  *block = launch_config.block;
+  *shared = launch_config.shared;
+  *(void **)stream = launch_config.stream;
+  return cudaSuccess;
+}
+
+PUBLIC cudaError_t __cudaGetKernel(cudaKernel_t *kernel, const void *fn) {
+  *kernel = (cudaKernel_t)(uintptr_t)fn;
+  return cudaSuccess;
+}
+
+PUBLIC cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 grid,
+                                      dim3 block, void **args, size_t shared,
+                                      cudaStream_t stream) {
+  (void)kernel, (void)grid, (void)block, (void)args, (void)shared;
+  cudaError_t e = ready();
+  return e ? e : fail(cudaErrorNoKernelImageForDevice);
+}
+
 PUBLIC cudaError_t cudaLaunchHostFunc(cudaStream_t stream, cudaHostFn_t fn,
                                       void *userData) {
   cudaError_t e = usable(stream_dev(stream));
