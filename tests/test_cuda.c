@@ -337,6 +337,28 @@ static void test_cuda_pinned_host_memory(void **state) {
   cu_destroy(&m);
 }
 
+/* Large copies to or from pageable memory (the DAG's buffers are the
+ * test's own calloc'd memory) go through the cards' stagers, a pinned
+ * chunk at a time: the fake sees no copy from pageable memory at all, and
+ * the data, in buffers of two chunks and a bit, is right. */
+static void test_cuda_pageable_copies_staged(void **state) {
+  cu_rt_t m;
+  cu_opts(&m, "h100,rtx4090", NULL);
+  m.o.device_bytes = 3 * (9 << 20); /* evictions: copies both ways */
+  cu_create(&m);
+  run_dag(m.rt, 6, 24, (9 << 20) / 8 + 1, 41, 0);
+  uint64_t h2d = 0, d2h = 0;
+  for (int d = 0; d < 2; d++) {
+    fakecuda_stats_t st;
+    assert_int_equal(fakecuda_stats(d, &st), 0);
+    assert_int_equal(st.pageable, 0);
+    h2d += st.h2d;
+    d2h += st.d2h;
+  }
+  assert_true(h2d >= 3 && d2h >= 3); /* a copy is three chunks */
+  cu_destroy(&m);
+}
+
 /* {=== Failures ===} */
 
 static void test_cuda_failed_copies_retried(void **state) {
@@ -585,6 +607,7 @@ int main(void) {
       cmocka_unit_test(test_cuda_works_in_flight),
       cmocka_unit_test(test_cuda_managed_buffers),
       cmocka_unit_test(test_cuda_pinned_host_memory),
+      cmocka_unit_test(test_cuda_pageable_copies_staged),
       cmocka_unit_test(test_cuda_failed_copies_retried),
       cmocka_unit_test(test_cuda_out_of_memory_evicts),
       cmocka_unit_test(test_cuda_sticky_error_moves_work),

@@ -8,7 +8,9 @@
  *
  * Copies go on the destination card's h2d lane (host to device, and
  * between cards: the destination's side makes a peer copy) or the source
- * card's d2h lane (device to host), and complete through the lane. Host
+ * card's d2h lane (device to host), and complete through the lane; large
+ * ones to or from pageable host memory go through the card's stager
+ * (staging.c) instead. Host
  * memory for the core's pinned tier and staging buffers is page-locked
  * (portable: every card can reach it). */
 #include "scuda.h"
@@ -103,6 +105,14 @@ static int issue_copy(scuda_backend_t *b, const strata_backend_copy_t *op,
 int scuda_copy_async(void *state, const strata_backend_copy_t *op,
                      void *token) {
   scuda_backend_t *b = of(state);
+  if (scuda_stage_wanted(op)) {
+    int dev = op->src_dev == STRATA_BACKEND_HOST ? op->dst_dev : op->src_dev;
+    if (!valid_dev(b, dev))
+      return STRATA_EINVAL;
+    if (atomic_load(&b->devs[dev].failed))
+      return STRATA_EDEVICE;
+    return scuda_stage_push(&b->devs[dev].stager, op, token);
+  }
   scuda_lane_t *lane = NULL;
   int rc = issue_copy(b, op, &lane);
   return rc ? rc : scuda_lane_push(lane, SCUDA_ITEM_COPY, token);

@@ -8,6 +8,7 @@
  *
  * Modules: discover.c (enumeration, classification, facts), exec.c (workers
  * and lanes), memory.c (device, pinned and managed memory, copies),
+ * staging.c (large copies to or from pageable memory),
  * error.c (CUDA errors to STRATA_E*), nvml.c (health), component.c (the
  * ABI entry points). CUDA error codes never leave this library: every one
  * is logged with its name and string and mapped to a STRATA_E* code.
@@ -34,6 +35,11 @@
 #define SCUDA_DEPTH_DEFAULT 4
 #define SCUDA_DEPTH_MAX 64
 #define SCUDA_DEVICES_MAX STRATA_BACKEND_DEVICES_MAX
+
+/* Copies to or from pageable host memory of at least SCUDA_STAGE_MIN
+ * bytes go through the card's stager, SCUDA_STAGE_CHUNK at a time. */
+#define SCUDA_STAGE_MIN ((size_t)1 << 20)
+#define SCUDA_STAGE_CHUNK ((size_t)4 << 20)
 
 typedef struct scuda_backend scuda_backend_t;
 typedef struct scuda_device scuda_device_t;
@@ -75,6 +81,26 @@ typedef struct scuda_worker {
   scuda_lane_t lane; /* its compute stream */
 } scuda_worker_t;
 
+typedef struct scuda_stage_job {
+  struct scuda_stage_job *next;
+  strata_backend_copy_t op;
+  void *token; /* the core's, for copy_done */
+} scuda_stage_job_t;
+
+/** A card's thread for copies to or from pageable memory (staging.c). */
+typedef struct scuda_stager {
+  scuda_device_t *dev;
+  pthread_t thread;
+  bool started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  scuda_stage_job_t *head, *tail; /* oldest first */
+  bool stop;
+  cudaStream_t stream;
+  cudaEvent_t ev[2]; /* the last chunk through each buffer */
+  void *pin[2];      /* SCUDA_STAGE_CHUNK pinned bytes each, made on use */
+} scuda_stager_t;
+
 struct scuda_device {
   scuda_backend_t *b;
   int ordinal;    /* CUDA's device number */
@@ -89,6 +115,7 @@ struct scuda_device {
   scuda_worker_t workers[SCUDA_WORKERS_MAX];
   unsigned nworkers;
   scuda_lane_t h2d, d2h; /* copy lanes (device to device: h2d) */
+  scuda_stager_t stager; /* copies to or from pageable memory */
   strata_backend_peer_t peers[SCUDA_DEVICES_MAX];
 };
 
@@ -157,6 +184,23 @@ void scuda_lane_stop(scuda_lane_t *l);
 int scuda_start_workers(scuda_backend_t *b);
 /** Join the workers, then the lanes. @thread owner */
 void scuda_stop_workers(scuda_backend_t *b);
+
+/* {=== staging.c ===} */
+
+/** Should op go through a stager: at least SCUDA_STAGE_MIN bytes between
+ *  a card and pageable host memory? @thread any */
+bool scuda_stage_wanted(const strata_backend_copy_t *op);
+/** Start d's stager (its stream, events and thread; the pinned buffers
+ *  come with its first job). @return 0; STRATA_E* @thread owner */
+int scuda_stager_start(scuda_stager_t *s, scuda_device_t *d);
+/** Queue op; the stager reports its end with copy_done.
+ *  @return 0; STRATA_ENOMEM; STRATA_EBACKEND (not started): nothing
+ *          queued, the caller reports  @thread any */
+int scuda_stage_push(scuda_stager_t *s, const strata_backend_copy_t *op,
+                     void *token);
+/** Finish the queued jobs, stop the thread, free its resources.
+ *  @thread owner */
+void scuda_stager_stop(scuda_stager_t *s);
 
 /* {=== memory.c (the component's memory and copy entry points) ===} */
 
