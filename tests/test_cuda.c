@@ -24,6 +24,7 @@
 #include <strata/policy.h>
 
 #include <cuda_runtime_api.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -36,11 +37,37 @@
 /* {=== The test kernel's CUDA code ===} */
 
 typedef struct mix_job {
+  struct mix_job *prev, *next; /* queued, not yet run */
   test_mix_args_t a;
   void *bufs[TEST_MIX_MAX_ACC];
 } mix_job_t;
 
 static atomic_int mix_errors;
+
+/* Jobs queued on streams and not run yet: a card that takes a sticky
+ * error drops what is queued, as a real one does, and the test frees them
+ * at the end. */
+static pthread_mutex_t jobs_mu = PTHREAD_MUTEX_INITIALIZER;
+static mix_job_t *jobs;
+
+static void job_unlink(mix_job_t *j) {
+  if (j->prev)
+    j->prev->next = j->next;
+  else
+    jobs = j->next;
+  if (j->next)
+    j->next->prev = j->prev;
+}
+
+static void jobs_free_dropped(void) {
+  pthread_mutex_lock(&jobs_mu);
+  while (jobs) {
+    mix_job_t *j = jobs;
+    job_unlink(j);
+    free(j);
+  }
+  pthread_mutex_unlock(&jobs_mu);
+}
 
 static void mix_on_stream(void *ud) {
   mix_job_t *j = ud;
@@ -49,6 +76,9 @@ static void mix_on_stream(void *ud) {
     if (!(b[i] = fakecuda_host_ptr(j->bufs[i])))
       atomic_fetch_add(&mix_errors, 1);
   test_mix_apply(&j->a, b);
+  pthread_mutex_lock(&jobs_mu);
+  job_unlink(j);
+  pthread_mutex_unlock(&jobs_mu);
   free(j);
 }
 
@@ -62,8 +92,18 @@ static int mix_cuda(const strata_kernel_call_t *c) {
   j->a = *a;
   for (uint32_t i = 0; i < a->n; i++)
     j->bufs[i] = c->buffers[i];
+  pthread_mutex_lock(&jobs_mu);
+  j->prev = NULL;
+  j->next = jobs;
+  if (jobs)
+    jobs->prev = j;
+  jobs = j;
+  pthread_mutex_unlock(&jobs_mu);
   if (cudaLaunchHostFunc((cudaStream_t)c->stream, mix_on_stream, j) !=
       cudaSuccess) {
+    pthread_mutex_lock(&jobs_mu);
+    job_unlink(j);
+    pthread_mutex_unlock(&jobs_mu);
     free(j);
     return -1;
   }
@@ -117,6 +157,7 @@ static void cu_create(cu_rt_t *m) {
 
 static void cu_destroy(cu_rt_t *m) {
   assert_int_equal(strata_runtime_destroy(m->rt), 0);
+  jobs_free_dropped();
   test_alloc_assert_clean(&m->alloc);
   assert_int_equal(atomic_load(&mix_errors), 0);
   /* Every device block went back. */

@@ -217,7 +217,26 @@ struct CUevent_st {
   pthread_cond_t cv;
   uint64_t recorded, done; /* records asked; records reached */
   int dev;                 /* card of the last record */
+  /* Stream operations naming it, not run yet; destroyed with some
+   * pending, it is freed by the last of them, as the real runtime
+   * releases an event destroyed while a stream still holds it. */
+  unsigned pending;
+  bool destroyed;
 };
+
+static void event_free(cudaEvent_t ev) {
+  pthread_mutex_destroy(&ev->mu);
+  pthread_cond_destroy(&ev->cv);
+  free(ev);
+}
+
+/* A stream operation naming ev has run (ev->mu held; unlocks it). */
+static void event_unpend(cudaEvent_t ev) {
+  bool last = --ev->pending == 0 && ev->destroyed;
+  pthread_mutex_unlock(&ev->mu);
+  if (last)
+    event_free(ev);
+}
 
 static bool event_reached(cudaEvent_t e, uint64_t gen) {
   return e->done >= gen || atomic_load(&G.dev[e->dev].sticky);
@@ -296,7 +315,7 @@ static void run_op(fake_stream_t *s, op_t *op) {
     if (op->ev->done < op->gen)
       op->ev->done = op->gen;
     pthread_cond_broadcast(&op->ev->cv);
-    pthread_mutex_unlock(&op->ev->mu);
+    event_unpend(op->ev);
     break;
   case OP_WAIT:
     pthread_mutex_lock(&op->ev->mu);
@@ -310,7 +329,7 @@ static void run_op(fake_stream_t *s, op_t *op) {
       }
       pthread_cond_timedwait(&op->ev->cv, &op->ev->mu, &t);
     }
-    pthread_mutex_unlock(&op->ev->mu);
+    event_unpend(op->ev);
     break;
   }
 }
@@ -390,6 +409,20 @@ static cudaError_t enqueue(cudaStream_t stream, op_t proto) {
   return cudaSuccess;
 }
 
+/* Queue an operation naming an event, which holds the event until it
+ * has run. */
+static cudaError_t enqueue_on_event(cudaStream_t stream, op_t proto) {
+  pthread_mutex_lock(&proto.ev->mu);
+  proto.ev->pending++;
+  pthread_mutex_unlock(&proto.ev->mu);
+  cudaError_t e = enqueue(stream, proto);
+  if (e) {
+    pthread_mutex_lock(&proto.ev->mu);
+    event_unpend(proto.ev);
+  }
+  return e;
+}
+
 static void stream_drain(fake_stream_t *s) {
   pthread_mutex_lock(&s->mu);
   while (s->head)
@@ -461,7 +494,8 @@ PUBLIC cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event,
   pthread_mutex_lock(&event->mu);
   uint64_t gen = event->recorded;
   pthread_mutex_unlock(&event->mu);
-  return enqueue(stream, (op_t){.kind = OP_WAIT, .ev = event, .gen = gen});
+  return enqueue_on_event(stream,
+                          (op_t){.kind = OP_WAIT, .ev = event, .gen = gen});
 }
 
 /* {=== Device code ===} */
@@ -579,9 +613,12 @@ PUBLIC cudaError_t cudaEventCreate(cudaEvent_t *out) {
 PUBLIC cudaError_t cudaEventDestroy(cudaEvent_t ev) {
   if (!ev)
     return fail(cudaErrorInvalidResourceHandle);
-  pthread_mutex_destroy(&ev->mu);
-  pthread_cond_destroy(&ev->cv);
-  free(ev);
+  pthread_mutex_lock(&ev->mu);
+  ev->destroyed = true;
+  bool now = ev->pending == 0;
+  pthread_mutex_unlock(&ev->mu);
+  if (now)
+    event_free(ev);
   return cudaSuccess;
 }
 
@@ -595,7 +632,8 @@ PUBLIC cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t stream) {
   uint64_t gen = ++ev->recorded;
   ev->dev = stream_dev(stream);
   pthread_mutex_unlock(&ev->mu);
-  return enqueue(stream, (op_t){.kind = OP_RECORD, .ev = ev, .gen = gen});
+  return enqueue_on_event(stream,
+                          (op_t){.kind = OP_RECORD, .ev = ev, .gen = gen});
 }
 
 PUBLIC cudaError_t cudaEventQuery(cudaEvent_t ev) {
