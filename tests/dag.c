@@ -169,3 +169,26 @@ void test_dag_run_and_check(test_dag_t *g, strata_runtime_t *rt,
                size))
       fail_msg("buffer %u differs from sequential execution", b);
 }
+
+strata_kernel_t test_register_mix(strata_runtime_t *rt, strata_kernel_fn cuda) {
+  strata_kernel_t k;
+  if (strata_kernel_find(rt, "mix", &k) == STRATA_OK)
+    return k;
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, test_mix_kernel},
+                                        {STRATA_IMPL_CUDA, cuda}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "mix", .impls = impls, .nimpls = 2};
+  assert_int_equal(strata_kernel_register(rt, &d, &k), STRATA_OK);
+  return k;
+}
+
+void test_dag_check(strata_runtime_t *rt, strata_kernel_t k, unsigned nbuf,
+                    unsigned ntask, unsigned words, unsigned seed,
+                    unsigned reruns) {
+  test_dag_t g;
+  test_dag_build(&g, nbuf, ntask, words, nbuf / 4 + 1, seed);
+  g.reruns_max = reruns;
+  test_dag_run_sequential(&g);
+  test_dag_run_and_check(&g, rt, k, false);
+  test_dag_free(&g);
+}

@@ -32,6 +32,11 @@ int test_mix_kernel(const strata_kernel_call_t *c);
 strata_kernel_t test_register_cpu(strata_runtime_t *rt, const char *name,
                                   strata_kernel_fn fn);
 
+/** "mix" with the CPU kernel and `cuda` as its CUDA code (real device
+ *  code, or host work queued on the stream), found when this runtime has
+ *  it already (a second DAG). */
+strata_kernel_t test_register_mix(strata_runtime_t *rt, strata_kernel_fn cuda);
+
 typedef struct test_dag {
   unsigned nbuf, ntask, words;
   uint64_t *data; /* nbuf * words: what the runtime computes on */
@@ -58,5 +63,11 @@ void test_dag_run_sequential(test_dag_t *g);
  *  read back through acquire) instead of registered. */
 void test_dag_run_and_check(test_dag_t *g, strata_runtime_t *rt,
                             strata_kernel_t k, bool owned);
+/** Build, replay and run a DAG of `ntask` mixes over `nbuf` buffers of
+ *  `words` words (a quarter of them hot) with kernel k, allowing `reruns`
+ *  tasks to run twice, and check it. */
+void test_dag_check(strata_runtime_t *rt, strata_kernel_t k, unsigned nbuf,
+                    unsigned ntask, unsigned words, unsigned seed,
+                    unsigned reruns);
 
 #endif /* STRATA_TEST_DAG_H */

@@ -110,18 +110,6 @@ static int mix_cuda(const strata_kernel_call_t *c) {
   return 0;
 }
 
-static strata_kernel_t register_mix(strata_runtime_t *rt) {
-  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, test_mix_kernel},
-                                        {STRATA_IMPL_CUDA, mix_cuda}};
-  strata_kernel_desc_t d = {
-      .struct_size = sizeof d, .name = "mix", .impls = impls, .nimpls = 2};
-  strata_kernel_t k;
-  if (strata_kernel_find(rt, "mix", &k) == STRATA_OK)
-    return k; /* a second DAG on the same runtime */
-  assert_int_equal(strata_kernel_register(rt, &d, &k), STRATA_OK);
-  return k;
-}
-
 /* {=== A runtime over fake cards ===} */
 
 typedef struct cu_rt {
@@ -176,12 +164,8 @@ static int device_of(strata_runtime_t *rt, const char *backend) {
 
 static void run_dag(strata_runtime_t *rt, unsigned nbuf, unsigned ntask,
                     unsigned words, unsigned seed, unsigned reruns) {
-  test_dag_t g;
-  test_dag_build(&g, nbuf, ntask, words, nbuf / 4 + 1, seed);
-  g.reruns_max = reruns;
-  test_dag_run_sequential(&g);
-  test_dag_run_and_check(&g, rt, register_mix(rt), false);
-  test_dag_free(&g);
+  test_dag_check(rt, test_register_mix(rt, mix_cuda), nbuf, ntask, words, seed,
+                 reruns);
 }
 
 /* {=== Discovery ===} */

@@ -181,6 +181,17 @@ static int blas_status(cublasStatus_t s) {
   return s == CUBLAS_STATUS_SUCCESS ? STRATA_OK : STRATA_EBACKEND;
 }
 
+/* The start of every tile kernel: the call's tile order and this
+ * thread's handles on its stream. @return 0; STRATA_EINVAL (a malformed
+ * call); STRATA_EBACKEND (no handles) */
+static int begin(const strata_kernel_call_t *call, uint32_t nbuf, int *b,
+                 handles_t **h) {
+  if (!(*b = tile_order(call, nbuf)))
+    return STRATA_EINVAL;
+  *h = handles_on(call->stream);
+  return *h ? STRATA_OK : STRATA_EBACKEND;
+}
+
 static int grow_work(handles_t *h, int b, double *a) {
   int need = 0;
   if (api.dpotrf_size(h->solver, CUBLAS_FILL_MODE_LOWER, b, a, b, &need) !=
@@ -198,15 +209,13 @@ static int grow_work(handles_t *h, int b, double *a) {
 }
 
 int scuk_dpotrf(const strata_kernel_call_t *call) {
-  int b = tile_order(call, 1);
-  if (!b)
-    return STRATA_EINVAL;
-  handles_t *h = handles_on(call->stream);
-  if (!h)
-    return STRATA_EBACKEND;
-  double *a = call->buffers[0];
-  int rc = grow_work(h, b, a);
+  int b;
+  handles_t *h;
+  int rc = begin(call, 1, &b, &h);
   if (rc)
+    return rc;
+  double *a = call->buffers[0];
+  if ((rc = grow_work(h, b, a)))
     return rc;
   if (api.dpotrf(h->solver, CUBLAS_FILL_MODE_LOWER, b, a, b, h->work, h->lwork,
                  h->info) != CUSOLVER_STATUS_SUCCESS)
@@ -223,12 +232,11 @@ int scuk_dpotrf(const strata_kernel_call_t *call) {
 }
 
 int scuk_dtrsm(const strata_kernel_call_t *call) {
-  int b = tile_order(call, 2);
-  if (!b)
-    return STRATA_EINVAL;
-  handles_t *h = handles_on(call->stream);
-  if (!h)
-    return STRATA_EBACKEND;
+  int b;
+  handles_t *h;
+  int rc = begin(call, 2, &b, &h);
+  if (rc)
+    return rc;
   const double one = 1.0;
   return blas_status(api.dtrsm(h->blas, CUBLAS_SIDE_RIGHT,
                                CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T,
@@ -237,12 +245,11 @@ int scuk_dtrsm(const strata_kernel_call_t *call) {
 }
 
 int scuk_dsyrk(const strata_kernel_call_t *call) {
-  int b = tile_order(call, 2);
-  if (!b)
-    return STRATA_EINVAL;
-  handles_t *h = handles_on(call->stream);
-  if (!h)
-    return STRATA_EBACKEND;
+  int b;
+  handles_t *h;
+  int rc = begin(call, 2, &b, &h);
+  if (rc)
+    return rc;
   const double minus_one = -1.0, one = 1.0;
   return blas_status(api.dsyrk(h->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, b,
                                b, &minus_one, call->buffers[1], b, &one,
@@ -250,12 +257,11 @@ int scuk_dsyrk(const strata_kernel_call_t *call) {
 }
 
 int scuk_dgemm(const strata_kernel_call_t *call) {
-  int b = tile_order(call, 3);
-  if (!b)
-    return STRATA_EINVAL;
-  handles_t *h = handles_on(call->stream);
-  if (!h)
-    return STRATA_EBACKEND;
+  int b;
+  handles_t *h;
+  int rc = begin(call, 3, &b, &h);
+  if (rc)
+    return rc;
   const double minus_one = -1.0, one = 1.0;
   return blas_status(api.dgemm(h->blas, CUBLAS_OP_N, CUBLAS_OP_T, b, b, b,
                                &minus_one, call->buffers[1], b,
