@@ -567,7 +567,18 @@ static void nvml_log_fn(strata_core_t *core, strata_log_level_t level,
   test_log_fn(nvml_log, level, "cuda", line);
 }
 
-static const strata_core_services_t nvml_core = {.log = nvml_log_fn};
+static void *nvml_alloc_fn(strata_core_t *core, void *p, size_t old,
+                           size_t size) {
+  (void)core, (void)old;
+  if (!size) {
+    free(p);
+    return NULL;
+  }
+  return realloc(p, size);
+}
+
+static const strata_core_services_t nvml_core = {.log = nvml_log_fn,
+                                                 .alloc = nvml_alloc_fn};
 
 /* No NVML library (a machine without NVIDIA's driver), or one without a
  * driver to talk to: health is unknown, one INFO line says why, nothing

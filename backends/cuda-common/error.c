@@ -33,6 +33,9 @@ bool scuda_sticky(cudaError_t e) {
   case cudaErrorAssert:
   case cudaErrorContextIsDestroyed:
   case cudaErrorDevicesUnavailable:
+  case cudaErrorContained: /* Hopper's contained ECC/NVLink error */
+  case cudaErrorTensorMemoryLeak:
+  case cudaErrorMpsClientTerminated:
     return true;
   default:
     return false;

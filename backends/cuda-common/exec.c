@@ -186,8 +186,8 @@ static void run(scuda_worker_t *w, strata_work_t *work) {
   work->call.stream = w->lane.stream;
   int krc = work->fn(&work->call);
   cudaError_t e = cudaGetLastError();
-  if (krc == 0 && e == cudaSuccess &&
-      scuda_lane_push(&w->lane, SCUDA_ITEM_WORK, work) == STRATA_OK)
+  bool queued = krc == 0 && e == cudaSuccess;
+  if (queued && scuda_lane_push(&w->lane, SCUDA_ITEM_WORK, work) == STRATA_OK)
     return;
   if (scuda_sticky(e)) {
     scuda_fail_device(d, work, e, "launching a kernel");
@@ -203,7 +203,13 @@ static void run(scuda_worker_t *w, strata_work_t *work) {
     return;
   }
   (void)cudaGetLastError();
-  core->complete(core->core, work, krc ? krc : STRATA_EBACKEND);
+  /* A kernel launched fine whose completion could not be queued has now
+   * finished: it succeeded, unless its stream says otherwise. */
+  if (queued)
+    krc = scuda_status(d->b, e, "a kernel");
+  else if (!krc)
+    krc = STRATA_EBACKEND;
+  core->complete(core->core, work, krc);
 }
 
 static void *worker_main(void *arg) {
@@ -216,10 +222,10 @@ static void *worker_main(void *arg) {
   for (;;) {
     strata_work_t *work;
     int rc = core->next(core->core, d->handle, w->index, -1, &work);
-    if (rc == STRATA_ESHUTDOWN)
-      break;
     if (rc == STRATA_OK)
       run(w, work);
+    else if (rc != STRATA_EAGAIN)
+      break; /* STRATA_ESHUTDOWN, or a worker the core does not know */
   }
   return NULL;
 }

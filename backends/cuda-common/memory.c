@@ -27,15 +27,55 @@ static cudaError_t set_device(scuda_backend_t *b, unsigned dev) {
   return cudaSetDevice(b->devs[dev].ordinal);
 }
 
+/* These entry points run on the core's and the embedder's threads, whose
+ * current CUDA device is theirs: each one puts it back as it found it. */
+static int current_device(void) {
+  int dev = -1;
+  if (cudaGetDevice(&dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    dev = -1;
+  }
+  return dev;
+}
+
+static void restore_device(int dev) {
+  if (dev >= 0)
+    (void)cudaSetDevice(dev);
+}
+
+/* A stream operation is queued but its completion could not be: wait for
+ * the lane's stream here and report the end now (copy_done may be called
+ * from inside copy_async). @return 0: the operation is reported */
+static int finish_here(scuda_lane_t *lane, void *token) {
+  scuda_backend_t *b = lane->dev->b;
+  cudaError_t e = cudaStreamSynchronize(lane->stream);
+  int rc = scuda_status(b, e, "waiting for a copy");
+  b->core->copy_done(b->core->core, token, rc);
+  if (scuda_sticky(e))
+    scuda_fail_device(lane->dev, NULL, e, "a copy");
+  (void)cudaGetLastError();
+  return STRATA_OK;
+}
+
+/* Queue the completion of an operation already on the lane's stream.
+ * @return 0 (copy_done will be, or was, called) */
+static int complete_on(scuda_lane_t *lane, void *token) {
+  if (scuda_lane_push(lane, SCUDA_ITEM_COPY, token) == STRATA_OK)
+    return STRATA_OK;
+  return finish_here(lane, token);
+}
+
 /* {=== Device memory ===} */
 
 int scuda_mem_alloc(void *state, unsigned dev, size_t size, void **ptr) {
   scuda_backend_t *b = of(state);
   if (!valid_dev(b, (int)dev))
     return STRATA_EINVAL;
+  int was = current_device();
   cudaError_t e = set_device(b, dev);
   if (e == cudaSuccess)
     e = cudaMalloc(ptr, size);
+  restore_device(was);
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
     if (scuda_sticky(e))
@@ -48,9 +88,11 @@ void scuda_mem_free(void *state, unsigned dev, void *ptr, size_t size) {
   scuda_backend_t *b = of(state);
   if (!valid_dev(b, (int)dev))
     return;
+  int was = current_device();
   cudaError_t e = set_device(b, dev);
   if (e == cudaSuccess)
     e = cudaFree(ptr);
+  restore_device(was);
   /* A lost card frees nothing: the process's context is gone with it. */
   if (e != cudaSuccess && !scuda_sticky(e))
     scuda_status(b, e, "cudaFree");
@@ -58,6 +100,27 @@ void scuda_mem_free(void *state, unsigned dev, void *ptr, size_t size) {
 }
 
 /* {=== Copies ===} */
+
+/* A copy met a sticky error: fail the card it came from. Between two
+ * cards the destination's side queues the copy, but the lost card may be
+ * the source: the destination is failed only if its own stream says so,
+ * else the source when it is one of this plugin's (a foreign source is
+ * its plugin's to find; the core counts the failed copy meanwhile). */
+static void blame(scuda_backend_t *b, const strata_backend_copy_t *op,
+                  scuda_lane_t *lane, cudaError_t e) {
+  bool between =
+      op->src_dev != STRATA_BACKEND_HOST && op->dst_dev != STRATA_BACKEND_HOST;
+  if (!between) {
+    scuda_fail_device(lane->dev, NULL, e, "a copy");
+    return;
+  }
+  cudaError_t mine = cudaStreamQuery(lane->stream);
+  (void)cudaGetLastError();
+  if (scuda_sticky(mine))
+    scuda_fail_device(lane->dev, NULL, mine, "a copy");
+  else if (valid_dev(b, op->src_dev))
+    scuda_fail_device(&b->devs[op->src_dev], NULL, e, "a copy from it");
+}
 
 /* The lane and the CUDA call for `op`. @return 0; STRATA_E* */
 static int issue_copy(scuda_backend_t *b, const strata_backend_copy_t *op,
@@ -97,7 +160,7 @@ static int issue_copy(scuda_backend_t *b, const strata_backend_copy_t *op,
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
     if (scuda_sticky(e))
-      scuda_fail_device((*lane)->dev, NULL, e, "a copy");
+      blame(b, op, *lane, e);
   }
   return scuda_status(b, e, "starting a copy");
 }
@@ -114,8 +177,12 @@ int scuda_copy_async(void *state, const strata_backend_copy_t *op,
     return scuda_stage_push(&b->devs[dev].stager, op, token);
   }
   scuda_lane_t *lane = NULL;
+  int was = current_device();
   int rc = issue_copy(b, op, &lane);
-  return rc ? rc : scuda_lane_push(lane, SCUDA_ITEM_COPY, token);
+  if (rc == STRATA_OK)
+    rc = complete_on(lane, token);
+  restore_device(was);
+  return rc;
 }
 
 /* {=== Pinned host memory ===} */
@@ -181,22 +248,30 @@ int scuda_managed_prefetch(void *state, int dev, const void *ptr, size_t size,
   scuda_backend_t *b = of(state);
   if (dev != STRATA_BACKEND_HOST && !valid_dev(b, dev))
     return STRATA_EINVAL;
-  if (!b->ndevs)
+  /* To a card: on its h2d lane; back to the host: on the d2h lane of a
+   * card still in service (any card's stream can move a managed range). */
+  scuda_device_t *d = dev == STRATA_BACKEND_HOST ? NULL : &b->devs[dev];
+  for (size_t i = 0; !d && i < b->ndevs; i++)
+    if (!atomic_load(&b->devs[i].failed))
+      d = &b->devs[i];
+  if (!d)
     return STRATA_ENODEV;
-  /* To a card: on its h2d lane; back to the host: on the first card's
-   * d2h lane (any card's stream can move a managed range). */
-  scuda_device_t *d = dev == STRATA_BACKEND_HOST ? &b->devs[0] : &b->devs[dev];
   scuda_lane_t *lane = dev == STRATA_BACKEND_HOST ? &d->d2h : &d->h2d;
   struct cudaMemLocation loc = {
       .type = dev == STRATA_BACKEND_HOST ? cudaMemLocationTypeHost
                                          : cudaMemLocationTypeDevice,
       .id = dev == STRATA_BACKEND_HOST ? 0 : d->ordinal};
+  int was = current_device();
   cudaError_t e = cudaSetDevice(d->ordinal);
   if (e == cudaSuccess)
     e = cudaMemPrefetchAsync(ptr, size, loc, 0, lane->stream);
+  int rc = STRATA_OK;
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
-    return scuda_status(b, e, "cudaMemPrefetchAsync");
+    rc = scuda_status(b, e, "cudaMemPrefetchAsync");
+  } else {
+    rc = complete_on(lane, token);
   }
-  return scuda_lane_push(lane, SCUDA_ITEM_COPY, token);
+  restore_device(was);
+  return rc;
 }

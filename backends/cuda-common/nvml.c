@@ -12,7 +12,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "nvml.h"
@@ -76,11 +75,12 @@ typedef struct nvml_card {
 } nvml_card_t;
 
 struct scuda_nvml {
-  void *lib; /* dlopen handle */
+  const strata_core_services_t *core; /* its allocator */
+  void *lib;                          /* dlopen handle */
   nvml_api_t api;
   char driver[32];
   nvml_card_t *cards;
-  unsigned ncards;
+  unsigned ncards, cards_cap;
 };
 
 /* The first of `names` (NULL-terminated) the library exports. */
@@ -140,6 +140,26 @@ static int parse_busid(const char *s, unsigned *domain, unsigned *bus,
   return STRATA_OK;
 }
 
+/* Memory from the embedder's allocator, through the core. */
+static void *zalloc(const strata_core_services_t *core, size_t size) {
+  void *p = core->alloc(core->core, NULL, 0, size);
+  if (p)
+    memset(p, 0, size);
+  return p;
+}
+
+static void give_back(const strata_core_services_t *core, void *p,
+                      size_t size) {
+  if (p)
+    core->alloc(core->core, p, size, 0);
+}
+
+static void nvml_free(scuda_nvml_t *n) {
+  const strata_core_services_t *core = n->core;
+  give_back(core, n->cards, n->cards_cap * sizeof *n->cards);
+  give_back(core, n, sizeof *n);
+}
+
 /* Enumerate the cards and their bus ids. */
 static int list_cards(scuda_nvml_t *n, const strata_core_services_t *core) {
   unsigned count = 0;
@@ -149,9 +169,12 @@ static int list_cards(scuda_nvml_t *n, const strata_core_services_t *core) {
               nvml_error(n, r));
     return STRATA_ENOTSUP;
   }
-  n->cards = calloc(count ? count : 1, sizeof *n->cards);
-  if (!n->cards)
+  n->cards_cap = count ? count : 1;
+  n->cards = zalloc(core, n->cards_cap * sizeof *n->cards);
+  if (!n->cards) {
+    n->cards_cap = 0;
     return STRATA_ENOMEM;
+  }
   for (unsigned i = 0; i < count; i++) {
     nvml_card_t *c = &n->cards[n->ncards];
     nvml_pci_head_t pci;
@@ -174,9 +197,10 @@ static bool api_complete(const nvml_api_t *a) {
 int scuda_nvml_open_named(const strata_core_services_t *core,
                           const char *soname, scuda_nvml_t **out) {
   *out = NULL;
-  scuda_nvml_t *n = calloc(1, sizeof *n);
+  scuda_nvml_t *n = zalloc(core, sizeof *n);
   if (!n)
     return STRATA_ENOMEM;
+  n->core = core;
   /* dlopen by the exact soname, never the unversioned development link:
    * the dynamic linker's own search (a library already loaded under that
    * soname, LD_LIBRARY_PATH, its cache) is where the driver puts it. */
@@ -184,7 +208,7 @@ int scuda_nvml_open_named(const strata_core_services_t *core,
   if (!n->lib) {
     core->log(core->core, STRATA_LOG_INFO,
               "NVML: %s not loaded: device health unknown", soname);
-    free(n);
+    nvml_free(n);
     return STRATA_ENOTSUP;
   }
   resolve_api(n->lib, &n->api);
@@ -208,8 +232,7 @@ int scuda_nvml_open_named(const strata_core_services_t *core,
   return STRATA_OK;
 fail:
   dlclose(n->lib);
-  free(n->cards);
-  free(n);
+  nvml_free(n);
   return rc;
 }
 
@@ -348,6 +371,5 @@ void scuda_nvml_close(scuda_nvml_t *n) {
     return;
   n->api.shutdown();
   dlclose(n->lib);
-  free(n->cards);
-  free(n);
+  nvml_free(n);
 }

@@ -16,7 +16,9 @@
  * Threads: the core's (init, probe, start, stop, fini on the owner; copies
  * and allocations from any thread), the workers (next() and launches) and
  * one completion thread per lane. CUDA's current device is per thread, so
- * every entry point that touches a card sets it first. */
+ * every entry point that touches a card sets it first; those the core
+ * calls on its own or the embedder's threads (memory, copies, prefetches)
+ * put the caller's back before they return. */
 #ifndef STRATA_SCUDA_H
 #define STRATA_SCUDA_H
 

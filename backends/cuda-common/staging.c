@@ -12,7 +12,6 @@
  * order they came, on a stream of its own. */
 #include "scuda.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 /* {=== Which copies ===} */
@@ -110,8 +109,18 @@ static void run_job(scuda_stager_t *s, scuda_stage_job_t *j) {
   const strata_core_services_t *core = d->b->core;
   bool in = j->op.src_dev == STRATA_BACKEND_HOST;
   cudaError_t e = ensure_buffers(s);
-  if (!e)
+  if (!e) {
     e = in ? stage_in(s, &j->op) : stage_out(s, &j->op);
+  } else if (!scuda_sticky(e)) {
+    /* No pinned memory to be had (a locked-memory limit): the copy goes
+     * as it is, CUDA staging it, on this thread. */
+    (void)cudaGetLastError();
+    e = cudaMemcpyAsync(j->op.dst, j->op.src, j->op.size,
+                        in ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost,
+                        s->stream);
+    if (!e)
+      e = cudaStreamSynchronize(s->stream);
+  }
   int rc = STRATA_OK;
   if (e) {
     (void)cudaGetLastError();
@@ -122,6 +131,11 @@ static void run_job(scuda_stager_t *s, scuda_stage_job_t *j) {
   core->copy_done(core->core, j->token, rc);
   if (scuda_sticky(e))
     scuda_fail_device(d, NULL, e, "a staged copy");
+}
+
+static void job_free(scuda_stager_t *s, scuda_stage_job_t *j) {
+  const strata_core_services_t *core = s->dev->b->core;
+  core->alloc(core->core, j, sizeof *j, 0);
 }
 
 static void *stager_main(void *arg) {
@@ -139,7 +153,7 @@ static void *stager_main(void *arg) {
       s->tail = NULL;
     pthread_mutex_unlock(&s->mu);
     run_job(s, j);
-    free(j);
+    job_free(s, j);
     pthread_mutex_lock(&s->mu);
   }
   pthread_mutex_unlock(&s->mu);
@@ -173,7 +187,8 @@ int scuda_stage_push(scuda_stager_t *s, const strata_backend_copy_t *op,
                      void *token) {
   if (!s->started)
     return STRATA_EBACKEND;
-  scuda_stage_job_t *j = malloc(sizeof *j);
+  const strata_core_services_t *core = s->dev->b->core;
+  scuda_stage_job_t *j = core->alloc(core->core, NULL, 0, sizeof *j);
   if (!j)
     return STRATA_ENOMEM;
   *j = (scuda_stage_job_t){.op = *op, .token = token};

@@ -139,6 +139,7 @@ static handles_t *handles_on(cudaStream_t stream) {
   handles_t *h = pthread_getspecific(handles_key);
   if (h && h->device != dev) {
     free_handles(h);
+    (void)pthread_setspecific(handles_key, NULL);
     (void)cudaSetDevice(dev);
     h = NULL;
   }

@@ -217,6 +217,7 @@ struct CUevent_st {
   pthread_cond_t cv;
   uint64_t recorded, done; /* records asked; records reached */
   int dev;                 /* card of the last record */
+  int made_on;             /* the card current when it was created */
   /* Stream operations naming it, not run yet; destroyed with some
    * pending, it is freed by the last of them, as the real runtime
    * releases an event destroyed while a stream still holds it. */
@@ -601,7 +602,7 @@ PUBLIC cudaError_t cudaEventCreateWithFlags(cudaEvent_t *out,
     return fail(out ? cudaErrorMemoryAllocation : cudaErrorInvalidValue);
   pthread_mutex_init(&ev->mu, NULL);
   pthread_cond_init(&ev->cv, NULL);
-  ev->dev = cur_dev;
+  ev->dev = ev->made_on = cur_dev;
   *out = ev;
   return cudaSuccess;
 }
@@ -626,7 +627,9 @@ PUBLIC cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t stream) {
   cudaError_t e = usable(stream_dev(stream));
   if (e)
     return e;
-  if (!ev)
+  /* An event belongs to the card current when it was made: the real
+   * runtime refuses to record it on another card's stream. */
+  if (!ev || ev->made_on != stream_dev(stream))
     return fail(cudaErrorInvalidResourceHandle);
   pthread_mutex_lock(&ev->mu);
   uint64_t gen = ++ev->recorded;
