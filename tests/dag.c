@@ -99,18 +99,21 @@ void test_dag_run_sequential(test_dag_t *g) {
   }
 }
 
-/* Create (owned) or register the buffers; owned ones get data's bytes. */
-static void make_buffers(test_dag_t *g, strata_runtime_t *rt, bool owned,
-                         strata_buffer_t *h) {
+/* Register or create the buffers; created ones get data's bytes. */
+static void make_buffers(test_dag_t *g, strata_runtime_t *rt,
+                         test_dag_memory_t memory, strata_buffer_t *h) {
   size_t size = g->words * sizeof(uint64_t);
   for (unsigned b = 0; b < g->nbuf; b++) {
     uint64_t *mine = g->data + (size_t)b * g->words;
-    if (!owned) {
+    if (memory == TEST_DAG_REGISTERED) {
       assert_int_equal(strata_buffer_register(rt, mine, size, &h[b]), 0);
       continue;
     }
     void *p;
-    assert_int_equal(strata_buffer_create(rt, size, &h[b]), 0);
+    assert_int_equal(memory == TEST_DAG_MANAGED
+                         ? strata_buffer_create_managed(rt, size, &h[b])
+                         : strata_buffer_create(rt, size, &h[b]),
+                     0);
     assert_int_equal(strata_buffer_acquire(rt, h[b], STRATA_W, &p), 0);
     memcpy(p, mine, size);
     assert_int_equal(strata_buffer_release(rt, h[b]), 0);
@@ -134,7 +137,7 @@ static void submit_all(test_dag_t *g, strata_runtime_t *rt, strata_kernel_t k,
 }
 
 void test_dag_run_and_check(test_dag_t *g, strata_runtime_t *rt,
-                            strata_kernel_t k, bool owned) {
+                            strata_kernel_t k, test_dag_memory_t memory) {
   strata_buffer_t *h = calloc(g->nbuf, sizeof *h);
   assert_non_null(h);
   uint64_t ran0 = 0, ran = 0, failed = 0;
@@ -143,7 +146,7 @@ void test_dag_run_and_check(test_dag_t *g, strata_runtime_t *rt,
     assert_int_equal(strata_device_stats(rt, d, &st), 0);
     ran0 += st.tasks_run;
   }
-  make_buffers(g, rt, owned, h);
+  make_buffers(g, rt, memory, h);
   submit_all(g, rt, k, h);
   assert_int_equal(strata_runtime_wait_all(rt), 0);
   for (int d = 0; d < strata_device_count(rt); d++) {
@@ -155,7 +158,7 @@ void test_dag_run_and_check(test_dag_t *g, strata_runtime_t *rt,
   assert_int_equal(failed, 0);
   size_t size = g->words * sizeof(uint64_t);
   for (unsigned b = 0; b < g->nbuf; b++) {
-    if (owned) {
+    if (memory != TEST_DAG_REGISTERED) {
       void *p;
       assert_int_equal(strata_buffer_acquire(rt, h[b], STRATA_R, &p), 0);
       memcpy(g->data + (size_t)b * g->words, p, size);

@@ -57,12 +57,21 @@ void test_dag_build(test_dag_t *g, unsigned nbuf, unsigned ntask,
 void test_dag_free(test_dag_t *g);
 /** Compute ref by running the tasks in order. */
 void test_dag_run_sequential(test_dag_t *g);
+/** Where a DAG's buffers live: registered (the test's memory), created
+ *  by the runtime (strata_buffer_create), or in shared managed memory
+ *  (strata_buffer_create_managed); the last two are filled and read back
+ *  through acquire. false and true read as the first two. */
+typedef enum test_dag_memory {
+  TEST_DAG_REGISTERED = 0,
+  TEST_DAG_OWNED = 1,
+  TEST_DAG_MANAGED = 2
+} test_dag_memory_t;
+
 /** Run the tasks on rt with kernel k (test_mix_kernel) over data, then
  *  assert that every task ran, none failed, and data equals ref byte for
- *  byte. With `owned`, the buffers are created by the runtime (filled and
- *  read back through acquire) instead of registered. */
+ *  byte, the buffers where `memory` says. */
 void test_dag_run_and_check(test_dag_t *g, strata_runtime_t *rt,
-                            strata_kernel_t k, bool owned);
+                            strata_kernel_t k, test_dag_memory_t memory);
 /** Build, replay and run a DAG of `ntask` mixes over `nbuf` buffers of
  *  `words` words (a quarter of them hot) with kernel k, allowing `reruns`
  *  tasks to run twice, and check it. */

@@ -228,6 +228,66 @@ static void test_abi3_managed_memory(void **state) {
   fx_destroy(&f);
 }
 
+/* strata_buffer_create_managed: one allocation (peer-a's managed_alloc),
+ * used in place on the card that offers managed memory (copy=gone: any
+ * copy through it would fail the card), moved there ahead of its tasks
+ * and back before the host reads it; a card without managed memory gets a
+ * copy, as of host memory. Freed with the buffer by the backend that
+ * made it. */
+static void test_abi3_shared_managed_buffer(void **state) {
+  (void)state;
+  fx_t f;
+  fx_create(&f, "peer-a,peer-b",
+            "peer-a:class=hbm,busid=" A_BUS ",managed=1,copy=gone"
+            ";peer-b:class=gddr,busid=" B_BUS);
+  enum { WORDS = 4096 };
+  strata_buffer_t buf;
+  assert_int_equal(
+      strata_buffer_create_managed(f.rt, WORDS * sizeof(uint64_t), &buf), 0);
+  uint64_t *p;
+  assert_int_equal(strata_buffer_acquire(f.rt, buf, STRATA_W, (void **)&p), 0);
+  for (size_t w = 0; w < WORDS; w++)
+    p[w] = 7;
+  assert_int_equal(strata_buffer_release(f.rt, buf), 0);
+  strata_kernel_t a = on_class(&f, "on-a", STRATA_CLASS_HBM);
+  strata_kernel_t b = on_class(&f, "on-b", STRATA_CLASS_GDDR);
+  run(&f, a, buf);
+  run(&f, a, buf);
+  assert_int_equal(strata_runtime_wait_all(f.rt), 0);
+  assert_int_equal(log_count(&f, "managed_prefetch 32768 to 0"), 1);
+  /* The host reads it where it is, once it is back. */
+  uint64_t *q;
+  assert_int_equal(strata_buffer_acquire(f.rt, buf, STRATA_R, (void **)&q), 0);
+  assert_ptr_equal(q, p);
+  for (size_t w = 0; w < WORDS; w++)
+    assert_int_equal(q[w], 7 + 2 * (w + 1));
+  assert_int_equal(strata_buffer_release(f.rt, buf), 0);
+  assert_int_equal(log_count(&f, "managed_prefetch 32768 to -1"), 1);
+  run(&f, b, buf); /* on the card without managed memory: a copy */
+  run(&f, a, buf); /* and back in place */
+  assert_int_equal(strata_runtime_wait_all(f.rt), 0);
+  assert_int_equal(strata_buffer_unregister(f.rt, buf), 0);
+  assert_int_equal(log_count(&f, "managed_prefetch 32768 to 0"), 2);
+  assert_int_equal(log_count(&f, "mem_free 32768"), 1); /* the allocation */
+  for (int d = 0; d < strata_device_count(f.rt); d++)
+    assert_int_equal(test_device_info(f.rt, d).failed, 0);
+  fx_destroy(&f);
+}
+
+/* Without a device that offers managed memory: refused, and said why. */
+static void test_abi3_managed_buffer_refused(void **state) {
+  (void)state;
+  fx_t f;
+  fx_create(&f, "peer-b", "peer-b:class=gddr,busid=" B_BUS);
+  strata_buffer_t buf;
+  assert_int_equal(strata_buffer_create_managed(f.rt, 4096, &buf),
+                   STRATA_ENOTSUP);
+  assert_true(test_log_has(&f.log, "a managed buffer needs a device that "
+                                   "offers managed memory"));
+  assert_int_equal(strata_buffer_create_managed(f.rt, 0, &buf), STRATA_EINVAL);
+  fx_destroy(&f);
+}
+
 /* {=== Health cache ===} */
 
 /* A backend whose health() blocks does not hold up submission, placement
@@ -276,6 +336,8 @@ int main(void) {
       cmocka_unit_test(test_abi3_half_path_is_none),
       cmocka_unit_test(test_abi3_pinned_tier_from_backend),
       cmocka_unit_test(test_abi3_managed_memory),
+      cmocka_unit_test(test_abi3_shared_managed_buffer),
+      cmocka_unit_test(test_abi3_managed_buffer_refused),
       cmocka_unit_test(test_abi3_health_cache_never_waits),
   };
   return cmocka_run_group_tests_name("abi3", tests, NULL, NULL);

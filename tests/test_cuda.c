@@ -350,6 +350,33 @@ static void test_cuda_managed_buffers(void **state) {
   cu_destroy(&m);
 }
 
+/* Buffers made with strata_buffer_create_managed: one cudaMallocManaged
+ * allocation each, used in place by the CPU and both cards; the runtime
+ * makes no copy at all, only prefetches, and the DAG's results are those
+ * of a sequential run. */
+static void test_cuda_shared_managed_buffers(void **state) {
+  cu_rt_t m;
+  cu_opts(&m, "h100,rtx4090", NULL);
+  cu_create(&m);
+  test_dag_t g;
+  test_dag_build(&g, 16, 300, 32, 5, 43);
+  test_dag_run_sequential(&g);
+  test_dag_run_and_check(&g, m.rt, test_register_mix(m.rt, mix_cuda),
+                         TEST_DAG_MANAGED);
+  test_dag_free(&g);
+  uint64_t prefetches = 0;
+  for (int d = 0; d < 2; d++) {
+    fakecuda_stats_t st;
+    assert_int_equal(fakecuda_stats(d, &st), 0);
+    assert_int_equal(st.h2d + st.d2h + st.d2d + st.peer_direct + st.peer_staged,
+                     0);
+    assert_true(st.hostfns > 0); /* the card ran some of the tasks */
+    prefetches += st.prefetches;
+  }
+  assert_true(prefetches > 0);
+  cu_destroy(&m);
+}
+
 static void test_cuda_pinned_host_memory(void **state) {
   cu_rt_t m;
   cu_opts(&m, "h100,rtx4090", NULL);
@@ -642,6 +669,7 @@ int main(void) {
       cmocka_unit_test(test_cuda_oversubscribed),
       cmocka_unit_test(test_cuda_works_in_flight),
       cmocka_unit_test(test_cuda_managed_buffers),
+      cmocka_unit_test(test_cuda_shared_managed_buffers),
       cmocka_unit_test(test_cuda_pinned_host_memory),
       cmocka_unit_test(test_cuda_pageable_copies_staged),
       cmocka_unit_test(test_cuda_failed_copies_retried),

@@ -58,6 +58,24 @@ STRATA_API int strata_buffer_get(const strata_runtime_t *rt,
 STRATA_API int strata_buffer_create(strata_runtime_t *rt, size_t size,
                                     strata_buffer_t *out) STRATA_WARN_UNUSED;
 
+/** Create a zero-filled buffer of `size` bytes in managed (unified)
+ *  memory: one allocation, from the backend of the first device that
+ *  offers managed memory (the CUDA backends: cudaMallocManaged), seen at
+ *  the same address by the host and by every device that offers managed
+ *  memory. Tasks on those devices use it in place: the runtime makes no
+ *  copy of it, and moves it ahead of a task to the device the task runs
+ *  on (a prefetch), and back to the host before the host reads it. Other
+ *  devices get copies, as of host memory. It counts once, against host
+ *  memory, and never spills. Read or write it from the application
+ *  through strata_buffer_acquire.
+ *  @return 0; STRATA_EINVAL (size 0); STRATA_ENOTSUP (no device offers
+ *          managed memory: logged); STRATA_ENOMEM; STRATA_ESHUTDOWN
+ *  @own    *out: caller, until strata_buffer_unregister (which frees it)
+ *  @thread any */
+STRATA_API int
+strata_buffer_create_managed(strata_runtime_t *rt, size_t size,
+                             strata_buffer_t *out) STRATA_WARN_UNUSED;
+
 /** Take the buffer into the application's hands: wait for the tasks
  *  submitted before that write it (mode R) or access it (mode W or RW),
  *  bring its latest data into host memory and return where it is. Tasks

@@ -125,6 +125,8 @@ void strata__memory_buffer_fini(strata_runtime_t *rt, strata__buffer_t *b) {
       n->used -= b->size;
     }
     pthread_mutex_unlock(&n->mu);
+  } else if (b->managed_by) {
+    strata__memory_managed_free(rt, b->managed_by, b->ptr, b->size);
   }
   strata__free(&rt->alloc, b->rep, rt->mem.nnodes * sizeof *b->rep);
   b->rep = NULL;

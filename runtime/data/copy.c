@@ -174,6 +174,22 @@ void strata__copy_issue(strata_runtime_t *rt, strata__mnode_t *dn, void *dst,
   if (c->op.src_dev == STRATA_BACKEND_FOREIGN)
     strata__strlcpy(c->op.src_busid, sn->dev->desc.pci_busid,
                     sizeof c->op.src_busid);
+  /* A shared managed buffer between two places that both use it in
+   * place: nothing to copy. Towards a device, it moves there ahead of the
+   * task; towards the host, back to host memory, through the backend of
+   * the device it comes from. */
+  if (dst == src) {
+    if (dn->kind != STRATA__NODE_DEVICE && sn->kind != STRATA__NODE_DEVICE) {
+      finish(c, STRATA_OK);
+      return;
+    }
+    c->prefetch = true;
+    c->dev = dn->kind == STRATA__NODE_DEVICE ? (int)dn->dev->bindex
+                                             : STRATA_BACKEND_HOST;
+    c->op.dst = dst;
+    attempt(c);
+    return;
+  }
   /* Managed memory is the host's too: fill it from host memory with the
    * CPU, then have the backend move it to the device ahead of the task;
    * read it back the same way, with the CPU (the pages follow it), once

@@ -171,6 +171,33 @@ int strata_buffer_create(strata_runtime_t *rt, size_t size,
   return STRATA_OK;
 }
 
+int strata_buffer_create_managed(strata_runtime_t *rt, size_t size,
+                                 strata_buffer_t *out) {
+  if (!rt || !out || !size)
+    return STRATA_EINVAL;
+  if (strata__runtime_shutting_down(rt))
+    return STRATA_ESHUTDOWN;
+  void *mem = NULL;
+  strata__device_t *by = NULL;
+  int rc = strata__memory_managed_alloc(rt, size, &mem, &by);
+  if (rc)
+    return rc;
+  /* Not owned: its host replica is the allocation itself, fixed (never
+   * spilled); the buffer's end gives it back to `by`'s backend. */
+  strata__buffer_t *b = buffer_new(rt, mem, size, false);
+  if (!b) {
+    strata__memory_managed_free(rt, by, mem, size);
+    return STRATA_ENOMEM;
+  }
+  b->managed_by = by;
+  if ((rc = strata__htable_add(&rt->buffers, &rt->alloc, b, &b->id))) {
+    strata__buffer_unref(rt, b); /* frees mem */
+    return rc;
+  }
+  out->id = b->id;
+  return STRATA_OK;
+}
+
 int strata__buffer_retire(strata_runtime_t *rt, strata__buffer_t *b) {
   /* The latest data goes home before the replicas are freed. */
   int rc = strata__memory_buffer_flush(rt, b);
@@ -179,7 +206,7 @@ int strata__buffer_retire(strata_runtime_t *rt, strata__buffer_t *b) {
                "unregistering [%p, +%zu): its latest data could not be "
                "brought home: %s",
                b->ptr, b->size, strata_strerror(rc));
-  if (!b->owned)
+  if (!b->owned && !b->managed_by)
     range_remove(rt, b);
   strata__buffer_unref(rt, b);
   return rc;

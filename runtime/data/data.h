@@ -40,7 +40,11 @@ typedef struct strata__buffer {
   /* Replicas (memory.h): one per memory node, guarded by mu; cv signals
    * the end of a copy into or out of one of them. */
   struct strata__replica *rep;
-  bool owned;          /* the runtime allocated the host memory */
+  bool owned; /* the runtime allocated the host memory */
+  /* strata_buffer_create_managed: the device whose backend allocated ptr
+   * (managed memory, visible to the host and every device that offers
+   * managed memory, whose replicas all alias it); else NULL. */
+  struct strata_device_handle *managed_by;
   bool lost;           /* its only valid copy was on a failed device (mu) */
   uint32_t prefetches; /* queued prefetch requests naming it (mu) */
   uint32_t writers;    /* running tasks, or the application, writing a

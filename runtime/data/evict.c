@@ -55,7 +55,9 @@ int strata__memory_tier(strata_runtime_t *rt, const strata__buffer_t *b,
 void strata__evict_free_replica(strata_runtime_t *rt, strata__mnode_t *n,
                                 strata__replica_t *r) {
   strata__lru_remove(n, r);
-  if (n->kind == STRATA__NODE_SPILL) {
+  if (replica_aliased(n, r)) {
+    /* The shared managed allocation: nothing of n's to give back. */
+  } else if (n->kind == STRATA__NODE_SPILL) {
     if (r->ptr) {
       strata__spill_remove(&rt->mem.files, (uintptr_t)r->ptr);
       n->used -= r->buf->size; /* n->mu held */
@@ -319,6 +321,17 @@ static int raw_alloc_making_room(strata_runtime_t *rt, strata__mnode_t *n,
   return rc;
 }
 
+/* A shared managed buffer on a device that uses it in place: its replica
+ * there is the allocation itself, outside the node's accounts and LRU
+ * (b->mu held). @return whether r is now that */
+static bool alias_managed(strata__buffer_t *b, strata__mnode_t *n,
+                          strata__replica_t *r) {
+  if (!b->managed_by || !strata__memory_aliases_managed(n))
+    return false;
+  r->ptr = b->ptr;
+  return true;
+}
+
 /* Give b memory on `node` if its replica there has none (b->mu held).
  * @return 0; STRATA_EAGAIN (no room now); STRATA_ENOMEM; STRATA_ENOSPC,
  *         STRATA_EIO (no room: spilling failed) */
@@ -327,6 +340,8 @@ int strata__evict_alloc_on(strata_runtime_t *rt, strata__buffer_t *b,
   strata__replica_t *r = &b->rep[node];
   strata__mnode_t *n = node_of(rt, node);
   if (r->ptr || fixed_host(b, node, rt) || n->kind == STRATA__NODE_SPILL)
+    return STRATA_OK;
+  if (alias_managed(b, n, r))
     return STRATA_OK;
   pthread_mutex_lock(&n->mu);
   void *p = strata__blockcache_take(n, b->size);
@@ -355,7 +370,7 @@ int strata__evict_alloc_prefetch(strata_runtime_t *rt, strata__buffer_t *b,
                                  int node) {
   strata__replica_t *r = &b->rep[node];
   strata__mnode_t *n = node_of(rt, node);
-  if (r->ptr)
+  if (r->ptr || alias_managed(b, n, r))
     return STRATA_OK;
   pthread_mutex_lock(&n->mu);
   void *p = strata__blockcache_take(n, b->size);

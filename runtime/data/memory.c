@@ -147,6 +147,49 @@ bool strata__memory_fits(strata_runtime_t *rt, int d, uint64_t bytes) {
   return !n->capacity || bytes <= n->capacity;
 }
 
+/* {=== Shared managed memory (strata_buffer_create_managed) ===} */
+
+bool strata__memory_aliases_managed(const strata__mnode_t *n) {
+  return n->kind == STRATA__NODE_DEVICE &&
+         (n->dev->desc.memory_kinds & STRATA_MEMORY_MANAGED);
+}
+
+int strata__memory_managed_alloc(strata_runtime_t *rt, size_t size, void **ptr,
+                                 strata__device_t **by) {
+  for (size_t i = 0; i < rt->ndevices; i++) {
+    strata__device_t *d = rt->devices[i];
+    if (!d->desc.own_memory ||
+        !(d->desc.memory_kinds & STRATA_MEMORY_MANAGED) ||
+        atomic_load(&d->failed))
+      continue;
+    int rc = d->backend->comp->managed_alloc(d->backend->state, d->bindex, size,
+                                             ptr);
+    if (rc)
+      return rc == STRATA_ENOMEM ? rc : STRATA_ENOMEM;
+    memset(*ptr, 0,
+           size); /* first touched by the host: its pages start there */
+    strata__mnode_t *h = rt->mem.nodes[rt->mem.host];
+    pthread_mutex_lock(&h->mu);
+    h->used += size;
+    pthread_mutex_unlock(&h->mu);
+    *by = d;
+    return STRATA_OK;
+  }
+  STRATA_LOG(&rt->log, STRATA_LOG_ERROR, STRATA__MEMORY_COMP,
+             "a managed buffer needs a device that offers managed memory "
+             "(a CUDA card); none here does");
+  return STRATA_ENOTSUP;
+}
+
+void strata__memory_managed_free(strata_runtime_t *rt, strata__device_t *by,
+                                 void *ptr, size_t size) {
+  by->backend->comp->managed_free(by->backend->state, by->bindex, ptr, size);
+  strata__mnode_t *h = rt->mem.nodes[rt->mem.host];
+  pthread_mutex_lock(&h->mu);
+  h->used -= size;
+  pthread_mutex_unlock(&h->mu);
+}
+
 /* {=== Public queries ===} */
 
 int strata_memory_node_count(const strata_runtime_t *rt) {

@@ -215,6 +215,18 @@ void strata__memory_buffer_fini(struct strata_runtime *rt,
                                 struct strata__buffer *b);
 
 /** The working set of a task: bytes of distinct buffers it accesses. */
+/** Allocate `size` zeroed bytes of managed memory from the first working
+ *  device that offers it, counted against host memory.
+ *  @param[out] by  the device whose backend allocated it (for the free)
+ *  @return 0; STRATA_ENOTSUP (no such device: logged); STRATA_ENOMEM
+ *  @thread any */
+int strata__memory_managed_alloc(struct strata_runtime *rt, size_t size,
+                                 void **ptr, struct strata_device_handle **by);
+/** Free what strata__memory_managed_alloc gave. @thread any */
+void strata__memory_managed_free(struct strata_runtime *rt,
+                                 struct strata_device_handle *by, void *ptr,
+                                 size_t size);
+
 uint64_t strata__memory_working_set(const struct strata__task *t);
 /** Can device `d`'s memory ever hold a working set of `bytes`? */
 bool strata__memory_fits(struct strata_runtime *rt, int d, uint64_t bytes);

@@ -45,6 +45,18 @@ static inline bool fixed_host(const strata__buffer_t *b, int node,
   return node == rt->mem.host && !b->owned;
 }
 
+/** Does node n use a shared managed buffer in place (a device offering
+ *  managed memory)? */
+bool strata__memory_aliases_managed(const strata__mnode_t *n);
+
+/* Is r, on node n, a shared managed buffer's memory itself (no block of
+ * n's, never counted, evicted or freed there)? */
+static inline bool replica_aliased(const strata__mnode_t *n,
+                                   const strata__replica_t *r) {
+  return r->buf->managed_by && n->kind == STRATA__NODE_DEVICE &&
+         r->ptr == r->buf->ptr;
+}
+
 /* Is a replica of b other than the one on `node` valid (b->mu held)? */
 static inline bool other_valid(const strata_runtime_t *rt,
                                const strata__buffer_t *b, int node) {

@@ -94,6 +94,12 @@ int strata__move_between(strata_runtime_t *rt, int dst, strata__replica_t *rd,
                          int src, strata__replica_t *rs, size_t size) {
   strata__mnode_t *dn = node_of(rt, dst), *sn = node_of(rt, src);
   int rc;
+  if (rd->ptr && rd->ptr == rs->ptr && dn->kind != STRATA__NODE_SPILL &&
+      sn->kind != STRATA__NODE_SPILL) {
+    /* A shared managed buffer: the same memory at both ends (no bytes
+     * cross a link: a prefetch at most). */
+    return strata__copy_sync(rt, dn, rd->ptr, sn, rs->ptr, size);
+  }
   if (strata__move_is_direct(rt, dst, src)) {
     if (host_like(dn) && host_like(sn)) {
       memcpy(rd->ptr, rs->ptr, size);
