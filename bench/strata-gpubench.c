@@ -14,7 +14,9 @@
  *   overlap  tasks each with its own input to copy and a kernel as long
  *            as the copy: with copies beside the kernels, the job takes
  *            about half the serial time (copy + kernel, each measured
- *            alone).
+ *            alone);
+ *   alloc    device memory through the core's block cache (pool=core, the
+ *            default) against CUDA's stream-ordered pool (pool=stream).
  * One JSON line per figure on stdout. The first card only
  * (CUDA_VISIBLE_DEVICES=0 unless set). Exit 77 without a card. */
 #include "config.h"
@@ -77,12 +79,13 @@ static int k_spin(const strata_kernel_call_t *c) {
   return bench_spin_launch(spin_cycles, c->stream) ? STRATA_EBACKEND : 0;
 }
 
-static int start(strata_runtime_t **rt) {
+static int start(strata_runtime_t **rt, const char *backend_options) {
   strata_runtime_opts_t o;
   strata_runtime_opts_init(&o);
   o.log = log_stderr;
   o.log_level = STRATA_LOG_WARN;
   o.backends = "cuda-hbm,cuda-gddr";
+  o.backend_options = backend_options;
   /* The build tree's backends, unless told (a copied tree elsewhere). */
   const char *path = getenv("STRATA_BACKEND_PATH");
   o.backend_path = path && *path ? path : STRATA_BUILD_BACKENDS;
@@ -368,10 +371,51 @@ static int bench_overlap(strata_runtime_t *rt, size_t size, int ntasks) {
   return 0;
 }
 
+/* {=== alloc ===} */
+
+/* Device memory through the core's block cache (pool=core) or CUDA's
+ * stream-ordered pool (pool=stream): tasks each writing a fresh buffer of
+ * one of seven sizes, so that the core's exact-size cache and the pool's
+ * reuse across sizes both have their chance. */
+static int alloc_run(const char *pool, int ntasks, double *us_per_task) {
+  char options[96];
+  snprintf(options, sizeof options, "cuda-hbm:pool=%s;cuda-gddr:pool=%s", pool,
+           pool);
+  strata_runtime_t *rt;
+  if (start(&rt, options))
+    return 1;
+  strata_kernel_t none;
+  STRATA_OR_FAIL(cuda_kernel(rt, "nothing", k_nothing, &none));
+  const strata_access_mode_t w[] = {STRATA_W};
+  uint64_t t0 = now_ns();
+  for (int i = 0; i < ntasks; i++) {
+    strata_buffer_t b;
+    STRATA_OR_FAIL(
+        strata_buffer_create(rt, (size_t)(64 << 10) * (1 + i % 7), &b));
+    if (task(rt, none, &b, w, 1, NULL, 0, false))
+      return 1;
+    STRATA_OR_FAIL(strata_buffer_unregister(rt, b));
+  }
+  STRATA_OR_FAIL(strata_runtime_wait_all(rt));
+  *us_per_task = (double)(now_ns() - t0) * 1e-3 / ntasks;
+  STRATA_OR_FAIL(strata_runtime_destroy(rt));
+  return 0;
+}
+
+static int bench_alloc(int ntasks) {
+  double core = 0, stream = 0;
+  if (alloc_run("core", ntasks, &core) || alloc_run("stream", ntasks, &stream))
+    return 1;
+  printf("{\"bench\":\"alloc\",\"tasks\":%d,\"core_us_per_task\":%.2f,"
+         "\"stream_us_per_task\":%.2f,\"stream_over_core\":%.3f}\n",
+         ntasks, core, stream, core > 0 ? stream / core : 0);
+  return 0;
+}
+
 /* {=== main ===} */
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: " PROG " [copy|gemm|empty|overlap|all] [--quick]\n"
+  fprintf(f, "usage: " PROG " [copy|gemm|empty|overlap|alloc|all] [--quick]\n"
              "  --quick  smaller sizes (a check that it runs, not figures)\n");
 }
 
@@ -386,7 +430,7 @@ int main(int argc, char **argv) {
       return 0;
     } else if (!strcmp(argv[i], "copy") || !strcmp(argv[i], "gemm") ||
                !strcmp(argv[i], "empty") || !strcmp(argv[i], "overlap") ||
-               !strcmp(argv[i], "all"))
+               !strcmp(argv[i], "alloc") || !strcmp(argv[i], "all"))
       what = argv[i];
     else {
       usage(stderr);
@@ -400,7 +444,7 @@ int main(int argc, char **argv) {
     return 77;
   }
   strata_runtime_t *rt;
-  if (start(&rt))
+  if (start(&rt, NULL))
     return 1;
   bool all = !strcmp(what, "all");
   int rc = 0;
@@ -416,5 +460,7 @@ int main(int argc, char **argv) {
   else if (!rc && (all || !strcmp(what, "gemm")))
     fprintf(stderr, PROG ": gemm skipped: %s\n", scuk_blas_error());
   int drc = strata_runtime_destroy(rt);
+  if (!rc && !drc && (all || !strcmp(what, "alloc")))
+    rc = bench_alloc(quick ? 200 : 5000);
   return rc || drc ? 1 : 0;
 }

@@ -275,9 +275,11 @@ static void test_cuda_override_by_busid(void **state) {
 
 static void test_cuda_bad_options_refused(void **state) {
   const char *bad[] = {"cuda-gddr:class=0=ddr", "cuda-gddr:class=0=gddr+",
-                       "cuda-gddr:workers=0", "cuda-gddr:depth=many"};
+                       "cuda-gddr:workers=0", "cuda-gddr:depth=many",
+                       "cuda-gddr:pool=cuda"};
   const char *said[] = {"'ddr' is not a class", "option class: position",
-                        "option workers=0", "option depth=many"};
+                        "option workers=0", "option depth=many",
+                        "option pool=cuda: expected core or stream"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     cu_rt_t m;
     cu_opts(&m, "rtx4090", bad[i]);
@@ -408,6 +410,26 @@ static void test_cuda_pageable_copies_staged(void **state) {
     d2h += st.d2h;
   }
   assert_true(h2d >= 3 && d2h >= 3); /* a copy is three chunks */
+  cu_destroy(&m);
+}
+
+/* pool=stream: device blocks come from CUDA's stream-ordered pool, and the
+ * core gives every block back at once (the backend's pool caches). */
+static void test_cuda_stream_ordered_pool(void **state) {
+  cu_rt_t m;
+  cu_opts(&m, "h100", "cuda-hbm:pool=stream");
+  m.o.backends = m.o.required_backends = "cuda-hbm";
+  m.o.device_bytes = 8 * 512;
+  cu_create(&m);
+  run_dag(m.rt, 24, 200, 64, 47, 0);
+  fakecuda_stats_t st;
+  assert_int_equal(fakecuda_stats(0, &st), 0);
+  assert_true(st.pool_allocs > 0);
+  assert_int_equal(st.pool_allocs, st.mallocs);
+  strata_memory_node_info_t ni = {.struct_size = sizeof ni};
+  int node = test_device_info(m.rt, 0).memory_node;
+  assert_int_equal(strata_memory_node_info(m.rt, node, &ni), 0);
+  assert_int_equal(ni.cached, 0); /* nothing kept by the core */
   cu_destroy(&m);
 }
 
@@ -672,6 +694,7 @@ int main(void) {
       cmocka_unit_test(test_cuda_shared_managed_buffers),
       cmocka_unit_test(test_cuda_pinned_host_memory),
       cmocka_unit_test(test_cuda_pageable_copies_staged),
+      cmocka_unit_test(test_cuda_stream_ordered_pool),
       cmocka_unit_test(test_cuda_failed_copies_retried),
       cmocka_unit_test(test_cuda_out_of_memory_evicts),
       cmocka_unit_test(test_cuda_sticky_error_moves_work),

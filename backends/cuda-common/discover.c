@@ -244,7 +244,11 @@ static void describe(scuda_backend_t *b, scuda_device_t *d,
   if (attr(d->ordinal, cudaDevAttrManagedMemory) &&
       attr(d->ordinal, cudaDevAttrConcurrentManagedAccess))
     f->memory_kinds |= STRATA_MEMORY_MANAGED;
-  f->memory_pool = 0; /* the core's block cache: see memory.c */
+  /* The core's block cache (memory.c), or CUDA's stream-ordered pool
+   * where asked for and the card has one. */
+  d->stream_pool =
+      b->stream_pool && attr(d->ordinal, cudaDevAttrMemoryPoolsSupported);
+  f->memory_pool = d->stream_pool;
   f->ecc = attr(d->ordinal, cudaDevAttrEccEnabled) ? 1 : 0;
   f->cc_major = p->major;
   f->cc_minor = p->minor;
@@ -297,6 +301,24 @@ static int claim(scuda_backend_t *b, const char *classes, int ordinal,
   return STRATA_OK;
 }
 
+/* The "pool" option: "core" (the core's block cache in front of
+ * cudaMalloc, the default) or "stream" (CUDA's stream-ordered pool).
+ * @return 0; STRATA_EINVAL (logged) */
+static int read_pool(scuda_backend_t *b) {
+  char buf[16];
+  int rc = b->core->option(b->core->core, "pool", buf, sizeof buf);
+  b->stream_pool = false;
+  if (rc == STRATA_ENOENT || (rc == STRATA_OK && !strcmp(buf, "core")))
+    return STRATA_OK;
+  if (rc == STRATA_OK && !strcmp(buf, "stream")) {
+    b->stream_pool = true;
+    return STRATA_OK;
+  }
+  scuda_log(b, STRATA_LOG_ERROR, "option pool=%s: expected core or stream",
+            rc ? "(too long)" : buf);
+  return STRATA_EINVAL;
+}
+
 int scuda_discover(scuda_backend_t *b) {
   char classes[512] = "";
   int rc = b->core->option(b->core->core, "class", classes, sizeof classes);
@@ -309,7 +331,8 @@ int scuda_discover(scuda_backend_t *b) {
       (rc = read_count(b, "workers", SCUDA_WORKERS_DEFAULT, SCUDA_WORKERS_MAX,
                        &b->nworkers)) ||
       (rc = read_count(b, "depth", SCUDA_DEPTH_DEFAULT, SCUDA_DEPTH_MAX,
-                       &b->depth)))
+                       &b->depth)) ||
+      (rc = read_pool(b)))
     return rc;
   int ncuda = 0;
   cudaError_t e = cudaGetDeviceCount(&ncuda);

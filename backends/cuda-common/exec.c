@@ -251,7 +251,7 @@ static int start_device(scuda_device_t *d) {
   int rc;
   if ((rc = scuda_lane_start(&d->h2d, d, "h2d")) ||
       (rc = scuda_lane_start(&d->d2h, d, "d2h")) ||
-      (rc = scuda_stager_start(&d->stager, d)))
+      (rc = scuda_stager_start(&d->stager, d)) || (rc = scuda_pool_start(d)))
     return rc;
   enable_peers(d);
   d->nworkers = d->b->nworkers;
@@ -292,6 +292,7 @@ void scuda_stop_workers(scuda_backend_t *b) {
     scuda_lane_stop(&d->h2d);
     scuda_lane_stop(&d->d2h);
     scuda_stager_stop(&d->stager);
+    scuda_pool_stop(d);
     scuda_fail_device_join(d);
   }
 }

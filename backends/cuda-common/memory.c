@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* backends/cuda-common/memory.c: device, pinned and managed memory, and
  * copies. The core keeps the accounts (capacity, eviction, device_bytes)
- * and caches freed device blocks itself (memory_pool 0): cudaMalloc and
- * cudaFree synchronise the card, and an exact-size cache in front of them
- * keeps both off the path of a steady workload, as a stream-ordered pool
- * would, without tying a block to the stream that freed it.
+ * and, by default, caches freed device blocks itself (memory_pool 0):
+ * cudaMalloc and cudaFree synchronise the card, and an exact-size cache in
+ * front of them keeps both off the path of a steady workload. pool=stream
+ * takes blocks from CUDA's stream-ordered pool instead (memory_pool 1),
+ * which reuses memory across sizes.
  *
  * Copies go on the destination card's h2d lane (host to device, and
  * between cards: the destination's side makes a peer copy) or the source
@@ -67,6 +68,47 @@ static int complete_on(scuda_lane_t *lane, void *token) {
 
 /* {=== Device memory ===} */
 
+/* With pool=stream, blocks come from the card's stream-ordered pool on a
+ * stream of their own: an allocation is waited for there (the pool
+ * answers from memory it keeps, without the device-wide synchronisation
+ * of cudaMalloc), so the block is ready for any stream; a free is queued
+ * there, the core freeing only blocks no work uses any more. */
+int scuda_pool_start(scuda_device_t *d) {
+  if (!d->stream_pool)
+    return STRATA_OK;
+  cudaMemPool_t pool;
+  uint64_t keep = UINT64_MAX; /* freed memory stays in the pool */
+  cudaError_t e = cudaSetDevice(d->ordinal);
+  if (!e)
+    e = cudaStreamCreateWithFlags(&d->alloc_stream, cudaStreamNonBlocking);
+  if (!e)
+    e = cudaDeviceGetDefaultMemPool(&pool, d->ordinal);
+  if (!e)
+    e = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+  return scuda_status(d->b, e, "setting up the stream-ordered pool");
+}
+
+void scuda_pool_stop(scuda_device_t *d) {
+  if (d->alloc_stream) {
+    (void)cudaSetDevice(d->ordinal);
+    (void)cudaStreamSynchronize(d->alloc_stream);
+    (void)cudaStreamDestroy(d->alloc_stream);
+    (void)cudaGetLastError();
+    d->alloc_stream = NULL;
+  }
+}
+
+static cudaError_t device_alloc(scuda_device_t *d, size_t size, void **ptr) {
+  if (!d->alloc_stream)
+    return cudaMalloc(ptr, size);
+  cudaError_t e = cudaMallocAsync(ptr, size, d->alloc_stream);
+  return e ? e : cudaStreamSynchronize(d->alloc_stream);
+}
+
+static cudaError_t device_free(scuda_device_t *d, void *ptr) {
+  return d->alloc_stream ? cudaFreeAsync(ptr, d->alloc_stream) : cudaFree(ptr);
+}
+
 int scuda_mem_alloc(void *state, unsigned dev, size_t size, void **ptr) {
   scuda_backend_t *b = of(state);
   if (!valid_dev(b, (int)dev))
@@ -74,7 +116,7 @@ int scuda_mem_alloc(void *state, unsigned dev, size_t size, void **ptr) {
   int was = current_device();
   cudaError_t e = set_device(b, dev);
   if (e == cudaSuccess)
-    e = cudaMalloc(ptr, size);
+    e = device_alloc(&b->devs[dev], size, ptr);
   restore_device(was);
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
@@ -91,7 +133,7 @@ void scuda_mem_free(void *state, unsigned dev, void *ptr, size_t size) {
   int was = current_device();
   cudaError_t e = set_device(b, dev);
   if (e == cudaSuccess)
-    e = cudaFree(ptr);
+    e = device_free(&b->devs[dev], ptr);
   restore_device(was);
   /* A lost card frees nothing: the process's context is gone with it. */
   if (e != cudaSuccess && !scuda_sticky(e))

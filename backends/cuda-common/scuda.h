@@ -116,8 +116,10 @@ struct scuda_device {
   atomic_bool reporting; /* reporter started, not joined */
   scuda_worker_t workers[SCUDA_WORKERS_MAX];
   unsigned nworkers;
-  scuda_lane_t h2d, d2h; /* copy lanes (device to device: h2d) */
-  scuda_stager_t stager; /* copies to or from pageable memory */
+  scuda_lane_t h2d, d2h;     /* copy lanes (device to device: h2d) */
+  scuda_stager_t stager;     /* copies to or from pageable memory */
+  bool stream_pool;          /* device memory from CUDA's stream-ordered pool */
+  cudaStream_t alloc_stream; /* its allocations and frees (stream_pool) */
   strata_backend_peer_t peers[SCUDA_DEVICES_MAX];
 };
 
@@ -127,6 +129,7 @@ struct scuda_backend {
   const char *name;            /* "cuda-hbm" */
   strata_device_class_t klass; /* what this plugin claims */
   unsigned nworkers, depth;    /* options */
+  bool stream_pool;            /* option pool=stream */
   scuda_nvml_t *nvml;          /* NULL: health unknown */
   strata_backend_device_t facts[SCUDA_DEVICES_MAX];
   scuda_device_t devs[SCUDA_DEVICES_MAX];
@@ -168,6 +171,13 @@ void scuda_log(scuda_backend_t *b, strata_log_level_t level, const char *fmt,
 int scuda_discover(scuda_backend_t *b);
 
 /* {=== exec.c ===} */
+
+/** Set up d's stream-ordered pool (pool=stream): its allocation stream,
+ *  and a release threshold that keeps freed memory in the pool.
+ *  @return 0; STRATA_E*  @thread owner */
+int scuda_pool_start(scuda_device_t *d);
+/** Give d's pool stream back. @thread owner */
+void scuda_pool_stop(scuda_device_t *d);
 
 /** Start a lane on device d's current stream setup. @return 0; STRATA_E*
  *  @thread owner */

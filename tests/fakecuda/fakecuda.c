@@ -55,7 +55,7 @@ typedef struct fake_dev {
   atomic_uint busy;               /* streams running an operation now */
   struct {
     atomic_ullong h2d, d2h, d2d, peer_direct, peer_staged, pageable, hostfns,
-        prefetches, mallocs, frees;
+        prefetches, mallocs, frees, pool_allocs;
     atomic_uint max_busy;
   } n;
 } fake_dev_t;
@@ -930,6 +930,51 @@ PUBLIC cudaError_t cudaFree(void *p) {
   return free_kind(p, BLOCK_DEVICE);
 }
 
+/* {=== The stream-ordered pool ===} */
+
+/* Blocks from the pool are device blocks like cudaMalloc's; a free waits
+ * for what the stream has queued before it, as the pool's reuse does. */
+PUBLIC cudaError_t cudaMallocAsync(void **out, size_t size,
+                                   cudaStream_t stream) {
+  cudaError_t e = usable(stream_dev(stream));
+  if (e)
+    return e;
+  if (stream_dev(stream) != cur_dev)
+    return fail(cudaErrorInvalidValue); /* what this fake supports */
+  if ((e = cudaMalloc(out, size)))
+    return e;
+  atomic_fetch_add(&G.dev[cur_dev].n.pool_allocs, 1);
+  return cudaSuccess;
+}
+
+PUBLIC cudaError_t cudaFreeAsync(void *p, cudaStream_t stream) {
+  cudaError_t e = usable(stream_dev(stream));
+  fake_stream_t *s = resolve(stream);
+  if (!e && s)
+    stream_drain(s);
+  return e ? (cudaFree(p), e) : cudaFree(p);
+}
+
+static uint64_t pool_threshold[MAX_DEVICES];
+
+PUBLIC cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *pool, int dev) {
+  cudaError_t e = usable(dev);
+  if (e)
+    return e;
+  *pool = (cudaMemPool_t)&pool_threshold[dev];
+  return cudaSuccess;
+}
+
+PUBLIC cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool,
+                                           enum cudaMemPoolAttr attr,
+                                           void *value) {
+  if (!pool || !value)
+    return fail(cudaErrorInvalidValue);
+  if (attr == cudaMemPoolAttrReleaseThreshold)
+    *(uint64_t *)pool = *(uint64_t *)value;
+  return cudaSuccess;
+}
+
 /* Host memory the fake maps itself: pinned and managed blocks. */
 static cudaError_t map_host(void **out, size_t size, enum block_kind kind) {
   cudaError_t e = ready();
@@ -1199,6 +1244,7 @@ PUBLIC int fakecuda_stats(int dev, fakecuda_stats_t *out) {
                             .hostfns = atomic_load(&d->n.hostfns),
                             .prefetches = atomic_load(&d->n.prefetches),
                             .mallocs = atomic_load(&d->n.mallocs),
+                            .pool_allocs = atomic_load(&d->n.pool_allocs),
                             .frees = atomic_load(&d->n.frees),
                             .max_streams_busy = atomic_load(&d->n.max_busy)};
   pthread_mutex_lock(&G.mu);

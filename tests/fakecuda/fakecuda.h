@@ -35,6 +35,7 @@ typedef struct fakecuda_stats {
   uint64_t hostfns;          /* host functions run (test kernels) */
   uint64_t prefetches;       /* managed ranges moved to this card */
   uint64_t mallocs, frees;   /* cudaMalloc / cudaFree that succeeded */
+  uint64_t pool_allocs;      /* of the mallocs, cudaMallocAsync\'s */
   uint64_t bytes_live;       /* device memory allocated now */
   uint32_t max_streams_busy; /* most streams of the card running an
                                 operation at the same moment */
