@@ -220,7 +220,9 @@ static void peer_facts(scuda_backend_t *b, scuda_device_t *d,
     lowercase(busid);
     strata_backend_peer_t *p = &d->peers[f->npeers++];
     copy_text(p->busid, sizeof p->busid, busid);
-    p->bandwidth = 0; /* unknown: NVLink and PCIe switches differ */
+    /* Unknown: the core takes the slower host link of the two, which is
+     * right over PCIe; NVLink, faster, is not told apart yet. */
+    p->bandwidth = 0;
   }
   f->peers = f->npeers ? d->peers : NULL;
 }
