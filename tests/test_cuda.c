@@ -601,6 +601,35 @@ static void test_cuda_health_older_struct(void **state) {
   cu_destroy(&m);
 }
 
+/* A policy reads what NVML says: the card at 93% utilisation, with memory
+ * in use and no ECC to count (the consumer card), takes every task. */
+static void test_cuda_policy_reads_health(void **state) {
+  char dir[512];
+  test_tmpdir(dir, sizeof dir, "cuda-policy");
+  cu_rt_t m;
+  cu_opts(&m, "h100,rtx4090", NULL);
+  m.o.health_period_ms = -1;
+  m.o.policy = test_write_file(
+      dir, "busy.lua",
+      "function place(task, machine)\n"
+      "  for _, d in ipairs(machine.devices) do\n"
+      "    if d.utilisation and d.utilisation > 0.9 and d.memory_used and\n"
+      "       d.memory_used > 0 and d.ecc_errors == nil then return d end\n"
+      "    if d.ecc_errors and d.ecc_errors ~= 0 then error('ecc') end\n"
+      "  end\n"
+      "  error('no card answered')\n"
+      "end\n");
+  cu_create(&m);
+  assert_int_equal(strata_health_check(m.rt), 0);
+  run_dag(m.rt, 8, 60, 16, 53, 0);
+  strata_device_stats_t st = {.struct_size = sizeof st};
+  assert_int_equal(strata_device_stats(m.rt, device_of(m.rt, "cuda-gddr"), &st),
+                   0);
+  assert_int_equal(st.tasks_run, 60);
+  cu_destroy(&m);
+  test_tmpdir_remove(dir);
+}
+
 /* {=== NVML without a driver ===} */
 
 static test_log_t *nvml_log;
@@ -701,6 +730,7 @@ int main(void) {
       cmocka_unit_test(test_cuda_kernel_launch_fails_task),
       cmocka_unit_test(test_cuda_health_from_nvml),
       cmocka_unit_test(test_cuda_health_older_struct),
+      cmocka_unit_test(test_cuda_policy_reads_health),
   };
   return test_run_group(tests, sizeof tests / sizeof *tests, NULL);
 }

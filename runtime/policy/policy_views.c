@@ -301,8 +301,24 @@ static void push_health(lua_State *L, const strata_runtime_t *rt, int d,
     lua_pushnumber(L, h.power_w);
   else if (!strcmp(k, "throttled") && h.throttled >= 0)
     lua_pushboolean(L, h.throttled);
+  else if (!strcmp(k, "utilisation") && h.utilisation >= 0)
+    lua_pushnumber(L, h.utilisation);
+  else if (!strcmp(k, "memory_used") && h.memory_used_bytes >= 0)
+    lua_pushinteger(L, (lua_Integer)h.memory_used_bytes);
+  else if (!strcmp(k, "ecc_errors") && h.ecc_uncorrected >= 0)
+    lua_pushinteger(L, (lua_Integer)h.ecc_uncorrected);
   else
     lua_pushnil(L);
+}
+
+static bool health_key(const char *k) {
+  static const char *const keys[] = {"temperature", "power",
+                                     "throttled",   "utilisation",
+                                     "memory_used", "ecc_errors"};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+    if (!strcmp(k, keys[i]))
+      return true;
+  return false;
 }
 
 /* The fields that never change, set once in each device view's table
@@ -368,8 +384,7 @@ static int device_index(lua_State *L) {
     lua_pushinteger(L, (lua_Integer)free_bytes(rt, d));
   else if (!strcmp(k, "failed"))
     lua_pushboolean(L, atomic_load(&dev->failed));
-  else if (!strcmp(k, "temperature") || !strcmp(k, "power") ||
-           !strcmp(k, "throttled"))
+  else if (health_key(k))
     push_health(L, rt, d, k);
   else
     lua_pushnil(L);
