@@ -121,6 +121,15 @@ static void test_abi3_cross_backend_peer_copy(void **state) {
   assert_int_equal(ia.pcie_width, 16);
   assert_true(test_log_has(&f.log, "direct path peer-a-card (peer-a) -> "
                                    "peer-b-card (peer-b), 50.0 GB/s"));
+  /* The matrix, as the C API shows it. */
+  double bw = -1;
+  assert_int_equal(strata_device_peer(f.rt, b, a, &bw), 1);
+  assert_true(bw == 50e9);
+  assert_int_equal(strata_device_peer(f.rt, a, b, NULL), 1);
+  assert_int_equal(strata_device_peer(f.rt, a, a, &bw), 0);
+  assert_true(bw == 0);
+  assert_int_equal(strata_device_peer(f.rt, a, 9, NULL), STRATA_ERANGE);
+  assert_int_equal(strata_device_peer(NULL, a, b, NULL), STRATA_EINVAL);
   enum { WORDS = 8192 };
   static uint64_t data[WORDS];
   memset(data, 0, sizeof data);

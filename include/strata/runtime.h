@@ -284,6 +284,15 @@ STRATA_API int strata_device_count(const strata_runtime_t *rt);
 STRATA_API int strata_device_info(const strata_runtime_t *rt, int index,
                                   strata_device_info_t *out);
 
+/** Is device src's memory copied straight into device dst's (a peer path:
+ *  each lists the other, of the same backend or not), and how fast?
+ *  @param[out] bytes_per_s  the path's bandwidth, 0 unknown (may be NULL)
+ *  @return 1 direct; 0 not (copies go through host memory); STRATA_EINVAL
+ *          (rt NULL); STRATA_ERANGE (no such device)
+ *  @thread any */
+STRATA_API int strata_device_peer(const strata_runtime_t *rt, int dst, int src,
+                                  double *bytes_per_s);
+
 /** Read the counters of device `index` (each one is read atomically; the
  *  set is not a snapshot).
  *  @return 0; STRATA_ERANGE; STRATA_EINVAL (struct_size holds no field)

@@ -108,3 +108,16 @@ bool strata__peers_best(const strata_runtime_t *rt, int dst, double *bw) {
     }
   return any;
 }
+
+int strata_device_peer(const strata_runtime_t *rt, int dst, int src,
+                       double *bytes_per_s) {
+  if (!rt)
+    return STRATA_EINVAL;
+  if (dst < 0 || src < 0 || dst >= (int)rt->ndevices ||
+      src >= (int)rt->ndevices)
+    return STRATA_ERANGE;
+  bool direct = strata__peers_direct(rt, dst, src);
+  if (bytes_per_s)
+    *bytes_per_s = direct ? strata__peers_bandwidth(rt, dst, src) : 0;
+  return direct;
+}
