@@ -542,7 +542,7 @@ static void test_cuda_health_from_nvml(void **state) {
   strata_health_t h = health_of(m.rt, device_of(m.rt, "cuda-hbm"));
   strata_health_t g = health_of(m.rt, device_of(m.rt, "cuda-gddr"));
   assert_true(h.temperature_c == 41 && g.temperature_c == 67);
-  assert_true(h.power_w == 312.5 && g.power_w == 287.25);
+  assert_true(h.power_w == 98.5 && g.power_w == 287.25);
   assert_true(h.utilisation == 0.37 && g.utilisation == 0.93);
   assert_int_equal(h.ecc_mode, 1);
   assert_int_equal(h.ecc_corrected, 0);

@@ -50,6 +50,7 @@ typedef struct fake_dev {
   atomic_int sticky; /* the card's sticky error; 0 none */
   atomic_long copy_fail, oom, sticky_after, op_delay_us;
   atomic_long memory_limit;       /* bytes the card really has; 0: all */
+  unsigned bus;                   /* its PCI bus: 0000:<bus>:00.0 */
   bool peer_enabled[MAX_DEVICES]; /* under G.mu */
   fake_stream_t *legacy;          /* the default stream, made on demand */
   atomic_uint busy;               /* streams running an operation now */
@@ -106,8 +107,20 @@ static void read_devices(void) {
       return;
     }
     G.dev[G.ndev].p = p;
+    G.dev[G.ndev].bus = 0x10 + (unsigned)G.ndev;
     atomic_init(&G.dev[G.ndev].sticky_after, -1);
     G.ndev++;
+  }
+  /* FAKECUDA_BUSES ("3b,af"): the cards' PCI buses, in hex, to match an
+   * hwloc XML machine; else 0x10, 0x11, ... */
+  const char *buses = getenv("FAKECUDA_BUSES");
+  for (int d = 0; buses && *buses && d < G.ndev; d++) {
+    char *end;
+    unsigned long bus = strtoul(buses, &end, 16);
+    if (end == buses || bus > 0xff)
+      break;
+    G.dev[d].bus = (unsigned)bus;
+    buses = *end == ',' ? end + 1 : end;
   }
 }
 
@@ -700,7 +713,7 @@ PUBLIC cudaError_t cudaDeviceSynchronize(void) {
 }
 
 static void busid_of(int dev, char *buf, size_t len) {
-  snprintf(buf, len, "0000:%02x:00.0", 0x10 + dev);
+  snprintf(buf, len, "0000:%02x:00.0", G.dev[dev].bus);
 }
 
 PUBLIC cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop,
@@ -722,7 +735,7 @@ PUBLIC cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop,
   prop->multiProcessorCount = p->sms;
   prop->memoryBusWidth = p->bus_width;
   prop->ECCEnabled = p->ecc;
-  prop->pciBusID = 0x10 + dev;
+  prop->pciBusID = (int)G.dev[dev].bus;
   prop->managedMemory = 1;
   prop->concurrentManagedAccess = 1;
   return cudaSuccess;
@@ -759,7 +772,7 @@ PUBLIC cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr,
     *value = p->mem_clock_khz;
     break;
   case cudaDevAttrPciBusId:
-    *value = 0x10 + dev;
+    *value = (int)G.dev[dev].bus;
     break;
   case cudaDevAttrPciDomainId:
   case cudaDevAttrPciDeviceId:
@@ -796,7 +809,7 @@ PUBLIC cudaError_t cudaDeviceGetByPCIBusId(int *dev, const char *busid) {
   if (!busid || sscanf(busid, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) != 4)
     return fail(cudaErrorInvalidValue);
   for (int d = 0; d < G.ndev; d++)
-    if (dom == 0 && bus == (unsigned)(0x10 + d) && slot == 0 && fn == 0) {
+    if (dom == 0 && bus == G.dev[d].bus && slot == 0 && fn == 0) {
       *dev = d;
       return cudaSuccess;
     }

@@ -6,7 +6,9 @@
  * HBM3, 80 GB, ECC, compute capability 9.0) and "rtx4090" (384-bit GDDR6X,
  * 24 GB, no ECC, 8.9); unset or "none": the driver is missing
  * (cudaGetDeviceCount answers cudaErrorInsufficientDriver, as on a machine
- * with the toolkit and no GPU). Device i has the PCI bus id 0000:(10+i):00.0.
+ * with the toolkit and no GPU). Device i has the PCI bus id 0000:(10+i):00.0,
+ * or the buses FAKECUDA_BUSES lists in hex ("3b,af"), to match the GPUs of
+ * an hwloc XML machine.
  * Cards of the same preset reach each other peer to peer; an h100 and an
  * rtx4090 do not.
  *

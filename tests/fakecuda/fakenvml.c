@@ -2,18 +2,18 @@
 /* tests/fakecuda/fakenvml.c: a fake NVML for the tests, built as
  * libnvidia-ml.so.1 (the driver library's soname), answering for the
  * cards of FAKECUDA_DEVICES as the fake CUDA runtime makes them (card i
- * at PCI bus 0000:(0x10 + i):00.0). What a real driver says of such cards
- * is what it says: the server card has ECC on, persistence mode and an
- * exclusive-process compute mode, and runs its link at full speed; the
- * consumer card answers NOT_SUPPORTED for ECC, is held down by a thermal
- * slowdown, and runs its link at gen 3 of 4. NVML lists the cards in the
- * reverse of CUDA's order, so that matching by ordinal shows as wrong
+ * at PCI bus 0000:(0x10 + i):00.0, or as FAKECUDA_BUSES says). What a real
+ * driver says of such cards is what it says: the server card has ECC on,
+ * persistence mode and an exclusive-process compute mode, and runs its link at
+ * full speed; the consumer card answers NOT_SUPPORTED for ECC, is held down by
+ * a thermal slowdown, and runs its link at gen 3 of 4. NVML lists the cards in
+ * the reverse of CUDA's order, so that matching by ordinal shows as wrong
  * answers. Memory in use is the fake CUDA runtime's count, when it is
  * loaded.
  *
  * Controls for the tests: fakenvml_inject (a card lost to NVML, ECC
- * errors). Without FAKECUDA_DEVICES (no driver), nvmlInit_v2 answers
- * DRIVER_NOT_LOADED. */
+ * errors), FAKENVML_DRIVER (the driver version it reports). Without
+ * FAKECUDA_DEVICES (no driver), nvmlInit_v2 answers DRIVER_NOT_LOADED. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -38,6 +38,7 @@ enum {
 
 typedef struct card {
   int cuda;        /* the fake CUDA runtime's ordinal */
+  unsigned bus;    /* its PCI bus, as the fake CUDA runtime has it */
   int server;      /* h100: 1; rtx4090: 0 */
   atomic_int lost; /* fakenvml_inject "lost" */
   atomic_llong ecc_corrected, ecc_uncorrected;
@@ -109,6 +110,20 @@ static int read_cards(void) {
     G.cards[i] = G.cards[n - 1 - i];
     G.cards[n - 1 - i] = t;
   }
+  /* The buses the fake CUDA runtime gives the cards (FAKECUDA_BUSES). */
+  const char *buses = getenv("FAKECUDA_BUSES");
+  for (int i = 0; i < n; i++)
+    G.cards[i].bus = 0x10 + (unsigned)G.cards[i].cuda;
+  for (int c = 0; buses && *buses && c < n; c++) {
+    char *end;
+    unsigned long bus = strtoul(buses, &end, 16);
+    if (end == buses || bus > 0xff)
+      break;
+    for (int i = 0; i < n; i++)
+      if (G.cards[i].cuda == c)
+        G.cards[i].bus = (unsigned)bus;
+    buses = *end == ',' ? end + 1 : end;
+  }
   G.ncards = n;
   return 1;
 }
@@ -176,7 +191,7 @@ PUBLIC int nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, pci_info_v3_t *pci) {
     return r;
   memset(pci, 0, sizeof *pci);
   pci->domain = 0;
-  pci->bus = 0x10 + (unsigned)d->cuda;
+  pci->bus = d->bus;
   pci->device = 0;
   pci->pci_device_id = d->server ? 0x233010de : 0x268410de;
   snprintf(pci->bus_id, sizeof pci->bus_id, "00000000:%02X:00.0", pci->bus);
@@ -195,7 +210,7 @@ PUBLIC int nvmlDeviceGetTemperature(nvmlDevice_t d, int sensor, unsigned *t) {
 PUBLIC int nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned *mw) {
   int r = check(d);
   if (!r)
-    *mw = d->server ? 312500 : 287250;
+    *mw = d->server ? 98500 : 287250;
   return r;
 }
 
@@ -303,7 +318,10 @@ PUBLIC int nvmlDeviceGetComputeMode(nvmlDevice_t d, int *mode) {
 PUBLIC int nvmlSystemGetDriverVersion(char *buf, unsigned len) {
   if (atomic_load(&G.inits) <= 0)
     return NVML_ERROR_UNINITIALIZED;
-  const char *v = "580.65.06";
+  /* FAKENVML_DRIVER: another driver's version (an old one, for tests). */
+  const char *v = getenv("FAKENVML_DRIVER");
+  if (!v || !*v)
+    v = "580.65.06";
   if (len < strlen(v) + 1)
     return NVML_ERROR_INSUFFICIENT_SIZE;
   memcpy(buf, v, strlen(v) + 1);
