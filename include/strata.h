@@ -23,5 +23,6 @@
 #include <strata/kernel.h>
 #include <strata/task.h>
 #include <strata/policy.h>
+#include <strata/trace.h>
 
 #endif /* STRATA_H */

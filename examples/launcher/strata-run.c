@@ -47,6 +47,8 @@ typedef struct options {
   int tiles, tile_size;
   strata_log_level_t log_level;
   bool list_devices;
+  const char *trace; /* --trace FILE.json */
+  const char *gantt; /* --gantt FILE.svg */
 } options_t;
 
 /* How argument parsing ended. */
@@ -100,7 +102,10 @@ static void usage(FILE *f) {
           "      --tile-size B        order of a tile (default 192, 1..%d);\n"
           "                           the matrix order T*B is at most %d\n"
           "      --log-level LEVEL    error, warn, info or debug (default "
-          "warn)\n\n"
+          "warn)\n"
+          "      --trace FILE.json    write the run as a Chrome trace (opens "
+          "in Perfetto)\n"
+          "      --gantt FILE.svg     draw the run as an SVG timeline\n\n"
           "Exit status: 0 success, 1 runtime failure or wrong result, "
           "2 bad usage.\n",
           CHOL_MAX_TILES, CHOL_MAX_TILE_SIZE, CHOL_MAX_ORDER);
@@ -145,7 +150,9 @@ enum {
   OPT_TIME,
   OPT_TILES,
   OPT_TILE_SIZE,
-  OPT_LOG_LEVEL
+  OPT_LOG_LEVEL,
+  OPT_TRACE,
+  OPT_GANTT
 };
 
 static const struct option long_options[] = {
@@ -162,6 +169,8 @@ static const struct option long_options[] = {
     {"tiles", required_argument, NULL, OPT_TILES},
     {"tile-size", required_argument, NULL, OPT_TILE_SIZE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"trace", required_argument, NULL, OPT_TRACE},
+    {"gantt", required_argument, NULL, OPT_GANTT},
     {NULL, 0, NULL, 0}};
 
 /* Whether "--name=value" names a known option (that takes no value). */
@@ -254,6 +263,15 @@ static bool apply_option(int c, const char *arg, options_t *o) {
     return true;
   case OPT_LIST:
     o->list_devices = true;
+    return true;
+  case OPT_TRACE:
+  case OPT_GANTT:
+    if (!*arg) {
+      fprintf(stderr, PROG ": --%s: expected a file\n",
+              c == OPT_TRACE ? "trace" : "gantt");
+      return false;
+    }
+    *(c == OPT_TRACE ? &o->trace : &o->gantt) = arg;
     return true;
   default: /* getopt_long returns only the values listed above */
     return false;
@@ -944,6 +962,25 @@ static int measure_and_check(strata_runtime_t *rt, chol_t *c, devices_t *d) {
   return status;
 }
 
+/* Write the recording to path (NULL: not asked for). @return 0, or 1
+ * when it could not be written (said) */
+static int write_trace(strata_runtime_t *rt, const char *path,
+                       strata_trace_format_t format) {
+  if (!path)
+    return 0;
+  int rc = strata_trace_write(rt, path, format);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot write %s: %s\n", path, strata_strerror(rc));
+    return 1;
+  }
+  uint64_t events = 0, dropped = 0;
+  (void)strata_trace_counts(rt, &events, &dropped);
+  printf("%s: %s, %" PRIu64 " events%s\n", path,
+         format == STRATA_TRACE_SVG ? "timeline" : "trace", events,
+         dropped ? " (some dropped: the recording was full)" : "");
+  return 0;
+}
+
 static int run_demo(strata_runtime_t *rt, const options_t *o) {
   /* The runtime runs one kernel per worker in parallel; OpenBLAS threads
    * inside each kernel would only oversubscribe the cores. */
@@ -966,7 +1003,13 @@ static int run_demo(strata_runtime_t *rt, const options_t *o) {
          chol_order(c), o->tiles, o->tiles, o->tile_size,
          chol_task_count(o->tiles));
   fflush(stdout); /* show what runs before it runs */
+  if ((o->trace || o->gantt) && (rc = strata_trace_start(rt, 0)))
+    fprintf(stderr, PROG ": cannot record the run: %s\n", strata_strerror(rc));
   int status = measure_and_check(rt, c, &d);
+  (void)strata_trace_stop(rt);
+  if (write_trace(rt, o->trace, STRATA_TRACE_CHROME_JSON) ||
+      write_trace(rt, o->gantt, STRATA_TRACE_SVG))
+    status = EXIT_FAILURE;
   chol_destroy(c);
   devices_free(&d);
   return status;

@@ -66,6 +66,7 @@ static void init_locks(strata_runtime_t *rt) {
   strata__htable_init(&rt->kernels, STRATA__HKIND_KERNEL);
   strata__task_pool_init(&rt->task_pool);
   strata__notify_init(&rt->notify);
+  (void)strata__trace_init(rt);
 }
 
 /* Free what creation may have set up; every piece tolerates never having
@@ -96,6 +97,7 @@ static void teardown(strata_runtime_t *rt) {
   strata__htable_destroy(&rt->kernels, &rt->alloc);
   strata__task_pool_drain(&rt->task_pool, &rt->alloc);
   strata__notify_fini(&rt->notify);
+  strata__trace_fini(rt);
   strata__waits_fini(&rt->waits);
   pthread_mutex_destroy(&rt->graph_mu);
   pthread_mutex_destroy(&rt->data_mu);

@@ -25,6 +25,7 @@
 #include "wait.h"
 #include "watchdog.h"
 #include "topology.h"
+#include "trace.h"
 
 /* Who owns what (runtime/README.md): each member is touched by its
  * module's folder only (the table is in scripts/module-reach): topo,
@@ -33,7 +34,7 @@
  * placement, estimates: scheduling/; policy: policy/; tasks, jobs,
  * kernels, task_pool, notify, graph_mu, next_seq, visit_epoch: tasks/;
  * waits, shutdown: core/ (which also creates and destroys the three
- * locks). alloc, log and user_data are everyone's; every folder reads the
+ * locks); trace: observe/. alloc, log and user_data are everyone's; every folder reads the
  * device and backend tables, fixed at creation.
  *
  * Lock order, outermost first: graph_mu, then a queue's mu or the task
@@ -90,6 +91,8 @@ struct strata_runtime {
   strata__waits_t waits; /* every wait of the API sleeps here (wait.h) */
 
   strata__notifier_t notify; /* callbacks and the event fd (notify.h) */
+
+  strata__trace_t trace; /* the trace recorder (observe/trace.h) */
 };
 
 /** Whether strata_runtime_destroy has begun: new work is refused with

@@ -70,6 +70,7 @@ typedef struct copy_op {
   unsigned attempt; /* 1 for the first */
   int dev;          /* a prefetch: its target (bindex); else unused */
   bool prefetch;    /* a managed_prefetch of op.dst, not a copy */
+  uint64_t t0;      /* issued at (ns), when a trace records it; else 0 */
 } copy_op_t;
 
 bool strata__copy_direct(const strata_runtime_t *rt, const strata__mnode_t *dn,
@@ -85,7 +86,19 @@ static void count_failure(strata_runtime_t *rt, const strata__mnode_t *sn,
   atomic_fetch_add(&l->failures, 1);
 }
 
+/* The copy, and its destination's use after it, for the trace. */
+static void trace_copy(const copy_op_t *c, int status) {
+  strata__mnode_t *n = c->dn;
+  pthread_mutex_lock(&n->mu);
+  uint64_t used = n->used;
+  pthread_mutex_unlock(&n->mu);
+  strata__trace_copy(c->rt, c->sn->index, c->sn->name, n->index, n->name,
+                     c->op.size, c->t0, strata__now_ns(), status, used);
+}
+
 static void finish(copy_op_t *c, int status) {
+  if (STRATA_UNLIKELY(c->t0))
+    trace_copy(c, status);
   strata__fence_t *f = c->f;
   strata__free(&c->rt->alloc, c, sizeof *c);
   strata__fence_signal(f, status);
@@ -164,8 +177,15 @@ void strata__copy_issue(strata_runtime_t *rt, strata__mnode_t *dn, void *dst,
   /* The destination's backend makes every copy into a device, a direct
    * one from another backend's device too; the source's, copies out. */
   strata__device_t *dev = dn->kind == STRATA__NODE_DEVICE ? dn->dev : sn->dev;
-  *c = (copy_op_t){
-      .rt = rt, .dn = dn, .sn = sn, .be = dev->backend, .f = f, .attempt = 1};
+  *c = (copy_op_t){.rt = rt,
+                   .dn = dn,
+                   .sn = sn,
+                   .be = dev->backend,
+                   .f = f,
+                   .attempt = 1,
+                   .t0 = STRATA_UNLIKELY(strata__trace_on(&rt->trace))
+                             ? strata__now_ns()
+                             : 0};
   c->op = (strata_backend_copy_t){.dst_dev = endpoint(dn, c->be),
                                   .src_dev = endpoint(sn, c->be),
                                   .dst = dst,

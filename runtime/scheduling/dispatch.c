@@ -346,6 +346,10 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
       atomic_load_explicit(&slot->w.last_end_ns, memory_order_relaxed);
   atomic_store_explicit(&slot->w.last_end_ns, now, memory_order_relaxed);
   uint64_t ran_ns = now - STRATA_MAX(t->start_ns, STRATA_MIN(prev, now));
+  if (STRATA_UNLIKELY(strata__trace_on(&rt->trace)))
+    strata__trace_task(rt, d->index, t->work.call.worker, now - ran_ns, now,
+                       status, strata__task_name(t), t->kernel->name,
+                       strata__task_tier(t), strata__task_job_name(t));
   /* On the worker's own thread, its counters have one writer: plain adds
    * published atomically. Elsewhere, several threads may add at once. */
   bool mine = serving == slot &&

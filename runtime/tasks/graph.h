@@ -200,6 +200,11 @@ static inline const char *strata__task_tier(const strata__task_t *t) {
   return t->attrs.tier ? t->attrs.tier : t->job ? t->job->attrs.tier : NULL;
 }
 
+/* The name of a task's job (NULL: none, or unnamed). */
+static inline const char *strata__task_job_name(const strata__task_t *t) {
+  return t->job ? t->job->attrs.name : NULL;
+}
+
 static inline const char *strata__task_precision(const strata__task_t *t) {
   return t->attrs.precision ? t->attrs.precision
          : t->job           ? t->job->attrs.precision
