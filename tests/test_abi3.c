@@ -34,7 +34,16 @@ static const char pin_policy[] =
     "  if task.kernel == 'on-b' then return 'gddr' end\n"
     "end\n";
 
+static void fx_create_sized(fx_t *f, const char *backends, const char *options,
+                            uint64_t device_bytes);
+
 static void fx_create(fx_t *f, const char *backends, const char *options) {
+  fx_create_sized(f, backends, options, 0);
+}
+
+/* With device_bytes (0: each card's own size). */
+static void fx_create_sized(fx_t *f, const char *backends, const char *options,
+                            uint64_t device_bytes) {
   test_log_init(&f->log);
   test_opts(&f->o, 1, &f->log);
   f->o.backend_path = test_env("STRATA_TEST_PLUGINS");
@@ -45,6 +54,7 @@ static void fx_create(fx_t *f, const char *backends, const char *options) {
   f->o.policy = test_write_file(f->dir, "pin.lua", pin_policy);
   f->o.health_period_ms = -1;
   f->o.log_level = STRATA_LOG_INFO; /* what the plugins count, no more */
+  f->o.device_bytes = device_bytes;
   assert_int_equal(strata_runtime_create(&f->o, &f->rt), 0);
 }
 
@@ -283,6 +293,86 @@ static void test_abi3_shared_managed_buffer(void **state) {
   fx_destroy(&f);
 }
 
+/* A shared managed buffer's alias holds none of the card's memory, so it
+ * is never in the card's LRU: pressure from other buffers evicts them,
+ * never the alias (whose "eviction" would move it back to the host). */
+static void test_abi3_managed_alias_not_evicted(void **state) {
+  (void)state;
+  fx_t f;
+  fx_create_sized(&f, "peer-a", "peer-a:busid=" A_BUS ",managed=1", 64u << 10);
+  strata_kernel_t k = on_class(&f, "on-a", STRATA_CLASS_HBM);
+  strata_buffer_t m;
+  assert_int_equal(strata_buffer_create_managed(f.rt, 32768, &m), 0);
+  run(&f, k, m);
+  assert_int_equal(strata_runtime_wait_all(f.rt), 0);
+  enum { N = 6 }; /* 192 KiB of ordinary buffers on a 64 KiB card */
+  strata_buffer_t b[N];
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(strata_buffer_create(f.rt, 32768, &b[i]), 0);
+    run(&f, k, b[i]);
+  }
+  assert_int_equal(strata_runtime_wait_all(f.rt), 0);
+  assert_int_equal(log_count(&f, "managed_prefetch 32768 to -1"), 0);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(strata_buffer_unregister(f.rt, b[i]), 0);
+  assert_int_equal(strata_buffer_unregister(f.rt, m), 0);
+  fx_destroy(&f);
+}
+
+/* Writes every word of its buffer, slowly. */
+static int set_slowly(const strata_kernel_call_t *c) {
+  uint64_t *p = c->buffers[0];
+  for (size_t w = 0; w < c->sizes[0] / sizeof *p; w++)
+    p[w] = 1000;
+  test_sleep_ms(300);
+  return 0;
+}
+
+/* The last writer of a shared managed buffer ran on a card without
+ * managed memory, so its only valid copy is there; a write-only task then
+ * writes the buffer in place on the managed card. Pressure on the first
+ * card meanwhile must not write its old copy back into the managed
+ * memory under the running task. */
+static void test_abi3_managed_writeback_waits(void **state) {
+  (void)state;
+  fx_t f;
+  fx_create_sized(&f, "peer-a,peer-b",
+                  "peer-a:class=hbm,busid=" A_BUS ",managed=1"
+                  ";peer-b:class=gddr,busid=" B_BUS,
+                  64u << 10);
+  strata_kernel_t kb = on_class(&f, "on-b", STRATA_CLASS_GDDR);
+  const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, set_slowly},
+                                        {STRATA_IMPL_CUDA, set_slowly}};
+  strata_kernel_desc_t d = {
+      .struct_size = sizeof d, .name = "on-a", .impls = impls, .nimpls = 2};
+  strata_kernel_t ka;
+  assert_int_equal(strata_kernel_register(f.rt, &d, &ka), 0);
+  strata_buffer_t m;
+  assert_int_equal(strata_buffer_create_managed(f.rt, 32768, &m), 0);
+  run(&f, kb, m);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(f.rt, ka, &t), 0);
+  assert_int_equal(strata_task_access(f.rt, t, m, STRATA_W), 0);
+  assert_int_equal(strata_task_submit(f.rt, t), 0);
+  assert_int_equal(strata_task_release(f.rt, t), 0);
+  test_sleep_ms(100); /* it runs */
+  strata_buffer_t b[4];
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(strata_buffer_create(f.rt, 32768, &b[i]), 0);
+    run(&f, kb, b[i]);
+  }
+  assert_int_equal(strata_runtime_wait_all(f.rt), 0);
+  uint64_t *q;
+  assert_int_equal(strata_buffer_acquire(f.rt, m, STRATA_R, (void **)&q), 0);
+  for (size_t w = 0; w < 4096; w++)
+    assert_int_equal(q[w], 1000);
+  assert_int_equal(strata_buffer_release(f.rt, m), 0);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(strata_buffer_unregister(f.rt, b[i]), 0);
+  assert_int_equal(strata_buffer_unregister(f.rt, m), 0);
+  fx_destroy(&f);
+}
+
 /* Without a device that offers managed memory: refused, and said why. */
 static void test_abi3_managed_buffer_refused(void **state) {
   (void)state;
@@ -347,6 +437,8 @@ int main(void) {
       cmocka_unit_test(test_abi3_managed_memory),
       cmocka_unit_test(test_abi3_shared_managed_buffer),
       cmocka_unit_test(test_abi3_managed_buffer_refused),
+      cmocka_unit_test(test_abi3_managed_alias_not_evicted),
+      cmocka_unit_test(test_abi3_managed_writeback_waits),
       cmocka_unit_test(test_abi3_health_cache_never_waits),
   };
   return cmocka_run_group_tests_name("abi3", tests, NULL, NULL);

@@ -3,7 +3,7 @@
  * worker, every copy between memory nodes, and each memory node's use, to
  * write as a Chrome trace-event file (it opens in Perfetto) or as an SVG
  * timeline. Off by default; when off it costs one relaxed load where a
- * task ends and where a copy ends. */
+ * task ends and where a copy starts. */
 #ifndef STRATA_TRACE_H
 #define STRATA_TRACE_H
 

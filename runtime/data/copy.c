@@ -222,8 +222,11 @@ void strata__copy_issue(strata_runtime_t *rt, strata__mnode_t *dn, void *dst,
     c->dev = (int)dn->dev->bindex;
   } else if (sn->kind == STRATA__NODE_DEVICE && sn->managed &&
              dn->kind != STRATA__NODE_DEVICE) {
-    memcpy(dst, src, size);
-    finish(c, STRATA_OK);
+    /* Not from a card that failed: its pages may be gone with it. */
+    bool gone = atomic_load(&sn->dev->failed);
+    if (!gone)
+      memcpy(dst, src, size);
+    finish(c, gone ? STRATA_EDEVICE : STRATA_OK);
     return;
   }
   attempt(c);

@@ -175,6 +175,25 @@ static int lower_tier(strata_runtime_t *rt, const strata__buffer_t *b,
   return -1;
 }
 
+/* Would writing to `node` write a shared managed buffer's memory that a
+ * task uses through another of its aliases (b->mu held)? Host memory and
+ * every aliasing device replica are the same bytes: old data written
+ * there would land under a running task. */
+static bool alias_in_use(strata_runtime_t *rt, const strata__buffer_t *b,
+                         int node) {
+  if (!b->managed_by || (node != rt->mem.host &&
+                         !strata__memory_aliases_managed(node_of(rt, node))))
+    return false;
+  if (b->writers)
+    return true;
+  for (size_t i = 0; i < rt->mem.nnodes; i++) {
+    const strata__replica_t *r = &b->rep[i];
+    if ((int)i != node && r->ptr == b->ptr && (r->pins || r->busy))
+      return true;
+  }
+  return false;
+}
+
 /* Memory for b's write-back on `*dest`, or on the tiers below it while
  * one refuses memory (STRATA_ENOMEM: waiting for room there would wait
  * forever); *dest is where memory was found (b->mu held). @return as
@@ -182,8 +201,9 @@ static int lower_tier(strata_runtime_t *rt, const strata__buffer_t *b,
 static int alloc_dest(strata_runtime_t *rt, strata__buffer_t *b, int *dest) {
   for (;;) {
     strata__replica_t *rd = &b->rep[*dest];
-    int rc = rd->pins || rd->busy ? STRATA_EAGAIN
-                                  : strata__evict_alloc_on(rt, b, *dest);
+    int rc = rd->pins || rd->busy || alias_in_use(rt, b, *dest)
+                 ? STRATA_EAGAIN
+                 : strata__evict_alloc_on(rt, b, *dest);
     int lower = rc == STRATA_ENOMEM ? lower_tier(rt, b, *dest) : -1;
     if (lower < 0)
       return rc;
@@ -296,25 +316,13 @@ int strata__memory_clean(strata_runtime_t *rt, int node, uint64_t need) {
 /* Allocate `size` bytes on n (n->mu held). A card can answer
  * STRATA_ENOMEM below the capacity the core counts (another process, the
  * driver's own use, fragmentation): then the node's cached blocks go back
- * to the backend, then replicas worth `size` bytes are evicted, with
- * another try after each. Counts the block in n->used. */
+ * to the backend and it tries once more. Counts the block in n->used. */
 static int raw_alloc_making_room(strata_runtime_t *rt, strata__mnode_t *n,
                                  size_t size, void **p) {
   int rc = strata__blockcache_raw_alloc(rt, n, size, p);
   if (rc == STRATA_ENOMEM && n->kind == STRATA__NODE_DEVICE && n->ncache) {
     strata__blockcache_drop(rt, n);
     rc = strata__blockcache_raw_alloc(rt, n, size, p);
-  }
-  if (rc == STRATA_ENOMEM && n->kind == STRATA__NODE_DEVICE &&
-      n->used >= size) {
-    /* Evict as if the node were full now: its real room is what it
-     * holds. */
-    uint64_t capacity = n->capacity;
-    n->capacity = n->used;
-    int made = strata__evict_make_room(rt, n, size, false, false);
-    n->capacity = capacity;
-    if (made == STRATA_OK)
-      rc = strata__blockcache_raw_alloc(rt, n, size, p);
   }
   if (rc == STRATA_OK)
     n->used += size;

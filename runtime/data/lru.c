@@ -2,7 +2,8 @@
 /* runtime/data/lru.c: each node's list of evictable replicas, most
  * recently used at the head; stale replicas (invalid, holding memory) go
  * to the tail, where eviction looks first. Every allocated replica that
- * no task pins is in its node's list.
+ * no task pins is in its node's list, but for a shared managed buffer's
+ * aliases, which hold none of the node's memory.
  *
  * Owns: a node's lru_head and lru_tail, a replica's lru links and in_lru.
  * Locking: the node's mu (taken by strata__lru_put and park_stale; held
@@ -32,6 +33,9 @@ void strata__lru_remove(strata__mnode_t *n, strata__replica_t *r) {
  * eviction looks first. */
 void strata__lru_insert(strata__mnode_t *n, strata__replica_t *r, bool stale) {
   strata__lru_remove(n, r);
+  /* A shared managed buffer's memory itself: nothing of n's to evict. */
+  if (replica_aliased(n, r))
+    return;
   r->in_lru = true;
   if (stale) {
     r->lru_prev = n->lru_tail;

@@ -47,10 +47,17 @@ void strata__trace_fini(strata_runtime_t *rt) {
   pthread_mutex_destroy(&t->mu);
 }
 
+/* Cut to fit at a character's start: a cut UTF-8 sequence would make
+ * the files invalid. */
 static void copy_name(char *dst, size_t len, const char *s) {
   size_t n = 0;
   for (; s && s[n] && n + 1 < len; n++)
     dst[n] = s[n];
+  /* s[n] is the first byte left out: if it continues a character, the
+   * character's first bytes go too. */
+  if (s && s[n])
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+      n--;
   dst[n] = '\0';
 }
 
@@ -159,13 +166,23 @@ static int take_snapshot(strata_runtime_t *rt, snapshot_t *s) {
   if (!rc && s->n)
     memcpy(s->ev, t->ev, s->n * sizeof *s->ev);
   pthread_mutex_unlock(&t->mu);
+  if (rc) {
+    s->n = 0;
+    return rc;
+  }
   for (size_t i = 0; i < s->n; i++) {
-    uint64_t end =
-        s->ev[i].kind == TRACE_COUNTER ? s->ev[i].start_ns : s->ev[i].end_ns;
+    trace_event_t *e = &s->ev[i];
+    /* A task already running at the start began before it: drawn from
+     * the start. */
+    if (e->start_ns < s->t0)
+      e->start_ns = s->t0;
+    if (e->end_ns < e->start_ns)
+      e->end_ns = e->start_ns;
+    uint64_t end = e->kind == TRACE_COUNTER ? e->start_ns : e->end_ns;
     if (end > s->t1)
       s->t1 = end;
   }
-  return rc;
+  return STRATA_OK;
 }
 
 static void drop_snapshot(strata_runtime_t *rt, snapshot_t *s) {
@@ -364,12 +381,15 @@ static void draw_lane(FILE *f, svg_ctx_t *c, int lane, const size_t *order,
     const trace_event_t *e = &c->s->ev[order[k]];
     double x0 = x_of(c, e->start_ns), x1 = x_of(c, e->end_ns);
     size_t run = 1;
+    uint64_t last_end = e->end_ns;
+    /* Thin slices close together, each under a pixel, are one block. */
     while (x1 - x0 < 1.0 && k + run < n) {
       const trace_event_t *nx = &c->s->ev[order[k + run]];
-      if (x_of(c, nx->start_ns) - x1 > 1.0)
+      double nx0 = x_of(c, nx->start_ns), nx1 = x_of(c, nx->end_ns);
+      if (nx0 - x1 > 1.0 || nx1 - nx0 >= 1.0)
         break;
-      double nx1 = x_of(c, nx->end_ns);
       x1 = nx1 > x1 ? nx1 : x1;
+      last_end = nx->end_ns > last_end ? nx->end_ns : last_end;
       run++;
     }
     const char *fill =
@@ -393,7 +413,7 @@ static void draw_lane(FILE *f, svg_ctx_t *c, int lane, const size_t *order,
       fputs(")", f);
     }
     fprintf(f, ": %.3f ms</title></rect>\n",
-            (double)(e->end_ns - e->start_ns) / 1e6);
+            (double)(last_end - e->start_ns) / 1e6);
     k += run;
   }
 }
