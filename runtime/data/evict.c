@@ -290,7 +290,10 @@ int strata__memory_clean(strata_runtime_t *rt, int node, uint64_t need) {
     }
     if (!r)
       break;
-    /* The policy decides with no runtime lock held (r is busy: stable). */
+    /* The policy decides with no runtime lock held (r is busy: stable).
+     * Once written back, r is no longer busy and its buffer may go at
+     * any time: its size is read before. */
+    size_t size = r->buf->size;
     int dest = strata__memory_tier(rt, r->buf, node, overrule);
     int rc = dest < 0 ? STRATA_EAGAIN : write_back(rt, n, r, dest);
     if (dest < 0) {
@@ -303,7 +306,7 @@ int strata__memory_clean(strata_runtime_t *rt, int node, uint64_t need) {
       continue;
     }
     if (rc == STRATA_OK) {
-      made += r->buf->size;
+      made += size;
       continue;
     }
     if (spill_error(rc) && !failed)
