@@ -373,6 +373,38 @@ static void test_abi3_managed_writeback_waits(void **state) {
   fx_destroy(&f);
 }
 
+/* A shared managed buffer takes no room on a card that uses it in place:
+ * one twice the card's size runs there (unified memory pages it), where an
+ * ordinary buffer that size is refused. */
+static void test_abi3_managed_larger_than_card(void **state) {
+  (void)state;
+  fx_t f;
+  fx_create_sized(&f, "peer-a", "peer-a:busid=" A_BUS ",managed=1", 64u << 10);
+  strata_kernel_t k = on_class(&f, "on-a", STRATA_CLASS_HBM);
+  enum { WORDS = 16384 }; /* 128 KiB */
+  strata_buffer_t m, big;
+  assert_int_equal(
+      strata_buffer_create_managed(f.rt, WORDS * sizeof(uint64_t), &m), 0);
+  run(&f, k, m);
+  run(&f, k, m);
+  assert_int_equal(strata_runtime_wait_all(f.rt), 0);
+  uint64_t *q;
+  assert_int_equal(strata_buffer_acquire(f.rt, m, STRATA_R, (void **)&q), 0);
+  for (size_t w = 0; w < WORDS; w++)
+    assert_int_equal(q[w], 2 * (w + 1));
+  assert_int_equal(strata_buffer_release(f.rt, m), 0);
+  assert_int_equal(strata_buffer_unregister(f.rt, m), 0);
+  assert_int_equal(strata_buffer_create(f.rt, WORDS * sizeof(uint64_t), &big),
+                   0);
+  strata_task_t t;
+  assert_int_equal(strata_task_create(f.rt, k, &t), 0);
+  assert_int_equal(strata_task_access(f.rt, t, big, STRATA_RW), 0);
+  assert_int_equal(strata_task_submit(f.rt, t), STRATA_ENOSPC);
+  assert_int_equal(strata_task_release(f.rt, t), 0);
+  assert_int_equal(strata_buffer_unregister(f.rt, big), 0);
+  fx_destroy(&f);
+}
+
 /* Without a device that offers managed memory: refused, and said why. */
 static void test_abi3_managed_buffer_refused(void **state) {
   (void)state;
@@ -439,6 +471,7 @@ int main(void) {
       cmocka_unit_test(test_abi3_managed_buffer_refused),
       cmocka_unit_test(test_abi3_managed_alias_not_evicted),
       cmocka_unit_test(test_abi3_managed_writeback_waits),
+      cmocka_unit_test(test_abi3_managed_larger_than_card),
       cmocka_unit_test(test_abi3_health_cache_never_waits),
   };
   return cmocka_run_group_tests_name("abi3", tests, NULL, NULL);

@@ -301,7 +301,7 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
                                bool may_copy) {
   int node = rt->devices[d]->node;
   strata__mnode_t *n = node_of(rt, node);
-  if (!try_admit(n, t->working_set))
+  if (!try_admit(n, strata__memory_task_room(rt, t, node)))
     return STRATA_EAGAIN;
   int rc;
   unsigned tries = 0;
@@ -312,7 +312,8 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
     if (rc == STRATA_EAGAIN) {
       /* Write modified data elsewhere (no lock held), then try again;
        * nothing to write: the caller parks t. */
-      int crc = strata__memory_clean(rt, node, t->working_set);
+      int crc =
+          strata__memory_clean(rt, node, strata__memory_task_room(rt, t, node));
       if (crc == STRATA_OK)
         continue;
       if (crc == STRATA_EAGAIN)
@@ -326,7 +327,7 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
       break;
   }
   if (rc) {
-    unadmit(n, t->working_set);
+    unadmit(n, strata__memory_task_room(rt, t, node));
     return rc;
   }
   fill_ptrs(t, node);
@@ -336,13 +337,14 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
 int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
   int node = rt->devices[d]->node;
   strata__mnode_t *n = node_of(rt, node);
-  admit(n, t->working_set); /* computed at submit */
+  admit(n, strata__memory_task_room(rt, t, node)); /* computed at submit */
   int rc;
   unsigned tries = 0;
   for (;;) {
     rc = acquire_pass(rt, t, node);
     if (rc == STRATA_EAGAIN) {
-      rc = strata__memory_clean(rt, node, t->working_set);
+      rc =
+          strata__memory_clean(rt, node, strata__memory_task_room(rt, t, node));
       if (rc == STRATA_EAGAIN)
         wait_for_room(n); /* running tasks hold the room: they will end */
       else if (rc && !strata__evict_retry_spill(rc, &tries))
@@ -352,7 +354,7 @@ int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
     }
   }
   if (rc) {
-    unadmit(n, t->working_set);
+    unadmit(n, strata__memory_task_room(rt, t, node));
     return rc;
   }
   fill_ptrs(t, node);
@@ -442,7 +444,7 @@ int strata__memory_release(strata_runtime_t *rt, strata__task_t *t, int d,
     strata__coherence_unhold(rt, b, node, mode);
     pthread_mutex_unlock(&b->mu);
   }
-  unadmit(node_of(rt, node), t->working_set);
+  unadmit(node_of(rt, node), strata__memory_task_room(rt, t, node));
   return status;
 }
 

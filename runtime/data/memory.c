@@ -134,17 +134,30 @@ void strata__memory_fini(strata_runtime_t *rt) {
   memset(m, 0, sizeof *m);
 }
 
-uint64_t strata__memory_working_set(const strata__task_t *t) {
+uint64_t strata__memory_working_set(const strata__task_t *t,
+                                    uint64_t *managed) {
   uint64_t bytes = 0;
+  *managed = 0;
   for (size_t i = 0; i < t->naccess; i++)
-    if (strata__task_access_mode(t, i))
+    if (strata__task_access_mode(t, i)) {
       bytes += t->access[i].buf->size;
+      if (t->access[i].buf->managed_by)
+        *managed += t->access[i].buf->size;
+    }
   return bytes;
 }
 
-bool strata__memory_fits(strata_runtime_t *rt, int d, uint64_t bytes) {
-  strata__mnode_t *n = node_of(rt, rt->devices[d]->node);
-  return !n->capacity || bytes <= n->capacity;
+uint64_t strata__memory_task_room(const strata_runtime_t *rt,
+                                  const strata__task_t *t, int node) {
+  const strata__mnode_t *n = rt->mem.nodes[node];
+  return strata__memory_aliases_managed(n) ? t->working_set - t->managed_set
+                                           : t->working_set;
+}
+
+bool strata__memory_fits(strata_runtime_t *rt, int d, const strata__task_t *t) {
+  int node = rt->devices[d]->node;
+  strata__mnode_t *n = node_of(rt, node);
+  return !n->capacity || strata__memory_task_room(rt, t, node) <= n->capacity;
 }
 
 /* {=== Shared managed memory (strata_buffer_create_managed) ===} */

@@ -227,9 +227,17 @@ void strata__memory_managed_free(struct strata_runtime *rt,
                                  struct strata_device_handle *by, void *ptr,
                                  size_t size);
 
-uint64_t strata__memory_working_set(const struct strata__task *t);
-/** Can device `d`'s memory ever hold a working set of `bytes`? */
-bool strata__memory_fits(struct strata_runtime *rt, int d, uint64_t bytes);
+/** The bytes of t's distinct buffers; *managed: those of them in shared
+ *  managed buffers. @thread the submitter */
+uint64_t strata__memory_working_set(const struct strata__task *t,
+                                    uint64_t *managed);
+/** The room t's data takes on memory node `node`: its working set, less
+ *  its shared managed buffers where the node uses them in place. */
+uint64_t strata__memory_task_room(const struct strata_runtime *rt,
+                                  const struct strata__task *t, int node);
+/** Can device `d`'s memory ever hold t's data? */
+bool strata__memory_fits(struct strata_runtime *rt, int d,
+                         const struct strata__task *t);
 
 /** Make every buffer of t valid on the memory node of device d, pinned,
  *  and fill t's kernel pointers. Blocks while the node lacks room (and

@@ -21,7 +21,7 @@ bool strata__placement_eligible(const strata_runtime_t *rt,
   /* Without device memory (or a host cap) everything fits. */
   return can_run(rt, t, d) &&
          (!strata__memory_active(&rt->mem) ||
-          strata__memory_fits((strata_runtime_t *)rt, d, t->working_set));
+          strata__memory_fits((strata_runtime_t *)rt, d, t));
 }
 
 int strata__placement_least_loaded(const strata_runtime_t *rt,

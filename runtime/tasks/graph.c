@@ -903,7 +903,7 @@ int strata_task_submit(strata_runtime_t *rt, strata_task_t task) {
   if (rc)
     return rc;
   int device;
-  t->working_set = strata__memory_working_set(t);
+  t->working_set = strata__memory_working_set(t, &t->managed_set);
   if ((rc = strata__placement_choose(rt, t, &device)))
     return rc;
   t->qnode.priority = effective_priority(t);

@@ -128,6 +128,9 @@ typedef struct strata__task {
   bool staged;
   bool watched;         /* see done_cb */
   uint64_t working_set; /* bytes of distinct buffers, set at submit */
+  /* Of those, the bytes of shared managed buffers, which take no room on
+   * a device that uses them in place (set at submit). */
+  uint64_t managed_set;
   uint64_t seq;         /* submission order */
   uint64_t start_ns;
   strata__kernel_t *kernel;
