@@ -287,38 +287,49 @@ static const char *mem_class(const strata__device_t *d) {
                                                     : "gddr";
 }
 
-/* Health fields, read from the backend (nil when it cannot tell). */
+/* The health fields a device view has, in the order push_health reads
+ * them. */
+typedef enum {
+  H_TEMPERATURE,
+  H_POWER,
+  H_THROTTLED,
+  H_UTILISATION,
+  H_MEMORY_USED,
+  H_ECC_ERRORS,
+  H_COUNT
+} health_key_t;
+
+static const char *const health_keys[H_COUNT] = {"temperature", "power",
+                                                 "throttled",   "utilisation",
+                                                 "memory_used", "ecc_errors"};
+
+/* k's index in health_keys, or H_COUNT. */
+static health_key_t health_key(const char *k) {
+  health_key_t i = 0;
+  while (i < H_COUNT && strcmp(k, health_keys[i]))
+    i++;
+  return i;
+}
+
+/* Health field `key`, read from the backend (nil when it cannot tell). */
 static void push_health(lua_State *L, const strata_runtime_t *rt, int d,
-                        const char *k) {
+                        health_key_t key) {
   strata_health_t h = {.struct_size = sizeof h};
-  if (strata_device_health(rt, d, &h)) {
-    lua_pushnil(L);
-    return;
-  }
-  if (!strcmp(k, "temperature") && h.temperature_c > -273)
+  bool ok = strata_device_health(rt, d, &h) == STRATA_OK;
+  if (ok && key == H_TEMPERATURE && h.temperature_c > -273)
     lua_pushnumber(L, h.temperature_c);
-  else if (!strcmp(k, "power") && h.power_w >= 0)
+  else if (ok && key == H_POWER && h.power_w >= 0)
     lua_pushnumber(L, h.power_w);
-  else if (!strcmp(k, "throttled") && h.throttled >= 0)
+  else if (ok && key == H_THROTTLED && h.throttled >= 0)
     lua_pushboolean(L, h.throttled);
-  else if (!strcmp(k, "utilisation") && h.utilisation >= 0)
+  else if (ok && key == H_UTILISATION && h.utilisation >= 0)
     lua_pushnumber(L, h.utilisation);
-  else if (!strcmp(k, "memory_used") && h.memory_used_bytes >= 0)
+  else if (ok && key == H_MEMORY_USED && h.memory_used_bytes >= 0)
     lua_pushinteger(L, (lua_Integer)h.memory_used_bytes);
-  else if (!strcmp(k, "ecc_errors") && h.ecc_uncorrected >= 0)
+  else if (ok && key == H_ECC_ERRORS && h.ecc_uncorrected >= 0)
     lua_pushinteger(L, (lua_Integer)h.ecc_uncorrected);
   else
     lua_pushnil(L);
-}
-
-static bool health_key(const char *k) {
-  static const char *const keys[] = {"temperature", "power",
-                                     "throttled",   "utilisation",
-                                     "memory_used", "ecc_errors"};
-  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-    if (!strcmp(k, keys[i]))
-      return true;
-  return false;
 }
 
 /* The fields that never change, set once in each device view's table
@@ -376,6 +387,7 @@ static int device_index(lua_State *L) {
   const strata_runtime_t *rt = engine(L)->rt;
   const strata__device_t *dev = rt->devices[d];
   const char *k = lua_tostring(L, 2);
+  health_key_t hk = k ? health_key(k) : H_COUNT;
   if (!k)
     lua_pushnil(L);
   else if (!strcmp(k, "queue"))
@@ -384,8 +396,8 @@ static int device_index(lua_State *L) {
     lua_pushinteger(L, (lua_Integer)free_bytes(rt, d));
   else if (!strcmp(k, "failed"))
     lua_pushboolean(L, atomic_load(&dev->failed));
-  else if (health_key(k))
-    push_health(L, rt, d, k);
+  else if (hk < H_COUNT)
+    push_health(L, rt, d, hk);
   else
     lua_pushnil(L);
   return 1;
