@@ -21,7 +21,8 @@ struct strata_runtime;
 /** Start recording, forgetting an earlier recording.
  *  @param max_events  the most events kept (0: 1,000,000); beyond, they
  *                     are counted as dropped
- *  @return 0; STRATA_EINVAL (rt NULL); STRATA_ENOMEM
+ *  @return 0; STRATA_EINVAL (rt NULL) (the memory for events is taken as
+ *          they come: what cannot be had is counted as dropped)
  *  @thread any */
 STRATA_API int strata_trace_start(struct strata_runtime *rt, size_t max_events);
 

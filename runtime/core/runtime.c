@@ -66,7 +66,7 @@ static void init_locks(strata_runtime_t *rt) {
   strata__htable_init(&rt->kernels, STRATA__HKIND_KERNEL);
   strata__task_pool_init(&rt->task_pool);
   strata__notify_init(&rt->notify);
-  (void)strata__trace_init(rt);
+  strata__trace_init(rt);
 }
 
 /* Free what creation may have set up; every piece tolerates never having

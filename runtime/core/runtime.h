@@ -34,8 +34,8 @@
  * placement, estimates: scheduling/; policy: policy/; tasks, jobs,
  * kernels, task_pool, notify, graph_mu, next_seq, visit_epoch: tasks/;
  * waits, shutdown: core/ (which also creates and destroys the three
- * locks); trace: observe/. alloc, log and user_data are everyone's; every folder reads the
- * device and backend tables, fixed at creation.
+ * locks); trace: observe/. alloc, log and user_data are everyone's; every
+ * folder reads the device and backend tables, fixed at creation.
  *
  * Lock order, outermost first: graph_mu, then a queue's mu or the task
  * pool's mu; data_mu, kernels_mu, a job's mu and the waits' mu are leaves. No

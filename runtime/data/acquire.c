@@ -301,7 +301,8 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
                                bool may_copy) {
   int node = rt->devices[d]->node;
   strata__mnode_t *n = node_of(rt, node);
-  if (!try_admit(n, strata__memory_task_room(rt, t, node)))
+  uint64_t room = strata__memory_task_room(rt, t, node);
+  if (!try_admit(n, room))
     return STRATA_EAGAIN;
   int rc;
   unsigned tries = 0;
@@ -312,8 +313,7 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
     if (rc == STRATA_EAGAIN) {
       /* Write modified data elsewhere (no lock held), then try again;
        * nothing to write: the caller parks t. */
-      int crc =
-          strata__memory_clean(rt, node, strata__memory_task_room(rt, t, node));
+      int crc = strata__memory_clean(rt, node, room);
       if (crc == STRATA_OK)
         continue;
       if (crc == STRATA_EAGAIN)
@@ -327,7 +327,7 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
       break;
   }
   if (rc) {
-    unadmit(n, strata__memory_task_room(rt, t, node));
+    unadmit(n, room);
     return rc;
   }
   fill_ptrs(t, node);
@@ -337,14 +337,14 @@ int strata__memory_try_acquire(strata_runtime_t *rt, strata__task_t *t, int d,
 int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
   int node = rt->devices[d]->node;
   strata__mnode_t *n = node_of(rt, node);
-  admit(n, strata__memory_task_room(rt, t, node)); /* computed at submit */
+  uint64_t room = strata__memory_task_room(rt, t, node);
+  admit(n, room);
   int rc;
   unsigned tries = 0;
   for (;;) {
     rc = acquire_pass(rt, t, node);
     if (rc == STRATA_EAGAIN) {
-      rc =
-          strata__memory_clean(rt, node, strata__memory_task_room(rt, t, node));
+      rc = strata__memory_clean(rt, node, room);
       if (rc == STRATA_EAGAIN)
         wait_for_room(n); /* running tasks hold the room: they will end */
       else if (rc && !strata__evict_retry_spill(rc, &tries))
@@ -354,7 +354,7 @@ int strata__memory_acquire(strata_runtime_t *rt, strata__task_t *t, int d) {
     }
   }
   if (rc) {
-    unadmit(n, strata__memory_task_room(rt, t, node));
+    unadmit(n, room);
     return rc;
   }
   fill_ptrs(t, node);

@@ -206,7 +206,6 @@ void strata__copy_issue(strata_runtime_t *rt, strata__mnode_t *dn, void *dst,
     c->prefetch = true;
     c->dev = dn->kind == STRATA__NODE_DEVICE ? (int)dn->dev->bindex
                                              : STRATA_BACKEND_HOST;
-    c->op.dst = dst;
     attempt(c);
     return;
   }

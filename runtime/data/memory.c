@@ -171,16 +171,14 @@ int strata__memory_managed_alloc(strata_runtime_t *rt, size_t size, void **ptr,
                                  strata__device_t **by) {
   for (size_t i = 0; i < rt->ndevices; i++) {
     strata__device_t *d = rt->devices[i];
-    if (!d->desc.own_memory ||
-        !(d->desc.memory_kinds & STRATA_MEMORY_MANAGED) ||
-        atomic_load(&d->failed))
+    if (!d->desc.own_memory || atomic_load(&d->failed) ||
+        !strata__memory_aliases_managed(node_of(rt, d->node)))
       continue;
-    int rc = d->backend->comp->managed_alloc(d->backend->state, d->bindex, size,
-                                             ptr);
-    if (rc)
-      return rc == STRATA_ENOMEM ? rc : STRATA_ENOMEM;
-    memset(*ptr, 0,
-           size); /* first touched by the host: its pages start there */
+    if (d->backend->comp->managed_alloc(d->backend->state, d->bindex, size,
+                                        ptr))
+      return STRATA_ENOMEM;
+    /* Zeroed by the host, whose pages it first is. */
+    memset(*ptr, 0, size);
     strata__mnode_t *h = rt->mem.nodes[rt->mem.host];
     pthread_mutex_lock(&h->mu);
     h->used += size;

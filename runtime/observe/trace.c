@@ -32,12 +32,11 @@ typedef struct strata__trace_event {
 
 /* {=== Recording ===} */
 
-int strata__trace_init(strata_runtime_t *rt) {
+void strata__trace_init(strata_runtime_t *rt) {
   strata__trace_t *t = &rt->trace;
   *t = (strata__trace_t){0};
   atomic_init(&t->on, false);
   pthread_mutex_init(&t->mu, NULL);
-  return STRATA_OK;
 }
 
 void strata__trace_fini(strata_runtime_t *rt) {

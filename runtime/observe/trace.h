@@ -30,8 +30,8 @@ typedef struct strata__trace {
   bool ever;      /* something was started */
 } strata__trace_t;
 
-/** @return 0 @thread owner (creation) */
-int strata__trace_init(struct strata_runtime *rt);
+/** Off, empty. @thread owner (creation) */
+void strata__trace_init(struct strata_runtime *rt);
 /** @thread owner (destruction) */
 void strata__trace_fini(struct strata_runtime *rt);
 
