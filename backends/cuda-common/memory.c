@@ -269,9 +269,11 @@ int scuda_managed_alloc(void *state, unsigned dev, size_t size, void **ptr) {
   scuda_backend_t *b = of(state);
   if (!valid_dev(b, (int)dev))
     return STRATA_EINVAL;
+  int was = current_device();
   cudaError_t e = set_device(b, dev);
   if (e == cudaSuccess)
     e = cudaMallocManaged(ptr, size, cudaMemAttachGlobal);
+  restore_device(was);
   if (e != cudaSuccess)
     (void)cudaGetLastError();
   return scuda_status(b, e, "cudaMallocManaged");
