@@ -17,10 +17,10 @@ __global__ void spin_kernel(long long cycles) {
 
 extern "C" int bench_empty_launch(void *stream) {
   empty_kernel<<<1, 1, 0, (cudaStream_t)stream>>>();
-  return (int)cudaGetLastError();
+  return (int)cudaPeekAtLastError();
 }
 
 extern "C" int bench_spin_launch(long long cycles, void *stream) {
   spin_kernel<<<1, 1, 0, (cudaStream_t)stream>>>(cycles);
-  return (int)cudaGetLastError();
+  return (int)cudaPeekAtLastError();
 }

@@ -77,7 +77,7 @@ static void *lane_main(void *arg) {
 }
 
 int scuda_lane_start(scuda_lane_t *l, scuda_device_t *d, const char *what) {
-  *l = (scuda_lane_t){.dev = d, .what = what};
+  *l = (scuda_lane_t){.dev = d};
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->cv, NULL);
   cudaError_t e = cudaSetDevice(d->ordinal);
@@ -193,8 +193,10 @@ static void run(scuda_worker_t *w, strata_work_t *work) {
     scuda_fail_device(d, work, e, "launching a kernel");
     return;
   }
-  if (e != cudaSuccess && krc == 0)
-    krc = scuda_status(d->b, e, "launching a kernel");
+  if (e != cudaSuccess) { /* named, whatever the kernel returned */
+    int rc = scuda_status(d->b, e, "launching a kernel");
+    krc = krc ? krc : rc;
+  }
   /* What the kernel queued before it failed may still run: let it end
    * before the core reuses the buffers. */
   e = cudaStreamSynchronize(w->lane.stream);

@@ -51,7 +51,9 @@ unsigned blocks_for(size_t n) {
   return (unsigned)(b < 1 ? 1 : b > kMaxBlocks ? kMaxBlocks : b);
 }
 
-int launched() { return (int)cudaGetLastError(); }
+// Peeked, not taken: the backend reads the launch's error after the
+// kernel function returns, to name it and to tell a lost card.
+int launched() { return (int)cudaPeekAtLastError(); }
 
 } // namespace
 

@@ -42,10 +42,10 @@ __global__ void fault_kernel(uint64_t *p) { p[(size_t)1 << 40] = 1; }
 
 extern "C" int gpu_mix_launch(const gpu_mix_launch_t *l, void *stream) {
   mix_kernel<<<1, 1, 0, (cudaStream_t)stream>>>(*l);
-  return (int)cudaGetLastError();
+  return (int)cudaPeekAtLastError();
 }
 
 extern "C" int gpu_fault_launch(void *p, void *stream) {
   fault_kernel<<<1, 1, 0, (cudaStream_t)stream>>>((uint64_t *)p);
-  return (int)cudaGetLastError();
+  return (int)cudaPeekAtLastError();
 }
