@@ -42,6 +42,12 @@ bool scuda_sticky(cudaError_t e) {
   }
 }
 
+/* "what: cudaErrorName (its string)": every message of a CUDA error. */
+static void describe(char *buf, size_t len, const char *what, cudaError_t e) {
+  snprintf(buf, len, "%s: %s (%s)", what, cudaGetErrorName(e),
+           cudaGetErrorString(e));
+}
+
 int scuda_status(scuda_backend_t *b, cudaError_t e, const char *what) {
   if (e == cudaSuccess)
     return STRATA_OK;
@@ -67,8 +73,10 @@ int scuda_status(scuda_backend_t *b, cudaError_t e, const char *what) {
   default:
     rc = scuda_sticky(e) ? STRATA_EDEVICE : STRATA_EBACKEND;
   }
-  scuda_log(b, rc == STRATA_ENOMEM ? STRATA_LOG_DEBUG : STRATA_LOG_ERROR,
-            "%s: %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
+  char why[256];
+  describe(why, sizeof why, what, e);
+  scuda_log(b, rc == STRATA_ENOMEM ? STRATA_LOG_DEBUG : STRATA_LOG_ERROR, "%s",
+            why);
   return rc;
 }
 
@@ -91,15 +99,13 @@ void scuda_fail_device(scuda_device_t *d, strata_work_t *work, cudaError_t e,
     /* The core takes the work back (and fails the device the first
      * time): safe from a worker or a compute lane, which hold no copy. */
     char why[sizeof d->fail_why];
-    snprintf(why, sizeof why, "%s: %s (%s)", what, cudaGetErrorName(e),
-             cudaGetErrorString(e));
+    describe(why, sizeof why, what, e);
     core->device_failed(core->core, d->handle, work, why);
     return;
   }
   if (was)
     return;
-  snprintf(d->fail_why, sizeof d->fail_why, "%s: %s (%s)", what,
-           cudaGetErrorName(e), cudaGetErrorString(e));
+  describe(d->fail_why, sizeof d->fail_why, what, e);
   if (pthread_create(&d->reporter, NULL, report_main, d) == 0)
     atomic_store(&d->reporting, true);
   else

@@ -27,7 +27,8 @@ typedef struct scuda_nvml scuda_nvml_t;
  *  @thread owner */
 int scuda_nvml_open(const strata_core_services_t *core, scuda_nvml_t **out);
 
-/** scuda_nvml_open with another library name (tests: an absent one). */
+/** scuda_nvml_open with another library name (tests: an absent one);
+ *  the same returns, ownership and thread. */
 int scuda_nvml_open_named(const strata_core_services_t *core,
                           const char *soname, scuda_nvml_t **out);
 

@@ -65,7 +65,6 @@ typedef struct scuda_item {
 typedef struct scuda_lane {
   scuda_device_t *dev;
   cudaStream_t stream;
-  const char *what; /* "compute 0", "h2d", "d2h": for messages */
   pthread_t thread;
   bool started;
   pthread_mutex_t mu;
@@ -214,7 +213,9 @@ int scuda_stage_push(scuda_stager_t *s, const strata_backend_copy_t *op,
  *  @thread owner */
 void scuda_stager_stop(scuda_stager_t *s);
 
-/* {=== memory.c (the component's memory and copy entry points) ===} */
+/* {=== memory.c (the component's memory and copy entry points) ===}
+ * The contracts are strata/backend.h's (strata_backend_component_t);
+ * each puts the calling thread's current CUDA device back as it found it. */
 
 int scuda_mem_alloc(void *state, unsigned dev, size_t size, void **ptr);
 void scuda_mem_free(void *state, unsigned dev, void *ptr, size_t size);
@@ -228,7 +229,7 @@ void scuda_managed_free(void *state, unsigned dev, void *ptr, size_t size);
 int scuda_managed_prefetch(void *state, int dev, const void *ptr, size_t size,
                            void *token);
 
-/* {=== component.c ===} */
+/* {=== component.c: the ABI entry points (contracts: strata/backend.h) ===} */
 
 int scuda_init(const strata_core_services_t *core,
                const strata_backend_config_t *cfg, const char *name,

@@ -39,6 +39,11 @@ bool scuda_stage_wanted(const strata_backend_copy_t *op) {
 
 /* {=== Moving the chunks ===} */
 
+/* The bytes of the chunk at `off` of a copy of `size`. */
+static size_t chunk_len(size_t size, size_t off) {
+  return size - off < SCUDA_STAGE_CHUNK ? size - off : SCUDA_STAGE_CHUNK;
+}
+
 /* Host to device: fill buffer i while the other's chunk is on its way. */
 static cudaError_t stage_in(scuda_stager_t *s,
                             const strata_backend_copy_t *op) {
@@ -47,8 +52,7 @@ static cudaError_t stage_in(scuda_stager_t *s,
   cudaError_t e = cudaSuccess;
   size_t k = 0;
   for (size_t off = 0; off < op->size && !e; off += SCUDA_STAGE_CHUNK, k++) {
-    size_t n =
-        op->size - off < SCUDA_STAGE_CHUNK ? op->size - off : SCUDA_STAGE_CHUNK;
+    size_t n = chunk_len(op->size, off);
     unsigned i = k % 2;
     if (k >= 2 && (e = cudaEventSynchronize(s->ev[i])))
       break; /* buffer i is free once its last chunk has left */
@@ -74,16 +78,14 @@ static cudaError_t stage_out(scuda_stager_t *s,
     unsigned i = k % 2;
     if (k >= 2) { /* chunk k - 2 is in buffer i: drain it */
       size_t off = (k - 2) * SCUDA_STAGE_CHUNK;
-      size_t n = op->size - off < SCUDA_STAGE_CHUNK ? op->size - off
-                                                    : SCUDA_STAGE_CHUNK;
+      size_t n = chunk_len(op->size, off);
       if ((e = cudaEventSynchronize(s->ev[i])))
         break;
       memcpy(dst + off, s->pin[i], n);
     }
     if (k < chunks) {
       size_t off = k * SCUDA_STAGE_CHUNK;
-      size_t n = op->size - off < SCUDA_STAGE_CHUNK ? op->size - off
-                                                    : SCUDA_STAGE_CHUNK;
+      size_t n = chunk_len(op->size, off);
       e = cudaMemcpyAsync(s->pin[i], src + off, n, cudaMemcpyDeviceToHost,
                           s->stream);
       if (!e)

@@ -80,8 +80,11 @@ static void load_api(void) {
   /* Never closed: kernels may run until the process exits. */
   void *blas = open_lib("libcublas.so.13");
   void *solver = open_lib("libcusolver.so.12");
-  api_ok =
-      blas && solver && pthread_key_create(&handles_key, free_handles) == 0;
+  api_ok = blas && solver;
+  if (api_ok && pthread_key_create(&handles_key, free_handles) != 0) {
+    snprintf(api_error, sizeof api_error, "no thread-local key for handles");
+    api_ok = false;
+  }
   api_ok &= resolve(blas, "cublasCreate_v2", &api.create);
   api_ok &= resolve(blas, "cublasDestroy_v2", &api.destroy);
   api_ok &= resolve(blas, "cublasSetStream_v2", &api.set_stream);

@@ -60,7 +60,9 @@ typedef struct scuk_tile_args {
 } scuk_tile_args_t;
 
 /** dpotrf: A (buffer 0, RW) = L L^T, lower. A matrix that is not
- *  positive definite fails the task (the stream is waited for). */
+ *  positive definite fails the task: it returns LAPACK's info (> 0, the
+ *  order of the leading minor that is not), after waiting for the
+ *  stream. */
 int scuk_dpotrf(const strata_kernel_call_t *call);
 /** dtrsm: A (buffer 0, RW) = A L^-T, L = buffer 1 (R, lower). */
 int scuk_dtrsm(const strata_kernel_call_t *call);
