@@ -12,13 +12,6 @@
 
 #include <strata.h>
 
-/* Not every program uses every helper. */
-#if defined(__GNUC__)
-#define HELPER_MAYBE_UNUSED __attribute__((unused))
-#else
-#define HELPER_MAYBE_UNUSED
-#endif
-
 #ifndef PROG
 #error "define PROG (the program's name) before including strata-helpers.h"
 #endif
@@ -43,9 +36,9 @@ static void log_stderr(void *ud, strata_log_level_t level,
 /* Register fn as the CPU implementation of kernel `name`, with user_data
  * ud. It is given as the CUDA implementation too, so that simulated GPUs
  * are candidates: they run the CPU code and never call the CUDA entry. */
-HELPER_MAYBE_UNUSED static int
-register_cpu_kernel(strata_runtime_t *rt, const char *name, strata_kernel_fn fn,
-                    void *ud, strata_kernel_t *out) {
+static inline int register_cpu_kernel(strata_runtime_t *rt, const char *name,
+                                      strata_kernel_fn fn, void *ud,
+                                      strata_kernel_t *out) {
   const strata_kernel_impl_t impls[] = {{STRATA_IMPL_CPU, fn},
                                         {STRATA_IMPL_CUDA, fn}};
   strata_kernel_desc_t d = {.struct_size = sizeof d,

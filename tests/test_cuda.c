@@ -155,13 +155,6 @@ static void cu_destroy(cu_rt_t *m) {
 }
 
 /* The runtime's device driven by `backend` (the first). */
-static int device_of(strata_runtime_t *rt, const char *backend) {
-  for (int d = 0; d < strata_device_count(rt); d++)
-    if (!strcmp(test_device_info(rt, d).backend, backend))
-      return d;
-  return -1;
-}
-
 static void run_dag(strata_runtime_t *rt, unsigned nbuf, unsigned ntask,
                     unsigned words, unsigned seed, unsigned reruns) {
   test_dag_check(rt, test_register_mix(rt, mix_cuda), nbuf, ntask, words, seed,
@@ -190,7 +183,8 @@ static void test_cuda_classifies_cards(void **state) {
   cu_opts(&m, "h100,rtx4090", NULL);
   cu_create(&m);
   assert_int_equal(strata_device_count(m.rt), 3);
-  int h = device_of(m.rt, "cuda-hbm"), g = device_of(m.rt, "cuda-gddr");
+  int h = test_device_of_backend(m.rt, "cuda-hbm"),
+      g = test_device_of_backend(m.rt, "cuda-gddr");
   assert_true(h > 0 && g > 0);
   strata_device_info_t hi = test_device_info(m.rt, h);
   strata_device_info_t gi = test_device_info(m.rt, g);
@@ -229,7 +223,7 @@ static void test_cuda_peers_between_like_cards(void **state) {
   cu_opts(&m, "h100,h100", NULL);
   cu_create(&m);
   assert_int_equal(strata_device_count(m.rt), 3);
-  int h = device_of(m.rt, "cuda-hbm");
+  int h = test_device_of_backend(m.rt, "cuda-hbm");
   assert_int_equal(test_device_info(m.rt, h).npeers, 1);
   assert_int_equal(test_device_info(m.rt, h + 1).npeers, 1);
   fakecuda_stats_t s;
@@ -251,9 +245,10 @@ static void test_cuda_override_one_card_both_plugins(void **state) {
   m.o.required_backends = CUDA_BACKENDS;
   cu_create(&m);
   assert_int_equal(strata_device_count(m.rt), 3);
-  strata_device_info_t hi = test_device_info(m.rt, device_of(m.rt, "cuda-hbm"));
+  strata_device_info_t hi =
+      test_device_info(m.rt, test_device_of_backend(m.rt, "cuda-hbm"));
   strata_device_info_t gi =
-      test_device_info(m.rt, device_of(m.rt, "cuda-gddr"));
+      test_device_info(m.rt, test_device_of_backend(m.rt, "cuda-gddr"));
   assert_int_equal(hi.device_class, STRATA_CLASS_HBM);
   assert_int_equal(gi.device_class, STRATA_CLASS_GDDR);
   assert_string_equal(gi.model, "NVIDIA H100 80GB HBM3");
@@ -268,7 +263,7 @@ static void test_cuda_override_by_busid(void **state) {
   cu_rt_t m;
   cu_opts(&m, "h100,rtx4090", "cuda-hbm:class=0000:10:00.0=gddr");
   cu_create(&m);
-  assert_int_equal(device_of(m.rt, "cuda-hbm"), -1);
+  assert_int_equal(test_device_of_backend(m.rt, "cuda-hbm"), -1);
   assert_int_equal(strata_device_count(m.rt), 2);
   cu_destroy(&m);
 }
@@ -342,7 +337,7 @@ static void test_cuda_managed_buffers(void **state) {
   cu_opts(&m, "h100", NULL);
   m.o.managed_devices = "all";
   cu_create(&m);
-  int h = device_of(m.rt, "cuda-hbm");
+  int h = test_device_of_backend(m.rt, "cuda-hbm");
   assert_int_equal(test_device_info(m.rt, h).managed, 1);
   run_dag(m.rt, 16, 200, 32, 17, 0);
   fakecuda_stats_t s;
@@ -444,10 +439,12 @@ static void test_cuda_failed_copies_retried(void **state) {
   assert_int_equal(fakecuda_inject(0, "copy_fail", 2), 0);
   assert_int_equal(fakecuda_inject(1, "copy_fail", 2), 0);
   run_dag(m.rt, 24, 200, 32, 23, 0);
-  assert_int_equal(test_device_info(m.rt, device_of(m.rt, "cuda-hbm")).failed,
-                   0);
-  assert_int_equal(test_device_info(m.rt, device_of(m.rt, "cuda-gddr")).failed,
-                   0);
+  assert_int_equal(
+      test_device_info(m.rt, test_device_of_backend(m.rt, "cuda-hbm")).failed,
+      0);
+  assert_int_equal(
+      test_device_info(m.rt, test_device_of_backend(m.rt, "cuda-gddr")).failed,
+      0);
   assert_true(test_log_has(&m.log, "(attempt 2 of 3)"));
   cu_destroy(&m);
 }
@@ -479,7 +476,7 @@ static void test_cuda_sticky_error_moves_work(void **state) {
   cu_create(&m);
   assert_int_equal(fakecuda_inject(0, "sticky", 40), 0);
   run_dag(m.rt, 32, 400, 32, 31, 64);
-  int h = device_of(m.rt, "cuda-hbm");
+  int h = test_device_of_backend(m.rt, "cuda-hbm");
   assert_int_equal(test_device_info(m.rt, h).failed, 1);
   assert_true(test_log_has(&m.log, "cudaErrorIllegalAddress"));
   cu_destroy(&m);
@@ -539,8 +536,9 @@ static void test_cuda_health_from_nvml(void **state) {
   m.o.health_period_ms = -1;
   cu_create(&m);
   assert_false(test_log_has(&m.log, "health unknown"));
-  strata_health_t h = health_of(m.rt, device_of(m.rt, "cuda-hbm"));
-  strata_health_t g = health_of(m.rt, device_of(m.rt, "cuda-gddr"));
+  strata_health_t h = health_of(m.rt, test_device_of_backend(m.rt, "cuda-hbm"));
+  strata_health_t g =
+      health_of(m.rt, test_device_of_backend(m.rt, "cuda-gddr"));
   assert_true(h.temperature_c == 41 && g.temperature_c == 67);
   assert_true(h.power_w == 98.5 && g.power_w == 287.25);
   assert_true(h.utilisation == 0.37 && g.utilisation == 0.93);
@@ -568,12 +566,12 @@ static void test_cuda_health_from_nvml(void **state) {
   /* The card's link as it can run: gen 4 x16 for the consumer card,
    * though it runs at gen 3 now. */
   strata_device_info_t gi =
-      test_device_info(m.rt, device_of(m.rt, "cuda-gddr"));
+      test_device_info(m.rt, test_device_of_backend(m.rt, "cuda-gddr"));
   assert_int_equal(gi.pcie_gen, 4);
   assert_int_equal(gi.pcie_width, 16);
   /* ECC errors counted by the driver show at the next reading. */
   assert_int_equal(fakenvml_inject(0, "ecc_uncorrected", 2), 0);
-  h = health_of(m.rt, device_of(m.rt, "cuda-hbm"));
+  h = health_of(m.rt, test_device_of_backend(m.rt, "cuda-hbm"));
   assert_int_equal(h.ecc_uncorrected, 2);
   cu_destroy(&m);
 }
@@ -592,8 +590,9 @@ static void test_cuda_health_older_struct(void **state) {
   } box;
   memset(&box, 0x5a, sizeof box);
   box.h.struct_size = offsetof(strata_health_t, throttle_reasons);
-  assert_int_equal(
-      strata_device_health(m.rt, device_of(m.rt, "cuda-gddr"), &box.h), 0);
+  assert_int_equal(strata_device_health(
+                       m.rt, test_device_of_backend(m.rt, "cuda-gddr"), &box.h),
+                   0);
   assert_true(box.h.temperature_c == 67);
   const unsigned char *tail = (const unsigned char *)&box.h.throttle_reasons;
   for (size_t i = 0; i < sizeof box - box.h.struct_size; i++)
@@ -623,8 +622,9 @@ static void test_cuda_policy_reads_health(void **state) {
   assert_int_equal(strata_health_check(m.rt), 0);
   run_dag(m.rt, 8, 60, 16, 53, 0);
   strata_device_stats_t st = {.struct_size = sizeof st};
-  assert_int_equal(strata_device_stats(m.rt, device_of(m.rt, "cuda-gddr"), &st),
-                   0);
+  assert_int_equal(
+      strata_device_stats(m.rt, test_device_of_backend(m.rt, "cuda-gddr"), &st),
+      0);
   assert_int_equal(st.tasks_run, 60);
   cu_destroy(&m);
   test_tmpdir_remove(dir);
@@ -645,14 +645,13 @@ static void nvml_log_fn(strata_core_t *core, strata_log_level_t level,
   test_log_fn(nvml_log, level, "cuda", line);
 }
 
+/* NVML's tables come from the test's leak-checking allocator. */
+static test_alloc_t nvml_alloc;
+
 static void *nvml_alloc_fn(strata_core_t *core, void *p, size_t old,
                            size_t size) {
-  (void)core, (void)old;
-  if (!size) {
-    free(p);
-    return NULL;
-  }
-  return realloc(p, size);
+  (void)core;
+  return test_alloc_fn(&nvml_alloc, p, old, size);
 }
 
 static const strata_core_services_t nvml_core = {.log = nvml_log_fn,
@@ -664,6 +663,7 @@ static const strata_core_services_t nvml_core = {.log = nvml_log_fn,
 static void test_cuda_nvml_absent(void **state) {
   test_log_t log;
   test_log_init(&log);
+  test_alloc_init(&nvml_alloc);
   nvml_log = &log;
   scuda_nvml_t *n = (scuda_nvml_t *)&log;
   assert_int_equal(
@@ -677,12 +677,14 @@ static void test_cuda_nvml_absent(void **state) {
   assert_null(n);
   assert_true(test_log_has(&log, "Driver Not Loaded: device health unknown"));
   scuda_nvml_close(NULL);
+  test_alloc_assert_clean(&nvml_alloc);
 }
 
 /* Bus ids in hwloc's and NVML's spellings find the same card. */
 static void test_cuda_nvml_bus_ids(void **state) {
   test_log_t log;
   test_log_init(&log);
+  test_alloc_init(&nvml_alloc);
   nvml_log = &log;
   setenv("FAKECUDA_DEVICES", "h100,rtx4090", 1);
   scuda_nvml_t *n;
@@ -704,6 +706,7 @@ static void test_cuda_nvml_bus_ids(void **state) {
   assert_int_equal(scuda_nvml_health(n, 1, &h), 0);
   assert_int_equal(h.ecc_mode, 1);
   scuda_nvml_close(n);
+  test_alloc_assert_clean(&nvml_alloc);
 }
 
 int main(void) {

@@ -233,6 +233,13 @@ int test_device_of(strata_runtime_t *rt, strata_device_class_t cls) {
   return -1;
 }
 
+int test_device_of_backend(strata_runtime_t *rt, const char *backend) {
+  for (int d = 0; d < strata_device_count(rt); d++)
+    if (!strcmp(test_device_info(rt, d).backend, backend))
+      return d;
+  return -1;
+}
+
 strata_device_info_t test_device_info(strata_runtime_t *rt, int d) {
   strata_device_info_t i = {.struct_size = sizeof i};
   assert_int_equal(strata_device_info(rt, d, &i), 0);

@@ -101,6 +101,8 @@ void test_sim_start(test_sim_rt_t *m, const char *backends, const char *machine,
 void test_sim_destroy(test_sim_rt_t *m);
 /** The index of the first device of class cls, or -1. */
 int test_device_of(strata_runtime_t *rt, strata_device_class_t cls);
+/** The index of the first device of backend `backend`, or -1. */
+int test_device_of_backend(strata_runtime_t *rt, const char *backend);
 /** Device d's information (asserted to exist). */
 strata_device_info_t test_device_info(strata_runtime_t *rt, int d);
 /** Run the group (honouring STRATA_TEST_FILTER) and, when every test

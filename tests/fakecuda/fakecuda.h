@@ -44,11 +44,15 @@ typedef struct fakecuda_stats {
   uint32_t peer_enabled;     /* cards this one enabled peer access to */
 } fakecuda_stats_t;
 
+/* The controls below may be called from any thread; none blocks on the
+ * fake cards' streams. */
+
 /** Read FAKECUDA_DEVICES again and start over with fresh cards (counters
  *  and faults cleared), so that one test program can try several
  *  machines. Only between runtimes: nothing may be allocated and no stream
- *  may be left but the default ones.
- *  @return 0; -1 (memory or streams still live; nothing changed) */
+ *  may be left but the default ones (which it frees first).
+ *  @return 0; -1 (memory or streams still live: the cards stay as they
+ *          were, less their default streams) */
 int fakecuda_reset(void);
 
 /** Counters of device `dev`. @return 0; -1 (no such device) */
@@ -58,10 +62,12 @@ int fakecuda_stats(int dev, fakecuda_stats_t *out);
  *  "copy_fail": its next `n` copies are refused when enqueued
  *               (cudaErrorUnknown, not sticky);
  *  "oom":       its next `n` cudaMalloc fail (cudaErrorMemoryAllocation);
+ *  "memory_limit": the card really holds only `n` bytes (another process
+ *               has the rest): cudaMalloc fails beyond (0: all of it);
  *  "sticky":    after `n` more operations run on its streams (copies and
- *               host functions), a sticky error (cudaErrorIllegalAddress):
- *               every later call on the card returns it, queued
- *               operations are dropped, events report it;
+ *               host functions), a sticky error (cudaErrorIllegalAddress),
+ *               at once for n 0: every later call on the card returns it,
+ *               queued operations are dropped, events report it;
  *  "op_delay_us": every operation on its streams takes `n` µs longer.
  *  @return 0; -1 (no such device or fault) */
 int fakecuda_inject(int dev, const char *fault, long n);
@@ -76,10 +82,6 @@ void *fakecuda_host_ptr(const void *p);
  *  the host (never prefetched), -2 not managed memory. */
 int fakecuda_managed_location(const void *p);
 
-#ifdef __cplusplus
-}
-#endif
-
 /* {=== The fake NVML (libnvidia-ml.so.1, fakenvml.c) ===} */
 
 /** Change what NVML says of the card CUDA numbers `ordinal`: "lost"
@@ -88,5 +90,9 @@ int fakecuda_managed_location(const void *p);
  *  nvmlInit_v2 after a full shutdown. @return 0; -1 (no such card or
  *  fault) */
 int fakenvml_inject(int ordinal, const char *what, long value);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* STRATA_FAKECUDA_H */

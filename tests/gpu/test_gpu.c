@@ -73,13 +73,6 @@ static void gpu_destroy(gpu_rt_t *m) {
   assert_int_equal(strata_runtime_destroy(m->rt), 0);
 }
 
-static int first_of(strata_runtime_t *rt, const char *backend) {
-  for (int d = 0; d < strata_device_count(rt); d++)
-    if (!strcmp(test_device_info(rt, d).backend, backend))
-      return d;
-  return -1;
-}
-
 static uint64_t tasks_on_gpus(strata_runtime_t *rt) {
   uint64_t n = 0;
   for (int d = 0; d < strata_device_count(rt); d++) {
@@ -138,8 +131,9 @@ static void test_gpu_managed(void **state) {
   gpu_opts(&m, NULL);
   m.o.managed_devices = "all";
   gpu_create(&m);
-  int g = first_of(m.rt, "cuda-hbm") >= 0 ? first_of(m.rt, "cuda-hbm")
-                                          : first_of(m.rt, "cuda-gddr");
+  int g = test_device_of_backend(m.rt, "cuda-hbm") >= 0
+              ? test_device_of_backend(m.rt, "cuda-hbm")
+              : test_device_of_backend(m.rt, "cuda-gddr");
   if (g < 0 || !test_device_info(m.rt, g).managed) {
     gpu_destroy(&m);
     skip(); /* no concurrent managed access on this card */
