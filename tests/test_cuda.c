@@ -268,6 +268,17 @@ static void test_cuda_override_by_busid(void **state) {
   cu_destroy(&m);
 }
 
+/* By UUID, in any case: the H100's, upper-cased. */
+static void test_cuda_override_by_uuid(void **state) {
+  cu_rt_t m;
+  cu_opts(&m, "h100,rtx4090",
+          "cuda-hbm:class=GPU-40414243-4445-4647-4849-4A4B4C4D4E4F=gddr");
+  cu_create(&m);
+  assert_int_equal(test_device_of_backend(m.rt, "cuda-hbm"), -1);
+  assert_int_equal(strata_device_count(m.rt), 2);
+  cu_destroy(&m);
+}
+
 static void test_cuda_bad_options_refused(void **state) {
   const char *bad[] = {"cuda-gddr:class=0=ddr", "cuda-gddr:class=0=gddr+",
                        "cuda-gddr:workers=0", "cuda-gddr:depth=many",
@@ -718,6 +729,7 @@ int main(void) {
       cmocka_unit_test(test_cuda_peers_between_like_cards),
       cmocka_unit_test(test_cuda_override_one_card_both_plugins),
       cmocka_unit_test(test_cuda_override_by_busid),
+      cmocka_unit_test(test_cuda_override_by_uuid),
       cmocka_unit_test(test_cuda_bad_options_refused),
       cmocka_unit_test(test_cuda_dag_cpu_and_both_cards),
       cmocka_unit_test(test_cuda_oversubscribed),
