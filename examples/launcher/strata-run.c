@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* strata-run.c: the Strata launcher: lists the devices Strata finds and
- * runs a tiled Cholesky factorisation on them as a demo job. On a machine
- * without a GPU it adds the two simulated cards of the "mixed" machine
- * description (sim backend), and says so; --machine runs on a simulated
- * machine of the user's choice instead. */
+/* strata-run.c: the Strata launcher: runs a job file (examples/jobs/; the
+ * three-tier pipeline by default) on the devices Strata finds, checks its
+ * result and reports where every task ran. On a machine without a GPU it
+ * adds the two simulated cards of the "mixed" machine description (sim
+ * backend), and says so; --machine runs on a simulated machine of the
+ * user's choice instead. The job file is loaded (jobfile.c) before the
+ * runtime starts, so that a bad one fails before anything runs; its
+ * kernels come from kernel libraries (kernlib.c); jobrun.c runs it and
+ * report.c tells what happened. */
 #include "config.h"
 
 #include <cblas.h>
@@ -23,18 +27,29 @@
 
 #include <strata.h>
 
-#include "cholesky.h"
+#include "jobfile.h"
+#include "jobrun.h"
+#include "kernlib.h"
+#include "progress.h"
+#include "report.h"
 #include "sandbox.h"
 
 #define PROG "strata-run"
 #define EXIT_USAGE 2
-#define MAX_WORKERS 4096 /* the CPU backend refuses more */
-#define RESIDUAL_LIMIT 1e-10
+#define MAX_WORKERS 4096     /* the CPU backend refuses more */
 #define REPORT_NAME_WIDTH 28 /* device names are cut to this in the report */
 /* The most an input file may hold: the library's own limit for machine
  * descriptions and policies, and a generous one for hwloc XML. */
 #define SCRIPT_MAX ((size_t)1 << 20)
 #define TOPOLOGY_MAX ((size_t)1 << 30)
+#define JOB_FILE_MAX ((size_t)1 << 20)
+#define DEFAULT_JOB "pipeline.lua"
+#define DEFAULT_KERNELS "strata-kernels"
+/* --tiles and --tile-size: the built-in demo's options, kept as
+ * shorthands for cholesky.lua's n and tile. */
+#define CHOL_MAX_TILES 128
+#define CHOL_MAX_TILE_SIZE 4096
+#define CHOL_MAX_ORDER 16384
 
 typedef struct options {
   unsigned workers;         /* 0: one per core */
@@ -44,11 +59,18 @@ typedef struct options {
   const char *machine;      /* --machine: FILE, "none", or NULL (default) */
   const char *policy;       /* --policy: FILE, "none", or NULL (tiered) */
   const char *time;         /* --time: "real", "modelled" or NULL */
-  int tiles, tile_size;
+  int tiles, tile_size;     /* 0: not given */
   strata_log_level_t log_level;
-  bool list_devices;
-  const char *trace; /* --trace FILE.json */
-  const char *gantt; /* --gantt FILE.svg */
+  bool list_devices, list_kernels, quiet;
+  const char *trace;          /* --trace FILE.json */
+  const char *gantt;          /* --gantt FILE.svg */
+  report_format_t report;     /* --report text|json */
+  const char *kernels;        /* --kernels LIST */
+  const char *kernel_path;    /* --kernel-path DIRS; NULL: the default */
+  const char *job;            /* JOB.lua; NULL: the default job */
+  jf_set_t sets[JF_MAX_SETS]; /* --set key=value */
+  size_t nsets;
+  char tiles_set[2][64]; /* --tiles/--tile-size as --set values */
 } options_t;
 
 /* How argument parsing ended. */
@@ -62,13 +84,16 @@ static const char *const level_names[] = {"error", "warn", "info", "debug",
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: " PROG " [OPTION]...\n"
-          "Run a tiled Cholesky factorisation as a demo job on the devices "
-          "Strata finds,\ncheck its result and report how each device was "
-          "used.\n\n"
+          "Usage: " PROG " [OPTION]... [JOB.lua] [--set KEY=VALUE]...\n"
+          "Run a job file on the devices Strata finds, check its result and "
+          "report where\nevery task ran (default job: " DEFAULT_JOB ", the "
+          "three-tier pipeline; a name\nwithout '/' that is not in this "
+          "directory is looked up among the shipped jobs).\n\n"
           "  -h, --help               show this help and exit\n"
           "  -V, --version            show the version and exit\n"
           "      --list-devices       list the devices and exit\n"
+          "      --list-kernels       list the kernels of the kernel "
+          "libraries and exit\n"
           "  -w, --workers N          CPU worker threads (default: one per "
           "core)\n"
           "      --backends LIST      comma-separated backends to load; each "
@@ -77,6 +102,11 @@ static void usage(FILE *f) {
           "      --backend-path DIRS  colon-separated backend directories\n"
           "                           (default: $STRATA_BACKEND_PATH, else "
           "the installed ones)\n"
+          "      --kernels LIST       kernel libraries to load "
+          "(default " DEFAULT_KERNELS ")\n"
+          "      --kernel-path DIRS   where to find them (default: "
+          "$STRATA_KERNEL_PATH, else\n"
+          "                           the installed ones)\n"
           "      --topology FILE      take the machine from an hwloc XML "
           "file\n"
           "      --machine FILE       run on the simulated machine FILE "
@@ -97,18 +127,25 @@ static void usage(FILE *f) {
           "(default: tiered.lua,\n"
           "                           built in; 'none': least loaded); "
           "SIGHUP reloads it\n"
-          "      --tiles T            tiles per matrix side (default 12, "
-          "1..%d)\n"
-          "      --tile-size B        order of a tile (default 192, 1..%d);\n"
-          "                           the matrix order T*B is at most %d\n"
+          "      --set KEY=VALUE      set a parameter the job file declares "
+          "(repeatable)\n"
+          "      --tiles T            run cholesky.lua with n = T*B "
+          "(1..%d)\n"
+          "      --tile-size B        ... and tile = B (1..%d; default 192)\n"
+          "      --report text|json   the report's form (default text; json: "
+          "only the\n"
+          "                           report on stdout)\n"
+          "      --quiet              print the report only: no progress, no "
+          "announcements\n"
           "      --log-level LEVEL    error, warn, info or debug (default "
           "warn)\n"
           "      --trace FILE.json    write the run as a Chrome trace (opens "
           "in Perfetto)\n"
           "      --gantt FILE.svg     draw the run as an SVG timeline\n\n"
-          "Exit status: 0 success, 1 runtime failure or wrong result, "
-          "2 bad usage.\n",
-          CHOL_MAX_TILES, CHOL_MAX_TILE_SIZE, CHOL_MAX_ORDER);
+          "Exit status: 0 every job completed and its check passed, 1 a "
+          "failure (a bad\njob file, a failed task, a wrong result), 2 bad "
+          "usage.\n",
+          CHOL_MAX_TILES, CHOL_MAX_TILE_SIZE);
 }
 
 static bool parse_number(const char *opt, const char *arg, long min, long max,
@@ -152,7 +189,13 @@ enum {
   OPT_TILE_SIZE,
   OPT_LOG_LEVEL,
   OPT_TRACE,
-  OPT_GANTT
+  OPT_GANTT,
+  OPT_SET,
+  OPT_REPORT,
+  OPT_QUIET,
+  OPT_KERNELS,
+  OPT_KERNEL_PATH,
+  OPT_LIST_KERNELS
 };
 
 static const struct option long_options[] = {
@@ -171,6 +214,12 @@ static const struct option long_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"trace", required_argument, NULL, OPT_TRACE},
     {"gantt", required_argument, NULL, OPT_GANTT},
+    {"set", required_argument, NULL, OPT_SET},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"kernels", required_argument, NULL, OPT_KERNELS},
+    {"kernel-path", required_argument, NULL, OPT_KERNEL_PATH},
+    {"list-kernels", no_argument, NULL, OPT_LIST_KERNELS},
     {NULL, 0, NULL, 0}};
 
 /* Whether "--name=value" names a known option (that takes no value). */
@@ -197,6 +246,35 @@ static void bad_option(int c, char **argv) {
     fprintf(stderr, PROG ": unknown option '%s' (try --help)\n", arg);
   else
     fprintf(stderr, PROG ": unknown option '-%c' (try --help)\n", optopt);
+}
+
+/* --set KEY=VALUE: KEY a name (letters, digits, '_'), given once. */
+static bool add_set(options_t *o, const char *arg) {
+  const char *eq = strchr(arg, '=');
+  size_t klen = eq ? (size_t)(eq - arg) : 0;
+  if (!eq || !klen || klen >= sizeof o->tiles_set[0] ||
+      strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789_") != klen) {
+    fprintf(stderr,
+            PROG ": --set: expected KEY=VALUE with KEY a parameter name, got "
+                 "'%s'\n",
+            arg);
+    return false;
+  }
+  for (size_t i = 0; i < o->nsets; i++)
+    if (!strncmp(o->sets[i].key, arg, klen) && !o->sets[i].key[klen]) {
+      fprintf(stderr, PROG ": --set: %.*s is set twice\n", (int)klen, arg);
+      return false;
+    }
+  if (o->nsets == JF_MAX_SETS) {
+    fprintf(stderr, PROG ": --set: more than %u parameters\n", JF_MAX_SETS);
+    return false;
+  }
+  /* The key is cut out of arg in place: argv is the program's to change. */
+  char *key = (char *)arg;
+  key[klen] = '\0';
+  o->sets[o->nsets++] = (jf_set_t){key, eq + 1, false};
+  return true;
 }
 
 /* Apply one parsed option. */
@@ -273,31 +351,84 @@ static bool apply_option(int c, const char *arg, options_t *o) {
     }
     *(c == OPT_TRACE ? &o->trace : &o->gantt) = arg;
     return true;
+  case OPT_SET:
+    return add_set(o, arg);
+  case OPT_REPORT:
+    if (strcmp(arg, "text") && strcmp(arg, "json")) {
+      fprintf(stderr, PROG ": --report: expected text or json, got '%s'\n",
+              arg);
+      return false;
+    }
+    o->report = strcmp(arg, "json") ? REPORT_TEXT : REPORT_JSON;
+    return true;
+  case OPT_QUIET:
+    o->quiet = true;
+    return true;
+  case OPT_KERNELS:
+  case OPT_KERNEL_PATH:
+    if (!*arg) {
+      fprintf(stderr, PROG ": --%s: expected a value\n",
+              c == OPT_KERNELS ? "kernels" : "kernel-path");
+      return false;
+    }
+    *(c == OPT_KERNELS ? &o->kernels : &o->kernel_path) = arg;
+    return true;
+  case OPT_LIST_KERNELS:
+    o->list_kernels = true;
+    return true;
   default: /* getopt_long returns only the values listed above */
     return false;
   }
 }
 
-/* Checks that need every option: the matrix must fit the order bound, and
- * the backend path falls back to the environment. */
-static bool finish_options(options_t *o) {
-  if (o->tiles * o->tile_size > CHOL_MAX_ORDER) {
+/* --tiles and --tile-size become cholesky.lua's parameters. */
+static bool tiles_to_sets(options_t *o) {
+  if (!o->tiles && !o->tile_size)
+    return true;
+  if (o->job) {
+    fprintf(stderr, PROG ": --tiles and --tile-size run cholesky.lua; with a "
+                         "job file, use --set\n");
+    return false;
+  }
+  int b = o->tile_size ? o->tile_size : 192, t = o->tiles ? o->tiles : 12;
+  if (t * b > CHOL_MAX_ORDER) {
     fprintf(stderr,
             PROG ": --tiles %d with --tile-size %d makes a matrix of order "
                  "%d; the limit is %d\n",
-            o->tiles, o->tile_size, o->tiles * o->tile_size, CHOL_MAX_ORDER);
+            t, b, t * b, CHOL_MAX_ORDER);
     return false;
   }
+  if (o->nsets + 2 > JF_MAX_SETS)
+    return false;
+  snprintf(o->tiles_set[0], sizeof o->tiles_set[0], "%d", t * b);
+  snprintf(o->tiles_set[1], sizeof o->tiles_set[1], "%d", b);
+  o->sets[o->nsets++] = (jf_set_t){"n", o->tiles_set[0], false};
+  o->sets[o->nsets++] = (jf_set_t){"tile", o->tiles_set[1], false};
+  o->job = "cholesky.lua";
+  return true;
+}
+
+/* Checks that need every option, and the defaults from the environment. */
+static bool finish_options(options_t *o) {
+  if (!tiles_to_sets(o))
+    return false;
   if (!o->backend_path) {
     const char *env = getenv("STRATA_BACKEND_PATH");
     if (env && *env)
       o->backend_path = env;
   }
+  if (!o->kernel_path) {
+    const char *env = getenv("STRATA_KERNEL_PATH");
+    o->kernel_path =
+        env && *env ? env : STRATA_KERNELS_DIR ":" STRATA_BUILD_KERNELS_DIR;
+  }
+  if (!o->kernels)
+    o->kernels = DEFAULT_KERNELS;
   return true;
 }
 
 static args_result_t parse_args(int argc, char **argv, options_t *o) {
-  *o = (options_t){.tiles = 12, .tile_size = 192, .log_level = STRATA_LOG_WARN};
+  *o = (options_t){.log_level = STRATA_LOG_WARN, .report = REPORT_TEXT};
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, ":hVw:", long_options, NULL)) != -1) {
@@ -317,6 +448,8 @@ static args_result_t parse_args(int argc, char **argv, options_t *o) {
     if (!apply_option(c, optarg, o))
       return ARGS_BAD;
   }
+  if (optind < argc)
+    o->job = argv[optind++];
   if (optind < argc) {
     fprintf(stderr, PROG ": unexpected argument '%s' (try --help)\n",
             argv[optind]);
@@ -353,6 +486,8 @@ static bool check_inputs(const options_t *o) {
     return false;
   if (o->policy && strcmp(o->policy, "none") &&
       !check_input("load the policy", o->policy, SCRIPT_MAX))
+    return false;
+  if (o->job && !check_input("load the job", o->job, JOB_FILE_MAX))
     return false;
   return true;
 }
@@ -493,22 +628,33 @@ static int start(const options_t *o, machine_choice_t *m,
   return start_runtime(o, m, rt);
 }
 
-static void announce(strata_runtime_t *rt, const options_t *o,
+/* How the machine was chosen, in words (also the report's "machine"). */
+static void describe_machine(const machine_choice_t *mc, char *buf, size_t n) {
+  if (mc->kind == MACHINE_HOST_SIM_GPUS)
+    snprintf(buf, n, "this machine, with the GPUs of %s simulated", mc->path);
+  else if (mc->kind == MACHINE_SIM)
+    snprintf(buf, n, "simulated machine %s", mc->path);
+  else
+    snprintf(buf, n, "this machine");
+}
+
+static void announce(FILE *out, strata_runtime_t *rt, const options_t *o,
                      const machine_choice_t *mc) {
   const strata_machine_t *m = strata_runtime_machine(rt);
-  printf(PROG " %s: ", PACKAGE_VERSION);
+  fprintf(out, PROG " %s: ", PACKAGE_VERSION);
   if (mc->kind == MACHINE_HOST_SIM_GPUS)
-    printf("no GPU found, so the GPUs of %s are simulated; ", mc->path);
+    fprintf(out, "no GPU found, so the GPUs of %s are simulated; ", mc->path);
   else if (mc->kind == MACHINE_SIM)
-    printf("simulated machine %s; ", mc->path);
-  printf("%d device(s) on %" PRIu32 " cores, %" PRIu32 " NUMA node(s), %" PRIu32
-         " GPU(s)%s%s%s\n",
-         strata_device_count(rt), m->ncores, m->nnuma, m->ngpus,
-         o->topology ? " (described by " : "", o->topology ? o->topology : "",
-         o->topology ? ")" : "");
+    fprintf(out, "simulated machine %s; ", mc->path);
+  fprintf(out,
+          "%d device(s) on %" PRIu32 " cores, %" PRIu32
+          " NUMA node(s), %" PRIu32 " GPU(s)%s%s%s\n",
+          strata_device_count(rt), m->ncores, m->nnuma, m->ngpus,
+          o->topology ? " (described by " : "", o->topology ? o->topology : "",
+          o->topology ? ")" : "");
   strata_policy_stats_t ps = {.struct_size = sizeof ps};
   if (strata_policy_stats(rt, &ps) == STRATA_OK)
-    printf("policy: %s\n", ps.name[0] ? ps.name : "none (least loaded)");
+    fprintf(out, "policy: %s\n", ps.name[0] ? ps.name : "none (least loaded)");
 }
 
 /* {=== Devices ===} */
@@ -545,17 +691,6 @@ static int devices_load(strata_runtime_t *rt, devices_t *d) {
       devices_free(d);
       return rc;
     }
-  }
-  return STRATA_OK;
-}
-
-static int devices_sample(strata_runtime_t *rt, const devices_t *d,
-                          strata_device_stats_t *out) {
-  for (int i = 0; i < d->n; i++) {
-    out[i].struct_size = sizeof out[i];
-    int rc = strata_device_stats(rt, i, &out[i]);
-    if (rc)
-      return rc;
   }
   return STRATA_OK;
 }
@@ -666,306 +801,81 @@ static int list_devices(strata_runtime_t *rt) {
   return EXIT_SUCCESS;
 }
 
-/* {=== The demo job ===} */
+/* {=== Kernel libraries and the job file ===} */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+static int list_kernels(const kernlib_t *kl) {
+  for (size_t i = 0; i < kernlib_count(kl); i++) {
+    const kernlib_kernel_t *e = kernlib_at(kl, i);
+    const strata_library_kernel_t *k = e->k;
+    printf("%-10s (", k->name);
+    bool any = !strcmp(k->modes, "*");
+    for (size_t b = 0; k->buffers[b]; b++)
+      printf("%s%s:%s", b ? ", " : "", k->buffers[b],
+             k->modes[b] == 'r'   ? "r"
+             : k->modes[b] == 'w' ? "w"
+                                  : "rw");
+    if (any)
+      printf("buffers...:r");
+    printf(")");
+    for (uint32_t a = 0; a < k->nargs; a++)
+      printf("%s%s%s", a ? ", " : " args ", k->args[a].name,
+             k->args[a].required ? "" : "?");
+    printf("  [%s%s%s%s] %s\n",
+           k->types >> STRATA_ELEM_FLOAT & 1 ? "float" : "",
+           (k->types >> STRATA_ELEM_FLOAT & 1) &&
+                   (k->types >> STRATA_ELEM_DOUBLE & 1)
+               ? ","
+               : "",
+           k->types >> STRATA_ELEM_DOUBLE & 1 ? "double" : "",
+           k->types == 1u << STRATA_ELEM_NONE ? "untyped" : "", e->library);
+    printf("           %s\n", k->summary);
+  }
+  return EXIT_SUCCESS;
 }
 
-static void report_job_failure(strata_runtime_t *rt, strata_job_t job,
-                               int status) {
-  strata_job_info_t ji = {.struct_size = sizeof ji};
-  if (strata_job_info(rt, job, &ji)) {
-    fprintf(stderr, PROG ": job failed: %s\n", strata_strerror(status));
-    return;
-  }
-  fprintf(stderr,
-          PROG ": job failed: %" PRIu64 " of %" PRIu64
-               " task(s) failed, %" PRIu64 " not run after a failure, %" PRIu64
-               " canceled; first: %s (%s)\n",
-          ji.failed, ji.submitted, ji.dep_failed, ji.canceled,
-          ji.first_failed_name, strata_strerror(status));
+/* Without blocking (an installed file could be anything). */
+static bool exists(const char *path) {
+  char err[8];
+  return input_ok(path, JOB_FILE_MAX, err, sizeof err);
 }
 
-/* Submit the factorisation as one job and wait for it. */
-static int run_job(strata_runtime_t *rt, chol_t *c) {
-  strata_job_t job;
-  int rc = strata_job_create(rt, &job);
-  if (rc) {
-    fprintf(stderr, PROG ": cannot create the job: %s\n", strata_strerror(rc));
-    return rc;
-  }
-  char failed[64] = "";
-  if ((rc = strata_job_set_attr(rt, job, "name", "cholesky")))
-    fprintf(stderr, PROG ": cannot name the job: %s\n", strata_strerror(rc));
-  else if ((rc = chol_submit(c, job, NULL, failed, sizeof failed))) {
-    fprintf(stderr, PROG ": cannot submit task %s: %s\n", failed,
-            strata_strerror(rc));
-    /* Only 0 is documented; what was submitted still ends below. */
-    (void)strata_job_cancel(rt, job);
-  }
-  int wrc = strata_job_wait(rt, job);
-  if (!rc && wrc) {
-    report_job_failure(rt, job, wrc);
-    rc = wrc;
-  }
-  int rrc = strata_job_release(rt, job);
-  if (rrc)
-    fprintf(stderr, PROG ": cannot release the job: %s\n",
-            strata_strerror(rrc));
-  return rc ? rc : rrc;
-}
-
-static int check_result(chol_t *c) {
-  double residual;
-  /* The check (n^3 flops, more than the job) runs while the runtime is
-   * idle, so OpenBLAS may use every core for it. */
-  openblas_set_num_threads(openblas_get_num_procs());
-  int rc = chol_check(c, &residual);
-  openblas_set_num_threads(1);
-  if (rc) {
-    fprintf(stderr, PROG ": cannot check the result: %s\n",
-            strata_strerror(rc));
-    return EXIT_FAILURE;
-  }
-  bool ok = residual <= RESIDUAL_LIMIT; /* false for NaN too */
-  printf("result check: %s (relative residual %.1e)\n",
-         ok ? "passed" : "FAILED", residual);
-  if (!ok)
-    fprintf(stderr,
-            PROG ": wrong result: relative residual %.1e is above %.0e\n",
-            residual, RESIDUAL_LIMIT);
-  return ok ? EXIT_SUCCESS : EXIT_FAILURE;
-}
-
-/* Copy `name` into buf, cut to `width` columns with "..." when longer. */
-static void shorten(const char *name, int width, char *buf, size_t size) {
-  size_t len = strlen(name);
-  if ((int)len > width && width >= 4) {
-    snprintf(buf, size, "%.*s...", width - 3, name);
-    return;
-  }
-  if (len >= size)
-    len = size - 1;
-  memcpy(buf, name, len);
-  buf[len] = '\0';
-}
-
-/* Utilisation is busy time over the time the device's workers had. */
-static void print_usage_table(const devices_t *d, double wall) {
-  int width = name_width(d, REPORT_NAME_WIDTH);
-  printf("%-*s  %-5s  %7s  %8s  %5s\n", width, "device", "class", "tasks",
-         "busy(s)", "util");
-  for (int i = 0; i < d->n; i++) {
-    const strata_device_info_t *di = &d->info[i];
-    uint64_t tasks = d->after[i].tasks_run - d->before[i].tasks_run;
-    uint64_t failed = d->after[i].tasks_failed - d->before[i].tasks_failed;
-    double busy = (double)(d->after[i].busy_ns - d->before[i].busy_ns) * 1e-9;
-    double capacity = wall * (di->workers ? di->workers : 1);
-    char name[REPORT_NAME_WIDTH + 1], extra[40] = "";
-    shorten(di->name, width, name, sizeof name);
-    if (failed)
-      snprintf(extra, sizeof extra, "  (%" PRIu64 " failed)", failed);
-    printf("%-*s  %-5s  %7" PRIu64 "  %8.3f  %4.0f%%%s\n", width, name,
-           strata_device_class_name(di->device_class), tasks, busy,
-           capacity > 0 ? 100.0 * busy / capacity : 0.0, extra);
-  }
-}
-
-/* Bytes copied between memory nodes during the run (devices with their own
- * memory, simulated or not). */
-static void print_traffic(strata_runtime_t *rt) {
-  int n = strata_memory_node_count(rt);
-  bool any = false;
-  for (int src = 0; src < n; src++)
-    for (int dst = 0; dst < n; dst++) {
-      strata_link_stats_t l = {.struct_size = sizeof l};
-      strata_memory_node_info_t a = {.struct_size = sizeof a};
-      strata_memory_node_info_t b = {.struct_size = sizeof b};
-      if (strata_link_stats(rt, src, dst, &l) || !l.bytes ||
-          strata_memory_node_info(rt, src, &a) ||
-          strata_memory_node_info(rt, dst, &b))
-        continue;
-      if (!any)
-        printf("data moved:\n");
-      any = true;
-      printf("  %s -> %s: %.1f MiB in %" PRIu64 " copies\n", a.name, b.name,
-             (double)l.bytes / (1024.0 * 1024.0), l.copies);
+/* The job file to run: the one named, else the default; a bare name not
+ * found here is looked up among the installed jobs, then the source
+ * tree's. */
+static const char *resolve_job(const char *job) {
+  static char path[PATH_MAX];
+  const char *name = job ? job : DEFAULT_JOB;
+  if (strchr(name, '/') || exists(name))
+    return name;
+  snprintf(path, sizeof path, "%s/%s", STRATA_JOBS_DIR, name);
+  if (exists(path))
+    return path;
+  snprintf(path, sizeof path, "%s/%s", STRATA_SOURCE_JOBS_DIR, name);
+  if (exists(path)) {
+    char *real = realpath(path, NULL);
+    if (real) {
+      snprintf(path, sizeof path, "%s", real);
+      free(real);
     }
-}
-
-/* The latest virtual clock of devices whose time is modelled; 0: none. */
-static double modelled_makespan(strata_runtime_t *rt) {
-  uint64_t end = 0;
-  for (int i = 0; i < strata_device_count(rt); i++) {
-    strata_device_model_t dm = {.struct_size = sizeof dm};
-    if (strata_device_model(rt, i, &dm) == STRATA_OK && dm.clock_ns > end)
-      end = dm.clock_ns;
+    return path;
   }
-  return (double)end * 1e-9;
+  return name; /* check_inputs says it is missing */
 }
 
-/* The FP64 rate of all devices together (flop/s). */
-static double total_fp64(const devices_t *d) {
-  double sum = 0;
-  for (int i = 0; i < d->n; i++)
-    sum += d->info[i].fp64_flops;
-  return sum > 0 ? sum : 1;
+/* Half the machine's memory: the most a job's buffers may take. */
+static uint64_t memory_limit(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || size <= 0)
+    return (uint64_t)1 << 32;
+  return (uint64_t)pages * (uint64_t)size / 2;
 }
 
-/* The critical path of the factorisation at the best rate one task gets
- * (a device's FP64 rate over its workers): per step, a POTRF, then a TRSM
- * and a SYRK before the next POTRF can start. */
-static double critical_path(const devices_t *d, int tiles, int b) {
-  double best = 0;
-  for (int i = 0; i < d->n; i++) {
-    double r =
-        d->info[i].fp64_flops / (d->info[i].workers ? d->info[i].workers : 1);
-    best = r > best ? r : best;
-  }
-  double b3 = (double)b * b * b;
-  double flops = tiles * b3 / 3.0 + (tiles - 1) * 2.0 * b3;
-  return best > 0 ? flops / best : 0;
-}
-
-/* qsort order: heaviest first. */
-static int by_weight(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x < y) - (x > y);
-}
-
-/* The flops of the tasks that write each tile of the lower triangle,
- * heaviest first, into w (tiles * (tiles + 1) / 2 entries): a diagonal
- * tile takes a SYRK per column before it and a POTRF, the others a GEMM
- * per column before them and a TRSM. */
-static void tile_work(int tiles, int b, double *w) {
-  double b3 = (double)b * b * b;
-  int k = 0;
-  for (int i = 0; i < tiles; i++)
-    for (int j = 0; j <= i; j++)
-      w[k++] = i == j ? b3 / 3.0 + j * b3 : b3 + j * 2.0 * b3;
-  qsort(w, (size_t)k, sizeof *w, by_weight);
-}
-
-/* The work of the k heaviest tiles (prefix[k]), k capped at ntiles. */
-static double heaviest(const double *prefix, int ntiles, double k) {
-  return prefix[k < ntiles ? (int)k : ntiles];
-}
-
-/* Whether all the work fits in time t when a card works only on tiles
- * that came in over its host link or from its peers, and every tile
- * starts in host memory: a card imports at most t * (link + peers) / tile
- * bytes tiles and does at most t * rate of work, on those; all cards
- * together work on no more tiles than their host links bring in; a
- * device working in host memory does at most t * rate. A relaxation
- * (work on a tile may be split, and nothing has to go back), so the
- * smallest such t is a lower bound. prefix[k]: the work of the k
- * heaviest tiles. */
-static bool links_fit(const devices_t *d, const double *prefix, int ntiles,
-                      double tile_bytes, double t) {
-  double host = 0, cards = 0, host_links = 0;
-  for (int i = 0; i < d->n; i++) {
-    const strata_device_info_t *in = &d->info[i];
-    double can_do = t * in->fp64_flops;
-    if (in->device_class == STRATA_CLASS_CPU) {
-      host += can_do;
-      continue;
-    }
-    double bw = ((double)in->link_gbps + (double)in->peer_gbps) * 1e9;
-    double on_tiles = heaviest(prefix, ntiles, floor(t * bw / tile_bytes));
-    cards += can_do < on_tiles ? can_do : on_tiles;
-    host_links += (double)in->link_gbps * 1e9;
-  }
-  double brought = heaviest(prefix, ntiles, floor(t * host_links / tile_bytes));
-  cards = cards < brought ? cards : brought;
-  return host + cards >= prefix[ntiles] * (1 - 1e-9);
-}
-
-/* The smallest time in which links_fit holds (bisection); 0 when a card's
- * link speed is unknown (the bound would not hold) or on failure. */
-static double links_bound(const devices_t *d, int tiles, int b) {
-  for (int i = 0; i < d->n; i++)
-    if (d->info[i].device_class != STRATA_CLASS_CPU &&
-        d->info[i].link_gbps <= 0)
-      return 0;
-  int ntiles = tiles * (tiles + 1) / 2;
-  double *w = malloc((size_t)ntiles * sizeof *w);
-  double *prefix = malloc((size_t)(ntiles + 1) * sizeof *prefix);
-  double lo = 0, hi = 1e-6;
-  if (!w || !prefix) {
-    free(w);
-    free(prefix);
-    return 0;
-  }
-  tile_work(tiles, b, w);
-  prefix[0] = 0;
-  for (int k = 0; k < ntiles; k++)
-    prefix[k + 1] = prefix[k] + w[k];
-  double tile_bytes = (double)b * b * sizeof(double);
-  while (!links_fit(d, prefix, ntiles, tile_bytes, hi) && hi < 1e9)
-    hi *= 2;
-  for (int it = 0; it < 100; it++) {
-    double mid = (lo + hi) / 2;
-    if (links_fit(d, prefix, ntiles, tile_bytes, mid))
-      hi = mid;
-    else
-      lo = mid;
-  }
-  free(w);
-  free(prefix);
-  return hi < 1e9 ? hi : 0;
-}
-
-/* Run the job between two samples of the device counters, then check the
- * factor and report. */
-static int measure_and_check(strata_runtime_t *rt, chol_t *c, devices_t *d) {
-  int rc = devices_sample(rt, d, d->before);
-  double t0 = now_s();
-  int jrc = rc ? rc : run_job(rt, c);
-  double wall = now_s() - t0;
-  if (!rc)
-    rc = devices_sample(rt, d, d->after);
-  if (rc) {
-    fprintf(stderr, PROG ": cannot read device counters: %s\n",
-            strata_strerror(rc));
-    return EXIT_FAILURE;
-  }
-  /* Unregistering waits for the tiles' tasks and leaves the factor in host
-   * memory, where the check reads it. */
-  int frc = chol_finish(c);
-  if (frc)
-    fprintf(stderr, PROG ": cannot unregister the tiles: %s\n",
-            strata_strerror(frc));
-  int status = jrc || frc ? EXIT_FAILURE : check_result(c);
-  print_usage_table(d, wall);
-  print_traffic(rt);
-  double modelled = modelled_makespan(rt);
-  if (modelled > 0) {
-    double work = chol_flops(chol_order(c)) / total_fp64(d);
-    int tiles = chol_tiles(c), b = chol_order(c) / chol_tiles(c);
-    double path = critical_path(d, tiles, b);
-    double links = links_bound(d, tiles, b);
-    double bound = work > path ? work : path;
-    bound = links > bound ? links : bound;
-    printf("modelled makespan: %.6f s; lower bound %.6f s (work over every "
-           "device's FP64 rate %.6f s, critical path %.6f s, host links "
-           "%.6f s)\n",
-           modelled, bound, work, path, links);
-  }
-  if (status == EXIT_SUCCESS && wall > 0)
-    printf("wall time: %.3f s, %.1f GFLOP/s\n", wall,
-           chol_flops(chol_order(c)) / wall * 1e-9);
-  else
-    printf("wall time: %.3f s\n", wall);
-  return status;
-}
+/* {=== Running the job ===} */
 
 /* Write the recording to path (NULL: not asked for). @return 0, or 1
  * when it could not be written (said) */
 static int write_trace(strata_runtime_t *rt, const char *path,
-                       strata_trace_format_t format) {
+                       strata_trace_format_t format, FILE *info) {
   if (!path)
     return 0;
   int rc = strata_trace_write(rt, path, format);
@@ -975,44 +885,109 @@ static int write_trace(strata_runtime_t *rt, const char *path,
   }
   uint64_t events = 0, dropped = 0;
   (void)strata_trace_counts(rt, &events, &dropped);
-  printf("%s: %s, %" PRIu64 " events%s\n", path,
-         format == STRATA_TRACE_SVG ? "timeline" : "trace", events,
-         dropped ? " (some dropped: the recording was full)" : "");
+  if (info)
+    fprintf(info, "%s: %s, %" PRIu64 " events%s\n", path,
+            format == STRATA_TRACE_SVG ? "timeline" : "trace", events,
+            dropped ? " (some dropped: the recording was full)" : "");
   return 0;
 }
 
-static int run_demo(strata_runtime_t *rt, const options_t *o) {
+static uint64_t tasks_done(const void *ud) { return jobrun_done(ud); }
+
+/* Set up, submit and wait; the run's status. */
+static int execute(strata_runtime_t *rt, const jf_plan_t *plan,
+                   const options_t *o, jobrun_t **jr) {
+  char err[1024];
+  int rc = jobrun_setup(rt, plan, jr, err, sizeof err);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot set the job up: %s\n", err);
+    return rc;
+  }
+  progress_t *p =
+      o->quiet ? NULL : progress_start(stderr, plan->ntasks, tasks_done, *jr);
+  rc = jobrun_submit(*jr, err, sizeof err);
+  if (rc)
+    fprintf(stderr, PROG ": %s\n", err);
+  int wrc = jobrun_wait(*jr);
+  progress_stop(p);
+  return rc ? rc : wrc;
+}
+
+/* The check on the final data, with every core for its BLAS calls (the
+ * runtime is idle by then). */
+static void run_check(jobfile_t *jf, const jobrun_t *jr, report_run_t *rr,
+                      char *msg, size_t n) {
+  rr->has_check = jobfile_plan(jf)->has_check;
+  rr->check_message = msg;
+  msg[0] = '\0';
+  if (!rr->has_check || rr->status)
+    return;
+  openblas_set_num_threads(openblas_get_num_procs());
+  int rc = jobfile_check(jf, jobrun_data(jr), &rr->check_passed, msg, n);
+  openblas_set_num_threads(1);
+  if (rc)
+    fprintf(stderr, PROG ": the check did not run: %s\n", msg);
+  else if (!rr->check_passed)
+    fprintf(stderr, PROG ": wrong result: %s\n", msg);
+}
+
+static void say_failure(const jobrun_t *jr, const jf_plan_t *plan) {
+  for (size_t i = 0; jr && i < plan->njobs; i++) {
+    const jr_job_t *j = &jobrun_jobs(jr)[i];
+    if (j->status)
+      fprintf(stderr,
+              PROG ": job '%s' failed: %" PRIu64 " of %" PRIu64
+                   " task(s) failed, %" PRIu64 " not run after a failure, "
+                   "%" PRIu64 " canceled; first: %s (%s)\n",
+              plan->jobs[i].name, j->failed, j->tasks, j->dep_failed,
+              j->canceled, j->first_failed, strata_strerror(j->status));
+  }
+}
+
+static int run_job_file(strata_runtime_t *rt, jobfile_t *jf, const options_t *o,
+                        const char *job_path, const char *machine) {
   /* The runtime runs one kernel per worker in parallel; OpenBLAS threads
    * inside each kernel would only oversubscribe the cores. */
   openblas_set_num_threads(1);
-  devices_t d;
-  int rc = devices_load(rt, &d);
+  const jf_plan_t *plan = jobfile_plan(jf);
+  FILE *info = o->quiet ? NULL : o->report == REPORT_JSON ? stderr : stdout;
+  if (info) {
+    fprintf(info, "job: %s, %zu tasks in %zu job(s), %zu buffers (%.1f MiB)\n",
+            job_path, plan->ntasks, plan->njobs, plan->nbuffers,
+            (double)plan->buffer_bytes / (1024.0 * 1024.0));
+    fflush(info); /* show what runs before it runs */
+  }
+  report_t *rep;
+  int rc = report_begin(rt, &rep);
   if (rc) {
-    fprintf(stderr, PROG ": cannot read the devices: %s\n",
+    fprintf(stderr, PROG ": cannot read the counters: %s\n",
             strata_strerror(rc));
     return EXIT_FAILURE;
   }
-  chol_t *c;
-  if ((rc = chol_create(rt, o->tiles, o->tile_size, &c))) {
-    fprintf(stderr, PROG ": cannot set up the demo job: %s\n",
-            strata_strerror(rc));
-    devices_free(&d);
-    return EXIT_FAILURE;
-  }
-  printf("job: tiled Cholesky, n=%d (%dx%d tiles of %d), %" PRIu64 " tasks\n",
-         chol_order(c), o->tiles, o->tiles, o->tile_size,
-         chol_task_count(o->tiles));
-  fflush(stdout); /* show what runs before it runs */
   if ((o->trace || o->gantt) && (rc = strata_trace_start(rt, 0)))
     fprintf(stderr, PROG ": cannot record the run: %s\n", strata_strerror(rc));
-  int status = measure_and_check(rt, c, &d);
+  jobrun_t *jr = NULL;
+  report_run_t rr = {.job_file = job_path,
+                     .params = jobfile_params(jf),
+                     .machine = machine,
+                     .plan = plan};
+  rr.status = execute(rt, plan, o, &jr);
   (void)strata_trace_stop(rt);
-  if (write_trace(rt, o->trace, STRATA_TRACE_CHROME_JSON) ||
-      write_trace(rt, o->gantt, STRATA_TRACE_SVG))
-    status = EXIT_FAILURE;
-  chol_destroy(c);
-  devices_free(&d);
-  return status;
+  rr.run = jr;
+  if ((rc = report_end(rep)))
+    fprintf(stderr, PROG ": cannot read the counters: %s\n",
+            strata_strerror(rc));
+  if (rr.status)
+    say_failure(jr, plan);
+  char msg[1024];
+  run_check(jf, jr, &rr, msg, sizeof msg);
+  bool passed = jr && !rc && report_print(rep, &rr, o->report, stdout);
+  if (write_trace(rt, o->trace, STRATA_TRACE_CHROME_JSON, info) ||
+      write_trace(rt, o->gantt, STRATA_TRACE_SVG, info))
+    passed = false;
+  report_free(rep);
+  jobrun_free(jr);
+  return passed ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 /* {=== Reloading the policy on SIGHUP ===} */
@@ -1095,19 +1070,65 @@ static int finish_output(int status) {
   return status;
 }
 
+/* Load the kernel libraries and the job file (before any runtime: a bad
+ * file fails before anything runs). */
+static int prepare(const options_t *o, const char *job, kernlib_t **kl,
+                   jobfile_t **jf, jf_context_t *ctx) {
+  char err[2048];
+  if (kernlib_open(o->kernels, o->kernel_path, kl, err, sizeof err)) {
+    fprintf(stderr, PROG ": cannot load the kernels: %s\n", err);
+    return EXIT_FAILURE;
+  }
+  if (o->list_kernels)
+    return list_kernels(*kl);
+  if (o->list_devices)
+    return EXIT_SUCCESS;
+  *ctx = (jf_context_t){.kernels = *kl,
+                        .sets = (jf_set_t *)o->sets,
+                        .nsets = o->nsets,
+                        .memory_limit = memory_limit()};
+  if (jobfile_load(job, ctx, jf, err, sizeof err)) {
+    fprintf(stderr, PROG ": %s\n", err);
+    return EXIT_FAILURE;
+  }
+  return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv) {
   options_t o;
   args_result_t args = parse_args(argc, argv, &o);
   if (args != ARGS_RUN)
     return args == ARGS_DONE ? finish_output(EXIT_SUCCESS) : EXIT_USAGE;
+  const char *job = resolve_job(o.job);
+  if (!o.list_devices && !o.list_kernels)
+    o.job = job;
+  kernlib_t *kl = NULL;
+  jobfile_t *jf = NULL;
+  jf_context_t ctx;
+  int status =
+      check_inputs(&o) ? prepare(&o, job, &kl, &jf, &ctx) : EXIT_FAILURE;
+  if (status || o.list_kernels) {
+    jobfile_free(jf);
+    kernlib_close(kl);
+    return finish_output(status);
+  }
+  if (!o.policy && jf && jobfile_policy(jf))
+    o.policy = jobfile_policy(jf); /* the job's own, unless one is named */
   strata_runtime_t *rt;
   machine_choice_t machine;
   reloader_t reloader;
-  if (!check_inputs(&o) || start(&o, &machine, &rt))
+  if (start(&o, &machine, &rt)) {
+    jobfile_free(jf);
+    kernlib_close(kl);
     return EXIT_FAILURE;
+  }
   start_reloader(&reloader, rt);
-  announce(rt, &o, &machine);
-  int status = o.list_devices ? list_devices(rt) : run_demo(rt, &o);
+  if (!o.quiet)
+    announce(o.report == REPORT_JSON ? stderr : stdout, rt, &o, &machine);
+  char described[PATH_MAX + 64];
+  describe_machine(&machine, described, sizeof described);
+  status = o.list_devices ? list_devices(rt)
+                          : run_job_file(rt, jf, &o, job, described);
   stop_reloader(&reloader);
   int rc = strata_runtime_destroy(rt);
   if (rc) {
@@ -1115,5 +1136,8 @@ int main(int argc, char **argv) {
             strata_strerror(rc));
     status = EXIT_FAILURE;
   }
+  /* After the runtime: its workers ran the libraries' code. */
+  jobfile_free(jf);
+  kernlib_close(kl);
   return finish_output(status);
 }

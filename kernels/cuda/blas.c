@@ -38,6 +38,20 @@ typedef struct blas_api {
                                   double *, int, int *);
   cusolverStatus_t (*dpotrf)(cusolverDnHandle_t, cublasFillMode_t, int,
                              double *, int, double *, int, int *);
+  /* The float versions, for the general calls below. */
+  cublasStatus_t (*sgemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t,
+                          int, int, int, const float *, const float *, int,
+                          const float *, int, const float *, float *, int);
+  cublasStatus_t (*ssyrk)(cublasHandle_t, cublasFillMode_t, cublasOperation_t,
+                          int, int, const float *, const float *, int,
+                          const float *, float *, int);
+  cublasStatus_t (*strsm)(cublasHandle_t, cublasSideMode_t, cublasFillMode_t,
+                          cublasOperation_t, cublasDiagType_t, int, int,
+                          const float *, const float *, int, float *, int);
+  cusolverStatus_t (*spotrf_size)(cusolverDnHandle_t, cublasFillMode_t, int,
+                                  float *, int, int *);
+  cusolverStatus_t (*spotrf)(cusolverDnHandle_t, cublasFillMode_t, int, float *,
+                             int, float *, int, int *);
 } blas_api_t;
 
 static blas_api_t api;
@@ -96,6 +110,11 @@ static void load_api(void) {
   api_ok &= resolve(solver, "cusolverDnSetStream", &api.solver_set_stream);
   api_ok &= resolve(solver, "cusolverDnDpotrf_bufferSize", &api.dpotrf_size);
   api_ok &= resolve(solver, "cusolverDnDpotrf", &api.dpotrf);
+  api_ok &= resolve(blas, "cublasSgemm_v2", &api.sgemm);
+  api_ok &= resolve(blas, "cublasSsyrk_v2", &api.ssyrk);
+  api_ok &= resolve(blas, "cublasStrsm_v2", &api.strsm);
+  api_ok &= resolve(solver, "cusolverDnSpotrf_bufferSize", &api.spotrf_size);
+  api_ok &= resolve(solver, "cusolverDnSpotrf", &api.spotrf);
 }
 
 const char *scuk_blas_error(void) {
@@ -109,8 +128,8 @@ typedef struct handles {
   int device; /* the CUDA device they were made on */
   cublasHandle_t blas;
   cusolverDnHandle_t solver;
-  double *work; /* dpotrf's workspace, grown as needed */
-  int lwork;
+  void *work; /* potrf's workspace, grown as needed */
+  size_t work_bytes;
   int *info; /* dpotrf's answer, on the device */
 } handles_t;
 
@@ -196,43 +215,55 @@ static int begin(const strata_kernel_call_t *call, uint32_t nbuf, int *b,
   return *h ? STRATA_OK : STRATA_EBACKEND;
 }
 
-static int grow_work(handles_t *h, int b, double *a) {
-  int need = 0;
-  if (api.dpotrf_size(h->solver, CUBLAS_FILL_MODE_LOWER, b, a, b, &need) !=
-      CUSOLVER_STATUS_SUCCESS)
-    return STRATA_EBACKEND;
-  if (need <= h->lwork)
+/* At least `elems` elements of `elem` bytes of workspace. */
+static int grow_work(handles_t *h, int elems, size_t elem) {
+  size_t need = (size_t)(elems > 0 ? elems : 0) * elem;
+  if (need <= h->work_bytes)
     return STRATA_OK;
   cudaFree(h->work);
-  h->lwork = 0;
-  if (cudaMalloc((void **)&h->work, (size_t)need * sizeof(double)) !=
-      cudaSuccess)
+  h->work_bytes = 0;
+  if (cudaMalloc(&h->work, need) != cudaSuccess)
     return STRATA_EBACKEND;
-  h->lwork = need;
+  h->work_bytes = need;
   return STRATA_OK;
 }
 
-int scuk_dpotrf(const strata_kernel_call_t *call) {
-  int b;
-  handles_t *h;
-  int rc = begin(call, 1, &b, &h);
-  if (rc)
-    return rc;
-  double *a = call->buffers[0];
-  if ((rc = grow_work(h, b, a)))
-    return rc;
-  if (api.dpotrf(h->solver, CUBLAS_FILL_MODE_LOWER, b, a, b, h->work, h->lwork,
-                 h->info) != CUSOLVER_STATUS_SUCCESS)
-    return STRATA_EBACKEND;
-  /* The one kernel that waits for its stream: whether the tile was
-   * positive definite decides whether the task failed, as LAPACK's info
-   * does on the CPU. */
+/* Whether the factorisation just queued found the matrix positive
+ * definite: LAPACK's info, read back after waiting for the stream (the
+ * one kind of kernel that waits: its answer decides whether the task
+ * failed, as on the CPU). @return info (0 or > 0); STRATA_EBACKEND */
+static int potrf_info(handles_t *h, cudaStream_t stream) {
   int info = 0;
   if (cudaMemcpyAsync(&info, h->info, sizeof info, cudaMemcpyDeviceToHost,
-                      call->stream) != cudaSuccess ||
-      cudaStreamSynchronize(call->stream) != cudaSuccess)
+                      stream) != cudaSuccess ||
+      cudaStreamSynchronize(stream) != cudaSuccess)
     return STRATA_EBACKEND;
   return info;
+}
+
+int scuk_potrf_lower(scuk_type_t t, void *stream, int n, void *a, int lda) {
+  handles_t *h = handles_on(stream);
+  if (!h)
+    return STRATA_EBACKEND;
+  int need = 0;
+  const cublasFillMode_t lo = CUBLAS_FILL_MODE_LOWER;
+  cusolverStatus_t s = t == SCUK_DOUBLE
+                           ? api.dpotrf_size(h->solver, lo, n, a, lda, &need)
+                           : api.spotrf_size(h->solver, lo, n, a, lda, &need);
+  size_t elem = t == SCUK_DOUBLE ? sizeof(double) : sizeof(float);
+  if (s != CUSOLVER_STATUS_SUCCESS || grow_work(h, need, elem))
+    return STRATA_EBACKEND;
+  int lwork = (int)(h->work_bytes / elem);
+  s = t == SCUK_DOUBLE
+          ? api.dpotrf(h->solver, lo, n, a, lda, h->work, lwork, h->info)
+          : api.spotrf(h->solver, lo, n, a, lda, h->work, lwork, h->info);
+  return s == CUSOLVER_STATUS_SUCCESS ? potrf_info(h, stream) : STRATA_EBACKEND;
+}
+
+int scuk_dpotrf(const strata_kernel_call_t *call) {
+  int b = tile_order(call, 1);
+  return b ? scuk_potrf_lower(SCUK_DOUBLE, call->stream, b, call->buffers[0], b)
+           : STRATA_EINVAL;
 }
 
 int scuk_dtrsm(const strata_kernel_call_t *call) {
@@ -270,4 +301,54 @@ int scuk_dgemm(const strata_kernel_call_t *call) {
   return blas_status(api.dgemm(h->blas, CUBLAS_OP_N, CUBLAS_OP_T, b, b, b,
                                &minus_one, call->buffers[1], b,
                                call->buffers[2], b, &one, call->buffers[0], b));
+}
+
+/* {=== General calls (the kernel library's) ===} */
+
+static cublasOperation_t op_of(int trans) {
+  return trans ? CUBLAS_OP_T : CUBLAS_OP_N;
+}
+
+int scuk_gemm(scuk_type_t t, void *stream, int transa, int transb, int m, int n,
+              int k, double alpha, const void *a, int lda, const void *b,
+              int ldb, double beta, void *c, int ldc) {
+  handles_t *h = handles_on(stream);
+  if (!h)
+    return STRATA_EBACKEND;
+  if (t == SCUK_DOUBLE)
+    return blas_status(api.dgemm(h->blas, op_of(transa), op_of(transb), m, n, k,
+                                 &alpha, a, lda, b, ldb, &beta, c, ldc));
+  const float fa = (float)alpha, fb = (float)beta;
+  return blas_status(api.sgemm(h->blas, op_of(transa), op_of(transb), m, n, k,
+                               &fa, a, lda, b, ldb, &fb, c, ldc));
+}
+
+int scuk_syrk(scuk_type_t t, void *stream, int n, int k, double alpha,
+              const void *a, int lda, double beta, void *c, int ldc) {
+  handles_t *h = handles_on(stream);
+  if (!h)
+    return STRATA_EBACKEND;
+  const cublasFillMode_t lo = CUBLAS_FILL_MODE_LOWER;
+  if (t == SCUK_DOUBLE)
+    return blas_status(api.dsyrk(h->blas, lo, CUBLAS_OP_N, n, k, &alpha, a, lda,
+                                 &beta, c, ldc));
+  const float fa = (float)alpha, fb = (float)beta;
+  return blas_status(
+      api.ssyrk(h->blas, lo, CUBLAS_OP_N, n, k, &fa, a, lda, &fb, c, ldc));
+}
+
+int scuk_trsm_rlt(scuk_type_t t, void *stream, int m, int n, double alpha,
+                  const void *a, int lda, void *b, int ldb) {
+  handles_t *h = handles_on(stream);
+  if (!h)
+    return STRATA_EBACKEND;
+  const cublasSideMode_t r = CUBLAS_SIDE_RIGHT;
+  const cublasFillMode_t lo = CUBLAS_FILL_MODE_LOWER;
+  const cublasDiagType_t nu = CUBLAS_DIAG_NON_UNIT;
+  if (t == SCUK_DOUBLE)
+    return blas_status(api.dtrsm(h->blas, r, lo, CUBLAS_OP_T, nu, m, n, &alpha,
+                                 a, lda, b, ldb));
+  const float fa = (float)alpha;
+  return blas_status(
+      api.strsm(h->blas, r, lo, CUBLAS_OP_T, nu, m, n, &fa, a, lda, b, ldb));
 }

@@ -71,6 +71,27 @@ int scuk_dsyrk(const strata_kernel_call_t *call);
 /** dgemm: C (buffer 0, RW) -= A B^T, A = buffer 1, B = buffer 2 (R). */
 int scuk_dgemm(const strata_kernel_call_t *call);
 
+/* {=== General calls (the kernel library's), column-major ===}
+ * Each queues its work on `stream` with this thread's handles, and
+ * returns 0, or STRATA_EBACKEND (the libraries are missing, a handle
+ * could not be made, or cuBLAS refused the call). */
+
+typedef enum scuk_type { SCUK_FLOAT, SCUK_DOUBLE } scuk_type_t;
+
+/** C (m x n) = alpha op(A) op(B) + beta C. */
+int scuk_gemm(scuk_type_t t, void *stream, int transa, int transb, int m, int n,
+              int k, double alpha, const void *a, int lda, const void *b,
+              int ldb, double beta, void *c, int ldc);
+/** C (n x n, lower) = alpha A A^T + beta C, A n x k. */
+int scuk_syrk(scuk_type_t t, void *stream, int n, int k, double alpha,
+              const void *a, int lda, double beta, void *c, int ldc);
+/** B (m x n) = alpha B A^-T, A n x n lower triangular. */
+int scuk_trsm_rlt(scuk_type_t t, void *stream, int m, int n, double alpha,
+                  const void *a, int lda, void *b, int ldb);
+/** A (n x n) = L L^T, lower; waits for the stream and returns LAPACK's
+ *  info (> 0: not positive definite), or STRATA_EBACKEND. */
+int scuk_potrf_lower(scuk_type_t t, void *stream, int n, void *a, int lda);
+
 /** Why the tile kernels cannot run here (cuBLAS or cuSOLVER missing), or
  *  NULL when they can. Loads the libraries on the first call.
  *  @own static */
