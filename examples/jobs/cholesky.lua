@@ -28,24 +28,29 @@ for i = 0, T - 1 do
   end
 end
 
+-- Priorities favour the tasks nearest the next panel (the critical
+-- path): the earlier the step k and the nearer the tile to the diagonal,
+-- the higher (2T - 2k - i - j, the usual heuristic for tiled Cholesky).
 local chol = job { name = "cholesky", precision = fp }
-local square = { m = b, n = b, k = b }
 for k = 0, T - 1 do
   task { job = chol, kernel = "potrf", name = "potrf " .. k,
-         access = { L[k][k] }, args = { n = b } }
+         access = { L[k][k] }, args = { n = b }, priority = 2 * T - 2 * k }
   for i = k + 1, T - 1 do
     task { job = chol, kernel = "trsm", name = "trsm " .. i .. "," .. k,
-           access = { L[i][k], L[k][k] }, args = { m = b, n = b } }
+           access = { L[i][k], L[k][k] }, args = { m = b, n = b },
+           priority = 2 * T - 2 * k - i }
   end
   for i = k + 1, T - 1 do
     task { job = chol, kernel = "syrk", name = "syrk " .. i .. "," .. k,
            access = { L[i][i], L[i][k] },
-           args = { n = b, k = b, alpha = -1 } }
+           args = { n = b, k = b, alpha = -1 },
+           priority = 2 * T - 2 * k - 2 * i }
     for j = k + 1, i - 1 do
       task { job = chol, kernel = "gemm",
              name = "gemm " .. i .. "," .. j .. "," .. k,
              access = { L[i][j], L[i][k], L[j][k] },
-             args = { m = b, n = b, k = b, alpha = -1, transb = true } }
+             args = { m = b, n = b, k = b, alpha = -1, transb = true },
+             priority = 2 * T - 2 * k - i - j }
     end
   end
 end
