@@ -46,6 +46,10 @@ struct jobfile {
   lua_State *L;
   jf_plan_t plan;
   size_t cap_buffers, cap_jobs, cap_tasks;
+  /* Buffer names to plan index + 1 (0: empty slot), open addressing:
+   * declaring and naming buffers stays linear in their number. */
+  uint32_t *names;
+  size_t names_cap; /* a power of two, or 0 */
   bool params_done;
   char params[1024]; /* "n=512, tile=128" */
   char policy[4096];  /* policy "file": resolved; "" none */
@@ -145,6 +149,53 @@ static char *dup_string(lua_State *L, const char *s) {
   return d;
 }
 
+/* {=== The buffers' names ===} */
+
+static size_t name_hash(const char *s) {
+  size_t h = 1469598103934665603u; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211u;
+  return h;
+}
+
+/* The plan index of the buffer called `name`, or -1. */
+static long find_name(const jobfile_t *jf, const char *name) {
+  if (!jf->names_cap)
+    return -1;
+  for (size_t i = name_hash(name) & (jf->names_cap - 1);;
+       i = (i + 1) & (jf->names_cap - 1)) {
+    uint32_t slot = jf->names[i];
+    if (!slot)
+      return -1;
+    if (!strcmp(jf->plan.buffers[slot - 1].name, name))
+      return (long)slot - 1;
+  }
+}
+
+static void put_name(jobfile_t *jf, uint32_t index) {
+  const char *name = jf->plan.buffers[index].name;
+  size_t i = name_hash(name) & (jf->names_cap - 1);
+  while (jf->names[i])
+    i = (i + 1) & (jf->names_cap - 1);
+  jf->names[i] = index + 1;
+}
+
+/* Record buffer `index`'s name, the table kept at most half full. */
+static void add_name(lua_State *L, jobfile_t *jf, uint32_t index) {
+  if ((index + 1) * 2 > jf->names_cap) {
+    size_t cap = jf->names_cap ? jf->names_cap * 2 : 64;
+    uint32_t *t = calloc(cap, sizeof *t);
+    if (!t)
+      luaL_error(L, "not enough memory");
+    free(jf->names);
+    jf->names = t;
+    jf->names_cap = cap;
+    for (uint32_t i = 0; i < index; i++)
+      put_name(jf, i);
+  }
+  put_name(jf, index);
+}
+
 /* {=== params ===} */
 
 /* Convert one --set value to the type of the parameter's default, and
@@ -242,9 +293,9 @@ static long buffer_at(lua_State *L, jobfile_t *jf, int idx, char *why,
     return *u < jf->plan.nbuffers ? (long)*u : -1;
   if (lua_type(L, idx) == LUA_TSTRING) {
     const char *name = lua_tostring(L, idx);
-    for (size_t i = 0; i < jf->plan.nbuffers; i++)
-      if (!strcmp(jf->plan.buffers[i].name, name))
-        return (long)i;
+    long i = find_name(jf, name);
+    if (i >= 0)
+      return i;
     snprintf(why, n,
              "no buffer '%s' is declared (yet): declare it with "
              "buffer{} before the tasks that use it",
@@ -403,10 +454,10 @@ static int api_buffer(lua_State *L) {
              strata__schema_string(&sc, 1, "buffer", "name",
                                    STRATA__SCHEMA_REQUIRED, sizeof b.name - 1,
                                    b.name));
-  for (size_t i = 0; i < p->nbuffers; i++)
-    if (!strcmp(p->buffers[i].name, b.name))
-      return fail(L, "buffer '%s' is declared twice (first at line %d)", b.name,
-                  p->buffers[i].line);
+  long twice = find_name(jf, b.name);
+  if (twice >= 0)
+    return fail(L, "buffer '%s' is declared twice (first at line %d)", b.name,
+                p->buffers[twice].line);
   int type = 1;
   TRY_SCHEMA(
       L, jf,
@@ -420,6 +471,7 @@ static int api_buffer(lua_State *L) {
       strata__schema_string(&sc, 1, obj, "tag", 0, sizeof b.tag - 1, b.tag));
   /* Recorded before init is read, so that a failure there frees it. */
   p->buffers[p->nbuffers++] = b;
+  add_name(L, jf, (uint32_t)(p->nbuffers - 1));
   read_init(L, jf, &p->buffers[p->nbuffers - 1]);
   p->buffer_bytes += b.count * kernlib_elem_size(b.type);
   push_handle(L, BUFFER_MT, (uint32_t)(p->nbuffers - 1));
@@ -1185,6 +1237,7 @@ void jobfile_free(jobfile_t *jf) {
   for (size_t i = 0; i < jf->narrays; i++)
     free(jf->arrays[i].data);
   free(jf->arrays);
+  free(jf->names);
   free(jf->plan.buffers);
   free(jf->plan.jobs);
   free(jf->plan.tasks);
