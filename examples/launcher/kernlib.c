@@ -170,6 +170,9 @@ int kernlib_open(const char *names, const char *path, kernlib_t **out,
       rc = STRATA_ENOENT;
       break;
     }
+    /* Resident: never unmapped, for the libraries a kernel library pulls
+     * in (the CUDA runtime) leave exit handlers in its mappings. */
+    (void)lt_dlmakeresident(dl);
     kl->dl[kl->nlibs++] = dl;
     rc = add_library(kl, dl, name, err, errlen);
   }

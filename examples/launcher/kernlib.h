@@ -33,8 +33,10 @@ typedef struct kernlib_kernel {
 int kernlib_open(const char *names, const char *path, kernlib_t **out,
                  char *err, size_t errlen);
 
-/** Unload every library (after the runtime that ran their kernels is
- *  destroyed). NULL is a no-op. */
+/** Close every library (after the runtime that ran their kernels is
+ *  destroyed). Their code stays mapped until the process exits: the
+ *  libraries they pull in (the CUDA runtime) leave exit handlers there.
+ *  NULL is a no-op. */
 void kernlib_close(kernlib_t *kl);
 
 /** The kernel called `name`, or NULL. @own borrowed */
