@@ -57,8 +57,8 @@ int main(int argc, char **argv) {
   for (int r = -1; r < repeat; r++) {
     double t0 = now();
     if (dbl)
-      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a,
-                  n, b, n, 0.0, c, n);
+      cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a, n,
+                  b, n, 0.0, c, n);
     else
       cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a,
                   n, b, n, 0.0f, c, n);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* examples/embed/minimal.c: the smallest useful embedding of Strata (the README's
- * example): scale a vector in blocks, one task per block, on every core,
- * checking every result the library hands back. make check builds and runs
- * it (tests/embed.test), so it stays true; examples/embed/host.c goes further. Build against an installed
- * Strata:
- *   cc -std=c11 minimal.c $(pkg-config --cflags --libs strata)
- * Usage: embed [BACKEND_DIR]   (default: the installed backends) */
+/* examples/embed/minimal.c: the smallest useful embedding of Strata (the
+ * README's example): scale a vector in blocks, one task per block, on every
+ * core, checking every result the library hands back. make check builds and
+ * runs it (tests/embed.test), so it stays true; examples/embed/host.c goes
+ * further. Build against an installed Strata: cc -std=c11 minimal.c
+ * $(pkg-config --cflags --libs strata) Usage: embed [BACKEND_DIR]   (default:
+ * the installed backends) */
 #include <stdio.h>
 #include <stdlib.h>
 

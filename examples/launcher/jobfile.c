@@ -52,7 +52,7 @@ struct jobfile {
   size_t names_cap; /* a power of two, or 0 */
   bool params_done;
   char params[1024]; /* "n=512, tile=128" */
-  char policy[4096];  /* policy "file": resolved; "" none */
+  char policy[4096]; /* policy "file": resolved; "" none */
   int check_ref;     /* LUA_NOREF: none */
   /* The check's view of the data. */
   void *const *data;
@@ -820,8 +820,8 @@ static int api_policy(lua_State *L) {
   if (name[0] == '/' || !slash)
     snprintf(jf->policy, sizeof jf->policy, "%s", name);
   else
-    snprintf(jf->policy, sizeof jf->policy, "%.*s/%s",
-             (int)(slash - jf->path), jf->path, name);
+    snprintf(jf->policy, sizeof jf->policy, "%.*s/%s", (int)(slash - jf->path),
+             jf->path, name);
   char why[4200];
   if (strata__check_text_file(jf->policy, JOB_FILE_MAX, why, sizeof why))
     return fail(L, "policy: %s", why);
@@ -1033,10 +1033,13 @@ static const luaL_Reg result_api[] = {
 
 /* {=== Setting up the state ===} */
 
-static const luaL_Reg job_api[] = {
-    {"params", api_params}, {"buffer", api_buffer}, {"job", api_job},
-    {"task", api_task},     {"check", api_check},   {"policy", api_policy},
-    {NULL, NULL}};
+static const luaL_Reg job_api[] = {{"params", api_params},
+                                   {"buffer", api_buffer},
+                                   {"job", api_job},
+                                   {"task", api_task},
+                                   {"check", api_check},
+                                   {"policy", api_policy},
+                                   {NULL, NULL}};
 
 /* Metatables that scripts can read through but never change. */
 static void handle_type(lua_State *L, jobfile_t *jf, const char *name,

@@ -3,8 +3,8 @@
  * (examples/jobs/README.md is the format's reference). Loading runs the
  * script once in the runtime's shared sandbox (no io, os or package;
  * bounded instructions, time and memory) with the job API in its globals:
- * params, buffer, job, task, check and policy. What it declares is recorded in a
- * plan, every call checked as it is made (an unknown kernel, a buffer not
+ * params, buffer, job, task, check and policy. What it declares is recorded in
+ * a plan, every call checked as it is made (an unknown kernel, a buffer not
  * declared yet, a mode the kernel does not allow, a precision no device
  * runs, a malformed shape...), so that a bad file fails before anything
  * runs, with its file and line. The sandbox stays open for the check,

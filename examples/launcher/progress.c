@@ -44,6 +44,7 @@ static void draw(progress_t *p) {
 static void *run(void *arg) {
   progress_t *p = arg;
   pthread_mutex_lock(&p->mu);
+  draw(p); /* at once: a short run shows its line too */
   while (!p->stop) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);

@@ -314,14 +314,17 @@ static void text_jobs(const report_run_t *run, FILE *out) {
 static void text_policy(const report_t *r, FILE *out) {
   const strata_policy_stats_t *a = &r->after.policy, *b = &r->before.policy;
   uint64_t calls = delta(a->calls, b->calls);
-  double mean_us =
-      calls ? (double)delta(a->call_ns, b->call_ns) / (double)calls * 1e-3 : 0;
+  uint64_t ns = delta(a->call_ns, b->call_ns);
+  char mean[48] = "";
+  /* One call in 8 is timed: a handful of calls may have none timed. */
+  if (ns && calls)
+    snprintf(mean, sizeof mean, ", %.1f us per call",
+             (double)ns / (double)calls * 1e-3);
   fprintf(out,
           "policy: %s: %" PRIu64 " calls, %" PRIu64 " answered from its "
-          "cache, %" PRIu64 " fallbacks, %.1f us per call\n",
+          "cache, %" PRIu64 " fallbacks%s\n",
           a->name[0] ? a->name : "none (least loaded)", calls,
-          delta(a->cached, b->cached), delta(a->fallbacks, b->fallbacks),
-          mean_us);
+          delta(a->cached, b->cached), delta(a->fallbacks, b->fallbacks), mean);
 }
 
 static bool print_text(const report_t *r, const report_run_t *run, FILE *out) {
@@ -449,9 +452,8 @@ static void json_policy(const report_t *r, FILE *out) {
           ",\"fallbacks\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"mean_call_us\":",
           calls, delta(a->cached, b->cached), delta(a->fallbacks, b->fallbacks),
           delta(a->errors, b->errors));
-  json_number(out, calls ? (double)delta(a->call_ns, b->call_ns) /
-                               (double)calls * 1e-3
-                         : 0);
+  uint64_t ns = delta(a->call_ns, b->call_ns);
+  json_number(out, calls && ns ? (double)ns / (double)calls * 1e-3 : NAN);
   fputs("}", out);
 }
 

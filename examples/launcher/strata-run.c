@@ -659,17 +659,14 @@ static void announce(FILE *out, strata_runtime_t *rt, const options_t *o,
 
 /* {=== Devices ===} */
 
-/* What the launcher knows of each device, and its counters around a job. */
+/* What the launcher knows of each device, for the listing. */
 typedef struct devices {
   int n;
   strata_device_info_t *info;
-  strata_device_stats_t *before, *after;
 } devices_t;
 
 static void devices_free(devices_t *d) {
   free(d->info);
-  free(d->before);
-  free(d->after);
   *d = (devices_t){0};
 }
 
@@ -678,9 +675,7 @@ static int devices_load(strata_runtime_t *rt, devices_t *d) {
   if (d->n < 1)
     return d->n < 0 ? d->n : STRATA_ENODEV;
   d->info = calloc((size_t)d->n, sizeof *d->info);
-  d->before = calloc((size_t)d->n, sizeof *d->before);
-  d->after = calloc((size_t)d->n, sizeof *d->after);
-  if (!d->info || !d->before || !d->after) {
+  if (!d->info) {
     devices_free(d);
     return STRATA_ENOMEM;
   }
