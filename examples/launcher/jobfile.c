@@ -121,6 +121,19 @@ static strata__schema_t schema(lua_State *L, jobfile_t *jf) {
       (void)schema_failed(L, jf);                                              \
   } while (0)
 
+/* The start of every declaration: one table argument, whose keys must be
+ * among `keys`; returns the schema context for its fields. */
+static strata__schema_t begin_declaration(lua_State *L, jobfile_t *jf,
+                                          const char *what,
+                                          const char *const *keys) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  strata__schema_t sc = schema(L, jf);
+  TRY_SCHEMA(L, jf,
+             strata__schema_keys(&sc, 1, what, keys, STRATA__SCHEMA_REFUSE));
+  return sc;
+}
+
 /* {=== Growing the plan ===} */
 
 /* Room for one more of `n` items of `size` bytes, up to max. */
@@ -440,12 +453,7 @@ static void read_init(lua_State *L, jobfile_t *jf, jf_buffer_t *b) {
  * tag = } -> a handle */
 static int api_buffer(lua_State *L) {
   jobfile_t *jf = self(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  strata__schema_t sc = schema(L, jf);
-  TRY_SCHEMA(L, jf,
-             strata__schema_keys(&sc, 1, "buffer", buffer_keys,
-                                 STRATA__SCHEMA_REFUSE));
+  strata__schema_t sc = begin_declaration(L, jf, "buffer", buffer_keys);
   jf_plan_t *p = &jf->plan;
   p->buffers = grow(L, p->buffers, p->nbuffers, &jf->cap_buffers,
                     sizeof *p->buffers, JF_MAX_BUFFERS, "buffers");
@@ -519,12 +527,7 @@ static const char *const job_keys[] = {"name", "tier", "precision", "priority",
 /* job { name =, tier =, precision =, priority = } -> a handle */
 static int api_job(lua_State *L) {
   jobfile_t *jf = self(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  strata__schema_t sc = schema(L, jf);
-  TRY_SCHEMA(
-      L, jf,
-      strata__schema_keys(&sc, 1, "job", job_keys, STRATA__SCHEMA_REFUSE));
+  strata__schema_t sc = begin_declaration(L, jf, "job", job_keys);
   jf_plan_t *p = &jf->plan;
   p->jobs = grow(L, p->jobs, p->njobs, &jf->cap_jobs, sizeof *p->jobs,
                  JF_MAX_JOBS, "jobs");
@@ -751,12 +754,7 @@ static void task_clear(jf_task_t *t) {
  * priority =, name = } */
 static int api_task(lua_State *L) {
   jobfile_t *jf = self(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  strata__schema_t sc = schema(L, jf);
-  TRY_SCHEMA(
-      L, jf,
-      strata__schema_keys(&sc, 1, "task", task_keys, STRATA__SCHEMA_REFUSE));
+  strata__schema_t sc = begin_declaration(L, jf, "task", task_keys);
   jf_plan_t *p = &jf->plan;
   p->tasks = grow(L, p->tasks, p->ntasks, &jf->cap_tasks, sizeof *p->tasks,
                   JF_MAX_TASKS, "tasks");

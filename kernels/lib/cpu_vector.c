@@ -41,8 +41,7 @@ double sk_random(uint64_t seed, uint64_t index) {
   return (double)(z >> 11) * 0x1.0p-53 - 0.5;
 }
 
-/* The order of a square buffer of n elements, else 0. */
-static size_t square_order(size_t n) {
+size_t sk_square_order(size_t n) {
   size_t r = (size_t)sqrt((double)n);
   while (r * r > n)
     r--;
@@ -63,7 +62,7 @@ static size_t square_order(size_t n) {
     int64_t seed = a ? sk_whole(a[FILL_SEED], 0, INT64_MAX / 2) : -1;          \
     if (!a || call->nbuffers != 1 || !n || seed < 0)                           \
       return STRATA_EINVAL;                                                    \
-    size_t order = square_order(n);                                            \
+    size_t order = sk_square_order(n);                                         \
     int shaped = a[FILL_SYMMETRIC] != 0 || a[FILL_DIAGONAL] != 0;              \
     if (shaped && !order)                                                      \
       return STRATA_EINVAL;                                                    \
@@ -97,7 +96,7 @@ FILL(sk_fill_d, double)
       memmove(y, x, n * sizeof(T));                                            \
       return STRATA_OK;                                                        \
     }                                                                          \
-    size_t order = square_order(n);                                            \
+    size_t order = sk_square_order(n);                                         \
     if (!order)                                                                \
       return STRATA_EINVAL;                                                    \
     for (size_t j = 0; j < order; j++)                                         \

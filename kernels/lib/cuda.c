@@ -25,16 +25,6 @@ static int launch_status(int cuda_error) {
   return cuda_error ? STRATA_EBACKEND : STRATA_OK;
 }
 
-/* The order of a square buffer of n elements, else 0. */
-static size_t square_order(size_t n) {
-  size_t r = (size_t)sqrt((double)n);
-  while (r * r > n)
-    r--;
-  while ((r + 1) * (r + 1) <= n)
-    r++;
-  return r * r == n ? r : 0;
-}
-
 /* {=== Dense linear algebra ===} */
 
 static int gemm(const strata_kernel_call_t *call, int dbl) {
@@ -110,7 +100,7 @@ static int fill(const strata_kernel_call_t *call, int dbl) {
   if (!a || call->nbuffers != 1 || !n || seed < 0)
     return STRATA_EINVAL;
   int symmetric = a[FILL_SYMMETRIC] != 0;
-  size_t order = symmetric || a[FILL_DIAGONAL] != 0 ? square_order(n) : 0;
+  size_t order = symmetric || a[FILL_DIAGONAL] != 0 ? sk_square_order(n) : 0;
   if ((symmetric || a[FILL_DIAGONAL] != 0) && !order)
     return STRATA_EINVAL;
   return launch_status(skc_launch_fill(
@@ -125,7 +115,7 @@ static int copy(const strata_kernel_call_t *call, int dbl) {
   size_t n = sk_count(call, 0, elem_of(dbl));
   if (!a || call->nbuffers != 2 || !n || sk_count(call, 1, elem_of(dbl)) != n)
     return STRATA_EINVAL;
-  size_t order = a[COPY_LOWER] != 0 ? square_order(n) : 0;
+  size_t order = a[COPY_LOWER] != 0 ? sk_square_order(n) : 0;
   if (a[COPY_LOWER] != 0 && !order)
     return STRATA_EINVAL;
   return launch_status(skc_launch_copy(dbl, call->buffers[0], call->buffers[1],

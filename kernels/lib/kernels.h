@@ -46,6 +46,9 @@ const double *sk_args(const strata_kernel_call_t *call, uint32_t nargs);
  * size is not a whole number of them. */
 size_t sk_count(const strata_kernel_call_t *call, uint32_t i, size_t elem);
 
+/* The order of a square buffer of n elements, else 0. */
+size_t sk_square_order(size_t n);
+
 /* A whole number in [lo, hi] held in a double argument, else -1. */
 int64_t sk_whole(double v, int64_t lo, int64_t hi);
 
