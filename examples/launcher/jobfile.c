@@ -51,9 +51,14 @@ struct jobfile {
   uint32_t *names;
   size_t names_cap; /* a power of two, or 0 */
   bool params_done;
-  char params[1024]; /* "n=512, tile=128" */
-  char policy[4096]; /* policy "file": resolved; "" none */
-  int check_ref;     /* LUA_NOREF: none */
+  bool loading; /* the job API answers only while the file loads */
+  bool busy;    /* an API call is running (its table's code may not call
+                   another: a pointer into the plan would go stale) */
+  char first_error[1024]; /* the first API error: it fails the load even
+                             when the script caught it (pcall) */
+  char params[1024];      /* "n=512, tile=128" */
+  char policy[4096];      /* policy "file": resolved; "" none */
+  int check_ref;          /* LUA_NOREF: none */
   /* The check's view of the data. */
   void *const *data;
   jf_array_t *arrays;
@@ -99,13 +104,51 @@ static int fail(lua_State *L, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   lua_pushfstring(L, "%s: %s", where(L, jf), msg);
+  if (!jf->first_error[0])
+    snprintf(jf->first_error, sizeof jf->first_error, "%s",
+             lua_tostring(L, -1));
   return lua_error(L);
 }
 
 /* Raise the schema reader's message (it already names file and line). */
 static int schema_failed(lua_State *L, jobfile_t *jf) {
+  if (!jf->first_error[0])
+    snprintf(jf->first_error, sizeof jf->first_error, "%s", jf->err);
   lua_pushstring(L, jf->err);
   return lua_error(L);
+}
+
+/* t[key], read raw: no metamethod of the script's runs in the middle of
+ * a declaration. Pushes the value; returns its type. */
+static int raw_field(lua_State *L, int t, const char *key) {
+  t = lua_absindex(L, t);
+  lua_pushstring(L, key);
+  return lua_rawget(L, t);
+}
+
+/* The start of every job API function: only while the file loads, never
+ * from inside another call, and not after an error (which already fails
+ * the load). */
+static jobfile_t *enter(lua_State *L) {
+  jobfile_t *jf = self(L);
+  if (jf->first_error[0]) {
+    lua_pushstring(L, jf->first_error);
+    lua_error(L);
+  }
+  if (!jf->loading)
+    fail(L, "the job API (params, buffer, job, task, check, policy) is "
+            "only there while the file loads");
+  if (jf->busy)
+    fail(L, "a declaration called from inside another (through a "
+            "metamethod)");
+  jf->busy = true;
+  return jf;
+}
+
+/* The end of a job API function that returns normally. */
+static int leave(jobfile_t *jf, int results) {
+  jf->busy = false;
+  return results;
 }
 
 /* A schema context whose messages start with "PATH:LINE". */
@@ -150,7 +193,7 @@ static void *grow(lua_State *L, void *items, size_t n, size_t *cap, size_t size,
   c = c > max ? max : c;
   void *p = realloc(items, c * size);
   if (!p)
-    luaL_error(L, "not enough memory");
+    fail(L, "not enough memory");
   *cap = c;
   return p;
 }
@@ -158,7 +201,7 @@ static void *grow(lua_State *L, void *items, size_t n, size_t *cap, size_t size,
 static char *dup_string(lua_State *L, const char *s) {
   char *d = s ? strdup(s) : NULL;
   if (s && !d)
-    luaL_error(L, "not enough memory");
+    fail(L, "not enough memory");
   return d;
 }
 
@@ -199,7 +242,7 @@ static void add_name(lua_State *L, jobfile_t *jf, uint32_t index) {
     size_t cap = jf->names_cap ? jf->names_cap * 2 : 64;
     uint32_t *t = calloc(cap, sizeof *t);
     if (!t)
-      luaL_error(L, "not enough memory");
+      fail(L, "not enough memory");
     free(jf->names);
     jf->names = t;
     jf->names_cap = cap;
@@ -241,17 +284,22 @@ static void note_param(jobfile_t *jf, lua_State *L, const char *key, int v) {
 }
 
 /* params { name = default, ... } -> the values, --set applied. */
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int api_params(lua_State *L) {
-  jobfile_t *jf = self(L);
+  jobfile_t *jf = enter(L);
   if (jf->params_done)
     return fail(L, "params: called twice (declare every parameter in one "
                    "call)");
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
   jf->params_done = true;
-  lua_newtable(L); /* 2: the values */
-  /* Sorted names make the report's line stable. */
-  lua_newtable(L); /* 3: the names */
-  int n = 0;
+  /* The names, sorted in C (the report's line is stable, and no code of
+   * the script runs here); the strings stay alive as keys of table 1. */
+  const char *names[JF_MAX_PARAMS];
+  size_t n = 0;
   for (lua_pushnil(L); lua_next(L, 1); lua_pop(L, 1)) {
     if (lua_type(L, -2) != LUA_TSTRING)
       return fail(L, "params: every parameter needs a name (a string key)");
@@ -261,17 +309,15 @@ static int api_params(lua_State *L) {
                   "params: %s: a default must be a number, a string or a "
                   "boolean (got a %s)",
                   lua_tostring(L, -2), lua_typename(L, t));
-    lua_pushvalue(L, -2);
-    lua_rawseti(L, 3, ++n);
+    if (n == JF_MAX_PARAMS)
+      return fail(L, "params: more than %u parameters", JF_MAX_PARAMS);
+    names[n++] = lua_tostring(L, -2);
   }
-  lua_getglobal(L, "table");
-  lua_getfield(L, -1, "sort");
-  lua_pushvalue(L, 3);
-  lua_call(L, 1, 0);
-  lua_pop(L, 1);
-  for (int i = 1; i <= n; i++) {
-    lua_rawgeti(L, 3, i);
-    const char *key = lua_tostring(L, -1);
+  qsort(names, n, sizeof *names, by_name);
+  lua_newtable(L); /* 2: the values */
+  for (size_t i = 0; i < n; i++) {
+    const char *key = names[i];
+    lua_pushstring(L, key);
     lua_pushvalue(L, -1);
     lua_rawget(L, 1); /* the default */
     int deftype = lua_type(L, -1);
@@ -285,8 +331,7 @@ static int api_params(lua_State *L) {
     note_param(jf, L, key, -1);
     lua_rawset(L, 2); /* values[key] = value */
   }
-  lua_pop(L, 1);
-  return 1;
+  return leave(jf, 1);
 }
 
 /* {=== Buffers and jobs as script values ===} */
@@ -388,8 +433,8 @@ static void read_init_args(lua_State *L, jobfile_t *jf, int t,
 /* fill = number | { value=, seed=, diagonal=, symmetric= }, or
  * init = { kernel = NAME, args = {...} }: what writes the contents. */
 static void read_init(lua_State *L, jobfile_t *jf, jf_buffer_t *b) {
-  lua_getfield(L, 1, "fill");
-  lua_getfield(L, 1, "init");
+  raw_field(L, 1, "fill");
+  raw_field(L, 1, "init");
   bool has_fill = !lua_isnil(L, -2), has_init = !lua_isnil(L, -1);
   if (has_fill && has_init)
     fail(L, "buffer '%s': give fill or init, not both", b->name);
@@ -413,7 +458,7 @@ static void read_init(lua_State *L, jobfile_t *jf, jf_buffer_t *b) {
            "buffer '%s': init must be a table { kernel = NAME, args = "
            "{...} }",
            b->name);
-    lua_getfield(L, -1, "kernel");
+    raw_field(L, -1, "kernel");
     const char *name = lua_tostring(L, -1);
     if (!name || !(k = kernlib_find(jf->ctx->kernels, name)))
       fail(L, "buffer '%s': init: unknown kernel '%s'", b->name,
@@ -424,18 +469,24 @@ static void read_init(lua_State *L, jobfile_t *jf, jf_buffer_t *b) {
            "buffer '%s': init: kernel '%s' does not write a single "
            "buffer",
            b->name, name);
-    lua_getfield(L, -1, "args");
+    raw_field(L, -1, "args");
     lua_remove(L, -2);
   }
+  if (!(k->k->types >> b->type & 1u))
+    fail(L, "buffer '%s': %s has no code for %s buffers", b->name, k->k->name,
+         kernlib_elem_name(b->type));
   double *args = calloc(k->k->nargs ? k->k->nargs : 1, sizeof *args);
   if (!args)
-    luaL_error(L, "not enough memory");
+    fail(L, "not enough memory");
   b->init = k;
   b->init_args = args;
-  if (lua_type(L, -1) == LUA_TNUMBER) { /* fill = 0.5 */
+  if (lua_type(L, -1) == LUA_TNUMBER) { /* fill = 0.5: the value */
     for (uint32_t i = 0; i < k->k->nargs; i++)
       args[i] = k->k->args[i].fallback;
     args[0] = lua_tonumber(L, -1);
+    if (!isfinite(args[0]))
+      fail(L, "buffer '%s'.fill: must be a finite number (got %g)", b->name,
+           args[0]);
   } else {
     char obj[96];
     snprintf(obj, sizeof obj, "buffer '%s'.%s", b->name,
@@ -452,7 +503,7 @@ static void read_init(lua_State *L, jobfile_t *jf, jf_buffer_t *b) {
 /* buffer { name =, type =, count = | rows =, cols =, fill =, init =,
  * tag = } -> a handle */
 static int api_buffer(lua_State *L) {
-  jobfile_t *jf = self(L);
+  jobfile_t *jf = enter(L);
   strata__schema_t sc = begin_declaration(L, jf, "buffer", buffer_keys);
   jf_plan_t *p = &jf->plan;
   p->buffers = grow(L, p->buffers, p->nbuffers, &jf->cap_buffers,
@@ -483,7 +534,7 @@ static int api_buffer(lua_State *L) {
   read_init(L, jf, &p->buffers[p->nbuffers - 1]);
   p->buffer_bytes += b.count * kernlib_elem_size(b.type);
   push_handle(L, BUFFER_MT, (uint32_t)(p->nbuffers - 1));
-  return 1;
+  return leave(jf, 1);
 }
 
 /* {=== Attributes shared by jobs and tasks ===} */
@@ -526,7 +577,7 @@ static const char *const job_keys[] = {"name", "tier", "precision", "priority",
 
 /* job { name =, tier =, precision =, priority = } -> a handle */
 static int api_job(lua_State *L) {
-  jobfile_t *jf = self(L);
+  jobfile_t *jf = enter(L);
   strata__schema_t sc = begin_declaration(L, jf, "job", job_keys);
   jf_plan_t *p = &jf->plan;
   p->jobs = grow(L, p->jobs, p->njobs, &jf->cap_jobs, sizeof *p->jobs,
@@ -549,7 +600,7 @@ static int api_job(lua_State *L) {
   read_priority(L, jf, &sc, obj, &j.priority, &j.has_priority);
   p->jobs[p->njobs++] = j;
   push_handle(L, JOB_MT, (uint32_t)(p->njobs - 1));
-  return 1;
+  return leave(jf, 1);
 }
 
 /* {=== task ===} */
@@ -603,7 +654,7 @@ static void read_init_args(lua_State *L, jobfile_t *jf, int t,
   }
   for (uint32_t i = 0; i < K->nargs; i++)
     if (K->args[i].required) {
-      lua_getfield(L, t, K->args[i].name);
+      raw_field(L, t, K->args[i].name);
       bool missing = lua_isnil(L, -1);
       lua_pop(L, 1);
       if (missing)
@@ -668,7 +719,7 @@ static void read_accesses(lua_State *L, jobfile_t *jf, jf_task_t *t,
                           const char *obj) {
   const strata_library_kernel_t *K = t->kernel->k;
   bool any = !strcmp(K->modes, "*");
-  lua_getfield(L, 1, "access");
+  raw_field(L, 1, "access");
   int acc = lua_gettop(L);
   if (!lua_isnil(L, acc) && !lua_istable(L, acc))
     fail(L, "%s.access: must be a list of buffers", obj);
@@ -677,11 +728,13 @@ static void read_accesses(lua_State *L, jobfile_t *jf, jf_task_t *t,
   if (len > want)
     fail(L, "%s.access: %s takes %zu buffer(s), %zu given", obj, K->name, want,
          len);
+  if (want > JF_MAX_ACCESSES)
+    fail(L, "%s.access: more than %u buffers", obj, JF_MAX_ACCESSES);
   t->nbuffers = (uint32_t)want;
   t->buffers = calloc(want ? want : 1, sizeof *t->buffers);
   t->modes = calloc(want ? want : 1, 1);
   if (!t->buffers || !t->modes)
-    luaL_error(L, "not enough memory");
+    fail(L, "not enough memory");
   for (uint32_t i = 0; i < want; i++) {
     if (lua_istable(L, acc))
       lua_rawgeti(L, acc, (lua_Integer)i + 1);
@@ -753,7 +806,7 @@ static void task_clear(jf_task_t *t) {
 /* task { kernel =, job =, access =, args =, tier =, precision =, flops =,
  * priority =, name = } */
 static int api_task(lua_State *L) {
-  jobfile_t *jf = self(L);
+  jobfile_t *jf = enter(L);
   strata__schema_t sc = begin_declaration(L, jf, "task", task_keys);
   jf_plan_t *p = &jf->plan;
   p->tasks = grow(L, p->tasks, p->ntasks, &jf->cap_tasks, sizeof *p->tasks,
@@ -774,7 +827,7 @@ static int api_task(lua_State *L) {
                 kname);
   char obj[128];
   snprintf(obj, sizeof obj, "task %zu (%s)", p->ntasks, kname);
-  lua_getfield(L, 1, "job");
+  raw_field(L, 1, "job");
   uint32_t *j = luaL_testudata(L, -1, JOB_MT);
   if (!j)
     return fail(L, "%s: job must be a job (made with job{})", obj);
@@ -784,15 +837,13 @@ static int api_task(lua_State *L) {
   const strata_library_kernel_t *K = t->kernel->k;
   t->args = calloc(K->nargs ? K->nargs : 1, sizeof *t->args);
   if (!t->args)
-    return luaL_error(L, "not enough memory");
-  lua_getfield(L, 1, "args");
+    return fail(L, "not enough memory");
+  raw_field(L, 1, "args");
   char aobj[160];
   snprintf(aobj, sizeof aobj, "%s.args", obj);
   read_init_args(L, jf, lua_gettop(L), t->kernel, t->args, aobj);
   lua_pop(L, 1);
-  size_t sizes[64];
-  if (t->nbuffers > 64)
-    return fail(L, "%s: more than 64 buffers", obj);
+  size_t sizes[JF_MAX_ACCESSES];
   for (uint32_t i = 0; i < t->nbuffers; i++) {
     const jf_buffer_t *b = &p->buffers[t->buffers[i]];
     sizes[i] = b->count * kernlib_elem_size(b->type);
@@ -804,13 +855,13 @@ static int api_task(lua_State *L) {
   inherit_precision(L, jf, t);
   if (t->flops < 0 && K->flops)
     t->flops = K->flops(t->args, t->nbuffers, sizes, t->type);
-  return 0;
+  return leave(jf, 0);
 }
 
 /* policy "file.lua": the placement policy the job wants (relative to the
  * job file's directory), used unless the user names one. */
 static int api_policy(lua_State *L) {
-  jobfile_t *jf = self(L);
+  jobfile_t *jf = enter(L);
   const char *name = luaL_checkstring(L, 1);
   if (jf->policy[0])
     return fail(L, "policy: given twice");
@@ -823,19 +874,19 @@ static int api_policy(lua_State *L) {
   char why[4200];
   if (strata__check_text_file(jf->policy, JOB_FILE_MAX, why, sizeof why))
     return fail(L, "policy: %s", why);
-  return 0;
+  return leave(jf, 0);
 }
 
 /* check(function(r) ... return ok, message end) */
 static int api_check(lua_State *L) {
-  jobfile_t *jf = self(L);
+  jobfile_t *jf = enter(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
   if (jf->check_ref != LUA_NOREF)
     return fail(L, "check: given twice");
   lua_settop(L, 1);
   jf->check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   jf->plan.has_check = true;
-  return 0;
+  return leave(jf, 0);
 }
 
 /* {=== The check's view of the results ===} */
@@ -931,22 +982,22 @@ static int r_diff(lua_State *L) { return diff(L, false); }
 static int r_rel_diff(lua_State *L) { return diff(L, true); }
 
 /* A new zero-filled array of count elements, pushed. */
-static jf_array_t *new_array(lua_State *L, jobfile_t *jf, strata_elem_t type,
-                             size_t count) {
+static jf_array_t *new_array(lua_State *L, jobfile_t *jf, const char *who,
+                             strata_elem_t type, size_t count) {
   size_t bytes = count * kernlib_elem_size(type);
   if (!count || jf->array_bytes + bytes > jf->ctx->memory_limit)
-    fail(L, "r.array: %zu elements: more than the check may hold", count);
+    fail(L, "%s: %zu elements: more than the check may hold", who, count);
   if (jf->narrays == jf->cap_arrays) {
     size_t c = jf->cap_arrays ? jf->cap_arrays * 2 : 16;
     jf_array_t *p = realloc(jf->arrays, c * sizeof *p);
     if (!p)
-      luaL_error(L, "not enough memory");
+      fail(L, "not enough memory");
     jf->arrays = p;
     jf->cap_arrays = c;
   }
   void *data = calloc(count, kernlib_elem_size(type));
   if (!data)
-    luaL_error(L, "not enough memory");
+    fail(L, "not enough memory");
   jf->arrays[jf->narrays] = (jf_array_t){type, count, data};
   jf->array_bytes += bytes;
   push_handle(L, ARRAY_MT, (uint32_t)jf->narrays++);
@@ -959,8 +1010,8 @@ static int r_array(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 2);
   if (n < 1)
     return fail(L, "r.array: count must be at least 1");
-  new_array(L, self(L), type ? STRATA_ELEM_DOUBLE : STRATA_ELEM_FLOAT,
-            (size_t)n);
+  new_array(L, self(L), "r.array",
+            type ? STRATA_ELEM_DOUBLE : STRATA_ELEM_FLOAT, (size_t)n);
   return 1;
 }
 
@@ -968,7 +1019,7 @@ static int r_array(lua_State *L) {
 static int r_copy(lua_State *L) {
   jobfile_t *jf = self(L);
   source_t s = source_at(L, jf, 1);
-  jf_array_t *a = new_array(L, jf, s.type, s.count);
+  jf_array_t *a = new_array(L, jf, "r.copy", s.type, s.count);
   memcpy(a->data, s.data, s.count * kernlib_elem_size(s.type));
   return 1;
 }
@@ -1002,9 +1053,13 @@ static int r_run(lua_State *L) {
                   "r.run: %s writes %s: give it an array (r.copy), the "
                   "job's buffers are read only here",
                   name, K->buffers[i]);
-    if (i && s.type != type)
-      return fail(L, "r.run: %s's buffers must hold one element type", name);
-    type = s.type;
+    bool converts = K->flags & STRATA_LIBRARY_CONVERTS;
+    bool same = converts && i == 1 ? s.type != type : s.type == type;
+    if (i && !same)
+      return fail(L, "r.run: %s's buffers must hold %s", name,
+                  converts ? "the two element types" : "one element type");
+    if (!i)
+      type = s.type;
     bufs[i] = s.data;
     sizes[i] = s.count * kernlib_elem_size(s.type);
   }
@@ -1124,8 +1179,10 @@ static int run_script(jobfile_t *jf, const char *text, size_t len, char *err,
                                      .memory = STATE_MEMORY,
                                      .deadline_ns = LOAD_DEADLINE_NS};
   if (strata__sandbox_new(NULL, NULL, &limits, STRATA__SANDBOX_LIBS, jf->path,
-                          NULL, NULL, &jf->sb))
+                          NULL, NULL, &jf->sb)) {
+    snprintf(err, errlen, "%s: not enough memory for a Lua state", jf->path);
     return STRATA_ENOMEM;
+  }
   jf->L = strata__sandbox_state(jf->sb);
   if (strata__sandbox_cpcall(jf->sb, install_api, jf, 0) != LUA_OK) {
     snprintf(err, errlen, "%s: cannot set up the job API", jf->path);
@@ -1135,12 +1192,22 @@ static int run_script(jobfile_t *jf, const char *text, size_t len, char *err,
   snprintf(chunkname, sizeof chunkname, "@%s", jf->path);
   int top = lua_gettop(jf->L);
   int st = strata__sandbox_load(jf->sb, text, len, chunkname);
+  jf->loading = true;
   if (st == LUA_OK)
     st = strata__sandbox_call(jf->sb, 0, 0);
+  jf->loading = false;
   if (st != LUA_OK) {
     lua_message(jf, err, errlen, "at load");
     lua_settop(jf->L, top);
-    return st == LUA_ERRMEM ? STRATA_ENOMEM : STRATA_EINVAL;
+    /* The script's memory cap is a fault of the file, not of the host. */
+    return st == LUA_ERRMEM &&
+                   strata__sandbox_tripped(jf->sb) != STRATA__SANDBOX_MEMORY_HIT
+               ? STRATA_ENOMEM
+               : STRATA_EINVAL;
+  }
+  if (jf->first_error[0]) { /* caught by the script: it fails all the same */
+    snprintf(err, errlen, "%s", jf->first_error);
+    return STRATA_EINVAL;
   }
   return check_sets(jf, err, errlen);
 }
@@ -1148,8 +1215,10 @@ static int run_script(jobfile_t *jf, const char *text, size_t len, char *err,
 int jobfile_load(const char *path, const jf_context_t *ctx, jobfile_t **out,
                  char *err, size_t errlen) {
   jobfile_t *jf = calloc(1, sizeof *jf);
-  if (!jf)
+  if (!jf) {
+    snprintf(err, errlen, "%s: not enough memory", path);
     return STRATA_ENOMEM;
+  }
   jf->path = path;
   jf->ctx = ctx;
   jf->check_ref = LUA_NOREF;

@@ -25,6 +25,8 @@
 #define JF_MAX_BUFFERS 100000u
 #define JF_MAX_JOBS 1000u
 #define JF_MAX_SETS 64u
+#define JF_MAX_PARAMS 256u
+#define JF_MAX_ACCESSES 64u /* buffers of one task */
 
 typedef struct jf_buffer {
   char name[64];

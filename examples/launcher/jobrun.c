@@ -107,8 +107,10 @@ static int make_jobs(jobrun_t *jr, char *err, size_t errlen) {
 int jobrun_setup(strata_runtime_t *rt, const jf_plan_t *plan, jobrun_t **out,
                  char *err, size_t errlen) {
   jobrun_t *jr = calloc(1, sizeof *jr);
-  if (!jr)
+  if (!jr) {
+    snprintf(err, errlen, "not enough memory");
     return STRATA_ENOMEM;
+  }
   jr->rt = rt;
   jr->plan = plan;
   jr->data = calloc(plan->nbuffers + 1, sizeof *jr->data);
@@ -156,7 +158,7 @@ static void task_ended(strata_runtime_t *rt, strata_task_t task, int status,
 
 static int submit_one(jobrun_t *jr, size_t i) {
   const jf_task_t *t = &jr->plan->tasks[i];
-  strata_access_desc_t acc[64];
+  strata_access_desc_t acc[JF_MAX_ACCESSES]; /* the loader's bound */
   for (uint32_t b = 0; b < t->nbuffers; b++)
     acc[b] = (strata_access_desc_t){jr->bufs[t->buffers[b]],
                                     (strata_access_mode_t)t->modes[b]};

@@ -101,18 +101,31 @@ static int add_library(kernlib_t *kl, lt_dlhandle dl, const char *name,
              STRATA_KERNEL_LIBRARY_SYMBOL);
     return STRATA_EABI;
   }
-  if (lib->abi != STRATA_KERNEL_LIBRARY_ABI || lib->struct_size < sizeof *lib ||
-      !lib->name || (lib->nkernels && !lib->kernels)) {
+  if (lib->abi != STRATA_KERNEL_LIBRARY_ABI) {
     snprintf(err, errlen,
-             "%s: built for kernel library ABI %u, this "
-             "launcher speaks %d",
+             "%s: built for kernel library ABI %u, this launcher speaks %d",
              name, lib->abi, STRATA_KERNEL_LIBRARY_ABI);
+    return STRATA_EABI;
+  }
+  if (lib->struct_size < sizeof *lib || !lib->name ||
+      (lib->nkernels && !lib->kernels)) {
+    snprintf(err, errlen,
+             "%s: a malformed table (struct size %u, %s name, %u kernels%s)",
+             name, lib->struct_size, lib->name ? "a" : "no", lib->nkernels,
+             lib->nkernels && !lib->kernels ? " but no array" : "");
+    return STRATA_EABI;
+  }
+  if (lib->nkernels > 4096) {
+    snprintf(err, errlen, "%s: %u kernels, more than 4096", name,
+             lib->nkernels);
     return STRATA_EABI;
   }
   kernlib_kernel_t *grown = realloc(
       kl->kernels, (kl->nkernels + lib->nkernels + 1) * sizeof *kl->kernels);
-  if (!grown)
+  if (!grown) {
+    snprintf(err, errlen, "%s: not enough memory", name);
     return STRATA_ENOMEM;
+  }
   kl->kernels = grown;
   for (uint32_t i = 0; i < lib->nkernels; i++) {
     const strata_library_kernel_t *k = &lib->kernels[i];
@@ -139,8 +152,10 @@ static int add_library(kernlib_t *kl, lt_dlhandle dl, const char *name,
 int kernlib_open(const char *names, const char *path, kernlib_t **out,
                  char *err, size_t errlen) {
   kernlib_t *kl = calloc(1, sizeof *kl);
-  if (!kl)
+  if (!kl) {
+    snprintf(err, errlen, "not enough memory");
     return STRATA_ENOMEM;
+  }
   int rc = STRATA_OK;
   if (lt_dlinit()) {
     snprintf(err, errlen, "cannot set up libltdl");

@@ -350,7 +350,8 @@ static const strata_library_kernel_t kernels[] = {
      CUDA_BOTH(skc_scale_f, skc_scale_d, sk_scale_f, sk_scale_d), NULL,
      one_flop, 0},
     {"checksum",
-     "S (one element) = the sum of X, in index order (the same everywhere)",
+     "S (one element) = the sum of X, in a fixed order per device kind (CPU: "
+     "index order; CUDA: a fixed tree): the same on every run",
      b_xs, "rw", NULL, 0, TYPED, BOTH(sk_checksum_f, sk_checksum_d),
      CUDA_BOTH(skc_checksum_f, skc_checksum_d, sk_checksum_f, sk_checksum_d),
      checksum_check, one_flop, 0},
