@@ -8,6 +8,7 @@
 
 #include "kernlib.h"
 
+#include <dlfcn.h>
 #include <ltdl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +56,18 @@ static lt_dlhandle open_module(const char *name, const char *path) {
     p += len + (p[len] == ':');
   }
   return NULL;
+}
+
+/* Keep the module's code mapped after lt_dlclose (which still frees
+ * libltdl's handle): the libraries a kernel library pulls in (the CUDA
+ * runtime) leave exit handlers in its mappings, called at exit. */
+static void stay_mapped(lt_dlhandle dl) {
+  const lt_dlinfo *info = lt_dlgetinfo(dl);
+  void *h = info && info->filename
+                ? dlopen(info->filename, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)
+                : NULL;
+  if (h)
+    dlclose(h); /* the flag stays; only the count goes back */
 }
 
 /* Whether an entry is usable; why not in err. */
@@ -185,10 +198,8 @@ int kernlib_open(const char *names, const char *path, kernlib_t **out,
       rc = STRATA_ENOENT;
       break;
     }
-    /* Resident: never unmapped, for the libraries a kernel library pulls
-     * in (the CUDA runtime) leave exit handlers in its mappings. */
-    (void)lt_dlmakeresident(dl);
     kl->dl[kl->nlibs++] = dl;
+    stay_mapped(dl);
     rc = add_library(kl, dl, name, err, errlen);
   }
   if (rc) {
