@@ -5,6 +5,8 @@
 
 #include "report.h"
 
+#include "json.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -360,19 +362,6 @@ static bool print_text(const report_t *r, const report_run_t *run, FILE *out) {
 
 /* {=== JSON ===} */
 
-static void json_string(FILE *out, const char *s) {
-  fputc('"', out);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(out, "\\%c", *p);
-    else if (*p < 0x20)
-      fprintf(out, "\\u%04x", *p);
-    else
-      fputc(*p, out);
-  }
-  fputc('"', out);
-}
-
 /* A finite number, or null. */
 static void json_number(FILE *out, double v) {
   if (isfinite(v))
@@ -387,18 +376,18 @@ static void json_devices(const report_t *r, const device_figures_t *f,
   for (int i = 0; i < r->ndev; i++) {
     const device_figures_t *d = &f[i];
     fprintf(out, "%s{\"index\":%d,\"class\":", i ? "," : "", i);
-    json_string(out, strata_device_class_name(r->info[i].device_class));
+    json_put_string(out, strata_device_class_name(r->info[i].device_class));
     fputs(",\"name\":", out);
-    json_string(out, r->info[i].name);
+    json_put_string(out, r->info[i].name);
     fputs(",\"backend\":", out);
-    json_string(out, r->info[i].backend);
+    json_put_string(out, r->info[i].backend);
     fprintf(out,
             ",\"workers\":%" PRIu32 ",\"tasks\":%" PRIu64 ",\"failed\":%" PRIu64
             ",\"tasks_by_tier\":{",
             r->info[i].workers, d->tasks, d->failed);
     for (int t = 0; t < d->ntiers; t++) {
       fputs(t ? "," : "", out);
-      json_string(out, d->tiers[t].tier);
+      json_put_string(out, d->tiers[t].tier);
       fprintf(out, ":%" PRIu64, d->tiers[t].tasks);
     }
     fputs("},\"busy_s\":", out);
@@ -419,16 +408,16 @@ static void json_jobs(const report_run_t *run, FILE *out) {
   for (size_t i = 0; run->run && i < run->plan->njobs; i++) {
     const jr_job_t *j = &jobrun_jobs(run->run)[i];
     fputs(i ? ",{\"name\":" : "{\"name\":", out);
-    json_string(out, run->plan->jobs[i].name);
+    json_put_string(out, run->plan->jobs[i].name);
     fputs(",\"tier\":", out);
-    json_string(out, run->plan->jobs[i].tier);
+    json_put_string(out, run->plan->jobs[i].tier);
     fprintf(out,
             ",\"tasks\":%" PRIu64 ",\"succeeded\":%" PRIu64
             ",\"failed\":%" PRIu64 ",\"dep_failed\":%" PRIu64
             ",\"canceled\":%" PRIu64 ",\"completed\":%s,\"status\":",
             j->tasks, j->succeeded, j->failed, j->dep_failed, j->canceled,
             job_ok(j) ? "true" : "false");
-    json_string(out, strata_err_name(j->status));
+    json_put_string(out, strata_err_name(j->status));
     fputs(",\"wall_s\":", out);
     json_number(out, j->wall_s);
     fputs(",\"flops\":", out);
@@ -446,7 +435,7 @@ static void json_policy(const report_t *r, FILE *out) {
   const strata_policy_stats_t *a = &r->after.policy, *b = &r->before.policy;
   uint64_t calls = delta(a->calls, b->calls);
   fputs("\"policy\":{\"name\":", out);
-  json_string(out, a->name);
+  json_put_string(out, a->name);
   fprintf(out,
           ",\"calls\":%" PRIu64 ",\"cache_hits\":%" PRIu64
           ",\"fallbacks\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"mean_call_us\":",
@@ -464,13 +453,13 @@ static bool print_json(const report_t *r, const report_run_t *run, FILE *out) {
     return false;
   bool passed = all_passed(run);
   fputs("{\"report_version\":1,\"strata_version\":", out);
-  json_string(out, PACKAGE_VERSION);
+  json_put_string(out, PACKAGE_VERSION);
   fputs(",\"job_file\":", out);
-  json_string(out, run->job_file);
+  json_put_string(out, run->job_file);
   fputs(",\"params\":", out);
-  json_string(out, run->params);
+  json_put_string(out, run->params);
   fputs(",\"machine\":", out);
-  json_string(out, run->machine);
+  json_put_string(out, run->machine);
   fprintf(out, ",\"tasks\":%zu,\"wall_s\":", run->plan->ntasks);
   json_number(out, wall);
   fputs(",\"modelled_makespan_s\":", out);
@@ -491,7 +480,7 @@ static bool print_json(const report_t *r, const report_run_t *run, FILE *out) {
   fprintf(out, ",\"check\":{\"present\":%s,\"passed\":%s,\"message\":",
           run->has_check ? "true" : "false",
           run->has_check && run->check_passed ? "true" : "false");
-  json_string(out, run->check_message ? run->check_message : "");
+  json_put_string(out, run->check_message ? run->check_message : "");
   fprintf(out, "},\"passed\":%s}\n", passed ? "true" : "false");
   free(f);
   return passed;

@@ -23,6 +23,8 @@
 #include <strata.h>
 #include <strata/policy.h>
 
+#include "json.h"
+
 #ifdef STRATA_HAVE_CUDA
 #include <cuda_runtime_api.h> /* CUDART_VERSION: the toolkit built with */
 #endif
@@ -369,25 +371,11 @@ static void text_checks(const report_t *r) {
 
 /* {=== JSON ===} */
 
-static void json_string(const char *s) {
-  putchar('"');
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      printf("\\%c", c);
-    else if (c < 0x20)
-      printf("\\u%04x", c);
-    else
-      putchar(c);
-  }
-  putchar('"');
-}
-
 static void json_machine(const strata_machine_t *m) {
   printf("\"machine\":{\"packages\":%" PRIu32 ",\"numa_nodes\":%" PRIu32
          ",\"cores\":%" PRIu32 ",\"pus\":%" PRIu32 ",\"cpu_model\":",
          m->npackages, m->nnuma, m->ncores, m->npus);
-  json_string(m->cpu_model);
+  json_put_string(stdout, m->cpu_model);
   printf(",\"from_xml\":%s,\"numa\":[", m->is_this_system ? "false" : "true");
   for (uint32_t n = 0; n < m->nnuma; n++)
     printf("%s{\"os_index\":%" PRId32 ",\"cores\":%" PRIu32
@@ -397,7 +385,7 @@ static void json_machine(const strata_machine_t *m) {
   printf("],\"pci_gpus\":[");
   for (uint32_t g = 0; g < m->ngpus; g++) {
     printf("%s{\"busid\":", g ? "," : "");
-    json_string(m->gpus[g].busid);
+    json_put_string(stdout, m->gpus[g].busid);
     printf(",\"device_id\":%u,\"numa_node\":%" PRId32 ",\"link_gbps\":%.1f}",
            m->gpus[g].device_id, m->gpus[g].numa_node, m->gpus[g].link_gbps);
   }
@@ -416,7 +404,7 @@ static void json_health(const strata_health_t *h) {
          h->memory_used_bytes, h->ecc_mode, h->ecc_corrected,
          h->ecc_uncorrected, h->pcie_gen, h->pcie_width, h->persistence_mode,
          h->compute_mode);
-  json_string(h->driver_version);
+  json_put_string(stdout, h->driver_version);
   printf("}");
 }
 
@@ -425,17 +413,17 @@ static void json_devices(strata_runtime_t *rt, const report_t *r) {
   for (int d = 0; d < r->ndev; d++) {
     const strata_device_info_t *i = &r->info[d];
     printf("%s{\"index\":%d,\"class\":", d ? "," : "", d);
-    json_string(strata_device_class_name(i->device_class));
+    json_put_string(stdout, strata_device_class_name(i->device_class));
     printf(",\"name\":");
-    json_string(i->name);
+    json_put_string(stdout, i->name);
     printf(",\"model\":");
-    json_string(i->model);
+    json_put_string(stdout, i->model);
     printf(",\"backend\":");
-    json_string(i->backend);
+    json_put_string(stdout, i->backend);
     printf(",\"uuid\":");
-    json_string(i->uuid);
+    json_put_string(stdout, i->uuid);
     printf(",\"pci_busid\":");
-    json_string(i->pci_busid);
+    json_put_string(stdout, i->pci_busid);
     printf(",\"memory_bytes\":%" PRIu64 ",\"numa_node\":%" PRId32
            ",\"cc\":\"%" PRId32 ".%" PRId32 "\",\"memory_bus_width\":%" PRIu32
            ",\"mem_bandwidth\":%.0f,\"fp64_flops\":%.0f,\"fp32_flops\":%.0f"
@@ -466,9 +454,9 @@ static void json_checks(const report_t *r) {
     const check_t *k = &r->checks[c];
     printf("%s{\"verdict\":\"%s\",\"check\":", c ? "," : "",
            verdict_names[k->verdict]);
-    json_string(k->what);
+    json_put_string(stdout, k->what);
     printf(",\"device\":%d,\"why\":", k->device);
-    json_string(k->why);
+    json_put_string(stdout, k->why);
     printf("}");
   }
   printf("]");
