@@ -29,6 +29,7 @@ typedef struct bench {
   options_t opt;
   const char *backend_path; /* --backend-path */
   const char *policy;       /* --policy: a file, "none", or NULL (tiered) */
+  const char *metrics;      /* --metrics-listen: serve /metrics there */
   strata_runtime_t *rt;
   unsigned workers; /* CPU worker threads the runtime really started */
   uint64_t spin_ns;
@@ -60,6 +61,9 @@ static void usage(FILE *f) {
           "  --policy FILE       Lua policy (default: the library's, "
           "tiered.lua;\n"
           "                      'none': the built-in placement)\n"
+          "  --metrics-listen A  serve Prometheus metrics on A "
+          "([HOST]:PORT) while\n"
+          "                      it runs (the port goes to stderr)\n"
           "Prints one JSON line per measurement on stdout.\n");
 }
 
@@ -521,6 +525,15 @@ static int run(bench_t *b) {
   int rc = start_runtime(b);
   if (rc)
     return rc;
+  if (b->metrics) {
+    if ((rc = strata_metrics_listen(b->rt, b->metrics))) {
+      fprintf(stderr, PROG ": --metrics-listen %s: %s\n", b->metrics,
+              strata_strerror(rc));
+      return rc;
+    }
+    fprintf(stderr, PROG ": metrics: http://127.0.0.1:%d/metrics\n",
+            strata_metrics_port(b->rt));
+  }
   size_t nbuf = o->workload == W_DAG        ? (size_t)o->buffers
                 : o->workload == W_OVERHEAD ? 0
                                             : 1;
@@ -537,7 +550,8 @@ static int run(bench_t *b) {
 int main(int argc, char **argv) {
   bench_t b = {.backend_path = STRATA_BUILD_BACKENDS};
   const own_option_t own[] = {{"--backend-path", &b.backend_path},
-                              {"--policy", &b.policy}};
+                              {"--policy", &b.policy},
+                              {"--metrics-listen", &b.metrics}};
   const program_t prog = {PROG, usage, own, sizeof own / sizeof *own};
   b.opt = parse_args(&prog, argc, argv);
   int rc = run(&b);

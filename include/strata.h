@@ -24,5 +24,6 @@
 #include <strata/task.h>
 #include <strata/policy.h>
 #include <strata/trace.h>
+#include <strata/metrics.h>
 
 #endif /* STRATA_H */

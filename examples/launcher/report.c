@@ -21,6 +21,7 @@ typedef struct sample {
   strata_memory_node_info_t *node;
   strata_link_stats_t *link; /* nnodes x nnodes, [src * n + dst] */
   strata_policy_stats_t policy;
+  strata_metrics_stats_t metrics;
 } sample_t;
 
 struct report {
@@ -63,6 +64,9 @@ static int take(report_t *r, sample_t *s) {
   s->policy.struct_size = sizeof s->policy;
   if (!rc && strata_policy_stats(r->rt, &s->policy))
     memset(&s->policy, 0, sizeof s->policy); /* no policy loaded */
+  s->metrics.struct_size = sizeof s->metrics;
+  if (!rc)
+    rc = strata_metrics_stats(r->rt, &s->metrics);
   return rc;
 }
 
@@ -329,6 +333,23 @@ static void text_policy(const report_t *r, FILE *out) {
           delta(a->cached, b->cached), delta(a->fallbacks, b->fallbacks), mean);
 }
 
+/* The exporters' work and the alerts during the run. */
+static void text_metrics(const report_t *r, const report_run_t *run,
+                         FILE *out) {
+  const strata_metrics_stats_t *a = &r->after.metrics, *b = &r->before.metrics;
+  fprintf(out, "metrics: ");
+  if (run->metrics_url)
+    fprintf(out, "%s (%" PRIu64 " scrapes), ", run->metrics_url,
+            delta(a->scrapes, b->scrapes));
+  if (run->metrics_file)
+    fprintf(out, "%s (%" PRIu64 " writes, %" PRIu64 " failed), ",
+            run->metrics_file, delta(a->textfile_writes, b->textfile_writes),
+            delta(a->textfile_failures, b->textfile_failures));
+  fprintf(out, "%" PRIu64 " alerts raised, %" PRIu64 " cleared\n",
+          delta(a->alerts_raised, b->alerts_raised),
+          delta(a->alerts_cleared, b->alerts_cleared));
+}
+
 static bool print_text(const report_t *r, const report_run_t *run, FILE *out) {
   double wall = run->run ? jobrun_wall(run->run) : 0;
   device_figures_t *f = tally(r, run, wall);
@@ -341,6 +362,7 @@ static bool print_text(const report_t *r, const report_run_t *run, FILE *out) {
   if (run->run)
     text_jobs(run, out);
   text_policy(r, out);
+  text_metrics(r, run, out);
   if (run->has_check)
     fprintf(out, "result check: %s%s%s\n",
             run->check_passed ? "passed" : "FAILED",
@@ -446,6 +468,30 @@ static void json_policy(const report_t *r, FILE *out) {
   fputs("}", out);
 }
 
+static void json_string_or_null(FILE *out, const char *s) {
+  if (s)
+    json_put_string(out, s);
+  else
+    fputs("null", out);
+}
+
+static void json_metrics(const report_t *r, const report_run_t *run,
+                         FILE *out) {
+  const strata_metrics_stats_t *a = &r->after.metrics, *b = &r->before.metrics;
+  fputs("\"metrics\":{\"endpoint\":", out);
+  json_string_or_null(out, run->metrics_url);
+  fprintf(out, ",\"scrapes\":%" PRIu64 ",\"textfile\":",
+          delta(a->scrapes, b->scrapes));
+  json_string_or_null(out, run->metrics_file);
+  fprintf(out,
+          ",\"textfile_writes\":%" PRIu64 ",\"textfile_failures\":%" PRIu64
+          ",\"alerts_raised\":%" PRIu64 ",\"alerts_cleared\":%" PRIu64 "}",
+          delta(a->textfile_writes, b->textfile_writes),
+          delta(a->textfile_failures, b->textfile_failures),
+          delta(a->alerts_raised, b->alerts_raised),
+          delta(a->alerts_cleared, b->alerts_cleared));
+}
+
 static bool print_json(const report_t *r, const report_run_t *run, FILE *out) {
   double wall = run->run ? jobrun_wall(run->run) : 0;
   device_figures_t *f = tally(r, run, wall);
@@ -477,6 +523,8 @@ static bool print_json(const report_t *r, const report_run_t *run, FILE *out) {
   json_jobs(run, out);
   fputc(',', out);
   json_policy(r, out);
+  fputc(',', out);
+  json_metrics(r, run, out);
   fprintf(out, ",\"check\":{\"present\":%s,\"passed\":%s,\"message\":",
           run->has_check ? "true" : "false",
           run->has_check && run->check_passed ? "true" : "false");

@@ -41,6 +41,8 @@ typedef struct report_run {
   bool has_check;
   bool check_passed;
   const char *check_message;
+  const char *metrics_url;  /* the endpoint's, NULL: none */
+  const char *metrics_file; /* the textfile's path, NULL: none */
 } report_run_t;
 
 /** Write the report to f. @return whether every job completed and its

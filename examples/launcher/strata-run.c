@@ -64,6 +64,9 @@ typedef struct options {
   bool list_devices, list_kernels, quiet;
   const char *trace;          /* --trace FILE.json */
   const char *gantt;          /* --gantt FILE.svg */
+  const char *metrics_listen; /* --metrics-listen ADDR:PORT */
+  const char *metrics_dir;    /* --metrics-textfile DIR */
+  long metrics_linger_s;      /* --metrics-linger S */
   report_format_t report;     /* --report text|json */
   const char *kernels;        /* --kernels LIST */
   const char *kernel_path;    /* --kernel-path DIRS; NULL: the default */
@@ -141,7 +144,18 @@ static void usage(FILE *f) {
           "warn)\n"
           "      --trace FILE.json    write the run as a Chrome trace (opens "
           "in Perfetto)\n"
-          "      --gantt FILE.svg     draw the run as an SVG timeline\n\n"
+          "      --gantt FILE.svg     draw the run as an SVG timeline\n"
+          "      --metrics-listen [HOST]:PORT  serve Prometheus metrics at "
+          "http://HOST:PORT/\n"
+          "                           metrics (HOST default 127.0.0.1; PORT "
+          "0: any free one)\n"
+          "      --metrics-textfile DIR  write DIR/strata.prom for "
+          "node_exporter every 5 s\n"
+          "                           and at the end\n"
+          "      --metrics-linger S   keep the endpoint up S seconds after "
+          "the report, so\n"
+          "                           the last scrape sees the final counts "
+          "(0..3600)\n\n"
           "Exit status: 0 every job completed and its check passed, 1 a "
           "failure (a bad\njob file, a failed task, a wrong result), 2 bad "
           "usage.\n",
@@ -195,7 +209,10 @@ enum {
   OPT_QUIET,
   OPT_KERNELS,
   OPT_KERNEL_PATH,
-  OPT_LIST_KERNELS
+  OPT_LIST_KERNELS,
+  OPT_METRICS_LISTEN,
+  OPT_METRICS_TEXTFILE,
+  OPT_METRICS_LINGER
 };
 
 static const struct option long_options[] = {
@@ -220,6 +237,9 @@ static const struct option long_options[] = {
     {"kernels", required_argument, NULL, OPT_KERNELS},
     {"kernel-path", required_argument, NULL, OPT_KERNEL_PATH},
     {"list-kernels", no_argument, NULL, OPT_LIST_KERNELS},
+    {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+    {"metrics-textfile", required_argument, NULL, OPT_METRICS_TEXTFILE},
+    {"metrics-linger", required_argument, NULL, OPT_METRICS_LINGER},
     {NULL, 0, NULL, 0}};
 
 /* Whether "--name=value" names a known option (that takes no value). */
@@ -376,6 +396,18 @@ static bool apply_option(int c, const char *arg, options_t *o) {
   case OPT_LIST_KERNELS:
     o->list_kernels = true;
     return true;
+  case OPT_METRICS_LISTEN:
+  case OPT_METRICS_TEXTFILE:
+    if (!*arg) {
+      fprintf(stderr, PROG ": --%s: expected %s\n",
+              c == OPT_METRICS_LISTEN ? "metrics-listen" : "metrics-textfile",
+              c == OPT_METRICS_LISTEN ? "[HOST]:PORT" : "a directory");
+      return false;
+    }
+    *(c == OPT_METRICS_LISTEN ? &o->metrics_listen : &o->metrics_dir) = arg;
+    return true;
+  case OPT_METRICS_LINGER:
+    return parse_number("--metrics-linger", arg, 0, 3600, &o->metrics_linger_s);
   default: /* getopt_long returns only the values listed above */
     return false;
   }
@@ -887,6 +919,66 @@ static int write_trace(strata_runtime_t *rt, const char *path,
   return 0;
 }
 
+/* {=== Metrics: the endpoint and the textfile ===} */
+
+#define TEXTFILE_INTERVAL_MS 5000
+
+typedef struct metrics_out {
+  char url[128];       /* "" none */
+  char file[PATH_MAX]; /* "" none */
+} metrics_out_t;
+
+/* Start what --metrics-listen and --metrics-textfile ask for, before
+ * anything runs: an address that cannot be bound or a directory that
+ * cannot be written fails the run (the library logged why). */
+static bool start_metrics(strata_runtime_t *rt, const options_t *o,
+                          metrics_out_t *m, FILE *info) {
+  *m = (metrics_out_t){{0}, {0}};
+  int rc;
+  if (o->metrics_listen) {
+    if ((rc = strata_metrics_listen(rt, o->metrics_listen))) {
+      fprintf(stderr, PROG ": --metrics-listen %s: %s\n", o->metrics_listen,
+              strata_strerror(rc));
+      return false;
+    }
+    /* The host as bound: ":PORT" is loopback. */
+    const char *colon = strrchr(o->metrics_listen, ':');
+    size_t hlen = colon ? (size_t)(colon - o->metrics_listen) : 0;
+    snprintf(m->url, sizeof m->url, "http://%.*s:%d/metrics",
+             hlen ? (int)hlen : 9, hlen ? o->metrics_listen : "127.0.0.1",
+             strata_metrics_port(rt));
+    /* Always said, also under --quiet: a scraper needs the port. */
+    fprintf(stderr, PROG ": metrics: %s\n", m->url);
+  }
+  if (o->metrics_dir) {
+    if ((rc = strata_metrics_textfile(rt, o->metrics_dir,
+                                      TEXTFILE_INTERVAL_MS))) {
+      fprintf(stderr, PROG ": --metrics-textfile %s: %s\n", o->metrics_dir,
+              strata_strerror(rc));
+      return false;
+    }
+    snprintf(m->file, sizeof m->file, "%s/strata.prom", o->metrics_dir);
+    if (info)
+      fprintf(info, "metrics: %s, every %d s and at the end\n", m->file,
+              TEXTFILE_INTERVAL_MS / 1000);
+  }
+  return true;
+}
+
+/* --metrics-linger: the report is out; keep answering scrapes a while. */
+static void linger(const options_t *o, FILE *info) {
+  if (!o->metrics_listen || o->metrics_linger_s <= 0)
+    return;
+  if (info)
+    fprintf(info, "metrics: serving the final counts for %ld s\n",
+            o->metrics_linger_s);
+  fflush(stdout);
+  fflush(stderr);
+  struct timespec left = {.tv_sec = o->metrics_linger_s};
+  while (nanosleep(&left, &left) && errno == EINTR)
+    ;
+}
+
 static uint64_t tasks_done(const void *ud) { return jobrun_done(ud); }
 
 /* Set up, submit and wait; the run's status. */
@@ -952,6 +1044,9 @@ static int run_job_file(strata_runtime_t *rt, jobfile_t *jf, const options_t *o,
             (double)plan->buffer_bytes / (1024.0 * 1024.0));
     fflush(info); /* show what runs before it runs */
   }
+  metrics_out_t metrics;
+  if (!start_metrics(rt, o, &metrics, info))
+    return EXIT_FAILURE;
   report_t *rep;
   int rc = report_begin(rt, &rep);
   if (rc) {
@@ -965,7 +1060,9 @@ static int run_job_file(strata_runtime_t *rt, jobfile_t *jf, const options_t *o,
   report_run_t rr = {.job_file = job_path,
                      .params = jobfile_params(jf),
                      .machine = machine,
-                     .plan = plan};
+                     .plan = plan,
+                     .metrics_url = metrics.url[0] ? metrics.url : NULL,
+                     .metrics_file = metrics.file[0] ? metrics.file : NULL};
   rr.status = execute(rt, plan, o, &jr);
   (void)strata_trace_stop(rt);
   rr.run = jr;
@@ -982,6 +1079,7 @@ static int run_job_file(strata_runtime_t *rt, jobfile_t *jf, const options_t *o,
     passed = false;
   report_free(rep);
   jobrun_free(jr);
+  linger(o, info);
   return passed ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 

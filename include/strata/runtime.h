@@ -168,6 +168,18 @@ typedef struct strata_runtime_opts {
    * runtime idle for longer than 10 ms no longer polls; negative: never
    * poll. */
   int idle_poll_us;
+
+  /* {=== Health alerts (appended; see alert_temperature) ===} */
+  /* Thresholds per device class, over alert_temperature and alert_power
+   * for that class: sections "CLASS:temperature=C,power=W", e.g.
+   * "hbm:power=700;gddr:temperature=80". NULL: every class has the
+   * global ones. A malformed string fails creation (STRATA_EINVAL,
+   * logged). */
+  const char *alert_thresholds;
+  /* How far below its threshold a reading must fall before its alert
+   * clears (the policy's alert_cleared hook), so that a reading hovering
+   * at the threshold raises it once. 0: 5 degrees C and 25 W. */
+  double alert_clear_temperature, alert_clear_power;
 } strata_runtime_opts_t;
 
 /** Fill `opts` with the defaults described above.

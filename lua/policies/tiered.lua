@@ -9,7 +9,8 @@
 --    (consumer GPUs: fast FP32), else on the HBM cards.
 --  * Preprocessing runs on the CPUs.
 --  * A card that crossed a health threshold (alert) gets no new work until
---    the policy is reloaded; its tier falls back to the next class.
+--    every alert it raised has cleared (or the policy is reloaded); its
+--    tier falls back to the next class meanwhile.
 --  * Anything else: no opinion, the runtime's least-loaded placement.
 --  * When a card is full, its evicted data goes to pinned host memory
 --    (to host memory without a pinned tier), never to disk.
@@ -17,7 +18,7 @@
 -- are marked cacheable: repeated shapes skip Lua (an alert clears the
 -- cache).
 
-local drained = {}  -- device name -> true after an alert
+local drained = {}  -- device name -> { metric = true } while alerts stand
 
 local function usable(task, machine, class)
   local out = {}
@@ -55,7 +56,16 @@ end
 
 function alert(device, metric, value)
   if device.class ~= "cpu" then
-    drained[device.name] = true
+    drained[device.name] = drained[device.name] or {}
+    drained[device.name][metric] = true
+  end
+end
+
+function alert_cleared(device, metric, value)
+  local d = drained[device.name]
+  if d then
+    d[metric] = nil
+    if next(d) == nil then drained[device.name] = nil end
   end
 end
 

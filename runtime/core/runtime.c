@@ -62,11 +62,13 @@ static void init_locks(strata_runtime_t *rt) {
   (void)strata__waits_init(&rt->waits);
   strata__htable_init(&rt->tasks, STRATA__HKIND_TASK);
   strata__htable_init(&rt->jobs, STRATA__HKIND_JOB);
+  pthread_mutex_init(&rt->jobs_mu, NULL);
   strata__htable_init(&rt->buffers, STRATA__HKIND_BUFFER);
   strata__htable_init(&rt->kernels, STRATA__HKIND_KERNEL);
   strata__task_pool_init(&rt->task_pool);
   strata__notify_init(&rt->notify);
   strata__trace_init(rt);
+  strata__metrics_init(rt);
 }
 
 /* Free what creation may have set up; every piece tolerates never having
@@ -76,7 +78,8 @@ static void teardown(strata_runtime_t *rt) {
    * the buffers (whose access history holds the last task references) and
    * the memory nodes, while the backends that hold device memory are
    * still loaded; then the backends and their devices. */
-  strata__watchdog_stop(rt); /* it fails devices: before they go */
+  strata__metrics_export_stop(rt); /* they read everything: first */
+  strata__watchdog_stop(rt);       /* it fails devices: before they go */
   strata__jobs_release_all(rt);
   strata__health_stop(rt); /* it calls the policy: before it goes */
   strata__policy_fini(rt);
@@ -98,7 +101,9 @@ static void teardown(strata_runtime_t *rt) {
   strata__task_pool_drain(&rt->task_pool, &rt->alloc);
   strata__notify_fini(&rt->notify);
   strata__trace_fini(rt);
+  strata__metrics_fini(rt); /* after every thread that counts */
   strata__waits_fini(&rt->waits);
+  pthread_mutex_destroy(&rt->jobs_mu);
   pthread_mutex_destroy(&rt->graph_mu);
   pthread_mutex_destroy(&rt->data_mu);
   pthread_mutex_destroy(&rt->kernels_mu);
@@ -142,7 +147,7 @@ int strata_runtime_create(const strata_runtime_opts_t *opts,
     goto fail;
   }
   strata__staging_init(rt); /* pinned memory: before the pinned tier */
-  if ((rc = strata__memory_init(rt, &o)) ||
+  if ((rc = strata__metrics_size(rt)) || (rc = strata__memory_init(rt, &o)) ||
       (rc = strata__transfer_start(rt, o.prefetch != 0,
                                    strata__dispatch_staged)) ||
       (rc = strata__estimates_init(rt, &o)) ||
@@ -179,6 +184,8 @@ int strata_runtime_destroy(strata_runtime_t *rt) {
   strata__waits_until(&rt->waits, all_idle, rt);
   /* Every task has ended and posted its callback: run them all. */
   strata__notify_stop(rt);
+  /* The textfile's last write sees every task ended. */
+  strata__metrics_export_stop(rt);
   strata__htable_foreach(&rt->tasks, release_task_handle, rt);
   teardown(rt);
   return STRATA_OK;

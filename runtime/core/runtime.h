@@ -26,22 +26,24 @@
 #include "watchdog.h"
 #include "topology.h"
 #include "trace.h"
+#include "metrics.h"
 
 /* Who owns what (runtime/README.md): each member is touched by its
  * module's folder only (the table is in scripts/module-reach): topo,
  * backends, devices, idle_poll_ns, peers, health: hardware/; staging, mem,
  * xfer, buffers, ranges, data_mu: data/; watchdog, placer, track_estimates,
  * placement, estimates: scheduling/; policy: policy/; tasks, jobs,
- * kernels, task_pool, notify, graph_mu, next_seq, visit_epoch: tasks/;
+ * kernels, task_pool, notify, graph_mu, jobs_mu, first_job, last_job,
+ * next_seq, visit_epoch: tasks/;
  * waits, shutdown: core/ (which also creates and destroys the three
  * locks); trace: observe/. alloc, log and user_data are everyone's; every
  * folder reads the device and backend tables, fixed at creation.
  *
  * Lock order, outermost first: graph_mu, then a queue's mu or the task
- * pool's mu; data_mu, kernels_mu, a job's mu and the waits' mu are leaves. No
- * runtime lock is held while calling a kernel or a backend; the log
- * callback may be called under graph_mu (it must not re-enter the runtime,
- * as strata/common.h says). */
+ * pool's mu; data_mu, kernels_mu, a job's mu and the waits' mu are leaves;
+ * jobs_mu is taken before a job's mu. No runtime lock is held while calling a
+ * kernel or a backend; the log callback may be called under graph_mu (it must
+ * not re-enter the runtime, as strata/common.h says). */
 struct strata_runtime {
   strata__allocator_t alloc;
   strata__logger_t log;
@@ -72,6 +74,8 @@ struct strata_runtime {
   strata__placement_stats_t placement;
 
   strata__htable_t tasks, jobs, buffers, kernels;
+  pthread_mutex_t jobs_mu; /* the jobs not yet freed: first_job..last_job */
+  struct strata__job *first_job, *last_job;
   strata__task_pool_t task_pool;
 
   pthread_mutex_t kernels_mu; /* the name list */
@@ -92,7 +96,8 @@ struct strata_runtime {
 
   strata__notifier_t notify; /* callbacks and the event fd (notify.h) */
 
-  strata__trace_t trace; /* the trace recorder (observe/trace.h) */
+  strata__trace_t trace;     /* the trace recorder (observe/trace.h) */
+  strata__metrics_t metrics; /* the metrics registry (observe/metrics.h) */
 };
 
 /** Whether strata_runtime_destroy has begun: new work is refused with

@@ -330,18 +330,28 @@ bool strata__policy_call_cache(strata__policy_t *P, strata__buffer_t *b) {
 
 /* {=== alert, from the health thread ===} */
 
+const char *strata__alert_metric_name(int metric) {
+  return metric == 0 ? "temperature" : metric == 1 ? "power" : "?";
+}
+
+/* Call the alert hook (raised) or the alert_cleared hook with the
+ * device, the metric and the reading; both share the alert hook's
+ * probation record. */
 static void call_alert(strata__policy_t *P, int d, const char *metric,
-                       double value) {
-  if (strata__policy_on_probation(P, STRATA__HOOK_ALERT))
+                       double value, bool raised) {
+  int ref = raised ? P->s.ref_alert : P->s.ref_alert_cleared;
+  if (!P->s.L || ref == LUA_NOREF ||
+      strata__policy_on_probation(P, STRATA__HOOK_ALERT))
     return;
   lua_State *L = P->s.L;
   int top = lua_gettop(L);
-  strata__policy_push_hook(P, P->s.ref_alert);
+  strata__policy_push_hook(P, ref);
   strata__pviews_push_device(P, d);
   lua_pushstring(L, metric);
   lua_pushnumber(L, value);
   if (strata__policy_pcall(P, 3, 0) != LUA_OK) {
-    strata__policy_hook_error(P, "alert", lua_tostring(L, -1), true);
+    strata__policy_hook_error(P, raised ? "alert" : "alert_cleared",
+                              lua_tostring(L, -1), true);
     strata__policy_hook_failed(P, STRATA__HOOK_ALERT);
   } else {
     strata__policy_hook_succeeded(P, STRATA__HOOK_ALERT);
@@ -351,25 +361,39 @@ static void call_alert(strata__policy_t *P, int d, const char *metric,
   strata__policy_clear_shapes(P); /* answers may change now */
 }
 
-/* Call alert for readings that crossed their threshold since last time
- * (bit b of P->over[d] remembers "over"). P->mu held. */
+/* An alert is raised when a reading goes above its class's threshold and
+ * cleared only when it falls below the threshold minus clear_below: a
+ * reading that hovers at the threshold raises it once (hysteresis).
+ * Bit m of P->over[d] remembers "raised". P->mu held. */
 static void check_device(strata__policy_t *P, int d) {
   strata_health_t h = {.struct_size = sizeof h};
   if (strata_device_health(P->rt, d, &h))
     return;
-  const char *const metric[] = {"temperature", "power"};
-  double value[] = {h.temperature_c, h.power_w};
-  double limit[] = {P->alert_temperature, P->alert_power};
-  for (int m = 0; m < 2; m++) {
-    bool over = value[m] > limit[m];
+  const double value[STRATA__ALERT_METRICS] = {h.temperature_c, h.power_w};
+  const bool known[STRATA__ALERT_METRICS] = {h.temperature_c >= -273,
+                                             h.power_w >= 0};
+  const strata__device_t *dev = P->rt->devices[d];
+  for (int m = 0; m < STRATA__ALERT_METRICS; m++) {
+    double limit = P->limit[dev->desc.device_class][m];
     bool was = P->over[d] >> m & 1;
-    P->over[d] = (uint8_t)((P->over[d] & ~(1u << m)) | (unsigned)over << m);
-    if (over && !was) {
-      STRATA_LOG(&P->rt->log, STRATA_LOG_WARN, COMP, "%s: %s %.1f over %.1f",
-                 P->rt->devices[d]->desc.name, metric[m], value[m], limit[m]);
-      if (P->s.L && P->s.ref_alert != LUA_NOREF)
-        call_alert(P, d, metric[m], value[m]);
-    }
+    bool raise = !was && known[m] && value[m] > limit;
+    bool clear = was && known[m] && value[m] < limit - P->clear_below[m];
+    if (!raise && !clear)
+      continue;
+    P->over[d] = (uint8_t)(P->over[d] ^ (1u << m));
+    const char *metric = strata__alert_metric_name(m);
+    if (raise)
+      STRATA_LOG(&P->rt->log, STRATA_LOG_WARN, COMP,
+                 "%s: %s %.1f over %.1f: alert raised", dev->desc.name, metric,
+                 value[m], limit);
+    else
+      STRATA_LOG(&P->rt->log, STRATA_LOG_INFO, COMP,
+                 "%s: %s %.1f below %.1f: alert cleared", dev->desc.name,
+                 metric, value[m], limit - P->clear_below[m]);
+    atomic_fetch_add(raise ? &P->alert_counts[d][m].raised
+                           : &P->alert_counts[d][m].cleared,
+                     1);
+    call_alert(P, d, metric, value[m], raise);
   }
 }
 

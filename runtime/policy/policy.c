@@ -10,7 +10,10 @@
 
 #include "policy_impl.h"
 
+#include "optlist.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define COMP "policy"
@@ -66,10 +69,80 @@ static void set_limits(strata__policy_t *P, const strata_runtime_opts_t *o) {
       .memory = (size_t)o->policy_memory,
       .deadline_ns = ms * 1000000u};
   P->wait_ns = P->limits.deadline_ns;
-  P->alert_temperature =
-      o->alert_temperature > 0 ? o->alert_temperature : DEFAULT_TEMPERATURE;
-  P->alert_power = o->alert_power > 0 ? o->alert_power : DEFAULT_POWER;
   P->record = o->record_decisions != 0;
+}
+
+/* {=== Alert thresholds ===} */
+
+#define DEFAULT_CLEAR_TEMPERATURE 5.0 /* degrees C below the threshold */
+#define DEFAULT_CLEAR_POWER 25.0      /* W below */
+
+/* One "CLASS:temperature=C,power=W" section of alert_thresholds. */
+static int class_limits(strata__policy_t *P, const strata__optitem_t *sec) {
+  static const strata__optfmt_t map = {.option = "alert_thresholds",
+                                       .kind = STRATA__OPT_MAP};
+  char q[64];
+  int c = 0;
+  while (c < STRATA_CLASS_COUNT &&
+         !strata__opt_is(sec->key, strata_device_class_name(c)))
+    c++;
+  if (c == STRATA_CLASS_COUNT) {
+    STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP,
+               "alert_thresholds: position %zu: %s is not a device class "
+               "(cpu, hbm, gddr)",
+               sec->key.pos, strata__opt_quote(sec->key, q, sizeof q));
+    return STRATA_EINVAL;
+  }
+  strata__optitem_t kv;
+  for (size_t cur = 0; strata__opt_next(&map, sec->value, &cur, &kv);) {
+    int m = strata__opt_is(kv.key, "temperature") ? 0
+            : strata__opt_is(kv.key, "power")     ? 1
+                                                  : -1;
+    char num[32] = "", *end = NULL;
+    if (kv.value.s && kv.value.len < sizeof num)
+      memcpy(num, kv.value.s, kv.value.len);
+    double v = strtod(num, &end);
+    if (m < 0 || !num[0] || *end || !(v > 0) || v > 1e6) {
+      STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP,
+                 "alert_thresholds: position %zu: %s: expected "
+                 "temperature=C or power=W with a positive number",
+                 kv.key.pos, strata__opt_quote(kv.key, q, sizeof q));
+      return STRATA_EINVAL;
+    }
+    P->limit[c][m] = v;
+  }
+  return STRATA_OK;
+}
+
+/* The global thresholds for every class, then alert_thresholds' per
+ * class; the distances at which alerts clear. */
+static int set_alert_limits(strata__policy_t *P,
+                            const strata_runtime_opts_t *o) {
+  static const strata__optfmt_t fmt = {.option = "alert_thresholds",
+                                       .kind = STRATA__OPT_SECTIONS};
+  for (int c = 0; c < STRATA_CLASS_COUNT; c++) {
+    P->limit[c][0] =
+        o->alert_temperature > 0 ? o->alert_temperature : DEFAULT_TEMPERATURE;
+    P->limit[c][1] = o->alert_power > 0 ? o->alert_power : DEFAULT_POWER;
+  }
+  P->clear_below[0] = o->alert_clear_temperature > 0
+                          ? o->alert_clear_temperature
+                          : DEFAULT_CLEAR_TEMPERATURE;
+  P->clear_below[1] =
+      o->alert_clear_power > 0 ? o->alert_clear_power : DEFAULT_CLEAR_POWER;
+  strata__optspan_t text = strata__opt_span(o->alert_thresholds);
+  char err[256];
+  if (strata__opt_check(&fmt, text, err, sizeof err)) {
+    STRATA_LOG(&P->rt->log, STRATA_LOG_ERROR, COMP, "%s", err);
+    return STRATA_EINVAL;
+  }
+  strata__optitem_t sec;
+  for (size_t cur = 0; strata__opt_next(&fmt, text, &cur, &sec);) {
+    int rc = class_limits(P, &sec);
+    if (rc)
+      return rc;
+  }
+  return STRATA_OK;
 }
 
 static void free_policy(strata_runtime_t *rt, strata__policy_t *P) {
@@ -77,6 +150,8 @@ static void free_policy(strata_runtime_t *rt, strata__policy_t *P) {
   strata__plan_fini(&P->plan, rt);
   strata__free(&rt->alloc, P->seen, P->cap_seen * sizeof *P->seen);
   strata__free(&rt->alloc, P->over, rt->ndevices ? rt->ndevices : 1);
+  strata__free(&rt->alloc, P->alert_counts,
+               (rt->ndevices ? rt->ndevices : 1) * sizeof *P->alert_counts);
   strata__strfree(&rt->alloc, P->path);
   pthread_mutex_destroy(&P->mu);
   strata__free(&rt->alloc, P, sizeof *P);
@@ -91,14 +166,20 @@ int strata__policy_init(strata_runtime_t *rt,
   pthread_mutex_init(&P->mu, NULL);
   set_limits(P, opts);
   P->s.ref_place = P->s.ref_cache = P->s.ref_evict = P->s.ref_alert = LUA_NOREF;
+  P->s.ref_alert_cleared = LUA_NOREF;
   P->over = strata__zalloc(&rt->alloc, rt->ndevices ? rt->ndevices : 1);
+  P->alert_counts = strata__zalloc(
+      &rt->alloc, (rt->ndevices ? rt->ndevices : 1) * sizeof *P->alert_counts);
   bool script = !opts->policy || opts->policy[0];
-  if (!P->over || (opts->policy && opts->policy[0] &&
-                   !(P->path = strata__strdup(&rt->alloc, opts->policy)))) {
+  if (!P->over || !P->alert_counts ||
+      (opts->policy && opts->policy[0] &&
+       !(P->path = strata__strdup(&rt->alloc, opts->policy)))) {
     free_policy(rt, P);
     return STRATA_ENOMEM;
   }
-  int rc = script ? load(P, P->path) : STRATA_OK;
+  int rc = set_alert_limits(P, opts);
+  if (!rc && script)
+    rc = load(P, P->path);
   if (rc) {
     free_policy(rt, P);
     return rc;
@@ -227,5 +308,38 @@ int strata_buffer_set_tag(strata_runtime_t *rt, strata_buffer_t buf,
   pthread_mutex_unlock(&P->mu);
   if (called)
     strata__prefetch_kept(rt, b, -1);
+  return STRATA_OK;
+}
+
+/* {=== Alerts and decision times, for the metrics ===} */
+
+int strata__policy_alert_state(const strata_runtime_t *rt, int d, int metric,
+                               strata__alert_state_t *out) {
+  const strata__policy_t *P = rt->policy;
+  if (!P)
+    return STRATA_ENOENT;
+  if (d < 0 || (size_t)d >= rt->ndevices || metric < 0 ||
+      metric >= STRATA__ALERT_METRICS)
+    return STRATA_ERANGE;
+  const struct strata__alert_counts *c = &P->alert_counts[d][metric];
+  /* Cleared is read first: an alert raised in between shows as active,
+   * never cleared more often than raised. */
+  out->cleared = atomic_load(&c->cleared);
+  out->raised = atomic_load(&c->raised);
+  out->active = out->raised > out->cleared;
+  out->threshold = P->limit[rt->devices[d]->desc.device_class][metric];
+  return STRATA_OK;
+}
+
+int strata__policy_decision_times(const strata_runtime_t *rt,
+                                  uint64_t buckets[STRATA__DECISION_BUCKETS],
+                                  uint64_t *count, uint64_t *sum_ns) {
+  const strata__policy_t *P = rt->policy;
+  if (!P)
+    return STRATA_ENOENT;
+  for (int b = 0; b < STRATA__DECISION_BUCKETS; b++)
+    buckets[b] = atomic_load(&P->decision_le[b]);
+  *sum_ns = atomic_load(&P->decision_sum_ns);
+  *count = atomic_load(&P->decision_count);
   return STRATA_OK;
 }

@@ -38,6 +38,38 @@ struct strata__task;
 struct strata__buffer;
 struct strata__policy;
 
+/* {=== Health alerts ===} */
+
+/* The readings that raise alerts: 0 temperature, 1 power. */
+#define STRATA__ALERT_METRICS 2
+/** "temperature", "power". @thread any */
+const char *strata__alert_metric_name(int metric);
+
+typedef struct strata__alert_state {
+  uint64_t raised, cleared; /* since creation */
+  bool active;              /* raised and not cleared */
+  double threshold;         /* the device's class's */
+} strata__alert_state_t;
+
+/** Device d's alert for `metric`.
+ *  @return 0; STRATA_ERANGE (no such device or metric); STRATA_ENOENT (no
+ *          policy engine)  @thread any  @blocks no */
+int strata__policy_alert_state(const struct strata_runtime *rt, int d,
+                               int metric, strata__alert_state_t *out);
+
+/* {=== Decision times ===} */
+
+/* The histogram of timed hook calls (one in eight): upper bounds. */
+#define STRATA__DECISION_BUCKETS 12
+extern const uint64_t strata__decision_bounds_ns[STRATA__DECISION_BUCKETS];
+
+/** Copy the histogram: per bucket (not cumulative; a call above the last
+ *  bound is in none), the count and the sum of the timed calls.
+ *  @return 0; STRATA_ENOENT (no policy engine)  @thread any */
+int strata__policy_decision_times(const struct strata_runtime *rt,
+                                  uint64_t buckets[STRATA__DECISION_BUCKETS],
+                                  uint64_t *count, uint64_t *sum_ns);
+
 /** Load the policy the options name (tiered.lua, built in, when none;
  *  none at all for ""), install it as the placer, start the health
  *  monitor. @return 0; STRATA_EPOLICY (the script does not load: logged);

@@ -37,6 +37,7 @@ typedef struct strata__pstate {
   strata__sandbox_t *sb;                          /* NULL: no script */
   lua_State *L;                                   /* sb's state */
   int ref_place, ref_cache, ref_evict, ref_alert; /* LUA_NOREF: absent */
+  int ref_alert_cleared;
   int ref_task, ref_buffer, ref_machine, ref_nodes;
   int ref_proxies;                /* read-only proxy -> the table behind it */
   int ref_task_mt, ref_device_mt; /* to recognise views quickly */
@@ -83,9 +84,18 @@ typedef struct strata__policy {
 
   strata__shape_t shapes[STRATA__SHAPES];
 
-  /* Alert state (the health thread calls check_health). */
-  double alert_temperature, alert_power;
-  uint8_t *over; /* per device: bit 0 temperature, bit 1 power over */
+  /* Alert state (the health thread calls check_health). Thresholds per
+   * class and metric, the distance below one at which an alert clears,
+   * and per device whether each metric's alert is raised (bit m of over,
+   * the health thread's) and how often it was raised and cleared. */
+  double limit[STRATA_CLASS_COUNT][STRATA__ALERT_METRICS];
+  double clear_below[STRATA__ALERT_METRICS];
+  uint8_t *over;
+  struct strata__alert_counts {
+    _Atomic uint64_t raised, cleared;
+  } (*alert_counts)[STRATA__ALERT_METRICS];
+  _Atomic uint64_t decision_le[STRATA__DECISION_BUCKETS], decision_count,
+      decision_sum_ns;
 
   strata__plan_t plan; /* placed work, for finish-time estimates */
   bool record;
@@ -110,6 +120,9 @@ void strata__policy_unload(strata__policy_t *P);
  *  logged are logged again. @thread holder of P->mu */
 void strata__policy_forget_failures(strata__policy_t *P);
 
+/** Count one timed hook call of ns nanoseconds in the decision-time
+ *  histogram. @thread any */
+void strata__policy_count_decision(strata__policy_t *P, uint64_t ns);
 /** Call the function below nargs arguments on the stack within the hook
  *  limits; times one call in a few. @return a lua_pcall status
  *  @thread holder of P->mu */

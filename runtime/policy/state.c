@@ -72,6 +72,20 @@ static int install_print(lua_State *L) {
 
 /* {=== Calling into Lua ===} */
 
+const uint64_t strata__decision_bounds_ns[STRATA__DECISION_BUCKETS] = {
+    1000,   2500,   5000,   10000,   25000,    50000,
+    100000, 250000, 500000, 1000000, 10000000, 100000000};
+
+void strata__policy_count_decision(strata__policy_t *P, uint64_t ns) {
+  for (int b = 0; b < STRATA__DECISION_BUCKETS; b++)
+    if (ns <= strata__decision_bounds_ns[b]) {
+      atomic_fetch_add_explicit(&P->decision_le[b], 1, memory_order_relaxed);
+      break;
+    }
+  atomic_fetch_add_explicit(&P->decision_sum_ns, ns, memory_order_relaxed);
+  atomic_fetch_add_explicit(&P->decision_count, 1, memory_order_relaxed);
+}
+
 /* Call the function under its `nargs` arguments on the stack of L within
  * the limits; on error the message (with its traceback) replaces them.
  * P->mu held. @return a LUA_* status */
@@ -83,10 +97,12 @@ static int pcall_in(strata__policy_t *P, strata__sandbox_t *sb, int nargs,
   bool timed = n % CALL_SAMPLE == 0;
   uint64_t t0 = timed ? strata__now_ns() : 0;
   int st = strata__sandbox_call(sb, nargs, nresults);
-  if (timed)
-    atomic_fetch_add_explicit(&P->call_ns,
-                              (strata__now_ns() - t0) * CALL_SAMPLE,
+  if (timed) {
+    uint64_t ns = strata__now_ns() - t0;
+    atomic_fetch_add_explicit(&P->call_ns, ns * CALL_SAMPLE,
                               memory_order_relaxed);
+    strata__policy_count_decision(P, ns);
+  }
   return st;
 }
 
@@ -234,6 +250,7 @@ static int take_hooks(lua_State *L) {
   h->ps->ref_cache = hook_ref(L, "cache", &h->bad);
   h->ps->ref_evict = hook_ref(L, "evict", &h->bad);
   h->ps->ref_alert = hook_ref(L, "alert", &h->bad);
+  h->ps->ref_alert_cleared = hook_ref(L, "alert_cleared", &h->bad);
   return 0;
 }
 
@@ -277,6 +294,7 @@ int strata__policy_load_text(strata__policy_t *P, const char *text, size_t len,
                              const char *chunkname) {
   strata__pstate_t ps = {0};
   ps.ref_place = ps.ref_cache = ps.ref_evict = ps.ref_alert = LUA_NOREF;
+  ps.ref_alert_cleared = LUA_NOREF;
   if (strata__sandbox_new(strata__alloc_via, (void *)&P->rt->alloc, &P->limits,
                           STRATA__SANDBOX_LIBS, chunkname + 1, report_panic, P,
                           &ps.sb))

@@ -370,6 +370,8 @@ void strata__dispatch_complete(strata_core_t *core, strata_work_t *work,
     ran = atomic_fetch_add_explicit(&slot->w.far_run, 1, memory_order_relaxed) +
           1;
   }
+  strata__metrics_task_ran(rt, d->index, t->work.call.worker,
+                           strata__task_tier(t), status != STRATA_OK);
   if (status == STRATA_OK &&
       atomic_load_explicit(&rt->track_estimates, memory_order_relaxed))
     strata__estimates_task_ran(rt, t, d->index, ran_ns);

@@ -16,9 +16,56 @@ void strata__job_ref(strata__job_t *job) {
   atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
 }
 
+/* {=== The list of live jobs ===} */
+
+static void read_info(strata__job_t *job, strata_job_info_t *info);
+
+static void link_live(strata_runtime_t *rt, strata__job_t *job) {
+  pthread_mutex_lock(&rt->jobs_mu);
+  job->live_prev = rt->last_job;
+  if (rt->last_job)
+    rt->last_job->live_next = job;
+  else
+    rt->first_job = job;
+  rt->last_job = job;
+  pthread_mutex_unlock(&rt->jobs_mu);
+}
+
+static void unlink_live(strata_runtime_t *rt, strata__job_t *job) {
+  pthread_mutex_lock(&rt->jobs_mu);
+  if (job->live_prev)
+    job->live_prev->live_next = job->live_next;
+  else
+    rt->first_job = job->live_next;
+  if (job->live_next)
+    job->live_next->live_prev = job->live_prev;
+  else
+    rt->last_job = job->live_prev;
+  pthread_mutex_unlock(&rt->jobs_mu);
+}
+
+void strata__jobs_each(strata_runtime_t *rt,
+                       void (*fn)(strata_job_t job, const char *name,
+                                  const strata_job_info_t *info, void *ud),
+                       void *ud) {
+  pthread_mutex_lock(&rt->jobs_mu);
+  for (strata__job_t *job = rt->first_job; job; job = job->live_next) {
+    strata_job_info_t info;
+    read_info(job, &info);
+    char name[64];
+    pthread_mutex_lock(&job->mu);
+    snprintf(name, sizeof name, "%s", job->attrs.name ? job->attrs.name : "");
+    pthread_mutex_unlock(&job->mu);
+    fn((strata_job_t){job->id}, name, &info, ud);
+  }
+  pthread_mutex_unlock(&rt->jobs_mu);
+}
+
 void strata__job_unref(strata_runtime_t *rt, strata__job_t *job) {
   if (atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) != 1)
     return;
+  if (job->linked)
+    unlink_live(rt, job);
   strata__attrs_free(&job->attrs, &rt->alloc);
   pthread_mutex_destroy(&job->mu);
   strata__free(&rt->alloc, job, sizeof *job);
@@ -149,6 +196,8 @@ int strata_job_create(strata_runtime_t *rt, strata_job_t *out) {
     strata__job_unref(rt, job);
     return rc;
   }
+  link_live(rt, job);
+  job->linked = true;
   out->id = job->id;
   return STRATA_OK;
 }
@@ -262,6 +311,34 @@ int strata_job_cancel(strata_runtime_t *rt, strata_job_t j) {
   return STRATA_OK;
 }
 
+/* What strata_job_info tells of a job, read counter by counter. */
+static void read_info(strata__job_t *job, strata_job_info_t *info) {
+  *info = (strata_job_info_t){.struct_size = sizeof *info};
+  info->submitted = atomic_load(&job->submitted);
+  info->pending = atomic_load(&job->pending);
+  info->succeeded = atomic_load(&job->succeeded);
+  info->failed = atomic_load(&job->failed);
+  info->dep_failed = atomic_load(&job->dep_failed);
+  info->canceled = atomic_load(&job->ncanceled);
+  info->canceled_flag = atomic_load(&job->canceled);
+  info->kernel_failed = atomic_load(&job->kernel_failed);
+  info->device_failed = atomic_load(&job->device_failed);
+  info->data_lost = atomic_load(&job->data_lost);
+  info->data_failed = atomic_load(&job->data_failed);
+  info->no_memory = atomic_load(&job->no_memory);
+  info->other_failed = atomic_load(&job->other_failed);
+  info->ended =
+      info->succeeded + info->failed + info->dep_failed + info->canceled;
+  pthread_mutex_lock(&job->mu);
+  if (job->has_failure) {
+    info->status = job->first_failed_status;
+    info->first_failed.id = job->first_failed_id;
+    memcpy(info->first_failed_name, job->first_failed_name,
+           sizeof info->first_failed_name);
+  }
+  pthread_mutex_unlock(&job->mu);
+}
+
 int strata_job_info(strata_runtime_t *rt, strata_job_t j,
                     strata_job_info_t *out) {
   if (!rt || !out || out->struct_size <= sizeof(size_t))
@@ -269,29 +346,8 @@ int strata_job_info(strata_runtime_t *rt, strata_job_t j,
   strata__job_t *job = strata__job_get(rt, j);
   if (!job)
     return strata__htable_miss(&rt->jobs, j.id);
-  strata_job_info_t info = {.struct_size = sizeof info};
-  info.submitted = atomic_load(&job->submitted);
-  info.pending = atomic_load(&job->pending);
-  info.succeeded = atomic_load(&job->succeeded);
-  info.failed = atomic_load(&job->failed);
-  info.dep_failed = atomic_load(&job->dep_failed);
-  info.canceled = atomic_load(&job->ncanceled);
-  info.canceled_flag = atomic_load(&job->canceled);
-  info.kernel_failed = atomic_load(&job->kernel_failed);
-  info.device_failed = atomic_load(&job->device_failed);
-  info.data_lost = atomic_load(&job->data_lost);
-  info.data_failed = atomic_load(&job->data_failed);
-  info.no_memory = atomic_load(&job->no_memory);
-  info.other_failed = atomic_load(&job->other_failed);
-  info.ended = info.succeeded + info.failed + info.dep_failed + info.canceled;
-  pthread_mutex_lock(&job->mu);
-  if (job->has_failure) {
-    info.status = job->first_failed_status;
-    info.first_failed.id = job->first_failed_id;
-    memcpy(info.first_failed_name, job->first_failed_name,
-           sizeof info.first_failed_name);
-  }
-  pthread_mutex_unlock(&job->mu);
+  strata_job_info_t info;
+  read_info(job, &info);
   return strata__copy_out(out, &info, sizeof info);
 }
 

@@ -6,6 +6,8 @@
 
 #include <pthread.h>
 
+#include <strata/task.h>
+
 #include "attrs.h"
 #include "notify.h"
 
@@ -35,6 +37,10 @@ typedef struct strata__job {
   void *done_arg;
   bool notice_queued, notice_watch, watch_armed;
   strata__notice_t notice;
+  /* The runtime's list of jobs not yet freed (jobs_mu), for readers that
+   * go through every job (strata__jobs_each). */
+  struct strata__job *live_prev, *live_next;
+  bool linked; /* on that list (set once, before the handle is out) */
 } strata__job_t;
 
 strata__job_t *strata__job_get(struct strata_runtime *rt, strata_job_t j);
@@ -60,6 +66,15 @@ int strata__job_priority(strata__job_t *job);
 void strata__job_read_attrs(strata__job_t *job,
                             void (*read)(const strata__attrs_t *a, void *arg),
                             void *arg);
+
+/** Call fn for each job not yet freed (its handle held, or a task of it
+ *  alive), in creation order, with its name ("" none) and what
+ *  strata_job_info tells, under the job list's lock: fn must not call
+ *  into the jobs. @thread any  @blocks job creation and freeing, briefly */
+void strata__jobs_each(struct strata_runtime *rt,
+                       void (*fn)(strata_job_t job, const char *name,
+                                  const strata_job_info_t *info, void *ud),
+                       void *ud);
 
 /** Release every job handle still held (runtime destroy). */
 void strata__jobs_release_all(struct strata_runtime *rt);
