@@ -51,7 +51,8 @@ STRATA_API int strata_metrics_format(struct strata_runtime *rt, char *buf,
  *  @return 0; STRATA_EINVAL (rt NULL, addr malformed); STRATA_EBUSY
  *          (already listening); STRATA_EIO (the address cannot be bound:
  *          in use, not local); STRATA_ENOTSUP (built without
- *          libmicrohttpd)
+ *          libmicrohttpd, or libmicrohttpd.so.12 cannot be loaded: it is
+ *          loaded at the first call)
  *  @thread any */
 STRATA_API int strata_metrics_listen(struct strata_runtime *rt,
                                      const char *addr);

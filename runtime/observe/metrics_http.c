@@ -9,7 +9,12 @@
  * past the limit. The text is made on that thread from counters read
  * atomically: a scrape takes no lock a task's walk takes, so the runtime
  * never waits for a client. The daemon is started and stopped under
- * metrics.export_mu (metrics_export.c). */
+ * metrics.export_mu (metrics_export.c).
+ *
+ * libmicrohttpd is loaded when the first endpoint starts (dlopen by its
+ * soname), not linked: it brings GnuTLS and seven more libraries, which an
+ * application that never serves metrics should not carry (nor their
+ * thread-local storage and start-up costs). It stays loaded. */
 #include "config.h"
 
 #include "runtime.h"
@@ -22,6 +27,7 @@
 #ifdef HAVE_MICROHTTPD
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -34,6 +40,60 @@
 #define CONNECTIONS 16
 
 static const char CONTENT_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
+
+/* {=== libmicrohttpd, loaded at the first start ===} */
+
+#define MHD_SONAME "libmicrohttpd.so.12"
+
+static struct mhd_api {
+  struct MHD_Daemon *(*start_daemon)(unsigned int, uint16_t,
+                                     MHD_AcceptPolicyCallback, void *,
+                                     MHD_AccessHandlerCallback, void *, ...);
+  void (*stop_daemon)(struct MHD_Daemon *);
+  const union MHD_DaemonInfo *(*get_daemon_info)(struct MHD_Daemon *,
+                                                 enum MHD_DaemonInfoType, ...);
+  struct MHD_Response *(*create_response_from_buffer)(
+      size_t, void *, enum MHD_ResponseMemoryMode);
+  enum MHD_Result (*add_response_header)(struct MHD_Response *, const char *,
+                                         const char *);
+  enum MHD_Result (*queue_response)(struct MHD_Connection *, unsigned int,
+                                    struct MHD_Response *);
+  void (*destroy_response)(struct MHD_Response *);
+} mhd;
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+static bool mhd_ok;
+static char mhd_error[256];
+
+static void *need(void *lib, const char *name, bool *ok) {
+  void *f = lib ? dlsym(lib, name) : NULL;
+  if (!f && *ok) {
+    snprintf(mhd_error, sizeof mhd_error, "%s has no %s", MHD_SONAME, name);
+    *ok = false;
+  }
+  return f;
+}
+
+static void load_mhd(void) {
+  void *lib = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    snprintf(mhd_error, sizeof mhd_error, "%s", dlerror());
+    return;
+  }
+  bool ok = true;
+  /* POSIX lets a void * from dlsym become a function pointer this way. */
+  *(void **)&mhd.start_daemon = need(lib, "MHD_start_daemon", &ok);
+  *(void **)&mhd.stop_daemon = need(lib, "MHD_stop_daemon", &ok);
+  *(void **)&mhd.get_daemon_info = need(lib, "MHD_get_daemon_info", &ok);
+  *(void **)&mhd.create_response_from_buffer =
+      need(lib, "MHD_create_response_from_buffer", &ok);
+  *(void **)&mhd.add_response_header =
+      need(lib, "MHD_add_response_header", &ok);
+  *(void **)&mhd.queue_response = need(lib, "MHD_queue_response", &ok);
+  *(void **)&mhd.destroy_response = need(lib, "MHD_destroy_response", &ok);
+  mhd_ok = ok;
+  if (!ok)
+    dlclose(lib);
+}
 
 struct strata__metrics_http {
   struct MHD_Daemon *daemon;
@@ -69,14 +129,14 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
                               const char *type, const char *body, size_t len,
                               const char *allow) {
   struct MHD_Response *r =
-      MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+      mhd.create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
   if (!r)
     return MHD_NO;
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+  mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
   if (allow)
-    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-  enum MHD_Result rc = MHD_queue_response(conn, status, r);
-  MHD_destroy_response(r);
+    mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+  enum MHD_Result rc = mhd.queue_response(conn, status, r);
+  mhd.destroy_response(r);
   return rc;
 }
 
@@ -144,10 +204,18 @@ int strata__metrics_http_start(strata_runtime_t *rt, const char *addr) {
   }
   if (m->http)
     return STRATA_EBUSY;
+  pthread_once(&mhd_once, load_mhd);
+  if (!mhd_ok) {
+    STRATA_LOG(&rt->log, STRATA_LOG_ERROR, COMP,
+               "metrics endpoint: cannot load libmicrohttpd (%s): apt-get "
+               "install libmicrohttpd12",
+               mhd_error);
+    return STRATA_ENOTSUP;
+  }
   struct strata__metrics_http *h = strata__zalloc(&rt->alloc, sizeof *h);
   if (!h)
     return STRATA_ENOMEM;
-  h->daemon = MHD_start_daemon(
+  h->daemon = mhd.start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0,
       NULL, NULL, on_request, rt, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS,
@@ -163,7 +231,7 @@ int strata__metrics_http_start(strata_runtime_t *rt, const char *addr) {
     return STRATA_EIO;
   }
   const union MHD_DaemonInfo *info =
-      MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+      mhd.get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
   h->port = info ? info->port : ntohs(sa.sin_port);
   char host[INET_ADDRSTRLEN] = "?";
   inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
@@ -179,7 +247,7 @@ void strata__metrics_http_stop(strata_runtime_t *rt) {
   if (!h)
     return;
   atomic_store(&rt->metrics.http_port, 0);
-  MHD_stop_daemon(h->daemon);
+  mhd.stop_daemon(h->daemon);
   strata__free(&rt->alloc, h, sizeof *h);
   rt->metrics.http = NULL;
 }

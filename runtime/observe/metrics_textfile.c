@@ -118,14 +118,16 @@ static void *textfile_main(void *arg) {
   struct strata__metrics_textfile *tf = arg;
   strata_runtime_t *rt = tf->rt;
   pthread_mutex_lock(&tf->mu);
-  while (!tf->stop) {
+  for (bool last = false; !last;) {
     struct timespec at =
         strata__deadline_in((uint64_t)tf->interval_ms * 1000000u);
     while (!tf->stop &&
            pthread_cond_timedwait(&tf->wake, &tf->mu, &at) != ETIMEDOUT)
       ;
+    /* A stop asked before this thread first ran still gets its write. */
+    last = tf->stop;
     pthread_mutex_unlock(&tf->mu);
-    write_logged(rt, tf); /* the last one after stop */
+    write_logged(rt, tf);
     pthread_mutex_lock(&tf->mu);
   }
   pthread_mutex_unlock(&tf->mu);
