@@ -20,7 +20,7 @@ void strata__metrics_init(strata_runtime_t *rt) {
   memset(m, 0, sizeof *m);
   pthread_mutex_init(&m->tiers_mu, NULL);
   pthread_mutex_init(&m->export_mu, NULL);
-  atomic_init(&m->tiers[0], (char *)"none");
+  strcpy(m->tiers[0], "none");
   atomic_init(&m->ntiers, 1);
 }
 
@@ -61,8 +61,6 @@ void strata__metrics_fini(strata_runtime_t *rt) {
   for (size_t d = 0; m->dev && d < m->ndev; d++)
     strata__free(&rt->alloc, m->dev[d].block, m->dev[d].block_bytes);
   strata__free(&rt->alloc, m->dev, m->ndev * sizeof *m->dev);
-  for (unsigned t = 1; t < atomic_load(&m->ntiers); t++)
-    strata__strfree(&rt->alloc, atomic_load(&m->tiers[t]));
   pthread_mutex_destroy(&m->export_mu);
   pthread_mutex_destroy(&m->tiers_mu);
   m->dev = NULL;
@@ -70,28 +68,29 @@ void strata__metrics_fini(strata_runtime_t *rt) {
 }
 
 /* The index of tier `name` in the table, adding it when there is room; the
- * last index ("other") when there is none. Lock-free once a tier is in. */
+ * last index ("other") when there is none or the name is too long.
+ * Lock-free once a tier is in. */
 static unsigned tier_index(strata_runtime_t *rt, const char *name) {
   strata__metrics_t *m = &rt->metrics;
+  const unsigned other = STRATA__METRICS_TIERS - 1;
   if (!name)
     return 0;
   unsigned n = atomic_load_explicit(&m->ntiers, memory_order_acquire);
   for (unsigned t = 1; t < n; t++)
-    if (!strcmp(atomic_load_explicit(&m->tiers[t], memory_order_relaxed), name))
+    if (!strcmp(m->tiers[t], name))
       return t;
+  if (strlen(name) >= STRATA__METRICS_TIER_NAME)
+    return other;
   pthread_mutex_lock(&m->tiers_mu);
-  n = atomic_load(&m->ntiers);
-  unsigned found = STRATA__METRICS_TIERS - 1;
-  for (unsigned t = 1; t < n; t++)
-    if (!strcmp(atomic_load(&m->tiers[t]), name))
+  n = atomic_load_explicit(&m->ntiers, memory_order_relaxed);
+  unsigned found = other;
+  for (unsigned t = 1; t < n && found == other; t++)
+    if (!strcmp(m->tiers[t], name))
       found = t;
-  if (found == STRATA__METRICS_TIERS - 1 && n < STRATA__METRICS_TIERS - 1) {
-    char *copy = strata__strdup(&rt->alloc, name);
-    if (copy) {
-      atomic_store_explicit(&m->tiers[n], copy, memory_order_relaxed);
-      atomic_store_explicit(&m->ntiers, n + 1, memory_order_release);
-      found = n;
-    }
+  if (found == other && n < other) {
+    strcpy(m->tiers[n], name);
+    atomic_store_explicit(&m->ntiers, n + 1, memory_order_release);
+    found = n;
   }
   pthread_mutex_unlock(&m->tiers_mu);
   return found;
@@ -181,10 +180,8 @@ static void device_tasks_family(collect_t *c) {
         if (!n && (t || f)) /* "none"/"ok" is always there */
           continue;
         strata__labels_t l = device_labels(c, d);
-        strata__labels_add(&l, "tier",
-                           t == STRATA__METRICS_TIERS - 1
-                               ? "other"
-                               : atomic_load(&m->tiers[t]));
+        strata__labels_add(
+            &l, "tier", t == STRATA__METRICS_TIERS - 1 ? "other" : m->tiers[t]);
         strata__labels_add(&l, "status", f ? "failed" : "ok");
         strata__expo_sample_u64(c->x, "", &l, NULL, n);
       }

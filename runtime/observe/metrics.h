@@ -7,7 +7,7 @@
  * what nobody else does: the tasks per device by tier and status. Those
  * are relaxed atomic adds on a line of the worker's own, so counting costs
  * a task one uncontended add and no lock (a tier's first task takes a
- * leaf lock once, to enter the tier's name).
+ * leaf lock once, to copy the tier's name in; nothing is allocated).
  *
  * Three modules: this one (the counters and the text), and the exporters
  * that read it, metrics_export.c (the public calls that start and stop
@@ -48,9 +48,14 @@ typedef struct strata__metrics_device {
 struct strata__metrics_http;     /* metrics_http.c's */
 struct strata__metrics_textfile; /* metrics_textfile.c's */
 
+/* The longest tier name told apart (longer ones count as "other"). */
+#define STRATA__METRICS_TIER_NAME 32
+
 typedef struct strata__metrics {
+  /* Tier names, in place: a task's end never allocates. Entry t is
+   * written once, under tiers_mu, before ntiers (released) covers it. */
   pthread_mutex_t tiers_mu; /* adding a tier (a leaf) */
-  _Atomic(char *) tiers[STRATA__METRICS_TIERS];
+  char tiers[STRATA__METRICS_TIERS][STRATA__METRICS_TIER_NAME];
   atomic_uint ntiers;
   strata__metrics_device_t *dev;
   size_t ndev;
