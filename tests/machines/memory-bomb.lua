@@ -1,9 +1,12 @@
 -- SPDX-License-Identifier: MIT
--- tests/machines/memory-bomb.lua: a table that grows without bound,
--- stopped by the memory cap. string.rep is absent; nested empty tables
--- cost one instruction each, so the cap trips long before the
--- instruction limit.
-local t = {}
+-- tests/machines/memory-bomb.lua: memory that grows without bound,
+-- stopped by the memory cap. string.rep is absent; a string doubled at
+-- each step reaches any cap within a few dozen instructions, so the cap
+-- trips long before the instruction or time limit, however slow the
+-- build (a table growing by small pieces reached the time limit first
+-- under ThreadSanitizer).
+local s, keep = "0123456789abcdef", {}
 while true do
-  t[#t + 1] = { {}, {}, {}, {}, {}, {}, {}, {} }
+  s = s .. s
+  keep[#keep + 1] = s
 end
