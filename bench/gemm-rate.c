@@ -10,18 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+#include "timing.h"
 
 int main(int argc, char **argv) {
   if (argc < 4 || argc > 5 ||
@@ -55,7 +45,7 @@ int main(int argc, char **argv) {
   openblas_set_num_threads(threads);
   double t[100];
   for (int r = -1; r < repeat; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     if (dbl)
       cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a, n,
                   b, n, 0.0, c, n);
@@ -63,9 +53,9 @@ int main(int argc, char **argv) {
       cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a,
                   n, b, n, 0.0f, c, n);
     if (r >= 0)
-      t[r] = now() - t0;
+      t[r] = bench_now() - t0;
   }
-  qsort(t, (size_t)repeat, sizeof *t, by_value);
+  qsort(t, (size_t)repeat, sizeof *t, bench_by_value);
   double median = t[repeat / 2];
   printf("{\"bench\":\"gemm\",\"precision\":\"%s\",\"n\":%d,\"threads\":%d,"
          "\"seconds\":%.6f,\"gflops\":%.2f}\n",

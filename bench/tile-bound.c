@@ -16,22 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "timing.h"
 
 enum { GEMM, SYRK, TRSM, POTRF, NKERNELS };
 static const char *const kernel_names[NKERNELS] = {"gemm", "syrk", "trsm",
                                                    "potrf"};
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* The tiles one call works on: a, b general, c the target, l a lower
  * triangular factor of a well-conditioned SPD tile, spd that tile. */
@@ -90,7 +80,7 @@ static double time_call(const tiles_t *t, int kernel) {
     fill_spd(t, t->spd);
   if (kernel == TRSM)
     memcpy(t->work, t->a, bytes);
-  double t0 = now();
+  double t0 = bench_now();
   switch (kernel) {
   case GEMM:
     if (t->dbl)
@@ -122,7 +112,7 @@ static double time_call(const tiles_t *t, int kernel) {
     else
       LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'L', b, t->spd, b);
   }
-  return now() - t0;
+  return bench_now() - t0;
 }
 
 int main(int argc, char **argv) {
@@ -154,7 +144,7 @@ int main(int argc, char **argv) {
     time_call(&t, k); /* warm: OpenBLAS's buffers, the pages */
     for (int r = 0; r < repeat; r++)
       s[r] = time_call(&t, k);
-    qsort(s, (size_t)repeat, sizeof *s, by_value);
+    qsort(s, (size_t)repeat, sizeof *s, bench_by_value);
     seconds[k] = s[repeat / 2];
   }
   tiles_free(&t);
