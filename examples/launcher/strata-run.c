@@ -941,12 +941,15 @@ static bool start_metrics(strata_runtime_t *rt, const options_t *o,
               strata_strerror(rc));
       return false;
     }
-    /* The host as bound: ":PORT" is loopback. */
+    /* The host as given; none (":PORT", "PORT") is loopback. */
     const char *colon = strrchr(o->metrics_listen, ':');
-    size_t hlen = colon ? (size_t)(colon - o->metrics_listen) : 0;
-    snprintf(m->url, sizeof m->url, "http://%.*s:%d/metrics",
-             hlen ? (int)hlen : 9, hlen ? o->metrics_listen : "127.0.0.1",
-             strata_metrics_port(rt));
+    int hlen = colon ? (int)(colon - o->metrics_listen) : 0;
+    if (hlen)
+      snprintf(m->url, sizeof m->url, "http://%.*s:%d/metrics", hlen,
+               o->metrics_listen, strata_metrics_port(rt));
+    else
+      snprintf(m->url, sizeof m->url, "http://127.0.0.1:%d/metrics",
+               strata_metrics_port(rt));
     /* Always said, also under --quiet: a scraper needs the port. */
     fprintf(stderr, PROG ": metrics: %s\n", m->url);
   }

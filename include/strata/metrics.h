@@ -24,15 +24,16 @@ extern "C" {
 struct strata_runtime;
 
 /** Write the metrics to `out` (a snapshot per counter, not of the whole:
- *  each value is read atomically as the text is made).
+ *  each value is read atomically as the text is made). `out` is borrowed:
+ *  written, not flushed or closed.
  *  @return 0; STRATA_EINVAL (rt or out NULL); STRATA_ENOMEM; STRATA_EIO
  *          (the write failed)
  *  @thread any */
 STRATA_API int strata_metrics_write(struct strata_runtime *rt, FILE *out);
 
-/** Write the metrics into buf (size bytes, NUL-terminated). *length (may
- *  be NULL) gets the text's length without the NUL, also when it did not
- *  fit: call again with length + 1 bytes.
+/** Write the metrics into buf (size bytes, the caller's; NUL-terminated).
+ * *length (may be NULL) gets the text's length without the NUL, also when it
+ * did not fit: call again with length + 1 bytes.
  *  @return 0; STRATA_ERANGE (did not fit: buf holds nothing useful);
  *          STRATA_EINVAL (rt NULL, or buf NULL with size > 0);
  *          STRATA_ENOMEM
@@ -40,8 +41,8 @@ STRATA_API int strata_metrics_write(struct strata_runtime *rt, FILE *out);
 STRATA_API int strata_metrics_format(struct strata_runtime *rt, char *buf,
                                      size_t size, size_t *length);
 
-/** Serve GET /metrics over HTTP on `addr`, "HOST:PORT" (an IPv4 address,
- *  or "localhost"); ":PORT" or "PORT" alone binds 127.0.0.1: another
+/** Serve GET /metrics over HTTP on `addr` (copied), "HOST:PORT" (an IPv4
+ * address, or "localhost"); ":PORT" or "PORT" alone binds 127.0.0.1: another
  *  interface only when given explicitly. PORT 0 picks a free port
  *  (strata_metrics_port tells which). Other paths answer 404, other
  *  methods 405. A client cannot hold the endpoint: requests are bounded
@@ -60,8 +61,9 @@ STRATA_API int strata_metrics_listen(struct strata_runtime *rt,
 /** @return the endpoint's port; 0 when not listening  @thread any */
 STRATA_API int strata_metrics_port(struct strata_runtime *rt);
 
-/** Write the metrics to DIR/strata.prom for node_exporter's textfile
- *  collector now, then every interval_ms (0: 15000) on a thread, and a
+/** Write the metrics to DIR/strata.prom (dir is copied) for
+ *  node_exporter's textfile collector now, then every interval_ms (0:
+ *  15000) on a thread, and a
  *  last time at strata_metrics_stop or destruction. Each write goes to a
  *  temporary file in DIR, renamed over strata.prom, so the collector
  *  never reads half a file. A failing write (disk full) is logged and
@@ -85,7 +87,9 @@ typedef struct strata_metrics_stats {
   int port;                               /* the endpoint's; 0 none */
 } strata_metrics_stats_t;
 
-/** @return 0; STRATA_EINVAL (rt or out NULL, struct_size holds no field)
+/** Fill *out (the caller's; set struct_size first: an older, smaller
+ *  struct gets the fields it has).
+ *  @return 0; STRATA_EINVAL (rt or out NULL, struct_size holds no field)
  *  @thread any */
 STRATA_API int strata_metrics_stats(struct strata_runtime *rt,
                                     strata_metrics_stats_t *out);

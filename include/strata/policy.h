@@ -25,7 +25,7 @@ typedef struct strata_policy_stats {
   uint64_t fallbacks; /* decisions made by the built-in default because
                          the hook failed or answered something invalid */
   uint64_t errors;    /* hook errors (raised, budget, memory) */
-  uint64_t alerts;    /* alert hook calls */
+  uint64_t alerts;    /* alert and alert_cleared hook calls */
   uint64_t reloads, reload_failures;
   uint64_t call_ns; /* time spent in hook calls (timed one call in 8, so
                        that timing does not add to what it measures) */

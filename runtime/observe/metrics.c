@@ -8,7 +8,7 @@
 
 #include "runtime.h"
 
-#include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #define COMP "metrics"
@@ -403,59 +403,38 @@ static const char *node_kind_name(strata_node_kind_t k) {
   }
 }
 
-typedef uint64_t (*node_reader_t)(const strata_memory_node_info_t *mi);
-static uint64_t node_used(const strata_memory_node_info_t *mi) {
-  return mi->used;
-}
-static uint64_t node_capacity(const strata_memory_node_info_t *mi) {
-  return mi->capacity;
-}
-static uint64_t node_evictions(const strata_memory_node_info_t *mi) {
-  return mi->evictions;
-}
-static uint64_t node_writebacks(const strata_memory_node_info_t *mi) {
-  return mi->writebacks;
-}
-static uint64_t node_hits(const strata_memory_node_info_t *mi) {
-  return mi->hits;
-}
-static uint64_t node_misses(const strata_memory_node_info_t *mi) {
-  return mi->misses;
-}
-static uint64_t node_prefetches(const strata_memory_node_info_t *mi) {
-  return mi->prefetches;
-}
+#define NODE_FIELD(f) offsetof(strata_memory_node_info_t, f)
 
 static void node_families(collect_t *c) {
   static const struct {
     const char *name, *help;
     strata__metric_type_t type;
-    node_reader_t read;
+    size_t field; /* offsetof a uint64_t of strata_memory_node_info_t */
     bool spill_only;
   } fam[] = {
       {"strata_memory_used_bytes",
        "Bytes held on the memory node (replicas, and blocks kept for reuse)",
-       STRATA__GAUGE, node_used, false},
+       STRATA__GAUGE, NODE_FIELD(used), false},
       {"strata_memory_capacity_bytes",
        "What the runtime may hold on the node (0: unlimited)", STRATA__GAUGE,
-       node_capacity, false},
+       NODE_FIELD(capacity), false},
       {"strata_memory_evictions_total", "Replicas evicted from the node",
-       STRATA__COUNTER, node_evictions, false},
+       STRATA__COUNTER, NODE_FIELD(evictions), false},
       {"strata_memory_writebacks_total",
        "Evicted replicas first written to the next tier", STRATA__COUNTER,
-       node_writebacks, false},
+       NODE_FIELD(writebacks), false},
       {"strata_memory_cache_hits_total",
-       "Tasks that found their data on the node", STRATA__COUNTER, node_hits,
-       false},
+       "Tasks that found their data on the node", STRATA__COUNTER,
+       NODE_FIELD(hits), false},
       {"strata_memory_cache_misses_total",
        "Tasks whose data had to be copied to the node", STRATA__COUNTER,
-       node_misses, false},
+       NODE_FIELD(misses), false},
       {"strata_memory_prefetches_total",
        "Replicas copied to the node ahead of their task", STRATA__COUNTER,
-       node_prefetches, false},
+       NODE_FIELD(prefetches), false},
       {"strata_memory_spilled_bytes",
-       "Bytes of data spilled to the disk tier now", STRATA__GAUGE, node_used,
-       true},
+       "Bytes of data spilled to the disk tier now", STRATA__GAUGE,
+       NODE_FIELD(used), true},
   };
   int nodes = strata_memory_node_count(c->rt);
   for (size_t f = 0; f < sizeof fam / sizeof *fam; f++) {
@@ -473,10 +452,14 @@ static void node_families(collect_t *c) {
       strata__labels_t l = {0};
       strata__labels_add(&l, "node", name);
       strata__labels_add(&l, "kind", node_kind_name(mi.kind));
-      strata__expo_sample_u64(c->x, "", &l, NULL, fam[f].read(&mi));
+      uint64_t v;
+      memcpy(&v, (const char *)&mi + fam[f].field, sizeof v);
+      strata__expo_sample_u64(c->x, "", &l, NULL, v);
     }
   }
 }
+
+#undef NODE_FIELD
 
 /* {=== Jobs and the policy ===} */
 

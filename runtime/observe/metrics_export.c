@@ -7,8 +7,6 @@
 
 #include "runtime.h"
 
-#include <string.h>
-
 int strata_metrics_listen(strata_runtime_t *rt, const char *addr) {
   if (!rt || !addr)
     return STRATA_EINVAL;
@@ -47,7 +45,7 @@ int strata_metrics_stop(strata_runtime_t *rt) {
 }
 
 int strata_metrics_stats(strata_runtime_t *rt, strata_metrics_stats_t *out) {
-  if (!rt || !out || out->struct_size < sizeof(size_t) + sizeof(uint64_t))
+  if (!rt || !out)
     return STRATA_EINVAL;
   strata__metrics_t *m = &rt->metrics;
   strata_metrics_stats_t s = {.struct_size = sizeof s};
@@ -63,8 +61,5 @@ int strata_metrics_stats(strata_runtime_t *rt, strata_metrics_stats_t *out) {
       s.alerts_cleared += st.cleared;
     }
   s.port = atomic_load(&m->http_port);
-  size_t n = out->struct_size < sizeof s ? out->struct_size : sizeof s;
-  memcpy((char *)out + sizeof(size_t), (char *)&s + sizeof(size_t),
-         n - sizeof(size_t));
-  return STRATA_OK;
+  return strata__copy_out(out, &s, sizeof s);
 }

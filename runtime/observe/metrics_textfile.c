@@ -14,6 +14,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,25 +40,21 @@ struct strata__metrics_textfile {
 /* Write all of text to a temporary file in dir, then rename it over
  * dir/strata.prom. @return 0 or an errno */
 static int write_atomically(const char *dir, const char *text, size_t len) {
-  size_t n = strlen(dir) + sizeof "/." FILE_NAME ".XXXXXX";
-  char *tmp = malloc(n), *dst = malloc(n);
-  if (!tmp || !dst) {
-    free(tmp);
-    free(dst);
-    return ENOMEM;
-  }
-  snprintf(tmp, n, "%s/.%s.XXXXXX", dir, FILE_NAME);
-  snprintf(dst, n, "%s/%s", dir, FILE_NAME);
+  char tmp[PATH_MAX], dst[PATH_MAX];
+  if (snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, FILE_NAME) >=
+          (int)sizeof tmp ||
+      snprintf(dst, sizeof dst, "%s/%s", dir, FILE_NAME) >= (int)sizeof dst)
+    return ENAMETOOLONG;
   int err = 0, fd = mkstemp(tmp);
-  if (fd < 0) {
-    err = errno;
-    goto out;
-  }
+  if (fd < 0)
+    return errno;
   for (size_t off = 0; off < len && !err;) {
     ssize_t w = write(fd, text + off, len - off);
     if (w > 0)
       off += (size_t)w;
-    else if (w < 0 && errno != EINTR)
+    else if (w == 0)
+      err = EIO; /* a regular file that takes nothing */
+    else if (errno != EINTR)
       err = errno;
   }
   /* node_exporter reads the file as it is renamed in: the bytes must be
@@ -73,9 +70,6 @@ static int write_atomically(const char *dir, const char *text, size_t len) {
     err = errno;
   if (err)
     unlink(tmp);
-out:
-  free(tmp);
-  free(dst);
   return err;
 }
 

@@ -398,7 +398,7 @@ static void check_device(strata__policy_t *P, int d) {
 }
 
 /* Read every device's health and call alert for readings over their
- * thresholds (once per crossing). */
+ * thresholds and alert_cleared for those back below them (check_device). */
 static void check_health(strata_runtime_t *rt) {
   strata__policy_t *P = rt->policy;
   if (!P || !strata__policy_lock(P))
