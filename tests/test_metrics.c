@@ -5,7 +5,8 @@
  * label values escaped, a trailing newline, no timestamps), the counts
  * adding up to what ran, counters under concurrent submitters and
  * scrapes, the buffer call's sizes, the textfile mode (atomic, a last
- * write at stop, a directory that cannot be written), and the HTTP
+ * write at stop, a directory that cannot be written, one that goes away
+ * and comes back while it runs), the stats reader, and the HTTP
  * endpoint (GET /metrics, 404, 405, loopback by default, bad addresses,
  * one endpoint at a time); health alerts (a simulated card at 90 degrees
  * raises one, the default policy drains it, the alert clears below the
@@ -366,6 +367,50 @@ static void test_metrics_textfile(void **state) {
   assert_int_equal(strays(tdir), 0);
 }
 
+/* How often `needle` is in the captured log. */
+static unsigned log_count(test_log_t *log, const char *needle) {
+  unsigned n = 0;
+  pthread_mutex_lock(&log->mu);
+  for (const char *p = log->text; (p = strstr(p, needle)); p++)
+    n++;
+  pthread_mutex_unlock(&log->mu);
+  return n;
+}
+
+/* A directory that goes away while the writer runs (as a full disk would
+ * fail it): each failure counted, logged once, the writes go on and come
+ * back with the directory. */
+static void test_metrics_textfile_failing(void **state) {
+  (void)state;
+  char tdir[600], gone[600];
+  snprintf(tdir, sizeof tdir, "%s/failing", dir);
+  snprintf(gone, sizeof gone, "%s/failing.away", dir);
+  assert_int_equal(mkdir(tdir, 0755), 0);
+  test_sim_rt_t m;
+  test_sim_start(&m, "cpu,sim", machine(), 1);
+  assert_int_equal(strata_metrics_textfile(m.rt, tdir, 10), 0);
+  assert_int_equal(rename(tdir, gone), 0);
+  test_sleep_ms(100);
+  strata_metrics_stats_t st = {.struct_size = sizeof st};
+  assert_int_equal(strata_metrics_stats(m.rt, &st), 0);
+  assert_true(st.textfile_failures >= 2);
+  assert_int_equal(log_count(&m.log, "the previous file stays"), 1);
+  assert_int_equal(rename(gone, tdir), 0);
+  test_sleep_ms(100);
+  assert_true(test_log_has(&m.log, "written again"));
+  assert_int_equal(strata_metrics_stats(m.rt, &st), 0);
+  uint64_t writes = st.textfile_writes;
+  assert_int_equal(strata_metrics_stop(m.rt), 0);
+  assert_int_equal(strata_metrics_stats(m.rt, &st), 0);
+  assert_true(st.textfile_writes > writes); /* the last one */
+  /* The reader's own errors. */
+  assert_int_equal(strata_metrics_stats(m.rt, NULL), STRATA_EINVAL);
+  assert_int_equal(strata_metrics_stats(NULL, &st), STRATA_EINVAL);
+  strata_metrics_stats_t tiny = {.struct_size = sizeof(size_t)};
+  assert_int_equal(strata_metrics_stats(m.rt, &tiny), STRATA_EINVAL);
+  test_sim_destroy(&m);
+}
+
 /* {=== The HTTP endpoint ===} */
 
 /* Send `request` to 127.0.0.1:port, return what came back (malloc'd). */
@@ -566,6 +611,7 @@ int main(void) {
       cmocka_unit_test(test_metrics_format_and_counts),
       cmocka_unit_test(test_metrics_concurrent_updates),
       cmocka_unit_test(test_metrics_textfile),
+      cmocka_unit_test(test_metrics_textfile_failing),
       cmocka_unit_test(test_metrics_http),
       cmocka_unit_test(test_metrics_alerts),
       cmocka_unit_test(test_metrics_alert_thresholds_per_class),
