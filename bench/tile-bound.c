@@ -3,12 +3,12 @@
  * matrix in tiles of B on W cores with these tile kernels. It times, on
  * one thread, the four calls the kernel library makes for a tiled
  * Cholesky (kernels/lib/cpu_blas.c: gemm C -= A B^T, syrk, trsm
- * B = B L^-T, potrf), then bounds the factorisation's time from below by
- * the larger of its work over W cores (every kernel's time times its count,
- * with perfect balance and no idle core) and its critical path (potrf,
- * trsm, syrk per step, one after the other). bench/compare-cholesky prints
- * this next to the runtimes and the whole-matrix GEMM: the part of the
- * distance to GEMM that the tile kernels themselves cost.
+ * B = B L^-T split as kernels/lib/trsm_split.h splits it, potrf), then bounds
+ * the factorisation's time from below by the larger of its work over W cores
+ * (every kernel's time times its count, with perfect balance and no idle core)
+ * and its critical path (potrf, trsm, syrk per step, one after the other).
+ * bench/compare-cholesky prints this next to the runtimes and the whole-matrix
+ * GEMM: the part of the distance to GEMM that the tile kernels themselves cost.
  * Usage: tile-bound float|double N B W [REPEAT]
  * Prints one JSON line: the kernels' GFLOP/s and the bound's. */
 #include <cblas.h>
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/lib/trsm_split.h"
 #include "timing.h"
 
 enum { GEMM, SYRK, TRSM, POTRF, NKERNELS };
@@ -100,11 +101,9 @@ static double time_call(const tiles_t *t, int kernel) {
     break;
   case TRSM:
     if (t->dbl)
-      cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasTrans,
-                  CblasNonUnit, b, b, 1.0, t->l, b, t->work, b);
+      trsm_split_d(b, b, 1.0, t->l, b, t->work, b);
     else
-      cblas_strsm(CblasColMajor, CblasRight, CblasLower, CblasTrans,
-                  CblasNonUnit, b, b, 1.0f, t->l, b, t->work, b);
+      trsm_split_s(b, b, 1.0f, t->l, b, t->work, b);
     break;
   default:
     if (t->dbl)

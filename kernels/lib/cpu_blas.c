@@ -11,6 +11,8 @@
 #include <cblas.h>
 #include <lapacke.h>
 
+#include "trsm_split.h"
+
 /* The largest order a kernel takes (BLAS takes int dimensions). */
 #define MAX_DIM ((int64_t)1 << 30)
 
@@ -67,7 +69,8 @@ SYRK(sk_syrk_f, float, s)
 SYRK(sk_syrk_d, double, d)
 
 /* B (m x n) = alpha B A^-T, A n x n lower triangular: the panel update
- * of a Cholesky factorisation. */
+ * of a Cholesky factorisation, split so that most of it is a GEMM
+ * (trsm_split.h). */
 #define TRSM(NAME, T, PREFIX)                                                  \
   int NAME(const strata_kernel_call_t *call) {                                 \
     const double *a = sk_args(call, TRSM_NARGS);                               \
@@ -78,9 +81,8 @@ SYRK(sk_syrk_d, double, d)
     if (m < 0 || n < 0 || !holds(call, 0, m, n, sizeof(T)) ||                  \
         !holds(call, 1, n, n, sizeof(T)))                                      \
       return STRATA_EINVAL;                                                    \
-    cblas_##PREFIX##trsm(CblasColMajor, CblasRight, CblasLower, CblasTrans,    \
-                         CblasNonUnit, (int)m, (int)n, (T)a[TRSM_ALPHA],       \
-                         call->buffers[1], (int)n, call->buffers[0], (int)m);  \
+    trsm_split_##PREFIX((int)m, (int)n, (T)a[TRSM_ALPHA], call->buffers[1],    \
+                        (int)n, call->buffers[0], (int)m);                     \
     return STRATA_OK;                                                          \
   }
 TRSM(sk_trsm_f, float, s)
