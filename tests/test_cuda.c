@@ -21,9 +21,11 @@
 #include "scuk.h"
 #include "util.h"
 
+#include <strata/metrics.h>
 #include <strata/policy.h>
 
 #include <cuda_runtime_api.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -641,6 +643,75 @@ static void test_cuda_policy_reads_health(void **state) {
   test_tmpdir_remove(dir);
 }
 
+/* {=== Metrics from NVML ===} */
+
+/* The value of FAMILY's sample for DEVICE whose labels also hold EXTRA
+ * (NULL: any), NAN when the text has none. */
+static double sample_of(const char *text, const char *family,
+                        const char *device, const char *extra) {
+  char head[160];
+  snprintf(head, sizeof head, "%s{device=\"%s\",", family, device);
+  for (const char *line = text; *line;) {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    char buf[1024];
+    if (len < sizeof buf && !strncmp(line, head, strlen(head))) {
+      memcpy(buf, line, len);
+      buf[len] = '\0';
+      const char *value = strrchr(buf, ' ');
+      if (value && (!extra || strstr(buf, extra)))
+        return strtod(value + 1, NULL);
+    }
+    line = end ? end + 1 : line + len;
+  }
+  return NAN;
+}
+
+/* What the driver says of each card reaches the exposition, per card as
+ * NVML matched it by bus id: temperature, power, utilisation, memory in
+ * use, a thermal slowdown, ECC counts where the card has ECC (the
+ * consumer card has no ECC family line at all, not a zero), and counts
+ * the driver raises later at the next scrape. */
+static void test_cuda_metrics_from_nvml(void **state) {
+  cu_rt_t m;
+  cu_opts(&m, "h100,rtx4090", NULL);
+  m.o.health_period_ms = -1;
+  cu_create(&m);
+  assert_int_equal(strata_health_check(m.rt), 0);
+  size_t size = 1 << 20, len = 0;
+  char *text = malloc(size);
+  assert_non_null(text);
+  assert_int_equal(strata_metrics_format(m.rt, text, size, &len), 0);
+  const char *temp = "strata_device_temperature_celsius";
+  const char *power = "strata_device_power_watts";
+  const char *util = "strata_device_utilisation_ratio";
+  const char *used = "strata_device_memory_used_bytes";
+  const char *throttled = "strata_device_throttled";
+  const char *ecc = "strata_device_ecc_errors_total";
+  assert_true(sample_of(text, temp, "hbm0", "class=\"hbm\"") == 41);
+  assert_true(sample_of(text, temp, "gddr0", "class=\"gddr\"") == 67);
+  assert_true(sample_of(text, power, "hbm0", NULL) == 98.5);
+  assert_true(sample_of(text, power, "gddr0", NULL) == 287.25);
+  assert_true(sample_of(text, util, "hbm0", NULL) == 0.37);
+  assert_true(sample_of(text, util, "gddr0", NULL) == 0.93);
+  assert_true(sample_of(text, used, "hbm0", NULL) >= 512 << 20);
+  assert_true(sample_of(text, throttled, "hbm0", NULL) == 0);
+  assert_true(sample_of(text, throttled, "gddr0", NULL) == 1);
+  assert_true(sample_of(text, ecc, "hbm0", "type=\"corrected\"") == 0);
+  assert_true(sample_of(text, ecc, "hbm0", "type=\"uncorrected\"") == 0);
+  assert_true(isnan(sample_of(text, ecc, "gddr0", NULL)));
+  /* The CPU has no sensor NVML reads: no line, not a zero. */
+  assert_true(isnan(sample_of(text, temp, "cpu0", NULL)));
+  assert_int_equal(fakenvml_inject(0, "ecc_corrected", 5), 0);
+  assert_int_equal(fakenvml_inject(0, "ecc_uncorrected", 2), 0);
+  assert_int_equal(strata_health_check(m.rt), 0);
+  assert_int_equal(strata_metrics_format(m.rt, text, size, &len), 0);
+  assert_true(sample_of(text, ecc, "hbm0", "type=\"corrected\"") == 5);
+  assert_true(sample_of(text, ecc, "hbm0", "type=\"uncorrected\"") == 2);
+  free(text);
+  cu_destroy(&m);
+}
+
 /* {=== NVML without a driver ===} */
 
 static test_log_t *nvml_log;
@@ -746,6 +817,7 @@ int main(void) {
       cmocka_unit_test(test_cuda_health_from_nvml),
       cmocka_unit_test(test_cuda_health_older_struct),
       cmocka_unit_test(test_cuda_policy_reads_health),
+      cmocka_unit_test(test_cuda_metrics_from_nvml),
   };
   return test_run_group(tests, sizeof tests / sizeof *tests, NULL);
 }
