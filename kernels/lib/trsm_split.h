@@ -6,10 +6,11 @@
  *
  *   X1 = B1 L11^-T,  B2 -= X1 L21^T,  X2 = B2 L22^-T,
  *
- * down to TRSM_SPLIT_BASE columns makes three quarters of the work a
- * GEMM, and the solve about a fifth faster (bench/tile-bound, "Tiled
- * Cholesky" in bench/README.md). The result is the same solve in another
- * order: rounding differs from the plain call in the last bits only.
+ * down to TRSM_SPLIT_BASE columns makes most of the work a GEMM: in
+ * double the solve runs about a quarter faster; in float it is neither
+ * faster nor slower within the noise (bench/tile-bound, "Tiled
+ * Cholesky" in bench/README.md). The result is the same solve in
+ * another order: rounding differs from the plain call in the last bits.
  * Header-only, so that bench/tile-bound times exactly what the kernel
  * library runs. Needs <cblas.h>. */
 #ifndef STRATA_KERNELS_TRSM_SPLIT_H
@@ -18,9 +19,12 @@
 #include <stddef.h>
 
 /* Below this many columns the plain call is as fast as splitting again
- * (64 was the fastest of 32, 64, 128 and 256 on 512 tiles, both
- * precisions). */
+ * (64 was the fastest of 32, 64, 128 and 256 on 512 tiles in double).
+ * Overridable at build time: bench/README.md builds the library with a
+ * base wider than any tile to measure the plain call side by side. */
+#ifndef TRSM_SPLIT_BASE
 #define TRSM_SPLIT_BASE 64
+#endif
 
 #define TRSM_SPLIT(NAME, T, PREFIX)                                            \
   static inline void NAME(int m, int n, T alpha, const T *l, int ldl, T *b,    \
