@@ -566,6 +566,18 @@ static void test_metrics_alerts(void **state) {
   assert_int_equal(strata_metrics_stats(m.rt, &ms), 0);
   assert_int_equal(ms.alerts_raised, 2);
   assert_int_equal(ms.alerts_cleared, 1);
+
+  /* A reload while the alert stands: the new script is told of it (one
+   * more hook call, no new raise) and keeps training off the card. */
+  assert_int_equal(strata_policy_stats(m.rt, &ps), 0);
+  uint64_t calls = ps.alerts;
+  assert_int_equal(strata_policy_reload(m.rt, NULL), 0);
+  assert_int_equal(strata_policy_stats(m.rt, &ps), 0);
+  assert_int_equal(ps.alerts, calls + 1);
+  assert_int_equal(alert_value(m.rt, "strata_alerts_raised_total", "hbm0"), 2);
+  submit(m.rt, (strata_job_t)STRATA_NONE, "train", 10);
+  assert_int_equal(strata_runtime_wait_all(m.rt), 0);
+  assert_int_equal(train_on(m.rt, "hbm0"), 10);
   test_sim_destroy(&m);
 }
 

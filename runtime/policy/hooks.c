@@ -409,6 +409,18 @@ static void check_health(strata_runtime_t *rt) {
   pthread_mutex_unlock(&P->mu);
 }
 
+void strata__policy_announce_alerts(strata__policy_t *P) {
+  for (size_t d = 0; d < P->rt->ndevices; d++) {
+    strata_health_t h = {.struct_size = sizeof h};
+    if (!P->over[d] || strata_device_health(P->rt, (int)d, &h))
+      continue;
+    const double value[STRATA__ALERT_METRICS] = {h.temperature_c, h.power_w};
+    for (int m = 0; m < STRATA__ALERT_METRICS; m++)
+      if (P->over[d] >> m & 1)
+        call_alert(P, (int)d, strata__alert_metric_name(m), value[m], true);
+  }
+}
+
 /* The health thread's hook (health.h), after each round of readings. */
 void strata__policy_health_round(strata_runtime_t *rt) { check_health(rt); }
 

@@ -239,7 +239,7 @@ int strata_policy_stats(const strata_runtime_t *rt,
     s.alerts = atomic_load(&P->alerts);
     s.reloads = atomic_load(&P->reloads);
     s.reload_failures = atomic_load(&P->reload_failures);
-    s.call_ns = atomic_load(&P->call_ns);
+    s.call_ns = atomic_load(&P->decision_sum_ns) * STRATA__POLICY_CALL_SAMPLE;
     s.probations = atomic_load(&P->probations);
     s.skipped = atomic_load(&P->skipped);
     s.busy = atomic_load(&P->busy);
@@ -268,6 +268,7 @@ int strata_policy_reload(strata_runtime_t *rt, const char *path) {
   if (rc == STRATA_OK) {
     strata__policy_clear_shapes(P);
     strata__policy_forget_failures(P); /* a new script's errors are news */
+    strata__policy_announce_alerts(P); /* and it must drain what stays hot */
     atomic_fetch_add(&P->reloads, 1);
     atomic_store(&P->has_place, P->s.ref_place != LUA_NOREF);
     STRATA_LOG(&rt->log, STRATA_LOG_INFO, COMP, "policy %s reloaded", P->name);

@@ -24,6 +24,11 @@
  * them. Direct-mapped by a hash of the shape. */
 #define STRATA__SHAPES 256
 
+/* Hook calls per timed one: two clock reads cost a fifth of a short hook
+ * call on some machines, so one call in this many is timed and stands
+ * for the others. */
+#define STRATA__POLICY_CALL_SAMPLE 8
+
 typedef struct strata__shape {
   const strata__kernel_t *kernel; /* NULL: empty */
   uint64_t mask;                  /* devices named; 0: "no opinion" */
@@ -94,6 +99,9 @@ typedef struct strata__policy {
   struct strata__alert_counts {
     _Atomic uint64_t raised, cleared;
   } (*alert_counts)[STRATA__ALERT_METRICS];
+  /* The timed hook calls (one in STRATA__POLICY_CALL_SAMPLE): their
+   * histogram, count and sum; strata_policy_stats's call_ns is the sum
+   * scaled back to every call. */
   _Atomic uint64_t decision_le[STRATA__DECISION_BUCKETS], decision_count,
       decision_sum_ns;
 
@@ -101,7 +109,7 @@ typedef struct strata__policy {
   bool record;
 
   _Atomic uint64_t calls, cached, fallbacks, errors, alerts, reloads,
-      reload_failures, call_ns, probations, skipped, busy;
+      reload_failures, probations, skipped, busy;
 } strata__policy_t;
 
 /* {=== state.c: the state and calls into it (hooks.c, policy.c) ===} */
@@ -120,9 +128,6 @@ void strata__policy_unload(strata__policy_t *P);
  *  logged are logged again. @thread holder of P->mu */
 void strata__policy_forget_failures(strata__policy_t *P);
 
-/** Count one timed hook call of ns nanoseconds in the decision-time
- *  histogram. @thread any */
-void strata__policy_count_decision(strata__policy_t *P, uint64_t ns);
 /** Call the function below nargs arguments on the stack within the hook
  *  limits; times one call in a few. @return a lua_pcall status
  *  @thread holder of P->mu */
@@ -156,6 +161,11 @@ bool strata__policy_call_cache(strata__policy_t *P, strata__buffer_t *b);
 /** After each round of health readings: alert on devices over a threshold.
  *  @thread the health thread */
 void strata__policy_health_round(struct strata_runtime *rt);
+/** A script just put in force hears once, through its alert hook, of each
+ *  alert that stands, with the device's last reading: it starts knowing
+ *  what the script before it was told. Counts no new raise.
+ *  @thread holder of P->mu */
+void strata__policy_announce_alerts(strata__policy_t *P);
 
 /** The evict hook's answer (the memory manager's evict_advice while the
  *  engine exists) for b's replica on `node`: a node index, -1 for

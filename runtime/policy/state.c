@@ -21,7 +21,6 @@
 #define COMP "policy"
 
 #define LOAD_TIME_NS 1000000000u      /* wall clock for the main chunk */
-#define CALL_SAMPLE 8                 /* hook calls per timed one (call_ns) */
 #define SEEN_MAX 1024                 /* distinct errors remembered */
 #define PRINT_MAX 1024                /* bytes of one print() line */
 #define PROBATION_AFTER 3             /* consecutive failures */
@@ -76,7 +75,9 @@ const uint64_t strata__decision_bounds_ns[STRATA__DECISION_BUCKETS] = {
     1000,   2500,   5000,   10000,   25000,    50000,
     100000, 250000, 500000, 1000000, 10000000, 100000000};
 
-void strata__policy_count_decision(strata__policy_t *P, uint64_t ns) {
+/* One timed hook call of ns nanoseconds, in the decision-time histogram
+ * (and so in call_ns, which is its sum scaled by the sampling). */
+static void count_decision(strata__policy_t *P, uint64_t ns) {
   for (int b = 0; b < STRATA__DECISION_BUCKETS; b++)
     if (ns <= strata__decision_bounds_ns[b]) {
       atomic_fetch_add_explicit(&P->decision_le[b], 1, memory_order_relaxed);
@@ -91,18 +92,12 @@ void strata__policy_count_decision(strata__policy_t *P, uint64_t ns) {
  * P->mu held. @return a LUA_* status */
 static int pcall_in(strata__policy_t *P, strata__sandbox_t *sb, int nargs,
                     int nresults) {
-  /* Two clock reads cost a fifth of a short hook call on some machines:
-   * time one call in CALL_SAMPLE and count it for all of them. */
   uint64_t n = atomic_fetch_add_explicit(&P->calls, 1, memory_order_relaxed);
-  bool timed = n % CALL_SAMPLE == 0;
+  bool timed = n % STRATA__POLICY_CALL_SAMPLE == 0;
   uint64_t t0 = timed ? strata__now_ns() : 0;
   int st = strata__sandbox_call(sb, nargs, nresults);
-  if (timed) {
-    uint64_t ns = strata__now_ns() - t0;
-    atomic_fetch_add_explicit(&P->call_ns, ns * CALL_SAMPLE,
-                              memory_order_relaxed);
-    strata__policy_count_decision(P, ns);
-  }
+  if (timed)
+    count_decision(P, strata__now_ns() - t0);
   return st;
 }
 
