@@ -412,7 +412,8 @@ static void check_health(strata_runtime_t *rt) {
 void strata__policy_announce_alerts(strata__policy_t *P) {
   for (size_t d = 0; d < P->rt->ndevices; d++) {
     strata_health_t h = {.struct_size = sizeof h};
-    if (!P->over[d] || strata_device_health(P->rt, (int)d, &h))
+    if (!P->over[d] || atomic_load(&P->rt->devices[d]->failed) ||
+        strata_device_health(P->rt, (int)d, &h))
       continue;
     const double value[STRATA__ALERT_METRICS] = {h.temperature_c, h.power_w};
     for (int m = 0; m < STRATA__ALERT_METRICS; m++)
