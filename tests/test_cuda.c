@@ -645,26 +645,16 @@ static void test_cuda_policy_reads_health(void **state) {
 
 /* {=== Metrics from NVML ===} */
 
-/* The value of FAMILY's sample for DEVICE whose labels also hold EXTRA
+/* The value of FAMILY's sample for DEVICE whose line also holds EXTRA
  * (NULL: any), NAN when the text has none. */
 static double sample_of(const char *text, const char *family,
                         const char *device, const char *extra) {
-  char head[160];
-  snprintf(head, sizeof head, "%s{device=\"%s\",", family, device);
-  for (const char *line = text; *line;) {
-    const char *end = strchr(line, '\n');
-    size_t len = end ? (size_t)(end - line) : strlen(line);
-    char buf[1024];
-    if (len < sizeof buf && !strncmp(line, head, strlen(head))) {
-      memcpy(buf, line, len);
-      buf[len] = '\0';
-      const char *value = strrchr(buf, ' ');
-      if (value && (!extra || strstr(buf, extra)))
-        return strtod(value + 1, NULL);
-    }
-    line = end ? end + 1 : line + len;
-  }
-  return NAN;
+  char dev[64];
+  snprintf(dev, sizeof dev, "device=\"%s\"", device);
+  const char *with[] = {dev, extra, NULL};
+  unsigned lines;
+  double v = test_metrics_sum(text, family, with, &lines);
+  return lines ? v : NAN;
 }
 
 /* What the driver says of each card reaches the exposition, per card as
@@ -678,10 +668,7 @@ static void test_cuda_metrics_from_nvml(void **state) {
   m.o.health_period_ms = -1;
   cu_create(&m);
   assert_int_equal(strata_health_check(m.rt), 0);
-  size_t size = 1 << 20, len = 0;
-  char *text = malloc(size);
-  assert_non_null(text);
-  assert_int_equal(strata_metrics_format(m.rt, text, size, &len), 0);
+  char *text = test_metrics_text(m.rt);
   const char *temp = "strata_device_temperature_celsius";
   const char *power = "strata_device_power_watts";
   const char *util = "strata_device_utilisation_ratio";
@@ -705,7 +692,8 @@ static void test_cuda_metrics_from_nvml(void **state) {
   assert_int_equal(fakenvml_inject(0, "ecc_corrected", 5), 0);
   assert_int_equal(fakenvml_inject(0, "ecc_uncorrected", 2), 0);
   assert_int_equal(strata_health_check(m.rt), 0);
-  assert_int_equal(strata_metrics_format(m.rt, text, size, &len), 0);
+  free(text);
+  text = test_metrics_text(m.rt);
   assert_true(sample_of(text, ecc, "hbm0", "type=\"corrected\"") == 5);
   assert_true(sample_of(text, ecc, "hbm0", "type=\"uncorrected\"") == 2);
   free(text);

@@ -63,42 +63,9 @@ static void submit(strata_runtime_t *rt, strata_job_t j, const char *tier,
   }
 }
 
-static char *text_of(strata_runtime_t *rt) {
-  size_t len = 0;
-  assert_int_equal(strata_metrics_format(rt, NULL, 0, &len), STRATA_ERANGE);
-  char *buf = malloc(len + 4096); /* room for counts that grew since */
-  assert_non_null(buf);
-  assert_int_equal(strata_metrics_format(rt, buf, len + 4096, &len), 0);
-  assert_int_equal(strlen(buf), len);
-  return buf;
-}
-
-/* The sum of every sample of `family` whose line contains each of the
- * `with` strings (NULL-terminated). */
-static double sum_of(const char *text, const char *family,
-                     const char *const *with) {
-  double total = 0;
-  size_t flen = strlen(family);
-  for (const char *line = text; *line;) {
-    const char *end = strchr(line, '\n');
-    assert_non_null(end);
-    if (!strncmp(line, family, flen) &&
-        (line[flen] == '{' || line[flen] == ' ')) {
-      bool all = true;
-      for (unsigned w = 0; with && with[w]; w++) {
-        const char *hit = strstr(line, with[w]);
-        all = all && hit && hit < end;
-      }
-      const char *value = end;
-      while (value > line && value[-1] != ' ')
-        value--;
-      if (all)
-        total += strtod(value, NULL);
-    }
-    line = end + 1;
-  }
-  return total;
-}
+/* The text now, and the sum of a family's samples (tests/util.h). */
+#define text_of test_metrics_text
+#define sum_of(text, family, with) test_metrics_sum(text, family, with, NULL)
 
 /* The exposition format's rules, line by line: each family's HELP then
  * TYPE once, its samples right after, never reopened; a sample's name is

@@ -256,3 +256,45 @@ int test_run_group(const struct CMUnitTest *tests, size_t n,
     test_tmpdir_remove(tmpdir);
   return failed;
 }
+
+/* {=== Metrics text ===} */
+
+char *test_metrics_text(strata_runtime_t *rt) {
+  size_t len = 0;
+  assert_int_equal(strata_metrics_format(rt, NULL, 0, &len), STRATA_ERANGE);
+  char *buf = malloc(len + 4096); /* room for counts that grew since */
+  assert_non_null(buf);
+  assert_int_equal(strata_metrics_format(rt, buf, len + 4096, &len), 0);
+  assert_int_equal(strlen(buf), len);
+  return buf;
+}
+
+double test_metrics_sum(const char *text, const char *family,
+                        const char *const *with, unsigned *lines) {
+  double total = 0;
+  unsigned found = 0;
+  size_t flen = strlen(family);
+  for (const char *line = text; *line;) {
+    const char *end = strchr(line, '\n');
+    assert_non_null(end);
+    if (!strncmp(line, family, flen) &&
+        (line[flen] == '{' || line[flen] == ' ')) {
+      bool all = true;
+      for (unsigned w = 0; with && with[w]; w++) {
+        const char *hit = strstr(line, with[w]);
+        all = all && hit && hit < end;
+      }
+      const char *value = end;
+      while (value > line && value[-1] != ' ')
+        value--;
+      if (all) {
+        total += strtod(value, NULL);
+        found++;
+      }
+    }
+    line = end + 1;
+  }
+  if (lines)
+    *lines = found;
+  return total;
+}

@@ -122,4 +122,13 @@ int test_run_group(const struct CMUnitTest *tests, size_t n,
 /** Sleep for `ms` milliseconds. */
 void test_sleep_ms(unsigned ms);
 
+/** The runtime's metrics text now (strata_metrics_format), malloc'd: the
+ *  caller frees it. Fails the test when formatting fails. */
+char *test_metrics_text(strata_runtime_t *rt);
+/** The sum of every sample of `family` in `text` whose line contains each
+ *  of the `with` strings (NULL-terminated; NULL: none); the number of
+ *  such lines in *lines when not NULL. */
+double test_metrics_sum(const char *text, const char *family,
+                        const char *const *with, unsigned *lines);
+
 #endif /* STRATA_TEST_UTIL_H */
